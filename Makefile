@@ -1,0 +1,38 @@
+# Two commands do everything on a fresh clone:
+#   make demo   create .venv, install, run the main job end to end -> demo-output/
+#   make test   create/update .venv with the test extras and run the test suite
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: demo test bench clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+# The stamp files make `make` re-install only when the package metadata changes.
+$(VENV)/.installed: $(VENV)/bin/python setup.cfg pyproject.toml
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed setup.cfg
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+$(VENV)/.installed-bench: $(VENV)/.installed setup.cfg
+	$(PY) -m pip install --quiet -e '.[bench]'
+	touch $@
+
+demo: $(VENV)/.installed
+	$(PY) -m nlp_tasks.demo --out demo-output
+
+test: $(VENV)/.installed-test
+	$(PY) -m pytest -q
+
+bench: $(VENV)/.installed-bench
+	$(PY) benchmarks/cells.py
+
+clean:
+	rm -rf $(VENV) demo-output *.egg-info .pytest_cache .hypothesis

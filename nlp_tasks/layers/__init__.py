@@ -1,0 +1,31 @@
+"""Our own recurrent layers (Keras 3): cells, the fast sequence layer, weight conversion.
+
+>>> import keras
+>>> from nlp_tasks.layers import GRUCell, Recurrent
+>>> encoder = keras.layers.Bidirectional(Recurrent(GRUCell(128), return_sequences=True))
+
+Every class here is registered with ``keras.saving.register_keras_serializable`` (package
+``nlp_tasks``), so models that use them save as ``.keras`` and load with ``safe_mode=True``.
+"""
+
+from nlp_tasks.layers.cells import (
+    INITIAL_STATE_MODES,
+    GRUCell,
+    LSTMCell,
+    MinimalGRUCell,
+    RecurrentCell,
+    RNNCell,
+)
+from nlp_tasks.layers.recurrent import CELL_TYPES, Recurrent, recurrent
+
+__all__ = [
+    "CELL_TYPES",
+    "INITIAL_STATE_MODES",
+    "GRUCell",
+    "LSTMCell",
+    "MinimalGRUCell",
+    "RNNCell",
+    "Recurrent",
+    "RecurrentCell",
+    "recurrent",
+]

@@ -1,0 +1,29 @@
+"""Shared test set-up: quiet TensorFlow, float64 helpers, the benchmark data folder."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+    """The benchmark data folder (``NLP_TASKS_DATA`` or ../shared/data).
+
+    Missing data skips the test on a user's machine, but fails it in CI (``CI=true``): CI
+    machines always have the data, so its absence there is a broken set-up, not a reason to
+    quietly run fewer tests.
+    """
+    from nlp_tasks.paths import data_dir
+
+    path = data_dir(required=False)
+    if path is None:
+        message = "benchmark data not found: set NLP_TASKS_DATA or provide ../shared/data"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path

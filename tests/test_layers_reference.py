@@ -1,0 +1,125 @@
+"""Our Keras cells against the NumPy reference (forward and BPTT) and against Keras' layers."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nlp_tasks import reference as ref
+from nlp_tasks.layers import GRUCell, LSTMCell, MinimalGRUCell, Recurrent, RNNCell
+from nlp_tasks.layers.convert import from_keras, reference_kind, to_reference
+
+N_X, UNITS, M, T = 3, 4, 2, 5
+
+CELLS = {
+    "rnn_tanh": lambda **kw: RNNCell(UNITS, **kw),
+    "rnn_relu": lambda **kw: RNNCell(UNITS, activation="relu", **kw),
+    "gru": lambda **kw: GRUCell(UNITS, reset_after=False, **kw),
+    "gru_reset_after": lambda **kw: GRUCell(UNITS, reset_after=True, **kw),
+    "mingru": lambda **kw: MinimalGRUCell(UNITS, **kw),
+    "lstm": lambda **kw: LSTMCell(UNITS, **kw),
+}
+
+
+def randomize(layer, rng, scale=0.5):
+    """Give every weight (biases included) random values so no term is trivially zero."""
+    layer.set_weights([rng.normal(0, scale, w.shape) for w in layer.get_weights()])
+
+
+def build_layer(name, wrapper, rng, dtype="float64", **rnn_kwargs):
+    cell = CELLS[name](dtype=dtype)
+    layer = wrapper(cell, return_sequences=True, dtype=dtype, **rnn_kwargs)
+    layer.build((None, T, N_X))
+    randomize(layer, rng)
+    return layer, cell
+
+
+@pytest.mark.parametrize("wrapper", [Recurrent, keras.layers.RNN], ids=["Recurrent", "keras.RNN"])
+@pytest.mark.parametrize("name", list(CELLS))
+def test_cell_matches_reference_forward_and_bptt(name, wrapper):
+    rng = np.random.default_rng(1)
+    layer, cell = build_layer(name, wrapper, rng)
+    n_states = 2 if name == "lstm" else 1
+    x = rng.normal(0, 1, (M, T, N_X))  # Keras layout: (batch, time, features)
+    states0 = [rng.normal(0, 0.5, (M, UNITS)) for _ in range(n_states)]
+    upstream = rng.normal(0, 1, (M, T, UNITS))  # dL/da<t> for L = sum(a * upstream)
+
+    x_tf = tf.constant(x)
+    s_tf = [tf.constant(s) for s in states0]
+    with tf.GradientTape() as tape:
+        tape.watch([x_tf, *s_tf])
+        a = layer(x_tf, initial_state=s_tf if n_states > 1 else s_tf[0])
+        loss = tf.reduce_sum(a * upstream)
+    variables = [cell.kernel, cell.bias] + ([cell.candidate_recurrent_bias] if name == "gru_reset_after" else [])
+    grads = tape.gradient(loss, variables + [x_tf, *s_tf])
+
+    # The same computation in the reference's column-vector layout.
+    kind = reference_kind(cell)
+    params = to_reference(cell)
+    options = {"activation": "relu"} if name == "rnn_relu" else {}
+    a_ref, caches, _ = ref.forward(kind, x.transpose(2, 0, 1), tuple(s.T for s in states0), params, **options)
+    np.testing.assert_allclose(np.asarray(a), a_ref.transpose(1, 2, 0), atol=1e-5, rtol=0)
+
+    dx, dstate0, dparams = ref.backward(kind, upstream.transpose(2, 0, 1), caches, params, **options)
+    d_kernel = np.concatenate([dparams[f"W{g}"] for g in cell.GATES], axis=0)
+    d_bias = np.concatenate([dparams[f"b{g}"][:, 0] for g in cell.GATES])
+    np.testing.assert_allclose(grads[0].numpy(), d_kernel, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(grads[1].numpy(), d_bias, atol=1e-5, rtol=0)
+    rest = grads[2:]
+    if name == "gru_reset_after":
+        np.testing.assert_allclose(rest[0].numpy(), dparams["bcr"][:, 0], atol=1e-5, rtol=0)
+        rest = rest[1:]
+    np.testing.assert_allclose(rest[0].numpy(), dx.transpose(1, 2, 0), atol=1e-5, rtol=0)
+    for got, want in zip(rest[1:], dstate0):
+        np.testing.assert_allclose(got.numpy(), want.T, atol=1e-5, rtol=0)
+
+
+KERAS_TWINS = {
+    "rnn": (lambda: keras.layers.SimpleRNN(UNITS, return_sequences=True, dtype="float64"), RNNCell, {}),
+    "gru_reset_after": (lambda: keras.layers.GRU(UNITS, return_sequences=True, reset_after=True, dtype="float64"),
+                        GRUCell, {"reset_after": True}),
+    "gru_classic": (lambda: keras.layers.GRU(UNITS, return_sequences=True, reset_after=False, dtype="float64"),
+                    GRUCell, {"reset_after": False}),
+    "lstm": (lambda: keras.layers.LSTM(UNITS, return_sequences=True, dtype="float64"), LSTMCell, {}),
+}
+
+
+@pytest.mark.parametrize("masked", [False, True], ids=["dense", "masked"])
+@pytest.mark.parametrize("name", list(KERAS_TWINS))
+def test_cell_reproduces_keras_builtin_layer(name, masked):
+    rng = np.random.default_rng(2)
+    make_keras, cell_cls, kwargs = KERAS_TWINS[name]
+    theirs = make_keras()
+    theirs.build((None, T, N_X))
+    randomize(theirs, rng)
+    ours = Recurrent(cell_cls(UNITS, dtype="float64", **kwargs), return_sequences=True, dtype="float64")
+    ours.build((None, T, N_X))
+    kind = "gru" if name.startswith("gru") else name
+    ours.cell.set_weights(from_keras(kind, theirs.get_weights(), reset_after=kwargs.get("reset_after", True)))
+
+    x = rng.normal(0, 1, (M, T, N_X))
+    mask = None
+    if masked:
+        mask = np.ones((M, T), dtype=bool)
+        mask[1, 3:] = False
+    np.testing.assert_allclose(
+        np.asarray(ours(x, mask=mask)), np.asarray(theirs(x, mask=mask)), atol=1e-5, rtol=0
+    )
+
+
+@pytest.mark.parametrize("name", list(CELLS))
+def test_recurrent_equals_keras_rnn_in_every_mode(name):
+    """The fast layer is the same function as keras.layers.RNN over the same cell."""
+    rng = np.random.default_rng(3)
+    cell = CELLS[name](dtype="float64")
+    fast = Recurrent(cell, return_sequences=True, return_state=True, go_backwards=True, dtype="float64")
+    plain = keras.layers.RNN(cell, return_sequences=True, return_state=True, go_backwards=True, dtype="float64")
+    fast.build((None, T, N_X))
+    randomize(fast, rng)
+    x = rng.normal(0, 1, (M, T, N_X))
+    mask = np.ones((M, T), dtype=bool)
+    mask[0, 2:] = False
+    for got, want in zip(fast(x, mask=mask), plain(x, mask=mask)):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=1e-10, rtol=0)
