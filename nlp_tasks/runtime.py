@@ -1,8 +1,11 @@
 """Importing TensorFlow quietly, picking devices, seeding.
 
 TensorFlow is imported only inside functions so that ``python cli.py --help`` stays instant.
-:func:`import_tensorflow` silences TensorFlow's C++ start-up log (the CUDA probe, CPU feature
-notices) unless the user set ``TF_CPP_MIN_LOG_LEVEL`` themselves.
+:func:`import_tensorflow` keeps TensorFlow's native start-up log (the CUDA probe, "All log
+messages before absl::InitializeLog()", cuInit failures on machines without a GPU) out of normal
+output: recent TensorFlow builds print these through absl before ``TF_CPP_MIN_LOG_LEVEL`` is
+read, so the import and the first device query run with the process's stderr captured. The
+captured text is shown if the import fails, and always with ``NLP_TASKS_TF_LOGS=1``.
 
 GPUs: TensorFlow places ops on the first visible GPU by itself; :func:`configure_devices` turns
 on memory growth so several processes can share a card, and :func:`device_summary` says what
@@ -11,9 +14,12 @@ was found. Install ``tensorflow[and-cuda]`` to get a GPU build on Linux.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
+import sys
+import tempfile
 import warnings
 
 _configured = False
@@ -24,14 +30,48 @@ def import_tensorflow():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     warnings.filterwarnings("ignore", category=DeprecationWarning, module="tensorflow")
-    import tensorflow as tf
-
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)
     global _configured
-    if not _configured:
+    if _configured:
+        import tensorflow as tf
+
+        return tf
+    with _captured_native_stderr():
+        import tensorflow as tf
+
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)
         configure_devices(tf)
-        _configured = True
+        tf.config.list_logical_devices()  # initialise the devices now, while stderr is captured
+    _configured = True
     return tf
+
+
+@contextlib.contextmanager
+def _captured_native_stderr():
+    """Send file descriptor 2 to a temporary file; replay it if the block fails."""
+    if os.environ.get("NLP_TASKS_TF_LOGS") == "1":
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real stderr (embedded interpreters): nothing to capture
+        yield
+        return
+    with tempfile.TemporaryFile(mode="w+b") as sink:
+        os.dup2(sink.fileno(), 2)
+        failed = False
+        try:
+            yield
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            if failed:
+                sink.seek(0)
+                sys.stderr.write(sink.read().decode("utf-8", "replace"))
 
 
 def configure_devices(tf) -> None:

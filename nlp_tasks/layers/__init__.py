@@ -8,7 +8,11 @@ Every class here is registered with ``keras.saving.register_keras_serializable``
 ``nlp_tasks``), so models that use them save as ``.keras`` and load with ``safe_mode=True``.
 """
 
-from nlp_tasks.layers.cells import (
+from nlp_tasks.runtime import import_tensorflow
+
+import_tensorflow()  # quiet start-up, before Keras pulls TensorFlow in
+
+from nlp_tasks.layers.cells import (  # noqa: E402
     INITIAL_STATE_MODES,
     GRUCell,
     LSTMCell,
@@ -16,7 +20,7 @@ from nlp_tasks.layers.cells import (
     RecurrentCell,
     RNNCell,
 )
-from nlp_tasks.layers.recurrent import CELL_TYPES, Recurrent, recurrent
+from nlp_tasks.layers.recurrent import CELL_TYPES, Recurrent, recurrent  # noqa: E402
 
 __all__ = [
     "CELL_TYPES",

@@ -1,0 +1,91 @@
+"""nlp-tasks command line: ``python cli.py TASK COMMAND ...`` or ``nlp-tasks TASK COMMAND ...``.
+
+One subgroup per task, built from ``tasks.REGISTRY``; a command parses its arguments and calls
+one pipeline method. TensorFlow is imported only inside commands, so ``--help`` is instant.
+Mistakes print one line, ``error: ...``, on stderr and exit with status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import click
+
+from nlp_tasks import UserError, __version__
+from tasks import REGISTRY, resolve
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+class TaskGroup(click.Group):
+    """Root group whose task subgroups are imported only when used."""
+
+    def list_commands(self, ctx):
+        return sorted(set(super().list_commands(ctx)) | set(REGISTRY))
+
+    def get_command(self, ctx, name):
+        if name in REGISTRY:
+            return resolve(REGISTRY[name].cli)
+        return super().get_command(ctx, name)
+
+    def format_commands(self, ctx, formatter):
+        rows = [(name, REGISTRY[name].help) for name in sorted(REGISTRY)]
+        rows += [(name, self.commands[name].get_short_help_str()) for name in sorted(self.commands)]
+        if not REGISTRY:
+            rows.append(("(tasks)", "no task pipeline is installed yet"))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=TaskGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="nlp-tasks")
+def cli():
+    """Recurrent sequence models you can read and trust: NER, sentiment, language models, music."""
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def info(as_json):
+    """Show versions, the devices TensorFlow sees, the benchmark data folder and the tasks."""
+    from nlp_tasks.paths import data_dir
+    from nlp_tasks.runtime import device_summary
+
+    summary = {"nlp_tasks": __version__, **device_summary()}
+    found = data_dir(required=False)
+    summary["data_dir"] = str(found) if found else None
+    summary["tasks"] = sorted(REGISTRY)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    for key, value in summary.items():
+        if isinstance(value, list):
+            value = ", ".join(value) or "-"
+        click.echo(f"{key:15} {value}")
+
+
+def main(argv=None) -> int:
+    """Run the CLI; user mistakes become one line on stderr and exit status 2."""
+    try:
+        cli.main(args=argv, prog_name="nlp-tasks", standalone_mode=False)
+    except UserError as err:
+        click.echo(f"error: {err.message}", err=True)
+        return err.exit_code
+    except click.UsageError as err:
+        hint = f" (see '{err.ctx.command_path} --help')" if err.ctx else ""
+        click.echo(f"error: {' '.join(err.format_message().split())}{hint}", err=True)
+        return 2
+    except click.ClickException as err:
+        click.echo(f"error: {' '.join(err.format_message().split())}", err=True)
+        return err.exit_code
+    except click.exceptions.Exit as err:
+        return err.exit_code
+    except (click.Abort, KeyboardInterrupt):
+        click.echo("error: interrupted", err=True)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""Command-line options spelled the same in every task.
+
+Use them as decorators on a task's click commands::
+
+    @cli.command()
+    @options.train
+    @options.dev
+    @options.out
+    @options.epochs()
+    @options.seed
+    def train(train, dev, out, epochs, seed): ...
+
+Data options take a string, not a ``click.Path``: it may be a local file or folder or a
+Hugging Face dataset name, and the task's reader says clearly which it could not find.
+"""
+
+from __future__ import annotations
+
+import click
+
+train = click.option("--train", "train", metavar="FILE|DATASET", required=True,
+                     help="Training data: a local file or folder, or a Hugging Face dataset name.")
+dev = click.option("--dev", "dev", metavar="FILE|DATASET", default=None,
+                   help="Development (validation) data, used for early stopping and model selection.")
+test = click.option("--test", "test", metavar="FILE|DATASET", default=None,
+                    help="Test data, evaluated once with the best model at the end.")
+data = click.option("--data", "data", metavar="FILE|DATASET", required=True, help="Data to evaluate on.")
+out = click.option("--out", "out", type=click.Path(file_okay=False, writable=True), required=True,
+                   help="Output folder for the model, logs and metrics.")
+seed = click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+                    help="Seeds Python, NumPy and TensorFlow.")
+json_output = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+
+
+def epochs(default: int = 10):
+    return click.option("--epochs", type=click.IntRange(min=1), default=default, show_default=True,
+                        help="Maximum number of passes over the training data.")
+
+
+def batch_size(default: int = 32):
+    return click.option("--batch-size", type=click.IntRange(min=1), default=default, show_default=True,
+                        help="Examples per training step.")

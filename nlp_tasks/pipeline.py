@@ -1,0 +1,229 @@
+"""The Pipeline base class and the saved-model folder every task shares.
+
+One interface for every task::
+
+    pipe = SomePipeline(config)            # or SomePipeline.load("model-dir")
+    pipe.fit(train, dev)                   # -> dict of training results
+    pipe.evaluate(data)                    # -> dict of metrics
+    pipe.predict(["a text", ...])          # plain Python in, plain Python out
+    pipe("a text")                         # same as predict
+    pipe.save("model-dir")
+
+A saved model is one folder that loads with one call and never runs code from the file::
+
+    model-dir/
+      pipeline.json        format, task, nlp-tasks version, config, labels, vocabularies, metrics
+      model.keras          the Keras model, loaded with safe_mode=True
+      vocab-<name>.json    one file per vocabulary (words, chars, ...)
+
+Saving writes a temporary folder beside the target and renames it into place, so an existing
+model is never left half-overwritten. Loading checks that the folder holds the right task and
+that vocabularies and labels match the weights (:meth:`Pipeline.check_consistency`).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, ClassVar
+
+from nlp_tasks import __version__
+from nlp_tasks.config import Config
+from nlp_tasks.errors import UserError
+from nlp_tasks.paths import replace_directory
+from nlp_tasks.vocab import Vocabulary
+
+FORMAT = "nlp_tasks.pipeline"
+FORMAT_VERSION = 1
+META_FILE = "pipeline.json"
+MODEL_FILE = "model.keras"
+OUTPUT_LAYER = "output"  # name of the layer whose width must equal the number of labels
+
+
+def embedding_layer_name(vocab_name: str) -> str:
+    """Name a task gives the Embedding layer that reads vocabulary ``vocab_name``."""
+    return f"embed_{vocab_name}"
+
+
+class Pipeline:
+    """Base class: subclasses set ``task`` and ``config_class`` and implement the task API."""
+
+    task: ClassVar[str] = ""
+    config_class: ClassVar[type[Config]] = Config
+
+    def __init__(self, config: Config | None = None):
+        if config is None:
+            config = self.config_class()
+        if not isinstance(config, self.config_class):
+            raise UserError(f"{type(self).__name__} needs a {self.config_class.__name__}, got {type(config).__name__}")
+        self.config = config
+        self.vocabs: dict[str, Vocabulary] = {}
+        self.labels: list[str] = []
+        self.metrics: dict[str, Any] = {}
+        self.model = None  # a keras.Model once built or loaded
+
+    # ------------------------------------------------------------ the task API
+    def build_model(self):
+        """Create ``self.model`` from the config, vocabularies and labels."""
+        raise NotImplementedError
+
+    def fit(self, train, dev=None, **options) -> dict:
+        raise NotImplementedError
+
+    def evaluate(self, data, **options) -> dict:
+        raise NotImplementedError
+
+    def predict(self, inputs, **options):
+        raise NotImplementedError
+
+    def __call__(self, inputs, **options):
+        return self.predict(inputs, **options)
+
+    def require_model(self):
+        if self.model is None:
+            raise UserError(f"this {self.task or 'pipeline'} has no model yet: train it or load a saved one")
+        return self.model
+
+    # ------------------------------------------------------------ save / load
+    def save(self, path: str | Path) -> Path:
+        """Write the model folder atomically; returns its path."""
+        model = self.require_model()
+        path = Path(path)
+        if path.exists() and not path.is_dir():
+            raise UserError(f"{path} exists and is not a directory")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+        try:
+            model.save(tmp / MODEL_FILE)
+            for name, vocab in self.vocabs.items():
+                vocab.save(tmp / f"vocab-{name}.json")
+            meta = {
+                "format": FORMAT,
+                "version": FORMAT_VERSION,
+                "task": self.task,
+                "nlp_tasks_version": __version__,
+                "config": self.config.to_dict(),
+                "labels": list(self.labels),
+                "vocabularies": sorted(self.vocabs),
+                "metrics": self.metrics,
+            }
+            (tmp / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+            replace_directory(tmp, path)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return path
+
+    @classmethod
+    def read_meta(cls, path: str | Path) -> dict:
+        """``pipeline.json`` of a model folder, checked; a clear error when it is not one."""
+        path = Path(path)
+        if not path.exists():
+            raise UserError(f"{path}: model folder not found")
+        if not path.is_dir():
+            raise UserError(f"{path}: not a model folder (it is a file)")
+        meta_path = path / META_FILE
+        if not meta_path.is_file():
+            raise UserError(f"{path}: not a model folder ({META_FILE} is missing)")
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise UserError(f"{meta_path}: corrupt model description (not valid UTF-8 JSON)") from None
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            raise UserError(f"{meta_path}: not an nlp-tasks model description")
+        if meta.get("version") != FORMAT_VERSION:
+            raise UserError(f"{meta_path}: model format version {meta.get('version')!r} is not supported")
+        return meta
+
+    @classmethod
+    def load(cls, path: str | Path) -> Pipeline:
+        """Load a saved folder: config, vocabularies, labels and weights, checked together.
+
+        Called on :class:`Pipeline` itself it returns the right task's class (via the task
+        registry); called on a task class it refuses a folder saved by another task.
+        """
+        path = Path(path)
+        meta = cls.read_meta(path)
+        task = meta.get("task")
+        target = cls
+        if not cls.task:
+            from tasks import pipeline_class
+
+            target = pipeline_class(task)
+        elif task != cls.task:
+            raise UserError(f"{path} holds a {task!r} model, not a {cls.task!r} model")
+        config = target.config_class.from_dict(meta.get("config", {}), source=f"{path / META_FILE}: config")
+        pipe = target(config)
+        labels = meta.get("labels", [])
+        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+            raise UserError(f"{path / META_FILE}: 'labels' must be a list of strings")
+        pipe.labels = labels
+        pipe.metrics = meta.get("metrics", {}) or {}
+        names = meta.get("vocabularies", [])
+        if not isinstance(names, list):
+            raise UserError(f"{path / META_FILE}: 'vocabularies' must be a list of names")
+        pipe.vocabs = {name: Vocabulary.load(path / f"vocab-{name}.json") for name in names}
+        pipe.model = load_keras_model(path / MODEL_FILE)
+        pipe.check_consistency(source=str(path))
+        return pipe
+
+    def check_consistency(self, source: str = "model") -> None:
+        """Refuse a folder whose vocabularies or labels do not fit its weights.
+
+        Every vocabulary ``name`` must match the ``input_dim`` of the Embedding layer named
+        ``embed_<name>`` (when the model has one), and the labels must match the width of the
+        layer named ``output``. Tasks add their own checks by extending this method.
+        """
+        model = self.require_model()
+        layers = {layer.name: layer for layer in _all_layers(model)}
+        for name, vocab in self.vocabs.items():
+            layer = layers.get(embedding_layer_name(name))
+            if layer is not None and getattr(layer, "input_dim", len(vocab)) != len(vocab):
+                raise UserError(
+                    f"{source}: vocabulary {name!r} has {len(vocab)} tokens but the model's embedding "
+                    f"{layer.name!r} was trained for {layer.input_dim}"
+                )
+        output = layers.get(OUTPUT_LAYER)
+        if output is not None and self.labels:
+            width = output.output.shape[-1] if hasattr(output, "output") else None
+            if width is not None and width != len(self.labels):
+                raise UserError(
+                    f"{source}: {len(self.labels)} labels are saved but the model's output layer has {width} units"
+                )
+
+
+def _all_layers(model):
+    """Every layer, descending into nested models and wrappers such as Bidirectional."""
+    for layer in model.layers:
+        yield layer
+        if hasattr(layer, "layers"):
+            yield from _all_layers(layer)
+
+
+def load_keras_model(path: Path):
+    """``keras.saving.load_model(path, safe_mode=True, compile=False)`` with one-line errors.
+
+    ``safe_mode`` refuses Lambda layers and any other deserialisation that would run code from
+    the file; a class that is not registered (a custom layer we do not know) is refused too.
+    """
+    from nlp_tasks.runtime import import_tensorflow
+
+    import_tensorflow()
+    import keras
+
+    import nlp_tasks.layers  # noqa: F401  (registers our layers before deserialising)
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: model weights not found")
+    try:
+        return keras.saving.load_model(path, safe_mode=True, compile=False)
+    except Exception as err:  # Keras raises ValueError/TypeError/OSError/zipfile errors here
+        reason = " ".join(str(err).split())
+        if "Lambda" in reason or "safe_mode" in reason:
+            reason = "it contains a Lambda layer or other code, which nlp-tasks never executes"
+        elif "Could not locate" in reason or "Unknown" in reason:
+            reason = "it contains a layer or object that nlp-tasks does not know"
+        raise UserError(f"{path}: refusing to load model: {reason[:300]}") from None

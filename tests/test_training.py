@@ -1,0 +1,87 @@
+"""The shared fit(): learning, reproducibility, stopping on NaN, early stopping, CSV log."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nlp_tasks.errors import UserError
+from nlp_tasks.layers import recurrent
+from nlp_tasks.training import TrainConfig, TrainingDiverged, fit
+from tests.toy_pipeline import TOY_DATA, ToyConfig, ToyPipeline
+
+
+def counting_data(n=64, T=6, seed=0):
+    """Is the running sum of a ±1 sequence positive at the end? Needs memory across steps."""
+    rng = np.random.default_rng(seed)
+    x = rng.choice([-1.0, 1.0], size=(n, T, 1)).astype("float32")
+    y = (x.sum(axis=(1, 2)) > 0).astype("float32")
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+
+
+def small_model(kind="gru"):
+    inputs = keras.Input((None, 1))
+    x = recurrent(kind, 8)(inputs)
+    return keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(x))
+
+
+@pytest.mark.parametrize("kind", ["rnn", "gru", "mingru", "lstm"])
+def test_training_lowers_the_loss(kind):
+    summary = fit(small_model(kind), counting_data(), config=TrainConfig(epochs=8, learning_rate=0.02, verbose=0),
+                  loss="binary_crossentropy")
+    losses = summary["history"]["loss"]
+    assert summary["epochs_run"] == 8 and losses[-1] < 0.8 * losses[0]
+
+
+def test_same_seed_gives_identical_weights():
+    runs = []
+    for _ in range(2):
+        pipe = ToyPipeline(ToyConfig(epochs=2, seed=7))
+        pipe.fit(TOY_DATA)
+        runs.append([w.copy() for w in pipe.model.get_weights()])
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a, b)
+    other = ToyPipeline(ToyConfig(epochs=2, seed=8))
+    other.fit(TOY_DATA)
+    assert not all(np.array_equal(a, b) for a, b in zip(runs[0], other.model.get_weights()))
+
+
+def test_toy_pipeline_learns_its_task():
+    pipe = ToyPipeline(ToyConfig(epochs=30))
+    pipe.fit(TOY_DATA)
+    assert pipe.evaluate(TOY_DATA)["accuracy"] >= 0.875
+
+
+def test_nan_loss_stops_with_epoch_and_step():
+    x = np.ones((8, 3, 1), dtype="float32")
+    x[5] = np.nan
+    data = tf.data.Dataset.from_tensor_slices((x, np.ones(8, dtype="float32"))).batch(2)
+    with pytest.raises(TrainingDiverged, match=r"loss is nan at epoch 1, step 3"):
+        fit(small_model(), data, config=TrainConfig(epochs=2, verbose=0), loss="binary_crossentropy")
+
+
+def test_early_stopping_and_csv_log(tmp_path):
+    data = counting_data()
+    flipped = data.map(lambda x, y: (x, 1.0 - y))  # learning the task makes this loss grow
+    summary = fit(small_model(), data, validation=flipped, out_dir=tmp_path,
+                  config=TrainConfig(epochs=30, learning_rate=0.05, patience=1, verbose=0),
+                  loss="binary_crossentropy")
+    assert summary["epochs_run"] < 30 and summary["monitor"] == "val_loss"
+    lines = (tmp_path / "training-log.csv").read_text().splitlines()
+    assert lines[0].startswith("epoch") and len(lines) == summary["epochs_run"] + 1
+
+
+def test_gradient_clipping_is_on_by_default():
+    from nlp_tasks.training import make_optimizer
+
+    assert make_optimizer(TrainConfig()).global_clipnorm == 5.0
+    assert make_optimizer(TrainConfig(clipnorm=None)).global_clipnorm is None
+
+
+@pytest.mark.parametrize("field, value", [("epochs", 0), ("learning_rate", -1.0), ("clipnorm", 0.0),
+                                          ("patience", -1), ("verbose", 5)])
+def test_bad_training_options_are_refused(field, value):
+    with pytest.raises(UserError, match=field):
+        TrainConfig(**{field: value})
