@@ -1,0 +1,30 @@
+"""The README's Python examples run and print what the README says."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def python_blocks():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    return re.findall(r"```python\n(.*?)```", text, flags=re.S)
+
+
+def test_readme_python_examples_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the examples save files
+    blocks = python_blocks()
+    assert len(blocks) >= 2
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), {})
+
+
+def test_readme_vocabulary_comments_are_true():
+    from nlp_tasks.vocab import Vocabulary
+
+    words = Vocabulary.build(["The cat sat .", "The dog sat ."], level="word", max_size=10_000, min_freq=1)
+    assert words.tokens[:7] == ["<pad>", "<unk>", "<bos>", "<eos>", ".", "The", "sat"]
+    assert words.encode("The bird sat") == [5, 1, 6]
+    assert words.encode_batch(["The cat", "sat"], add_eos=True).tolist() == [[5, 7, 3], [6, 3, 0]]
