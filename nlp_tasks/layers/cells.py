@@ -243,25 +243,24 @@ class GRUCell(RecurrentCell):
     def recurrent_weights(self):
         (w_a_t,) = super().recurrent_weights()  # (units, 3*units)
         if self.reset_after:
-            return (w_a_t,)
+            return (w_a_t, ops.convert_to_tensor(self.candidate_recurrent_bias))
         u = self.units
         return (w_a_t[:, : 2 * u], w_a_t[:, 2 * u:])  # gates (units, 2u), candidate (units, u)
 
     def step(self, xw, states, weights):
         c_prev = _state(states)  # (batch, units)
-        u = self.units
-        x_u, x_r, x_c = xw[:, :u], xw[:, u: 2 * u], xw[:, 2 * u:]  # each (batch, units)
+        x_u, x_r, x_c = ops.split(xw, 3, axis=-1)  # each (batch, units)
         if self.reset_after:
-            (w_a_t,) = weights
-            rec = ops.matmul(c_prev, w_a_t)  # (batch, 3*units)
-            gamma_u = ops.sigmoid(x_u + rec[:, :u])
-            gamma_r = ops.sigmoid(x_r + rec[:, u: 2 * u])
-            c_tilde = ops.tanh(x_c + gamma_r * (rec[:, 2 * u:] + self.candidate_recurrent_bias))
+            w_a_t, b_cr = weights
+            rec_u, rec_r, rec_c = ops.split(ops.matmul(c_prev, w_a_t), 3, axis=-1)  # W_a c<t-1>
+            gamma_u = ops.sigmoid(x_u + rec_u)
+            gamma_r = ops.sigmoid(x_r + rec_r)
+            c_tilde = ops.tanh(x_c + gamma_r * (rec_c + b_cr))
         else:
             w_ur_t, w_cc_t = weights
-            rec = ops.matmul(c_prev, w_ur_t)  # (batch, 2*units)
-            gamma_u = ops.sigmoid(x_u + rec[:, :u])
-            gamma_r = ops.sigmoid(x_r + rec[:, u:])
+            rec_u, rec_r = ops.split(ops.matmul(c_prev, w_ur_t), 2, axis=-1)
+            gamma_u = ops.sigmoid(x_u + rec_u)
+            gamma_r = ops.sigmoid(x_r + rec_r)
             c_tilde = ops.tanh(x_c + ops.matmul(gamma_r * c_prev, w_cc_t))
         c = gamma_u * c_tilde + (1.0 - gamma_u) * c_prev
         return c, [c]
@@ -286,10 +285,9 @@ class MinimalGRUCell(RecurrentCell):
     def step(self, xw, states, weights):
         c_prev = _state(states)  # (batch, units)
         (w_a_t,) = weights
-        u = self.units
-        z = xw + ops.matmul(c_prev, w_a_t)  # (batch, 2*units)
-        gamma_u = ops.sigmoid(z[:, :u])
-        c_tilde = ops.tanh(z[:, u:])
+        z_u, z_c = ops.split(xw + ops.matmul(c_prev, w_a_t), 2, axis=-1)  # (batch, units) each
+        gamma_u = ops.sigmoid(z_u)
+        c_tilde = ops.tanh(z_c)
         c = gamma_u * c_tilde + (1.0 - gamma_u) * c_prev
         return c, [c]
 
@@ -326,12 +324,11 @@ class LSTMCell(RecurrentCell):
     def step(self, xw, states, weights):
         a_prev, c_prev = states[0], states[1]  # (batch, units) each
         (w_a_t,) = weights
-        u = self.units
-        z = xw + ops.matmul(a_prev, w_a_t)  # (batch, 4*units)
-        gamma_u = ops.sigmoid(z[:, :u])
-        gamma_f = ops.sigmoid(z[:, u: 2 * u])
-        c_tilde = ops.tanh(z[:, 2 * u: 3 * u])
-        gamma_o = ops.sigmoid(z[:, 3 * u:])
+        z_u, z_f, z_c, z_o = ops.split(xw + ops.matmul(a_prev, w_a_t), 4, axis=-1)  # (batch, units) each
+        gamma_u = ops.sigmoid(z_u)
+        gamma_f = ops.sigmoid(z_f)
+        c_tilde = ops.tanh(z_c)
+        gamma_o = ops.sigmoid(z_o)
         c = gamma_u * c_tilde + gamma_f * c_prev
         a = gamma_o * ops.tanh(c)
         return a, [a, c]
