@@ -59,6 +59,9 @@ class Pipeline:
         if not isinstance(config, self.config_class):
             raise UserError(f"{type(self).__name__} needs a {self.config_class.__name__}, got {type(config).__name__}")
         self.config = config
+        from nlp_tasks.runtime import import_tensorflow
+
+        import_tensorflow()  # quietly, before any task code pulls in Keras
         self.vocabs: dict[str, Vocabulary] = {}
         self.labels: list[str] = []
         self.metrics: dict[str, Any] = {}

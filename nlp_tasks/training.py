@@ -9,7 +9,8 @@ knows nothing of what the model computes. What it does:
   meet exploding gradients, Pascanu et al. 2013);
 - stops with a clear :class:`TrainingDiverged` error naming the epoch and step when the loss
   becomes NaN or infinite, instead of training on garbage;
-- early stopping on a monitored validation metric with ``patience``, restoring the best weights;
+- with validation data, the best weights by a monitored validation metric are restored at the
+  end, and training stops early after ``patience`` epochs without improvement;
 - a CSV log of every epoch in ``out_dir`` when one is given.
 """
 
@@ -98,8 +99,11 @@ def fit(model, train, validation=None, config: TrainConfig | None = None, loss=N
     if loss is not None:
         model.compile(optimizer=make_optimizer(config), loss=loss, metrics=metrics or [])
     cbs = [_stop_on_nan_callback()]
-    if validation is not None and config.patience is not None:
-        cbs.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=config.patience,
+    if validation is not None:
+        # Keeps the best weights by the monitored metric (restored at the end); stops early after
+        # `patience` epochs without improvement, or never when patience is None.
+        patience = config.patience if config.patience is not None else config.epochs
+        cbs.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience,
                                                  restore_best_weights=True))
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,11 @@ class TaskEntry(NamedTuple):
     demo: str = ""  # "module:function(out_dir: Path) -> dict" run by `make demo`; "" for none
 
 
-REGISTRY: dict[str, TaskEntry] = {}
+REGISTRY: dict[str, TaskEntry] = {
+    "sentiment": TaskEntry("tasks.sentiment:SentimentPipeline", "tasks.sentiment_cli:cli",
+                           "Sentiment classification (many-to-one): text -> label or 1-5 rating.",
+                           "tasks.sentiment_cli:demo"),
+}
 
 
 def resolve(target: str):

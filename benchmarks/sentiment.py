@@ -1,0 +1,90 @@
+"""SST benchmark: train on the sentence-level train split, select on dev, report test accuracy.
+
+    .venv/bin/python benchmarks/sentiment.py                 # SST-5 and SST-2, default config
+    .venv/bin/python benchmarks/sentiment.py --sets sst5 --epochs 12 --units 96
+
+Data comes from ``$NLP_TASKS_DATA/sst`` (default ``../shared/data/sst``). Writes
+``benchmarks/results/sentiment.json`` and the ``sst`` section of ``benchmarks/RESULTS.md``:
+test accuracy and macro-F1, the best dev accuracy and its epoch, training time on this machine,
+and prediction throughput (texts/s, batched, over the test split).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shlex
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.common import machine_info, now, write_json, write_section  # noqa: E402
+from nlp_tasks.paths import data_dir  # noqa: E402
+from tasks.sentiment import SentimentConfig, SentimentPipeline  # noqa: E402
+
+PUBLISHED = {"sst5": "RNTN 45.7, CNN 48.0, Tree-LSTM 51.0", "sst2": "RNTN 85.4, CNN 87.2, Tree-LSTM 88.0"}
+FLOOR = {"sst5": 40.0, "sst2": 80.0}
+GOAL = {"sst5": 46.0, "sst2": 85.5}
+
+
+def run(name: str, config: SentimentConfig, root: Path) -> dict:
+    files = {split: root / "sst" / f"{name}.{split}.txt" for split in ("train", "dev", "test")}
+    pipe = SentimentPipeline(config)
+    summary = pipe.fit(files["train"], files["dev"], verbose=2)
+    report = pipe.evaluate(files["test"])
+    start = time.perf_counter()
+    pipe.predict_proba([text for text, _ in pipe._examples(files["test"], "test")])
+    throughput = report["examples"] / (time.perf_counter() - start)
+    return {
+        "data": name, "config": dataclasses.asdict(config),
+        "test_accuracy": report["accuracy"], "test_macro_f1": report["macro_f1"], "test_examples": report["examples"],
+        "best_dev_accuracy": summary.get("best"), "best_epoch": summary.get("best_epoch"),
+        "epochs_run": summary["epochs_run"], "train_seconds": summary["train_seconds"],
+        "texts_per_second": throughput, "history": summary["history"],
+    }
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sets", nargs="+", default=["sst5", "sst2"], choices=["sst5", "sst2"])
+    fields = {f.name: f for f in dataclasses.fields(SentimentConfig)}
+    for name in ("cell", "embedding_dim", "units", "layers", "pooling", "dropout", "epochs", "batch_size",
+                 "learning_rate", "patience", "seed"):
+        default = fields[name].default
+        kind = type(default) if default is not None else int
+        parser.add_argument(f"--{name.replace('_', '-')}", type=kind, default=default)
+    args = parser.parse_args(argv)
+    config = SentimentConfig(**{k: v for k, v in vars(args).items() if k in fields})
+    root = data_dir()
+    results = [run(name, config, root) for name in args.sets]
+    command = "python benchmarks/sentiment.py " + shlex.join(argv if argv is not None else sys.argv[1:])
+    machine = machine_info()
+    write_json("sentiment.json", {"date": now(), "command": command.strip(), "machine": machine, "results": results})
+    rows = []
+    for r in results:
+        acc = 100 * r["test_accuracy"]
+        rows.append(f"| {r['data']} | {acc:.1f} | {100 * r['test_macro_f1']:.1f} | {100 * r['best_dev_accuracy']:.1f} "
+                    f"(epoch {r['best_epoch']}/{r['epochs_run']}) | {r['train_seconds'] / 60:.1f} | "
+                    f"{r['texts_per_second']:.0f} | {FLOOR[r['data']]} / {GOAL[r['data']]} | {PUBLISHED[r['data']]} |")
+    cfg = ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(config).items()
+                    if k not in ("text_column", "label_column"))
+    body = f"""Sentence-level SST files (`sst/`), train on train, best epoch by dev accuracy, test once.
+Measured {now()} on {machine['cpu']} ({machine['cores']} cores, CPU only), TensorFlow {machine.get('tensorflow')},
+commit {machine.get('commit')}. Command:
+
+    {command.strip()}
+
+Config: {cfg}. No pretrained embeddings.
+
+| data | test accuracy % | test macro-F1 % | best dev accuracy % | train minutes | predict texts/s | floor / goal % | published (also trained on phrase labels) |
+|---|---|---|---|---|---|---|---|
+""" + "\n".join(rows)
+    write_section("sst", body)
+    for r in results:
+        print(f"{r['data']}: test accuracy {100 * r['test_accuracy']:.2f}%  ({r['train_seconds'] / 60:.1f} min)")
+
+
+if __name__ == "__main__":
+    main()

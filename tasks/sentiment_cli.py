@@ -1,0 +1,161 @@
+"""``nlp-tasks sentiment ...``: train, evaluate and predict from the command line, and the demo.
+
+Each command parses its options and calls one :class:`tasks.sentiment.SentimentPipeline`
+method; TensorFlow is imported only when a command runs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from nlp_tasks import cli_options as options
+from nlp_tasks.errors import UserError
+
+
+@click.group()
+def cli():
+    """Sentiment classification (many-to-one): a text in, one label or 1-5 rating out."""
+
+
+@cli.command()
+@options.train
+@options.dev
+@options.test
+@options.out
+@options.epochs(10)
+@options.batch_size(32)
+@options.seed
+@click.option("--cell", type=click.Choice(["gru", "lstm", "rnn", "mingru"]), default="gru", show_default=True,
+              help="Recurrent cell of the bidirectional encoder.")
+@click.option("--units", type=click.IntRange(min=1), default=128, show_default=True, help="Units per direction.")
+@click.option("--layers", type=click.IntRange(1, 4), default=1, show_default=True, help="Stacked encoder layers.")
+@click.option("--embedding-dim", type=click.IntRange(min=1), default=128, show_default=True)
+@click.option("--pooling", type=click.Choice(["last", "max", "mean", "attention"]), default="max",
+              show_default=True, help="How the encoder's outputs are summarised.")
+@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.5, show_default=True)
+@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True)
+@click.option("--patience", type=click.IntRange(min=0), default=3, show_default=True,
+              help="Stop after this many epochs without a better dev accuracy.")
+@click.option("--class-weights", is_flag=True, help="Weigh classes by inverse frequency.")
+@click.option("--embeddings", type=click.Path(dir_okay=False), default=None,
+              help="Pretrained word vectors (GloVe / word2vec text file).")
+@click.option("--text-column", default="text", show_default=True, help="Text column of CSV/JSON/hub data.")
+@click.option("--label-column", default="label", show_default=True, help="Label column of CSV/JSON/hub data.")
+@options.json_output
+def train(train, dev, test, out, epochs, batch_size, seed, cell, units, layers, embedding_dim, pooling, dropout,
+          learning_rate, patience, class_weights, embeddings, text_column, label_column, as_json):
+    """Train a classifier on TRAIN, keep the best epoch by DEV accuracy, save it to OUT."""
+    from tasks.sentiment import SentimentConfig, SentimentPipeline
+
+    config = SentimentConfig(cell=cell, units=units, layers=layers, embedding_dim=embedding_dim, pooling=pooling,
+                             dropout=dropout, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                             patience=patience, class_weights=class_weights, seed=seed,
+                             text_column=text_column, label_column=label_column)
+    pipe = SentimentPipeline(config)
+    summary = pipe.fit(train, dev, embeddings=embeddings, out_dir=out, verbose=0 if as_json else 1)
+    result = {"model": str(out), **{k: v for k, v in summary.items() if k != "history"}}
+    if test is not None:
+        report = pipe.evaluate(test)
+        pipe.metrics["test"] = {k: report[k] for k in ("accuracy", "macro_f1", "examples")}
+        result["test"] = pipe.metrics["test"]
+    pipe.save(out)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+    else:
+        click.echo(f"saved to {out} (best dev accuracy {summary.get('best', float('nan')):.4f} "
+                   f"at epoch {summary.get('best_epoch')})")
+        if test is not None:
+            click.echo(f"test accuracy {result['test']['accuracy']:.4f}, macro-F1 {result['test']['macro_f1']:.4f}")
+
+
+@cli.command()
+@click.argument("model_dir", type=click.Path())
+@options.data
+@click.option("--png", type=click.Path(dir_okay=False), default=None,
+              help="Where to save the confusion matrix picture [default: MODEL_DIR/confusion-matrix.png].")
+@options.json_output
+def evaluate(model_dir, data, png, as_json):
+    """Accuracy, macro-F1, per-class P/R/F1 and the confusion matrix of MODEL_DIR on DATA."""
+    from nlp_tasks.metrics import format_classification_report, plot_confusion_matrix
+    from tasks.sentiment import SentimentPipeline
+
+    pipe = SentimentPipeline.load(model_dir)
+    report = pipe.evaluate(data)
+    png = Path(png) if png else Path(model_dir) / "confusion-matrix.png"
+    plot_confusion_matrix(report, png, title=f"{Path(str(data)).name}")
+    report["confusion_png"] = str(png)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        click.echo(format_classification_report(report))
+        click.echo(f"\nconfusion matrix picture: {png}")
+
+
+@cli.command()
+@click.argument("model_dir", type=click.Path())
+@click.argument("texts", nargs=-1)
+@click.option("--input", "input_file", type=click.Path(dir_okay=False), default=None,
+              help="A file with one text per line.")
+@options.json_output
+def predict(model_dir, texts, input_file, as_json):
+    """Label, rating and class probabilities for TEXTS (or each line of --input)."""
+    from nlp_tasks.data import read_lines
+    from tasks.sentiment import SentimentPipeline
+
+    texts = list(texts)
+    if input_file:
+        texts += [line for line in read_lines(input_file) if line.strip()]
+    if not texts:
+        raise UserError("nothing to predict: give texts as arguments or --input FILE")
+    pipe = SentimentPipeline.load(model_dir)
+    results = pipe.predict(texts)
+    if as_json:
+        click.echo(json.dumps(results, indent=2, ensure_ascii=False))
+        return
+    for result in results:
+        click.echo(format_prediction(result))
+
+
+def format_prediction(result: dict) -> str:
+    probs = "  ".join(f"{label}:{p:.2f}" for label, p in result["probabilities"].items())
+    rating = f"rating {result['rating']}  " if result["rating"] is not None else ""
+    return f"{result['label']:>6}  {rating}[{probs}]  {result['text']}"
+
+
+DEMO_SENTENCES = [
+    "a gorgeous , witty , seductive movie .",
+    "the plot is nothing but boilerplate clichés from start to finish .",
+    "it 's a fine , if unremarkable , way to spend an afternoon .",
+    "an utterly incompetent and boring film .",
+]
+
+
+def demo(out_dir: Path) -> dict:
+    """A short SST-5 run (data folder, else the Hugging Face hub), then a few predictions."""
+    from nlp_tasks.metrics import plot_confusion_matrix
+    from nlp_tasks.paths import data_dir
+    from tasks.sentiment import SentimentConfig, SentimentPipeline
+
+    root = data_dir(required=False)
+    if root is not None and (root / "sst").is_dir():
+        train, dev, test = (root / "sst" / f"sst5.{s}.txt" for s in ("train", "dev", "test"))
+    else:
+        train, dev, test = "SetFit/sst5:train", "SetFit/sst5:validation", "SetFit/sst5:test"
+    pipe = SentimentPipeline(SentimentConfig(epochs=2, units=64, embedding_dim=64))
+    print(f"training on {train} for 2 epochs (a full run: see benchmarks/sentiment.py)")
+    pipe.fit(train, dev, out_dir=out_dir, verbose=2)
+    report = pipe.evaluate(test)
+    pipe.metrics["test"] = {k: report[k] for k in ("accuracy", "macro_f1", "examples")}
+    pipe.save(out_dir / "model")
+    plot_confusion_matrix(report, out_dir / "confusion-matrix.png", title="SST-5 test")
+    print(f"test accuracy {report['accuracy']:.3f} ({report['examples']} sentences), "
+          f"macro-F1 {report['macro_f1']:.3f}")
+    predictions = pipe.predict(DEMO_SENTENCES)
+    for result in predictions:
+        print("  " + format_prediction(result))
+    (out_dir / "predictions.json").write_text(json.dumps(predictions, indent=2, ensure_ascii=False) + "\n",
+                                              encoding="utf-8")
+    return pipe.metrics["test"]

@@ -1,0 +1,101 @@
+"""Readers: label-text, tables, word vectors, UTF-8 checks, length bucketing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nlp_tasks.data import (
+    bucketed_batches,
+    padding_overhead,
+    read_label_text,
+    read_lines,
+    read_table,
+    read_word_vectors,
+)
+from nlp_tasks.errors import UserError
+
+
+def write(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+    return path
+
+
+def test_label_text_tolerates_crlf_bom_tabs_and_blank_lines(tmp_path):
+    path = write(tmp_path, "a.txt", "\ufeff4 a fine film\r\n\r\n0\tawful , béart\r\n")
+    assert read_label_text(path) == [("4", "a fine film"), ("0", "awful , béart")]
+
+
+@pytest.mark.parametrize("content, message", [
+    ("", "no examples"),
+    ("4 fine\n3\n", "line 2: expected 'LABEL text'"),
+    (b"4 fine\n3 caf\xe9\n", "line 2: not valid UTF-8"),
+])
+def test_label_text_errors_name_file_and_line(tmp_path, content, message):
+    path = write(tmp_path, "bad.txt", content)
+    with pytest.raises(UserError, match=message) as info:
+        read_label_text(path)
+    assert str(path) in str(info.value)
+
+
+def test_missing_file_and_directory(tmp_path):
+    with pytest.raises(UserError, match="file not found"):
+        read_lines(tmp_path / "nope.txt")
+    with pytest.raises(UserError, match="is a directory"):
+        read_lines(tmp_path)
+
+
+def test_tables_csv_tsv_jsonl_json(tmp_path):
+    csv_path = write(tmp_path, "d.csv", 'review,stars\n"great, really",5\nbad,1\n')
+    assert read_table(csv_path, "review", "stars") == [("5", "great, really"), ("1", "bad")]
+    tsv_path = write(tmp_path, "d.tsv", "text\tlabel\ngood\tpos\n")
+    assert read_table(tsv_path) == [("pos", "good")]
+    jsonl = write(tmp_path, "d.jsonl", '{"text": "good", "label": 1}\n\n{"text": "bad", "label": "neg"}\n')
+    assert read_table(jsonl) == [("1", "good"), ("neg", "bad")]
+    js = write(tmp_path, "d.json", '[{"text": "ok", "label": 2}]')
+    assert read_table(js) == [("2", "ok")]
+    assert read_table(js, label_column=None) == [(None, "ok")]
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("d.csv", "review,stars\nx,1\n", "no column 'text'"),
+    ("d.jsonl", '{"text": "a", "label": 1}\n{"text": "b"}\n', "line 2: missing or invalid label"),
+    ("d.jsonl", '{"text": "a", "label": 1}\nnot json\n', "line 2: invalid JSON"),
+    ("d.jsonl", '{"text": 3, "label": 1}\n', "missing or non-text 'text'"),
+    ("d.json", '{"text": "a"}', "expected a JSON list"),
+    ("d.xml", "<a/>", "unknown table format"),
+    ("d.csv", "text,label\n", "no examples"),
+])
+def test_table_errors(tmp_path, name, content, message):
+    with pytest.raises(UserError, match=message):
+        read_table(write(tmp_path, name, content))
+
+
+def test_word_vectors_glove_and_word2vec(tmp_path):
+    glove = write(tmp_path, "g.txt", "the 0.1 0.2 0.3\ncat 1 2 3\ndog 4 5 6\n")
+    vectors, dim = read_word_vectors(glove, vocabulary={"cat", "the"})
+    assert dim == 3 and sorted(vectors) == ["cat", "the"]
+    np.testing.assert_allclose(vectors["cat"], [1, 2, 3])
+    w2v = write(tmp_path, "w.txt", "2 2\nhello 0.5 0.5\nworld 1 1\n")
+    assert read_word_vectors(w2v)[1] == 2
+    with pytest.raises(UserError, match="line 2: 2 numbers, expected 3"):
+        read_word_vectors(write(tmp_path, "b.txt", "a 1 2 3\nb 1 2\n"))
+    with pytest.raises(UserError, match="not a number"):
+        read_word_vectors(write(tmp_path, "c.txt", "a 1 x 3\n"))
+
+
+def test_bucketing_covers_every_example_once_and_cuts_padding():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 60, 1000)
+    batches = bucketed_batches(lengths, 32, seed=1, epoch=0)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(1000))
+    assert padding_overhead(lengths, batches) < 1.15
+    naive = [np.arange(i, min(i + 32, 1000)) for i in range(0, 1000, 32)]
+    assert padding_overhead(lengths, naive) > 1.5
+    again = bucketed_batches(lengths, 32, seed=1, epoch=0)
+    assert all(np.array_equal(a, b) for a, b in zip(batches, again))  # pure function of (seed, epoch)
+    other = bucketed_batches(lengths, 32, seed=1, epoch=1)
+    assert not all(np.array_equal(a, b) for a, b in zip(batches, other))
+    ordered = bucketed_batches(lengths, 32, shuffle=False)
+    assert list(lengths[np.concatenate(ordered)]) == sorted(lengths)
