@@ -5,6 +5,7 @@ anything malformed: non-UTF-8 bytes, a missing field, an empty file.
 
 - :func:`read_lines`          UTF-8 text lines (BOM and CRLF tolerated).
 - :func:`read_label_text`     ``LABEL text`` lines (the SST files).
+- :func:`read_conll`          CoNLL column files (token ... tag), IOB1/IOB2/BIOES -> IOB2.
 - :func:`read_table`          CSV / TSV / JSON-lines / JSON with named text and label columns.
 - :func:`load_hub_dataset`    a Hugging Face dataset (hub name or local folder) via ``datasets``.
 - :func:`read_word_vectors`   GloVe / word2vec text files.
@@ -120,6 +121,53 @@ def read_table(path: str | Path, text_column: str = "text", label_column: str | 
     if not pairs:
         raise UserError(f"{path}: no examples (the file is empty)")
     return pairs
+
+
+def read_conll(path: str | Path, scheme: str = "auto") -> list[tuple[list[str], list[str]]]:
+    """``[(tokens, tags)]`` sentences from a CoNLL-style column file, tags converted to IOB2.
+
+    Token first, tag last, whitespace- or tab-separated (other columns ignored); a blank line
+    between sentences; ``-DOCSTART-`` lines skipped; trailing spaces and CRLF tolerated.
+    ``scheme`` is ``iob1``, ``iob2``, ``bioes`` or ``auto`` (detected from the whole file).
+    """
+    from nlp_tasks.chunking import SCHEMES, detect_scheme, split_tag, to_iob2
+
+    if scheme != "auto" and scheme not in SCHEMES:
+        raise UserError(f"unknown tag scheme {scheme!r}; choose auto or one of {', '.join(SCHEMES)}")
+    sentences: list[tuple[list[str], list[str], int]] = []
+    tokens: list[str] = []
+    tags: list[str] = []
+    first_line = 0
+    for number, line in enumerate(read_lines(path), start=1):
+        fields = line.split()
+        if not fields or fields[0] == "-DOCSTART-":
+            if tokens:
+                sentences.append((tokens, tags, first_line))
+                tokens, tags = [], []
+            continue
+        if len(fields) < 2:
+            raise UserError(f"{path}, line {number}: a token without a tag ({line.strip()[:40]!r})")
+        try:
+            split_tag(fields[-1])
+        except UserError as err:
+            raise UserError(f"{path}, line {number}: {err.message}") from None
+        if not tokens:
+            first_line = number
+        tokens.append(fields[0])
+        tags.append(fields[-1])
+    if tokens:
+        sentences.append((tokens, tags, first_line))
+    if not sentences:
+        raise UserError(f"{path}: no sentences (the file is empty)")
+    if scheme == "auto":
+        scheme = detect_scheme(t for _, t, _ in sentences)
+    out = []
+    for tokens, tags, first_line in sentences:
+        try:
+            out.append((tokens, to_iob2(tags, scheme)))
+        except UserError as err:
+            raise UserError(f"{path}, sentence at line {first_line}: {err.message}") from None
+    return out
 
 
 def _json_object(line: str, where: str) -> dict:

@@ -99,3 +99,39 @@ def test_bucketing_covers_every_example_once_and_cuts_padding():
     assert not all(np.array_equal(a, b) for a, b in zip(batches, other))
     ordered = bucketed_batches(lengths, 32, shuffle=False)
     assert list(lengths[np.concatenate(ordered)]) == sorted(lengths)
+
+
+def test_conll_reader_handles_docstart_trailing_space_crlf_tabs_and_schemes(tmp_path):
+    from nlp_tasks.data import read_conll
+
+    text = "-DOCSTART- O \r\n\r\nEU NNP B-NP I-ORG \r\nrejects\tO\r\n\r\nPeter I-PER\nBlackburn I-PER\n"
+    sents = read_conll(write(tmp_path, "a.txt", text))
+    assert sents == [(["EU", "rejects"], ["B-ORG", "O"]), (["Peter", "Blackburn"], ["B-PER", "I-PER"])]
+    bioes = write(tmp_path, "b.txt", "New B-LOC\nYork E-LOC\nis O\nbig O\n\nBob S-PER\n")
+    assert read_conll(bioes)[0][1] == ["B-LOC", "I-LOC", "O", "O"]
+    assert read_conll(bioes)[1][1] == ["B-PER"]
+
+
+def test_conll_reader_on_the_real_file(shared_data):
+    from nlp_tasks.data import read_conll
+
+    sents = read_conll(shared_data / "conll2003" / "valid.txt")
+    assert len(sents) == 3466 - 216  # the README's count includes the -DOCSTART- lines
+    assert sum(len(t) for t, _ in sents) > 50000
+
+
+@pytest.mark.parametrize("content, scheme, message", [
+    ("EU B-ORG\nrejects\n", "auto", "line 2: a token without a tag"),
+    ("EU B-ORG\nrejects X-ORG\n", "auto", "line 2: invalid tag 'X-ORG'"),
+    ("EU S-ORG\n", "iob2", "sentence at line 1: tag 'S-ORG' is not valid in the IOB2 scheme"),
+    ("-DOCSTART- O\n\n\n", "auto", "no sentences"),
+    (b"caf\xe9 O\n", "auto", "line 1: not valid UTF-8"),
+    ("EU O\n", "bilou", "unknown tag scheme"),
+])
+def test_conll_reader_errors(tmp_path, content, scheme, message):
+    from nlp_tasks.data import read_conll
+
+    path = write(tmp_path, "bad.txt", content)
+    with pytest.raises(UserError, match=message) as info:
+        read_conll(path, scheme=scheme)
+    assert "\n" not in str(info.value)

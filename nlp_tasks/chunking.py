@@ -1,0 +1,193 @@
+"""Chunk tags for sequence labelling: schemes, conversion, chunk extraction, conlleval scores.
+
+Tags are ``O`` or ``PREFIX-TYPE`` (``B-PER``, ``I-LOC``, ``E-ORG``, ``S-MISC``). Supported
+schemes:
+
+- ``iob1`` (CoNLL-2003 original): ``I-`` everywhere, ``B-`` only between two same-type chunks;
+- ``iob2`` (BIO): every chunk starts with ``B-``;
+- ``bioes`` (BILOU): ``S-`` single-token chunks, ``E-`` chunk ends.
+
+Internally everything is IOB2. :func:`chunks` extracts ``(type, start, end)`` spans exactly as
+the conlleval script does (a chunk starts at ``B-``, or at ``I-`` after ``O`` or after another
+type; an ``I-`` after ``O`` therefore starts a chunk), and :func:`conlleval` computes micro and
+per-type precision, recall and F1 over chunks whose type and both boundaries match.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from nlp_tasks.errors import UserError
+
+SCHEMES = ("iob1", "iob2", "bioes")
+PREFIXES = {"iob1": "BI", "iob2": "BI", "bioes": "BIES"}
+
+
+def split_tag(tag: str) -> tuple[str, str]:
+    """``"B-PER"`` -> ``("B", "PER")``; ``"O"`` -> ``("O", "")``."""
+    if tag == "O":
+        return "O", ""
+    prefix, sep, kind = tag.partition("-")
+    if not sep or not kind or prefix not in ("B", "I", "E", "S"):
+        raise UserError(f"invalid tag {tag!r}: expected O or B-/I-/E-/S- followed by a type")
+    return prefix, kind
+
+
+def check_tag(tag: str, scheme: str) -> None:
+    prefix, _ = split_tag(tag)
+    if prefix != "O" and prefix not in PREFIXES[scheme]:
+        raise UserError(f"tag {tag!r} is not valid in the {scheme.upper()} scheme")
+
+
+def detect_scheme(sentences: Iterable[Sequence[str]]) -> str:
+    """Guess the scheme: ``bioes`` if E-/S- occur, ``iob2`` if every chunk starts with B-, else ``iob1``."""
+    iob1 = False
+    for tags in sentences:
+        prev = "O"
+        for tag in tags:
+            prefix, kind = split_tag(tag)
+            if prefix in ("E", "S"):
+                return "bioes"
+            if prefix == "I":
+                p_prefix, p_kind = split_tag(prev)
+                if p_prefix == "O" or p_kind != kind:
+                    iob1 = True
+            prev = tag
+    return "iob1" if iob1 else "iob2"
+
+
+def to_iob2(tags: Sequence[str], scheme: str = "iob2") -> list[str]:
+    """Convert one sentence's tags from ``scheme`` to IOB2."""
+    if scheme not in SCHEMES:
+        raise UserError(f"unknown tag scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
+    out = []
+    prev_prefix, prev_kind = "O", ""
+    for tag in tags:
+        check_tag(tag, scheme)
+        prefix, kind = split_tag(tag)
+        if prefix == "O":
+            out.append("O")
+        elif prefix in ("B", "S"):
+            out.append(f"B-{kind}")
+        else:  # I or E: continues a chunk of the same type, else starts one
+            continues = prev_prefix in ("B", "I") and prev_kind == kind
+            out.append(f"I-{kind}" if continues else f"B-{kind}")
+        # After O, E- or S- no chunk is open; after B- or I- one of type `kind` is.
+        prev_prefix, prev_kind = ("O", "") if prefix in ("O", "E", "S") else (prefix, kind)
+    return out
+
+
+def from_iob2(tags: Sequence[str], scheme: str = "iob2") -> list[str]:
+    """Convert one sentence's IOB2 tags to ``scheme`` (the inverse of :func:`to_iob2`)."""
+    tags = list(tags)
+    if scheme == "iob2":
+        return tags
+    spans = chunks(tags)
+    out = ["O"] * len(tags)
+    for kind, start, end in spans:
+        if scheme == "bioes":
+            if end - start == 1:
+                out[start] = f"S-{kind}"
+            else:
+                out[start] = f"B-{kind}"
+                out[start + 1:end - 1] = [f"I-{kind}"] * (end - start - 2)
+                out[end - 1] = f"E-{kind}"
+        elif scheme == "iob1":
+            out[start:end] = [f"I-{kind}"] * (end - start)
+            if start > 0 and any(k == kind and e == start for k, _, e in spans):
+                out[start] = f"B-{kind}"
+        else:
+            raise UserError(f"unknown tag scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
+    return out
+
+
+def _end_of_chunk(prev_prefix, prefix, prev_kind, kind):
+    """conlleval's endOfChunk for IOB tags."""
+    if prev_prefix in ("B", "I") and prefix in ("B", "O"):
+        return True
+    return prev_prefix not in ("O", ".") and prev_kind != kind
+
+
+def _start_of_chunk(prev_prefix, prefix, prev_kind, kind):
+    """conlleval's startOfChunk for IOB tags."""
+    if prefix == "B":
+        return True
+    if prev_prefix == "O" and prefix == "I":
+        return True
+    return prefix not in ("O", ".") and prev_kind != kind
+
+
+def chunks(tags: Sequence[str]) -> list[tuple[str, int, int]]:
+    """``(type, start, end)`` spans (end exclusive) of an IOB1/IOB2 tag sequence, as conlleval."""
+    spans = []
+    start, kind_open = None, ""
+    prev_prefix, prev_kind = "O", ""
+    for i, tag in enumerate(list(tags) + ["O"]):
+        prefix, kind = split_tag(tag)
+        if prefix in ("E", "S"):
+            raise UserError(f"chunks() takes IOB tags; convert {tag!r} with to_iob2(tags, 'bioes') first")
+        if start is not None and _end_of_chunk(prev_prefix, prefix, prev_kind, kind):
+            spans.append((kind_open, start, i))
+            start = None
+        if _start_of_chunk(prev_prefix, prefix, prev_kind, kind):
+            start, kind_open = i, kind
+        prev_prefix, prev_kind = prefix, kind
+    return spans
+
+
+def conlleval(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -> dict:
+    """Entity-level micro and per-type precision/recall/F1 plus token accuracy, as conlleval.
+
+    ``gold`` and ``predicted`` are lists of sentences, each a list of IOB tags. A predicted
+    chunk counts as correct only when its type, start and end all equal a gold chunk's.
+    Scores are fractions in [0, 1].
+    """
+    if len(gold) != len(predicted):
+        raise UserError(f"{len(gold)} gold sentences but {len(predicted)} predicted")
+    correct_tokens = tokens = 0
+    found_gold: dict[str, int] = {}
+    found_pred: dict[str, int] = {}
+    correct: dict[str, int] = {}
+    for i, (g, p) in enumerate(zip(gold, predicted)):
+        if len(g) != len(p):
+            raise UserError(f"sentence {i + 1}: {len(g)} gold tags but {len(p)} predicted")
+        tokens += len(g)
+        correct_tokens += sum(a == b for a, b in zip(g, p))
+        g_spans, p_spans = set(chunks(g)), set(chunks(p))
+        for kind, _, _ in g_spans:
+            found_gold[kind] = found_gold.get(kind, 0) + 1
+        for kind, _, _ in p_spans:
+            found_pred[kind] = found_pred.get(kind, 0) + 1
+        for kind, _, _ in g_spans & p_spans:
+            correct[kind] = correct.get(kind, 0) + 1
+
+    def prf(n_correct, n_pred, n_gold):
+        precision = n_correct / n_pred if n_pred else 0.0
+        recall = n_correct / n_gold if n_gold else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        return {"precision": precision, "recall": recall, "f1": f1, "predicted": n_pred, "gold": n_gold,
+                "correct": n_correct}
+
+    types = sorted(set(found_gold) | set(found_pred))
+    total = prf(sum(correct.values()), sum(found_pred.values()), sum(found_gold.values()))
+    return {
+        **total,
+        "accuracy": correct_tokens / tokens if tokens else 0.0,
+        "tokens": tokens,
+        "sentences": len(gold),
+        "per_type": {t: prf(correct.get(t, 0), found_pred.get(t, 0), found_gold.get(t, 0)) for t in types},
+    }
+
+
+def format_conlleval(report: dict) -> str:
+    """The report laid out like conlleval's output (percentages)."""
+    lines = [
+        f"processed {report['tokens']} tokens with {report['gold']} phrases; found: {report['predicted']} "
+        f"phrases; correct: {report['correct']}.",
+        f"accuracy: {100 * report['accuracy']:6.2f}%; precision: {100 * report['precision']:6.2f}%; "
+        f"recall: {100 * report['recall']:6.2f}%; FB1: {100 * report['f1']:6.2f}",
+    ]
+    for kind, row in report["per_type"].items():
+        lines.append(f"{kind:>17}: precision: {100 * row['precision']:6.2f}%; recall: {100 * row['recall']:6.2f}%; "
+                     f"FB1: {100 * row['f1']:6.2f}  {row['predicted']}")
+    return "\n".join(lines)
