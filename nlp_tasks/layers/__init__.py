@@ -20,10 +20,13 @@ from nlp_tasks.layers.cells import (  # noqa: E402
     RecurrentCell,
     RNNCell,
 )
+from nlp_tasks.layers.crf import CRF, crf_loss  # noqa: E402
 from nlp_tasks.layers.pooling import AttentionPooling, MaskedMaxPooling, MaskedMeanPooling  # noqa: E402
 from nlp_tasks.layers.recurrent import CELL_TYPES, Recurrent, recurrent  # noqa: E402
 
 __all__ = [
+    "CRF",
+    "crf_loss",
     "AttentionPooling",
     "MaskedMaxPooling",
     "MaskedMeanPooling",
