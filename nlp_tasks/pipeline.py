@@ -168,9 +168,18 @@ class Pipeline:
         if not isinstance(names, list):
             raise UserError(f"{path / META_FILE}: 'vocabularies' must be a list of names")
         pipe.vocabs = {name: Vocabulary.load(path / f"vocab-{name}.json") for name in names}
+        target.register_layers()
         pipe.model = load_keras_model(path / MODEL_FILE)
         pipe.check_consistency(source=str(path))
         return pipe
+
+    @classmethod
+    def register_layers(cls) -> None:
+        """Import the modules that register a task's own Keras layers (before loading a model).
+
+        ``safe_mode`` loading only builds registered classes; a task with layers of its own
+        overrides this to import them.
+        """
 
     def check_consistency(self, source: str = "model") -> None:
         """Refuse a folder whose vocabularies or labels do not fit its weights.

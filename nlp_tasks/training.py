@@ -98,8 +98,10 @@ def fit(model, train, validation=None, config: TrainConfig | None = None, loss=N
     set_seed(config.seed, deterministic=config.deterministic)
     if loss is not None:
         model.compile(optimizer=make_optimizer(config), loss=loss, metrics=metrics or [])
-    cbs = [_stop_on_nan_callback()]
-    if validation is not None:
+    # Task callbacks run first, so metrics they add to the epoch logs (a dev F1, say) can be
+    # monitored by early stopping and written to the CSV log.
+    cbs = [_stop_on_nan_callback(), *callbacks]
+    if validation is not None or any(getattr(cb, "provides_validation", False) for cb in callbacks):
         # Keeps the best weights by the monitored metric (restored at the end); stops early after
         # `patience` epochs without improvement, or never when patience is None.
         patience = config.patience if config.patience is not None else config.epochs
@@ -108,7 +110,6 @@ def fit(model, train, validation=None, config: TrainConfig | None = None, loss=N
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         cbs.append(keras.callbacks.CSVLogger(str(Path(out_dir) / "training-log.csv")))
-    cbs.extend(callbacks)
     # Shuffling belongs to the tf.data pipeline (a pure function of the seed), not to fit().
     history = model.fit(train, validation_data=validation, epochs=config.epochs, callbacks=cbs,
                         verbose=config.verbose, shuffle=False)

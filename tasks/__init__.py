@@ -25,6 +25,9 @@ class TaskEntry(NamedTuple):
 
 
 REGISTRY: dict[str, TaskEntry] = {
+    "ner": TaskEntry("tasks.ner:NERPipeline", "tasks.ner_cli:cli",
+                     "Named entity recognition (many-to-many): tokens -> BIO tags, entity spans.",
+                     "tasks.ner_cli:demo"),
     "sentiment": TaskEntry("tasks.sentiment:SentimentPipeline", "tasks.sentiment_cli:cli",
                            "Sentiment classification (many-to-one): text -> label or 1-5 rating.",
                            "tasks.sentiment_cli:demo"),

@@ -1,0 +1,83 @@
+"""CoNLL-2003 NER benchmark: train on train, keep the best epoch by valid entity F1, test once.
+
+    .venv/bin/python benchmarks/ner.py                      # default NERConfig
+    .venv/bin/python benchmarks/ner.py --epochs 40 --units 256 --head softmax
+
+Data: ``$NLP_TASKS_DATA/conll2003/{train,valid,test}.txt`` (default ``../shared/data``). No
+pretrained embeddings. Writes ``benchmarks/results/ner.json`` (with the per-epoch history) and
+the ``conll2003`` section of ``benchmarks/RESULTS.md``: test entity F1 (micro and per type, as
+conlleval), training time on this machine, and prediction throughput (sentences/s, batched).
+The trained model is saved to ``--save`` (default ``runs/ner-conll2003``, ignored by git).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shlex
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.common import ROOT, machine_info, now, write_json, write_section  # noqa: E402
+from nlp_tasks.chunking import format_conlleval  # noqa: E402
+from nlp_tasks.paths import data_dir  # noqa: E402
+from tasks.ner import NERConfig, NERPipeline  # noqa: E402
+
+PUBLISHED = ("BiLSTM (random emb.) 81.11, BiLSTM-CRF (random emb.) 84.26 (Huang et al. 2015); "
+             "with GloVe: BLSTM 87.00, BLSTM-CNN-CRF 91.21 (Ma & Hovy 2016); LSTM-CRF 90.94 (Lample et al. 2016)")
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    fields = {f.name: f for f in dataclasses.fields(NERConfig)}
+    for name, field in fields.items():
+        if name == "scheme":
+            continue
+        default = field.default
+        kind = type(default) if default is not None else int
+        parser.add_argument(f"--{name.replace('_', '-')}", type=kind, default=default)
+    parser.add_argument("--save", default=str(ROOT / "runs" / "ner-conll2003"))
+    args = parser.parse_args(argv)
+    config = NERConfig(**{k: v for k, v in vars(args).items() if k in fields})
+    folder = data_dir() / "conll2003"
+    pipe = NERPipeline(config)
+    summary = pipe.fit(folder / "train.txt", folder / "valid.txt", verbose=2)
+    report = pipe.evaluate(folder / "test.txt")
+    pipe.metrics["test"] = {k: report[k] for k in ("precision", "recall", "f1")}
+    pipe.save(args.save)
+    print(format_conlleval(report))
+    command = ("python benchmarks/ner.py " + shlex.join(argv if argv is not None else sys.argv[1:])).strip()
+    machine = machine_info()
+    write_json("ner.json", {"date": now(), "command": command, "machine": machine,
+                            "config": dataclasses.asdict(config), "test": report,
+                            "best_dev_f1": summary.get("best"), "best_epoch": summary.get("best_epoch"),
+                            "epochs_run": summary["epochs_run"], "train_seconds": summary["train_seconds"],
+                            "history": summary["history"]})
+    rows = "\n".join(f"| {kind} | {100 * r['precision']:.2f} | {100 * r['recall']:.2f} | {100 * r['f1']:.2f} | {r['gold']} |"
+                     for kind, r in report["per_type"].items())
+    cfg = ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(config).items())
+    body = f"""CoNLL-2003 English (`conll2003/`): train on train.txt, best epoch by valid.txt entity F1,
+test.txt once; conlleval scoring. No pretrained embeddings. Measured {now()} on {machine['cpu']}
+({machine['cores']} cores, CPU only), TensorFlow {machine.get('tensorflow')}, commit {machine.get('commit')}.
+Command:
+
+    {command}
+
+Config: {cfg}.
+
+**Test entity F1 {100 * report['f1']:.2f}** (precision {100 * report['precision']:.2f}, recall
+{100 * report['recall']:.2f}; token accuracy {100 * report['accuracy']:.2f}); best valid F1
+{100 * summary.get('best', 0):.2f} at epoch {summary.get('best_epoch')} of {summary['epochs_run']};
+training {summary['train_seconds'] / 60:.1f} min; prediction {report['sentences_per_second']:.0f} sentences/s
+(batched, decoding included). Floor 85.0, goal 88.0. Published: {PUBLISHED}.
+
+| type | precision | recall | F1 | gold entities |
+|---|---|---|---|---|
+{rows}"""
+    write_section("conll2003", body)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,184 @@
+"""``nlp-tasks ner ...``: train, evaluate and predict from the command line, and the demo."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from nlp_tasks import cli_options as options
+from nlp_tasks.errors import UserError
+
+SCHEME = click.option("--scheme", type=click.Choice(["auto", "iob1", "iob2", "bioes"]), default="auto",
+                      show_default=True, help="Tag scheme of the input files.")
+
+
+@click.group()
+def cli():
+    """Named entity recognition (many-to-many): one BIO tag per token, entity-level F1."""
+
+
+@cli.command()
+@click.option("--train", "train", metavar="FILE|DATASET", default=None,
+              help="Training data: a CoNLL column file, or a Hugging Face dataset name.")
+@options.dev
+@options.test
+@click.option("--dataset", default=None, metavar="NAME",
+              help="A Hugging Face dataset with tokens/ner_tags columns; its train, validation and test "
+                   "splits stand in for --train/--dev/--test.")
+@options.out
+@options.epochs(30)
+@options.batch_size(32)
+@options.seed
+@click.option("--cell", type=click.Choice(["gru", "lstm", "rnn", "mingru"]), default="gru", show_default=True)
+@click.option("--units", type=click.IntRange(min=1), default=200, show_default=True, help="Units per direction.")
+@click.option("--layers", type=click.IntRange(1, 4), default=1, show_default=True)
+@click.option("--char-units", type=click.IntRange(min=0), default=50, show_default=True,
+              help="Character BiGRU units per direction (0: no character features).")
+@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.5, show_default=True)
+@click.option("--word-dropout", type=click.FloatRange(0, 1, max_open=True), default=0.05, show_default=True,
+              help="Share of training words replaced by <unk>.")
+@click.option("--crf/--softmax", "crf", default=True, show_default=True, help="Output head.")
+@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True)
+@click.option("--patience", type=click.IntRange(min=0), default=5, show_default=True,
+              help="Stop after this many epochs without a better dev F1.")
+@click.option("--embeddings", type=click.Path(dir_okay=False), default=None,
+              help="Pretrained word vectors (GloVe / word2vec text file); sets the word dimension.")
+@SCHEME
+@options.json_output
+def train(train, dev, test, dataset, out, epochs, batch_size, seed, cell, units, layers, char_units, dropout,
+          word_dropout, crf, learning_rate, patience, embeddings, scheme, as_json):
+    """Train a tagger, keep the best epoch by DEV entity F1, save it to OUT."""
+    from nlp_tasks.data import read_word_vectors
+    from tasks.ner import NERConfig, NERPipeline
+
+    if dataset:
+        train, dev, test = train or f"{dataset}:train", dev or f"{dataset}:validation", test or f"{dataset}:test"
+    if not train:
+        raise UserError("give --train FILE (or --dataset NAME)")
+    word_dim = read_word_vectors(embeddings)[1] if embeddings else 100
+    config = NERConfig(cell=cell, units=units, layers=layers, char_units=char_units, dropout=dropout,
+                       word_dropout=word_dropout, head="crf" if crf else "softmax", learning_rate=learning_rate,
+                       patience=patience, epochs=epochs, batch_size=batch_size, seed=seed, scheme=scheme,
+                       word_dim=word_dim)
+    pipe = NERPipeline(config)
+    summary = pipe.fit(train, dev, embeddings=embeddings, out_dir=out, verbose=0 if as_json else 2)
+    result = {"model": str(out), **{k: v for k, v in summary.items() if k != "history"}}
+    if test is not None:
+        report = pipe.evaluate(test, split="test")
+        pipe.metrics["test"] = result["test"] = {k: report[k] for k in ("precision", "recall", "f1")}
+    pipe.save(out)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    best = summary.get("best")
+    click.echo(f"saved to {out}" + (f" (best dev F1 {100 * best:.2f} at epoch {summary['best_epoch']})" if best else ""))
+    if test is not None:
+        click.echo(f"test entity F1 {100 * result['test']['f1']:.2f}")
+
+
+@cli.command()
+@click.argument("model_dir", type=click.Path())
+@options.data
+@SCHEME
+@click.option("--report", type=click.Path(dir_okay=False), default=None, help="Also write the report as JSON here.")
+@options.json_output
+def evaluate(model_dir, data, scheme, report, as_json):
+    """conlleval-style entity precision, recall and F1 (micro and per type) of MODEL_DIR on DATA."""
+    from nlp_tasks.chunking import format_conlleval
+    from nlp_tasks.paths import atomic_write
+    from tasks.ner import NERPipeline
+
+    pipe = NERPipeline.load(model_dir)
+    if scheme != "auto":
+        pipe.config = pipe.config.replace(scheme=scheme)
+    result = pipe.evaluate(data)
+    if report:
+        with atomic_write(report) as handle:
+            json.dump(result, handle, indent=2)
+    click.echo(json.dumps(result, indent=2) if as_json else format_conlleval(result))
+
+
+@cli.command()
+@click.argument("model_dir", type=click.Path())
+@click.argument("texts", nargs=-1)
+@click.option("--input", "input_file", type=click.Path(dir_okay=False), default=None,
+              help="One sentence per line (raw text), or a CoNLL file with --conll.")
+@click.option("--conll", is_flag=True, help="--input is a CoNLL column file: tag its tokens as they are.")
+@click.option("--format", "fmt", type=click.Choice(["spans", "tags"]), default="spans", show_default=True,
+              help="Print entity spans, or every token with its tag.")
+@options.json_output
+def predict(model_dir, texts, input_file, conll, fmt, as_json):
+    """Tag TEXTS (raw sentences, tokenised here) or the sentences of --input."""
+    from nlp_tasks.data import read_conll, read_lines
+    from nlp_tasks.vocab import tokenize_words
+    from tasks.ner import NERPipeline
+
+    if conll and not input_file:
+        raise UserError("--conll needs --input FILE")
+    pipe = NERPipeline.load(model_dir)
+    if conll:
+        token_lists = [tokens for tokens, _ in read_conll(input_file, scheme=pipe.config.scheme)]
+        tags, _ = pipe.tag(token_lists)
+        output = [{"tokens": t, "tags": g} for t, g in zip(token_lists, tags)]
+        if as_json:
+            click.echo(json.dumps(output, indent=2, ensure_ascii=False))
+        else:
+            for row in output:
+                click.echo("\n".join(f"{tok} {tag}" for tok, tag in zip(row["tokens"], row["tags"])) + "\n")
+        return
+    texts = list(texts) + ([line for line in read_lines(input_file) if line.strip()] if input_file else [])
+    if not texts:
+        raise UserError("nothing to tag: give sentences as arguments or --input FILE")
+    if fmt == "tags":
+        token_lists = [tokenize_words(text) for text in texts]
+        tags, _ = pipe.tag(token_lists)
+        output = [{"text": x, "tokens": t, "tags": g} for x, t, g in zip(texts, token_lists, tags)]
+        if as_json:
+            click.echo(json.dumps(output, indent=2, ensure_ascii=False))
+        else:
+            for row in output:
+                click.echo(" ".join(f"{tok}/{tag}" for tok, tag in zip(row["tokens"], row["tags"])))
+        return
+    entities = pipe.predict(texts)
+    if as_json:
+        click.echo(json.dumps([{"text": x, "entities": e} for x, e in zip(texts, entities)], indent=2,
+                              ensure_ascii=False))
+        return
+    for text, found in zip(texts, entities):
+        click.echo(text)
+        for e in found:
+            click.echo(f"  {e['type']:5} {e['start']:>4}-{e['end']:<4} {e['score']:.2f}  {e['text']}")
+
+
+COURSE_SENTENCE = "Harry Potter and Hermione Granger invented a new spell."
+
+
+def demo(out_dir: Path) -> dict:
+    """About a minute of CoNLL-2003 training (data folder, else the hub), then tag a sentence."""
+    from nlp_tasks.chunking import format_conlleval
+    from nlp_tasks.data import read_conll
+    from nlp_tasks.paths import data_dir
+    from tasks.ner import NERConfig, NERPipeline
+
+    root = data_dir(required=False)
+    if root is not None and (root / "conll2003").is_dir():
+        train = read_conll(root / "conll2003" / "train.txt")[:3000]
+        dev, test = read_conll(root / "conll2003" / "valid.txt")[:600], root / "conll2003" / "test.txt"
+    else:
+        train, dev, test = "conll2003:train[:3000]", "conll2003:validation[:600]", "conll2003:test"
+    pipe = NERPipeline(NERConfig(epochs=4, units=64, char_units=25, learning_rate=3e-3, patience=None))
+    print("training on 3,000 CoNLL-2003 sentences for 4 epochs (the full run: benchmarks/ner.py)")
+    pipe.fit(train, dev, out_dir=out_dir, verbose=2)
+    report = pipe.evaluate(test)
+    pipe.metrics["test"] = {k: report[k] for k in ("precision", "recall", "f1")}
+    pipe.save(out_dir / "model")
+    print(format_conlleval(report))
+    entities = pipe.predict(COURSE_SENTENCE)
+    print(COURSE_SENTENCE)
+    for e in entities:
+        print(f"  {e['type']:5} {e['start']:>3}-{e['end']:<3} {e['score']:.2f}  {e['text']}")
+    (out_dir / "predictions.json").write_text(
+        json.dumps({"text": COURSE_SENTENCE, "entities": entities}, indent=2) + "\n", encoding="utf-8")
+    return pipe.metrics["test"]

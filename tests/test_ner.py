@@ -1,0 +1,131 @@
+"""NER pipeline on a few hundred real CoNLL-2003 sentences, plus input handling and the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from nlp_tasks.data import read_conll
+from nlp_tasks.errors import UserError
+from tasks.ner import NERConfig, NERPipeline, casing, read_sentences
+
+ROOT = Path(__file__).resolve().parent.parent
+SMALL = dict(units=24, char_units=12, word_dim=24, char_dim=12, batch_size=16, learning_rate=5e-3)
+
+
+@pytest.fixture(scope="module")
+def conll(shared_data):
+    return read_conll(shared_data / "conll2003" / "train.txt")[:500], read_conll(shared_data / "conll2003" / "valid.txt")[:150]
+
+
+@pytest.fixture(scope="module")
+def trained(conll, tmp_path_factory):
+    train, dev = conll
+    pipe = NERPipeline(NERConfig(epochs=8, patience=None, **SMALL))
+    summary = pipe.fit(train, dev, verbose=0)
+    return pipe, summary, pipe.save(tmp_path_factory.mktemp("models") / "ner")
+
+
+def test_training_lowers_the_loss_and_finds_entities(trained, conll):
+    pipe, summary, _ = trained
+    losses = summary["history"]["loss"]
+    assert losses[-1] < 0.5 * losses[0]
+    report = pipe.evaluate(conll[1])
+    # Chance (tags drawn at random from the training distribution) scores an entity F1 near 0.
+    assert report["f1"] > 0.35, report["f1"]
+    assert summary["best"] == max(summary["history"]["val_f1"])
+    assert set(report["per_type"]) <= {"PER", "LOC", "ORG", "MISC"}
+
+
+def test_predict_gives_offsets_and_round_trips(trained):
+    pipe, _, path = trained
+    text = "Peter Blackburn met officials of the European Union in Brussels on Monday."
+    entities = pipe.predict(text)
+    for e in entities:
+        assert text[e["start"]:e["end"]] == e["text"] and 0 <= e["score"] <= 1
+        assert e["type"] in ("PER", "LOC", "ORG", "MISC")
+    loaded = NERPipeline.load(path)
+    assert loaded(text) == entities
+    assert loaded.predict(["", text])[0] == []
+
+
+def test_softmax_head_and_lstm_cell_train_and_reload(conll, tmp_path):
+    train, dev = conll
+    pipe = NERPipeline(NERConfig(epochs=1, head="softmax", cell="lstm", **{**SMALL, "char_units": 0}))
+    pipe.fit(train[:100], dev[:30], verbose=0)
+    loaded = NERPipeline.load(pipe.save(tmp_path / "m"))
+    assert loaded.tag([["EU", "rejects", "German", "call"]]) == pipe.tag([["EU", "rejects", "German", "call"]])
+
+
+def test_unknown_tag_in_dev_is_refused(conll):
+    train, _ = conll
+    with pytest.raises(UserError, match="B-DATE do not occur in the training data"):
+        NERPipeline(NERConfig(epochs=1, **SMALL)).fit(train[:20], [(["Monday"], ["B-DATE"])], verbose=0)
+
+
+def test_casing_classes():
+    assert [casing(t) for t in ["the", "EU", "Peter", "1996", "1996-08-22", "A4b", "-"]] == [1, 2, 3, 4, 5, 3, 7]
+
+
+def test_read_sentences_from_python_and_bad_input(tmp_path):
+    assert read_sentences([(["New", "York"], ["B-LOC", "I-LOC"])]) == [(["New", "York"], ["B-LOC", "I-LOC"])]
+    assert read_sentences([(["Bob"], ["S-PER"])], scheme="bioes") == [(["Bob"], ["B-PER"])]
+    with pytest.raises(UserError, match="equal length"):
+        read_sentences([(["a", "b"], ["O"])])
+    with pytest.raises(UserError, match="file not found"):
+        read_sentences(str(tmp_path / "missing.txt"))
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, str(ROOT / "cli.py"), "ner", *args], capture_output=True, text=True,
+                          cwd=ROOT, timeout=300)
+
+
+def test_cli_train_evaluate_predict(tmp_path, shared_data):
+    lines = (shared_data / "conll2003" / "train.txt").read_text(encoding="utf-8").splitlines()[:400]
+    train = tmp_path / "train.txt"
+    train.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "model"
+    result = cli("train", "--train", str(train), "--dev", str(train), "--test", str(train), "--out", str(out),
+                 "--epochs", "1", "--units", "8", "--char-units", "4", "--json")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert 0 <= json.loads(result.stdout)["test"]["f1"] <= 1
+    result = cli("evaluate", str(out), "--data", str(train))
+    assert result.returncode == 0 and "FB1" in result.stdout and "processed" in result.stdout
+    result = cli("predict", str(out), "Harry Potter and Hermione Granger invented a new spell.", "--json")
+    assert result.returncode == 0 and "entities" in json.loads(result.stdout)[0]
+    result = cli("predict", str(out), "--input", str(train), "--conll")
+    assert result.returncode == 0 and len(result.stdout.split("\n\n")) > 5
+    result = cli("predict", str(out), "EU rejects German call", "--format", "tags")
+    assert result.returncode == 0 and result.stdout.startswith("EU/")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--out", "{tmp}/m"], "give --train FILE"),
+    (["train", "--train", "{bad}", "--out", "{tmp}/m"], "line 2: a token without a tag"),
+    (["train", "--train", "{tmp}/nope.txt", "--out", "{tmp}/m"], "file not found"),
+    (["evaluate", "{tmp}/nope", "--data", "{bad}"], "model folder not found"),
+    (["predict", "{tmp}/nope"], "model folder not found"),
+])
+def test_cli_errors_are_one_line(tmp_path, args, message):
+    (tmp_path / "bad.txt").write_text("EU B-ORG\nrejects\n")
+    args = [a.format(tmp=tmp_path, bad=tmp_path / "bad.txt") for a in args]
+    result = cli(*args)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+
+
+def test_sentiment_model_is_refused_by_ner(tmp_path):
+    from tasks.sentiment import SentimentConfig, SentimentPipeline
+
+    pipe = SentimentPipeline(SentimentConfig(epochs=1, units=4, embedding_dim=4))
+    pipe.fit([("good", "1"), ("bad", "0")], verbose=0)
+    pipe.save(tmp_path / "sent")
+    result = cli("predict", str(tmp_path / "sent"), "EU rejects German call")
+    assert result.returncode == 2 and "holds a 'sentiment' model, not a 'ner' model" in result.stderr
