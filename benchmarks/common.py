@@ -23,7 +23,8 @@ def machine_info() -> dict:
                 break
     except OSError:
         pass
-    info = {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
+    info = {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+            "load_average_1min": round(os.getloadavg()[0], 2)}
     try:
         import keras
         import tensorflow as tf

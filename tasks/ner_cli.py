@@ -164,12 +164,12 @@ def demo(out_dir: Path) -> dict:
 
     root = data_dir(required=False)
     if root is not None and (root / "conll2003").is_dir():
-        train = read_conll(root / "conll2003" / "train.txt")[:3000]
+        train = read_conll(root / "conll2003" / "train.txt")[:5000]
         dev, test = read_conll(root / "conll2003" / "valid.txt")[:600], root / "conll2003" / "test.txt"
     else:
-        train, dev, test = "conll2003:train[:3000]", "conll2003:validation[:600]", "conll2003:test"
-    pipe = NERPipeline(NERConfig(epochs=4, units=64, char_units=25, learning_rate=3e-3, patience=None))
-    print("training on 3,000 CoNLL-2003 sentences for 4 epochs (the full run: benchmarks/ner.py)")
+        train, dev, test = "conll2003:train[:5000]", "conll2003:validation[:600]", "conll2003:test"
+    pipe = NERPipeline(NERConfig(epochs=5, units=100, char_units=25, learning_rate=3e-3, patience=None))
+    print("training on 5,000 CoNLL-2003 sentences for 5 epochs (the full run: benchmarks/ner.py)")
     pipe.fit(train, dev, out_dir=out_dir, verbose=2)
     report = pipe.evaluate(test)
     pipe.metrics["test"] = {k: report[k] for k in ("precision", "recall", "f1")}
