@@ -11,6 +11,7 @@ knows nothing of what the model computes. What it does:
   becomes NaN or infinite, instead of training on garbage;
 - with validation data, the best weights by a monitored validation metric are restored at the
   end, and training stops early after ``patience`` epochs without improvement;
+- optionally, the learning rate decays by ``lr_decay`` when the monitored metric stalls;
 - a CSV log of every epoch in ``out_dir`` when one is given.
 """
 
@@ -32,6 +33,8 @@ class TrainConfig(Config):
     learning_rate: float = 1e-3
     clipnorm: float | None = 5.0  # global-norm gradient clipping; None turns it off
     patience: int | None = 3  # epochs without improvement before stopping; None: never stop early
+    lr_decay: float | None = None  # multiply the learning rate by this when the monitor stalls
+    lr_patience: int = 1  # epochs without improvement before the learning rate is decayed
     seed: int = 0
     deterministic: bool = True
     verbose: int = 1  # Keras progress bars: 0 silent, 1 bar, 2 one line per epoch
@@ -44,6 +47,8 @@ class TrainConfig(Config):
             ("clipnorm", self.clipnorm is None or self.clipnorm > 0, "must be positive (None turns clipping off)"),
             ("patience", self.patience is None or self.patience >= 0, "must be >= 0"),
             ("seed", self.seed >= 0, "must be >= 0"),
+            ("lr_decay", self.lr_decay is None or 0 < self.lr_decay < 1, "must be in (0, 1) (None: no decay)"),
+            ("lr_patience", self.lr_patience >= 0, "must be >= 0"),
             ("verbose", self.verbose in (0, 1, 2), "must be 0, 1 or 2"),
         ]
         for name, ok, message in checks:
@@ -107,6 +112,9 @@ def fit(model, train, validation=None, config: TrainConfig | None = None, loss=N
         patience = config.patience if config.patience is not None else config.epochs
         cbs.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience,
                                                  restore_best_weights=True))
+        if config.lr_decay is not None:
+            cbs.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode=mode, factor=config.lr_decay,
+                                                         patience=config.lr_patience, verbose=config.verbose))
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         cbs.append(keras.callbacks.CSVLogger(str(Path(out_dir) / "training-log.csv")))

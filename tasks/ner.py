@@ -76,6 +76,7 @@ class NERConfig(Config):
     learning_rate: float = 1e-3
     clipnorm: float | None = 5.0
     patience: int | None = 5
+    lr_decay: float | None = 0.5  # halve the learning rate when dev F1 stalls for an epoch
     seed: int = 0
 
     def __post_init__(self):
@@ -287,7 +288,8 @@ class NERPipeline(Pipeline):
         loss = crf_loss(output) if cfg.head == "crf" else keras.losses.SparseCategoricalCrossentropy()
         callbacks = [dev_f1_callback(self, dev_s)] if dev_s else []
         train_cfg = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
-                                clipnorm=cfg.clipnorm, patience=cfg.patience, seed=cfg.seed, verbose=verbose)
+                                clipnorm=cfg.clipnorm, patience=cfg.patience, lr_decay=cfg.lr_decay,
+                                seed=cfg.seed, verbose=verbose)
         start = time.perf_counter()
         summary = fit(self.model, self._dataset(train_s, shuffle=True), config=train_cfg, loss=loss,
                       monitor="val_f1", mode="max", out_dir=out_dir, callbacks=callbacks)

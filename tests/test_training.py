@@ -85,3 +85,13 @@ def test_gradient_clipping_is_on_by_default():
 def test_bad_training_options_are_refused(field, value):
     with pytest.raises(UserError, match=field):
         TrainConfig(**{field: value})
+
+
+def test_learning_rate_decays_when_the_monitor_stalls():
+    data = counting_data()
+    flipped = data.map(lambda x, y: (x, 1.0 - y))
+    model = small_model()
+    fit(model, data, validation=flipped, config=TrainConfig(epochs=4, learning_rate=0.05, patience=None,
+                                                             lr_decay=0.5, lr_patience=0, verbose=0),
+        loss="binary_crossentropy")
+    assert float(model.optimizer.learning_rate) < 0.05
