@@ -36,7 +36,7 @@ def main(argv=None) -> None:
         if name == "scheme":
             continue
         default = field.default
-        kind = type(default) if default is not None else int
+        kind = {"max_vocab": int, "lr_decay": float, "patience": int, "clipnorm": float}.get(name, type(default))
         parser.add_argument(f"--{name.replace('_', '-')}", type=kind, default=default)
     parser.add_argument("--save", default=str(ROOT / "runs" / "ner-conll2003"))
     args = parser.parse_args(argv)

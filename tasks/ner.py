@@ -76,7 +76,7 @@ class NERConfig(Config):
     learning_rate: float = 1e-3
     clipnorm: float | None = 5.0
     patience: int | None = 5
-    lr_decay: float | None = 0.5  # halve the learning rate when dev F1 stalls for an epoch
+    lr_decay: float | None = None  # e.g. 0.5: halve the learning rate when dev F1 stalls for an epoch
     seed: int = 0
 
     def __post_init__(self):
