@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench bench-cells bench-ner bench-sentiment clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +31,17 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	$(PY) -m pytest -q
 
-bench: $(VENV)/.installed-bench
+# Benchmarks write benchmarks/RESULTS.md and benchmarks/results/*.json (minutes to an hour each).
+bench: bench-cells bench-ner bench-sentiment
+
+bench-cells: $(VENV)/.installed-bench
 	$(PY) benchmarks/cells.py
+
+bench-ner: $(VENV)/.installed-bench
+	$(PY) benchmarks/ner.py
+
+bench-sentiment: $(VENV)/.installed-bench
+	$(PY) benchmarks/sentiment.py
 
 clean:
 	rm -rf $(VENV) demo-output *.egg-info .pytest_cache .hypothesis
