@@ -72,10 +72,20 @@ def test_marginals_sum_over_paths(setup):
         assert np.allclose(probs[b, n:], 0)
 
 
-def test_single_step_sequences(setup):
+def test_single_step_batches_in_a_graph(setup):
+    """A batch of one-token sentences inside tf.function (unknown shapes) once crashed tf.scan."""
     crf, emissions, _ = setup
-    paths, _ = crf.decode(tf.constant(emissions[:, :1]))
-    assert paths.shape == (B, 1)
+    spec = tf.TensorSpec((None, None, K), tf.float64)
+    decode = tf.function(lambda e: crf.decode(e)[0], input_signature=[spec])
+    nll = tf.function(lambda e: crf.negative_log_likelihood(e, tf.zeros(tf.shape(e)[:2], tf.int32)),
+                      input_signature=[spec])
+    marginals = tf.function(lambda e: crf.marginals(e), input_signature=[spec])
+    one = tf.constant(emissions[:, :1])
+    assert decode(one).shape == (B, 1)
+    np.testing.assert_array_equal(decode(one).numpy()[:, 0], np.argmax(
+        emissions[:, 0] + crf.start_scores.numpy() + crf.end_scores.numpy(), axis=1))
+    assert np.all(np.isfinite(nll(one).numpy()))
+    np.testing.assert_allclose(marginals(one).numpy().sum(-1), 1.0)
 
 
 def test_crf_model_learns_a_transition_rule_and_saves(tmp_path):

@@ -60,6 +60,17 @@ class CRF(keras.layers.Layer):
             return tf.ones(tf.shape(emissions)[:2], dtype=tf.bool)
         return tf.cast(mask, tf.bool)
 
+    @staticmethod
+    def _pad_one_step(emissions, mask):
+        """Append one masked step, so the scans over steps 2..T never run over nothing.
+
+        (``tf.scan`` in a graph cannot stack an empty result of unknown shape: a batch of
+        one-token sentences would fail.) Masked steps leave every recursion unchanged.
+        """
+        emissions = tf.concat([emissions, tf.zeros_like(emissions[:, :1])], axis=1)
+        mask = tf.concat([mask, tf.zeros_like(mask[:, :1])], axis=1)
+        return emissions, mask
+
     def _forward(self, emissions, mask):
         """log α_t for every t, shape (T, batch, K); α carried unchanged over padding."""
         e = tf.transpose(emissions, [1, 0, 2])  # (T, batch, K)
@@ -79,7 +90,7 @@ class CRF(keras.layers.Layer):
     def log_partition(self, emissions, mask=None):
         """log Z for each sequence, shape (batch,)."""
         mask = self._mask(emissions, mask)
-        alphas = self._forward(emissions, mask)
+        alphas = self._forward(*self._pad_one_step(emissions, mask))
         return tf.reduce_logsumexp(alphas[-1] + tf.cast(self.end_scores, emissions.dtype)[None], axis=1)
 
     def path_score(self, emissions, tags, mask=None):
@@ -105,8 +116,10 @@ class CRF(keras.layers.Layer):
     def decode(self, emissions, mask=None):
         """Viterbi: the best tag path (batch, T) int32 (0 on padding) and its score (batch,)."""
         mask = self._mask(emissions, mask)
+        length = tf.shape(emissions)[1]
+        emissions, padded_mask = self._pad_one_step(emissions, mask)
         e = tf.transpose(emissions, [1, 0, 2])
-        m = tf.transpose(mask, [1, 0])
+        m = tf.transpose(padded_mask, [1, 0])
         trans = tf.cast(self.transitions, e.dtype)
         delta0 = tf.cast(self.start_scores, e.dtype)[None, :] + e[0]
         batch = tf.shape(e)[1]
@@ -131,16 +144,18 @@ class CRF(keras.layers.Layer):
 
         earlier = tf.scan(back, pointers, initializer=best_last, reverse=True)  # tags for steps 0..T-2
         path = tf.concat([earlier, best_last[None]], axis=0)  # (T, batch)
-        path = tf.transpose(path, [1, 0]) * tf.cast(mask, tf.int32)
+        path = tf.transpose(path, [1, 0])[:, :length] * tf.cast(mask, tf.int32)
         return path, score
 
     def marginals(self, emissions, mask=None):
         """p(y_t = k | x) for every token, shape (batch, T, K), by forward-backward."""
         mask = self._mask(emissions, mask)
+        length = tf.shape(emissions)[1]
         dtype = emissions.dtype
-        alphas = self._forward(emissions, mask)  # (T, batch, K)
+        emissions, padded_mask = self._pad_one_step(emissions, mask)
+        alphas = self._forward(emissions, padded_mask)  # (T + 1, batch, K)
         e = tf.transpose(emissions, [1, 0, 2])
-        m = tf.transpose(mask, [1, 0])
+        m = tf.transpose(padded_mask, [1, 0])
         trans = tf.cast(self.transitions, dtype)
         end = tf.cast(self.end_scores, dtype)[None]
         beta_last = tf.zeros_like(e[0]) + end
@@ -154,7 +169,7 @@ class CRF(keras.layers.Layer):
         betas = tf.concat([betas, beta_last[None]], axis=0)  # (T, batch, K)
         log_z = tf.reduce_logsumexp(alphas[-1] + end, axis=1)
         probs = tf.exp(alphas + betas - log_z[None, :, None])
-        return tf.transpose(probs, [1, 0, 2]) * tf.cast(mask, dtype)[:, :, None]
+        return tf.transpose(probs, [1, 0, 2])[:, :length] * tf.cast(mask, dtype)[:, :, None]
 
 
 def crf_loss(crf: CRF):
