@@ -109,12 +109,14 @@ def test_cell_reproduces_keras_builtin_layer(name, masked):
     )
 
 
+@pytest.mark.parametrize("hoist", [None, True, False])
 @pytest.mark.parametrize("name", list(CELLS))
-def test_recurrent_equals_keras_rnn_in_every_mode(name):
+def test_recurrent_equals_keras_rnn_in_every_mode(name, hoist):
     """The fast layer is the same function as keras.layers.RNN over the same cell."""
     rng = np.random.default_rng(3)
     cell = CELLS[name](dtype="float64")
-    fast = Recurrent(cell, return_sequences=True, return_state=True, go_backwards=True, dtype="float64")
+    fast = Recurrent(cell, return_sequences=True, return_state=True, go_backwards=True, dtype="float64",
+                     hoist_inputs=hoist)
     plain = keras.layers.RNN(cell, return_sequences=True, return_state=True, go_backwards=True, dtype="float64")
     fast.build((None, T, N_X))
     randomize(fast, rng)

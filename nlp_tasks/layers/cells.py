@@ -139,10 +139,14 @@ class RecurrentCell(keras.layers.Layer):
         pass
 
     # -- the two halves of a step --------------------------------------------------------
-    def project_inputs(self, inputs):
+    def input_weights(self):
+        """``(W_x.T, b)``: (n_x, G*units) and (G*units,), the input half of every gate."""
+        return ops.transpose(self.kernel[:, self.units:]), ops.convert_to_tensor(self.bias)
+
+    def project_inputs(self, inputs, weights=None):
         """``x @ W_x.T + b`` for every gate: ``(..., n_x) -> (..., G*units)``."""
-        w_x = self.kernel[:, self.units:]  # (G*units, n_x)
-        return ops.matmul(inputs, ops.transpose(w_x)) + self.bias
+        w_x_t, b = weights if weights is not None else self.input_weights()
+        return ops.matmul(inputs, w_x_t) + b
 
     def recurrent_weights(self):
         """Tensors the step needs besides its inputs; computed once per sequence by Recurrent."""

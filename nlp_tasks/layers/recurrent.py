@@ -1,13 +1,13 @@
-"""``Recurrent``: ``keras.layers.RNN`` with the input projection hoisted out of the time loop.
+"""``Recurrent``: ``keras.layers.RNN`` with the per-sequence work taken out of the time loop.
 
-``keras.layers.RNN(cell)`` calls the cell once per time step, and the cell multiplies ``x<t>``
-by its input weights inside the loop. Those products do not depend on ``a<t-1>``, so
-:class:`Recurrent` computes them for every time step in one large matrix product before the
-loop (``(batch*T, n_x) @ (n_x, G*units)``, which runs near the machine's matmul peak), and the
-loop does only the recurrent part ``a<t-1> @ W_a.T``. The transposed recurrent weights are also
-formed once per sequence instead of once per step. The result is the same function (tests check
-it against ``keras.layers.RNN`` with the same cell), so everything ``keras.layers.RNN`` supports
-still works: masking, ``return_sequences``, ``return_state``, ``go_backwards``, ``stateful``,
+``keras.layers.RNN(cell)`` calls the cell once per time step, and our cell, called that way,
+slices and transposes its stacked kernel at every step. :class:`Recurrent` forms the transposed
+weights once per sequence, runs the loop time-major (transposing only the narrow input and
+output tensors), and for gated cells computes the input products ``x<t> @ W_x.T + b`` of every
+time step in one large matrix product before the loop, so the loop does only the recurrent part
+``a<t-1> @ W_a.T``. It is the same function (tests check it against ``keras.layers.RNN`` with the
+same cell), so everything ``keras.layers.RNN`` supports still works: masking,
+``return_sequences``, ``return_state``, ``go_backwards``, ``stateful``,
 ``keras.layers.Bidirectional``.
 
 Cells other than ours, and ``unroll=True``, take the ordinary ``keras.layers.RNN`` path.
@@ -16,6 +16,7 @@ Cells other than ours, and ``unroll=True``, take the ordinary ``keras.layers.RNN
 from __future__ import annotations
 
 import keras
+from keras import ops
 
 from nlp_tasks.layers.cells import GRUCell, LSTMCell, MinimalGRUCell, RecurrentCell, RNNCell
 
@@ -29,31 +30,62 @@ CELL_TYPES = {"rnn": RNNCell, "gru": GRUCell, "mingru": MinimalGRUCell, "lstm": 
 
 @keras.saving.register_keras_serializable(package="nlp_tasks")
 class Recurrent(keras.layers.RNN):
-    """Run one of our cells over a sequence; same arguments as ``keras.layers.RNN``."""
+    """Run one of our cells over a sequence; same arguments as ``keras.layers.RNN``, plus:
+
+    Args:
+        hoist_inputs: compute ``x<t> @ W_x.T + b`` for all time steps before the loop (True),
+            or inside the loop with the transposed weights formed once (False). ``None``
+            (default) hoists for gated cells (GRU, LSTM: a wide projection that pays) and keeps
+            it in the loop for the Elman RNN, whose one-gate projection is too thin to pay for
+            the extra passes over the sequence (measured, see benchmarks/NOTES.md).
+    """
+
+    def __init__(self, cell, hoist_inputs: bool | None = None, **kwargs):
+        super().__init__(cell, **kwargs)
+        if hoist_inputs not in (None, True, False):
+            raise ValueError(f"hoist_inputs must be True, False or None, got {hoist_inputs!r}")
+        self.hoist_inputs = hoist_inputs
+
+    def _hoisting(self) -> bool:
+        if self.hoist_inputs is not None:
+            return self.hoist_inputs
+        return self.cell.n_gates > 1
 
     def inner_loop(self, sequences, initial_state, mask, training=False):
         cell = self.cell
         if not isinstance(cell, RecurrentCell) or self.unroll or _backend_rnn is None:
             return super().inner_loop(sequences, initial_state, mask, training=training)
-        projected = cell.project_inputs(sequences)  # (batch, T, G*units), one big matmul
-        weights = cell.recurrent_weights()  # once per sequence, not once per step
+        input_weights = cell.input_weights()  # once per sequence, not once per step
+        weights = cell.recurrent_weights()
+        inputs = ops.transpose(sequences, (1, 0, 2))  # time-major (T, batch, n_x): the narrow tensor
+        if self._hoisting():
+            inputs = cell.project_inputs(inputs, input_weights)  # (T, batch, G*units), one big matmul
 
-        def step(xw, states):  # xw: (batch, G*units)
-            return cell.step(xw, states, weights)
+            def step(xw, states):
+                return cell.step(xw, states, weights)
+        else:
+
+            def step(x, states):  # x: (batch, n_x)
+                return cell.step(cell.project_inputs(x, input_weights), states, weights)
 
         if not isinstance(initial_state, (list, tuple)):
             initial_state = [initial_state]
-        return _backend_rnn(
+        last, outputs, states = _backend_rnn(
             step,
-            projected,
+            inputs,
             list(initial_state),
             go_backwards=self.go_backwards,
-            mask=mask,
+            mask=None if mask is None else ops.transpose(mask, (1, 0)),
             unroll=False,
             input_length=sequences.shape[1],
+            time_major=True,
             zero_output_for_mask=self.zero_output_for_mask,
             return_all_outputs=self.return_sequences,
         )
+        return last, ops.transpose(outputs, (1, 0, 2)), states
+
+    def get_config(self):
+        return {**super().get_config(), "hoist_inputs": self.hoist_inputs}
 
 
 def recurrent(kind: str, units: int, return_sequences: bool = False, return_state: bool = False,
