@@ -218,7 +218,7 @@ def read_word_vectors(path: str | Path, vocabulary=None, dim: int | None = None)
     whose width differs from the first vector's are an error naming the line.
     """
     vectors: dict[str, np.ndarray] = {}
-    for number, line in enumerate(read_lines(path), start=1):
+    for number, line in _stream_lines(path):
         parts = line.rstrip().split(" ")
         if number == 1 and len(parts) == 2 and all(p.isdigit() for p in parts):
             continue  # word2vec header
@@ -243,6 +243,20 @@ def read_word_vectors(path: str | Path, vocabulary=None, dim: int | None = None)
     if dim is None:
         raise UserError(f"{path}: no vectors (the file is empty)")
     return vectors, dim
+
+
+def _stream_lines(path: str | Path):
+    """``(number, line)`` pairs read one at a time (vector files run to gigabytes)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: {'is a directory, expected a file' if path.is_dir() else 'file not found'}")
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError:
+                raise UserError(f"{path}, line {number}: not valid UTF-8; convert the file to UTF-8") from None
+            yield number, line.rstrip("\r\n")
 
 
 def bucketed_batches(lengths: Sequence[int], batch_size: int, seed: int = 0, epoch: int = 0,

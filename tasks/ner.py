@@ -169,6 +169,7 @@ class NERPipeline(Pipeline):
         else:
             outputs = keras.layers.Dense(len(self.labels), activation="softmax", name="output")(x)
         self.model = keras.Model([words, cases, chars], outputs, name="ner")
+        self._decode_fn = None  # a compiled decoder belongs to one model
         if vectors:
             _load_vectors(word_embed, self.vocabs["words"], vectors)
         return self.model
@@ -274,8 +275,7 @@ class NERPipeline(Pipeline):
         self.labels = ["O"] + sorted(tags - {"O"}, key=lambda t: (t[2:], t[0]))
         if dev_s:
             self._check_tags(dev_s, dev)
-        words = (t for tokens, _ in train_s for t in [tokens])
-        self.vocabs = {"words": Vocabulary.build(([w.lower() for w in ts] for ts in words), max_size=cfg.max_vocab,
+        self.vocabs = {"words": Vocabulary.build((tokens for tokens, _ in train_s), max_size=cfg.max_vocab,
                                                  min_freq=cfg.min_freq, lower=True)}
         if cfg.char_units > 0:
             self.vocabs["chars"] = Vocabulary.build((w for ts, _ in train_s for w in ts), level="char")

@@ -263,7 +263,7 @@ class SentimentPipeline(Pipeline):
             for r, i in enumerate(rows):
                 batch[r, : len(ids[i])] = ids[i]
             probs[rows] = np.asarray(model(batch, training=False))
-        if empty:  # no tokens at all: the defined answer is the training prior, flat here
+        if empty:  # no tokens at all: the defined answer is "no evidence", uniform probabilities
             probs[empty] = 1.0 / len(self.labels)
         return probs
 

@@ -135,3 +135,11 @@ def test_conll_reader_errors(tmp_path, content, scheme, message):
     with pytest.raises(UserError, match=message) as info:
         read_conll(path, scheme=scheme)
     assert "\n" not in str(info.value)
+
+
+def test_word_vectors_stream_and_report_bad_bytes(tmp_path):
+    path = write(tmp_path, "v.txt", b"a 1 2\nb 3 4\n\xff 5 6\n")
+    with pytest.raises(UserError, match="line 3: not valid UTF-8"):
+        read_word_vectors(path)
+    with pytest.raises(UserError, match="file not found"):
+        read_word_vectors(tmp_path / "none.txt")
