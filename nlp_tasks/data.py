@@ -245,6 +245,17 @@ def read_word_vectors(path: str | Path, vocabulary=None, dim: int | None = None)
     return vectors, dim
 
 
+def vector_dim(path: str | Path) -> int:
+    """The dimension of a GloVe/word2vec text file, read from its first vector line only."""
+    for number, line in _stream_lines(path):
+        parts = line.rstrip().split(" ")
+        if number == 1 and len(parts) == 2 and all(p.isdigit() for p in parts):
+            return int(parts[1])  # word2vec header: count dim
+        if len(parts) >= 2:
+            return len(parts) - 1
+    raise UserError(f"{path}: no vectors (the file is empty)")
+
+
 def _stream_lines(path: str | Path):
     """``(number, line)`` pairs read one at a time (vector files run to gigabytes)."""
     path = Path(path)

@@ -50,14 +50,14 @@ def cli():
 def train(train, dev, test, dataset, out, epochs, batch_size, seed, cell, units, layers, char_units, dropout,
           word_dropout, crf, learning_rate, patience, embeddings, scheme, as_json):
     """Train a tagger, keep the best epoch by DEV entity F1, save it to OUT."""
-    from nlp_tasks.data import read_word_vectors
+    from nlp_tasks.data import vector_dim
     from tasks.ner import NERConfig, NERPipeline
 
     if dataset:
         train, dev, test = train or f"{dataset}:train", dev or f"{dataset}:validation", test or f"{dataset}:test"
     if not train:
         raise UserError("give --train FILE (or --dataset NAME)")
-    word_dim = read_word_vectors(embeddings)[1] if embeddings else 100
+    word_dim = vector_dim(embeddings) if embeddings else 100
     config = NERConfig(cell=cell, units=units, layers=layers, char_units=char_units, dropout=dropout,
                        word_dropout=word_dropout, head="crf" if crf else "softmax", learning_rate=learning_rate,
                        patience=patience, epochs=epochs, batch_size=batch_size, seed=seed, scheme=scheme,

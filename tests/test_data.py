@@ -143,3 +143,12 @@ def test_word_vectors_stream_and_report_bad_bytes(tmp_path):
         read_word_vectors(path)
     with pytest.raises(UserError, match="file not found"):
         read_word_vectors(tmp_path / "none.txt")
+
+
+def test_vector_dim_reads_one_line(tmp_path):
+    from nlp_tasks.data import vector_dim
+
+    assert vector_dim(write(tmp_path, "g.txt", "the 0.1 0.2 0.3\n")) == 3
+    assert vector_dim(write(tmp_path, "w.txt", "10 7\nx 1 2 3 4 5 6 7\n")) == 7
+    with pytest.raises(UserError, match="no vectors"):
+        vector_dim(write(tmp_path, "e.txt", ""))

@@ -129,3 +129,15 @@ def test_sentiment_model_is_refused_by_ner(tmp_path):
     pipe.save(tmp_path / "sent")
     result = cli("predict", str(tmp_path / "sent"), "EU rejects German call")
     assert result.returncode == 2 and "holds a 'sentiment' model, not a 'ner' model" in result.stderr
+
+
+def test_pretrained_vectors_initialise_the_word_embedding(tmp_path):
+    vectors = tmp_path / "vectors.txt"
+    vectors.write_text("paris 1 1 1 1\nthe -1 -1 -1 -1\n", encoding="utf-8")
+    data = [(["Paris", "is", "the", "capital"], ["B-LOC", "O", "O", "O"])] * 4
+    pipe = NERPipeline(NERConfig(epochs=1, units=4, char_units=0, word_dim=4, learning_rate=1e-4))
+    pipe.fit(data, embeddings=str(vectors), verbose=0)
+    table = pipe.model.get_layer("embed_words").get_weights()[0]
+    assert abs(table[pipe.vocabs["words"].token_to_id("paris")] - 1).max() < 0.01
+    with pytest.raises(UserError, match="4 dimensions but word_dim is 8"):
+        NERPipeline(NERConfig(epochs=1, units=4, char_units=0, word_dim=8)).fit(data, embeddings=str(vectors))
