@@ -58,6 +58,20 @@ def test_stateful_layer_carries_state_across_calls(kind):
     np.testing.assert_allclose(stateful(x[:, :4]), first, atol=1e-6)
 
 
+
+@pytest.mark.parametrize("hoist", [True, False])
+def test_fixed_batch_unknown_length_in_a_graph_runs_every_step(hoist):
+    # Regression: Keras' loop falls back to inputs.shape[1] for the length, which for our
+    # time-major inputs is the batch size: a fixed batch of 2 ran only 2 of 9 steps in a graph.
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(2, 9, 3)).astype("float32")
+    layer = Recurrent(GRUCell(UNITS), return_sequences=True, stateful=True, hoist_inputs=hoist)
+    layer.build((2, None, 3))
+    eager = np.asarray(layer(x))
+    layer.reset_state()
+    graph = tf.function(layer, input_signature=[tf.TensorSpec((2, None, 3), tf.float32)])
+    np.testing.assert_allclose(graph(tf.constant(x)), eager, atol=1e-6)
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_return_state_gives_final_states(kind):
     layer = recurrent(kind, UNITS, return_sequences=True, return_state=True)

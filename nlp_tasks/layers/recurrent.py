@@ -25,6 +25,7 @@ try:  # the backend-neutral time loop that keras.layers.RNN itself uses
 except ImportError:  # pragma: no cover - a future Keras that moves it: fall back to RNN's loop
     _backend_rnn = None
 
+_UNKNOWN_LENGTH = 2**31 - 1
 CELL_TYPES = {"rnn": RNNCell, "gru": GRUCell, "mingru": MinimalGRUCell, "lstm": LSTMCell}
 
 
@@ -77,7 +78,11 @@ class Recurrent(keras.layers.RNN):
             go_backwards=self.go_backwards,
             mask=None if mask is None else ops.transpose(mask, (1, 0)),
             unroll=False,
-            input_length=sequences.shape[1],
+            # Keras' loop reads `input_length or inputs.shape[1]`; for time-major inputs that
+            # fallback is the *batch* size, which caps the loop at `batch` steps when the batch
+            # is fixed (stateful layers) and the length is not. The loop's own condition stops
+            # at the real length, so an unknown length gets an upper bound instead.
+            input_length=sequences.shape[1] or _UNKNOWN_LENGTH,
             time_major=True,
             zero_output_for_mask=self.zero_output_for_mask,
             return_all_outputs=self.return_sequences,
