@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: demo test bench bench-cells bench-ner bench-sentiment clean
+.PHONY: demo test bench bench-cells bench-ner bench-sentiment bench-charlm clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,7 @@ test: $(VENV)/.installed-test
 	$(PY) -m pytest -q
 
 # Benchmarks write benchmarks/RESULTS.md and benchmarks/results/*.json (minutes to an hour each).
-bench: bench-cells bench-ner bench-sentiment
+bench: bench-cells bench-ner bench-sentiment bench-charlm
 
 bench-cells: $(VENV)/.installed-bench
 	$(PY) benchmarks/cells.py
@@ -42,6 +42,9 @@ bench-ner: $(VENV)/.installed-bench
 
 bench-sentiment: $(VENV)/.installed-bench
 	$(PY) benchmarks/sentiment.py
+
+bench-charlm: $(VENV)/.installed-bench
+	$(PY) benchmarks/charlm.py
 
 clean:
 	rm -rf $(VENV) demo-output *.egg-info .pytest_cache .hypothesis

@@ -17,7 +17,8 @@ A saved model is one folder that loads with one call and never runs code from th
       vocab-<name>.json    one file per vocabulary (words, chars, ...)
 
 Saving writes a temporary folder beside the target and renames it into place, so an existing
-model is never left half-overwritten. Loading checks that the folder holds the right task and
+model is never left half-overwritten; other files already in the folder (the training log,
+plots) are carried over. Loading checks that the folder holds the right task and
 that vocabularies and labels match the weights (:meth:`Pipeline.check_consistency`).
 """
 
@@ -113,6 +114,7 @@ class Pipeline:
                 "metrics": self.metrics,
             }
             (tmp / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+            _keep_other_files(path, tmp)
             replace_directory(tmp, path)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -204,6 +206,24 @@ class Pipeline:
                 raise UserError(
                     f"{source}: {len(self.labels)} labels are saved but the model's output layer has {width} units"
                 )
+
+
+def _keep_other_files(old: Path, new: Path) -> None:
+    """Carry what else lives in an existing model folder (training logs, plots) into the new one.
+
+    The model's own files (description, weights, vocabularies) are never carried: they are
+    written afresh, and a stale vocabulary from an earlier model must not survive.
+    """
+    if not old.is_dir():
+        return
+    for item in old.iterdir():
+        own = item.name in (META_FILE, MODEL_FILE) or (item.name.startswith("vocab-") and item.suffix == ".json")
+        if own or item.name.startswith(".") or (new / item.name).exists():
+            continue
+        if item.is_dir():
+            shutil.copytree(item, new / item.name)
+        else:
+            shutil.copy2(item, new / item.name)
 
 
 def _all_layers(model):

@@ -31,6 +31,9 @@ REGISTRY: dict[str, TaskEntry] = {
     "sentiment": TaskEntry("tasks.sentiment:SentimentPipeline", "tasks.sentiment_cli:cli",
                            "Sentiment classification (many-to-one): text -> label or 1-5 rating.",
                            "tasks.sentiment_cli:demo"),
+    "charlm": TaskEntry("tasks.charlm:LanguageModelPipeline", "tasks.charlm_cli:cli",
+                        "Language models (characters or words): train, sample novel text, score sentences.",
+                        "tasks.charlm_cli:demo"),
 }
 
 

@@ -21,6 +21,7 @@ from nlp_tasks.layers.cells import (  # noqa: E402
     RNNCell,
 )
 from nlp_tasks.layers.crf import CRF, crf_loss  # noqa: E402
+from nlp_tasks.layers.features import TokenFeatures  # noqa: E402
 from nlp_tasks.layers.pooling import AttentionPooling, MaskedMaxPooling, MaskedMeanPooling  # noqa: E402
 from nlp_tasks.layers.recurrent import CELL_TYPES, Recurrent, recurrent  # noqa: E402
 
@@ -39,4 +40,5 @@ __all__ = [
     "Recurrent",
     "RecurrentCell",
     "recurrent",
+    "TokenFeatures",
 ]

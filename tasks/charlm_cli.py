@@ -1,0 +1,203 @@
+"""``nlp-tasks charlm ...``: train, evaluate, sample and score language models; and the demo.
+
+Each command parses its options and calls one :class:`tasks.charlm.LanguageModelPipeline`
+method; TensorFlow is imported only when a command runs.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from pathlib import Path
+
+import click
+
+from nlp_tasks import cli_options as options
+from nlp_tasks.errors import UserError
+
+
+@click.group()
+def cli():
+    """Language models over characters or words: train, sample novel text, score sentences."""
+
+
+@cli.command()
+@click.option("--train", "train", metavar="FILE|FOLDER|DATASET", required=True,
+              help="Training text: a UTF-8 file, a folder of files, a Hugging Face dataset with a text column, "
+                   "or builtin:python-docs (ships with Python).")
+@click.option("--dev", "dev", metavar="FILE|FOLDER|DATASET", default=None,
+              help="Validation text [default: the last --valid-fraction of the training text].")
+@click.option("--test", "test", metavar="FILE|FOLDER|DATASET", default=None,
+              help="Test text, evaluated once with the best model at the end.")
+@options.out
+@click.option("--level", type=click.Choice(["char", "word"]), default="char", show_default=True,
+              help="Model characters or words (the --max-vocab most frequent; <unk> for the rest).")
+@click.option("--mode", type=click.Choice(["stream", "lines"]), default="stream", show_default=True,
+              help="stream: one long text, truncated BPTT; lines: every line is its own sequence (names, sentences).")
+@options.epochs(20)
+@options.batch_size(64)
+@options.seed
+@click.option("--cell", type=click.Choice(["gru", "lstm", "rnn", "mingru"]), default="gru", show_default=True)
+@click.option("--units", type=click.IntRange(min=1), default=512, show_default=True, help="Units per layer.")
+@click.option("--layers", type=click.IntRange(1, 4), default=2, show_default=True, help="Stacked recurrent layers.")
+@click.option("--embedding-dim", type=click.IntRange(min=0), default=64, show_default=True,
+              help="Input embedding width; 0 feeds one-hot vectors.")
+@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.25, show_default=True)
+@click.option("--window", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Time steps per truncated-BPTT window (stream mode).")
+@click.option("--max-vocab", type=click.IntRange(min=1), default=10000, show_default=True,
+              help="Keep this many most frequent tokens.")
+@click.option("--lower", is_flag=True, help="Lower-case the text first.")
+@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=2e-3, show_default=True)
+@click.option("--lr-decay", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.5,
+              show_default=True, help="Multiply the learning rate by this when validation loss stalls.")
+@click.option("--patience", type=click.IntRange(min=0), default=3, show_default=True,
+              help="Stop after this many epochs without a better validation loss.")
+@click.option("--valid-fraction", type=click.FloatRange(0, 1, max_open=True), default=0.1, show_default=True,
+              help="Without --dev, hold out this last part of the training text (0: no validation).")
+@click.option("--text-column", default="text", show_default=True, help="Text column of a Hugging Face dataset.")
+@options.json_output
+def train(train, dev, test, out, level, mode, epochs, batch_size, seed, cell, units, layers, embedding_dim, dropout,
+          window, max_vocab, lower, learning_rate, lr_decay, patience, valid_fraction, text_column, as_json):
+    """Train a language model on TRAIN, keep the best epoch by validation loss, save it to OUT."""
+    from tasks.charlm import LanguageModelConfig, LanguageModelPipeline
+
+    config = LanguageModelConfig(level=level, mode=mode, cell=cell, units=units, layers=layers,
+                                 embedding_dim=embedding_dim or None, dropout=dropout, window=window,
+                                 max_vocab=max_vocab, lower=lower, valid_fraction=valid_fraction,
+                                 text_column=text_column, epochs=epochs, batch_size=batch_size,
+                                 learning_rate=learning_rate, patience=patience, lr_decay=lr_decay, seed=seed)
+    lm = LanguageModelPipeline(config)
+    summary = lm.fit(train, dev, out_dir=out, verbose=0 if as_json else 1)
+    result = {"model": str(out), **{k: v for k, v in summary.items() if k != "history"}}
+    if test is not None:
+        lm.metrics["test"] = lm.evaluate(test)
+        result["test"] = lm.metrics["test"]
+    lm.save(out)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    unit = "char" if level == "char" else "token"
+    if "best" in summary:
+        click.echo(f"saved to {out} (best validation {summary['best']:.4f} nats/{unit} at epoch {summary['best_epoch']})")
+    else:
+        click.echo(f"saved to {out} (no validation data)")
+    if test is not None:
+        click.echo(f"test {result['test']['nats_per_token']:.4f} nats/{unit}, "
+                   f"{result['test']['bits_per_token']:.4f} bits/{unit}, perplexity {result['test']['perplexity']:.2f}")
+
+
+@cli.command()
+@click.argument("model_dir", type=click.Path())
+@options.data
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Parallel rows [default: as trained].")
+@options.json_output
+def evaluate(model_dir, data, batch_size, as_json):
+    """Cross-entropy of MODEL_DIR on DATA: nats and bits per token (per character), perplexity."""
+    from tasks.charlm import LanguageModelPipeline
+
+    lm = LanguageModelPipeline.load(model_dir)
+    report = lm.evaluate(data, batch_size=batch_size)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    unit = "char" if lm.config.level == "char" else "token"
+    click.echo(f"{report['nats_per_token']:.4f} nats/{unit}  {report['bits_per_token']:.4f} bits/{unit}  "
+               f"perplexity {report['perplexity']:.2f}  ({report['tokens']} {unit}s)")
+
+
+@cli.command()
+@click.argument("model_dir", type=click.Path())
+@click.option("--prime", default="", help="Text to continue [default: none; a<0> = 0 and x<1> = 0].")
+@click.option("--length", type=click.IntRange(min=1), default=500, show_default=True, help="Tokens to generate.")
+@click.option("--temperature", type=float, default=1.0, show_default=True,
+              help="Below 1: safer, more repetitive; above 1: more surprising; 0: always the most likely token.")
+@click.option("--top-k", type=int, default=None, help="Sample only among the k most likely tokens.")
+@click.option("--top-p", type=float, default=None, help="Sample only among the most likely tokens whose mass reaches p.")
+@click.option("--beam", type=int, default=None, help="Beam search with this many hypotheses instead of sampling.")
+@click.option("--seed", type=click.IntRange(min=0), default=None,
+              help="Random seed; the same seed gives the same text [default: a fresh one, printed with --json].")
+@click.option("--stop-at-eos", is_flag=True, help="Stop at the end-of-sequence token.")
+@click.option("--no-unk", is_flag=True, help="Never emit <unk>: draw again instead.")
+@click.option("--samples", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Independent samples, drawn together as one batch.")
+@options.json_output
+def sample(model_dir, prime, length, temperature, top_k, top_p, beam, seed, stop_at_eos, no_unk, samples, as_json):
+    """Generate novel text from MODEL_DIR, feeding each sampled token back in."""
+    from nlp_tasks.sampling import check_options
+    from tasks.charlm import LanguageModelPipeline
+
+    check_options(temperature, top_k, top_p, beam)  # before the model loads: fail fast
+    seed = secrets.randbelow(2**31) if seed is None else seed
+    lm = LanguageModelPipeline.load(model_dir)
+    texts = lm.sample_many(samples, prime, length, temperature, top_k, top_p, beam, seed, stop_at_eos, no_unk)
+    if as_json:
+        click.echo(json.dumps({"seed": seed, "prime": prime, "samples": texts}, indent=2, ensure_ascii=False))
+        return
+    click.echo("\n\n".join(texts))
+
+
+@cli.command()
+@click.argument("model_dir", type=click.Path())
+@click.argument("texts", nargs=-1)
+@click.option("--input", "input_file", type=click.Path(dir_okay=False), default=None,
+              help="A file with one text per line.")
+@click.option("--per-token", is_flag=True, help="Show the probability of every token.")
+@options.json_output
+def score(model_dir, texts, input_file, per_token, as_json):
+    """Log-probability and perplexity of TEXTS under MODEL_DIR; several texts are ranked."""
+    from nlp_tasks.data import read_lines
+    from tasks.charlm import LanguageModelPipeline
+
+    texts = list(texts)
+    if input_file:
+        texts += [line for line in read_lines(input_file) if line.strip()]
+    if not texts:
+        raise UserError("nothing to score: give texts as arguments or --input FILE")
+    lm = LanguageModelPipeline.load(model_dir)
+    results = rank(lm.score(texts))
+    if as_json:
+        click.echo(json.dumps(results, indent=2, ensure_ascii=False))
+        return
+    for result in results:
+        click.echo(format_score(result, per_token))
+
+
+def rank(results: list[dict]) -> list[dict]:
+    """Most probable first, each with its ``rank`` (1 = most probable)."""
+    ordered = sorted(results, key=lambda r: -r["log_prob"])
+    return [{"rank": i, **r} for i, r in enumerate(ordered, start=1)]
+
+
+def format_score(result: dict, per_token: bool = False) -> str:
+    line = (f"{result['rank']}. log P = {result['log_prob']:.3f} nats ({result['log2_prob']:.2f} bits)  "
+            f"perplexity {result['perplexity']:.2f}  {result['text']!r}")
+    if per_token:
+        line += "\n   " + " ".join(f"{tok!r}:{p:.3f}" for tok, p in result["probabilities"])
+    return line
+
+
+DEMO_SENTENCES = ["The apple and pear salad.", "The apple and pair salad."]
+
+
+def demo(out_dir: Path) -> dict:
+    """About a minute of training on the embedded corpus, a sample, and the pair/pear ranking."""
+    from tasks.charlm import LanguageModelConfig, LanguageModelPipeline
+    from tasks.charlm_data import BUILTIN
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    config = LanguageModelConfig(units=256, layers=1, window=64, batch_size=32, epochs=2, dropout=0.1)
+    lm = LanguageModelPipeline(config)
+    print(f"training a character GRU on {BUILTIN} (Python's own documentation) for 2 epochs "
+          "(a full run: see benchmarks/charlm.py)")
+    summary = lm.fit(BUILTIN, out_dir=out_dir, verbose=2)
+    lm.save(out_dir / "model")
+    text = lm.sample("The ", length=400, temperature=0.7, seed=0)
+    (out_dir / "sample.txt").write_text(text + "\n", encoding="utf-8")
+    print(f"validation {summary['best']:.3f} nats/char; a sample (temperature 0.7, seed 0):\n{text}\n")
+    ranking = rank(lm.score(DEMO_SENTENCES))
+    (out_dir / "scores.json").write_text(json.dumps(ranking, indent=2) + "\n", encoding="utf-8")
+    print("ranked by the model:")
+    for result in ranking:
+        print("  " + format_score(result))
+    return {"validation_nats_per_char": summary["best"]}
