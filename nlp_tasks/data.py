@@ -325,4 +325,8 @@ def batch_dataset(make_batch: Callable[[np.ndarray], tuple], lengths: Sequence[i
     n_batches = len(bucketed_batches(lengths, batch_size, seed=seed, epoch=0, shuffle=shuffle))
     dataset = tf.data.Dataset.from_generator(generator, output_signature=signature)
     # Tell Keras how many batches an epoch has (a generator's count is unknown otherwise).
-    return dataset.apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(2)
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(2)
+    # Each pass reads the next epoch's order; training.fit sets the epoch explicitly at the start
+    # of every epoch, so a resumed run sees epoch k's order, not epoch 0's.
+    dataset.epoch_state = state
+    return dataset

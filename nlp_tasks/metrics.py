@@ -105,3 +105,33 @@ def plot_confusion_matrix(report: dict, path: str | Path, title: str = "Confusio
         fig.savefig(handle, format="png", dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_training_curves(history: dict, path: str | Path, monitor: str | None = None) -> Path:
+    """Save the loss (and the monitored validation metric, when different) per epoch as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from nlp_tasks.paths import atomic_write
+
+    panels = [key for key in ("loss", "val_loss") if key in history]
+    extra = monitor if monitor and monitor in history and monitor not in panels else None
+    fig, axes = plt.subplots(1, 2 if extra else 1, figsize=(10 if extra else 5.5, 3.8), squeeze=False)
+    for key in panels:
+        epochs = range(1, len(history[key]) + 1)
+        axes[0, 0].plot(epochs, history[key], marker="o", label=key)
+    axes[0, 0].set_xlabel("epoch")
+    axes[0, 0].set_ylabel("loss")
+    axes[0, 0].legend()
+    if extra:
+        axes[0, 1].plot(range(1, len(history[extra]) + 1), history[extra], marker="o", color="tab:green")
+        axes[0, 1].set_xlabel("epoch")
+        axes[0, 1].set_ylabel(extra)
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_write(path, mode="wb") as handle:
+        fig.savefig(handle, format="png", dpi=100)
+    plt.close(fig)
+    return path

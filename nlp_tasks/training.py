@@ -1,4 +1,4 @@
-"""One ``fit`` for every task: seeds, gradient clipping, early stopping, stop on NaN, CSV log.
+"""One ``fit`` for every task: seeds, clipping, early stopping, stop on NaN, logs, checkpoints, resume.
 
 Tasks build a compiled-ready Keras model and tf.data datasets and call :func:`fit`; this module
 knows nothing of what the model computes. What it does:
@@ -12,7 +12,8 @@ knows nothing of what the model computes. What it does:
 - with validation data, the best weights by a monitored validation metric are restored at the
   end, and training stops early after ``patience`` epochs without improvement;
 - optionally, the learning rate decays by ``lr_decay`` when the monitored metric stalls;
-- a CSV log of every epoch in ``out_dir`` when one is given.
+- with ``out_dir``: a CSV log of every epoch, a loss-curve PNG, and a checkpoint after every
+  epoch from which a killed run resumes exactly (:mod:`nlp_tasks.checkpoint`).
 """
 
 from __future__ import annotations
@@ -86,45 +87,154 @@ def _stop_on_nan_callback():
     return StopOnNaN()
 
 
+def _epoch_callbacks(train):
+    """Tell a length-bucketed dataset which epoch starts (its order is a function of the epoch)."""
+    import keras
+
+    state = getattr(train, "epoch_state", None)
+
+    class DataEpoch(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            state["epoch"] = epoch
+
+    return [DataEpoch()] if state is not None else []
+
+
+def _resumable_callbacks(state: dict | None, best_weights):
+    """EarlyStopping and ReduceLROnPlateau that can take up where a killed run left off."""
+    import keras
+
+    from nlp_tasks.checkpoint import from_json_tree
+
+    saved = from_json_tree(state or {})
+
+    class EarlyStopping(keras.callbacks.EarlyStopping):
+        def on_train_begin(self, logs=None):
+            super().on_train_begin(logs)
+            if "early_stopping" in saved:
+                vars(self).update(saved["early_stopping"])
+                self.best_weights = best_weights
+
+        def state(self):
+            return {"wait": self.wait, "best": self.best, "best_epoch": self.best_epoch}
+
+    class ReduceLROnPlateau(keras.callbacks.ReduceLROnPlateau):
+        def on_train_begin(self, logs=None):
+            super().on_train_begin(logs)
+            if "plateau" in saved:
+                vars(self).update(saved["plateau"])
+
+        def state(self):
+            return {"wait": self.wait, "best": self.best, "cooldown_counter": self.cooldown_counter}
+
+    return EarlyStopping, ReduceLROnPlateau
+
+
+def _checkpoint_callback(checkpoint, history: dict, early, plateau):
+    import keras
+
+    class Checkpointer(keras.callbacks.Callback):
+        """Runs last: saves weights, optimizer and callback state after every epoch."""
+
+        def _state(self, epochs_done, complete):
+            state = {"epochs_done": epochs_done, "complete": complete, "history": history}
+            if early is not None:
+                state["early_stopping"] = early.state()
+            if plateau is not None:
+                state["plateau"] = plateau.state()
+            return state
+
+        def on_epoch_end(self, epoch, logs=None):
+            for key, value in (logs or {}).items():
+                history.setdefault(key, []).append(float(value))
+            self.epochs_done = epoch + 1
+            best = early.best_weights if early is not None else None
+            changed = early is not None and early.best_epoch == epoch
+            checkpoint.write(self.model, self._state(epoch + 1, False), best, best_changed=changed)
+
+        def on_train_end(self, logs=None):  # after EarlyStopping restored the best weights
+            done = getattr(self, "epochs_done", None)
+            if done is not None:
+                best = early.best_weights if early is not None else None
+                checkpoint.write(self.model, self._state(done, True), best, best_changed=False)
+
+    return Checkpointer()
+
+
 def fit(model, train, validation=None, config: TrainConfig | None = None, loss=None, metrics=None,
         monitor: str = "val_loss", mode: str = "min", out_dir: str | Path | None = None,
-        callbacks=()) -> dict:
+        callbacks=(), run_key: dict | None = None) -> dict:
     """Compile ``model`` (when ``loss`` is given) and train it; returns a summary dict.
 
     ``train`` and ``validation`` are whatever ``keras.Model.fit`` takes (tf.data datasets,
     typically). Seed before building the model too (:func:`nlp_tasks.runtime.set_seed`): the
-    weights are drawn when it is built. Early stopping watches ``monitor`` (``mode`` ``"min"`` or ``"max"``) and needs
-    validation data; without it training runs all epochs.
+    weights are drawn when it is built. Early stopping watches ``monitor`` (``mode`` ``"min"`` or
+    ``"max"``) and needs validation data; without it training runs all epochs.
+
+    With ``out_dir``: a CSV log, a loss-curve PNG, and a checkpoint after every epoch
+    (:mod:`nlp_tasks.checkpoint`). Calling ``fit`` again with the same ``out_dir`` and the same
+    ``run_key`` (what identifies the run: the task's config and data) continues a killed run
+    from its last checkpoint, or restores a finished one without training again.
     """
     config = config or TrainConfig()
     import_tensorflow()
     import keras
 
+    from nlp_tasks.checkpoint import Checkpoint, from_json_tree
+
     set_seed(config.seed, deterministic=config.deterministic)
     if loss is not None:
         model.compile(optimizer=make_optimizer(config), loss=loss, metrics=metrics or [])
+    checkpoint = Checkpoint(out_dir, {"training": config.to_dict(), **(run_key or {})}) if out_dir else None
+    state = checkpoint.load() if checkpoint is not None else None
+    done, history = 0, {}
+    if state is not None:
+        checkpoint.restore(model)
+        done, history = int(state["epochs_done"]), from_json_tree(state["history"])
+        if state.get("complete"):
+            if config.verbose:
+                print(f"training already complete in {checkpoint.dir} ({done} epochs): restored its final weights "
+                      f"(delete {checkpoint.dir} to train again)")
+            return _summary(history, monitor, mode, resumed_from=done)
+        if config.verbose:
+            print(f"resuming from {checkpoint.dir}: {done} of {config.epochs} epochs done")
     # Task callbacks run first, so metrics they add to the epoch logs (a dev F1, say) can be
     # monitored by early stopping and written to the CSV log.
-    cbs = [_stop_on_nan_callback(), *callbacks]
+    cbs = [_stop_on_nan_callback(), *_epoch_callbacks(train), *callbacks]
+    early = plateau = None
     if validation is not None or any(getattr(cb, "provides_validation", False) for cb in callbacks):
+        EarlyStopping, ReduceLROnPlateau = _resumable_callbacks(state, checkpoint.best_weights() if state else None)
         # Keeps the best weights by the monitored metric (restored at the end); stops early after
         # `patience` epochs without improvement, or never when patience is None.
         patience = config.patience if config.patience is not None else config.epochs
-        cbs.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience,
-                                                 restore_best_weights=True))
+        early = EarlyStopping(monitor=monitor, mode=mode, patience=patience, restore_best_weights=True)
+        cbs.append(early)
         if config.lr_decay is not None:
-            cbs.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode=mode, factor=config.lr_decay,
-                                                         patience=config.lr_patience, verbose=config.verbose))
+            plateau = ReduceLROnPlateau(monitor=monitor, mode=mode, factor=config.lr_decay,
+                                        patience=config.lr_patience, verbose=config.verbose)
+            cbs.append(plateau)
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
-        cbs.append(keras.callbacks.CSVLogger(str(Path(out_dir) / "training-log.csv")))
+        cbs.append(keras.callbacks.CSVLogger(str(Path(out_dir) / "training-log.csv"), append=state is not None))
+        cbs.append(_checkpoint_callback(checkpoint, history, early, plateau))
     # Shuffling belongs to the tf.data pipeline (a pure function of the seed), not to fit().
-    history = model.fit(train, validation_data=validation, epochs=config.epochs, callbacks=cbs,
-                        verbose=config.verbose, shuffle=False)
-    logs = {k: [float(v) for v in values] for k, values in history.history.items()}
-    summary = {"epochs_run": len(next(iter(logs.values()), [])), "history": logs}
-    if monitor in logs and logs[monitor]:
+    result = model.fit(train, validation_data=validation, epochs=config.epochs, callbacks=cbs,
+                       verbose=config.verbose, shuffle=False, initial_epoch=done)
+    if checkpoint is None:
+        history = {k: [float(v) for v in values] for k, values in result.history.items()}
+    if out_dir is not None and history:
+        from nlp_tasks.metrics import plot_training_curves
+
+        plot_training_curves(history, Path(out_dir) / "training-curves.png", monitor=monitor)
+    return _summary(history, monitor, mode, resumed_from=done)
+
+
+def _summary(history: dict, monitor: str, mode: str, resumed_from: int = 0) -> dict:
+    summary = {"epochs_run": len(next(iter(history.values()), [])), "history": history}
+    if resumed_from:
+        summary["resumed_from_epoch"] = resumed_from
+    if history.get(monitor):
         pick = min if mode == "min" else max
-        best = pick(logs[monitor])
-        summary.update(best_epoch=logs[monitor].index(best) + 1, best=best, monitor=monitor)
+        best = pick(history[monitor])
+        summary.update(best_epoch=history[monitor].index(best) + 1, best=best, monitor=monitor)
     return summary

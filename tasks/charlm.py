@@ -202,6 +202,7 @@ class LanguageModelPipeline(Pipeline):
         """Train on ``train`` (validation: ``dev``, or the end of ``train``); returns a summary."""
         import keras
 
+        from nlp_tasks.checkpoint import fingerprint
         from nlp_tasks.runtime import set_seed
         from nlp_tasks.training import TrainConfig, fit
 
@@ -233,7 +234,9 @@ class LanguageModelPipeline(Pipeline):
         start = time.perf_counter()
         summary = fit(train_model, data, config=train_cfg,
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                      monitor="val_nats", mode="min", out_dir=out_dir, callbacks=callbacks)
+                      monitor="val_nats", mode="min", out_dir=out_dir, callbacks=callbacks,
+                      run_key={"task": self.task, "config": cfg.to_dict(),
+                               "data": fingerprint(self.vocab.tokens, *_as_arrays(train_seqs), *_as_arrays(dev_seqs))})
         summary["train_seconds"] = time.perf_counter() - start
         summary["train_tokens"] = int(len(train_seqs) if stream else sum(len(s) + 1 for s in train_seqs))
         # The saved model is stateless and masks padding; it shares every weight with train_model.
@@ -362,6 +365,15 @@ class LanguageModelPipeline(Pipeline):
 
 
 # ---------------------------------------------------------------------- helpers
+def _as_arrays(sequences) -> list:
+    """Stream ids (one array) or line ids (lists) as arrays, for the run's data fingerprint."""
+    if sequences is None:
+        return []
+    if isinstance(sequences, np.ndarray):
+        return [sequences]
+    return [np.array([len(s) for s in sequences]), np.array([i for s in sequences for i in s], dtype=np.int64)]
+
+
 def _log_softmax(logits: np.ndarray) -> np.ndarray:
     from nlp_tasks.sampling import log_softmax
 

@@ -264,6 +264,7 @@ class NERPipeline(Pipeline):
         """Train on ``train``; keep the weights with the best ``dev`` entity F1."""
         import keras
 
+        from nlp_tasks.checkpoint import fingerprint
         from nlp_tasks.layers import crf_loss
         from nlp_tasks.runtime import set_seed
         from nlp_tasks.training import TrainConfig, fit
@@ -291,8 +292,10 @@ class NERPipeline(Pipeline):
                                 clipnorm=cfg.clipnorm, patience=cfg.patience, lr_decay=cfg.lr_decay,
                                 seed=cfg.seed, verbose=verbose)
         start = time.perf_counter()
+        run_key = {"task": self.task, "config": cfg.to_dict(),
+                   "data": fingerprint(train_s, dev_s, str(embeddings) if embeddings else None)}
         summary = fit(self.model, self._dataset(train_s, shuffle=True), config=train_cfg, loss=loss,
-                      monitor="val_f1", mode="max", out_dir=out_dir, callbacks=callbacks)
+                      monitor="val_f1", mode="max", out_dir=out_dir, callbacks=callbacks, run_key=run_key)
         summary["train_seconds"] = time.perf_counter() - start
         summary["train_sentences"] = len(train_s)
         self._decode_fn = None

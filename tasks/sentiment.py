@@ -211,6 +211,7 @@ class SentimentPipeline(Pipeline):
         """Train on ``train``, keep the weights with the best ``dev`` accuracy; returns a summary."""
         import keras
 
+        from nlp_tasks.checkpoint import fingerprint
         from nlp_tasks.runtime import set_seed
         from nlp_tasks.training import TrainConfig, fit
 
@@ -240,6 +241,8 @@ class SentimentPipeline(Pipeline):
             config=train_cfg, loss=keras.losses.SparseCategoricalCrossentropy(),
             metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
             monitor="val_accuracy", mode="max", out_dir=out_dir,
+            run_key={"task": self.task, "config": cfg.to_dict(),
+                     "data": fingerprint(train_examples, dev_examples, str(embeddings) if embeddings else None)},
         )
         summary["train_seconds"] = time.perf_counter() - start
         summary["train_examples"] = len(train_examples)

@@ -45,13 +45,16 @@ def test_load_gives_identical_predictions(trained):
     assert loaded.config == pipe.config and loaded.vocabs == pipe.vocabs and loaded("good") == pipe("good")
 
 
-def test_saving_again_replaces_the_folder_atomically(trained, tmp_path):
+def test_saving_again_replaces_the_model_and_keeps_the_logs(trained, tmp_path):
     pipe, path = trained
     target = tmp_path / "toy"
     shutil.copytree(path, target)
-    (target / "stale-file").write_text("from an older save")
+    (target / "vocab-stale.json").write_text("from an older model")  # the model's own kind of file
+    (target / "training-log.csv").write_text("epoch,loss\n0,1.0\n")   # what training left beside it
     pipe.save(target)
-    assert not (target / "stale-file").exists()
+    assert not (target / "vocab-stale.json").exists()
+    assert (target / "training-log.csv").read_text() == "epoch,loss\n0,1.0\n"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary folders left
     ToyPipeline.load(target)
 
 
