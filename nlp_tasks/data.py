@@ -191,6 +191,20 @@ def looks_like_hub_name(source: str) -> bool:
     return bool(_HUB_NAME.fullmatch(source)) and Path(name).suffix.lower() not in _FILE_SUFFIXES
 
 
+def split_source(source: str) -> tuple[str, str | None]:
+    """``"name:split"`` -> ``("name", "split")`` for hub names and local folders alike.
+
+    ``"conll2003:validation"``, ``"/data/my-ner:test"`` (an existing folder and a split); a
+    source without a split, or an existing path that contains a colon, comes back whole.
+    """
+    if Path(source).exists():
+        return source, None
+    head, sep, tail = source.rpartition(":")
+    if sep and head and tail and "/" not in tail and (Path(head).exists() or looks_like_hub_name(source)):
+        return head, tail
+    return source, None
+
+
 def load_hub_dataset(name: str, split: str | None = None, **kwargs):
     """``datasets.load_dataset(name, split=...)`` with failures turned into one-line errors.
 

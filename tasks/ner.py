@@ -28,7 +28,14 @@ import numpy as np
 
 from nlp_tasks.chunking import chunks, conlleval
 from nlp_tasks.config import Config
-from nlp_tasks.data import batch_dataset, load_hub_dataset, looks_like_hub_name, read_conll, read_word_vectors
+from nlp_tasks.data import (
+    batch_dataset,
+    load_hub_dataset,
+    looks_like_hub_name,
+    read_conll,
+    read_word_vectors,
+    split_source,
+)
 from nlp_tasks.errors import UserError
 from nlp_tasks.pipeline import Pipeline, embedding_layer_name
 from nlp_tasks.vocab import UNK_ID, Vocabulary, tokenize_words_with_offsets
@@ -109,9 +116,9 @@ def read_sentences(source, split: str = "train", scheme: str = "auto"):
     path = Path(str(source))
     if path.is_file():
         return read_conll(path, scheme=scheme)
-    if not path.exists() and not looks_like_hub_name(str(source)):
+    name, hub_split = split_source(str(source))
+    if not Path(name).exists() and not looks_like_hub_name(str(source)):
         raise UserError(f"{source}: file not found")
-    name, _, hub_split = str(source).partition(":")
     data = load_hub_dataset(name, split=hub_split or HUB_SPLITS.get(split, split))
     for column in ("tokens", "ner_tags"):
         if column not in data.column_names:

@@ -141,3 +141,26 @@ def test_pretrained_vectors_initialise_the_word_embedding(tmp_path):
     assert abs(table[pipe.vocabs["words"].token_to_id("paris")] - 1).max() < 0.01
     with pytest.raises(UserError, match="4 dimensions but word_dim is 8"):
         NERPipeline(NERConfig(epochs=1, units=4, char_units=0, word_dim=8)).fit(data, embeddings=str(vectors))
+
+
+def test_hugging_face_dataset_folder_with_class_label_tags(conll, tmp_path, capsys):
+    """The layout of the hub's conll2003 (integer ner_tags with ClassLabel names), read offline."""
+    import datasets
+
+    import cli as cli_module
+
+    train, dev = conll
+    names = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
+    features = datasets.Features({"tokens": datasets.Sequence(datasets.Value("string")),
+                                  "ner_tags": datasets.Sequence(datasets.ClassLabel(names=names))})
+    folder = tmp_path / "my-conll"
+    folder.mkdir()
+    for split, sentences in (("train", train[:120]), ("validation", dev[:40]), ("test", dev[40:80])):
+        data = {"tokens": [t for t, _ in sentences], "ner_tags": [[names.index(x) for x in tags] for _, tags in sentences]}
+        datasets.Dataset.from_dict(data, features=features).to_parquet(str(folder / f"{split}.parquet"))
+    assert read_sentences(f"{folder}:validation")[:40] == dev[:40]
+    out = tmp_path / "model"
+    assert cli_module.main(["ner", "train", "--dataset", str(folder), "--out", str(out), "--epochs", "1",
+                            "--units", "8", "--char-units", "4", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert 0 <= result["test"]["f1"] <= 1 and (out / "model.keras").is_file()
