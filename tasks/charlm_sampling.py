@@ -1,7 +1,8 @@
 """Sampling from a language model with one compiled recurrent step that keeps its state.
 
-``compile_step`` turns a trained model's layers into ``step(ids, states) -> (logits, states)``,
-a ``tf.function`` that runs x<t> -> a<t> -> y<t> for one time step of a batch of streams. The
+``compile_step`` turns a trained model's layers into ``step(ids, states) -> (logits, states)``
+(a :class:`nlp_tasks.stepper.RecurrentStepper`): x<t> -> a<t> -> y<t> for one time step of a
+batch of streams. The
 sampling loop feeds each drawn token back in; nothing re-reads the prefix and no
 ``model.predict`` is called per token. Drawing happens in NumPy with an explicit generator
 (:mod:`nlp_tasks.sampling`), so a seed fixes the text.
@@ -14,43 +15,15 @@ import numpy as np
 from nlp_tasks.errors import UserError
 from nlp_tasks.pipeline import OUTPUT_LAYER, embedding_layer_name
 from nlp_tasks.sampling import beam_search, check_options, log_softmax, sample
+from nlp_tasks.stepper import RecurrentStepper
 from nlp_tasks.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 
-def compile_step(model, vocab_name: str, layers: int):
-    """``step(ids (n,) int32, states tuple) -> (logits (n, V), states tuple)`` and its zero state."""
-    import tensorflow as tf
-
-    features = model.get_layer(embedding_layer_name(vocab_name))
-    cells = [model.get_layer(f"rnn_{i}").cell for i in range(1, layers + 1)]
-    output = model.get_layer(OUTPUT_LAYER)
-    sizes = [cell.N_STATES for cell in cells]
-
-    @tf.function(reduce_retracing=True)
-    def step(ids, states):
-        x = features.call(ids)  # (n, d): x<t>; the zero vector for <bos> (no mask: one step)
-        new_states, k = [], 0
-        for cell, size in zip(cells, sizes):
-            a, cell_states = cell(x, list(states[k:k + size]), training=False)  # a<t>: (n, units)
-            new_states.extend(cell_states)
-            x, k = a, k + size
-        return output(x), tuple(new_states)  # logits of y<t>: (n, V)
-
-    def zero_state(n: int):
-        return tuple(tf.zeros((n, cell.units), dtype=cell.compute_dtype) for cell in cells for _ in range(cell.N_STATES))
-
-    return _Step(step, zero_state)
-
-
-class _Step:
-    def __init__(self, fn, zero_state):
-        self.fn, self.zero_state = fn, zero_state
-
-    def __call__(self, ids, states):
-        import tensorflow as tf
-
-        logits, states = self.fn(tf.constant(np.asarray(ids, dtype=np.int32)), states)
-        return logits.numpy(), states
+def compile_step(model, vocab_name: str, layers: int) -> RecurrentStepper:
+    """``step(ids (n,), states) -> (logits (n, V), states)``, with ``step.zero_state(n)``."""
+    return RecurrentStepper([model.get_layer(f"rnn_{i}").cell for i in range(1, layers + 1)],
+                            model.get_layer(OUTPUT_LAYER), features=model.get_layer(embedding_layer_name(vocab_name)),
+                            input_dtype="int32")
 
 
 def _render(pipe, ids: list[int]) -> str:
@@ -88,14 +61,13 @@ def generate(pipe, n: int, prime: str, length: int, temperature: float, top_k, t
     for token in inputs[:-1]:  # read the primer: a<t> advances, the predictions are not needed
         _, states = step(np.full(n, token), states)
     if beam is not None:
-        import tensorflow as tf
 
         def log_prob_step(ids, s):
             logits, s = step(ids, s)
             return log_softmax(logits), s
 
         ids, _ = beam_search(log_prob_step, states, inputs[-1], beam, length, len(pipe.vocab),
-                             reorder=lambda s, idx: tuple(tf.gather(t, idx) for t in s),
+                             reorder=step.reorder,
                              eos_id=EOS_ID if stop_at_eos else None, banned=banned)
         if stop_at_eos and ids and ids[-1] == EOS_ID:
             ids = ids[:-1]

@@ -1,0 +1,62 @@
+"""One compiled recurrent time step of a stack of our cells, for generation.
+
+Generating a sequence means: run one step, choose an output, feed it back in as the next
+input. ``RecurrentStepper`` turns a trained model's layers into ``step(inputs, states) ->
+(outputs, states)``, a ``tf.function`` for a batch of streams that keeps the states a<t>
+between calls, so generation never re-reads the prefix and never calls ``model.predict`` per
+step. The language model and the music model both use it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class RecurrentStepper:
+    """``step(inputs (n, ...), states) -> (outputs (n, ...) as NumPy, states)``.
+
+    Args:
+        cells: our recurrent cells, bottom to top (``model.get_layer(name).cell``).
+        output: the layer applied to the top cell's a<t> (the logits layer).
+        features: applied to the raw step inputs first (token ids -> x<t>); None passes them on.
+        input_dtype: dtype the raw inputs are converted to.
+    """
+
+    def __init__(self, cells, output, features=None, input_dtype="float32"):
+        import tensorflow as tf
+
+        self.cells = list(cells)
+        self.input_dtype = input_dtype
+        sizes = [cell.N_STATES for cell in self.cells]
+
+        @tf.function(reduce_retracing=True)
+        def step(inputs, states):
+            x = features.call(inputs) if features is not None else inputs  # x<t>: (n, d)
+            new_states, k = [], 0
+            for cell, size in zip(self.cells, sizes):
+                a, cell_states = cell(x, list(states[k:k + size]), training=False)  # a<t>: (n, units)
+                new_states.extend(cell_states)
+                x, k = a, k + size
+            return output(x), tuple(new_states)
+
+        self._step = step
+
+    def zero_state(self, n: int):
+        """a<0> = 0 for ``n`` streams."""
+        import tensorflow as tf
+
+        return tuple(tf.zeros((n, cell.units), dtype=cell.compute_dtype) for cell in self.cells
+                     for _ in range(cell.N_STATES))
+
+    def __call__(self, inputs, states):
+        import tensorflow as tf
+
+        outputs, states = self._step(tf.constant(np.asarray(inputs, dtype=self.input_dtype)), states)
+        return outputs.numpy(), states
+
+    @staticmethod
+    def reorder(states, indices):
+        """States of the streams ``indices`` (beam search keeps the best hypotheses)."""
+        import tensorflow as tf
+
+        return tuple(tf.gather(s, indices) for s in states)
