@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: demo test bench bench-cells bench-ner bench-sentiment bench-charlm clean
+.PHONY: demo test bench bench-cells bench-ner bench-sentiment bench-charlm bench-music clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,7 @@ test: $(VENV)/.installed-test
 	$(PY) -m pytest -q
 
 # Benchmarks write benchmarks/RESULTS.md and benchmarks/results/*.json (minutes to an hour each).
-bench: bench-cells bench-ner bench-sentiment bench-charlm
+bench: bench-cells bench-ner bench-sentiment bench-charlm bench-music
 
 bench-cells: $(VENV)/.installed-bench
 	$(PY) benchmarks/cells.py
@@ -45,6 +45,9 @@ bench-sentiment: $(VENV)/.installed-bench
 
 bench-charlm: $(VENV)/.installed-bench
 	$(PY) benchmarks/charlm.py
+
+bench-music: $(VENV)/.installed-bench
+	$(PY) benchmarks/music.py
 
 clean:
 	rm -rf $(VENV) demo-output *.egg-info .pytest_cache .hypothesis

@@ -5,7 +5,7 @@
 
 Data: ``$NLP_TASKS_DATA/tinyshakespeare/input.txt`` (default ``../shared/data``), the standard split
 (first 90% of the characters train, last 10% validation), as nanoGPT and char-rnn use it.
-Writes ``benchmarks/results/charlm.json`` and the ``tiny-shakespeare`` section of
+Writes ``benchmarks/results/charlm.json`` and the ``tinyshakespeare`` section of
 ``benchmarks/RESULTS.md``: the best validation loss (every validation character scored once,
 each row of the stateful evaluation starting from a<0> = 0), training time on this machine,
 and sampling throughput: the compiled one-step sampler (one stream and a batch of streams)
@@ -114,7 +114,7 @@ A sample (`--prime "ROMEO:" --temperature 0.8 --seed 0`, 300 characters):
 ```
 {sample}
 ```"""
-    write_section("tiny-shakespeare", body)
+    write_section("tinyshakespeare", body)
     print(f"best validation {best:.4f} nats/char ({best / math.log(2):.4f} bits) at epoch {summary['best_epoch']}")
 
 

@@ -65,11 +65,19 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None 
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, default_mode())  # mkstemp makes 0600; a saved file gets the usual permissions
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def default_mode(directory: bool = False) -> int:
+    """The permissions a new file (0666) or folder (0777) gets under the process umask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return (0o777 if directory else 0o666) & ~mask
 
 
 def replace_directory(tmp_dir: Path, final_dir: Path) -> None:
@@ -79,6 +87,7 @@ def replace_directory(tmp_dir: Path, final_dir: Path) -> None:
     place, so at every moment one complete folder exists under one of the two names.
     """
     final_dir = Path(final_dir)
+    os.chmod(tmp_dir, default_mode(directory=True))  # mkdtemp makes 0700
     backup = None
     if final_dir.exists():
         backup = final_dir.with_name(f".{final_dir.name}.old-{os.getpid()}")

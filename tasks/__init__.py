@@ -34,6 +34,9 @@ REGISTRY: dict[str, TaskEntry] = {
     "charlm": TaskEntry("tasks.charlm:LanguageModelPipeline", "tasks.charlm_cli:cli",
                         "Language models (characters or words): train, sample novel text, score sentences.",
                         "tasks.charlm_cli:demo"),
+    "music": TaskEntry("tasks.music:MusicPipeline", "tasks.music_cli:cli",
+                       "Music generation (one-to-many): polyphonic piano rolls, MIDI in and out.",
+                       "tasks.music_cli:demo"),
 }
 
 

@@ -1,0 +1,298 @@
+"""Music: one-to-many generation of polyphonic piano rolls with our recurrent cells.
+
+Model: the frame x<t> (88 piano keys, multi-hot) -> 1-3 stacked GRU (or LSTM, Elman RNN) layers
+with dropout -> 88 independent sigmoid outputs, ``P(key k sounds at t | frames < t)``. Training
+minimises the binary cross-entropy summed over the 88 keys; x<1> is the silent frame (all zeros)
+and a<0> = 0, so generation can start from nothing and feed each sampled frame back in.
+
+Evaluation reports what the literature reports (Boulanger-Lewandowski et al. 2012; Chung et
+al. 2014; Bai et al. 2018): the negative log-likelihood per time step, i.e. the Bernoulli NLL
+summed over the 88 keys, averaged over every time step of every piece (longer pieces weigh
+more); also frame-level accuracy TP / (TP + FP + FN) (Bay et al. 2009) and note precision /
+recall, predicting each key when its probability is above 0.5 given the true past.
+
+    >>> pipe = MusicPipeline(MusicConfig(epochs=50))                               # doctest: +SKIP
+    >>> pipe.fit("jsb-chorales-quarter.json")                                    # doctest: +SKIP
+    >>> roll = pipe.generate(steps=64, seed=1)["roll"]      # (64, 88) 0/1 array    # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+
+from nlp_tasks.config import Config
+from nlp_tasks.errors import UserError
+from nlp_tasks.pipeline import OUTPUT_LAYER, Pipeline
+from tasks import music_data as md
+
+CELLS = ("gru", "lstm", "rnn", "mingru")
+
+
+@dataclasses.dataclass(frozen=True)
+class MusicConfig(Config):
+    cell: str = "gru"
+    units: int = 256
+    layers: int = 1
+    dropout: float = 0.3
+    input_dropout: float = 0.1  # drops sounding keys of the input frames (robustness to its own mistakes)
+    steps_per_quarter: int = 1  # time grid for MIDI input and output (JSB Chorales: 1 frame per quarter)
+    epochs: int = 200
+    batch_size: int = 8
+    learning_rate: float = 2e-3
+    clipnorm: float | None = 5.0
+    patience: int | None = 20
+    lr_decay: float | None = 0.5
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.cell not in CELLS:
+            raise UserError(f"cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
+        for name in ("dropout", "input_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise UserError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
+        for name in ("units", "layers", "steps_per_quarter"):
+            if getattr(self, name) < 1:
+                raise UserError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+
+
+def summed_bce(y_true, logits):
+    """Bernoulli NLL of every frame, summed over the 88 keys: ``(batch, T, 88) -> (batch, T)``."""
+    import tensorflow as tf
+
+    y_true = tf.cast(y_true, logits.dtype)
+    return tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(labels=y_true, logits=logits), axis=-1)
+
+
+class MusicPipeline(Pipeline):
+    """Piano rolls in, NLL and generated music out; see the module docstring."""
+
+    task = "music"
+    config_class = MusicConfig
+
+    def __init__(self, config: MusicConfig | None = None):
+        super().__init__(config)
+        self._step = None
+
+    # ------------------------------------------------------------------ model
+    def build_model(self):
+        import keras
+
+        from nlp_tasks.layers import recurrent
+
+        cfg = self.config
+        frames = keras.Input((None, md.KEYS), name="frames")
+        x = keras.layers.Dropout(cfg.input_dropout, name="dropout_0")(frames)
+        for layer in range(1, cfg.layers + 1):
+            x = recurrent(cfg.cell, cfg.units, return_sequences=True, name=f"rnn_{layer}")(x)
+            x = keras.layers.Dropout(cfg.dropout, name=f"dropout_{layer}")(x)
+        logits = keras.layers.Dense(md.KEYS, name=OUTPUT_LAYER)(x)
+        self.model = keras.Model(frames, logits, name="music")
+        return self.model
+
+    def check_consistency(self, source: str = "model") -> None:
+        super().check_consistency(source)
+        width = self.model.get_layer(OUTPUT_LAYER).output.shape[-1]
+        if width != md.KEYS:
+            raise UserError(f"{source}: the model predicts {width} keys, not {md.KEYS}")
+
+    # ------------------------------------------------------------------ data
+    def _pieces(self, source, split):
+        return md.read_pieces(source, split, self.config.steps_per_quarter)
+
+    @staticmethod
+    def _examples(pieces):
+        """Inputs ``[silence] + frames[:-1]`` and targets ``frames`` for each piece."""
+        xs = [np.concatenate([np.zeros((1, md.KEYS), np.float32), p[:-1]]) for p in pieces]
+        return xs, list(pieces)
+
+    def _batches(self, pieces, shuffle: bool, batch_size: int | None = None):
+        import tensorflow as tf
+
+        from nlp_tasks.data import batch_dataset, bucketed_batches
+
+        xs, ys = self._examples(pieces)
+        lengths = [len(y) for y in ys]
+        batch_size = batch_size or self.config.batch_size
+
+        def make_batch(indices):
+            width = max(lengths[i] for i in indices)
+            x = np.zeros((len(indices), width, md.KEYS), np.float32)
+            y = np.zeros_like(x)
+            w = np.zeros((len(indices), width), np.float32)  # 1 on real steps, 0 on padding
+            for row, i in enumerate(indices):
+                x[row, : lengths[i]], y[row, : lengths[i]], w[row, : lengths[i]] = xs[i], ys[i], 1.0
+            return x, y, w
+
+        if not shuffle:
+            return [make_batch(b) for b in bucketed_batches(lengths, batch_size, shuffle=False)]
+        signature = (tf.TensorSpec((None, None, md.KEYS), tf.float32),) * 2 + (tf.TensorSpec((None, None), tf.float32),)
+        return batch_dataset(make_batch, lengths, batch_size, signature, seed=self.config.seed)
+
+    # ------------------------------------------------------------------ training
+    def fit(self, train, dev=None, out_dir: str | Path | None = None, verbose: int = 1) -> dict:
+        """Train on ``train``; keep the weights with the lowest ``dev`` NLL per time step."""
+        from nlp_tasks.checkpoint import fingerprint
+        from nlp_tasks.runtime import set_seed
+        from nlp_tasks.training import TrainConfig, fit
+
+        cfg = self.config
+        train_pieces = self._pieces(train, "train")
+        if dev is None:
+            dev = _default_dev(train)
+        dev_pieces = self._pieces(dev, "valid") if dev is not None else None
+        set_seed(cfg.seed, deterministic=True)
+        self.build_model()
+        callbacks = [_ValidationNLL(self, self._batches(dev_pieces, shuffle=False))] if dev_pieces else []
+        train_cfg = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
+                                clipnorm=cfg.clipnorm, patience=cfg.patience, lr_decay=cfg.lr_decay, seed=cfg.seed,
+                                verbose=verbose)
+        start = time.perf_counter()
+        summary = fit(self.model, self._batches(train_pieces, shuffle=True), config=train_cfg, loss=summed_bce,
+                      monitor="val_nll", mode="min", out_dir=out_dir, callbacks=callbacks,
+                      run_key={"task": self.task, "config": cfg.to_dict(),
+                               "data": fingerprint(*train_pieces, *(dev_pieces or []))})
+        summary["train_seconds"] = time.perf_counter() - start
+        summary["train_pieces"], summary["train_steps"] = len(train_pieces), int(sum(len(p) for p in train_pieces))
+        self._step = None
+        self.metrics = {"training": {k: v for k, v in summary.items() if k != "history"}}
+        return summary
+
+    # ------------------------------------------------------------------ evaluation
+    def evaluate(self, data, split: str = "test", **options) -> dict:
+        """NLL per time step (summed over keys), frame accuracy, note precision / recall / F1."""
+        self.require_model()
+        pieces = self._pieces(data, split)
+        start = time.perf_counter()
+        report = frame_metrics(self.model, self._batches(pieces, shuffle=False, batch_size=32))
+        report.update(pieces=len(pieces), seconds=time.perf_counter() - start)
+        return report
+
+    def predict(self, inputs, **options):
+        """Per-step key probabilities given the true past, for each piece: ``[(T, 88) array]``."""
+        model = self.require_model()
+        pieces = self._pieces(inputs, "test")
+        xs, _ = self._examples(pieces)
+        return [_sigmoid(np.asarray(model(x[None], training=False))[0]) for x in xs]
+
+    # ------------------------------------------------------------------ generation
+    def step_function(self):
+        if self._step is None:
+            from nlp_tasks.stepper import RecurrentStepper
+
+            model = self.require_model()
+            self._step = RecurrentStepper([model.get_layer(f"rnn_{i}").cell for i in range(1, self.config.layers + 1)],
+                                          model.get_layer(OUTPUT_LAYER))
+        return self._step
+
+    def generate(self, steps: int = 64, primer=None, seed: int | None = None, temperature: float = 1.0,
+                 n: int = 1) -> dict:
+        """Continue ``primer`` (a piano roll, a MIDI file, or nothing: the silent frame) by ``steps``.
+
+        Each step's 88 keys are drawn independently from ``sigmoid(logit / temperature)`` with a
+        generator seeded by ``seed`` and the drawn frame is fed back in. ``temperature`` 0 keeps
+        every key above probability 0.5. Returns ``{"roll": (P + steps, 88) array (or n of them),
+        "primer_steps": P}``; the primer's own frames come first, unchanged.
+        """
+        if not isinstance(steps, int) or steps < 1:
+            raise UserError(f"steps must be a positive number of time steps, got {steps!r}")
+        if temperature is None or not np.isfinite(temperature) or temperature < 0:
+            raise UserError(f"temperature must be >= 0, got {temperature!r}")
+        if seed is not None and (not isinstance(seed, int) or seed < 0):
+            raise UserError(f"seed must be a non-negative integer, got {seed!r}")
+        if primer is None:
+            primer_roll = np.zeros((0, md.KEYS), np.float32)
+        elif isinstance(primer, np.ndarray):
+            primer_roll = np.asarray(primer, np.float32)
+            if primer_roll.ndim != 2 or primer_roll.shape[1] != md.KEYS:
+                raise UserError(f"a primer piano roll must have shape (T, {md.KEYS}), got {primer_roll.shape}")
+        else:
+            primer_roll = md.read_pieces(primer, "train", self.config.steps_per_quarter)[0]
+        step = self.step_function()
+        rng = np.random.default_rng(seed)
+        states = step.zero_state(n)
+        frame = np.zeros((n, md.KEYS), np.float32)  # x<1> = 0: silence
+        for row in primer_roll:  # read the primer: a<t> advances
+            _, states = step(frame, states)
+            frame = np.repeat(row[None], n, axis=0)
+        out = np.zeros((n, steps, md.KEYS), np.float32)
+        for t in range(steps):
+            logits, states = step(frame, states)
+            if temperature == 0:
+                frame = (logits > 0).astype(np.float32)
+            else:
+                frame = (rng.random(logits.shape) < _sigmoid(logits / temperature)).astype(np.float32)
+            out[:, t] = frame
+        rolls = [np.concatenate([primer_roll, o]) for o in out]
+        return {"roll": rolls[0] if n == 1 else rolls, "primer_steps": len(primer_roll)}
+
+
+# ---------------------------------------------------------------------- helpers
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=np.float64)))
+
+
+def _default_dev(train):
+    """The validation split that travels with the training data (JSON ``valid``, built-in corpus)."""
+    name = str(train) if not isinstance(train, (list, tuple)) else ""
+    if name.startswith("builtin:"):
+        return md.BUILTIN + ":valid"
+    path = Path(name.rpartition(":")[0] if ":" in name and not Path(name).exists() else name)
+    if path.is_file() and path.suffix.lower() == ".json" and "valid" in md.json_splits(path):
+        return f"{path}:valid"
+    return None
+
+
+def frame_metrics(model, batches) -> dict:
+    """Exact NLL per time step and frame-level scores over padded batches ``(x, y, w)``."""
+    import tensorflow as tf
+
+    @tf.function(reduce_retracing=True)
+    def batch_scores(x, y, w):
+        logits = model(x, training=False)
+        nll = tf.reduce_sum(summed_bce(y, logits) * w)
+        predicted = tf.cast(logits > 0, tf.float32) * w[..., None]
+        true = y * w[..., None]
+        tp = tf.reduce_sum(predicted * true)
+        return nll, tf.reduce_sum(w), tp, tf.reduce_sum(predicted) - tp, tf.reduce_sum(true) - tp
+
+    totals = np.zeros(5)
+    for x, y, w in batches:
+        totals += [float(v) for v in batch_scores(tf.constant(x), tf.constant(y), tf.constant(w))]
+    nll, count, tp, fp, fn = totals
+    if count == 0:
+        raise UserError("nothing to evaluate: no time steps")
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    return {"nll_per_step": float(nll / count), "steps": int(count),
+            "frame_accuracy": float(tp / (tp + fp + fn)) if tp + fp + fn else 0.0,
+            "precision": float(precision), "recall": float(recall),
+            "f1": float(2 * precision * recall / (precision + recall)) if precision + recall else 0.0}
+
+
+def _callback_base():
+    from nlp_tasks.runtime import import_tensorflow
+
+    import_tensorflow()
+    import keras
+
+    return keras.callbacks.Callback
+
+
+class _ValidationNLL(_callback_base()):
+    """Exact validation NLL per time step in the epoch logs as ``val_nll``."""
+
+    provides_validation = True
+
+    def __init__(self, pipe, batches):
+        super().__init__()
+        self.pipe, self.batches = pipe, batches
+
+    def on_epoch_end(self, epoch, logs=None):
+        report = frame_metrics(self.model, self.batches)
+        if logs is not None:
+            logs["val_nll"] = report["nll_per_step"]
+            logs["val_frame_accuracy"] = report["frame_accuracy"]

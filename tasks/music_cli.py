@@ -1,0 +1,155 @@
+"""``nlp-tasks music ...``: train, evaluate and generate piano-roll music; and the demo.
+
+Each command parses its options and calls one :class:`tasks.music.MusicPipeline` method;
+TensorFlow is imported only when a command runs.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from pathlib import Path
+
+import click
+
+from nlp_tasks import cli_options as options
+from nlp_tasks.errors import UserError
+
+DATA_HELP = ("a piano-roll JSON file (FILE.json:valid picks a split), a MIDI file or folder, "
+             "or builtin:bach-chorales (music21's corpus, offline)")
+
+
+@click.group()
+def cli():
+    """Music generation (one-to-many): polyphonic piano rolls with 88 sigmoid outputs, MIDI in and out."""
+
+
+@cli.command()
+@click.option("--train", "train", metavar="SOURCE", required=True, help=f"Training pieces: {DATA_HELP}.")
+@click.option("--dev", "dev", metavar="SOURCE", default=None,
+              help="Validation pieces [default: the JSON file's 'valid' split, or the corpus's].")
+@click.option("--test", "test", metavar="SOURCE", default=None, help="Test pieces, evaluated once at the end.")
+@options.out
+@options.epochs(200)
+@options.batch_size(8)
+@options.seed
+@click.option("--cell", type=click.Choice(["gru", "lstm", "rnn", "mingru"]), default="gru", show_default=True)
+@click.option("--units", type=click.IntRange(min=1), default=256, show_default=True)
+@click.option("--layers", type=click.IntRange(1, 4), default=1, show_default=True)
+@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.3, show_default=True)
+@click.option("--input-dropout", type=click.FloatRange(0, 1, max_open=True), default=0.1, show_default=True)
+@click.option("--steps-per-quarter", type=click.IntRange(1, 96), default=1, show_default=True,
+              help="Time grid for MIDI data (JSB Chorales: 1).")
+@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=2e-3, show_default=True)
+@click.option("--patience", type=click.IntRange(min=0), default=20, show_default=True,
+              help="Stop after this many epochs without a better validation NLL.")
+@options.json_output
+def train(train, dev, test, out, epochs, batch_size, seed, cell, units, layers, dropout, input_dropout,
+          steps_per_quarter, learning_rate, patience, as_json):
+    """Train on TRAIN, keep the best epoch by validation NLL per time step, save it to OUT."""
+    from tasks.music import MusicConfig, MusicPipeline
+
+    config = MusicConfig(cell=cell, units=units, layers=layers, dropout=dropout, input_dropout=input_dropout,
+                         steps_per_quarter=steps_per_quarter, epochs=epochs, batch_size=batch_size,
+                         learning_rate=learning_rate, patience=patience, seed=seed)
+    pipe = MusicPipeline(config)
+    summary = pipe.fit(train, dev, out_dir=out, verbose=0 if as_json else 1)
+    result = {"model": str(out), **{k: v for k, v in summary.items() if k != "history"}}
+    if test is not None:
+        pipe.metrics["test"] = pipe.evaluate(test)
+        result["test"] = pipe.metrics["test"]
+    pipe.save(out)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    best = f"best validation NLL {summary['best']:.3f} per step at epoch {summary['best_epoch']}" if "best" in summary \
+        else "no validation data"
+    click.echo(f"saved to {out} ({best})")
+    if test is not None:
+        click.echo(format_report(result["test"]))
+
+
+def format_report(report: dict) -> str:
+    return (f"NLL {report['nll_per_step']:.3f} per time step over {report['steps']} steps; frame accuracy "
+            f"{report['frame_accuracy']:.3f}; notes P {report['precision']:.3f} R {report['recall']:.3f} "
+            f"F1 {report['f1']:.3f}")
+
+
+@cli.command()
+@click.argument("model_dir", type=click.Path())
+@click.option("--data", "data", metavar="SOURCE", required=True, help=f"Pieces to evaluate: {DATA_HELP}.")
+@options.json_output
+def evaluate(model_dir, data, as_json):
+    """NLL per time step (summed over the 88 keys), frame accuracy and note P/R/F1 of MODEL_DIR on DATA."""
+    from tasks.music import MusicPipeline
+
+    pipe = MusicPipeline.load(model_dir)
+    report = pipe.evaluate(data)
+    click.echo(json.dumps(report, indent=2) if as_json else format_report(report))
+
+
+@cli.command()
+@click.argument("model_dir", type=click.Path())
+@click.option("--steps", type=click.IntRange(min=1), default=64, show_default=True, help="Time steps to generate.")
+@click.option("--out", "out", type=click.Path(dir_okay=False), required=True, help="The MIDI file to write.")
+@click.option("--primer", type=click.Path(dir_okay=False), default=None,
+              help="A MIDI file (or piano-roll JSON) to continue; its notes stay on their own track.")
+@click.option("--seed", type=click.IntRange(min=0), default=None,
+              help="Random seed; the same seed gives the same music [default: a fresh one, printed].")
+@click.option("--temperature", type=float, default=1.0, show_default=True,
+              help="Below 1: safer; above 1: wilder; 0: every key above probability 0.5.")
+@click.option("--tempo", type=click.FloatRange(1, 1000), default=100.0, show_default=True, help="Beats per minute.")
+@click.option("--png", is_flag=True, help="Also save a piano-roll picture next to the MIDI file.")
+@options.json_output
+def generate(model_dir, steps, out, primer, seed, temperature, tempo, png, as_json):
+    """Generate music from MODEL_DIR (from silence, or continuing --primer) and write it as MIDI."""
+    from tasks import music_data as md
+    from tasks.music import MusicPipeline
+
+    if temperature < 0:
+        raise UserError(f"temperature must be >= 0, got {temperature}")
+    if not Path(out).suffix.lower() in md.MIDI_SUFFIXES:
+        raise UserError(f"{out}: the output file must end in .mid or .midi")
+    seed = secrets.randbelow(2**31) if seed is None else seed
+    pipe = MusicPipeline.load(model_dir)
+    result = pipe.generate(steps=steps, primer=primer, seed=seed, temperature=temperature)
+    spq = pipe.config.steps_per_quarter
+    md.write_midi(out, result["roll"], spq, tempo, primer_steps=result["primer_steps"])
+    report = {"midi": str(out), "seed": seed, "steps": steps, "primer_steps": result["primer_steps"],
+              "notes_per_step": float(result["roll"][result["primer_steps"]:].sum(axis=1).mean())}
+    if png:
+        report["png"] = str(md.plot_roll(Path(out).with_suffix(".png"), result["roll"], result["primer_steps"]))
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        click.echo(f"wrote {out} ({steps} steps, seed {seed}" + (f", primer {result['primer_steps']} steps" if
+                   result["primer_steps"] else "") + ")" + (f" and {report['png']}" if png else ""))
+
+
+def demo(out_dir: Path) -> dict:
+    """A short run on music21's Bach chorales, then a generated MIDI file and its piano roll."""
+    from tasks import music_data as md
+    from tasks.music import MusicConfig, MusicPipeline
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    train = md.bach_chorales("train", limit=DEMO_CHORALES)
+    dev = md.bach_chorales("valid", limit=DEMO_CHORALES)
+    pipe = MusicPipeline(MusicConfig(units=128, epochs=DEMO_EPOCHS, patience=None))
+    print(f"training a GRU on {len(train)} Bach chorales from music21's corpus for {DEMO_EPOCHS} epochs "
+          "(a full run: see benchmarks/music.py)")
+    summary = pipe.fit(train, dev, out_dir=out_dir, verbose=2)
+    pipe.save(out_dir / "model")
+    result = pipe.generate(steps=64, seed=0, temperature=0.9)
+    md.write_midi(out_dir / "generated.mid", result["roll"], tempo_bpm=90)
+    md.plot_roll(out_dir / "generated.png", result["roll"], title="64 quarter notes from silence (seed 0)")
+    primer = dev[0][:16]
+    continued = pipe.generate(steps=32, primer=primer, seed=0, temperature=0.9)
+    md.write_midi(out_dir / "continued.mid", continued["roll"], tempo_bpm=90, primer_steps=16)
+    md.plot_roll(out_dir / "continued.png", continued["roll"], primer_steps=16)
+    print(f"validation NLL {summary['best']:.2f} per time step; wrote generated.mid/.png and continued.mid/.png "
+          f"(a chorale's first 16 steps, continued by 32) to {out_dir}")
+    return {"validation_nll_per_step": summary["best"]}
+
+
+DEMO_CHORALES = 150
+DEMO_EPOCHS = 30

@@ -1,0 +1,345 @@
+"""Piano rolls: reading them (JSON, MIDI, music21's Bach chorales), caching, writing MIDI and PNG.
+
+A piece is a piano roll: ``(T, 88)`` float32, one row per time step, 1 where a piano key (MIDI
+pitch 21..108, column ``pitch - 21``) sounds. Sources:
+
+- the Boulanger-Lewandowski layout stored as JSON: ``{"train": [...], "valid": [...],
+  "test": [...]}``, each piece a list of time steps, each a list of MIDI pitches (JSB Chorales);
+  ``file.json:valid`` picks a split;
+- a MIDI file, or a folder of them, quantised to ``steps_per_quarter`` frames per quarter note
+  (a bad file in a folder is reported and skipped);
+- ``builtin:bach-chorales``: the Bach chorales in the ``music21`` package's corpus (offline),
+  quantised the same way and split deterministically into train / valid / test.
+
+Parsed MIDI folders and the built-in corpus are cached as JSON under ``$NLP_TASKS_CACHE``
+(default ``~/.cache/nlp-tasks``), keyed by the files' names, sizes and modification times, so a
+second run does not parse again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from nlp_tasks.errors import UserError
+from nlp_tasks.paths import atomic_write
+
+LOW, HIGH = 21, 108  # the 88 piano keys, A0..C8
+KEYS = HIGH - LOW + 1
+BUILTIN = "builtin:bach-chorales"
+SPLITS = ("train", "valid", "test")
+SPLIT_ALIASES = {"train": "train", "dev": "valid", "valid": "valid", "validation": "valid", "test": "test"}
+MIDI_SUFFIXES = (".mid", ".midi")
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("NLP_TASKS_CACHE") or Path.home() / ".cache" / "nlp-tasks")
+
+
+def to_roll(steps, where: str) -> np.ndarray:
+    """A list of time steps (lists of MIDI pitches) -> ``(T, 88)`` multi-hot; checked."""
+    if not isinstance(steps, list) or not steps:
+        raise UserError(f"{where}: {'empty piece' if isinstance(steps, list) else 'a piece must be a list of time steps'}")
+    roll = np.zeros((len(steps), KEYS), dtype=np.float32)
+    for t, step in enumerate(steps):
+        if not isinstance(step, list):
+            raise UserError(f"{where}, time step {t + 1}: expected a list of MIDI pitches, got {step!r:.40}")
+        for pitch in step:
+            if isinstance(pitch, bool) or not isinstance(pitch, (int, float)) or pitch != int(pitch):
+                raise UserError(f"{where}, time step {t + 1}: {pitch!r:.40} is not a MIDI pitch number")
+            if not LOW <= pitch <= HIGH:
+                raise UserError(f"{where}, time step {t + 1}: pitch {int(pitch)} is outside the piano's 21..108")
+            roll[t, int(pitch) - LOW] = 1.0
+    return roll
+
+
+def to_steps(roll: np.ndarray) -> list[list[int]]:
+    return [[int(k) + LOW for k in np.flatnonzero(frame > 0.5)] for frame in np.asarray(roll)]
+
+
+# ---------------------------------------------------------------------- JSON piano rolls
+def read_pianoroll_json(path: str | Path, split: str = "train") -> list[np.ndarray]:
+    """One split of a Boulanger-Lewandowski JSON file (or every piece of a plain list)."""
+    path = Path(path)
+    from nlp_tasks.data import read_text
+
+    try:
+        data = json.loads(read_text(path))
+    except json.JSONDecodeError as err:
+        raise UserError(f"{path}, line {err.lineno}: invalid JSON ({err.msg})") from None
+    if isinstance(data, dict):
+        key = SPLIT_ALIASES.get(split, split)
+        if key not in data:
+            raise UserError(f"{path}: no {key!r} split (has: {', '.join(map(str, data)) or 'nothing'})")
+        pieces, where = data[key], f"{path} [{key}]"
+    else:
+        pieces, where = data, str(path)
+    if not isinstance(pieces, list) or not pieces:
+        raise UserError(f"{where}: expected a non-empty list of pieces")
+    return [to_roll(piece, f"{where} piece {i + 1}") for i, piece in enumerate(pieces)]
+
+
+def json_splits(path: str | Path) -> list[str]:
+    """The split names of a piano-roll JSON file ([] for a plain list or unreadable file)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return []
+    return [k for k in SPLITS if isinstance(data, dict) and k in data]
+
+
+# ---------------------------------------------------------------------- MIDI
+def read_midi(path: str | Path, steps_per_quarter: int = 1) -> np.ndarray:
+    """A MIDI file -> piano roll, every non-drum note quantised to the grid."""
+    import mido
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: {'is a directory, expected a MIDI file' if path.is_dir() else 'file not found'}")
+    try:
+        midi = mido.MidiFile(str(path))
+        events = list(mido.merge_tracks(midi.tracks))
+    except Exception as err:  # mido raises OSError, EOFError, ValueError, KeyError on corrupt data
+        raise UserError(f"{path}: not a readable MIDI file ({' '.join(str(err).split())[:120] or type(err).__name__})") from None
+    if midi.type == 2:
+        raise UserError(f"{path}: MIDI type 2 (independent sequences) is not supported")
+    per_quarter = midi.ticks_per_beat or 480
+    tick, sounding, notes = 0, {}, []
+    for message in events:
+        tick += message.time
+        if message.type not in ("note_on", "note_off") or message.channel == 9:  # channel 10: drums
+            continue
+        key = (message.channel, message.note)
+        if message.type == "note_on" and message.velocity > 0:
+            sounding.setdefault(key, tick)
+        elif key in sounding:
+            notes.append((message.note, sounding.pop(key), tick))
+    notes += [(note, start, tick) for (_, note), start in sounding.items()]  # never released: to the end
+    if not notes:
+        raise UserError(f"{path}: no notes")
+    grid = per_quarter / steps_per_quarter
+    length = max(int(round(end / grid)) for _, _, end in notes)
+    roll = np.zeros((max(length, 1), KEYS), dtype=np.float32)
+    for pitch, start, end in notes:
+        if not LOW <= pitch <= HIGH:
+            raise UserError(f"{path}: pitch {pitch} is outside the piano's 21..108")
+        first = int(round(start / grid))
+        last = max(int(round(end / grid)), first + 1)  # a note shorter than a step still sounds once
+        roll[first:last, pitch - LOW] = 1.0
+    return roll
+
+
+def read_midi_folder(folder: Path, steps_per_quarter: int = 1) -> list[np.ndarray]:
+    """Every MIDI file under ``folder``; unreadable ones reported on stderr and skipped."""
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in MIDI_SUFFIXES and p.is_file())
+    if not files:
+        raise UserError(f"{folder}: no MIDI files (.mid, .midi) in the folder")
+    key = _files_key(files, steps_per_quarter)
+    cached = _read_cache(key)
+    if cached is not None:
+        return cached
+    pieces, problems = [], []
+    for path in files:
+        try:
+            pieces.append(read_midi(path, steps_per_quarter))
+        except UserError as err:
+            problems.append(err.message)
+            print(f"warning: skipped {err.message}", file=sys.stderr)
+    if not pieces:
+        raise UserError(f"{folder}: none of the {len(files)} MIDI files is usable (first problem: {problems[0]})")
+    _write_cache(key, pieces)
+    return pieces
+
+
+# ---------------------------------------------------------------------- music21's Bach chorales
+def bach_chorales(split: str = "train", steps_per_quarter: int = 1, limit: int | None = None) -> list[np.ndarray]:
+    """The music21 corpus's Bach chorales, quantised; split by position (8 of 10 train)."""
+    pieces = _all_bach_chorales(steps_per_quarter, limit)
+    key = SPLIT_ALIASES.get(split, split)
+    if key not in SPLITS:
+        raise UserError(f"{BUILTIN}: no split {split!r} (train, valid, test)")
+    index = {"train": range(0, 8), "valid": (8,), "test": (9,)}[key]
+    return [piece for i, piece in enumerate(pieces) if i % 10 in index]
+
+
+def _all_bach_chorales(steps_per_quarter: int, limit: int | None) -> list[np.ndarray]:
+    try:
+        import music21
+        from music21 import corpus
+    except ImportError:  # pragma: no cover - a dependency of the package
+        raise UserError(f"{BUILTIN} needs the music21 package") from None
+    files = sorted(corpus.getComposer("bach"), key=lambda p: Path(p).name)
+    files = [Path(p) for p in files if Path(p).suffix in (".mxl", ".xml", ".krn")][:limit]
+    key = _files_key(files, steps_per_quarter, extra=music21.__version__)
+    cached = _read_cache(key)
+    if cached is not None:
+        return cached
+    print(f"parsing {len(files)} Bach chorales from music21's corpus (once; cached in {cache_dir()})", file=sys.stderr)
+    pieces = []
+    for path in files:
+        try:
+            roll = _music21_roll(corpus.parse(str(path)), steps_per_quarter)
+        except Exception as err:  # a corpus file music21 cannot read: skip it, say so
+            print(f"warning: skipped {path.name}: {type(err).__name__}", file=sys.stderr)
+            continue
+        if roll is not None:
+            pieces.append(roll)
+    _write_cache(key, pieces)
+    return pieces
+
+
+VOICES = ("soprano", "alto", "tenor", "bass")
+
+
+def _music21_roll(score, steps_per_quarter: int) -> np.ndarray | None:
+    """The four voices sampled at every grid point, as the JSB Chorales data set was made: a
+    note sounds in frame t when it sounds at time t / steps_per_quarter (passing notes between
+    grid points drop out). Instrumental doubling parts, when a score has them, are left out."""
+    parts = list(score.parts)
+    voices = [p for p in parts if str(p.partName or p.id or "").strip().lower() in VOICES]
+    notes = []
+    for part in voices if len(voices) == 4 else parts:
+        for element in part.flatten().notes:
+            start, length = float(element.offset), float(element.quarterLength)
+            for pitch in getattr(element, "pitches", ()):
+                notes.append((pitch.midi, start, start + length))
+    if not notes:
+        return None
+    eps = 1e-6
+    length = max(int(math.ceil(end * steps_per_quarter - eps)) for _, _, end in notes)
+    roll = np.zeros((max(length, 1), KEYS), dtype=np.float32)
+    for pitch, start, end in notes:
+        if LOW <= pitch <= HIGH:
+            roll[int(math.ceil(start * steps_per_quarter - eps)):int(math.ceil(end * steps_per_quarter - eps)),
+                 pitch - LOW] = 1.0
+    return roll
+
+
+# ---------------------------------------------------------------------- the cache
+def _files_key(files, steps_per_quarter, extra="") -> str:
+    digest = hashlib.sha256(f"v2|{steps_per_quarter}|{extra}".encode())
+    for path in files:
+        stat = Path(path).stat()
+        digest.update(f"{Path(path).resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:20]
+
+
+def _read_cache(key: str) -> list[np.ndarray] | None:
+    path = cache_dir() / f"pianorolls-{key}.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return [to_roll(piece, str(path)) for piece in data]
+    except (OSError, ValueError, UserError):
+        return None  # missing or damaged: parse again
+
+
+def _write_cache(key: str, pieces) -> None:
+    try:
+        with atomic_write(cache_dir() / f"pianorolls-{key}.json") as handle:
+            json.dump([to_steps(p) for p in pieces], handle, separators=(",", ":"))
+    except OSError:
+        pass  # a read-only home: no cache, still correct
+
+
+# ---------------------------------------------------------------------- any source
+def read_pieces(source, split: str = "train", steps_per_quarter: int = 1) -> list[np.ndarray]:
+    """Pieces from a JSON file (``file.json:split``), a MIDI file or folder, the built-in corpus,
+    or Python lists of time steps / arrays."""
+    if isinstance(source, (list, tuple)):
+        if not source:
+            raise UserError("no pieces given")
+        return [np.asarray(p, dtype=np.float32) if isinstance(p, np.ndarray) else to_roll(p, f"piece {i + 1}")
+                for i, p in enumerate(source)]
+    name = str(source)
+    if name.startswith("builtin:"):
+        base, _, chosen = name.partition(":")[2].partition(":")
+        if f"builtin:{base}" != BUILTIN:
+            raise UserError(f"unknown built-in corpus {name!r} (known: {BUILTIN})")
+        return bach_chorales(chosen or split, steps_per_quarter)
+    path = Path(name)
+    if not path.exists():
+        head, _, chosen = name.rpartition(":")
+        if head and Path(head).is_file():
+            path, split = Path(head), chosen
+        else:
+            raise UserError(f"{name}: file not found")
+    if path.is_dir():
+        return read_midi_folder(path, steps_per_quarter)
+    if path.suffix.lower() in MIDI_SUFFIXES:
+        return [read_midi(path, steps_per_quarter)]
+    return read_pianoroll_json(path, split)
+
+
+# ---------------------------------------------------------------------- writing
+def write_midi(path: str | Path, roll: np.ndarray, steps_per_quarter: int = 1, tempo_bpm: float = 100.0,
+               primer_steps: int = 0, velocity: int = 80) -> Path:
+    """A standard MIDI file (type 1): the primer and the continuation on separate tracks."""
+    import mido
+
+    if not 1 <= tempo_bpm <= 1000:
+        raise UserError(f"tempo must be between 1 and 1000 BPM, got {tempo_bpm!r}")
+    ticks_per_quarter = 480
+    step_ticks = ticks_per_quarter // steps_per_quarter
+    midi = mido.MidiFile(type=1, ticks_per_beat=ticks_per_quarter)
+    meta = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(tempo_bpm), time=0),
+                           mido.MetaMessage("end_of_track", time=0)])
+    midi.tracks.append(meta)
+    roll = np.asarray(roll) > 0.5
+    for name, start, stop in (("primer", 0, primer_steps), ("continuation", primer_steps, len(roll))):
+        if stop <= start:
+            continue
+        track = mido.MidiTrack([mido.MetaMessage("track_name", name=name, time=0)])
+        events = []  # (tick, order, message): note-offs before note-ons at the same tick
+        part = roll[start:stop]
+        for key in range(KEYS):
+            column = np.concatenate([[False], part[:, key], [False]]).astype(np.int8)
+            onsets = np.flatnonzero(np.diff(column) == 1)
+            offsets = np.flatnonzero(np.diff(column) == -1)
+            for on, off in zip(onsets, offsets):
+                events.append(((start + on) * step_ticks, 1, mido.Message("note_on", note=key + LOW, velocity=velocity)))
+                events.append(((start + off) * step_ticks, 0, mido.Message("note_off", note=key + LOW, velocity=0)))
+        now = 0
+        for tick, _, message in sorted(events, key=lambda e: (e[0], e[1], e[2].note)):
+            track.append(message.copy(time=tick - now))
+            now = tick
+        track.append(mido.MetaMessage("end_of_track", time=0))
+        midi.tracks.append(track)
+    path = Path(path)
+    with atomic_write(path, mode="wb") as handle:
+        midi.save(file=handle)
+    return path
+
+
+def plot_roll(path: str | Path, roll: np.ndarray, primer_steps: int = 0, title: str = "") -> Path:
+    """A piano-roll picture: time across, pitch up; the primer grey, the continuation blue."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    roll = np.asarray(roll) > 0.5
+    image = np.zeros(roll.T.shape, dtype=np.float32)
+    image[:, :primer_steps] = roll.T[:, :primer_steps] * 0.45
+    image[:, primer_steps:] = roll.T[:, primer_steps:] * 1.0
+    used = np.flatnonzero(roll.any(axis=0))
+    low, high = (max(used.min() - 3, 0), min(used.max() + 3, KEYS - 1)) if len(used) else (0, KEYS - 1)
+    fig, ax = plt.subplots(figsize=(min(4 + len(roll) / 12, 18), 4))
+    ax.imshow(image[low:high + 1], origin="lower", aspect="auto", cmap="Blues", vmin=0, vmax=1,
+              extent=(-0.5, len(roll) - 0.5, low + LOW - 0.5, high + LOW + 0.5), interpolation="nearest")
+    if primer_steps:
+        ax.axvline(primer_steps - 0.5, color="tab:red", linewidth=1)
+    ax.set_xlabel("time step")
+    ax.set_ylabel("MIDI pitch")
+    ax.set_title(title or f"{len(roll)} steps" + (f" (primer: first {primer_steps})" if primer_steps else ""))
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_write(path, mode="wb") as handle:
+        fig.savefig(handle, format="png", dpi=100)
+    plt.close(fig)
+    return path

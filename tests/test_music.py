@@ -1,0 +1,194 @@
+"""Music: piano-roll readers and writers, the NLL metric, training, generation, CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+import cli
+from nlp_tasks.errors import UserError
+from tasks import music_data as md
+from tasks.music import MusicConfig, MusicPipeline, frame_metrics
+
+JSB = "jsb_chorales/jsb-chorales-quarter.json"
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("NLP_TASKS_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.fixture(scope="module")
+def jsb(shared_data):
+    return shared_data / JSB
+
+
+@pytest.fixture(scope="module")
+def trained(jsb, tmp_path_factory):
+    train, valid = md.read_pianoroll_json(jsb, "train")[:60], md.read_pianoroll_json(jsb, "valid")[:20]
+    pipe = MusicPipeline(MusicConfig(units=32, epochs=4, batch_size=8, learning_rate=5e-3, patience=None))
+    summary = pipe.fit(train, valid, verbose=0)
+    return pipe, summary, valid, pipe.save(tmp_path_factory.mktemp("models") / "music")
+
+
+# ---------------------------------------------------------------------- data
+def test_jsb_json_has_the_published_split(jsb):
+    sizes = {split: md.read_pianoroll_json(jsb, split) for split in ("train", "valid", "test")}
+    assert [len(sizes[s]) for s in ("train", "valid", "test")] == [229, 76, 77]
+    assert [sum(len(p) for p in sizes[s]) for s in ("train", "valid", "test")] == [13807, 4602, 4725]
+    assert all(p.shape[1] == 88 and set(np.unique(p)) <= {0.0, 1.0} for p in sizes["test"])
+    assert md.read_pieces(f"{jsb}:valid")[0].shape == sizes["valid"][0].shape
+
+
+@pytest.mark.parametrize("content, message", [
+    ({"train": [[[60], [200]]]}, "piece 1, time step 2: pitch 200 is outside"),
+    ({"train": [[[60]], []]}, "piece 2: empty piece"),
+    ({"train": [[["C4"]]]}, "is not a MIDI pitch"),
+    ({"valid": [[[60]]]}, "no 'train' split"),
+    ([], "non-empty list of pieces"),
+])
+def test_bad_piano_roll_json_names_the_file_and_place(tmp_path, content, message):
+    path = tmp_path / "rolls.json"
+    path.write_text(json.dumps(content), encoding="utf-8")
+    with pytest.raises(UserError, match=message) as err:
+        md.read_pianoroll_json(path)
+    assert str(path) in err.value.message
+
+
+@pytest.mark.parametrize("steps_per_quarter", [1, 4])
+def test_midi_round_trip_keeps_every_note(tmp_path, steps_per_quarter):
+    rng = np.random.default_rng(0)
+    roll = (rng.random((40, 88)) < 0.05).astype(np.float32)
+    roll[-1, 40] = 1.0  # something sounds at the very end
+    path = md.write_midi(tmp_path / "x.mid", roll, steps_per_quarter, tempo_bpm=120, primer_steps=10)
+    np.testing.assert_array_equal(md.read_midi(path, steps_per_quarter), roll)
+    import mido
+
+    names = [t.name for t in mido.MidiFile(str(path)).tracks]
+    assert names[1:] == ["primer", "continuation"]  # the primer's notes stay on their own track
+
+
+def test_midi_folder_skips_a_bad_file_and_caches(tmp_path, capsys, monkeypatch):
+    folder = tmp_path / "midi"
+    folder.mkdir()
+    roll = np.zeros((8, 88), np.float32)
+    roll[:4, 39] = 1
+    md.write_midi(folder / "good.mid", roll)
+    (folder / "broken.mid").write_bytes(b"MThd\x00\x00garbage")
+    pieces = md.read_midi_folder(folder)
+    assert len(pieces) == 1 and "broken.mid" in capsys.readouterr().err
+    monkeypatch.setattr(md, "read_midi", lambda *a: pytest.fail("parsed again despite the cache"))
+    assert np.array_equal(md.read_midi_folder(folder)[0], pieces[0])
+
+
+def test_unusable_midi_is_a_clear_error(tmp_path):
+    (tmp_path / "a.mid").write_bytes(b"not midi at all")
+    with pytest.raises(UserError, match="a.mid: not a readable MIDI file"):
+        md.read_midi(tmp_path / "a.mid")
+    with pytest.raises(UserError, match="none of the 1 MIDI files is usable"):
+        md.read_midi_folder(tmp_path)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="no MIDI files"):
+        md.read_midi_folder(tmp_path / "empty")
+
+
+def test_music21_bach_chorales_are_read_offline(monkeypatch):
+    pieces = md._all_bach_chorales(1, limit=4)
+    assert len(pieces) == 4 and all(p.shape[1] == 88 and p.sum(axis=1).max() == 4 for p in pieces)  # SATB
+    assert len(md.bach_chorales("train", limit=4)) == 4 and md.bach_chorales("valid", limit=4) == []
+
+
+# ---------------------------------------------------------------------- metric and model
+def test_nll_per_step_is_the_summed_bernoulli_nll_over_all_steps(trained):
+    pipe, _, valid, _ = trained
+    pieces = valid[:5]
+    report = pipe.evaluate(pieces)
+    total, steps = 0.0, 0
+    for piece in pieces:
+        x = np.concatenate([np.zeros((1, 88), np.float32), piece[:-1]])
+        p = 1 / (1 + np.exp(-np.asarray(pipe.model(x[None]), np.float64)[0]))
+        total -= (piece * np.log(p) + (1 - piece) * np.log(1 - p)).sum()
+        steps += len(piece)
+    assert report["steps"] == steps
+    assert report["nll_per_step"] == pytest.approx(total / steps, rel=1e-4)
+    assert 0 <= report["frame_accuracy"] <= 1 and 0 <= report["recall"] <= 1
+
+
+def test_training_lowers_the_validation_nll(trained):
+    _, summary, _, _ = trained
+    nll = summary["history"]["val_nll"]
+    assert nll[-1] < nll[0] < 88 * math.log(2)  # better than a coin per key, and improving
+
+
+def test_generation_from_silence_and_from_a_primer(trained):
+    pipe, _, valid, _ = trained
+    a = pipe.generate(steps=20, seed=3)
+    assert a["roll"].shape == (20, 88) and a["primer_steps"] == 0
+    assert np.array_equal(a["roll"], pipe.generate(steps=20, seed=3)["roll"])
+    assert not np.array_equal(a["roll"], pipe.generate(steps=20, seed=4)["roll"])
+    primer = valid[0][:8]
+    b = pipe.generate(steps=10, primer=primer, seed=1)
+    assert b["primer_steps"] == 8 and np.array_equal(b["roll"][:8], primer) and b["roll"].shape == (18, 88)
+    greedy = pipe.generate(steps=10, primer=primer, temperature=0)["roll"]
+    assert np.array_equal(greedy, pipe.generate(steps=10, primer=primer, temperature=0, seed=9)["roll"])
+    assert len(pipe.generate(steps=5, seed=0, n=3)["roll"]) == 3
+    with pytest.raises(UserError, match="temperature"):
+        pipe.generate(steps=5, temperature=-1)
+
+
+def test_compiled_step_equals_the_sequence_model(trained):
+    pipe, _, valid, _ = trained
+    piece = valid[1][:12]
+    x = np.concatenate([np.zeros((1, 88), np.float32), piece[:-1]])
+    full = np.asarray(pipe.model(x[None], training=False))[0]
+    step = pipe.step_function()
+    states = step.zero_state(1)
+    for t in range(len(x)):
+        logits, states = step(x[t:t + 1], states)
+        np.testing.assert_allclose(logits[0], full[t], atol=1e-4)
+
+
+def test_save_load_round_trip(trained):
+    pipe, _, valid, path = trained
+    loaded = MusicPipeline.load(path)
+    assert loaded.evaluate(valid[:3])["nll_per_step"] == pytest.approx(pipe.evaluate(valid[:3])["nll_per_step"])
+    assert np.array_equal(loaded.generate(steps=8, seed=2)["roll"], pipe.generate(steps=8, seed=2)["roll"])
+
+
+# ---------------------------------------------------------------------- CLI
+def test_cli_train_evaluate_generate(jsb, tmp_path, capsys):
+    small = tmp_path / "small.json"
+    data = json.loads(jsb.read_text())
+    small.write_text(json.dumps({"train": data["train"][:20], "valid": data["valid"][:6], "test": data["test"][:6]}))
+    out = tmp_path / "model"
+    assert cli.main(["music", "train", "--train", str(small), "--test", f"{small}:test", "--out", str(out),
+                     "--units", "16", "--epochs", "2", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["epochs_run"] == 2 and "best" in result and result["test"]["steps"] > 0  # valid split found
+    assert cli.main(["music", "evaluate", str(out), "--data", f"{small}:valid", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["pieces"] == 6
+    primer = md.write_midi(tmp_path / "primer.mid", md.read_pianoroll_json(small, "test")[0][:6])
+    song = tmp_path / "song.mid"
+    assert cli.main(["music", "generate", str(out), "--steps", "16", "--out", str(song), "--primer", str(primer),
+                     "--seed", "1", "--png", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["primer_steps"] == 6 and song.is_file() and (tmp_path / "song.png").stat().st_size > 1000
+    assert md.read_midi(song).shape[0] <= 22
+
+
+@pytest.mark.parametrize("args, message", [
+    (["generate", "{model}", "--out", "{tmp}/x.mid", "--temperature", "-1"], "temperature"),
+    (["generate", "{model}", "--out", "{tmp}/x.wav"], "must end in .mid"),
+    (["generate", "{tmp}/missing", "--out", "{tmp}/x.mid"], "model folder not found"),
+    (["generate", "{model}", "--out", "{tmp}/x.mid", "--primer", "{tmp}/none.mid"], "file not found"),
+    (["train", "--train", "{tmp}/none.json", "--out", "{tmp}/m"], "file not found"),
+])
+def test_cli_errors_are_one_line(trained, tmp_path, capsys, args, message):
+    _, _, _, path = trained
+    args = [a.format(model=path, tmp=tmp_path) for a in args]
+    assert cli.main(["music", *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and message in err[0]
