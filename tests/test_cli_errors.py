@@ -1,0 +1,110 @@
+"""Every command, every kind of bad input: exit status 2, one line on stderr, no traceback."""
+
+from __future__ import annotations
+
+import pytest
+
+import cli
+
+# Each command as (task, args) with {data} where its input file goes and {model} for a model folder.
+COMMANDS = {
+    "ner train": ["ner", "train", "--train", "{data}", "--out", "{tmp}/out"],
+    "ner evaluate": ["ner", "evaluate", "{model}", "--data", "{data}"],
+    "ner predict": ["ner", "predict", "{model}", "--input", "{data}"],
+    "sentiment train": ["sentiment", "train", "--train", "{data}", "--out", "{tmp}/out"],
+    "sentiment evaluate": ["sentiment", "evaluate", "{model}", "--data", "{data}"],
+    "sentiment predict": ["sentiment", "predict", "{model}", "--input", "{data}"],
+    "charlm train": ["charlm", "train", "--train", "{data}", "--out", "{tmp}/out"],
+    "charlm evaluate": ["charlm", "evaluate", "{model}", "--data", "{data}"],
+    "charlm score": ["charlm", "score", "{model}", "--input", "{data}"],
+    "music train": ["music", "train", "--train", "{data}", "--out", "{tmp}/out"],
+    "music evaluate": ["music", "evaluate", "{model}", "--data", "{data}"],
+    "music generate": ["music", "generate", "{model}", "--out", "{tmp}/x.mid", "--primer", "{data}"],
+}
+TRAIN = {name for name in COMMANDS if name.endswith("train")}
+BAD_OPTIONS = {
+    "ner train": ["--epochs", "0"], "sentiment train": ["--batch-size", "0"], "charlm train": ["--dropout", "1.5"],
+    "music train": ["--units", "-3"], "charlm sample": ["--top-k", "x"], "music generate": ["--tempo", "0"],
+    "ner predict": ["--format", "xml"], "sentiment predict": ["--bogus"],
+}
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """A tiny model of every task (each also serves as 'another task's model')."""
+    from tasks.charlm import LanguageModelConfig, LanguageModelPipeline
+    from tasks.sentiment import SentimentConfig, SentimentPipeline
+
+    root = tmp_path_factory.mktemp("models")
+    pairs = [("good film", "1"), ("bad film", "0")] * 4
+    sentiment = SentimentPipeline(SentimentConfig(units=4, embedding_dim=4, epochs=1))
+    sentiment.fit(pairs, pairs, verbose=0)
+    lm = LanguageModelPipeline(LanguageModelConfig(mode="lines", units=4, layers=1, epochs=1, batch_size=2))
+    lm.fit(["abc", "bca", "cab"], ["abc"], verbose=0)
+    from tasks.music import MusicConfig, MusicPipeline
+    from tasks.ner import NERConfig, NERPipeline
+
+    sentences = [(["Peter", "visited", "Paris"], ["B-PER", "O", "B-LOC"])] * 4
+    ner = NERPipeline(NERConfig(units=4, char_units=2, word_dim=4, char_dim=2, epochs=1))
+    ner.fit(sentences, sentences, verbose=0)
+    music = MusicPipeline(MusicConfig(units=4, epochs=1))
+    music.fit([[[60], [62, 65]] * 3] * 2, [[[60], [64]]], verbose=0)
+    return {"sentiment": sentiment.save(root / "sentiment"), "charlm": lm.save(root / "charlm"),
+            "ner": ner.save(root / "ner"), "music": music.save(root / "music")}
+
+
+def _run(args, capsys):
+    code = cli.main(args)
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert code == 2, (args, code, captured.err[-500:])
+    assert len(lines) == 1 and lines[0].startswith("error: "), (args, captured.err[-500:])
+    assert "Traceback" not in captured.err and "Traceback" not in captured.out
+    return lines[0]
+
+
+def _fill(args, tmp_path, data, model):
+    return [a.format(data=data, model=model, tmp=tmp_path) for a in args]
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+@pytest.mark.parametrize("problem", ["missing file", "empty file", "directory", "not UTF-8"])
+def test_bad_data_file(name, problem, tmp_path, capsys, models):
+    path = tmp_path / ("data.mid" if name == "music generate" else "data.txt")
+    if problem == "empty file":
+        path.write_bytes(b"")
+    elif problem == "directory":
+        path = tmp_path / "folder"
+        path.mkdir()
+    elif problem == "not UTF-8":
+        path.write_bytes(b"caf\xe9 \xff\xfe 1\n")
+    model = models[name.split()[0]]
+    _run(_fill(COMMANDS[name], tmp_path, path, model), capsys)
+
+
+@pytest.mark.parametrize("name", sorted(n for n in COMMANDS if n not in TRAIN) + ["charlm sample"])
+def test_model_folder_of_another_task(name, tmp_path, capsys, models):
+    task = name.split()[0]
+    other = models["charlm"] if task == "sentiment" else models["sentiment"]
+    data = tmp_path / "data.txt"
+    data.write_text("some text\n", encoding="utf-8")
+    args = COMMANDS.get(name, ["charlm", "sample", "{model}"])
+    message = _run(_fill(args, tmp_path, data, other), capsys)
+    assert "model, not a" in message
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS) + ["charlm sample"])
+def test_missing_model_folder(name, tmp_path, capsys):
+    if name in TRAIN:
+        pytest.skip("train takes no model folder")
+    args = COMMANDS.get(name, ["charlm", "sample", "{model}"])
+    message = _run(_fill(args, tmp_path, tmp_path / "data.txt", tmp_path / "no-model"), capsys)
+    assert "not found" in message
+
+
+@pytest.mark.parametrize("name", sorted(BAD_OPTIONS))
+def test_invalid_option_values(name, tmp_path, capsys, models):
+    data = tmp_path / "data.txt"
+    data.write_text("x\n", encoding="utf-8")
+    args = COMMANDS.get(name, ["charlm", "sample", "{model}"])
+    _run(_fill(args, tmp_path, data, models[name.split()[0]]) + BAD_OPTIONS[name], capsys)
