@@ -35,7 +35,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     fields = {f.name: f for f in dataclasses.fields(MusicConfig)}
     for name in ("cell", "units", "layers", "dropout", "input_dropout", "epochs", "batch_size", "learning_rate",
-                 "patience", "lr_decay", "seed"):
+                 "patience", "lr_decay", "lr_patience", "seed"):
         default = fields[name].default
         kind = type(default) if default is not None else float if name == "lr_decay" else int
         parser.add_argument(f"--{name.replace('_', '-')}", type=kind, default=default)

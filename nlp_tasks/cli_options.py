@@ -40,3 +40,23 @@ def epochs(default: int = 10):
 def batch_size(default: int = 32):
     return click.option("--batch-size", type=click.IntRange(min=1), default=default, show_default=True,
                         help="Examples per training step.")
+
+
+def distribution(command):
+    """``--strategy`` and ``--cpu-replicas`` for a train command; chosen before anything is built."""
+    import functools
+
+    @click.option("--strategy", type=click.Choice(["default", "mirrored", "multi-worker"]), default="default",
+                  show_default=True,
+                  help="mirrored: data-parallel over every local GPU (or --cpu-replicas CPU devices); "
+                       "--batch-size is the global batch, split across replicas.")
+    @click.option("--cpu-replicas", type=click.IntRange(min=1), default=None,
+                  help="With --strategy mirrored and no GPU: split the CPU into this many devices.")
+    @functools.wraps(command)
+    def wrapper(*args, strategy, cpu_replicas, **kwargs):
+        from nlp_tasks import distribute
+
+        distribute.use(strategy, cpu_replicas)
+        return command(*args, **kwargs)
+
+    return wrapper

@@ -23,6 +23,18 @@ import tempfile
 import warnings
 
 _configured = False
+_cpu_devices: int | None = None  # logical CPU devices to create at start-up (tf.distribute on CPUs)
+
+
+def request_cpu_devices(n: int) -> bool:
+    """Split the CPU into ``n`` logical devices when TensorFlow starts; False if it already has."""
+    global _cpu_devices
+    if _configured:
+        import tensorflow as tf
+
+        return len(tf.config.list_logical_devices("CPU")) == n
+    _cpu_devices = n
+    return True
 
 
 def import_tensorflow():
@@ -75,7 +87,11 @@ def _captured_native_stderr():
 
 
 def configure_devices(tf) -> None:
-    """Memory growth on every visible GPU (must run before the first op touches them)."""
+    """Memory growth on every visible GPU, and the requested logical CPU devices (both must be
+    set before the first op touches the devices)."""
+    if _cpu_devices and _cpu_devices > 1:
+        cpus = tf.config.list_physical_devices("CPU")
+        tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * _cpu_devices)
     for gpu in tf.config.list_physical_devices("GPU"):
         try:
             tf.config.experimental.set_memory_growth(gpu, True)

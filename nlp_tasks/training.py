@@ -178,6 +178,13 @@ def fit(model, train, validation=None, config: TrainConfig | None = None, loss=N
     """
     config = config or TrainConfig()
     import_tensorflow()
+    from nlp_tasks import distribute
+
+    with distribute.scope():
+        return _fit(model, train, validation, config, loss, metrics, monitor, mode, out_dir, callbacks, run_key)
+
+
+def _fit(model, train, validation, config, loss, metrics, monitor, mode, out_dir, callbacks, run_key) -> dict:
     import keras
 
     from nlp_tasks.checkpoint import Checkpoint, from_json_tree

@@ -203,6 +203,7 @@ class LanguageModelPipeline(Pipeline):
         import keras
 
         from nlp_tasks.checkpoint import fingerprint
+        from nlp_tasks import distribute
         from nlp_tasks.runtime import set_seed
         from nlp_tasks.training import TrainConfig, fit
 
@@ -223,7 +224,11 @@ class LanguageModelPipeline(Pipeline):
 
         set_seed(cfg.seed, deterministic=True)
         stream = cfg.mode == "stream"
-        train_model = self.build_model(cfg.batch_size if stream else None, stateful=stream, mask=not stream)
+        if stream and distribute.replicas() > 1:
+            raise UserError("--mode stream carries each row's state from batch to batch, which a split batch "
+                            "cannot do; use --strategy default, or --mode lines")
+        with distribute.scope():  # one replica per device under --strategy mirrored
+            train_model = self.build_model(cfg.batch_size if stream else None, stateful=stream, mask=not stream)
         data = self._stream_dataset(train_seqs) if stream else self._line_batches(train_seqs, shuffle=True)
         callbacks = [_ResetStates(train_model)] if stream else []
         if dev_seqs is not None:

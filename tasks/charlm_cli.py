@@ -56,6 +56,7 @@ def cli():
 @click.option("--valid-fraction", type=click.FloatRange(0, 1, max_open=True), default=0.1, show_default=True,
               help="Without --dev, hold out this last part of the training text (0: no validation).")
 @click.option("--text-column", default="text", show_default=True, help="Text column of a Hugging Face dataset.")
+@options.distribution
 @options.json_output
 def train(train, dev, test, out, level, mode, epochs, batch_size, seed, cell, units, layers, embedding_dim, dropout,
           window, max_vocab, lower, learning_rate, lr_decay, patience, valid_fraction, text_column, as_json):

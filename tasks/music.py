@@ -46,6 +46,7 @@ class MusicConfig(Config):
     clipnorm: float | None = 5.0
     patience: int | None = 20
     lr_decay: float | None = 0.5
+    lr_patience: int = 4  # epochs without a better validation NLL before the learning rate is decayed
     seed: int = 0
 
     def __post_init__(self):
@@ -136,6 +137,7 @@ class MusicPipeline(Pipeline):
     def fit(self, train, dev=None, out_dir: str | Path | None = None, verbose: int = 1) -> dict:
         """Train on ``train``; keep the weights with the lowest ``dev`` NLL per time step."""
         from nlp_tasks.checkpoint import fingerprint
+        from nlp_tasks import distribute
         from nlp_tasks.runtime import set_seed
         from nlp_tasks.training import TrainConfig, fit
 
@@ -145,11 +147,12 @@ class MusicPipeline(Pipeline):
             dev = _default_dev(train)
         dev_pieces = self._pieces(dev, "valid") if dev is not None else None
         set_seed(cfg.seed, deterministic=True)
-        self.build_model()
+        with distribute.scope():  # one replica per device under --strategy mirrored
+            self.build_model()
         callbacks = [_ValidationNLL(self, self._batches(dev_pieces, shuffle=False))] if dev_pieces else []
         train_cfg = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
-                                clipnorm=cfg.clipnorm, patience=cfg.patience, lr_decay=cfg.lr_decay, seed=cfg.seed,
-                                verbose=verbose)
+                                clipnorm=cfg.clipnorm, patience=cfg.patience, lr_decay=cfg.lr_decay,
+                                lr_patience=cfg.lr_patience, seed=cfg.seed, verbose=verbose)
         start = time.perf_counter()
         summary = fit(self.model, self._batches(train_pieces, shuffle=True), config=train_cfg, loss=summed_bce,
                       monitor="val_nll", mode="min", out_dir=out_dir, callbacks=callbacks,

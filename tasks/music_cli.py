@@ -43,6 +43,7 @@ def cli():
 @click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=2e-3, show_default=True)
 @click.option("--patience", type=click.IntRange(min=0), default=20, show_default=True,
               help="Stop after this many epochs without a better validation NLL.")
+@options.distribution
 @options.json_output
 def train(train, dev, test, out, epochs, batch_size, seed, cell, units, layers, dropout, input_dropout,
           steps_per_quarter, learning_rate, patience, as_json):

@@ -273,6 +273,7 @@ class NERPipeline(Pipeline):
 
         from nlp_tasks.checkpoint import fingerprint
         from nlp_tasks.layers import crf_loss
+        from nlp_tasks import distribute
         from nlp_tasks.runtime import set_seed
         from nlp_tasks.training import TrainConfig, fit
 
@@ -291,7 +292,8 @@ class NERPipeline(Pipeline):
         if embeddings:
             vectors = read_word_vectors(embeddings, vocabulary=set(self.vocabs["words"].tokens))[0]
         set_seed(cfg.seed, deterministic=True)
-        self.build_model(vectors)
+        with distribute.scope():  # one replica per device under --strategy mirrored
+            self.build_model(vectors)
         output = self.model.get_layer("output")
         loss = crf_loss(output) if cfg.head == "crf" else keras.losses.SparseCategoricalCrossentropy()
         callbacks = [dev_f1_callback(self, dev_s)] if dev_s else []

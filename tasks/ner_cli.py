@@ -46,6 +46,7 @@ def cli():
 @click.option("--embeddings", type=click.Path(dir_okay=False), default=None,
               help="Pretrained word vectors (GloVe / word2vec text file); sets the word dimension.")
 @SCHEME
+@options.distribution
 @options.json_output
 def train(train, dev, test, dataset, out, epochs, batch_size, seed, cell, units, layers, char_units, dropout,
           word_dropout, crf, learning_rate, patience, embeddings, scheme, as_json):

@@ -212,6 +212,7 @@ class SentimentPipeline(Pipeline):
         import keras
 
         from nlp_tasks.checkpoint import fingerprint
+        from nlp_tasks import distribute
         from nlp_tasks.runtime import set_seed
         from nlp_tasks.training import TrainConfig, fit
 
@@ -227,7 +228,8 @@ class SentimentPipeline(Pipeline):
                                                  max_size=cfg.max_vocab, min_freq=cfg.min_freq, lower=cfg.lower)}
         vectors = read_word_vectors(embeddings, vocabulary=_VocabProbe(self.vocabs["words"]))[0] if embeddings else None
         set_seed(cfg.seed, deterministic=True)
-        self.build_model(vectors)
+        with distribute.scope():  # one replica per device under --strategy mirrored
+            self.build_model(vectors)
         weights = None
         if cfg.class_weights:
             counts = np.bincount([self.labels.index(label) for _, label in train_examples], minlength=len(self.labels))

@@ -44,6 +44,7 @@ def cli():
               help="Pretrained word vectors (GloVe / word2vec text file).")
 @click.option("--text-column", default="text", show_default=True, help="Text column of CSV/JSON/hub data.")
 @click.option("--label-column", default="label", show_default=True, help="Label column of CSV/JSON/hub data.")
+@options.distribution
 @options.json_output
 def train(train, dev, test, out, epochs, batch_size, seed, cell, units, layers, embedding_dim, pooling, dropout,
           learning_rate, patience, class_weights, embeddings, text_column, label_column, as_json):
