@@ -43,7 +43,8 @@ def batch_size(default: int = 32):
 
 
 def distribution(command):
-    """``--strategy`` and ``--cpu-replicas`` for a train command; chosen before anything is built."""
+    """``--strategy``, ``--cpu-replicas``, ``--mixed-precision``, ``--tensorboard`` for a train
+    command; applied before anything is built."""
     import functools
 
     @click.option("--strategy", type=click.Choice(["default", "mirrored", "multi-worker"]), default="default",
@@ -52,11 +53,14 @@ def distribution(command):
                        "--batch-size is the global batch, split across replicas.")
     @click.option("--cpu-replicas", type=click.IntRange(min=1), default=None,
                   help="With --strategy mirrored and no GPU: split the CPU into this many devices.")
+    @click.option("--mixed-precision", type=click.Choice(["float16", "bfloat16"]), default=None,
+                  help="Compute in 16 bits, keep float32 variables (GPUs; float16 scales the loss).")
+    @click.option("--tensorboard", is_flag=True, help="Also write TensorBoard logs to OUT/tensorboard.")
     @functools.wraps(command)
-    def wrapper(*args, strategy, cpu_replicas, **kwargs):
+    def wrapper(*args, strategy, cpu_replicas, mixed_precision, tensorboard, **kwargs):
         from nlp_tasks import distribute
 
-        distribute.use(strategy, cpu_replicas)
+        distribute.use(strategy, cpu_replicas, mixed_precision, tensorboard)
         return command(*args, **kwargs)
 
     return wrapper

@@ -223,6 +223,10 @@ def _fit(model, train, validation, config, loss, metrics, monitor, mode, out_dir
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         cbs.append(keras.callbacks.CSVLogger(str(Path(out_dir) / "training-log.csv"), append=state is not None))
+        from nlp_tasks import distribute
+
+        if distribute.tensorboard():
+            cbs.append(keras.callbacks.TensorBoard(log_dir=str(Path(out_dir) / "tensorboard")))
         cbs.append(_checkpoint_callback(checkpoint, history, early, plateau))
     # Shuffling belongs to the tf.data pipeline (a pure function of the seed), not to fit().
     result = model.fit(train, validation_data=validation, epochs=config.epochs, callbacks=cbs,

@@ -111,7 +111,7 @@ class LanguageModelPipeline(Pipeline):
         for layer in range(1, cfg.layers + 1):
             x = recurrent(cfg.cell, cfg.units, return_sequences=True, stateful=stateful, name=f"rnn_{layer}")(x)
             x = keras.layers.Dropout(cfg.dropout, name=f"dropout_{layer}")(x)
-        logits = keras.layers.Dense(len(self.vocab), name=OUTPUT_LAYER)(x)
+        logits = keras.layers.Dense(len(self.vocab), name=OUTPUT_LAYER, dtype="float32")(x)  # float32 logits, also under mixed precision
         return keras.Model(ids, logits, name="language_model")
 
     def check_consistency(self, source: str = "model") -> None:

@@ -90,7 +90,7 @@ class MusicPipeline(Pipeline):
         for layer in range(1, cfg.layers + 1):
             x = recurrent(cfg.cell, cfg.units, return_sequences=True, name=f"rnn_{layer}")(x)
             x = keras.layers.Dropout(cfg.dropout, name=f"dropout_{layer}")(x)
-        logits = keras.layers.Dense(md.KEYS, name=OUTPUT_LAYER)(x)
+        logits = keras.layers.Dense(md.KEYS, name=OUTPUT_LAYER, dtype="float32")(x)  # float32 logits, also under mixed precision
         self.model = keras.Model(frames, logits, name="music")
         return self.model
 
@@ -255,7 +255,7 @@ def frame_metrics(model, batches) -> dict:
 
     @tf.function(reduce_retracing=True)
     def batch_scores(x, y, w):
-        logits = model(x, training=False)
+        logits = tf.cast(model(x, training=False), tf.float32)
         nll = tf.reduce_sum(summed_bce(y, logits) * w)
         predicted = tf.cast(logits > 0, tf.float32) * w[..., None]
         true = y * w[..., None]

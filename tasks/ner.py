@@ -171,10 +171,10 @@ class NERPipeline(Pipeline):
                                            name=f"encoder_{layer + 1}")(x)
             x = keras.layers.Dropout(cfg.dropout)(x)
         if cfg.head == "crf":
-            scores = keras.layers.Dense(len(self.labels), name="emissions")(x)
-            outputs = CRF(len(self.labels), name="output")(scores)
+            scores = keras.layers.Dense(len(self.labels), name="emissions", dtype="float32")(x)
+            outputs = CRF(len(self.labels), name="output", dtype="float32")(scores)  # float32 under mixed precision
         else:
-            outputs = keras.layers.Dense(len(self.labels), activation="softmax", name="output")(x)
+            outputs = keras.layers.Dense(len(self.labels), activation="softmax", name="output", dtype="float32")(x)
         self.model = keras.Model([words, cases, chars], outputs, name="ner")
         self._decode_fn = None  # a compiled decoder belongs to one model
         if vectors:

@@ -47,3 +47,24 @@ def test_unsupported_combinations_are_clear(capsys):
     assert cli.main(["sentiment", "train", "--train", "x.txt", "--out", "o", "--cpu-replicas", "2"]) == 2
     assert "only applies to --strategy mirrored" in capsys.readouterr().err
     assert distribute.current_name() == "default" and distribute.replicas() == 1
+
+
+def test_mixed_precision_and_tensorboard(shared_data, tmp_path):
+    sst = tmp_path / "sst.txt"
+    lines = (shared_data / "sst" / "sst2.train.txt").read_text(encoding="utf-8").splitlines()[:200]
+    sst.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "mixed"
+    command = [sys.executable, str(ROOT / "cli.py"), "sentiment", "train", "--train", str(sst), "--dev", str(sst),
+               "--out", str(out), "--epochs", "2", "--units", "8", "--embedding-dim", "8", "--json",
+               "--mixed-precision", "bfloat16", "--tensorboard"]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=600,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert list((out / "tensorboard" / "train").glob("events.out.tfevents.*"))
+    from tasks.sentiment import SentimentPipeline
+
+    pipe = SentimentPipeline.load(out)
+    encoder = pipe.model.get_layer("encoder_1")
+    assert encoder.compute_dtype == "bfloat16" and all(w.dtype == "float32" for w in pipe.model.weights)
+    assert pipe.model.get_layer("output").compute_dtype == "float32"  # probabilities stay float32
+    assert abs(sum(pipe.predict("a fine film")["probabilities"].values()) - 1) < 1e-5
