@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nlp_tasks.data import load_hub_dataset, looks_like_hub_name, read_text
+from nlp_tasks.data import load_hub_dataset, looks_like_hub_name, read_text, split_source
 from nlp_tasks.errors import UserError
 from nlp_tasks.vocab import BOS_ID, EOS_ID, PAD_ID, Vocabulary
 
@@ -57,6 +57,8 @@ def read_corpus(source, text_column: str = "text", split: str = "train") -> list
     name = str(source)
     if name.startswith("builtin:"):
         return builtin_corpus(name)
+    name, chosen = split_source(name)  # "folder:validation", "owner/name:test"
+    split = chosen or split
     path = Path(name)
     if path.is_file():
         return _nonempty([read_text(path)], str(path))
@@ -70,8 +72,7 @@ def read_corpus(source, text_column: str = "text", split: str = "train") -> list
         return _nonempty([read_text(p) for p in files], str(path))
     if not looks_like_hub_name(name) or name.endswith(".txt"):
         raise UserError(f"{name}: file not found")
-    hub_name, _, hub_split = name.partition(":")
-    return _hub_corpus(hub_name, hub_split or split, text_column)
+    return _hub_corpus(name, split, text_column)
 
 
 def _hub_corpus(name, split, text_column):

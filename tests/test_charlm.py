@@ -256,3 +256,18 @@ def test_cli_errors_are_one_line(trained, tmp_path, capsys, args, message):
     assert cli.main(["charlm", *args]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:") and message in err[0]
+
+
+def test_hugging_face_dataset_folder_with_a_text_column(tmp_path):
+    import datasets
+
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    datasets.Dataset.from_dict({"text": ["first line of text", "second line"], "id": [1, 2]}).to_parquet(
+        str(folder / "train.parquet"))
+    datasets.Dataset.from_dict({"text": ["held out"], "id": [3]}).to_parquet(str(folder / "validation.parquet"))
+    assert cd.read_corpus(folder) == ["first line of text", "second line"]
+    assert cd.read_corpus(folder, split="validation") == ["held out"]
+    assert cd.read_corpus(f"{folder}:validation") == ["held out"]
+    with pytest.raises(UserError, match="no column 'body'"):
+        cd.read_corpus(folder, text_column="body")
