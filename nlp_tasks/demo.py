@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -84,6 +85,8 @@ def main(argv=None) -> int:
             print("no task yet: the task pipelines (ner, sentiment, charlm, music) add their demos here")
         for name, target in demos:
             print(f"== {name} ==")
+            # A demo is a fresh run: an earlier run's checkpoint would be resumed (or refused).
+            shutil.rmtree(out / name, ignore_errors=True)
             tasks.resolve(target)(out / name)
         print(f"outputs in {out}/")
     except UserError as err:
