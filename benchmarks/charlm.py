@@ -2,6 +2,8 @@
 
     .venv/bin/python benchmarks/charlm.py                       # default: 2 x 512 GRU
     .venv/bin/python benchmarks/charlm.py --units 256 --epochs 3 # a quick look
+    .venv/bin/python benchmarks/charlm.py --save models/shakespeare  # keep the model ...
+    .venv/bin/python benchmarks/charlm.py --model models/shakespeare # ... and re-measure sampling only
 
 Data: ``$NLP_TASKS_DATA/tinyshakespeare/input.txt`` (default ``../shared/data``), the standard split
 (first 90% of the characters train, last 10% validation), as nanoGPT and char-rnn use it.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
 import shlex
 import sys
@@ -27,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import machine_info, now, write_json, write_section  # noqa: E402
+from benchmarks.common import RESULTS_DIR, machine_info, now, write_json, write_section  # noqa: E402
 from nlp_tasks.paths import data_dir  # noqa: E402
 from tasks.charlm import LanguageModelConfig, LanguageModelPipeline  # noqa: E402
 
@@ -68,7 +71,17 @@ def main(argv=None) -> None:
         kind = type(default) if default is not None else float if name == "lr_decay" else int
         parser.add_argument(f"--{name.replace('_', '-')}", type=kind, default=default)
     parser.add_argument("--save", default=None, help="also save the trained model to this folder")
+    parser.add_argument("--model", default=None,
+                        help="measure sampling speed only, on this saved model (trained by this script with --save)")
     args = parser.parse_args(argv)
+    command = "python benchmarks/charlm.py " + shlex.join(argv if argv is not None else sys.argv[1:])
+    if args.model:
+        lm = LanguageModelPipeline.load(args.model)
+        write_json("charlm-sampling.json", {"date": now(), "command": command.strip(), "machine": machine_info(),
+                                            "model": args.model, "sampling": sampling_speed(lm),
+                                            "sample": lm.sample("ROMEO:", length=300, temperature=0.8, seed=0)})
+        write_results()
+        return
     config = LanguageModelConfig(level="char", mode="stream", valid_fraction=0.1,
                                  **{k: v for k, v in vars(args).items() if k in fields})
     text_file = data_dir() / "tinyshakespeare" / "input.txt"
@@ -80,30 +93,41 @@ def main(argv=None) -> None:
     sample = lm.sample("ROMEO:", length=300, temperature=0.8, seed=0)
     params = int(sum(np.prod(w.shape) for w in lm.model.trainable_weights))
     best = summary["best"]
-    command = "python benchmarks/charlm.py " + shlex.join(argv if argv is not None else sys.argv[1:])
-    machine = machine_info()
-    result = {"date": now(), "command": command.strip(), "machine": machine, "config": dataclasses.asdict(config),
+    result = {"date": now(), "command": command.strip(), "machine": machine_info(), "config": dataclasses.asdict(config),
               "parameters": params, "best_val_nats_per_char": best, "best_val_bits_per_char": best / math.log(2),
               "best_epoch": summary["best_epoch"], "epochs_run": summary["epochs_run"],
               "train_seconds": summary["train_seconds"], "train_chars": summary["train_tokens"],
               "sampling": speed, "sample": sample, "history": summary["history"]}
     write_json("charlm.json", result)
-    cfg = ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(config).items()
-                    if k not in ("text_column", "max_vocab", "min_freq", "lower"))
+    RESULTS_DIR.joinpath("charlm-sampling.json").unlink(missing_ok=True)  # superseded by this run's own
+    write_results()
+    print(f"best validation {best:.4f} nats/char ({best / math.log(2):.4f} bits) at epoch {summary['best_epoch']}")
+
+
+def write_results() -> None:
+    """The tinyshakespeare section: the training run, and the latest sampling measurement."""
+    r = json.loads((RESULTS_DIR / "charlm.json").read_text(encoding="utf-8"))
+    speed_record = RESULTS_DIR / "charlm-sampling.json"
+    s = json.loads(speed_record.read_text(encoding="utf-8")) if speed_record.is_file() else r
+    machine, speed, best = r["machine"], s["sampling"], r["best_val_nats_per_char"]
+    cfg = ", ".join(f"{k}={v}" for k, v in r["config"].items() if k not in ("text_column", "max_vocab", "min_freq", "lower"))
+    where = "the training run above" if s is r else (
+        f"`{s['command']}` on the model that run saved, {s['date']}, commit {s['machine'].get('commit')}, "
+        f"1-min load average {s['machine']['load_average_1min']}")
     body = f"""Character language model on `tinyshakespeare/input.txt`: first 90% of the characters train, last 10%
 validation; the best epoch by validation loss is kept. Every validation character is scored once.
-Measured {now()} on {machine['cpu']} ({machine['cores']} cores, CPU only, 1-min load average at the end
+Measured {r['date']} on {machine['cpu']} ({machine['cores']} cores, CPU only, 1-min load average at the end
 {machine['load_average_1min']}), TensorFlow {machine.get('tensorflow')}, commit {machine.get('commit')}. Command:
 
-    {command.strip()}
+    {r['command']}
 
-Config: {cfg}; {params:,} parameters.
+Config: {cfg}; {r['parameters']:,} parameters.
 
 | validation nats/char | bits/char | best epoch | train minutes | floor / goal (nats) | nanoGPT char transformer, GPU |
 |---|---|---|---|---|---|
-| {best:.4f} | {best / math.log(2):.4f} | {summary['best_epoch']}/{summary['epochs_run']} | {summary['train_seconds'] / 60:.1f} | {FLOOR} / {GOAL} | {NANOGPT} |
+| {best:.4f} | {best / math.log(2):.4f} | {r['best_epoch']}/{r['epochs_run']} | {r['train_seconds'] / 60:.1f} | {FLOOR} / {GOAL} | {NANOGPT} |
 
-Sampling throughput, same model, same run (characters per second):
+Sampling throughput, measured by {where} (characters per second, same model, same process):
 
 | compiled step, 1 stream | compiled step, {speed['streams']} streams | naive `model.predict` on the prefix per char | speed-up 1 stream / batched |
 |---|---|---|---|
@@ -112,10 +136,9 @@ Sampling throughput, same model, same run (characters per second):
 A sample (`--prime "ROMEO:" --temperature 0.8 --seed 0`, 300 characters):
 
 ```
-{sample}
+{s['sample']}
 ```"""
     write_section("tinyshakespeare", body)
-    print(f"best validation {best:.4f} nats/char ({best / math.log(2):.4f} bits) at epoch {summary['best_epoch']}")
 
 
 if __name__ == "__main__":

@@ -28,13 +28,20 @@ class RecurrentStepper:
         self.cells = list(cells)
         self.input_dtype = input_dtype
         sizes = [cell.N_STATES for cell in self.cells]
+        # The transposed weight blocks, formed once here rather than at every step (a 2x512 GRU
+        # would otherwise copy 7 MB of kernels per generated token). Rebuild the stepper after
+        # the weights change.
+        weights = [(cell.input_weights(), cell.recurrent_weights()) for cell in self.cells]
 
-        @tf.function(reduce_retracing=True)
+        # XLA fuses the step's few dozen small ops into one kernel: measured 1.6x more tokens a
+        # second for one stream of a 2x512 GRU on the 2-core CPU (benchmarks/NOTES.md).
+        @tf.function(reduce_retracing=True, jit_compile=True)
         def step(inputs, states):
             x = features.call(inputs) if features is not None else inputs  # x<t>: (n, d)
             new_states, k = [], 0
-            for cell, size in zip(self.cells, sizes):
-                a, cell_states = cell(x, list(states[k:k + size]), training=False)  # a<t>: (n, units)
+            for cell, size, (w_in, w_rec) in zip(self.cells, sizes, weights):
+                # a<t> = cell(W_x x<t> + b, a<t-1>): (n, units)
+                a, cell_states = cell.step(cell.project_inputs(x, w_in), list(states[k:k + size]), w_rec)
                 new_states.extend(cell_states)
                 x, k = a, k + size
             return output(x), tuple(new_states)
