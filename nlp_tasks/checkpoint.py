@@ -26,7 +26,6 @@ refused with a message saying so.
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import tempfile
@@ -42,19 +41,9 @@ STATE_FILE = "state.json"
 FORMAT = "nlp_tasks.checkpoint"
 
 
-def _jsonable(value):
-    """JSON has no infinities: store them as strings."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return repr(value)
-    if isinstance(value, (np.floating, np.integer)):
-        return _jsonable(value.item())
-    return value
-
-
-def _from_json(value):
-    if value in ("inf", "-inf", "nan"):
-        return float(value)
-    return value
+def _plain(value):
+    """JSON for what ``json`` cannot write itself: NumPy scalars (Keras' callback state)."""
+    return value.item() if isinstance(value, np.generic) else str(value)
 
 
 def _save_arrays(path: Path, arrays) -> None:
@@ -142,29 +131,13 @@ class Checkpoint:
                     os.link(self.dir / "best.npz", tmp / "best.npz")  # unchanged: share the file
                 except OSError:
                     shutil.copy2(self.dir / "best.npz", tmp / "best.npz")
-            full = {"format": FORMAT, "key": self.key, "model_arrays": len(model_arrays),
-                    **{k: _jsonable_tree(v) for k, v in state.items()}}
-            (tmp / STATE_FILE).write_text(json.dumps(full, indent=1) + "\n", encoding="utf-8")
+            full = {"format": FORMAT, "key": self.key, "model_arrays": len(model_arrays), **state}
+            # Python's json writes an infinite best (before any epoch) as Infinity and reads it back.
+            (tmp / STATE_FILE).write_text(json.dumps(full, indent=1, default=_plain) + "\n", encoding="utf-8")
             replace_directory(tmp, self.dir)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-
-
-def _jsonable_tree(value):
-    if isinstance(value, dict):
-        return {k: _jsonable_tree(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable_tree(v) for v in value]
-    return _jsonable(value)
-
-
-def from_json_tree(value):
-    if isinstance(value, dict):
-        return {k: from_json_tree(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [from_json_tree(v) for v in value]
-    return _from_json(value)
 
 
 def fingerprint(*parts) -> str:

@@ -32,6 +32,19 @@ seed = click.option("--seed", type=click.IntRange(min=0), default=0, show_defaul
 json_output = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 
 
+def texts_from(texts, input_file, what: str = "predict") -> list[str]:
+    """The TEXTS arguments followed by the non-empty lines of ``--input``; an error if none."""
+    from nlp_tasks.data import read_lines
+    from nlp_tasks.errors import UserError
+
+    texts = list(texts)
+    if input_file:
+        texts += [line for line in read_lines(input_file) if line.strip()]
+    if not texts:
+        raise UserError(f"nothing to {what}: give texts as arguments or --input FILE")
+    return texts
+
+
 def epochs(default: int = 10):
     return click.option("--epochs", type=click.IntRange(min=1), default=default, show_default=True,
                         help="Maximum number of passes over the training data.")

@@ -73,14 +73,31 @@ def format_classification_report(report: dict) -> str:
     return "\n".join(lines)
 
 
-def plot_confusion_matrix(report: dict, path: str | Path, title: str = "Confusion matrix") -> Path:
-    """Save the confusion matrix as a PNG (row-normalised colours, counts written in cells)."""
+def pyplot():
+    """``matplotlib.pyplot`` on the file-only Agg backend (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def save_figure(fig, path: str | Path, dpi: int = 100) -> Path:
+    """Lay out ``fig``, write it as a PNG atomically (temporary file, then rename), close it."""
     from nlp_tasks.paths import atomic_write
+
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_write(path, mode="wb") as handle:
+        fig.savefig(handle, format="png", dpi=dpi)
+    pyplot().close(fig)
+    return path
+
+
+def plot_confusion_matrix(report: dict, path: str | Path, title: str = "Confusion matrix") -> Path:
+    """Save the confusion matrix as a PNG (row-normalised colours, counts written in cells)."""
+    plt = pyplot()
 
     matrix = np.asarray(report["confusion_matrix"], dtype=float)
     labels = report["labels"]
@@ -99,22 +116,12 @@ def plot_confusion_matrix(report: dict, path: str | Path, title: str = "Confusio
             ax.text(j, i, int(matrix[i, j]), ha="center", va="center",
                     color="white" if share[i, j] > 0.5 else "black", fontsize=9)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the gold row")
-    fig.tight_layout()
-    path = Path(path)
-    with atomic_write(path, mode="wb") as handle:
-        fig.savefig(handle, format="png", dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110)
 
 
 def plot_training_curves(history: dict, path: str | Path, monitor: str | None = None) -> Path:
     """Save the loss (and the monitored validation metric, when different) per epoch as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from nlp_tasks.paths import atomic_write
+    plt = pyplot()
 
     panels = [key for key in ("loss", "val_loss") if key in history]
     extra = monitor if monitor and monitor in history and monitor not in panels else None
@@ -129,9 +136,4 @@ def plot_training_curves(history: dict, path: str | Path, monitor: str | None = 
         axes[0, 1].plot(range(1, len(history[extra]) + 1), history[extra], marker="o", color="tab:green")
         axes[0, 1].set_xlabel("epoch")
         axes[0, 1].set_ylabel(extra)
-    fig.tight_layout()
-    path = Path(path)
-    with atomic_write(path, mode="wb") as handle:
-        fig.savefig(handle, format="png", dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

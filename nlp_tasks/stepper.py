@@ -20,22 +20,22 @@ class RecurrentStepper:
         output: the layer applied to the top cell's a<t> (the logits layer).
         features: applied to the raw step inputs first (token ids -> x<t>); None passes them on.
         input_dtype: dtype the raw inputs are converted to.
+        jit_compile: compile the step with XLA, which fuses its few dozen small ops (one token
+            of one stream is dispatch-bound, not arithmetic-bound). ``benchmarks/charlm.py``
+            measures both settings in the same run.
     """
 
-    def __init__(self, cells, output, features=None, input_dtype="float32"):
+    def __init__(self, cells, output, features=None, input_dtype="float32", jit_compile: bool = True):
         import tensorflow as tf
 
         self.cells = list(cells)
         self.input_dtype = input_dtype
         sizes = [cell.N_STATES for cell in self.cells]
-        # The transposed weight blocks, formed once here rather than at every step (a 2x512 GRU
-        # would otherwise copy 7 MB of kernels per generated token). Rebuild the stepper after
-        # the weights change.
+        # The transposed weight blocks, formed once here rather than at every step. Rebuild the
+        # stepper after the weights change.
         weights = [(cell.input_weights(), cell.recurrent_weights()) for cell in self.cells]
 
-        # XLA fuses the step's few dozen small ops into one kernel: measured 1.6x more tokens a
-        # second for one stream of a 2x512 GRU on the 2-core CPU (benchmarks/NOTES.md).
-        @tf.function(reduce_retracing=True, jit_compile=True)
+        @tf.function(reduce_retracing=True, jit_compile=jit_compile)
         def step(inputs, states):
             x = features.call(inputs) if features is not None else inputs  # x<t>: (n, d)
             new_states, k = [], 0

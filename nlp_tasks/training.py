@@ -61,6 +61,15 @@ class TrainingDiverged(UserError):
     """The loss became NaN or infinite."""
 
 
+def callback_base():
+    """``keras.callbacks.Callback``, with TensorFlow imported quietly first: for task modules
+    that define their callbacks when they are imported."""
+    import_tensorflow()
+    import keras
+
+    return keras.callbacks.Callback
+
+
 def make_optimizer(config: TrainConfig):
     import keras
 
@@ -104,9 +113,7 @@ def _resumable_callbacks(state: dict | None, best_weights):
     """EarlyStopping and ReduceLROnPlateau that can take up where a killed run left off."""
     import keras
 
-    from nlp_tasks.checkpoint import from_json_tree
-
-    saved = from_json_tree(state or {})
+    saved = state or {}
 
     class EarlyStopping(keras.callbacks.EarlyStopping):
         def on_train_begin(self, logs=None):
@@ -187,7 +194,7 @@ def fit(model, train, validation=None, config: TrainConfig | None = None, loss=N
 def _fit(model, train, validation, config, loss, metrics, monitor, mode, out_dir, callbacks, run_key) -> dict:
     import keras
 
-    from nlp_tasks.checkpoint import Checkpoint, from_json_tree
+    from nlp_tasks.checkpoint import Checkpoint
 
     set_seed(config.seed, deterministic=config.deterministic)
     if loss is not None:
@@ -197,7 +204,7 @@ def _fit(model, train, validation, config, loss, metrics, monitor, mode, out_dir
     done, history = 0, {}
     if state is not None:
         checkpoint.restore(model)
-        done, history = int(state["epochs_done"]), from_json_tree(state["history"])
+        done, history = int(state["epochs_done"]), state["history"]
         if state.get("complete"):
             if config.verbose:
                 print(f"training already complete in {checkpoint.dir} ({done} epochs): restored its final weights "

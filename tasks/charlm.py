@@ -28,7 +28,9 @@ import numpy as np
 from nlp_tasks.config import Config
 from nlp_tasks.errors import UserError
 from nlp_tasks.pipeline import OUTPUT_LAYER, Pipeline, embedding_layer_name
-from nlp_tasks.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID, Vocabulary
+from nlp_tasks.sampling import log_softmax
+from nlp_tasks.training import callback_base
+from nlp_tasks.vocab import BOS_ID, EOS_ID, PAD_ID, Vocabulary
 from tasks import charlm_data as cd
 
 CELLS = ("gru", "lstm", "rnn", "mingru")
@@ -316,7 +318,7 @@ class LanguageModelPipeline(Pipeline):
             x = np.zeros((len(chunk), width), dtype=np.int32)
             for row, ids in enumerate(chunk):
                 x[row, : len(ids)] = [BOS_ID] + ids[:-1]
-            log_probs = _log_softmax(np.asarray(model(x, training=False)))
+            log_probs = log_softmax(np.asarray(model(x, training=False)))
             for row, ids in enumerate(chunk):
                 token_lp = log_probs[row, np.arange(len(ids)), ids]
                 results.append(self._score_result(texts[start + row], ids, token_lp))
@@ -379,12 +381,6 @@ def _as_arrays(sequences) -> list:
     return [np.array([len(s) for s in sequences]), np.array([i for s in sequences for i in s], dtype=np.int64)]
 
 
-def _log_softmax(logits: np.ndarray) -> np.ndarray:
-    from nlp_tasks.sampling import log_softmax
-
-    return log_softmax(logits)
-
-
 def _loss_report(nats: float, level: str) -> dict:
     """nats, bits and perplexity per token (also named per character at character level)."""
     report = {"nats_per_token": nats, "bits_per_token": nats / math.log(2), "perplexity": math.exp(min(nats, 700))}
@@ -421,16 +417,7 @@ def _sum_nll(model, batches) -> tuple[float, float]:
     return total, count
 
 
-def _callback_base():
-    from nlp_tasks.runtime import import_tensorflow
-
-    import_tensorflow()  # quietly: this module defines Keras callbacks when it is imported
-    import keras
-
-    return keras.callbacks.Callback
-
-
-class _ResetStates(_callback_base()):
+class _ResetStates(callback_base()):
     """Start every epoch from a<0> = 0 (truncated BPTT carries state only within an epoch)."""
 
     def __init__(self, model):
@@ -441,7 +428,7 @@ class _ResetStates(_callback_base()):
         _reset_states(self.stateful_model)
 
 
-class _ValidationLoss(_callback_base()):
+class _ValidationLoss(callback_base()):
     """Exact validation loss (every token once) in the epoch logs as ``val_nats`` (and bits)."""
 
     provides_validation = True
@@ -458,7 +445,3 @@ class _ValidationLoss(_callback_base()):
         if self.params.get("verbose", 1):
             print(f"validation: {total / count:.4f} nats/{self.pipe.config.level}, "
                   f"{total / count / math.log(2):.4f} bits/{self.pipe.config.level}")
-
-
-UNSAMPLED = (PAD_ID, BOS_ID)  # never produced by sampling
-__all__ = ["LanguageModelConfig", "LanguageModelPipeline", "UNK_ID", "UNSAMPLED"]

@@ -13,7 +13,6 @@ from pathlib import Path
 import click
 
 from nlp_tasks import cli_options as options
-from nlp_tasks.errors import UserError
 
 
 @click.group()
@@ -147,14 +146,9 @@ def sample(model_dir, prime, length, temperature, top_k, top_p, beam, seed, stop
 @options.json_output
 def score(model_dir, texts, input_file, per_token, as_json):
     """Log-probability and perplexity of TEXTS under MODEL_DIR; several texts are ranked."""
-    from nlp_tasks.data import read_lines
     from tasks.charlm import LanguageModelPipeline
 
-    texts = list(texts)
-    if input_file:
-        texts += [line for line in read_lines(input_file) if line.strip()]
-    if not texts:
-        raise UserError("nothing to score: give texts as arguments or --input FILE")
+    texts = options.texts_from(texts, input_file, "score")
     lm = LanguageModelPipeline.load(model_dir)
     results = rank(lm.score(texts))
     if as_json:

@@ -19,11 +19,11 @@ from nlp_tasks.stepper import RecurrentStepper
 from nlp_tasks.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 
-def compile_step(model, vocab_name: str, layers: int) -> RecurrentStepper:
+def compile_step(model, vocab_name: str, layers: int, jit_compile: bool = True) -> RecurrentStepper:
     """``step(ids (n,), states) -> (logits (n, V), states)``, with ``step.zero_state(n)``."""
     return RecurrentStepper([model.get_layer(f"rnn_{i}").cell for i in range(1, layers + 1)],
                             model.get_layer(OUTPUT_LAYER), features=model.get_layer(embedding_layer_name(vocab_name)),
-                            input_dtype="int32")
+                            input_dtype="int32", jit_compile=jit_compile)
 
 
 def _render(pipe, ids: list[int]) -> str:

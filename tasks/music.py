@@ -25,8 +25,10 @@ from pathlib import Path
 import numpy as np
 
 from nlp_tasks.config import Config
+from nlp_tasks.data import split_source
 from nlp_tasks.errors import UserError
 from nlp_tasks.pipeline import OUTPUT_LAYER, Pipeline
+from nlp_tasks.training import callback_base
 from tasks import music_data as md
 
 CELLS = ("gru", "lstm", "rnn", "mingru")
@@ -243,7 +245,7 @@ def _default_dev(train):
     name = str(train) if not isinstance(train, (list, tuple)) else ""
     if name.startswith("builtin:"):
         return md.BUILTIN + ":valid"
-    path = Path(name.rpartition(":")[0] if ":" in name and not Path(name).exists() else name)
+    path = Path(split_source(name)[0])
     if path.is_file() and path.suffix.lower() == ".json" and "valid" in md.json_splits(path):
         return f"{path}:valid"
     return None
@@ -276,16 +278,7 @@ def frame_metrics(model, batches) -> dict:
             "f1": float(2 * precision * recall / (precision + recall)) if precision + recall else 0.0}
 
 
-def _callback_base():
-    from nlp_tasks.runtime import import_tensorflow
-
-    import_tensorflow()
-    import keras
-
-    return keras.callbacks.Callback
-
-
-class _ValidationNLL(_callback_base()):
+class _ValidationNLL(callback_base()):
     """Exact validation NLL per time step in the epoch logs as ``val_nll``."""
 
     provides_validation = True

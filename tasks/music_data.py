@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nlp_tasks.data import split_source
 from nlp_tasks.errors import UserError
 from nlp_tasks.paths import atomic_write
 
@@ -262,13 +263,10 @@ def read_pieces(source, split: str = "train", steps_per_quarter: int = 1) -> lis
         if f"builtin:{base}" != BUILTIN:
             raise UserError(f"unknown built-in corpus {name!r} (known: {BUILTIN})")
         return bach_chorales(chosen or split, steps_per_quarter)
-    path = Path(name)
+    name, chosen = split_source(name)  # "file.json:valid"
+    path, split = Path(name), chosen or split
     if not path.exists():
-        head, _, chosen = name.rpartition(":")
-        if head and Path(head).is_file():
-            path, split = Path(head), chosen
-        else:
-            raise UserError(f"{name}: file not found")
+        raise UserError(f"{name}: file not found")
     if path.is_dir():
         return read_midi_folder(path, steps_per_quarter)
     if path.suffix.lower() in MIDI_SUFFIXES:
@@ -318,11 +316,9 @@ def write_midi(path: str | Path, roll: np.ndarray, steps_per_quarter: int = 1, t
 
 def plot_roll(path: str | Path, roll: np.ndarray, primer_steps: int = 0, title: str = "") -> Path:
     """A piano-roll picture: time across, pitch up; the primer grey, the continuation blue."""
-    import matplotlib
+    from nlp_tasks.metrics import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     roll = np.asarray(roll) > 0.5
     image = np.zeros(roll.T.shape, dtype=np.float32)
     image[:, :primer_steps] = roll.T[:, :primer_steps] * 0.45
@@ -337,9 +333,4 @@ def plot_roll(path: str | Path, roll: np.ndarray, primer_steps: int = 0, title: 
     ax.set_xlabel("time step")
     ax.set_ylabel("MIDI pitch")
     ax.set_title(title or f"{len(roll)} steps" + (f" (primer: first {primer_steps})" if primer_steps else ""))
-    fig.tight_layout()
-    path = Path(path)
-    with atomic_write(path, mode="wb") as handle:
-        fig.savefig(handle, format="png", dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -12,7 +12,6 @@ from pathlib import Path
 import click
 
 from nlp_tasks import cli_options as options
-from nlp_tasks.errors import UserError
 
 
 @click.group()
@@ -103,14 +102,9 @@ def evaluate(model_dir, data, png, as_json):
 @options.json_output
 def predict(model_dir, texts, input_file, as_json):
     """Label, rating and class probabilities for TEXTS (or each line of --input)."""
-    from nlp_tasks.data import read_lines
     from tasks.sentiment import SentimentPipeline
 
-    texts = list(texts)
-    if input_file:
-        texts += [line for line in read_lines(input_file) if line.strip()]
-    if not texts:
-        raise UserError("nothing to predict: give texts as arguments or --input FILE")
+    texts = options.texts_from(texts, input_file, "predict")
     pipe = SentimentPipeline.load(model_dir)
     results = pipe.predict(texts)
     if as_json:

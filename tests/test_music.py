@@ -11,7 +11,7 @@ import pytest
 import cli
 from nlp_tasks.errors import UserError
 from tasks import music_data as md
-from tasks.music import MusicConfig, MusicPipeline, frame_metrics
+from tasks.music import MusicConfig, MusicPipeline
 
 JSB = "jsb_chorales/jsb-chorales-quarter.json"
 
@@ -95,7 +95,7 @@ def test_unusable_midi_is_a_clear_error(tmp_path):
         md.read_midi_folder(tmp_path / "empty")
 
 
-def test_music21_bach_chorales_are_read_offline(monkeypatch):
+def test_music21_bach_chorales_are_read_offline():
     pieces = md._all_bach_chorales(1, limit=4)
     assert len(pieces) == 4 and all(p.shape[1] == 88 and p.sum(axis=1).max() == 4 for p in pieces)  # SATB
     assert len(md.bach_chorales("train", limit=4)) == 4 and md.bach_chorales("valid", limit=4) == []
