@@ -72,14 +72,15 @@ def _assign(variables, arrays, what: str, where: Path) -> None:
 class Checkpoint:
     """One run's checkpoint folder: read what is there, restore it into a model."""
 
-    def __init__(self, out_dir: str | Path, key: dict):
+    def __init__(self, out_dir: str | Path, key: dict, writable: bool = True):
         self.dir = Path(out_dir) / CHECKPOINT_DIR
+        self.writable = writable  # False: read only (a non-chief worker of a multi-worker run)
         self.key = json.loads(json.dumps(key, default=str))  # as it will read back from JSON
         self.state: dict | None = None
 
     def load(self) -> dict | None:
         """The saved state of this run, None when there is none; refuses another run's."""
-        if self.dir.parent.is_dir():  # leftovers of a write that a kill interrupted
+        if self.writable and self.dir.parent.is_dir():  # leftovers of a write that a kill interrupted
             for stale in self.dir.parent.glob(f".{CHECKPOINT_DIR}.*"):
                 if stale.is_dir() and (self.dir.is_dir() or stale.name.endswith(".tmp")):
                     shutil.rmtree(stale, ignore_errors=True)

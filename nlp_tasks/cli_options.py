@@ -63,6 +63,7 @@ def distribution(command):
     @click.option("--strategy", type=click.Choice(["default", "mirrored", "multi-worker"]), default="default",
                   show_default=True,
                   help="mirrored: data-parallel over every local GPU (or --cpu-replicas CPU devices); "
+                       "multi-worker: over several machines, each started with its TF_CONFIG; "
                        "--batch-size is the global batch, split across replicas.")
     @click.option("--cpu-replicas", type=click.IntRange(min=1), default=None,
                   help="With --strategy mirrored and no GPU: split the CPU into this many devices.")

@@ -18,20 +18,68 @@ with tensor cores (and bfloat16 on CPUs that have it); on other CPUs it is slowe
 ``tensorboard=True`` makes :func:`nlp_tasks.training.fit` write TensorBoard logs to
 ``<out>/tensorboard``.
 
-``multi-worker`` (``MultiWorkerMirroredStrategy`` configured by ``TF_CONFIG``) is refused for now:
-``keras.Model.fit`` fails under it in Keras 3 (keras-team/keras#20585, tensorflow#72388), and the
-custom training step that works around it is not written yet.
+``multi-worker`` trains one model on several machines (or several processes of one machine) with
+``tf.distribute.MultiWorkerMirroredStrategy``. Every worker runs the same command with its own
+``TF_CONFIG`` (the cluster's addresses and this worker's place in it, checked here); each local
+device of each worker is a replica, ``--batch-size`` stays the global batch, and tf.data's
+auto-sharding hands every worker its slice of each global batch. The first worker (``chief``, or
+``worker`` 0 when there is no chief) writes the output folder: checkpoints, logs, the model.
+The other workers write nothing there; they read the chief's checkpoint to resume, so resuming
+a multi-machine run needs ``--out`` on storage every worker sees (one machine always does).
+
+Keras 3's ``Model.fit`` fails under this strategy (keras-team/keras#20585, tensorflow#72388) in
+two places: before the first step it averages a whole input batch across workers to build the
+model symbolically (integer batches of different shapes cannot be averaged), and its train and
+test steps average each returned metric over ``axis=0`` across workers, which a scalar does not
+have. :func:`prepare_model` replaces those two methods on the model instance (nothing in Keras
+is edited): the symbolic build uses this worker's own batch (only its shapes and dtypes
+matter), and the step runs Keras' own train or test step under ``strategy.run`` as before, then
+reads the metrics outside it, where Keras' metric variables (synchronised on read) sum over
+every replica of every worker: exact global metrics (Keras' own mirrored path averages the
+replicas' running means instead, exact only when every replica saw as many examples).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 
 from nlp_tasks.errors import UserError
 
 STRATEGIES = ("default", "mirrored", "multi-worker")
 PRECISIONS = ("float16", "bfloat16")
-_current = {"name": "default", "strategy": None, "tensorboard": False}
+_current = {"name": "default", "strategy": None, "tensorboard": False, "chief": True}
+
+
+def cluster_task() -> dict:
+    """This worker's place in the cluster, from ``TF_CONFIG``: ``{"type", "index", "workers",
+    "chief"}``; a one-line error when it is missing or malformed."""
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        raise UserError("--strategy multi-worker needs TF_CONFIG, e.g. TF_CONFIG='{\"cluster\": {\"worker\": "
+                        "[\"host1:12345\", \"host2:12345\"]}, \"task\": {\"type\": \"worker\", \"index\": 0}}'")
+    try:
+        config = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise UserError(f"TF_CONFIG is not valid JSON: {error}") from None
+    cluster = config.get("cluster") if isinstance(config, dict) else None
+    task = config.get("task") if isinstance(config, dict) else None
+    if not isinstance(cluster, dict) or not isinstance(task, dict):
+        raise UserError("TF_CONFIG needs a \"cluster\" object and a \"task\" object")
+    for role, addresses in cluster.items():
+        if (not isinstance(addresses, list) or not addresses
+                or not all(isinstance(a, str) and a.rpartition(":")[2].isdigit() for a in addresses)):
+            raise UserError(f"TF_CONFIG cluster {role!r} must be a list of \"host:port\" addresses")
+    if not set(cluster) <= {"worker", "chief", "evaluator"} or "worker" not in cluster and "chief" not in cluster:
+        raise UserError(f"TF_CONFIG cluster must list \"worker\" (and optionally \"chief\") addresses, got "
+                        f"{sorted(cluster)}")
+    kind, index = task.get("type"), task.get("index")
+    if kind not in cluster or not isinstance(index, int) or not 0 <= index < len(cluster[kind]):
+        raise UserError(f"TF_CONFIG task {task!r} does not name a member of the cluster")
+    chief = kind == "chief" or (kind == "worker" and index == 0 and "chief" not in cluster)
+    workers = len(cluster.get("worker", [])) + len(cluster.get("chief", []))
+    return {"type": kind, "index": index, "workers": workers, "chief": chief}
 
 
 def use(name: str = "default", cpu_replicas: int | None = None, mixed_precision: str | None = None,
@@ -48,12 +96,21 @@ def use(name: str = "default", cpu_replicas: int | None = None, mixed_precision:
     _current["tensorboard"] = bool(tensorboard)
     if name not in STRATEGIES:
         raise UserError(f"strategy must be one of {', '.join(STRATEGIES)}, got {name!r}")
-    if name == "multi-worker":
-        raise UserError("--strategy multi-worker is not supported yet: Keras' fit fails under "
-                        "MultiWorkerMirroredStrategy (keras-team/keras#20585); use mirrored on one machine")
     if cpu_replicas is not None and name != "mirrored":
         raise UserError("--cpu-replicas only applies to --strategy mirrored")
-    from nlp_tasks.runtime import import_tensorflow, request_cpu_devices
+    from nlp_tasks.runtime import import_tensorflow, multi_worker_strategy, request_cpu_devices, request_multi_worker
+
+    if name == "multi-worker":
+        task = cluster_task()
+        if not request_multi_worker():
+            raise UserError("cannot start multi-worker training after TensorFlow has started; choose the strategy "
+                            "before anything else uses TensorFlow")
+        strategy = multi_worker_strategy()
+        import keras
+
+        keras.mixed_precision.set_global_policy(f"mixed_{mixed_precision}" if mixed_precision else "float32")
+        _current.update(name=name, strategy=strategy, chief=task["chief"])
+        return strategy
 
     if cpu_replicas and not request_cpu_devices(cpu_replicas):
         raise UserError(f"cannot split the CPU into {cpu_replicas} devices after TensorFlow has started; choose "
@@ -63,7 +120,7 @@ def use(name: str = "default", cpu_replicas: int | None = None, mixed_precision:
 
     keras.mixed_precision.set_global_policy(f"mixed_{mixed_precision}" if mixed_precision else "float32")
     if name == "default":
-        _current.update(name=name, strategy=None)
+        _current.update(name=name, strategy=None, chief=True)
         return tf.distribute.get_strategy()
     gpus = tf.config.list_physical_devices("GPU")
     if gpus and cpu_replicas:
@@ -72,7 +129,7 @@ def use(name: str = "default", cpu_replicas: int | None = None, mixed_precision:
         strategy = tf.distribute.MirroredStrategy()
     else:
         strategy = tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(cpu_replicas or 1)])
-    _current.update(name=name, strategy=strategy)
+    _current.update(name=name, strategy=strategy, chief=True)
     return strategy
 
 
@@ -82,6 +139,53 @@ def tensorboard() -> bool:
 
 def current_name() -> str:
     return _current["name"]
+
+
+def is_chief() -> bool:
+    """Whether this process writes the run's outputs (always, except a non-chief worker)."""
+    return _current["chief"]
+
+
+def multi_worker() -> bool:
+    return _current["name"] == "multi-worker"
+
+
+def prepare_model(model) -> None:
+    """Make ``model.fit``/``evaluate`` work under MultiWorkerMirroredStrategy (see the module
+    notes); does nothing under any other strategy."""
+    if not multi_worker():
+        return
+    import tensorflow as tf
+
+    strategy = _current["strategy"]
+
+    def local(value):
+        is_distributed = isinstance(value, tf.distribute.DistributedValues)
+        return strategy.experimental_local_results(value)[0] if is_distributed else value
+
+    def make_function(step_function):
+        @tf.function(reduce_retracing=True)
+        def one_step(iterator):
+            strategy.run(step_function, args=(iterator.get_next(),))
+            # Keras' train and test steps return get_metrics_result() computed in each replica,
+            # from that replica's share of the data. Read here, in cross-replica context, the
+            # metric variables (synchronised on read) are summed over every replica of every
+            # worker: the exact metrics of the whole global batch so far.
+            return model.get_metrics_result()
+
+        return one_step
+
+    def maybe_symbolic_build(iterator=None, data_batch=None):
+        if iterator is not None:
+            for _, _, batches in iterator:
+                data_batch = tf.nest.map_structure(local, next(batches))
+                break
+        with strategy.scope():
+            model._symbolic_build(data_batch=data_batch)
+
+    # keras.Model looks methods up on the instance first; the class is untouched.
+    object.__setattr__(model, "_make_function", make_function)
+    object.__setattr__(model, "_maybe_symbolic_build", maybe_symbolic_build)
 
 
 def replicas() -> int:

@@ -92,9 +92,14 @@ class Pipeline:
 
     # ------------------------------------------------------------ save / load
     def save(self, path: str | Path) -> Path:
-        """Write the model folder atomically; returns its path."""
+        """Write the model folder atomically; returns its path. (A non-chief worker of a
+        multi-worker run writes nothing: the chief saves the shared model.)"""
         model = self.require_model()
         path = Path(path)
+        from nlp_tasks import distribute
+
+        if not distribute.is_chief():
+            return path
         if path.exists() and not path.is_dir():
             raise UserError(f"{path} exists and is not a directory")
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -24,6 +24,7 @@ import warnings
 
 _configured = False
 _cpu_devices: int | None = None  # logical CPU devices to create at start-up (tf.distribute on CPUs)
+_multi_worker: dict = {"requested": False, "strategy": None}  # MultiWorkerMirroredStrategy, made at start-up
 
 
 def request_cpu_devices(n: int) -> bool:
@@ -35,6 +36,21 @@ def request_cpu_devices(n: int) -> bool:
         return len(tf.config.list_logical_devices("CPU")) == n
     _cpu_devices = n
     return True
+
+
+def request_multi_worker() -> bool:
+    """Create a ``MultiWorkerMirroredStrategy`` when TensorFlow starts (it configures collective
+    ops, which TensorFlow allows only before the runtime is initialised); False if it has."""
+    if _configured:
+        return _multi_worker["strategy"] is not None
+    _multi_worker["requested"] = True
+    return True
+
+
+def multi_worker_strategy():
+    """The strategy made at start-up by :func:`request_multi_worker` (None when not requested)."""
+    import_tensorflow()
+    return _multi_worker["strategy"]
 
 
 def import_tensorflow():
@@ -52,6 +68,8 @@ def import_tensorflow():
 
         logging.getLogger("tensorflow").setLevel(logging.ERROR)
         configure_devices(tf)
+        if _multi_worker["requested"]:  # reads TF_CONFIG; must come before the runtime starts
+            _multi_worker["strategy"] = tf.distribute.MultiWorkerMirroredStrategy()
         tf.config.list_logical_devices()  # initialise the devices now, while stderr is captured
     _configured = True
     return tf

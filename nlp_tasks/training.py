@@ -194,12 +194,22 @@ def fit(model, train, validation=None, config: TrainConfig | None = None, loss=N
 def _fit(model, train, validation, config, loss, metrics, monitor, mode, out_dir, callbacks, run_key) -> dict:
     import keras
 
+    from nlp_tasks import distribute
     from nlp_tasks.checkpoint import Checkpoint
 
     set_seed(config.seed, deterministic=config.deterministic)
     if loss is not None:
-        model.compile(optimizer=make_optimizer(config), loss=loss, metrics=metrics or [])
-    checkpoint = Checkpoint(out_dir, {"training": config.to_dict(), **(run_key or {})}) if out_dir else None
+        # Metric objects made by the caller outside the strategy's scope would keep plain
+        # variables: one per worker under multi-worker training, so each worker would report
+        # only its own share. Remade here, inside the scope, their variables are the strategy's.
+        metrics = [type(m).from_config(m.get_config()) if isinstance(m, keras.metrics.Metric) else m
+                   for m in metrics or []]
+        model.compile(optimizer=make_optimizer(config), loss=loss, metrics=metrics)
+    distribute.prepare_model(model)
+    # Under multi-worker training only the chief writes; the other workers read its checkpoint.
+    writes = out_dir is not None and distribute.is_chief()
+    checkpoint = (Checkpoint(out_dir, {"training": config.to_dict(), **(run_key or {})}, writable=writes)
+                  if out_dir else None)
     state = checkpoint.load() if checkpoint is not None else None
     done, history = 0, {}
     if state is not None:
@@ -227,20 +237,18 @@ def _fit(model, train, validation, config, loss, metrics, monitor, mode, out_dir
             plateau = ReduceLROnPlateau(monitor=monitor, mode=mode, factor=config.lr_decay,
                                         patience=config.lr_patience, verbose=config.verbose)
             cbs.append(plateau)
-    if out_dir is not None:
+    if writes:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         cbs.append(keras.callbacks.CSVLogger(str(Path(out_dir) / "training-log.csv"), append=state is not None))
-        from nlp_tasks import distribute
-
         if distribute.tensorboard():
             cbs.append(keras.callbacks.TensorBoard(log_dir=str(Path(out_dir) / "tensorboard")))
         cbs.append(_checkpoint_callback(checkpoint, history, early, plateau))
     # Shuffling belongs to the tf.data pipeline (a pure function of the seed), not to fit().
     result = model.fit(train, validation_data=validation, epochs=config.epochs, callbacks=cbs,
                        verbose=config.verbose, shuffle=False, initial_epoch=done)
-    if checkpoint is None:
-        history = {k: [float(v) for v in values] for k, values in result.history.items()}
-    if out_dir is not None and history:
+    if not writes:  # the checkpoint callback did not collect it: this run's epochs after the restored ones
+        history = {k: list(history.get(k, [])) + [float(v) for v in values] for k, values in result.history.items()}
+    if writes and history:
         from nlp_tasks.metrics import plot_training_curves
 
         plot_training_curves(history, Path(out_dir) / "training-curves.png", monitor=monitor)
