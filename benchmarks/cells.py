@@ -1,30 +1,44 @@
-"""Training-step time of our RNN/GRU/LSTM layers vs Keras' SimpleRNN/GRU/LSTM, on CPU.
+"""Training-step time of our RNN/GRU/LSTM layers vs Keras' SimpleRNN/GRU/LSTM and PyTorch's RNN/GRU/LSTM, on CPU.
 
 Method
 ------
-For each cell kind and each shape ``(batch, T, n_x, units)`` we build two models with the same
-shapes: ``nlp_tasks.layers.recurrent(kind, units)`` + ``Dense(1)`` ("ours") and the matching
-Keras built-in layer + ``Dense(1)`` ("keras"). Both are trained with the *same* custom train step
-(forward, mean-squared loss, ``tf.GradientTape`` backward, ``keras.optimizers.Adam`` update)
-compiled with ``tf.function``; random inputs and targets are fixed tensors, so no input
-pipeline is timed.
+For each cell kind and each shape ``(batch, T, n_x, units)`` we build three models with the same
+shapes: ``nlp_tasks.layers.recurrent(kind, units)`` + ``Dense(1)`` ("ours"), the matching Keras
+built-in layer + ``Dense(1)`` ("keras"), and the matching PyTorch module
+(``torch.nn.RNN(nonlinearity="tanh")`` / ``GRU`` / ``LSTM``, ``batch_first=True``) +
+``torch.nn.Linear(units, 1)`` on the last time step's output ("torch"; the Keras models also use
+only the last output, ``return_sequences=False``). Ours and keras are trained with the *same*
+custom train step (forward, mean-squared loss, ``tf.GradientTape`` backward,
+``keras.optimizers.Adam`` update) compiled with ``tf.function`` (``jit_compile=True`` with
+``--jit-compile``, off by default). The torch step does the same work eagerly: forward, MSE loss,
+``loss.backward()``, ``torch.optim.Adam(lr=1e-3).step()``, ``zero_grad(set_to_none=True)`` and
+``loss.item()`` (which waits for the step). Random float32 inputs and targets are fixed tensors,
+created once, so no input pipeline is timed. PyTorch runs with ``torch.set_num_threads(N)``, N =
+the number of intra-op threads TensorFlow uses (its setting, or the CPUs this process may use;
+``--torch-threads`` overrides it). PyTorch's OpenMP threads stall at barriers when a core is taken
+by another process, so compare torch numbers only from a quiet machine.
+PyTorch is optional (the ``bench`` extra): without it, or with ``--no-torch``, only ours and keras
+are timed and the results say so.
 
-Each contender is warmed up (trace + a few steps). Then the contenders are INTERLEAVED: in each
-round we time ``steps`` consecutive training steps of one, then of the other, alternating which
-goes first, so machine noise (other processes, turbo, caches) hits both alike. We report the
-median ms/step over rounds with min and max, and the ratio ours/keras as the median of the
+Each contender is warmed up (trace/compile + a few steps). Then the contenders are INTERLEAVED: in
+each round we time ``steps`` consecutive training steps of each contender in turn, the order
+rotated cyclically from round to round (ours-keras-torch, keras-torch-ours, torch-ours-keras, ...),
+so machine noise (other processes, turbo, caches) hits all alike. We report the median ms/step over
+rounds with min and max, and the ratios ours/keras and ours/torch, each the median of the
 per-round ratios.
 
 The same run measures the machine's float32 matmul peak (best GFLOP/s of a 2048x2048
 ``tf.matmul``, before and after the cell timings) and reports each contender's achieved
 fraction of it. FLOP convention: forward FLOPs = 2 * batch * T * (n_x + units) * G * units
-(G = 1 rnn, 3 gru, 4 lstm: the gate matmuls only; elementwise work is ignored), and a training
-step counts as 3 x forward FLOPs (forward + two matmuls per matmul in the backward pass).
+(G = 1 rnn, 3 gru, 4 lstm: the gate matmuls only; elementwise work and PyTorch's second bias
+vector are ignored; the same count for all three), and a training step counts as 3 x forward
+FLOPs (forward + two matmuls per matmul in the backward pass).
 
-Usage: ``python benchmarks/cells.py [--repeats R] [--steps N] [--quick]``. ``--steps`` defaults
-to auto (about ``--block-seconds`` per timed block, same N for both contenders);
-``--method train_on_batch`` times ``model.train_on_batch`` instead. ``--quick`` (tiny shapes)
-writes ``results/cells-quick.json`` and leaves RESULTS.md alone unless ``--results-md`` is given.
+Usage: ``python benchmarks/cells.py [--repeats R] [--steps N] [--quick] [--no-torch] [--jit-compile]``.
+``--steps`` defaults to auto (about ``--block-seconds`` for the slowest contender's warm-up
+speed, same N for all contenders); ``--method train_on_batch`` times ``model.train_on_batch``
+instead for ours and keras. ``--quick`` (tiny shapes) writes ``results/cells-quick.json`` and
+leaves RESULTS.md alone unless ``--results-md`` is given.
 """
 
 from __future__ import annotations
@@ -50,15 +64,41 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from nlp_tasks.layers import recurrent  # noqa: E402
 
-SECTION = "## Cells: training-step time vs Keras built-in layers"
+SECTION = "## Cells: training-step time vs Keras built-in layers and PyTorch"
+OLD_SECTIONS = ("## Cells: training-step time vs Keras built-in layers",)  # replaced, not duplicated
 SHAPES = [(64, 100, 128, 256), (32, 50, 64, 128)]  # (batch, T, n_x, units)
 QUICK_SHAPES = [(8, 10, 16, 32)]
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 KERAS_LAYERS = {"rnn": keras.layers.SimpleRNN, "gru": keras.layers.GRU, "lstm": keras.layers.LSTM}
 KERAS_NAMES = {"rnn": "SimpleRNN", "gru": "GRU", "lstm": "LSTM"}
+TORCH_NAMES = {"rnn": "RNN", "gru": "GRU", "lstm": "LSTM"}
 
 
-def machine_info() -> dict:
+def tf_threads() -> int:
+    """Intra-op threads TensorFlow uses: its setting, else (0 = default) the CPUs we may run on."""
+    n = tf.config.threading.get_intra_op_parallelism_threads()
+    if n:
+        return n
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def load_torch(disabled: bool, threads: int = 0):
+    """(torch module or None, status string). Seeds and thread count (0 = TF's) are set here."""
+    if disabled:
+        return None, "disabled by --no-torch"
+    try:
+        import torch
+    except ImportError as e:  # optional: lives in the `bench` extra
+        return None, f"not installed: {e}"
+    torch.set_num_threads(threads or tf_threads())
+    torch.manual_seed(0)
+    return torch, "ran"
+
+
+def machine_info(torch=None) -> dict:
     cpu = "unknown"
     try:
         with open("/proc/cpuinfo") as f:
@@ -71,7 +111,10 @@ def machine_info() -> dict:
     sha = hashlib.sha256(b"".join(open(os.path.join(ROOT, f), "rb").read() for f in code)).hexdigest()
     return {"nproc": int(nproc) if nproc.isdigit() else os.cpu_count(), "cpu": cpu,
             "platform": platform.platform(), "python": platform.python_version(),
-            "tensorflow": tf.__version__, "keras": keras.__version__,
+            "tensorflow": tf.__version__, "keras": keras.__version__, "tf_threads": tf_threads(),
+            "torch": torch.__version__ if torch else None,
+            "torch_threads": torch.get_num_threads() if torch else None,
+            "torch_interop_threads": torch.get_num_interop_threads() if torch else None,
             "git_commit": run("git", "rev-parse", "--short", "HEAD"),
             "layers_modified": bool(run("git", "status", "--porcelain", *code)),
             "layers_sha256": sha[:12]}
@@ -94,7 +137,7 @@ def train_flops(kind: str, batch: int, t: int, n_x: int, units: int) -> float:
     return 3 * 2 * batch * t * (n_x + units) * GATES[kind] * units
 
 
-def make_contender(layer, shape, method: str, seed: int):
+def make_contender(layer, shape, method: str, seed: int, jit_compile: bool = False):
     """Model = layer + Dense(1) and a zero-argument callable that runs one training step."""
     batch, t, n_x, _ = shape
     keras.utils.set_random_seed(seed)
@@ -102,12 +145,12 @@ def make_contender(layer, shape, method: str, seed: int):
     x = tf.random.normal((batch, t, n_x))
     y = tf.random.normal((batch, 1))
     if method == "train_on_batch":
-        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse", jit_compile=jit_compile)
         return lambda: model.train_on_batch(x, y)
     optimizer = keras.optimizers.Adam(1e-3)
     optimizer.build(model.trainable_variables)
 
-    @tf.function
+    @tf.function(jit_compile=jit_compile)
     def train_step(x, y):
         with tf.GradientTape() as tape:
             loss = tf.reduce_mean(tf.square(model(x, training=True) - y))
@@ -118,6 +161,28 @@ def make_contender(layer, shape, method: str, seed: int):
     return lambda: train_step(x, y).numpy()  # .numpy() waits for the step to finish
 
 
+def make_torch_contender(torch, kind: str, shape, seed: int):
+    """torch.nn.RNN/GRU/LSTM (batch_first) + Linear(units, 1) on the last step; one-step callable."""
+    batch, t, n_x, units = shape
+    torch.manual_seed(seed)
+    extra = {"nonlinearity": "tanh"} if kind == "rnn" else {}
+    rnn = getattr(torch.nn, TORCH_NAMES[kind])(n_x, units, batch_first=True, **extra)
+    head = torch.nn.Linear(units, 1)
+    optimizer = torch.optim.Adam([*rnn.parameters(), *head.parameters()], lr=1e-3)
+    x = torch.randn(batch, t, n_x, dtype=torch.float32)
+    y = torch.randn(batch, 1, dtype=torch.float32)
+
+    def train_step():
+        out, _ = rnn(x)  # (batch, T, units)
+        loss = torch.nn.functional.mse_loss(head(out[:, -1]), y)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        return loss.item()  # .item() waits for the step to finish
+
+    return train_step
+
+
 def time_block(step, n: int) -> float:
     """Milliseconds per step over n consecutive steps."""
     t0 = time.perf_counter()
@@ -126,31 +191,44 @@ def time_block(step, n: int) -> float:
     return (time.perf_counter() - t0) / n * 1e3
 
 
-def bench_pair(kind, shape, args) -> dict:
+def bench_pair(kind, shape, args, torch=None) -> dict:
+    """Ours vs keras (vs torch when given), interleaved rounds with the order rotated."""
     units = shape[3]
-    steps = {"ours": make_contender(recurrent(kind, units), shape, args.method, seed=1),
-             "keras": make_contender(KERAS_LAYERS[kind](units), shape, args.method, seed=1)}
-    warm = {}
+    steps = {"ours": make_contender(recurrent(kind, units), shape, args.method, 1, args.jit_compile),
+             "keras": make_contender(KERAS_LAYERS[kind](units), shape, args.method, 1, args.jit_compile)}
+    if torch is not None:
+        steps["torch"] = make_torch_contender(torch, kind, shape, seed=1)
+    names = list(steps)
+    first, warm = {}, {}
     for name, step in steps.items():
-        for _ in range(args.warmup):
+        t0 = time.perf_counter()
+        step()  # trace / compile (TF), first allocations (torch)
+        first[name] = (time.perf_counter() - t0) * 1e3
+        for _ in range(args.warmup - 1):
             step()
         warm[name] = time_block(step, 2)
-    # --steps 0: pick n so one timed block lasts about --block-seconds (same n for both)
+    # --steps 0: pick n so one timed block of the slowest lasts about --block-seconds (same n for all)
     n = args.steps or max(2, round(args.block_seconds * 1e3 / max(warm.values())))
-    times = {"ours": [], "keras": []}
+    times = {name: [] for name in names}
     for r in range(args.repeats):
-        order = ("ours", "keras") if r % 2 == 0 else ("keras", "ours")
-        for name in order:
+        k = r % len(names)  # cyclic rotation: each contender takes each position equally often
+        for name in names[k:] + names[:k]:
             times[name].append(time_block(steps[name], n))
     ratios = [o / k for o, k in zip(times["ours"], times["keras"])]
     flops = train_flops(kind, *shape)
-    out = {"kind": kind, "keras_layer": KERAS_NAMES[kind], "batch": shape[0], "T": shape[1],
-           "n_x": shape[2], "units": shape[3], "steps_per_block": n, "train_step_flops": flops,
-           "ratio_median": statistics.median(ratios), "ratios": ratios}
+    out = {"kind": kind, "keras_layer": KERAS_NAMES[kind], "torch_layer": TORCH_NAMES[kind],
+           "batch": shape[0], "T": shape[1], "n_x": shape[2], "units": shape[3],
+           "steps_per_block": n, "train_step_flops": flops,
+           "ratio_median": statistics.median(ratios), "ratios": ratios,
+           "ratio_vs_torch_median": None, "ratios_vs_torch": None, "torch": None}
+    if "torch" in times:
+        out["ratios_vs_torch"] = [o / t for o, t in zip(times["ours"], times["torch"])]
+        out["ratio_vs_torch_median"] = statistics.median(out["ratios_vs_torch"])
     for name, ms in times.items():
         med = statistics.median(ms)
         out[name] = {"ms_median": med, "ms_min": min(ms), "ms_max": max(ms), "ms_all": ms,
-                     "gflops": flops / (med / 1e3) / 1e9}
+                     "gflops": flops / (med / 1e3) / 1e9, "first_step_ms": first[name],
+                     "warm_ms": warm[name]}
     return out
 
 
@@ -158,33 +236,75 @@ def shape_str(r) -> str:
     return f"B={r['batch']} T={r['T']} n_x={r['n_x']} units={r['units']}"
 
 
+def ms_str(c) -> str:
+    return f"{c['ms_median']:.1f} ({c['ms_min']:.1f}-{c['ms_max']:.1f})"
+
+
 def markdown_section(res: dict) -> str:
     m, peak = res["machine"], res["peak_gflops"]
+    ran = res["torch_status"] == "ran"
+    torch_text = (f"PyTorch {m['torch']} with {m['torch_threads']} threads (TensorFlow: "
+                  f"{m['tf_threads']} intra-op threads)" if ran else
+                  "PyTorch not timed (see below)")
+    xla = ("with XLA (`tf.function(jit_compile=True)`)" if res["jit_compile"] else
+           "without XLA (`jit_compile` off)")
     lines = [SECTION, "",
              f"Measured {res['date']} on {m['cpu']} ({m['nproc']} cores), TensorFlow {m['tensorflow']}, "
-             f"Keras {m['keras']}, code at commit {m['git_commit']}"
+             f"Keras {m['keras']}, {torch_text}, code at commit {m['git_commit']}"
              f"{' + uncommitted layer changes' if m['layers_modified'] else ''} (layers sha256 "
              f"{m['layers_sha256']}); 1-min load average "
              f"{res['loadavg_1min_start_end'][0]:.1f} at start, {res['loadavg_1min_start_end'][1]:.1f} at end. "
              "Command:", "", f"    {res['command']}", "",
-             f"Method: {res['method_description']} Warm-up, then {res['repeats']} interleaved rounds "
-             "(alternating order) per layer/shape; ms/step is the median over rounds (min-max in "
-             "brackets); ratio = median of per-round ours/keras ratios.", "",
-             f"Peak: float32 2048x2048 matmul, best {peak:.1f} GFLOP/s. FLOP convention: "
-             "training step = 3 x forward, forward = 2 * batch * T * (n_x + units) * G * units "
-             "(G = 1 rnn, 3 gru, 4 lstm).", "",
-             "| layer | shape | ours ms/step | keras ms/step | ratio ours/keras | ours % of peak "
-             "| keras % of peak |",
-             "|---|---|---|---|---|---|---|"]
+             f"Method: {res['method_description']} TF train steps compiled {xla}. PyTorch: the "
+             "matching `torch.nn.RNN(nonlinearity=\"tanh\")` / `GRU` / `LSTM` (`batch_first=True`) + "
+             "`Linear(units, 1)` on the last time step, eager forward + MSE + `loss.backward()` + "
+             "`Adam(lr=1e-3).step()` + `zero_grad(set_to_none=True)` + `loss.item()`. Warm-up, then "
+             f"{res['repeats']} interleaved rounds per layer/shape (contender order rotated each "
+             "round; same steps per block for all); ms/step is the median over rounds (min-max in "
+             "brackets); ratios = median of per-round ratios.", "",
+             f"Peak: float32 2048x2048 `tf.matmul`, best {peak:.1f} GFLOP/s. FLOP convention (same for "
+             "all three): training step = 3 x forward, forward = 2 * batch * T * (n_x + units) * G * "
+             "units (G = 1 rnn, 3 gru, 4 lstm).", "",
+             "| layer (ours vs keras.layers / torch.nn) | shape | ours ms/step | keras ms/step "
+             "| torch ms/step | ours/keras | ours/torch | % of peak ours / keras / torch |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in res["results"]:
-        o, k = r["ours"], r["keras"]
+        o, k, t = r["ours"], r["keras"], r.get("torch")
+        pct = lambda c: f"{100 * c['gflops'] / peak:.1f}%" if c else "n/a"
         lines.append(
-            f"| {r['kind']} vs keras.layers.{r['keras_layer']} | {shape_str(r)} "
-            f"| {o['ms_median']:.1f} ({o['ms_min']:.1f}-{o['ms_max']:.1f}) "
-            f"| {k['ms_median']:.1f} ({k['ms_min']:.1f}-{k['ms_max']:.1f}) "
-            f"| {r['ratio_median']:.3f} | {100 * o['gflops'] / peak:.1f}% "
-            f"| {100 * k['gflops'] / peak:.1f}% |")
+            f"| {r['kind']} vs {r['keras_layer']} / {r['torch_layer']} | {shape_str(r)} "
+            f"| {ms_str(o)} | {ms_str(k)} | {ms_str(t) if t else 'n/a'} "
+            f"| {r['ratio_median']:.3f} "
+            f"| {'n/a' if r['ratio_vs_torch_median'] is None else format(r['ratio_vs_torch_median'], '.3f')} "
+            f"| {pct(o)} / {pct(k)} / {pct(t)} |")
+    if not ran:
+        lines += ["", f"PyTorch was not timed ({res['torch_status']}), so its columns are n/a."]
     return "\n".join(lines) + "\n"
+
+
+def write_results_md(section: str, path) -> None:
+    """Write the section into RESULTS.md in place of this section or an old-heading one (no duplicates)."""
+    from pathlib import Path
+
+    from benchmarks.common import write_section
+
+    path = Path(path)
+    if path.exists():
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        heads = [i for i, line in enumerate(lines) if line.rstrip() in (SECTION, *OLD_SECTIONS)]
+        if heads and not (len(heads) == 1 and lines[heads[0]].rstrip() == SECTION):
+            keep = next((i for i in heads if lines[i].rstrip() == SECTION), heads[0])
+            drop = set()
+            for i in heads:  # drop every other old/new copy, up to the next "## " heading
+                if i != keep:
+                    end = next((j for j in range(i + 1, len(lines)) if lines[j].startswith("## ")), len(lines))
+                    drop.update(range(i, end))
+            lines[keep] = SECTION + "\n"  # rename in place; write_section then replaces its body
+            text = "".join(line for i, line in enumerate(lines) if i not in drop)
+            tmp = path.with_suffix(".md.tmp")
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, path)
+    write_section(SECTION.removeprefix("## "), section.split("\n", 1)[1], path)
 
 
 def main(argv=None) -> None:
@@ -193,8 +313,13 @@ def main(argv=None) -> None:
     p.add_argument("--steps", type=int, default=None,
                    help="training steps per timed block; 0 = auto from --block-seconds (default)")
     p.add_argument("--block-seconds", type=float, default=2.0, help="target block length for auto steps")
-    p.add_argument("--warmup", type=int, default=3, help="untimed steps after the tracing step")
+    p.add_argument("--warmup", type=int, default=3, help="untimed steps, the tracing step included")
     p.add_argument("--method", choices=("tf_function", "train_on_batch"), default="tf_function")
+    p.add_argument("--jit-compile", action="store_true",
+                   help="compile the TF train steps (ours and keras) with XLA; default off")
+    p.add_argument("--no-torch", action="store_true", help="time ours vs keras only, without PyTorch")
+    p.add_argument("--torch-threads", type=int, default=0,
+                   help="torch.set_num_threads; 0 = as many as TensorFlow uses (default)")
     p.add_argument("--kinds", default="gru,rnn,lstm")
     p.add_argument("--quick", action="store_true", help="tiny shapes and rounds, for smoke tests")
     p.add_argument("--out-json", default=None, help="default benchmarks/results/cells.json")
@@ -202,7 +327,7 @@ def main(argv=None) -> None:
                    help="default benchmarks/RESULTS.md ('' to skip; --quick skips unless given)")
     args = p.parse_args(argv)
     shapes = QUICK_SHAPES if args.quick else SHAPES
-    args.repeats = args.repeats or (2 if args.quick else 15)
+    args.repeats = args.repeats or (3 if args.quick else 15)
     args.steps = (2 if args.quick else 0) if args.steps is None else args.steps
     here = os.path.dirname(os.path.abspath(__file__))
     out_json = args.out_json or os.path.join(here, "results", "cells-quick.json" if args.quick else "cells.json")
@@ -213,8 +338,12 @@ def main(argv=None) -> None:
     exe = os.path.relpath(exe, ROOT) if exe.startswith(ROOT + os.sep) else os.path.basename(exe)
     script = os.path.relpath(os.path.abspath(__file__), ROOT)
     command = shlex.join([exe, script, *(sys.argv[1:] if argv is None else argv)])
-    machine = machine_info()
-    print(f"{machine['cpu']} x{machine['nproc']}, TF {machine['tensorflow']}, Keras {machine['keras']}")
+    torch, torch_status = load_torch(args.no_torch, args.torch_threads)
+    machine = machine_info(torch)
+    print(f"{machine['cpu']} x{machine['nproc']}, TF {machine['tensorflow']} ({machine['tf_threads']} threads), "
+          f"Keras {machine['keras']}, PyTorch "
+          + (f"{machine['torch']} ({machine['torch_threads']} threads)" if torch else torch_status)
+          + f", jit_compile={args.jit_compile}")
     load = [os.getloadavg()[0]]
     peaks = [matmul_peak_gflops(repeats=3 if args.quick else 7)]
     print(f"matmul peak: {peaks[0]:.1f} GFLOP/s", flush=True)
@@ -222,29 +351,40 @@ def main(argv=None) -> None:
     for shape in shapes:
         for kind in args.kinds.split(","):
             t0 = time.perf_counter()
-            r = bench_pair(kind, shape, args)
+            r = bench_pair(kind, shape, args, torch)
             results.append(r)
-            o, k = r["ours"], r["keras"]
-            print(f"{kind:5s} {shape_str(r):32s} ours {o['ms_median']:8.2f} [{o['ms_min']:.2f}-{o['ms_max']:.2f}]"
-                  f"  keras {k['ms_median']:8.2f} [{k['ms_min']:.2f}-{k['ms_max']:.2f}] ms  ratio "
-                  f"{r['ratio_median']:.3f}  (n={r['steps_per_block']}, {time.perf_counter() - t0:.0f}s)", flush=True)
+            line = f"{kind:5s} {shape_str(r):32s}"
+            for name in ("ours", "keras", "torch"):
+                if r.get(name):
+                    c = r[name]
+                    line += f"  {name} {c['ms_median']:.2f} [{c['ms_min']:.2f}-{c['ms_max']:.2f}]"
+            line += f" ms  ours/keras {r['ratio_median']:.3f}"
+            if r["ratio_vs_torch_median"] is not None:
+                line += f"  ours/torch {r['ratio_vs_torch_median']:.3f}"
+            first = ", ".join(f"{name} {r[name]['first_step_ms']:.0f}" for name in ("ours", "keras", "torch")
+                              if r.get(name))
+            print(f"{line}  (n={r['steps_per_block']}, first step ms: {first}; "
+                  f"{time.perf_counter() - t0:.0f}s)", flush=True)
     peaks.append(matmul_peak_gflops(repeats=3 if args.quick else 7))
     peak = max(peaks)
     load.append(os.getloadavg()[0])
     print(f"matmul peak (before, after): {peaks[0]:.1f}, {peaks[1]:.1f} GFLOP/s; using {peak:.1f}")
     method_desc = ("custom train step (forward + MSE + GradientTape backward + Adam update) in "
-                   "tf.function, same for both." if args.method == "tf_function" else
-                   "model.train_on_batch with Adam and MSE loss, same for both.")
+                   "tf.function, same for ours and keras." if args.method == "tf_function" else
+                   "model.train_on_batch with Adam and MSE loss, same for ours and keras.")
     res = {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
            "command": command, "machine": machine, "method": args.method,
-           "method_description": method_desc, "repeats": args.repeats, "warmup": args.warmup,
+           "method_description": method_desc, "jit_compile": args.jit_compile,
+           "torch_status": torch_status, "order": "cyclic rotation of the contenders by round",
+           "repeats": args.repeats, "warmup": args.warmup,
            "loadavg_1min_start_end": load, "peak_gflops": peak, "peak_gflops_measurements": peaks,
            "flop_convention": "train step = 3 x forward; forward = 2*batch*T*(n_x+units)*G*units, "
-                              "G = 1 rnn, 3 gru, 4 lstm",
+                              "G = 1 rnn, 3 gru, 4 lstm (same for ours, keras and torch)",
            "results": results}
     for r in results:
-        for name in ("ours", "keras"):
-            r[name]["percent_of_peak"] = 100 * r[name]["gflops"] / peak
+        for name in ("ours", "keras", "torch"):
+            if r.get(name):
+                r[name]["percent_of_peak"] = 100 * r[name]["gflops"] / peak
     os.makedirs(os.path.dirname(os.path.abspath(out_json)), exist_ok=True)
     with open(out_json, "w") as f:
         json.dump(res, f, indent=2)
@@ -252,12 +392,7 @@ def main(argv=None) -> None:
     section = markdown_section(res)
     print("\n" + section)
     if results_md:
-        from pathlib import Path
-
-        from benchmarks.common import write_section
-
-        heading = SECTION.removeprefix("## ")
-        write_section(heading, section.split("\n", 1)[1], Path(results_md))
+        write_results_md(section, results_md)
         print(f"wrote {results_md}")
 
 

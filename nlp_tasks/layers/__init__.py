@@ -23,7 +23,7 @@ from nlp_tasks.layers.cells import (  # noqa: E402
 from nlp_tasks.layers.crf import CRF, crf_loss  # noqa: E402
 from nlp_tasks.layers.features import TokenFeatures  # noqa: E402
 from nlp_tasks.layers.pooling import AttentionPooling, MaskedMaxPooling, MaskedMeanPooling  # noqa: E402
-from nlp_tasks.layers.recurrent import CELL_TYPES, Recurrent, recurrent  # noqa: E402
+from nlp_tasks.layers.recurrent import CELL_TYPES, Recurrent, keras_builtin_layers, recurrent  # noqa: E402
 
 __all__ = [
     "CRF",
@@ -40,5 +40,6 @@ __all__ = [
     "Recurrent",
     "RecurrentCell",
     "recurrent",
+    "keras_builtin_layers",
     "TokenFeatures",
 ]

@@ -15,6 +15,8 @@ Cells other than ours, and ``unroll=True``, take the ordinary ``keras.layers.RNN
 
 from __future__ import annotations
 
+import contextlib
+
 import keras
 from keras import ops
 
@@ -27,6 +29,23 @@ except ImportError:  # pragma: no cover - a future Keras that moves it: fall bac
 
 _UNKNOWN_LENGTH = 2**31 - 1
 CELL_TYPES = {"rnn": RNNCell, "gru": GRUCell, "mingru": MinimalGRUCell, "lstm": LSTMCell}
+KERAS_BUILTIN = {"rnn": "SimpleRNN", "gru": "GRU", "lstm": "LSTM"}
+_builtin = {"on": False}
+
+
+@contextlib.contextmanager
+def keras_builtin_layers():
+    """Within this block :func:`recurrent` builds Keras' own ``SimpleRNN``/``GRU``/``LSTM``
+    instead of our layers: the same units and options, Keras' defaults otherwise (its GRU is
+    the ``reset_after=True`` form, like ours by default). For benchmarks that time a task's
+    architecture with Keras' built-in layers; ``mingru`` has no Keras counterpart, and the
+    compiled samplers (:mod:`nlp_tasks.stepper`) need our cells."""
+    previous = _builtin["on"]
+    _builtin["on"] = True
+    try:
+        yield
+    finally:
+        _builtin["on"] = previous
 
 
 @keras.saving.register_keras_serializable(package="nlp_tasks")
@@ -104,6 +123,12 @@ def recurrent(kind: str, units: int, return_sequences: bool = False, return_stat
 
     if kind not in CELL_TYPES:
         raise UserError(f"unknown cell type {kind!r}; choose one of {', '.join(CELL_TYPES)}")
+    if _builtin["on"]:
+        if kind not in KERAS_BUILTIN or cell_kwargs:
+            raise UserError(f"Keras has no built-in layer for {kind!r} with options {cell_kwargs}")
+        layer = getattr(keras.layers, KERAS_BUILTIN[kind])
+        return layer(units, return_sequences=return_sequences, return_state=return_state, go_backwards=go_backwards,
+                     stateful=stateful, name=name)
     cell = CELL_TYPES[kind](units, **cell_kwargs)
     return Recurrent(cell, return_sequences=return_sequences, return_state=return_state,
                      go_backwards=go_backwards, stateful=stateful, name=name)
