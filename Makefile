@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: demo test bench bench-cells bench-ner bench-sentiment bench-charlm bench-music clean
+.PHONY: demo test bench bench-cells bench-speed bench-ner bench-sentiment bench-charlm bench-music clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,10 +32,13 @@ test: $(VENV)/.installed-test
 	$(PY) -m pytest -q
 
 # Benchmarks write benchmarks/RESULTS.md and benchmarks/results/*.json (minutes to an hour each).
-bench: bench-cells bench-ner bench-sentiment bench-charlm bench-music
+bench: bench-cells bench-speed bench-ner bench-sentiment bench-charlm bench-music
 
 bench-cells: $(VENV)/.installed-bench
 	$(PY) benchmarks/cells.py
+
+bench-speed: $(VENV)/.installed-bench
+	$(PY) benchmarks/speed.py
 
 bench-ner: $(VENV)/.installed-bench
 	$(PY) benchmarks/ner.py

@@ -171,3 +171,16 @@ def test_kernel_blocks_initialised_like_keras():
 def test_bad_arguments_fail_early_with_the_value(make, message):
     with pytest.raises(UserError, match=message):
         make()
+
+
+def test_keras_builtin_layers_swaps_in_keras_own_layers_for_benchmarks():
+    from nlp_tasks.layers import Recurrent, keras_builtin_layers
+
+    with keras_builtin_layers():
+        gru = recurrent("gru", 4, return_sequences=True, go_backwards=True, name="g")
+        lstm, rnn = recurrent("lstm", 4), recurrent("rnn", 4, stateful=True)
+        with pytest.raises(UserError, match="no built-in layer"):
+            recurrent("mingru", 4)
+    assert type(gru) is keras.layers.GRU and gru.return_sequences and gru.go_backwards and gru.name == "g"
+    assert type(lstm) is keras.layers.LSTM and type(rnn) is keras.layers.SimpleRNN and rnn.stateful
+    assert isinstance(recurrent("gru", 4), Recurrent)  # ours again after the block
