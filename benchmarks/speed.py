@@ -230,10 +230,18 @@ def timing_child(task: str, args) -> dict:
     """Both models in one process, interleaved chunk by chunk (see the module notes)."""
     import shutil
 
+    from nlp_tasks.layers import keras_builtin_layers
+
     records, predicts, models = {}, {}, {}
     for impl in ("ours", "keras"):
         records[impl], predicts[impl] = _build(task, impl, args)
         models[impl], train = records[impl].pop("_fit")
+
+    def keras_predict(predict=predicts["keras"]):  # an evaluation may build a model (charlm's stateful one)
+        with keras_builtin_layers():
+            return predict()
+
+    predicts["keras"] = keras_predict
     batches = list(train)  # one epoch of the (last-built) pipeline's training batches; both read the same data
     for impl in ("ours", "keras"):  # trace train_on_batch on every distinct batch shape class
         _train_seconds(models[impl], batches[: min(len(batches), 8)])
@@ -287,23 +295,24 @@ def _mb(side: dict) -> str:
 
 def markdown(result: dict) -> str:
     m = result["machine"]
+    rows = result["results"]
     lines = [
-        f"Measured {result['date']} on {m['cpu']} ({m['cores']} cores, CPU only), TensorFlow {m.get('tensorflow')}, "
-        f"Keras {m.get('keras')}, commit {m.get('commit')}; 1-min load average {result['load_start']:.1f} at "
-        f"start, {m['load_average_1min']:.1f} at the end. Command:", "", f"    {result['command']}", "",
+        f"On {m['cpu']} ({m['cores']} cores, CPU only), TensorFlow {m.get('tensorflow')}, Keras {m.get('keras')}. "
+        "Each row was measured by the command below it (date, commit and 1-min load average at its start and end).",
+        "",
         "Each task's own pipeline and default model, built with our layers and with Keras' built-in `GRU` in "
         "their place, both in one process. Epoch = one epoch of the task's training batches, fed to each model "
-        f"in {result['chunks']} chunks, alternating model from chunk to chunk (the first, tracing epoch is not "
-        "counted); epoch ratio = median of per-chunk time ratios ours/keras (< 1: ours faster). Prediction = the "
-        f"task's `evaluate` on its test split, {result['rounds']} alternating rounds, median; its ratio is "
-        "ours/keras throughput (> 1: ours faster). Padding = padded / real tokens of the training batches "
-        "with the task's length bucketing (and with random batches). Generation needs our cells (n/a for "
-        "Keras). Peak memory: each model alone in a process (epoch + evaluation), `ru_maxrss`.", "",
+        "in chunks, alternating model from chunk to chunk (the first, tracing epoch is not counted); epoch "
+        "ratio = median of per-chunk time ratios ours/keras (< 1: ours faster). Prediction = the task's "
+        "`evaluate` on its test split, alternating rounds, median; its ratio is ours/keras throughput (> 1: "
+        "ours faster). Padding = padded / real tokens of the training batches with the task's length "
+        "bucketing (and with random batches). Generation needs our cells (n/a for Keras). Peak memory: each "
+        "model alone in a process (epoch + evaluation), `ru_maxrss`.", "",
         "| data | task | epoch s ours / keras | ratio | train examples/s ours / keras | prediction /s ours / "
         "keras | ratio | padding bucketed (random) | generation (ours) | peak MB ours / keras |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in result["results"]:
+    for r in rows:
         o, k = r["ours"], r["keras"]
         unit = UNITS[r["task"]]
         gen = "-"
@@ -319,6 +328,11 @@ def markdown(result: dict) -> str:
             f"| {o['examples_per_second']:.0f} / {k['examples_per_second']:.0f} "
             f"| {o['predict_per_second']:.0f} / {k['predict_per_second']:.0f} {unit} | {r['predict_ratio']:.3f} "
             f"| {padding} | {gen} | {_mb(o)} / {_mb(k)} |")
+    lines.append("")
+    for r in rows:
+        lines.append(f"- {r['task']}: {r['date']}, commit {r['commit']}, load {r['load_start']:.1f} -> "
+                     f"{r['load_end']:.1f}, {r['chunks']} chunks of {r['batches']} batches, {r['rounds']} "
+                     f"prediction rounds: `{r['command']}`")
     return "\n".join(lines)
 
 
@@ -351,18 +365,22 @@ def main(argv=None) -> None:
     import_tensorflow()  # quietly, before machine_info asks for TensorFlow's version
     load_start = os.getloadavg()[0]
     command = ("python benchmarks/speed.py " + shlex.join(argv if argv is not None else sys.argv[1:])).strip()
-    results = []
+    path = ROOT / "benchmarks" / "results" / "speed.json"
+    previous = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    rows = {r["task"]: r for r in previous.get("results", [])}
     for task in tasks:
         timing = _child_run("--child-time", task, args=args)
         memory = None if args.no_memory else {impl: _child_run("--child-memory", task, impl, args=args)
                                               for impl in ("ours", "keras")}
         row = summarise(task, timing, memory)
+        row.update(date=now(), command=command, commit=machine_info().get("commit"), load_start=load_start,
+                   load_end=os.getloadavg()[0], rounds=args.rounds, lm_chars=args.lm_chars)
         print(f"{task}: epoch {row['ours']['epoch_seconds']:.1f} s ours / {row['keras']['epoch_seconds']:.1f} s keras "
               f"(ratio {row['epoch_ratio']:.3f}), predict ratio {row['predict_ratio']:.3f}", flush=True)
-        results.append(row)
-    result = {"date": now(), "command": command, "machine": machine_info(), "load_start": load_start,
-              "rounds": args.rounds, "chunks": args.chunks, "lm_chars": args.lm_chars, "results": results}
-    write_json("speed.json" if set(tasks) == set(TASKS) else f"speed-{'-'.join(tasks)}.json", result)
+        rows[task] = row
+        # Each task's row is written as soon as it is measured, with its own date and command.
+        result = {"machine": machine_info(), "results": [rows[t] for t in TASKS if t in rows]}
+        write_json("speed.json", result)
     print(markdown(result))
     if not args.no_results_md:
         write_section("Speed: each task with our layers vs Keras' built-in layers", markdown(result))
