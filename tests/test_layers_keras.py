@@ -184,3 +184,13 @@ def test_keras_builtin_layers_swaps_in_keras_own_layers_for_benchmarks():
     assert type(gru) is keras.layers.GRU and gru.return_sequences and gru.go_backwards and gru.name == "g"
     assert type(lstm) is keras.layers.LSTM and type(rnn) is keras.layers.SimpleRNN and rnn.stateful
     assert isinstance(recurrent("gru", 4), Recurrent)  # ours again after the block
+
+
+def test_input_projection_is_hoisted_only_when_training_a_gated_cell():
+    gru, rnn = Recurrent(GRUCell(4)), Recurrent(RNNCell(4))
+    assert gru._hoisting(True) and not gru._hoisting(False) and not gru._hoisting(None)
+    assert not rnn._hoisting(True)
+    assert Recurrent(GRUCell(4), hoist_inputs=True)._hoisting(False)
+    # Same function either way: training=True with dropout-free cells equals inference.
+    x = np.random.default_rng(0).normal(size=(3, 5, 2)).astype("float32")
+    np.testing.assert_allclose(gru(x, training=True), gru(x, training=False), rtol=1e-5, atol=1e-6)

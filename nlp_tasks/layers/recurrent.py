@@ -4,8 +4,8 @@
 slices and transposes its stacked kernel at every step. :class:`Recurrent` forms the transposed
 weights once per sequence, runs the loop time-major (transposing only the narrow input and
 output tensors), and for gated cells computes the input products ``x<t> @ W_x.T + b`` of every
-time step in one large matrix product before the loop, so the loop does only the recurrent part
-``a<t-1> @ W_a.T``. It is the same function (tests check it against ``keras.layers.RNN`` with the
+time step in one large matrix product before the loop when training, so the loop does only the
+recurrent part ``a<t-1> @ W_a.T``. It is the same function (tests check it against ``keras.layers.RNN`` with the
 same cell), so everything ``keras.layers.RNN`` supports still works: masking,
 ``return_sequences``, ``return_state``, ``go_backwards``, ``stateful``,
 ``keras.layers.Bidirectional``.
@@ -55,9 +55,12 @@ class Recurrent(keras.layers.RNN):
     Args:
         hoist_inputs: compute ``x<t> @ W_x.T + b`` for all time steps before the loop (True),
             or inside the loop with the transposed weights formed once (False). ``None``
-            (default) hoists for gated cells (GRU, LSTM: a wide projection that pays) and keeps
-            it in the loop for the Elman RNN, whose one-gate projection is too thin to pay for
-            the extra passes over the sequence (measured, see benchmarks/NOTES.md).
+            (default) hoists when training a gated cell (GRU, LSTM: a wide projection whose
+            one large product and one large gradient pay) and keeps it in the loop for the
+            Elman RNN, whose one-gate projection is too thin to pay for the extra passes over
+            the sequence, and for inference, where there is no backward pass to share the cost
+            and the loop's per-step product overlaps with the recurrent one (NER prediction
+            was 1.3x faster in the loop; measured, see benchmarks/NOTES.md).
     """
 
     def __init__(self, cell, hoist_inputs: bool | None = None, **kwargs):
@@ -66,10 +69,10 @@ class Recurrent(keras.layers.RNN):
             raise ValueError(f"hoist_inputs must be True, False or None, got {hoist_inputs!r}")
         self.hoist_inputs = hoist_inputs
 
-    def _hoisting(self) -> bool:
+    def _hoisting(self, training) -> bool:
         if self.hoist_inputs is not None:
             return self.hoist_inputs
-        return self.cell.n_gates > 1
+        return self.cell.n_gates > 1 and training is True
 
     def inner_loop(self, sequences, initial_state, mask, training=False):
         cell = self.cell
@@ -78,7 +81,7 @@ class Recurrent(keras.layers.RNN):
         input_weights = cell.input_weights()  # once per sequence, not once per step
         weights = cell.recurrent_weights()
         inputs = ops.transpose(sequences, (1, 0, 2))  # time-major (T, batch, n_x): the narrow tensor
-        if self._hoisting():
+        if self._hoisting(training):
             inputs = cell.project_inputs(inputs, input_weights)  # (T, batch, G*units), one big matmul
 
             def step(xw, states):
