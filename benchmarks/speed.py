@@ -37,9 +37,11 @@ the tasks' defaults, as in the quality benchmarks (NER with word dropout 0.2). W
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import json
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -141,7 +143,8 @@ def _run_charlm(args, record, data, ours: bool):
     from tasks.charlm import LanguageModelConfig, LanguageModelPipeline
 
     text = (data / "tinyshakespeare" / "input.txt").read_text(encoding="utf-8")[: args.lm_chars]
-    tmp = Path(tempfile.mkdtemp(prefix="speed-charlm-"))  # removed with the process's exit below
+    tmp = Path(tempfile.mkdtemp(prefix="speed-charlm-"))  # read again by each evaluation
+    atexit.register(shutil.rmtree, tmp, True)
     corpus = tmp / "shakespeare.txt"
     corpus.write_text(text, encoding="utf-8")
     pipe = LanguageModelPipeline(LanguageModelConfig(epochs=args.epochs))
@@ -156,7 +159,6 @@ def _run_charlm(args, record, data, ours: bool):
 
     record["predict_per_second"] = predict()
     record["padding"] = {"real_tokens": cut, "bucketed": 1.0, "random_batches": 1.0, "note": "stream mode"}
-    record["_cleanup"] = tmp
     if ours:
         for streams in (1, 32):
             pipe.sample_many(streams, prime="ROMEO:", length=20, seed=0)  # compile
@@ -210,11 +212,9 @@ def _build(task: str, impl: str, args) -> tuple[dict, object]:
 def memory_child(task: str, impl: str, args) -> dict:
     """One model in its own process: the epoch, the evaluation, and the peak resident memory."""
     import resource
-    import shutil
 
     record, _ = _build(task, impl, args)
     record["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    shutil.rmtree(record.pop("_cleanup", "/nonexistent"), ignore_errors=True)
     record.pop("_fit")
     return record
 
@@ -228,8 +228,6 @@ def _train_seconds(model, batches) -> float:
 
 def timing_child(task: str, args) -> dict:
     """Both models in one process, interleaved chunk by chunk (see the module notes)."""
-    import shutil
-
     from nlp_tasks.layers import keras_builtin_layers
 
     records, predicts, models = {}, {}, {}
@@ -254,8 +252,6 @@ def timing_child(task: str, args) -> dict:
     for r in range(args.rounds):
         for impl in (("ours", "keras") if r % 2 == 0 else ("keras", "ours")):
             predict[impl].append(predicts[impl]())
-    for impl in ("ours", "keras"):
-        shutil.rmtree(records[impl].pop("_cleanup", "/nonexistent"), ignore_errors=True)
     return {"task": task, "batches": len(batches), "chunks": len(chunks), "chunk_seconds": seconds,
             "predict_per_second": predict, "records": records}
 

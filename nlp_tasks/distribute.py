@@ -53,8 +53,8 @@ _current = {"name": "default", "strategy": None, "tensorboard": False, "chief": 
 
 
 def cluster_task() -> dict:
-    """This worker's place in the cluster, from ``TF_CONFIG``: ``{"type", "index", "workers",
-    "chief"}``; a one-line error when it is missing or malformed."""
+    """This worker's place in the cluster, from ``TF_CONFIG``: ``{"type", "index", "chief"}``;
+    a one-line error when it is missing or malformed."""
     raw = os.environ.get("TF_CONFIG")
     if not raw:
         raise UserError("--strategy multi-worker needs TF_CONFIG, e.g. TF_CONFIG='{\"cluster\": {\"worker\": "
@@ -78,8 +78,7 @@ def cluster_task() -> dict:
     if kind not in cluster or not isinstance(index, int) or not 0 <= index < len(cluster[kind]):
         raise UserError(f"TF_CONFIG task {task!r} does not name a member of the cluster")
     chief = kind == "chief" or (kind == "worker" and index == 0 and "chief" not in cluster)
-    workers = len(cluster.get("worker", [])) + len(cluster.get("chief", []))
-    return {"type": kind, "index": index, "workers": workers, "chief": chief}
+    return {"type": kind, "index": index, "chief": chief}
 
 
 def use(name: str = "default", cpu_replicas: int | None = None, mixed_precision: str | None = None,
@@ -105,20 +104,17 @@ def use(name: str = "default", cpu_replicas: int | None = None, mixed_precision:
         if not request_multi_worker():
             raise UserError("cannot start multi-worker training after TensorFlow has started; choose the strategy "
                             "before anything else uses TensorFlow")
-        strategy = multi_worker_strategy()
-        import keras
-
-        keras.mixed_precision.set_global_policy(f"mixed_{mixed_precision}" if mixed_precision else "float32")
-        _current.update(name=name, strategy=strategy, chief=task["chief"])
-        return strategy
-
-    if cpu_replicas and not request_cpu_devices(cpu_replicas):
+    elif cpu_replicas and not request_cpu_devices(cpu_replicas):
         raise UserError(f"cannot split the CPU into {cpu_replicas} devices after TensorFlow has started; choose "
                         "the strategy before anything else uses TensorFlow")
     tf = import_tensorflow()
     import keras
 
     keras.mixed_precision.set_global_policy(f"mixed_{mixed_precision}" if mixed_precision else "float32")
+    if name == "multi-worker":
+        strategy = multi_worker_strategy()
+        _current.update(name=name, strategy=strategy, chief=task["chief"])
+        return strategy
     if name == "default":
         _current.update(name=name, strategy=None, chief=True)
         return tf.distribute.get_strategy()
