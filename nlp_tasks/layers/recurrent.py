@@ -63,16 +63,39 @@ class Recurrent(keras.layers.RNN):
             was 1.3x faster in the loop; measured, see benchmarks/NOTES.md).
     """
 
-    def __init__(self, cell, hoist_inputs: bool | None = None, **kwargs):
+    def __init__(self, cell, hoist_inputs: bool | None = None, fused_backward: bool = True, **kwargs):
         super().__init__(cell, **kwargs)
         if hoist_inputs not in (None, True, False):
             raise ValueError(f"hoist_inputs must be True, False or None, got {hoist_inputs!r}")
+        if fused_backward not in (True, False):
+            raise ValueError(f"fused_backward must be True or False, got {fused_backward!r}")
         self.hoist_inputs = hoist_inputs
+        self.fused_backward = fused_backward
 
     def _hoisting(self, training) -> bool:
         if self.hoist_inputs is not None:
             return self.hoist_inputs
         return self.cell.n_gates > 1 and training is True
+
+    def _bptt_kind(self, training) -> str | None:
+        """The hand-written BPTT (:mod:`nlp_tasks.layers.bptt`) this call uses, or None.
+
+        Used when training (the backward pass is what it speeds up) with the input projection
+        hoisted, on TensorFlow, for the Elman RNN, the ``reset_after`` GRU and the LSTM; the
+        classic GRU and the minimal GRU use automatic differentiation.
+        """
+        cell = self.cell
+        if not self.fused_backward or training is not True or keras.backend.backend() != "tensorflow":
+            return None
+        if self.hoist_inputs is False:
+            return None
+        if type(cell) is RNNCell:
+            return f"rnn_{cell.activation}"
+        if type(cell) is GRUCell and cell.reset_after:
+            return "gru"
+        if type(cell) is LSTMCell:
+            return "lstm"
+        return None
 
     def inner_loop(self, sequences, initial_state, mask, training=False):
         cell = self.cell
@@ -81,6 +104,20 @@ class Recurrent(keras.layers.RNN):
         input_weights = cell.input_weights()  # once per sequence, not once per step
         weights = cell.recurrent_weights()
         inputs = ops.transpose(sequences, (1, 0, 2))  # time-major (T, batch, n_x): the narrow tensor
+        if not isinstance(initial_state, (list, tuple)):
+            initial_state = [initial_state]
+        bptt_kind = self._bptt_kind(training)
+        if bptt_kind is not None:
+            from nlp_tasks.layers import bptt
+
+            last, outputs, states = bptt.run(
+                bptt_kind, cell.project_inputs(inputs, input_weights), list(initial_state), weights[0],
+                extra=weights[1:], mask=None if mask is None else ops.transpose(mask, (1, 0)),
+                go_backwards=self.go_backwards, zero_output_for_mask=self.zero_output_for_mask,
+            )
+            if not self.return_sequences:
+                outputs = outputs[-1:]
+            return last, ops.transpose(outputs, (1, 0, 2)), states
         if self._hoisting(training):
             inputs = cell.project_inputs(inputs, input_weights)  # (T, batch, G*units), one big matmul
 
@@ -91,8 +128,6 @@ class Recurrent(keras.layers.RNN):
             def step(x, states):  # x: (batch, n_x)
                 return cell.step(cell.project_inputs(x, input_weights), states, weights)
 
-        if not isinstance(initial_state, (list, tuple)):
-            initial_state = [initial_state]
         last, outputs, states = _backend_rnn(
             step,
             inputs,
@@ -112,7 +147,7 @@ class Recurrent(keras.layers.RNN):
         return last, ops.transpose(outputs, (1, 0, 2)), states
 
     def get_config(self):
-        return {**super().get_config(), "hoist_inputs": self.hoist_inputs}
+        return {**super().get_config(), "hoist_inputs": self.hoist_inputs, "fused_backward": self.fused_backward}
 
 
 def recurrent(kind: str, units: int, return_sequences: bool = False, return_state: bool = False,
