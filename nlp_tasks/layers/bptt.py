@@ -30,10 +30,6 @@ import tensorflow as tf
 SUPPORTED = ("rnn_tanh", "rnn_relu", "gru", "lstm")
 
 
-def _stack(ta):
-    return ta.stack()
-
-
 def _previous(sequence, first):
     """``[first, s<0>, ..., s<T-2>]``: the state each step started from."""
     return tf.concat([first[None], sequence[:-1]], axis=0)
@@ -61,7 +57,7 @@ def _rnn_forward(activation):
             dz = ga * (1.0 - saved * saved)
         else:
             dz = tf.where(saved > 0, ga, tf.zeros_like(ga))
-        return dz, (tf.zeros_like(ga),)
+        return dz, dz, (tf.zeros_like(ga),), None
 
     return forward, backward
 
@@ -89,20 +85,11 @@ def _gru_backward(g, saved, prev, extra):
     dzn = dn * (1.0 - n * n)
     dzu = du * u * (1.0 - u)
     dzr = dzn * hc * r * (1.0 - r)
-    # Input-side gradient; the recurrent side differs only in the candidate block (dzn * Γr).
-    return tf.concat([dzu, dzr, dzn], axis=-1), (gh * (1.0 - u),)
-
-
-def _gru_rec_grad(dz, saved_all):
-    """The gradient of ``h @ W_a.T`` from the input-side gradient: the candidate block is
-    multiplied by Γr (reset after the recurrent product)."""
-    d_ur, dzn = tf.split(dz, [2 * _units(dz, 3), _units(dz, 3)], axis=-1)
-    _, r, _, _ = tf.split(saved_all, 4, axis=-1)
-    return tf.concat([d_ur, dzn * r], axis=-1), dzn * r
-
-
-def _units(t, parts):
-    return t.shape[-1] // parts
+    d_hc = dzn * r  # Γr multiplies the recurrent candidate product (reset after it)
+    # The input side and the recurrent side differ only in the candidate block; that block of
+    # the recurrent side is also the gradient of b_cr, so it is returned to be kept.
+    return (tf.concat([dzu, dzr, dzn], axis=-1), tf.concat([dzu, dzr, d_hc], axis=-1),
+            (gh * (1.0 - u),), d_hc)
 
 
 def _lstm_forward(x, states, w_t, extra):
@@ -127,7 +114,7 @@ def _lstm_backward(g, saved, prev, extra):
     dc = gc + ga * o * (1.0 - tc * tc)
     dz = tf.concat([dc * cand * u * (1.0 - u), dc * c_prev * f * (1.0 - f),
                     dc * u * (1.0 - cand * cand), do * o * (1.0 - o)], axis=-1)
-    return dz, (tf.zeros_like(ga), dc * f)
+    return dz, dz, (tf.zeros_like(ga), dc * f), None
 
 
 def _cell_functions(kind):
@@ -170,42 +157,46 @@ def run(kind, xw, initial_states, w_t, extra=(), mask=None, go_backwards=False, 
         steps = tf.shape(xw)[0]
         xs = tf.TensorArray(xw.dtype, size=steps, infer_shape=True).unstack(xw)
         masks = tf.TensorArray(tf.bool, size=steps).unstack(mask) if masked else None
-        state_tas = tuple(tf.TensorArray(xw.dtype, size=steps, element_shape=s.shape) for s in states0)
+        # a<t> for every step (the outputs, and a<t-1> for the weight gradient) and, for the other
+        # states (the LSTM's c), the value each step started from; the saved gates stay in their
+        # list for the backward loop to read, never stacked.
+        a_ta = tf.TensorArray(xw.dtype, size=steps, element_shape=states0[0].shape)
+        prev_tas = tuple(tf.TensorArray(xw.dtype, size=steps, element_shape=s.shape, clear_after_read=False)
+                         for s in states0[1:])
         out_ta = tf.TensorArray(xw.dtype, size=steps, element_shape=states0[0].shape) if masked else None
-        saved_ta = tf.TensorArray(xw.dtype, size=steps)
+        saved_ta = tf.TensorArray(xw.dtype, size=steps, clear_after_read=False)
 
-        def body(t, states, prev_out, state_tas, out_ta, saved_ta):
+        def body(t, states, prev_out, a_ta, prev_tas, out_ta, saved_ta):
             new_states, saved = forward(xs.read(t), states, w_t, extra_t)
+            prev_tas = tuple(ta.write(t, s) for ta, s in zip(prev_tas, states[1:]))
             if masked:
                 m = masks.read(t)
                 out = tf.where(m, new_states[0], tf.zeros_like(prev_out) if zero_output_for_mask else prev_out)
                 new_states = tuple(tf.where(m, s_new, s) for s_new, s in zip(new_states, states))
                 out_ta = out_ta.write(t, out)
                 prev_out = out
-            state_tas = tuple(ta.write(t, s) for ta, s in zip(state_tas, new_states))
-            return t + 1, new_states, prev_out, state_tas, out_ta, saved_ta.write(t, saved)
+            return t + 1, new_states, prev_out, a_ta.write(t, new_states[0]), prev_tas, out_ta, saved_ta.write(t, saved)
 
         out_ta_init = out_ta if masked else tf.zeros((), xw.dtype)
-        _, final_states, _, state_tas, out_ta, saved_ta = tf.while_loop(
+        _, final_states, _, a_ta, prev_tas, out_ta, saved_ta = tf.while_loop(
             lambda t, *_: t < steps, body,
-            (tf.constant(0), states0, tf.zeros_like(states0[0]), state_tas, out_ta_init, saved_ta),
+            (tf.constant(0), states0, tf.zeros_like(states0[0]), a_ta, prev_tas, out_ta_init, saved_ta),
         )
-        state_seqs = tuple(_stack(ta) for ta in state_tas)
-        outputs = _stack(out_ta) if masked else state_seqs[0]
-        saved_all = _stack(saved_ta)
+        a_seq = a_ta.stack()
+        outputs = out_ta.stack() if masked else a_seq
 
         def grad(d_outputs, *d_final):
             d_final = [tf.zeros_like(s) if d is None else d for d, s in zip(d_final, final_states)]
             d_outputs = tf.zeros_like(outputs) if d_outputs is None else d_outputs
-            prev_seqs = tuple(_previous(seq, s0) for seq, s0 in zip(state_seqs, states0))
+            a_prev = _previous(a_seq, states0[0])  # (T, batch, units)
             d_out_ta = tf.TensorArray(xw.dtype, size=steps).unstack(d_outputs)
-            saved_read = tf.TensorArray(xw.dtype, size=steps).unstack(saved_all)
-            prev_read = tuple(tf.TensorArray(xw.dtype, size=steps).unstack(p) for p in prev_seqs)
+            a_prev_read = tf.TensorArray(xw.dtype, size=steps).unstack(a_prev)
             masks_back = tf.TensorArray(tf.bool, size=steps).unstack(mask) if masked else None
             w = tf.transpose(w_t)  # (G*units, units)
             dz_ta = tf.TensorArray(xw.dtype, size=steps)
+            kept_ta = tf.TensorArray(xw.dtype, size=steps)
 
-            def back(t, d_states, d_out_carry, dz_ta):
+            def back(t, d_states, d_out_carry, dz_ta, kept_ta):
                 d_out = d_out_ta.read(t) + d_out_carry
                 if masked:
                     m = masks_back.read(t)
@@ -216,28 +207,30 @@ def run(kind, xw, initial_states, w_t, extra=(), mask=None, go_backwards=False, 
                     d_out_carry = zero if zero_output_for_mask else tf.where(m, zero, d_out)
                 else:
                     g = (d_out + d_states[0],) + tuple(d_states[1:])
-                saved = saved_read.read(t)
-                prev = tuple(p.read(t) for p in prev_read)
-                dz, d_prev = backward(g, saved, prev, extra_t)
-                dz_rec = dz if kind != "gru" else _gru_rec_grad(dz, saved)[0]
+                prev = (a_prev_read.read(t),) + tuple(ta.read(t) for ta in prev_tas)
+                dz, dz_rec, d_prev, keep = backward(g, saved_ta.read(t), prev, extra_t)
                 d_prev = (d_prev[0] + tf.matmul(dz_rec, w),) + tuple(d_prev[1:])
                 if masked:
                     d_prev = tuple(d + k for d, k in zip(d_prev, kept))
-                return t - 1, d_prev, d_out_carry, dz_ta.write(t, dz)
+                if keep is not None:
+                    kept_ta = kept_ta.write(t, keep)
+                return t - 1, d_prev, d_out_carry, dz_ta.write(t, dz), kept_ta
 
-            _, d_states0, _, dz_ta = tf.while_loop(
+            _, d_states0, _, dz_ta, kept_ta = tf.while_loop(
                 lambda t, *_: t >= 0, back,
-                (steps - 1, tuple(d_final), tf.zeros_like(d_final[0]), dz_ta),
+                (steps - 1, tuple(d_final), tf.zeros_like(d_final[0]), dz_ta, kept_ta),
             )
             d_xw = dz_ta.stack()  # (T, batch, G*units)
             if kind == "gru":
-                d_rec, d_b_cr = _gru_rec_grad(d_xw, saved_all)
-                d_extra = (tf.reduce_sum(d_b_cr, axis=[0, 1]),)
+                d_hc = kept_ta.stack()  # (T, batch, units): the candidate block of the recurrent side
+                units = d_hc.shape[-1]
+                d_rec = tf.concat([d_xw[..., : 2 * units], d_hc], axis=-1)
+                d_extra = (tf.reduce_sum(d_hc, axis=[0, 1]),)
             else:
                 d_rec, d_extra = d_xw, ()
             units = w_t.shape[0]
-            a_prev = tf.reshape(prev_seqs[0], [-1, units])
-            d_w_t = tf.matmul(a_prev, tf.reshape(d_rec, [-1, d_rec.shape[-1]]), transpose_a=True)
+            d_w_t = tf.matmul(tf.reshape(a_prev, [-1, units]), tf.reshape(d_rec, [-1, d_rec.shape[-1]]),
+                              transpose_a=True)
             return (d_xw, d_w_t) + tuple(d_states0) + d_extra
 
         return (outputs,) + tuple(final_states), grad
