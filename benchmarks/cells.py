@@ -107,7 +107,7 @@ def machine_info(torch=None) -> dict:
         pass
     run = lambda *a: subprocess.run(a, cwd=ROOT, capture_output=True, text=True).stdout.strip()
     nproc = run("nproc")
-    code = [os.path.join("nlp_tasks", "layers", f) for f in ("cells.py", "recurrent.py")]
+    code = [os.path.join("nlp_tasks", "layers", f) for f in ("cells.py", "recurrent.py", "bptt.py")]
     sha = hashlib.sha256(b"".join(open(os.path.join(ROOT, f), "rb").read() for f in code)).hexdigest()
     return {"nproc": int(nproc) if nproc.isdigit() else os.cpu_count(), "cpu": cpu,
             "platform": platform.platform(), "python": platform.python_version(),
@@ -120,9 +120,9 @@ def machine_info(torch=None) -> dict:
             "layers_sha256": sha[:12]}
 
 
-def matmul_peak_gflops(n: int = 2048, repeats: int = 7) -> float:
-    """Best float32 GFLOP/s of an n x n matmul (one matmul per timed call)."""
-    a, b = tf.random.normal((n, n)), tf.random.normal((n, n))
+def matmul_peak_gflops(n: int = 2048, repeats: int = 7, dtype: str = "float32") -> float:
+    """Best GFLOP/s of an n x n matmul in ``dtype`` (one matmul per timed call)."""
+    a, b = tf.cast(tf.random.normal((n, n)), dtype), tf.cast(tf.random.normal((n, n)), dtype)
     mm = tf.function(lambda a, b: tf.reduce_sum(tf.matmul(a, b)))
     mm(a, b).numpy()  # trace + warm
     best = float("inf")
@@ -248,6 +248,8 @@ def markdown_section(res: dict) -> str:
                   "PyTorch not timed (see below)")
     xla = ("with XLA (`tf.function(jit_compile=True)`)" if res["jit_compile"] else
            "without XLA (`jit_compile` off)")
+    if res.get("mixed_precision"):
+        xla += f", under Keras' `mixed_{res['mixed_precision']}` policy"
     lines = [SECTION, "",
              f"Measured {res['date']} on {m['cpu']} ({m['nproc']} cores), TensorFlow {m['tensorflow']}, "
              f"Keras {m['keras']}, {torch_text}, code at commit {m['git_commit']}"
@@ -262,7 +264,7 @@ def markdown_section(res: dict) -> str:
              f"{res['repeats']} interleaved rounds per layer/shape (contender order rotated each "
              "round; same steps per block for all); ms/step is the median over rounds (min-max in "
              "brackets); ratios = median of per-round ratios.", "",
-             f"Peak: float32 2048x2048 `tf.matmul`, best {peak:.1f} GFLOP/s. FLOP convention (same for "
+             f"Peak: {res.get('peak_dtype', 'float32')} 2048x2048 `tf.matmul`, best {peak:.1f} GFLOP/s. FLOP convention (same for "
              "all three): training step = 3 x forward, forward = 2 * batch * T * (n_x + units) * G * "
              "units (G = 1 rnn, 3 gru, 4 lstm).", "",
              "| layer (ours vs keras.layers / torch.nn) | shape | ours ms/step | keras ms/step "
@@ -318,6 +320,9 @@ def main(argv=None) -> None:
     p.add_argument("--jit-compile", action="store_true",
                    help="compile the TF train steps (ours and keras) with XLA; default off")
     p.add_argument("--no-torch", action="store_true", help="time ours vs keras only, without PyTorch")
+    p.add_argument("--mixed-precision", choices=("bfloat16", "float16"), default=None,
+                   help="Keras' mixed_<dtype> policy for ours and keras (float32 weights, <dtype> "
+                        "compute); PyTorch is not timed then, and the peak is that dtype's matmul")
     p.add_argument("--torch-threads", type=int, default=0,
                    help="torch.set_num_threads; 0 = as many as TensorFlow uses (default)")
     p.add_argument("--kinds", default="gru,rnn,lstm")
@@ -338,14 +343,19 @@ def main(argv=None) -> None:
     exe = os.path.relpath(exe, ROOT) if exe.startswith(ROOT + os.sep) else os.path.basename(exe)
     script = os.path.relpath(os.path.abspath(__file__), ROOT)
     command = shlex.join([exe, script, *(sys.argv[1:] if argv is None else argv)])
-    torch, torch_status = load_torch(args.no_torch, args.torch_threads)
+    if args.mixed_precision:
+        keras.mixed_precision.set_global_policy(f"mixed_{args.mixed_precision}")
+        torch, torch_status = None, f"not timed under --mixed-precision {args.mixed_precision}"
+    else:
+        torch, torch_status = load_torch(args.no_torch, args.torch_threads)
+    peak_dtype = args.mixed_precision or "float32"
     machine = machine_info(torch)
     print(f"{machine['cpu']} x{machine['nproc']}, TF {machine['tensorflow']} ({machine['tf_threads']} threads), "
           f"Keras {machine['keras']}, PyTorch "
           + (f"{machine['torch']} ({machine['torch_threads']} threads)" if torch else torch_status)
-          + f", jit_compile={args.jit_compile}")
+          + f", jit_compile={args.jit_compile}, precision={args.mixed_precision or 'float32'}")
     load = [os.getloadavg()[0]]
-    peaks = [matmul_peak_gflops(repeats=3 if args.quick else 7)]
+    peaks = [matmul_peak_gflops(repeats=3 if args.quick else 7, dtype=peak_dtype)]
     print(f"matmul peak: {peaks[0]:.1f} GFLOP/s", flush=True)
     results = []
     for shape in shapes:
@@ -365,7 +375,7 @@ def main(argv=None) -> None:
                               if r.get(name))
             print(f"{line}  (n={r['steps_per_block']}, first step ms: {first}; "
                   f"{time.perf_counter() - t0:.0f}s)", flush=True)
-    peaks.append(matmul_peak_gflops(repeats=3 if args.quick else 7))
+    peaks.append(matmul_peak_gflops(repeats=3 if args.quick else 7, dtype=peak_dtype))
     peak = max(peaks)
     load.append(os.getloadavg()[0])
     print(f"matmul peak (before, after): {peaks[0]:.1f}, {peaks[1]:.1f} GFLOP/s; using {peak:.1f}")
@@ -375,6 +385,7 @@ def main(argv=None) -> None:
     res = {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
            "command": command, "machine": machine, "method": args.method,
            "method_description": method_desc, "jit_compile": args.jit_compile,
+           "mixed_precision": args.mixed_precision, "peak_dtype": peak_dtype,
            "torch_status": torch_status, "order": "cyclic rotation of the contenders by round",
            "repeats": args.repeats, "warmup": args.warmup,
            "loadavg_1min_start_end": load, "peak_gflops": peak, "peak_gflops_measurements": peaks,

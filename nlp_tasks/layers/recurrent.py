@@ -5,8 +5,9 @@ slices and transposes its stacked kernel at every step. :class:`Recurrent` forms
 weights once per sequence, runs the loop time-major (transposing only the narrow input and
 output tensors), and for gated cells computes the input products ``x<t> @ W_x.T + b`` of every
 time step in one large matrix product before the loop when training, so the loop does only the
-recurrent part ``a<t-1> @ W_a.T``. It is the same function (tests check it against ``keras.layers.RNN`` with the
-same cell), so everything ``keras.layers.RNN`` supports still works: masking,
+recurrent part ``a<t-1> @ W_a.T``. When training the RNN, GRU (``reset_after``) or LSTM, the
+backward pass is hand-written (:mod:`nlp_tasks.layers.bptt`). It is the same function (tests
+check it against ``keras.layers.RNN`` with the same cell), so everything ``keras.layers.RNN`` supports still works: masking,
 ``return_sequences``, ``return_state``, ``go_backwards``, ``stateful``,
 ``keras.layers.Bidirectional``.
 
@@ -61,6 +62,12 @@ class Recurrent(keras.layers.RNN):
             the sequence, and for inference, where there is no backward pass to share the cost
             and the loop's per-step product overlaps with the recurrent one (NER prediction
             was 1.3x faster in the loop; measured, see benchmarks/NOTES.md).
+        fused_backward: when training the Elman RNN, the ``reset_after`` GRU or the LSTM on
+            TensorFlow, run the loop with the hand-written backpropagation through time of
+            :mod:`nlp_tasks.layers.bptt` (the input projection then is always hoisted, unless
+            ``hoist_inputs=False``, which turns this off). False: TensorFlow differentiates the
+            loop itself. Both give the same gradients (tested); the hand-written one is faster
+            (benchmarks/NOTES.md).
     """
 
     def __init__(self, cell, hoist_inputs: bool | None = None, fused_backward: bool = True, **kwargs):
