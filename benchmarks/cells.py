@@ -153,7 +153,7 @@ def make_contender(layer, shape, method: str, seed: int, jit_compile: bool = Fal
     @tf.function(jit_compile=jit_compile)
     def train_step(x, y):
         with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(tf.square(model(x, training=True) - y))
+            loss = tf.reduce_mean(tf.square(tf.cast(model(x, training=True), y.dtype) - y))
         grads = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
         return loss
