@@ -146,16 +146,17 @@ def _layer_gradients(name, fused, rng_seed, masked, go_backwards, return_sequenc
     layer.build((None, T, N_X))
     randomize(layer, rng)
     n_states = 2 if name == "lstm" else 1
-    x = tf.constant(rng.normal(0, 1, (3, T, N_X)))
-    states0 = [tf.constant(rng.normal(0, 0.5, (3, UNITS))) for _ in range(n_states)]
+    x = tf.constant(rng.normal(0, 1, (4, T, N_X)))
+    states0 = [tf.constant(rng.normal(0, 0.5, (4, UNITS))) for _ in range(n_states)]
     mask = None
-    if masked:  # right padding, left padding, and a hole
-        mask = np.ones((3, T), dtype=bool)
+    if masked:  # right padding, left padding, a hole, and an all-padding row (NER's padded words)
+        mask = np.ones((4, T), dtype=bool)
         mask[0, 3:] = False
         mask[1, :2] = False
         mask[2, 2] = False
+        mask[3, :] = False
         mask = tf.constant(mask)
-    shapes = [(3, T if return_sequences else 1, UNITS)] + [(3, UNITS)] * n_states
+    shapes = [(4, T if return_sequences else 1, UNITS)] + [(4, UNITS)] * n_states
     upstream = [tf.constant(rng.normal(0, 1, s)) for s in shapes]
 
     def run(x, states0):
