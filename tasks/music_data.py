@@ -37,6 +37,7 @@ BUILTIN = "builtin:bach-chorales"
 SPLITS = ("train", "valid", "test")
 SPLIT_ALIASES = {"train": "train", "dev": "valid", "valid": "valid", "validation": "valid", "test": "test"}
 MIDI_SUFFIXES = (".mid", ".midi")
+MAX_STEPS = 200_000  # about 14 hours at 120 bpm in quarter steps: beyond it a file is damaged, not music
 
 
 def cache_dir() -> Path:
@@ -126,6 +127,9 @@ def read_midi(path: str | Path, steps_per_quarter: int = 1) -> np.ndarray:
         raise UserError(f"{path}: no notes")
     grid = per_quarter / steps_per_quarter
     length = max(int(round(end / grid)) for _, _, end in notes)
+    if length > MAX_STEPS:
+        raise UserError(f"{path}: {length} time steps of {steps_per_quarter} per quarter note, more than "
+                        f"{MAX_STEPS}; the file's timing is damaged")
     roll = np.zeros((max(length, 1), KEYS), dtype=np.float32)
     for pitch, start, end in notes:
         if not LOW <= pitch <= HIGH:

@@ -95,6 +95,18 @@ def test_unusable_midi_is_a_clear_error(tmp_path):
         md.read_midi_folder(tmp_path / "empty")
 
 
+def test_midi_with_a_damaged_delta_time_is_refused_not_allocated(tmp_path):
+    """Found by tests/test_fuzz_readers.py: one mutated byte made a delta time of about 2^28
+    ticks, and the reader tried to allocate a 70 GiB piano roll."""
+    data = (b"MThd\x00\x00\x00\x06\x00\x01\x00\x03\x01\xe0MTrk\x00\x00\x00\x0b\x00\xffQ\x03\t'\xc0\x00"
+            b"\xff/\x00MTrk\x00\x00\x00\x17\x00\xff\x03\x06primer\x00\x90<P\x87@\x80<\x00\x00\xff/\x00"
+            b"MTrk\x00\x00\x00%\x00\xff\x03\x0ccontinuation\x87@\x90<P\x00@P\x83\x80\x80\x80\x80\x00\x00"
+            b"\x00\x80`\x80<\x00\x8b @\x00\x00\xff/\x00")
+    (tmp_path / "d.mid").write_bytes(data)
+    with pytest.raises(UserError, match=r"d.mid: \d+ time steps .* the file's timing is damaged"):
+        md.read_midi(tmp_path / "d.mid")
+
+
 def test_music21_bach_chorales_are_read_offline():
     pieces = md._all_bach_chorales(1, limit=4)
     assert len(pieces) == 4 and all(p.shape[1] == 88 and p.sum(axis=1).max() == 4 for p in pieces)  # SATB
