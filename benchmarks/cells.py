@@ -264,7 +264,8 @@ def markdown_section(res: dict) -> str:
              f"{res['repeats']} interleaved rounds per layer/shape (contender order rotated each "
              "round; same steps per block for all); ms/step is the median over rounds (min-max in "
              "brackets); ratios = median of per-round ratios.", "",
-             f"Peak: {res.get('peak_dtype', 'float32')} 2048x2048 `tf.matmul`, best {peak:.1f} GFLOP/s. FLOP convention (same for "
+             f"Peak: {res.get('peak_dtype', 'float32')} 2048x2048 `tf.matmul`, best {peak:.1f} GFLOP/s. "
+             "FLOP convention (same for "
              "all three): training step = 3 x forward, forward = 2 * batch * T * (n_x + units) * G * "
              "units (G = 1 rnn, 3 gru, 4 lstm).", "",
              "| layer (ours vs keras.layers / torch.nn) | shape | ours ms/step | keras ms/step "

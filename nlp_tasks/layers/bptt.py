@@ -37,11 +37,12 @@ def _previous(sequence, first):
 
 # -- the three cells: one forward step and one backward step each ------------------------------
 # forward(x, states, w_t, extra) -> (new_states, saved); the output of a step is new_states[0].
-# backward(g, saved, prev_states, extra) -> (dz, d_prev_direct): g holds the gradient of the loss
-# with respect to each new state; dz is the gradient of the pre-activations (batch, G*units),
-# which is also the input projection's gradient except for the GRU's candidate block (see
-# _gru_rec_grad); d_prev_direct is the gradient reaching the previous states other than through
-# the recurrent product (that one, dz_rec @ W_a, the driver adds).
+# backward(g, saved, prev_states, extra) -> (dz_x, dz_rec, d_prev_direct, kept): g holds the
+# gradient of the loss with respect to each new state; dz_x is the gradient of the input
+# projection (batch, G*units) and dz_rec that of the recurrent product a<t-1> @ W_a.T (the same
+# tensor except for the GRU's candidate block); d_prev_direct is the gradient reaching the
+# previous states other than through the recurrent product (that one, dz_rec @ W_a, the driver
+# adds); kept is a per-step tensor the driver stacks (the GRU's b_cr gradient), or None.
 
 
 def _rnn_forward(activation):

@@ -7,9 +7,9 @@ output tensors), and for gated cells computes the input products ``x<t> @ W_x.T 
 time step in one large matrix product before the loop when training, so the loop does only the
 recurrent part ``a<t-1> @ W_a.T``. When training the RNN, GRU (``reset_after``) or LSTM, the
 backward pass is hand-written (:mod:`nlp_tasks.layers.bptt`). It is the same function (tests
-check it against ``keras.layers.RNN`` with the same cell), so everything ``keras.layers.RNN`` supports still works: masking,
-``return_sequences``, ``return_state``, ``go_backwards``, ``stateful``,
-``keras.layers.Bidirectional``.
+check it against ``keras.layers.RNN`` with the same cell), so everything ``keras.layers.RNN``
+supports still works: masking, ``return_sequences``, ``return_state``, ``go_backwards``,
+``stateful``, ``keras.layers.Bidirectional``.
 
 Cells other than ours, and ``unroll=True``, take the ordinary ``keras.layers.RNN`` path.
 """
