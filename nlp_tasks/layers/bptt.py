@@ -11,7 +11,8 @@ the backward pass of the course's BPTT equations instead (the same ones as
 - the backward loop does one product per step, ``dz<t> @ W_a``, the part that truly is
   sequential, plus a few elementwise operations;
 - the weight gradient is one large product after the loop, ``A_prev.T @ dZ`` over all
-  ``T * batch`` rows at once, which a CPU runs near its peak; the input projection's gradients
+  ``T * batch`` rows at once, far more efficient on a CPU than many small ones (see
+  benchmarks/NOTES.md); the input projection's gradients
   (done by :class:`~nlp_tasks.layers.Recurrent` before the loop) are large products too.
 
 This is how cuDNN and oneDNN organise their RNN kernels. It computes the same gradients as
@@ -45,7 +46,7 @@ def _previous(sequence, first):
 # adds); kept is a per-step tensor the driver stacks (the GRU's b_cr gradient), or None.
 
 
-def _rnn_forward(activation):
+def _rnn_functions(activation):
     act = tf.tanh if activation == "tanh" else tf.nn.relu
 
     def forward(x, states, w_t, extra):
@@ -120,7 +121,7 @@ def _lstm_backward(g, saved, prev, extra):
 
 def _cell_functions(kind):
     if kind in ("rnn_tanh", "rnn_relu"):
-        return _rnn_forward(kind[4:])
+        return _rnn_functions(kind[4:])
     if kind == "gru":
         return _gru_forward, _gru_backward
     if kind == "lstm":
