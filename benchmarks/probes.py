@@ -3,6 +3,11 @@
     .venv/bin/python benchmarks/probes.py ops            # cost of one op inside a tf.while_loop
     .venv/bin/python benchmarks/probes.py gate-xla       # GRU gate arithmetic compiled with XLA, or not
     .venv/bin/python benchmarks/probes.py bidirectional  # two GRU loops (one per direction) or one
+    .venv/bin/python benchmarks/probes.py block-lstm     # TensorFlow's fused BlockLSTMV2 kernel vs ours
+    .venv/bin/python benchmarks/probes.py ner-batch      # NER training throughput at batch 32, 64, 128
+    .venv/bin/python benchmarks/probes.py malloc         # NER training with glibc malloc tuned or not
+    .venv/bin/python benchmarks/probes.py grad-ops       # bptt's derivatives: fused SigmoidGrad/TanhGrad or not
+    .venv/bin/python benchmarks/probes.py ner-xla --round 8  # NER training steps under XLA, or not
 
 Each prints medians over interleaved rounds (ms, or us per loop iteration). Nothing is written:
 the figures go to NOTES.md by hand, with the command.
@@ -11,6 +16,7 @@ the figures go to NOTES.md by hand, with the command.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import sys
 import time
@@ -41,25 +47,31 @@ def interleaved(functions: dict, rounds: int, calls: int, per: float = 1.0) -> d
 
 
 def probe_ops(rounds: int) -> None:
-    """One op per iteration of a 50-step tf.while_loop at the small cell shape (batch 32, 128 units)."""
-    batch, units, steps = 32, 128, 50
-    h, wide = tf.random.normal((batch, units)), tf.random.normal((batch, 4 * units))
-    w4 = tf.random.normal((units, 4 * units)) * 0.01
-    bodies = {
-        "empty body (identity)": (lambda v: tf.identity(v), h),
-        "add, (32, 128)": (lambda v: v + 1.0, h),
-        "sigmoid, (32, 128)": (tf.sigmoid, h),
-        "sigmoid, (32, 512)": (tf.sigmoid, wide),
-        "matmul (32, 128) @ (128, 512)": (lambda v: tf.matmul(v, w4)[:, :units], h),
-    }
+    """One op per iteration of a 50-step tf.while_loop, at the small cell shape (batch 32,
+    128 units, the LSTM's 4 gates) and the large one (batch 64, 256 units, the GRU's 3 gates)."""
+    steps = 50
+    for batch, units, gates in ((32, 128, 4), (64, 256, 3)):
+        h, wide = tf.random.normal((batch, units)), tf.random.normal((batch, gates * units))
+        w = tf.random.normal((units, gates * units)) * 0.01
+        bodies = {
+            "empty body (identity)": (lambda v: tf.identity(v), h),
+            f"add, {tuple(h.shape)}": (lambda v: v + 1.0, h),
+            f"sigmoid, {tuple(h.shape)}": (tf.sigmoid, h),
+            f"sigmoid, {tuple(wide.shape)}": (tf.sigmoid, wide),
+            f"split {gates * units} -> {(gates - 1) * units}, {units}, add":
+                (lambda v: tf.concat([a + 1.0 if i == 0 else a for i, a in
+                                      enumerate(tf.split(v, [(gates - 1) * units, units], -1))], -1), wide),
+            f"concat 3 x {tuple(h.shape)}": (lambda v: tf.concat([v, v, v], -1)[:, :units], h),
+            f"matmul {tuple(h.shape)} @ {tuple(w.shape)}": (lambda v: tf.matmul(v, w)[:, :units], h),
+        }
 
-    def loop(body, start):
-        return tf.function(lambda: tf.while_loop(lambda i, v: i < steps, lambda i, v: (i + 1, body(v)),
-                                                 (0, start))[1])
+        def loop(body, start):
+            return tf.function(lambda: tf.while_loop(lambda i, v: i < steps, lambda i, v: (i + 1, body(v)),
+                                                     (0, start))[1])
 
-    result = interleaved({name: loop(*spec) for name, spec in bodies.items()}, rounds, 10, per=steps / 1e3)
-    for name, us in result.items():
-        print(f"{name:32s} {us:7.1f} us per iteration")
+        result = interleaved({name: loop(*spec) for name, spec in bodies.items()}, rounds, 10, per=steps / 1e3)
+        for name, us in result.items():
+            print(f"{name:42s} {us:7.1f} us per iteration")
 
 
 def probe_gate_xla(rounds: int) -> None:
@@ -139,12 +151,236 @@ def probe_bidirectional(rounds: int) -> None:
         print(f"BiGRU forward {batch, steps, units}: " + ", ".join(f"{k} {v:.2f} ms" for k, v in result.items()))
 
 
+def probe_block_lstm(rounds: int) -> None:
+    """An LSTM training step (layer + Dense(1), Adam): ours, Keras' LSTM, and TensorFlow's fused
+    C++ sequence kernel ``BlockLSTMV2`` (one op for the whole loop, gradient ``BlockLSTMGradV2``)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import cells
+
+    class BlockLSTM(keras.layers.Layer):
+        def __init__(self, units):
+            super().__init__()
+            self.units = units
+
+        def build(self, shape):
+            self.w = self.add_weight(shape=(shape[-1] + self.units, 4 * self.units), initializer="glorot_uniform")
+            self.b = self.add_weight(shape=(4 * self.units,), initializer="zeros")
+
+        def call(self, x):
+            zeros, no_peephole = tf.zeros((tf.shape(x)[0], self.units)), tf.zeros((self.units,))
+            h = tf.raw_ops.BlockLSTMV2(seq_len_max=tf.cast(tf.shape(x)[1], tf.int64), x=tf.transpose(x, [1, 0, 2]),
+                                       cs_prev=zeros, h_prev=zeros, w=self.w, wci=no_peephole, wcf=no_peephole,
+                                       wco=no_peephole, b=self.b, cell_clip=0.0, use_peephole=False)[-1]
+            return h[-1]
+
+    for shape in ((32, 50, 64, 128), (64, 100, 128, 256)):
+        units = shape[3]
+        steps = {"ours": cells.make_contender(cells.recurrent("lstm", units), shape, "tf_function", 1),
+                 "keras.layers.LSTM": cells.make_contender(keras.layers.LSTM(units), shape, "tf_function", 1),
+                 "BlockLSTMV2": cells.make_contender(BlockLSTM(units), shape, "tf_function", 1)}
+        result = interleaved(steps, rounds, 5)
+        print(f"LSTM {shape}: " + ", ".join(f"{k} {v:.1f} ms" for k, v in result.items()))
+
+
+def probe_ner_xla(rounds: int, batches: int, round_to: int) -> None:
+    """NER (the default model, CoNLL-2003) training steps on the first ``batches`` length-bucketed
+    training batches, with the train step compiled by XLA or not. ``round_to`` pads each batch's
+    length and word width up to a multiple (fewer distinct shapes, so fewer XLA compilations).
+    One epoch of ordinary training comes first, to build the vocabularies and the model."""
+    import numpy as np
+    from tensorflow.python.framework import config as tf_config
+
+    from nlp_tasks.paths import data_dir
+    from tasks.ner import NERConfig, NERPipeline
+
+    pipe = NERPipeline(NERConfig(epochs=1, word_dropout=0.2))
+    train = data_dir() / "conll2003" / "train.txt"
+    pipe.fit(train, None, verbose=0)
+    model = pipe.model
+    from tasks.ner import read_sentences
+
+    dataset = pipe._dataset(read_sentences(train, "train", pipe.config.scheme), shuffle=True)
+
+    def padded(batch):
+        (words, cases, chars), y = (tuple(v.numpy() for v in batch[0]), batch[1].numpy())
+        if round_to > 1:
+            up = lambda n: -(-n // round_to) * round_to  # noqa: E731
+            t, w = up(words.shape[1]) - words.shape[1], up(chars.shape[2]) - chars.shape[2]
+            words, cases = (np.pad(a, ((0, 0), (0, t))) for a in (words, cases))
+            chars = np.pad(chars, ((0, 0), (0, t), (0, w)))
+            y = np.pad(y, ((0, 0), (0, t)), constant_values=-1)
+        return (words, cases, chars), y
+
+    data = [padded(b) for b, _ in zip(dataset, range(batches))]
+    shapes = {tuple(a.shape for a in x) for x, _ in data}
+    print(f"{len(data)} batches, {len(shapes)} distinct shapes (round to {round_to or 1})", flush=True)
+    tf_config.disable_op_determinism()  # Keras refuses XLA under op determinism (the tasks' default)
+    functions = {}
+    for jit in (False, True):
+        model.jit_compile = jit
+        functions["XLA" if jit else "plain"] = model.make_train_function(force=True)
+
+    def run(name):
+        model.train_function = functions[name]
+        for x, y in data:
+            model.train_on_batch(x, y)
+
+    for name in functions:  # the first pass traces (and compiles, under XLA) every shape
+        start = time.perf_counter()
+        run(name)
+        print(f"first pass, {name}: {time.perf_counter() - start:.1f} s", flush=True)
+    result = interleaved({name: (lambda name=name: run(name)) for name in functions}, rounds, 1)
+    print("steady state, s per pass: " + ", ".join(f"{k} {v / 1e3:.2f}" for k, v in result.items()))
+
+
+def _gru_backward_fused(g, saved, prev, extra):
+    """bptt._gru_backward with the gate derivatives as TensorFlow's fused SigmoidGrad/TanhGrad ops
+    (one op each instead of two or three elementwise products)."""
+    (gh,), (h,) = g, prev
+    u, r, n, hc = tf.split(saved, 4, axis=-1)
+    dn = gh * u
+    dzn = tf.raw_ops.TanhGrad(y=n, dy=dn)
+    dzu = tf.raw_ops.SigmoidGrad(y=u, dy=gh * (n - h))
+    dzr = tf.raw_ops.SigmoidGrad(y=r, dy=dzn * hc)
+    d_hc = dzn * r
+    return (tf.concat([dzu, dzr, dzn], axis=-1), tf.concat([dzu, dzr, d_hc], axis=-1), (gh - dn,), d_hc)
+
+
+def _lstm_backward_fused(g, saved, prev, extra):
+    """bptt._lstm_backward with fused derivative ops (see _gru_backward_fused)."""
+    (ga, gc), (_, c_prev) = g, prev
+    u, f, cand, o, tc = tf.split(saved, 5, axis=-1)
+    dc = gc + tf.raw_ops.TanhGrad(y=tc, dy=ga * o)
+    dz = tf.concat([tf.raw_ops.SigmoidGrad(y=u, dy=dc * cand), tf.raw_ops.SigmoidGrad(y=f, dy=dc * c_prev),
+                    tf.raw_ops.TanhGrad(y=cand, dy=dc * u), tf.raw_ops.SigmoidGrad(y=o, dy=ga * tc)], axis=-1)
+    return dz, dz, (tf.zeros_like(ga), dc * f), None
+
+
+def probe_grad_ops(rounds: int) -> None:
+    """A training step (layer + Dense(1), Adam) with bptt's backward step as it is (the gate
+    derivatives as products of elementwise ops) or with TensorFlow's fused SigmoidGrad/TanhGrad."""
+    from nlp_tasks.layers import bptt, recurrent
+
+    variants = {"gru": ("_gru_backward", _gru_backward_fused), "lstm": ("_lstm_backward", _lstm_backward_fused)}
+    for kind, (name, fused) in variants.items():
+        products = getattr(bptt, name)
+        for batch, steps, n_x, units in ((32, 50, 64, 128), (64, 100, 128, 256)):
+            def make(backward):
+                setattr(bptt, name, backward)
+                keras.utils.set_random_seed(0)
+                model = keras.Sequential([keras.Input((steps, n_x)), recurrent(kind, units), keras.layers.Dense(1)])
+                optimizer = keras.optimizers.Adam()
+                optimizer.build(model.trainable_variables)
+                x, y = tf.random.normal((batch, steps, n_x)), tf.random.normal((batch, 1))
+
+                @tf.function
+                def step():
+                    with tf.GradientTape() as tape:
+                        loss = tf.reduce_mean((model(x, training=True) - y) ** 2)
+                    optimizer.apply(tape.gradient(loss, model.trainable_variables), model.trainable_variables)
+                    return loss
+
+                step()  # traced with this backward step
+                return step
+
+            fns = {"fused grad ops": make(fused), "products": make(products)}
+            setattr(bptt, name, products)
+            # Same seed, one Adam update each so far: the losses agree if the gradients do.
+            losses = [float(f()) for f in fns.values()]
+            assert abs(losses[0] - losses[1]) <= 1e-4 * max(1.0, abs(losses[1])), losses
+            result = interleaved(fns, rounds, 5)
+            print(f"{kind.upper()} {batch, steps, n_x, units}: "
+                  + ", ".join(f"{k} {v:.1f} ms" for k, v in result.items()), flush=True)
+
+
+def probe_ner_batch(rounds: int) -> None:
+    """NER (the default model, CoNLL-2003) training throughput at several batch sizes, with the
+    task's length bucketing: one model, each size's batches of one epoch cut into 8 chunks, and
+    ``rounds`` chunks (at most 8) timed per size, alternating size from chunk to chunk. One
+    epoch of ordinary training comes first, to build the vocabularies and the model."""
+    from nlp_tasks.paths import data_dir
+    from tasks.ner import NERConfig, NERPipeline, read_sentences
+
+    pipe = NERPipeline(NERConfig(epochs=1, word_dropout=0.2))
+    train = data_dir() / "conll2003" / "train.txt"
+    pipe.fit(train, None, verbose=0)
+    sentences = read_sentences(train, "train", pipe.config.scheme)
+    chunks, config = {}, pipe.config
+    for size in (32, 64, 128):
+        pipe.config = dataclasses.replace(config, batch_size=size)
+        batches = [(x, y) for x, y in pipe._dataset(sentences, shuffle=True)]
+        chunks[size] = [batches[i::8] for i in range(8)]
+    pipe.config = config
+    seconds, examples = {s: 0.0 for s in chunks}, {s: 0 for s in chunks}
+    for size, parts in chunks.items():  # trace: the first chunk of each size, untimed
+        for x, y in parts[0]:
+            pipe.model.train_on_batch(x, y)
+    for k in range(1, min(rounds, 7) + 1):
+        order = list(chunks) if k % 2 else list(reversed(chunks))
+        for size in order:
+            start = time.perf_counter()
+            for x, y in chunks[size][k]:
+                pipe.model.train_on_batch(x, y)
+            seconds[size] += time.perf_counter() - start
+            examples[size] += sum(int(y.shape[0]) for _, y in chunks[size][k])
+    for size in chunks:
+        print(f"batch {size:4d}: {examples[size] / seconds[size]:6.0f} sentences/s "
+              f"({examples[size]} sentences in {seconds[size]:.1f} s)")
+
+
+def probe_malloc(rounds: int, sentences: int = 4000, epochs: int = 4) -> None:
+    """``cli.py ner train`` on the first ``sentences`` sentences of CoNLL-2003 train for ``epochs``
+    epochs, in fresh processes, with glibc's malloc tuned (the default, nlp_tasks.runtime) or
+    left alone (``NLP_TASKS_MALLOC=system``), alternating; wall, user and system seconds, the
+    epochs' times as Keras prints them, and peak memory, per process."""
+    import os
+    import re
+    import subprocess
+    import tempfile
+
+    from nlp_tasks.paths import data_dir
+
+    root = Path(__file__).resolve().parent.parent
+    text = (data_dir() / "conll2003" / "train.txt").read_text(encoding="utf-8")
+    with tempfile.TemporaryDirectory() as tmp:
+        train = Path(tmp) / "train.txt"
+        train.write_text("\n\n".join(text.split("\n\n")[:sentences]) + "\n", encoding="utf-8")
+        results = {"tuned": [], "system": []}
+        for r in range(rounds):
+            for mode in (("tuned", "system") if r % 2 == 0 else ("system", "tuned")):
+                env = dict(os.environ, NLP_TASKS_MALLOC=mode)
+                start = time.perf_counter()
+                proc = subprocess.Popen([sys.executable, str(root / "cli.py"), "ner", "train", "--train", str(train),
+                                         "--out", str(Path(tmp) / f"{mode}-{r}"), "--epochs", str(epochs)],
+                                        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                output = proc.stdout.read()
+                proc.stdout.close()
+                _, status, usage = os.wait4(proc.pid, 0)  # this child's own resource usage
+                proc.returncode = os.waitstatus_to_exitcode(status)
+                wall = time.perf_counter() - start
+                if proc.returncode:
+                    raise SystemExit(f"{mode} run failed:\n{output[-2000:]}")
+                epochs_s = [int(x) for x in re.findall(r" - (\d+)s - ", output)]
+                results[mode].extend(epochs_s[1:])  # the first epoch also traces the graphs
+                print(f"round {r + 1}, {mode:6s}: {wall:6.1f} s wall, epochs {epochs_s} s, {usage.ru_utime:.1f} s "
+                      f"user, {usage.ru_stime:.1f} s system, peak {usage.ru_maxrss / 1024:.0f} MB", flush=True)
+        print("median epoch after the first: " + ", ".join(f"{k} {statistics.median(v):.1f} s"
+                                                          for k, v in results.items()))
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("probe", choices=("ops", "gate-xla", "bidirectional"))
+    parser.add_argument("probe", choices=("ops", "gate-xla", "bidirectional", "block-lstm", "ner-xla", "grad-ops", "ner-batch", "malloc"))
     parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--batches", type=int, default=30, help="ner-xla: training batches per pass")
+    parser.add_argument("--round", type=int, default=0, help="ner-xla: pad lengths up to a multiple of this")
     args = parser.parse_args(argv)
-    {"ops": probe_ops, "gate-xla": probe_gate_xla, "bidirectional": probe_bidirectional}[args.probe](args.rounds)
+    if args.probe == "ner-xla":
+        probe_ner_xla(args.rounds, args.batches, args.round)
+        return
+    {"ops": probe_ops, "gate-xla": probe_gate_xla, "bidirectional": probe_bidirectional,
+     "block-lstm": probe_block_lstm, "grad-ops": probe_grad_ops,
+     "ner-batch": probe_ner_batch, "malloc": probe_malloc}[args.probe](args.rounds)
 
 
 if __name__ == "__main__":

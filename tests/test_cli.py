@@ -48,6 +48,7 @@ def test_info_json_is_quiet_and_machine_readable():
     assert result.stderr == ""  # no TensorFlow start-up noise
     data = json.loads(result.stdout)
     assert data["default_device"] and data["tensorflow"] and "tasks" in data
+    assert data["allocator"].startswith(("glibc malloc tuned", "system defaults"))
 
 
 def test_user_error_inside_a_command_is_one_line(monkeypatch, capsys):

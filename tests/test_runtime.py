@@ -1,0 +1,70 @@
+"""The process-wide settings of nlp_tasks.runtime: glibc's malloc thresholds."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from nlp_tasks import runtime
+
+ROOT = Path(__file__).resolve().parent.parent
+GLIBC = sys.platform == "linux" and platform.libc_ver()[0] == "glibc"
+
+# In a fresh process: tune (or not), then malloc 16 MiB and report whether glibc served it with
+# mmap (mallinfo2().hblkhd counts mmapped bytes). glibc's defaults mmap it; the tuned threshold
+# (32 MiB) takes it from the heap, where a freed block stays to be reused.
+PROBE = """
+import ctypes, json
+from nlp_tasks.runtime import tune_allocator
+state = tune_allocator()
+libc = ctypes.CDLL(None)
+class Info(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in
+                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks",
+                 "keepcost")]
+libc.mallinfo2.restype = Info
+libc.malloc.restype = ctypes.c_void_p
+before = libc.mallinfo2().hblkhd
+block = libc.malloc(16 * 1024 * 1024)
+mmapped = libc.mallinfo2().hblkhd - before
+libc.free(ctypes.c_void_p(block))
+print(json.dumps({"state": state, "mmapped": mmapped}))
+"""
+
+
+def _probe(mode):
+    env = dict(os.environ, NLP_TASKS_MALLOC=mode)
+    result = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, cwd=ROOT, env=env,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.mark.skipif(not GLIBC, reason="the malloc tuning applies to glibc only")
+def test_the_tuned_allocator_serves_large_blocks_from_the_heap():
+    tuned = _probe("tuned")
+    assert tuned["state"] == {"tuned": True, **runtime.MALLOC_SETTINGS}
+    assert tuned["mmapped"] == 0
+    system = _probe("system")
+    assert system["state"] == {"tuned": False, "reason": "NLP_TASKS_MALLOC=system"}
+    assert system["mmapped"] >= 16 * 1024 * 1024  # glibc's default: a fresh mapping, page faults on first touch
+
+
+def test_no_tuning_outside_glibc(monkeypatch):
+    monkeypatch.setattr(runtime, "_allocator", None)
+    monkeypatch.delenv("NLP_TASKS_MALLOC", raising=False)
+    monkeypatch.setattr(runtime.platform, "libc_ver", lambda: ("", ""))
+    assert runtime.tune_allocator() == {"tuned": False, "reason": "not glibc"}
+    assert runtime.allocator_summary() == "system defaults (not glibc)"
+
+
+def test_tuning_happens_once(monkeypatch):
+    monkeypatch.setattr(runtime, "_allocator", {"tuned": False, "reason": "test"})
+    monkeypatch.delenv("NLP_TASKS_MALLOC", raising=False)
+    assert runtime.tune_allocator() == {"tuned": False, "reason": "test"}  # the first result stands
