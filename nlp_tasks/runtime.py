@@ -83,7 +83,11 @@ def tune_allocator() -> dict:
     global _allocator
     if _allocator is not None:
         return _allocator
-    choice = os.environ.get("NLP_TASKS_MALLOC", "tuned").strip().lower()
+    choice = os.environ.get("NLP_TASKS_MALLOC", "tuned").strip().lower() or "tuned"
+    if choice not in ("tuned", "system"):
+        from nlp_tasks.errors import UserError
+
+        raise UserError(f"NLP_TASKS_MALLOC must be 'tuned' or 'system', got {os.environ['NLP_TASKS_MALLOC']!r}")
     if choice == "system":
         _allocator = {"tuned": False, "reason": "NLP_TASKS_MALLOC=system"}
     elif sys.platform != "linux" or platform.libc_ver()[0] != "glibc":

@@ -68,3 +68,11 @@ def test_tuning_happens_once(monkeypatch):
     monkeypatch.setattr(runtime, "_allocator", {"tuned": False, "reason": "test"})
     monkeypatch.delenv("NLP_TASKS_MALLOC", raising=False)
     assert runtime.tune_allocator() == {"tuned": False, "reason": "test"}  # the first result stands
+
+
+def test_an_unknown_allocator_choice_is_a_one_line_error():
+    env = dict(os.environ, NLP_TASKS_MALLOC="sytem")
+    result = subprocess.run([sys.executable, str(ROOT / "cli.py"), "info"], capture_output=True, text=True,
+                            cwd=ROOT, env=env, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == ["error: NLP_TASKS_MALLOC must be 'tuned' or 'system', got 'sytem'"]
