@@ -204,7 +204,9 @@ def _fit(model, train, validation, config, loss, metrics, monitor, mode, out_dir
         # only its own share. Remade here, inside the scope, their variables are the strategy's.
         metrics = [type(m).from_config(m.get_config()) if isinstance(m, keras.metrics.Metric) else m
                    for m in metrics or []]
-        model.compile(optimizer=make_optimizer(config), loss=loss, metrics=metrics)
+        # No XLA: Keras' default ("auto") would compile whenever op determinism is off, and with
+        # length-bucketed batches every batch shape is a new compilation (benchmarks/NOTES.md).
+        model.compile(optimizer=make_optimizer(config), loss=loss, metrics=metrics, jit_compile=False)
     distribute.prepare_model(model)
     # Under multi-worker training only the chief writes; the other workers read its checkpoint.
     writes = out_dir is not None and distribute.is_chief()

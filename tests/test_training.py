@@ -95,3 +95,19 @@ def test_learning_rate_decays_when_the_monitor_stalls():
                                                              lr_decay=0.5, lr_patience=0, verbose=0),
         loss="binary_crossentropy")
     assert float(model.optimizer.learning_rate) < 0.05
+
+
+def test_training_without_determinism_does_not_turn_on_xla(monkeypatch):
+    from tensorflow.python.framework import config as tf_config
+
+    model = small_model()
+    # Keras' jit_compile="auto" means XLA on a machine with a GPU and without op determinism:
+    # pretend to be one.
+    monkeypatch.setattr(model, "_resolve_auto_jit_compile", lambda: True)
+    tf_config.disable_op_determinism()
+    try:
+        fit(model, counting_data(), config=TrainConfig(epochs=1, deterministic=False, verbose=0),
+            loss="binary_crossentropy")
+    finally:
+        tf_config.enable_op_determinism()
+    assert model.jit_compile is False
