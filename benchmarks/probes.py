@@ -58,6 +58,8 @@ def probe_ops(rounds: int) -> None:
             f"add, {tuple(h.shape)}": (lambda v: v + 1.0, h),
             f"sigmoid, {tuple(h.shape)}": (tf.sigmoid, h),
             f"sigmoid, {tuple(wide.shape)}": (tf.sigmoid, wide),
+            f"tanh, {tuple(wide.shape)}": (tf.tanh, wide),
+            f"sigmoid as 0.5 * tanh(0.5 x) + 0.5, {tuple(wide.shape)}": (lambda v: 0.5 * tf.tanh(0.5 * v) + 0.5, wide),
             f"split {gates * units} -> {(gates - 1) * units}, {units}, add":
                 (lambda v: tf.concat([a + 1.0 if i == 0 else a for i, a in
                                       enumerate(tf.split(v, [(gates - 1) * units, units], -1))], -1), wide),
@@ -71,7 +73,7 @@ def probe_ops(rounds: int) -> None:
 
         result = interleaved({name: loop(*spec) for name, spec in bodies.items()}, rounds, 10, per=steps / 1e3)
         for name, us in result.items():
-            print(f"{name:42s} {us:7.1f} us per iteration")
+            print(f"{name:52s} {us:7.1f} us per iteration")
 
 
 def probe_gate_xla(rounds: int) -> None:
