@@ -12,7 +12,7 @@ Memory allocator: on Linux with glibc, :func:`tune_allocator` (called by
 system after every step. With glibc's defaults, TensorFlow's many short-lived tensors of
 changing shapes (length-bucketed batches) are mapped and unmapped over and over, and every fresh
 page costs a page fault. Tuned, NER training spends less than half the time in the kernel, and
-its epochs are as fast or faster (``benchmarks/probes.py malloc``, benchmarks/NOTES.md).
+its epochs take about the same time or less (``benchmarks/probes.py malloc``, benchmarks/NOTES.md).
 ``NLP_TASKS_MALLOC=system`` leaves glibc's defaults alone.
 
 GPUs: TensorFlow places ops on the first visible GPU by itself; :func:`configure_devices` turns
