@@ -41,7 +41,7 @@ def interleaved(functions: dict, rounds: int, calls: int, per: float = 1.0) -> d
             t0 = time.perf_counter()
             for _ in range(calls):
                 out = f()
-            tf.nest.map_structure(lambda v: v.numpy(), out)  # wait for the work
+            tf.nest.map_structure(lambda v: v.numpy() if hasattr(v, "numpy") else v, out)  # wait for the work
             times[name].append((time.perf_counter() - t0) / calls * 1e3 / per)
     return {name: statistics.median(v) for name, v in times.items()}
 
@@ -221,6 +221,7 @@ def probe_ner_xla(rounds: int, batches: int, round_to: int) -> None:
     for jit in (False, True):
         model.jit_compile = jit
         functions["XLA" if jit else "plain"] = model.make_train_function(force=True)
+        assert model.jit_compile is jit, "Keras refused jit_compile"
 
     def run(name):
         model.train_function = functions[name]
