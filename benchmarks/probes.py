@@ -29,6 +29,8 @@ from nlp_tasks.runtime import import_tensorflow  # noqa: E402
 tf = import_tensorflow()
 import keras  # noqa: E402
 
+from benchmarks import cells  # noqa: E402
+
 
 def interleaved(functions: dict, rounds: int, calls: int, per: float = 1.0) -> dict:
     """Median ms per call (divided by ``per``) of each function, the order alternating by round."""
@@ -76,10 +78,19 @@ def probe_ops(rounds: int) -> None:
             print(f"{name:52s} {us:7.1f} us per iteration")
 
 
+def _traced_step(kind: str, shape):
+    """benchmarks/cells.py's training step (our ``kind`` layer + Dense(1), Adam, seed 0), called
+    once so that it is traced now, with whatever ``bptt`` functions are patched in at this moment."""
+    keras.utils.set_random_seed(0)  # the layer draws its initializers' seeds when it is made
+    step = cells.make_contender(cells.recurrent(kind, shape[3]), shape, "tf_function", 0)
+    step()
+    return step
+
+
 def probe_gate_xla(rounds: int) -> None:
     """A GRU training step with the hand-written BPTT, its elementwise gate work compiled with
     XLA (one cluster per step, forward and backward) or left to TensorFlow's executor."""
-    from nlp_tasks.layers import bptt, recurrent
+    from nlp_tasks.layers import bptt
 
     plain = bptt._gru_forward, bptt._gru_backward
     forward_xla = tf.function(lambda x, rec, h, b: _gru_gates(x, rec, h, b), jit_compile=True)
@@ -92,29 +103,15 @@ def probe_gate_xla(rounds: int) -> None:
     def xla_backward(g, saved, prev, extra):
         return backward_xla(g[0], saved, prev[0])
 
-    for batch, steps, n_x, units in ((32, 50, 64, 128), (64, 100, 128, 256)):
+    for shape in cells.SHAPES[::-1]:  # small, then large
         def make(functions):
             bptt._gru_forward, bptt._gru_backward = functions
-            keras.utils.set_random_seed(0)
-            model = keras.Sequential([keras.Input((steps, n_x)), recurrent("gru", units), keras.layers.Dense(1)])
-            optimizer = keras.optimizers.Adam()
-            optimizer.build(model.trainable_variables)
-            x, y = tf.random.normal((batch, steps, n_x)), tf.random.normal((batch, 1))
-
-            @tf.function
-            def step():
-                with tf.GradientTape() as tape:
-                    loss = tf.reduce_mean((model(x, training=True) - y) ** 2)
-                optimizer.apply(tape.gradient(loss, model.trainable_variables), model.trainable_variables)
-                return loss
-
-            step()  # traced with these functions
-            return step
+            return _traced_step("gru", shape)
 
         steps_fns = {"gates under XLA": make((xla_forward, xla_backward)), "plain": make(plain)}
         bptt._gru_forward, bptt._gru_backward = plain
         result = interleaved(steps_fns, rounds, 5)
-        print(f"GRU {batch, steps, n_x, units}: " + ", ".join(f"{k} {v:.1f} ms" for k, v in result.items()))
+        print(f"GRU {shape}: " + ", ".join(f"{k} {v:.1f} ms" for k, v in result.items()))
 
 
 def _gru_gates(x, rec, h, b_cr):
@@ -156,9 +153,6 @@ def probe_bidirectional(rounds: int) -> None:
 def probe_block_lstm(rounds: int) -> None:
     """An LSTM training step (layer + Dense(1), Adam): ours, Keras' LSTM, and TensorFlow's fused
     C++ sequence kernel ``BlockLSTMV2`` (one op for the whole loop, gradient ``BlockLSTMGradV2``)."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import cells
-
     class BlockLSTM(keras.layers.Layer):
         def __init__(self, units):
             super().__init__()
@@ -175,7 +169,7 @@ def probe_block_lstm(rounds: int) -> None:
                                        wco=no_peephole, b=self.b, cell_clip=0.0, use_peephole=False)[-1]
             return h[-1]
 
-    for shape in ((32, 50, 64, 128), (64, 100, 128, 256)):
+    for shape in cells.SHAPES[::-1]:  # small, then large
         units = shape[3]
         steps = {"ours": cells.make_contender(cells.recurrent("lstm", units), shape, "tf_function", 1),
                  "keras.layers.LSTM": cells.make_contender(keras.layers.LSTM(units), shape, "tf_function", 1),
@@ -193,14 +187,12 @@ def probe_ner_xla(rounds: int, batches: int, round_to: int) -> None:
     from tensorflow.python.framework import config as tf_config
 
     from nlp_tasks.paths import data_dir
-    from tasks.ner import NERConfig, NERPipeline
+    from tasks.ner import NERConfig, NERPipeline, read_sentences
 
     pipe = NERPipeline(NERConfig(epochs=1, word_dropout=0.2))
     train = data_dir() / "conll2003" / "train.txt"
     pipe.fit(train, None, verbose=0)
     model = pipe.model
-    from tasks.ner import read_sentences
-
     dataset = pipe._dataset(read_sentences(train, "train", pipe.config.scheme), shuffle=True)
 
     def padded(batch):
@@ -262,29 +254,15 @@ def _lstm_backward_fused(g, saved, prev, extra):
 def probe_grad_ops(rounds: int) -> None:
     """A training step (layer + Dense(1), Adam) with bptt's backward step as it is (the gate
     derivatives as products of elementwise ops) or with TensorFlow's fused SigmoidGrad/TanhGrad."""
-    from nlp_tasks.layers import bptt, recurrent
+    from nlp_tasks.layers import bptt
 
     variants = {"gru": ("_gru_backward", _gru_backward_fused), "lstm": ("_lstm_backward", _lstm_backward_fused)}
     for kind, (name, fused) in variants.items():
         products = getattr(bptt, name)
-        for batch, steps, n_x, units in ((32, 50, 64, 128), (64, 100, 128, 256)):
+        for shape in cells.SHAPES[::-1]:  # small, then large
             def make(backward):
                 setattr(bptt, name, backward)
-                keras.utils.set_random_seed(0)
-                model = keras.Sequential([keras.Input((steps, n_x)), recurrent(kind, units), keras.layers.Dense(1)])
-                optimizer = keras.optimizers.Adam()
-                optimizer.build(model.trainable_variables)
-                x, y = tf.random.normal((batch, steps, n_x)), tf.random.normal((batch, 1))
-
-                @tf.function
-                def step():
-                    with tf.GradientTape() as tape:
-                        loss = tf.reduce_mean((model(x, training=True) - y) ** 2)
-                    optimizer.apply(tape.gradient(loss, model.trainable_variables), model.trainable_variables)
-                    return loss
-
-                step()  # traced with this backward step
-                return step
+                return _traced_step(kind, shape)
 
             fns = {"fused grad ops": make(fused), "products": make(products)}
             setattr(bptt, name, products)
@@ -292,8 +270,7 @@ def probe_grad_ops(rounds: int) -> None:
             losses = [float(f()) for f in fns.values()]
             assert abs(losses[0] - losses[1]) <= 1e-4 * max(1.0, abs(losses[1])), losses
             result = interleaved(fns, rounds, 5)
-            print(f"{kind.upper()} {batch, steps, n_x, units}: "
-                  + ", ".join(f"{k} {v:.1f} ms" for k, v in result.items()), flush=True)
+            print(f"{kind.upper()} {shape}: " + ", ".join(f"{k} {v:.1f} ms" for k, v in result.items()), flush=True)
 
 
 def probe_ner_batch(rounds: int) -> None:
