@@ -27,3 +27,13 @@ def shared_data():
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Say how many fault and bad-input cases ran (issue 22 asks for the count in the output)."""
+    reports = [r for key in ("passed", "failed") for r in terminalreporter.stats.get(key, [])
+               if getattr(r, "when", "") == "call" and "test_faults.py::test_fault" in r.nodeid]
+    if reports:
+        failed = sum(1 for r in reports if r.failed)
+        terminalreporter.write_line(f"fault and bad-input suite: {len(reports)} cases, {len(reports) - failed} held, "
+                                    f"{failed} failed")
