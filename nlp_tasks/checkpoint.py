@@ -10,7 +10,7 @@ At the end of every epoch :class:`Checkpointer` writes ``<out>/checkpoint/``::
       best.npz     the model weights of the best epoch by the validation metric
 
 The folder is written under a temporary name and renamed into place (see
-:func:`nlp_tasks.paths.replace_directory`), so a SIGKILL leaves the previous complete
+:func:`nlp_tasks.outdir.replace_directory`), so a SIGKILL leaves the previous complete
 checkpoint or the new one, never a mix. Arrays are stored with NumPy's ``.npz`` (no pickle;
 loaded with ``allow_pickle=False``).
 
@@ -34,11 +34,16 @@ from pathlib import Path
 import numpy as np
 
 from nlp_tasks.errors import UserError
-from nlp_tasks.paths import replace_directory
+from nlp_tasks.outdir import recover, replace_directory
 
 CHECKPOINT_DIR = "checkpoint"
 STATE_FILE = "state.json"
 FORMAT = "nlp_tasks.checkpoint"
+FILES = (STATE_FILE, "last.npz", "best.npz")  # everything a checkpoint folder holds
+
+
+def _own_files(folder):
+    return FILES
 
 
 def _plain(value):
@@ -80,10 +85,8 @@ class Checkpoint:
 
     def load(self) -> dict | None:
         """The saved state of this run, None when there is none; refuses another run's."""
-        if self.writable and self.dir.parent.is_dir():  # leftovers of a write that a kill interrupted
-            for stale in self.dir.parent.glob(f".{CHECKPOINT_DIR}.*"):
-                if stale.is_dir() and (self.dir.is_dir() or stale.name.endswith(".tmp")):
-                    shutil.rmtree(stale, ignore_errors=True)
+        if self.writable:  # a write that a kill interrupted is finished or undone
+            recover(self.dir, own=_own_files, complete=STATE_FILE)
         path = self.dir / STATE_FILE
         if not path.is_file():
             return None
@@ -135,7 +138,7 @@ class Checkpoint:
             full = {"format": FORMAT, "key": self.key, "model_arrays": len(model_arrays), **state}
             # Python's json writes an infinite best (before any epoch) as Infinity and reads it back.
             (tmp / STATE_FILE).write_text(json.dumps(full, indent=1, default=_plain) + "\n", encoding="utf-8")
-            replace_directory(tmp, self.dir)
+            replace_directory(tmp, self.dir, own=_own_files)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

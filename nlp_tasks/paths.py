@@ -1,4 +1,4 @@
-"""Where the benchmark data lives, and atomic writes.
+"""Where the benchmark data lives, and atomic writes of files (folders: :mod:`nlp_tasks.outdir`).
 
 The benchmark data (CoNLL-2003, SST, tiny-shakespeare, JSB Chorales) is never shipped with the
 project. Code that wants it asks :func:`data_dir`, which reads the environment variable
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -78,22 +77,3 @@ def default_mode(directory: bool = False) -> int:
     mask = os.umask(0)
     os.umask(mask)
     return (0o777 if directory else 0o666) & ~mask
-
-
-def replace_directory(tmp_dir: Path, final_dir: Path) -> None:
-    """Move a fully written ``tmp_dir`` into place at ``final_dir``.
-
-    An existing ``final_dir`` is first renamed aside and removed only after the new one is in
-    place, so at every moment one complete folder exists under one of the two names.
-    """
-    final_dir = Path(final_dir)
-    os.chmod(tmp_dir, default_mode(directory=True))  # mkdtemp makes 0700
-    backup = None
-    if final_dir.exists():
-        backup = final_dir.with_name(f".{final_dir.name}.old-{os.getpid()}")
-        if backup.exists():
-            shutil.rmtree(backup)
-        os.replace(final_dir, backup)
-    os.replace(tmp_dir, final_dir)
-    if backup is not None:
-        shutil.rmtree(backup, ignore_errors=True)

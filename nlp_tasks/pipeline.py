@@ -17,8 +17,8 @@ A saved model is one folder that loads with one call and never runs code from th
       vocab-<name>.json    one file per vocabulary (words, chars, ...)
 
 Saving writes a temporary folder beside the target and renames it into place, so an existing
-model is never left half-overwritten; other files already in the folder (the training log,
-plots) are carried over. Loading checks that the folder holds the right task and
+model is never left half-overwritten; everything else already in the folder (the training log,
+plots, the checkpoint, files of the user's) is carried over untouched (:mod:`nlp_tasks.outdir`). Loading checks that the folder holds the right task and
 that vocabularies and labels match the weights (:meth:`Pipeline.check_consistency`).
 """
 
@@ -26,14 +26,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, ClassVar
 
 from nlp_tasks import __version__
 from nlp_tasks.config import Config
 from nlp_tasks.errors import UserError
-from nlp_tasks.paths import replace_directory
 from nlp_tasks.vocab import Vocabulary
 
 FORMAT = "nlp_tasks.pipeline"
@@ -93,17 +91,19 @@ class Pipeline:
     # ------------------------------------------------------------ save / load
     def save(self, path: str | Path) -> Path:
         """Write the model folder atomically; returns its path. (A non-chief worker of a
-        multi-worker run writes nothing: the chief saves the shared model.)"""
+        multi-worker run writes nothing: the chief saves the shared model.)
+
+        The folder must be new, empty or one that nlp-tasks wrote (:func:`nlp_tasks.outdir.claim`);
+        everything in it that is not the model itself (logs, plots, the checkpoint, the user's own
+        files) is kept as it is. A failed save (a full disk, say) leaves the folder as it was.
+        """
         model = self.require_model()
-        path = Path(path)
-        from nlp_tasks import distribute
+        from nlp_tasks import distribute, outdir
 
         if not distribute.is_chief():
-            return path
-        if path.exists() and not path.is_dir():
-            raise UserError(f"{path} exists and is not a directory")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+            return Path(path)
+        folder = outdir.claim(path, "model folder")
+        tmp = outdir.make_temporary(folder)
         try:
             model.save(tmp / MODEL_FILE)
             for name, vocab in self.vocabs.items():
@@ -118,13 +118,22 @@ class Pipeline:
                 "vocabularies": sorted(self.vocabs),
                 "metrics": self.metrics,
             }
+            outdir.write_marker(tmp)
+            # Written last: a temporary folder holding it is a complete model (outdir.recover).
             (tmp / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-            _keep_other_files(path, tmp)
-            replace_directory(tmp, path)
+            outdir.replace_directory(tmp, folder, own=outdir.model_files)
+        except OSError as err:
+            shutil.rmtree(tmp, ignore_errors=True)
+            kept = " (the training checkpoint in it is kept: run the same command again to save)" if (
+                folder / "checkpoint").is_dir() else ""
+            raise UserError(f"could not save the model to {folder}: {err.strerror or err}; the folder is as it "
+                            f"was{kept}") from None
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        return path
+        finally:
+            outdir.release(folder)
+        return Path(path)
 
     @classmethod
     def read_meta(cls, path: str | Path) -> dict:
@@ -155,6 +164,9 @@ class Pipeline:
         registry); called on a task class it refuses a folder saved by another task.
         """
         path = Path(path)
+        from nlp_tasks.outdir import recover_before_reading
+
+        recover_before_reading(path)  # a save that a kill interrupted is finished or undone first
         meta = cls.read_meta(path)
         task = meta.get("task")
         target = cls
@@ -211,24 +223,6 @@ class Pipeline:
                 raise UserError(
                     f"{source}: {len(self.labels)} labels are saved but the model's output layer has {width} units"
                 )
-
-
-def _keep_other_files(old: Path, new: Path) -> None:
-    """Carry what else lives in an existing model folder (training logs, plots) into the new one.
-
-    The model's own files (description, weights, vocabularies) are never carried: they are
-    written afresh, and a stale vocabulary from an earlier model must not survive.
-    """
-    if not old.is_dir():
-        return
-    for item in old.iterdir():
-        own = item.name in (META_FILE, MODEL_FILE) or (item.name.startswith("vocab-") and item.suffix == ".json")
-        if own or item.name.startswith(".") or (new / item.name).exists():
-            continue
-        if item.is_dir():
-            shutil.copytree(item, new / item.name)
-        else:
-            shutil.copy2(item, new / item.name)
 
 
 def _all_layers(model):

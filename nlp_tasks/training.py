@@ -157,15 +157,24 @@ def _checkpoint_callback(checkpoint, history: dict, early, plateau):
             self.epochs_done = epoch + 1
             best = early.best_weights if early is not None else None
             changed = early is not None and early.best_epoch == epoch
-            checkpoint.write(self.model, self._state(epoch + 1, False), best, best_changed=changed)
+            _write(checkpoint, self.model, self._state(epoch + 1, False), best, changed)
 
         def on_train_end(self, logs=None):  # after EarlyStopping restored the best weights
             done = getattr(self, "epochs_done", None)
             if done is not None:
                 best = early.best_weights if early is not None else None
-                checkpoint.write(self.model, self._state(done, True), best, best_changed=False)
+                _write(checkpoint, self.model, self._state(done, True), best, False)
 
     return Checkpointer()
+
+
+def _write(checkpoint, model, state, best, changed) -> None:
+    """Write the checkpoint; a full or read-only disk is one line, the last checkpoint kept."""
+    try:
+        checkpoint.write(model, state, best, best_changed=changed)
+    except OSError as err:
+        raise UserError(f"could not write the checkpoint in {checkpoint.dir}: {err.strerror or err}; the one "
+                        f"of the previous epoch is kept: free space and run the same command again to resume") from None
 
 
 def fit(model, train, validation=None, config: TrainConfig | None = None, loss=None, metrics=None,
@@ -194,8 +203,7 @@ def fit(model, train, validation=None, config: TrainConfig | None = None, loss=N
 def _fit(model, train, validation, config, loss, metrics, monitor, mode, out_dir, callbacks, run_key) -> dict:
     import keras
 
-    from nlp_tasks import distribute
-    from nlp_tasks.checkpoint import Checkpoint
+    from nlp_tasks import distribute, outdir
 
     set_seed(config.seed, deterministic=config.deterministic)
     if loss is not None:
@@ -210,6 +218,22 @@ def _fit(model, train, validation, config, loss, metrics, monitor, mode, out_dir
     distribute.prepare_model(model)
     # Under multi-worker training only the chief writes; the other workers read its checkpoint.
     writes = out_dir is not None and distribute.is_chief()
+    if writes:  # checked, locked for this run and marked as ours before any epoch (nlp_tasks.outdir)
+        out_dir = outdir.claim(out_dir)
+    try:
+        return _fit_in(model, train, validation, config, monitor, mode, out_dir, callbacks, run_key, writes)
+    except BaseException:
+        if writes:
+            outdir.release(out_dir)  # a finished run keeps the lock until its model is saved
+        raise
+
+
+def _fit_in(model, train, validation, config, monitor, mode, out_dir, callbacks, run_key, writes) -> dict:
+    import keras
+
+    from nlp_tasks import distribute
+    from nlp_tasks.checkpoint import Checkpoint
+
     checkpoint = (Checkpoint(out_dir, {"training": config.to_dict(), **(run_key or {})}, writable=writes)
                   if out_dir else None)
     state = checkpoint.load() if checkpoint is not None else None

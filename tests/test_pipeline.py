@@ -28,7 +28,7 @@ def trained(tmp_path_factory):
 
 def test_save_writes_one_complete_folder(trained):
     pipe, path = trained
-    assert sorted(p.name for p in path.iterdir()) == ["model.keras", "pipeline.json", "vocab-words.json"]
+    assert sorted(p.name for p in path.iterdir()) == [".nlp-tasks", "model.keras", "pipeline.json", "vocab-words.json"]
     meta = json.loads((path / "pipeline.json").read_text())
     assert meta["task"] == "toy" and meta["labels"] == ["neg", "pos"]
     assert meta["config"] == {"units": 8, "cell": "gru", "epochs": 2, "seed": 0}
@@ -49,10 +49,15 @@ def test_saving_again_replaces_the_model_and_keeps_the_logs(trained, tmp_path):
     pipe, path = trained
     target = tmp_path / "toy"
     shutil.copytree(path, target)
-    (target / "vocab-stale.json").write_text("from an older model")  # the model's own kind of file
+    meta = json.loads((target / "pipeline.json").read_text())
+    meta["vocabularies"].append("stale")  # the older model's own vocabulary, listed in its description
+    (target / "pipeline.json").write_text(json.dumps(meta))
+    (target / "vocab-stale.json").write_text("from an older model")
+    (target / "vocab-mine.json").write_text("the user's, not listed: not ours")
     (target / "training-log.csv").write_text("epoch,loss\n0,1.0\n")   # what training left beside it
     pipe.save(target)
     assert not (target / "vocab-stale.json").exists()
+    assert (target / "vocab-mine.json").read_text() == "the user's, not listed: not ours"
     assert (target / "training-log.csv").read_text() == "epoch,loss\n0,1.0\n"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary folders left
     ToyPipeline.load(target)

@@ -1,0 +1,365 @@
+"""Output folders that nlp-tasks owns: claimed, locked, swapped atomically and recovered.
+
+A training run or a save writes into one folder, ``OUT`` (``--out``). The rules, which the fault
+suite tests (``tests/faults/cases_outdir.py``):
+
+- **Only our folders are written.** :func:`claim` accepts a folder that does not exist, an empty
+  one, or one that nlp-tasks made (it holds our marker file ``.nlp-tasks``, a model description
+  ``pipeline.json`` or a training checkpoint). Any other non-empty folder is refused in one line
+  that names an entry in the way. A link to a folder is followed (the link stays a link); a
+  dangling link, a file, or a folder that cannot be written is refused before any training starts.
+- **Nothing we did not write is deleted or rewritten.** When a folder is replaced by a newer
+  version of itself (:func:`replace_directory`), every entry that is not one of the files being
+  replaced (the user's notes, dot-files, ``.git``, links, other vocabularies) is moved, by
+  ``rename``, into the new folder: byte for byte, links as links.
+- **One run per folder.** :func:`acquire` takes an exclusive lock (``flock``) on ``.OUT.lock``
+  beside the folder, held until :func:`release` or the end of the process. A second run refuses
+  in one line naming the holder's pid. The kernel drops the lock of a killed process, so a stale
+  lock file is simply taken over.
+- **A kill at any moment is recoverable.** The swap renames ``OUT`` to ``.OUT.old-PID``, the
+  fully written ``.OUT.XXXX.tmp`` to ``OUT``, then carries the user's entries across and deletes
+  the superseded files. :func:`recover` (run by every claim and load) finishes or undoes a swap
+  that a kill interrupted: with ``OUT`` missing, the newest complete temporary folder is moved in
+  (or, if there is none, the backup is put back); with ``OUT`` present, the backup's remaining
+  entries are carried over; leftover temporary folders are removed, but only files that
+  nlp-tasks writes: anything else makes it leave the folder where it is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import re
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from nlp_tasks.errors import UserError
+
+MARKER = ".nlp-tasks"  # written into every folder we claim: {"format": "nlp_tasks.folder"}
+MARKER_FORMAT = "nlp_tasks.folder"
+_held: dict[str, int] = {}  # resolved folder -> file descriptor of its held lock file
+
+
+# ------------------------------------------------------------------ what a folder is
+def resolve(path: str | os.PathLike, what: str = "output folder") -> Path:
+    """``path`` with a link to a folder followed; a one-line error for a dangling link."""
+    path = Path(path).expanduser()
+    if path.is_symlink():
+        target = Path(os.path.realpath(path))
+        if not target.exists():
+            raise UserError(f"{what} {path} is a link to {os.readlink(path)}, which does not exist")
+        return target
+    return path.absolute()
+
+
+def _json_format(path: Path) -> str | None:
+    """The ``format`` field of a small JSON file, None when it is not one of ours."""
+    try:
+        if not path.is_file() or path.is_symlink() or path.stat().st_size > 16 * 1024 * 1024:
+            return None
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    return value.get("format") if isinstance(value, dict) else None
+
+
+def is_ours(folder: Path) -> bool:
+    """True for a folder that nlp-tasks made: our marker, model description or checkpoint."""
+    return (_json_format(folder / MARKER) == MARKER_FORMAT
+            or _json_format(folder / "pipeline.json") == "nlp_tasks.pipeline"
+            or _json_format(folder / "checkpoint" / "state.json") == "nlp_tasks.checkpoint")
+
+
+def _visible_entry(folder: Path) -> str | None:
+    """One entry of ``folder`` to name in an error (hidden ones last), None when it is empty."""
+    names = sorted(os.listdir(folder), key=lambda n: (n.startswith("."), n))
+    return names[0] if names else None
+
+
+def write_marker(folder: Path) -> None:
+    from nlp_tasks import __version__
+    from nlp_tasks.paths import atomic_write
+
+    if _json_format(folder / MARKER) != MARKER_FORMAT:
+        with atomic_write(folder / MARKER) as handle:
+            json.dump({"format": MARKER_FORMAT, "written_by": f"nlp-tasks {__version__}",
+                       "note": "this folder was written by nlp-tasks; other files here are kept as they are"},
+                      handle, indent=1)
+            handle.write("\n")
+
+
+def claim(path: str | os.PathLike, what: str = "output folder", lock: bool = True) -> Path:
+    """Make ``path`` ready for nlp-tasks to write: checked, locked, recovered, marked.
+
+    Returns the resolved folder. Refuses (``UserError``, one line) a file, a dangling link, a
+    non-empty folder nlp-tasks did not make, a folder another run holds, and one that cannot be
+    written (read-only or full file system, no permission), before any work is done.
+    """
+    folder = resolve(path, what)
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"{what} {folder} exists and is not a folder")
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserError(f"cannot create {what} {folder}: {_reason(err)}") from None
+    if lock:
+        acquire(folder)
+    recover(folder)
+    if folder.is_dir() and not is_ours(folder):
+        entry = _visible_entry(folder)
+        if entry is not None:
+            if lock:
+                release(folder)
+            raise UserError(f"{what} {folder} is not empty and was not written by nlp-tasks ({entry!r} is in the "
+                            "way); give a new or empty folder")
+    try:
+        folder.mkdir(exist_ok=True)
+        write_marker(folder)  # also proves the folder can be written
+    except OSError as err:
+        if lock:
+            release(folder)
+        raise UserError(f"cannot write to {what} {folder}: {_reason(err)}") from None
+    return folder
+
+
+def _reason(err: OSError) -> str:
+    return err.strerror or errno.errorcode.get(err.errno or 0, str(err))
+
+
+# ------------------------------------------------------------------ the lock
+def lock_path(folder: Path) -> Path:
+    return folder.with_name(f".{folder.name}.lock")
+
+
+def acquire(folder: str | os.PathLike, wait: float = 0.0) -> bool:
+    """Take the exclusive lock of ``folder`` for this process; False when it already holds it.
+
+    Another live process holding it: ``UserError`` naming its pid (after waiting up to ``wait``
+    seconds). Where ``fcntl`` does not exist (Windows) nothing is locked.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on Linux or macOS
+        return False
+    folder = Path(folder)
+    key = str(folder)
+    if key in _held:
+        return False
+    path = lock_path(folder)
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as err:
+            raise UserError(f"cannot write beside {folder} (for its lock file {path.name}): {_reason(err)}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = _read_pid(fd)
+            os.close(fd)
+            if time.monotonic() < deadline:
+                time.sleep(0.1)
+                continue
+            raise UserError(f"{folder} is in use by another nlp-tasks run (pid {holder or 'unknown'}, lock file "
+                            f"{path}); wait for it to finish or give another output folder") from None
+        # The file may have been removed by its last holder between our open and our lock.
+        try:
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    _held[key] = fd
+    return True
+
+
+def _read_pid(fd: int) -> str | None:
+    try:
+        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    except OSError:
+        return None
+    return text if text.isdigit() else None
+
+
+def release(folder: str | os.PathLike) -> None:
+    """Drop this process's lock of ``folder`` (the lock file is removed while still held)."""
+    fd = _held.pop(str(Path(folder)), None)
+    if fd is None:
+        return
+    with contextlib.suppress(OSError):
+        os.unlink(lock_path(Path(folder)))
+    os.close(fd)
+
+
+def holds(folder: str | os.PathLike) -> bool:
+    return str(Path(folder)) in _held
+
+
+# ------------------------------------------------------------------ swap and recovery
+def model_files(folder: Path) -> set[str]:
+    """The names in a model folder that nlp-tasks wrote as the model itself: the description,
+    the weights, the marker and each vocabulary the description lists."""
+    names = {MARKER}
+    if _json_format(folder / "pipeline.json") != "nlp_tasks.pipeline":
+        return names  # without our description, a model.keras here is not ours
+    names |= {"pipeline.json", "model.keras"}
+    try:
+        meta = json.loads((folder / "pipeline.json").read_text(encoding="utf-8"))
+        vocabs = meta.get("vocabularies", []) if isinstance(meta, dict) else []
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        vocabs = []
+    if isinstance(vocabs, list):
+        names |= {f"vocab-{v}.json" for v in vocabs if isinstance(v, str) and "/" not in v and "\\" not in v}
+    return names
+
+
+OwnNames = Callable[[Path], Iterable[str]]
+
+
+def make_temporary(final_dir: Path) -> Path:
+    """A new empty folder beside ``final_dir`` for writing its next version into."""
+    return Path(tempfile.mkdtemp(prefix=f".{final_dir.name}.", suffix=".tmp", dir=final_dir.parent))
+
+
+def _backup_name(final_dir: Path) -> Path:
+    return final_dir.with_name(f".{final_dir.name}.old-{os.getpid()}")
+
+
+def replace_directory(tmp_dir: Path, final_dir: Path, own: OwnNames = lambda folder: ()) -> None:
+    """Move a fully written ``tmp_dir`` into place at ``final_dir``, keeping everything else.
+
+    ``own(final_dir)`` names the entries of the existing folder that the new version replaces
+    (besides those of the same names in ``tmp_dir``); they are deleted. Every other entry is
+    carried into the new folder by ``rename``. At every moment one complete version exists
+    under ``final_dir`` or its backup name, and :func:`recover` can finish the job.
+    """
+    from nlp_tasks.paths import default_mode
+
+    final_dir = Path(final_dir)
+    os.chmod(tmp_dir, default_mode(directory=True))  # mkdtemp makes 0700
+    if not final_dir.exists():
+        os.replace(tmp_dir, final_dir)
+        return
+    new_names = set(os.listdir(tmp_dir))
+    replaced = new_names | set(own(final_dir))
+    for name in sorted(new_names):  # refuse before touching anything: nothing of the user's is overwritten
+        entry = final_dir / name
+        if (entry.exists() or entry.is_symlink()) and name not in set(own(final_dir)) and name != MARKER:
+            raise UserError(f"{entry} is in the way: nlp-tasks did not write it and will not replace it; move it "
+                            "elsewhere or give another output folder")
+    backup = _backup_name(final_dir)
+    if backup.exists():
+        recover(final_dir, own)
+    os.replace(final_dir, backup)
+    os.replace(tmp_dir, final_dir)
+    _finish(backup, final_dir, replaced)
+
+
+def _finish(backup: Path, final_dir: Path, replaced: set[str]) -> None:
+    """Carry the backup's other entries into ``final_dir``, then delete the replaced ones."""
+    for name in sorted(os.listdir(backup)):
+        if name in replaced:
+            continue
+        target = final_dir / name
+        if target.exists() or target.is_symlink():
+            continue  # a name both versions have and that is not ours: leave the backup in place
+        os.rename(backup / name, target)
+    _remove_own(backup, replaced)
+
+
+def _remove_own(folder: Path, names: Iterable[str]) -> bool:
+    """Delete the named entries (files, or folders of ours such as ``checkpoint``) and then the
+    folder itself if that left it empty; True when the folder is gone."""
+    import shutil
+
+    for name in names:
+        entry = folder / name
+        if entry.is_symlink() or entry.is_file():
+            entry.unlink()
+        elif entry.is_dir():
+            shutil.rmtree(entry)
+    try:
+        folder.rmdir()
+    except OSError:
+        return False
+    return True
+
+
+def leftovers(final_dir: Path) -> tuple[list[Path], list[Path]]:
+    """(backups, temporary folders) that an interrupted swap of ``final_dir`` left beside it."""
+    parent = final_dir.parent
+    if not parent.is_dir():
+        return [], []
+    backups, temps = [], []
+    prefix = f".{final_dir.name}."
+    for entry in parent.iterdir():
+        if not entry.name.startswith(prefix) or entry.is_symlink() or not entry.is_dir():
+            continue
+        rest = entry.name[len(prefix):]
+        if re.fullmatch(r"old-\d+", rest):
+            backups.append(entry)
+        elif rest.endswith(".tmp") and "." not in rest[:-4]:
+            temps.append(entry)
+    return sorted(backups), sorted(temps, key=lambda p: p.stat().st_mtime)
+
+
+def recover(final_dir: Path, own: OwnNames = model_files, complete: str = "pipeline.json") -> None:
+    """Finish or undo a swap of ``final_dir`` that a kill interrupted (see the module docstring).
+
+    ``complete`` names the file written last into a temporary folder: one that holds it is a
+    complete new version. Call it with the folder's lock held (or no other writer alive).
+    """
+    final_dir = Path(final_dir)
+    backups, temps = leftovers(final_dir)
+    if not backups and not temps:
+        return
+    for backup in backups:
+        if not final_dir.exists():
+            finished = [t for t in temps if (t / complete).is_file()]
+            if finished:  # the new version was complete: finish the swap
+                newest = finished[-1]
+                replaced = set(os.listdir(newest)) | set(own(backup))
+                os.replace(newest, final_dir)
+                temps.remove(newest)
+                _finish(backup, final_dir, replaced)
+            else:  # put the old version back
+                os.replace(backup, final_dir)
+        else:
+            _finish(backup, final_dir, set(os.listdir(final_dir)) | set(own(backup)))
+    for temp in temps:  # incomplete or superseded new versions: our files only
+        names = set(os.listdir(temp))
+        if names <= _own_temporary_names(names):
+            _remove_own(temp, names)
+
+
+def _own_temporary_names(names: set[str]) -> set[str]:
+    """Of ``names`` (a temporary folder's entries), those nlp-tasks writes into one."""
+    fixed = {"pipeline.json", "model.keras", MARKER, "state.json", "last.npz", "best.npz"}
+    return {n for n in names if n in fixed or re.fullmatch(r"vocab-[^/\\]+\.json", n)}
+
+
+def recover_before_reading(folder: str | os.PathLike, wait: float = 5.0) -> None:
+    """Before loading ``folder``: if a killed save left its traces, finish or undo it (under the
+    folder's lock; skipped when another live run holds it or the file system is read-only)."""
+    folder = Path(folder).absolute()
+    backups, temps = leftovers(folder)
+    if not backups and not temps:
+        return
+    try:
+        mine = acquire(folder, wait=wait)
+    except UserError:
+        return  # a live run is writing it: it finishes its own swap
+    try:
+        recover(folder)
+    except OSError:
+        pass  # read-only: load what is there
+    finally:
+        if mine:
+            release(folder)
