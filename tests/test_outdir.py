@@ -175,3 +175,28 @@ def test_lock_is_exclusive_across_processes_and_reentrant_within_one(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code, str(folder)], cwd=ROOT, capture_output=True, text=True,
                           timeout=60)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_a_full_disk_at_the_final_save_keeps_the_checkpoint_and_a_rerun_saves(tmp_path, monkeypatch, capsys):
+    import keras
+
+    import cli
+    from tests.faults.models import sentiment_train_argv, write_sentiment_data
+
+    argv = sentiment_train_argv(write_sentiment_data(tmp_path), tmp_path / "out")
+    real_save = keras.Model.save
+
+    def full_disk(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(keras.Model, "save", full_disk)
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and "checkpoint in it is kept" in err
+    assert (tmp_path / "out" / "checkpoint" / "state.json").is_file()
+    assert not (tmp_path / "out" / "pipeline.json").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "sent.txt"]  # no temporary folder, no lock
+    monkeypatch.setattr(keras.Model, "save", real_save)
+    assert cli.main(argv) == 0
+    assert '"resumed_from_epoch": 1' in capsys.readouterr().out  # restored, not trained again
+    assert (tmp_path / "out" / "pipeline.json").is_file()
