@@ -78,3 +78,26 @@ def distribution(command):
         return command(*args, **kwargs)
 
     return wrapper
+
+
+def reading(command):
+    """``--max-example-chars`` and ``--on-bad-lines`` for a command that reads data files; the
+    readers use them while the command runs (:func:`nlp_tasks.data.reading_options`)."""
+    import functools
+
+    # Spelled out, not imported: nlp_tasks.data imports NumPy, and --help stays instant
+    # (tests/test_sources.py checks the figures against nlp_tasks.data).
+    @click.option("--max-example-chars", type=click.IntRange(min=1), default=None,
+                  help="Refuse an example (line, text, sentence) longer than this many characters "
+                       "[default: $NLP_TASKS_MAX_EXAMPLE_CHARS or 1,000,000].")
+    @click.option("--on-bad-lines", type=click.Choice(["error", "skip"]), default="error", show_default=True,
+                  help="A malformed line in a line-based file (label-text, CoNLL, CSV/TSV/JSON-lines): stop "
+                       "with an error, or skip it (counted in one warning).")
+    @functools.wraps(command)
+    def wrapper(*args, max_example_chars, on_bad_lines, **kwargs):
+        from nlp_tasks.data import reading_options
+
+        with reading_options(max_example_chars=max_example_chars, on_bad_lines=on_bad_lines):
+            return command(*args, **kwargs)
+
+    return wrapper

@@ -3,6 +3,7 @@
 Readers return plain Python lists and raise :class:`UserError` naming the file and line for
 anything malformed: non-UTF-8 bytes, a missing field, an empty file.
 
+- :func:`resolve_source`      what a data option names: a file, a folder or a hub data set.
 - :func:`read_lines`          UTF-8 text lines (BOM and CRLF tolerated).
 - :func:`read_label_text`     ``LABEL text`` lines (the SST files).
 - :func:`read_conll`          CoNLL column files (token ... tag), IOB1/IOB2/BIOES -> IOB2.
@@ -11,15 +12,28 @@ anything malformed: non-UTF-8 bytes, a missing field, an empty file.
 - :func:`read_word_vectors`   GloVe / word2vec text files.
 - :func:`bucketed_batches`    batches of similar length, shuffled as a pure function of
   ``(seed, epoch)``; :func:`batch_dataset` wraps them in a ``tf.data.Dataset``.
+
+Limits: only regular files are read (a FIFO, device or socket is refused before it is opened,
+so a read never blocks); one example (a line, a text, a sentence's tokens with their spaces) may
+hold at most :func:`max_example_chars` characters (``MAX_EXAMPLE_CHARS``, raised with
+``$NLP_TASKS_MAX_EXAMPLE_CHARS`` or ``--max-example-chars``), checked before anything is built
+from it; JSON may nest at most ``MAX_JSON_DEPTH`` levels, checked before it is parsed. Lines end
+at ``\\n``, ``\\r\\n`` or ``\\r`` only. A malformed line is an error unless ``--on-bad-lines skip``
+(:func:`reading_options`) skips it, counted in one warning line on stderr.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import math
+import os
 import re
+import stat
+import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -28,16 +42,137 @@ import numpy as np
 from nlp_tasks.errors import UserError
 
 TABLE_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}
+# What a local folder handed to ``datasets`` must hold (at least one file of these kinds).
+DATASET_FOLDER_SUFFIXES = (".csv", ".tsv", ".json", ".jsonl", ".ndjson", ".parquet", ".arrow", ".txt")
+MAX_EXAMPLE_CHARS = 1_000_000  # characters in one example (a line, a text, a sentence)
+MAX_EXAMPLE_CHARS_ENV = "NLP_TASKS_MAX_EXAMPLE_CHARS"
+MAX_JSON_DEPTH = 100  # nesting levels of JSON arrays and objects
+ON_BAD_LINES = ("error", "skip")
+HUB_TIMEOUT = 2.0  # seconds to wait for a connection to the hub before calling it unreachable
+
+_options: dict = {"max_example_chars": None, "on_bad_lines": "error"}
+
+
+@contextlib.contextmanager
+def reading_options(max_example_chars: int | None = None, on_bad_lines: str | None = None):
+    """Within the block, readers use these limits (None keeps the current one)::
+
+        with reading_options(max_example_chars=5_000_000, on_bad_lines="skip"):
+            pairs = read_label_text("big.txt")
+    """
+    if on_bad_lines is not None and on_bad_lines not in ON_BAD_LINES:
+        raise UserError(f"on_bad_lines must be one of {', '.join(ON_BAD_LINES)}, got {on_bad_lines!r}")
+    if max_example_chars is not None and max_example_chars < 1:
+        raise UserError(f"the maximum example length must be >= 1 character, got {max_example_chars!r}")
+    saved = dict(_options)
+    if max_example_chars is not None:
+        _options["max_example_chars"] = int(max_example_chars)
+    if on_bad_lines is not None:
+        _options["on_bad_lines"] = on_bad_lines
+    try:
+        yield
+    finally:
+        _options.update(saved)
+
+
+def max_example_chars() -> int:
+    """The longest example allowed: :func:`reading_options`, else ``$NLP_TASKS_MAX_EXAMPLE_CHARS``,
+    else ``MAX_EXAMPLE_CHARS``."""
+    if _options["max_example_chars"] is not None:
+        return _options["max_example_chars"]
+    raw = os.environ.get(MAX_EXAMPLE_CHARS_ENV, "").strip().replace("_", "")
+    if not raw:
+        return MAX_EXAMPLE_CHARS
+    if not raw.isdigit() or int(raw) < 1:
+        raise UserError(f"{MAX_EXAMPLE_CHARS_ENV} must be a whole number of characters >= 1, got {raw!r}")
+    return int(raw)
+
+
+def too_long(length: int) -> str | None:
+    """The refusal for an example of ``length`` characters, or None when it is allowed."""
+    limit = max_example_chars()
+    if length <= limit:
+        return None
+    return (f"{length:,} characters in one example, more than the maximum {limit:,} "
+            f"(raise it with --max-example-chars or ${MAX_EXAMPLE_CHARS_ENV})")
+
+
+def check_example(text: str, where: str) -> str:
+    """``text`` itself, or a UserError at ``where`` if it is longer than the maximum."""
+    problem = too_long(len(text))
+    if problem:
+        raise UserError(f"{where}: {problem}")
+    return text
+
+
+class BadLines:
+    """Where a reader reports a malformed line: an error, or (``on_bad_lines="skip"``) counted
+    and reported once by :meth:`report` as a warning naming how many and the first."""
+
+    def __init__(self, path):
+        self.path, self.count, self.first = path, 0, None
+
+    def bad(self, number: int, problem: str, what: str = "line") -> None:
+        if _options["on_bad_lines"] == "error":
+            raise UserError(f"{self.path}, {what} {number}: {problem}")
+        self.count += 1
+        if self.first is None:
+            self.first = f"{what} {number}: {problem}"
+
+    def report(self) -> None:
+        if self.count:
+            print(f"warning: {self.path}: skipped {self.count} bad line{'s' * (self.count > 1)} "
+                  f"(first: {self.first})", file=sys.stderr)
+
+
+def _file_kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a file or folder"
+
+
+def check_file(path: str | Path, what: str = "a file") -> Path:
+    """``path`` if it is a regular file (after symlinks); a one-line error otherwise.
+
+    Only ``os.stat``: nothing is opened, so a FIFO or a device is refused without blocking.
+    """
+    path = Path(path)
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        raise UserError(f"{path}: file not found") from None
+    except OSError as err:
+        raise UserError(f"{path}: cannot read ({err.strerror or type(err).__name__})") from None
+    if stat.S_ISDIR(mode):
+        raise UserError(f"{path}: is a directory, expected {what}")
+    if not stat.S_ISREG(mode):
+        raise UserError(f"{path}: not a regular file ({_file_kind(mode)}); expected {what}")
+    return path
+
+
+def read_bytes(path: str | Path, what: str = "a file") -> bytes:
+    """The bytes of a regular file; opened without blocking and checked again once open."""
+    path = check_file(path, what)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as err:
+        raise UserError(f"{path}: cannot read ({err.strerror or type(err).__name__})") from None
+    with open(fd, "rb") as handle:
+        mode = os.fstat(handle.fileno()).st_mode
+        if not stat.S_ISREG(mode):  # replaced between the check and the open
+            raise UserError(f"{path}: not a regular file ({_file_kind(mode)}); expected {what}")
+        return handle.read()
 
 
 def read_text(path: str | Path) -> str:
-    """The whole file as text; a clear error for a missing file, a folder, or bad UTF-8."""
+    """The whole file as text; a clear error for a missing file, a folder, a FIFO or device, or
+    bad UTF-8."""
     path = Path(path)
-    if not path.exists():
-        raise UserError(f"{path}: file not found")
-    if path.is_dir():
-        raise UserError(f"{path}: is a directory, expected a file")
-    data = path.read_bytes()
+    data = read_bytes(path)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
@@ -47,23 +182,56 @@ def read_text(path: str | Path) -> str:
     return text
 
 
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines without their ends. Only ``\\n``, ``\\r\\n`` and ``\\r`` end a line (not U+2028,
+    U+0085, form feeds and the others ``str.splitlines`` also breaks at)."""
+    lines = _LINE_END.split(text)
+    if lines[-1] == "":
+        lines.pop()  # the end of the last line, or an empty text
+    return lines
+
+
 def read_lines(path: str | Path) -> list[str]:
-    """UTF-8 lines without their line ends (``\\n``, ``\\r\\n`` or ``\\r``)."""
-    return read_text(path).splitlines()
+    """UTF-8 lines without their line ends (``\\n``, ``\\r\\n`` or ``\\r``); a line longer than
+    the maximum example is a bad line."""
+    lines, bad = [], BadLines(path)
+    for number, line in enumerate(split_lines(read_text(path)), start=1):
+        problem = too_long(len(line))
+        if problem:
+            bad.bad(number, problem)
+            continue
+        lines.append(line)
+    bad.report()
+    return lines
+
+
+def _numbered_lines(path, bad: BadLines):
+    """``(number, line)`` for every line of ``path`` no longer than the maximum example."""
+    for number, line in enumerate(split_lines(read_text(path)), start=1):
+        problem = too_long(len(line))
+        if problem:
+            bad.bad(number, problem)
+            continue
+        yield number, line
 
 
 def read_label_text(path: str | Path) -> list[tuple[str, str]]:
     """``(label, text)`` pairs from lines ``LABEL<space or tab>text``; blank lines skipped."""
-    pairs = []
-    for number, line in enumerate(read_lines(path), start=1):
+    pairs, bad = [], BadLines(path)
+    for number, line in _numbered_lines(path, bad):
         if not line.strip():
             continue
         parts = line.strip().split(None, 1)
         if len(parts) < 2 or not parts[1].strip():
-            raise UserError(f"{path}, line {number}: expected 'LABEL text', found {line.strip()[:60]!r}")
+            bad.bad(number, f"expected 'LABEL text', found {line.strip()[:60]!r}")
+            continue
         pairs.append((parts[0], parts[1].strip()))
+    bad.report()
     if not pairs:
-        raise UserError(f"{path}: no examples (the file is empty)")
+        raise UserError(f"{path}: no examples (the file is {'empty' if not bad.count else 'all bad lines'})")
     return pairs
 
 
@@ -80,21 +248,39 @@ def read_table(path: str | Path, text_column: str = "text", label_column: str | 
         raise UserError(f"{path}: unknown table format {path.suffix!r} (use .csv, .tsv, .jsonl or .json)")
     text = read_text(path)
     rows: list[tuple[int, dict]] = []
+    bad = BadLines(path)
     if kind in ("csv", "tsv"):
+        saved = csv.field_size_limit()
+        csv.field_size_limit(max_example_chars())  # a longer field stops the reader before it is built
         try:
             reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="," if kind == "csv" else "\t")
             rows = [(reader.line_num, row) for row in reader]
         except csv.Error as err:
+            if "field larger than field limit" in str(err):
+                raise UserError(f"{path}, line {reader.line_num + 1}: a field longer than the maximum example of "
+                                f"{max_example_chars():,} characters (raise it with --max-example-chars or "
+                                f"${MAX_EXAMPLE_CHARS_ENV})") from None
             raise UserError(f"{path}: malformed {kind.upper()} ({err})") from None
+        finally:
+            csv.field_size_limit(saved)
         fields = reader.fieldnames or []
         for column in (text_column, label_column):
             if column is not None and column not in fields:
                 raise UserError(f"{path}: no column {column!r} (columns: {', '.join(fields) or 'none'})")
     elif kind == "jsonl":
-        for number, line in enumerate(text.splitlines(), start=1):
-            if line.strip():
-                rows.append((number, _json_object(line, f"{path}, line {number}")))
+        for number, line in enumerate(split_lines(text), start=1):
+            if not line.strip():
+                continue
+            problem = too_long(len(line))
+            if problem is None:
+                try:
+                    rows.append((number, _json_object(line, f"{path}, line {number}")))
+                    continue
+                except UserError as err:
+                    problem = err.message.split(": ", 1)[1]
+            bad.bad(number, problem)
     else:
+        check_json_depth(text, str(path))
         try:
             data = json.loads(text)
         except json.JSONDecodeError as err:
@@ -110,16 +296,23 @@ def read_table(path: str | Path, text_column: str = "text", label_column: str | 
     for number, row in rows:
         value = row.get(text_column)
         if not isinstance(value, str):
-            raise UserError(f"{path}, {where} {number}: missing or non-text {text_column!r}")
+            bad.bad(number, f"missing or non-text {text_column!r}", where)
+            continue
+        problem = too_long(len(value))
+        if problem:
+            bad.bad(number, problem, where)
+            continue
         label = None
         if label_column is not None:
             label = row.get(label_column)
             if isinstance(label, bool) or not isinstance(label, (str, int)) or str(label).strip() == "":
-                raise UserError(f"{path}, {where} {number}: missing or invalid label {label_column!r}")
+                bad.bad(number, f"missing or invalid label {label_column!r}", where)
+                continue
             label = str(label).strip()
         pairs.append((label, value))
+    bad.report()
     if not pairs:
-        raise UserError(f"{path}: no examples (the file is empty)")
+        raise UserError(f"{path}: no examples (the file is {'empty' if not bad.count else 'all bad lines'})")
     return pairs
 
 
@@ -128,7 +321,9 @@ def read_conll(path: str | Path, scheme: str = "auto") -> list[tuple[list[str], 
 
     Token first, tag last, whitespace- or tab-separated (other columns ignored); a blank line
     between sentences; ``-DOCSTART-`` lines skipped; trailing spaces and CRLF tolerated.
-    ``scheme`` is ``iob1``, ``iob2``, ``bioes`` or ``auto`` (detected from the whole file).
+    ``scheme`` is ``iob1``, ``iob2``, ``bioes`` or ``auto`` (detected from the whole file). A
+    sentence's tokens with one space each count as one example for the length limit. With
+    ``on_bad_lines="skip"`` a bad line is left out, and a sentence whose tags do not convert.
     """
     from nlp_tasks.chunking import SCHEMES, detect_scheme, split_tag, to_iob2
 
@@ -138,27 +333,36 @@ def read_conll(path: str | Path, scheme: str = "auto") -> list[tuple[list[str], 
     tokens: list[str] = []
     tags: list[str] = []
     first_line = 0
-    for number, line in enumerate(read_lines(path), start=1):
+    size = 0  # characters of the sentence so far, a space after each token
+    bad = BadLines(path)
+    for number, line in _numbered_lines(path, bad):
         fields = line.split()
         if not fields or fields[0] == "-DOCSTART-":
             if tokens:
                 sentences.append((tokens, tags, first_line))
-                tokens, tags = [], []
+                tokens, tags, size = [], [], 0
             continue
         if len(fields) < 2:
-            raise UserError(f"{path}, line {number}: a token without a tag ({line.strip()[:40]!r})")
+            bad.bad(number, f"a token without a tag ({line.strip()[:40]!r})")
+            continue
         try:
             split_tag(fields[-1])
         except UserError as err:
-            raise UserError(f"{path}, line {number}: {err.message}") from None
+            bad.bad(number, err.message)
+            continue
         if not tokens:
             first_line = number
+        size += len(fields[0]) + 1
+        problem = too_long(size)
+        if problem:
+            raise UserError(f"{path}, sentence at line {first_line}: {problem}")
         tokens.append(fields[0])
         tags.append(fields[-1])
     if tokens:
         sentences.append((tokens, tags, first_line))
     if not sentences:
-        raise UserError(f"{path}: no sentences (the file is empty)")
+        bad.report()
+        raise UserError(f"{path}: no sentences (the file is {'empty' if not bad.count else 'all bad lines'})")
     if scheme == "auto":
         scheme = detect_scheme(t for _, t, _ in sentences)
     out = []
@@ -166,11 +370,15 @@ def read_conll(path: str | Path, scheme: str = "auto") -> list[tuple[list[str], 
         try:
             out.append((tokens, to_iob2(tags, scheme)))
         except UserError as err:
-            raise UserError(f"{path}, sentence at line {first_line}: {err.message}") from None
+            bad.bad(first_line, err.message, "sentence at line")
+    bad.report()
+    if not out:
+        raise UserError(f"{path}: no sentences (every sentence is bad)")
     return out
 
 
 def _json_object(line: str, where: str) -> dict:
+    check_json_depth(line, where)
     try:
         value = json.loads(line)
     except json.JSONDecodeError:
@@ -180,36 +388,168 @@ def _json_object(line: str, where: str) -> dict:
     return value
 
 
-_HUB_NAME = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?(:[\w.\[\]%:-]+)?")
+_JSON_STRING = re.compile(rb'"(?:[^"\\\n]|\\.)*"')
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}\n")
+
+
+def json_depth(data: str | bytes) -> tuple[int, int]:
+    """``(depth, line)``: how deep arrays and objects nest in JSON text, and the line where it is
+    deepest first. A cheap scan (brackets inside strings ignored), made before ``json.loads``
+    or a folder handed to ``datasets``, whose parsers recurse (a 100,000-deep file crashes them)."""
+    if isinstance(data, str):
+        data = data.encode("utf-8", "surrogatepass")
+    if b"[" not in data and b"{" not in data:
+        return 0, 1
+    kept = _JSON_STRING.sub(b"", data).translate(None, _NOT_BRACKETS)
+    codes = np.frombuffer(kept, dtype=np.uint8)
+    steps = np.zeros(len(codes), dtype=np.int32)
+    steps[(codes == ord("[")) | (codes == ord("{"))] = 1
+    steps[(codes == ord("]")) | (codes == ord("}"))] = -1
+    depth = np.cumsum(steps)
+    deepest = int(np.argmax(depth))
+    return int(depth[deepest]), kept[:deepest].count(b"\n") + 1
+
+
+def check_json_depth(data: str | bytes, where: str, limit: int = MAX_JSON_DEPTH) -> None:
+    """A one-line error if JSON ``data`` nests deeper than ``limit`` levels."""
+    depth, line = json_depth(data)
+    if depth > limit:
+        at = f", line {line}" if ", line " not in where else ""
+        raise UserError(f"{where}{at}: JSON nested {depth} levels deep, more than the {limit} allowed")
+
+
+_HUB_NAME = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?(:[\w.\[\]%:+-]+)?")
 _FILE_SUFFIXES = {".txt", ".csv", ".tsv", ".json", ".jsonl", ".ndjson", ".conll", ".iob", ".bio", ".mid", ".midi"}
 
 
 def looks_like_hub_name(source: str) -> bool:
     """True for ``name``, ``owner/name`` or ``owner/name:split``; False for anything that looks
-    like a path (leading ``/``, ``./``, ``~``, deeper folders, a data-file suffix)."""
+    like a path (leading ``/``, ``./``, ``~``, deeper folders, a data-file suffix) and for a path
+    that exists (a local file or folder is never a hub name)."""
     name = source.split(":", 1)[0]
+    if os.path.lexists(source) or os.path.lexists(name):
+        return False
     return bool(_HUB_NAME.fullmatch(source)) and Path(name).suffix.lower() not in _FILE_SUFFIXES
 
 
 def split_source(source: str) -> tuple[str, str | None]:
-    """``"name:split"`` -> ``("name", "split")`` for hub names and local folders alike.
+    """``"name:split"`` -> ``("name", "split")`` for hub names and local paths alike.
 
-    ``"conll2003:validation"``, ``"/data/my-ner:test"`` (an existing folder and a split); a
-    source without a split, or an existing path that contains a colon, comes back whole.
+    The split is everything after the first colon that follows the name, so the ``datasets``
+    split syntax passes whole: ``"conll2003:train[:5000]"``, ``"SetFit/sst5:validation[10%:]"``,
+    ``"/data/my-ner:train+validation"``. A local path ends at the last colon where what precedes
+    it exists; a source without a split, or an existing path that contains a colon, comes back
+    whole.
     """
-    if Path(source).exists():
+    if os.path.lexists(source):
         return source, None
-    head, sep, tail = source.rpartition(":")
-    if sep and head and tail and "/" not in tail and (Path(head).exists() or looks_like_hub_name(source)):
+    cuts = [m.start() for m in re.finditer(":", source)]
+    for cut in reversed(cuts):  # a local path, possibly holding colons itself
+        head, tail = source[:cut], source[cut + 1:]
+        if head and tail and os.path.lexists(head):
+            return head, tail
+    head, _, tail = source.partition(":")
+    if head and tail and looks_like_hub_name(source):
         return head, tail
     return source, None
+
+
+def resolve_source(source: str) -> tuple[str, str, str | None]:
+    """What a data option names: ``(kind, name, split)``, kind ``"file"``, ``"folder"`` or ``"hub"``.
+
+    An existing path is a file or a folder, never a hub name; a FIFO, device or socket is
+    refused; anything else must look like a hub name (``name``, ``owner/name``), else it is a
+    file not found. ``split`` is the part after ``:`` (:func:`split_source`), or None.
+    """
+    name, split = split_source(str(source))
+    if os.path.lexists(name):
+        if os.path.isdir(name):
+            return "folder", name, split
+        check_file(name)
+        return "file", name, split
+    if looks_like_hub_name(str(source)):
+        return "hub", name, split
+    raise UserError(f"{source}: file not found")
+
+
+def no_split_for_file(name: str, split: str | None) -> None:
+    """A file holds one split: ``file:split`` is an error (only folders and hub data sets have splits)."""
+    if split is not None:
+        raise UserError(f"{name}:{split}: a file has no splits; ':{split}' applies to a folder or a hub data set")
+
+
+def hub_unreachable() -> str | None:
+    """Why the Hugging Face hub cannot be used now (offline mode set, no connection within
+    ``HUB_TIMEOUT`` seconds to ``huggingface_hub.constants.ENDPOINT``), or None when it answers."""
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE or any(os.environ.get(v, "").upper() in ("1", "ON", "YES", "TRUE")
+                                       for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")):
+        return "offline mode is set (HF_HUB_OFFLINE / HF_DATASETS_OFFLINE)"
+    url = urlparse(constants.ENDPOINT)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    outcome: list = []
+
+    def connect():  # in a thread: name resolution has no timeout of its own
+        try:
+            socket.create_connection((url.hostname, port), timeout=HUB_TIMEOUT).close()
+            outcome.append(None)
+        except OSError as err:
+            outcome.append(err.strerror or type(err).__name__)
+
+    thread = threading.Thread(target=connect, daemon=True)
+    thread.start()
+    thread.join(HUB_TIMEOUT + 0.5)
+    if not outcome:
+        return f"no answer from {constants.ENDPOINT} within {HUB_TIMEOUT:g} s"
+    if outcome[0] is not None:
+        return f"{constants.ENDPOINT} cannot be reached ({outcome[0]})"
+    return None
+
+
+@contextlib.contextmanager
+def _hub_offline():
+    """``datasets`` and ``huggingface_hub`` in offline mode: local files and the cache only."""
+    import datasets
+    from huggingface_hub import constants
+
+    saved = datasets.config.HF_HUB_OFFLINE, constants.HF_HUB_OFFLINE
+    datasets.config.HF_HUB_OFFLINE = constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        datasets.config.HF_HUB_OFFLINE, constants.HF_HUB_OFFLINE = saved
+
+
+def check_dataset_folder(folder: str | Path) -> list[Path]:
+    """The data files of a local folder for ``datasets``; refused when it holds none, holds a
+    FIFO or device under a data name, or a JSON file nested too deep for the loader."""
+    folder = Path(folder)
+    files = []
+    for path in sorted(folder.rglob("*")):
+        if any(part.startswith(".") for part in path.relative_to(folder).parts):
+            continue
+        if path.suffix.lower() in DATASET_FOLDER_SUFFIXES and not path.is_dir():
+            files.append(check_file(path))
+    if not files:
+        raise UserError(f"{folder}: the folder holds no data files that can be read "
+                        f"({', '.join(DATASET_FOLDER_SUFFIXES)})")
+    for path in files:
+        if path.suffix.lower() in (".json", ".jsonl", ".ndjson"):
+            check_json_depth(read_bytes(path), str(path))
+    return files
 
 
 def load_hub_dataset(name: str, split: str | None = None, **kwargs):
     """``datasets.load_dataset(name, split=...)`` with failures turned into one-line errors.
 
-    ``name`` is a hub name (``"conll2003"``, ``"SetFit/sst5"``) or a local folder/file that
-    ``datasets`` can read. Without network access only cached or local data sets load.
+    ``name`` is a hub name (``"conll2003"``, ``"SetFit/sst5"``) or a local folder that
+    ``datasets`` can read (:func:`check_dataset_folder`; read offline, never from the network).
+    When the hub cannot be reached (:func:`hub_unreachable`), only the local cache is tried, at
+    once, instead of retrying for half a minute.
     """
     try:
         import datasets
@@ -217,11 +557,31 @@ def load_hub_dataset(name: str, split: str | None = None, **kwargs):
         raise UserError("reading Hugging Face data sets needs the 'datasets' package") from None
     datasets.disable_progress_bars()
     datasets.logging.set_verbosity_error()
+    where = f"{name!r}{f' split {split!r}' if split else ''}"
+    local = os.path.lexists(name)
+    offline = None
+    if local:
+        if not os.path.isdir(name):
+            check_file(name)
+            raise UserError(f"{name}: expected a data set folder")
+        check_dataset_folder(name)
+    else:
+        offline = hub_unreachable()
     try:
+        if local or offline:
+            with _hub_offline():
+                return datasets.load_dataset(name, split=split, **kwargs)
         return datasets.load_dataset(name, split=split, **kwargs)
     except Exception as err:  # network, missing split, unknown name: one line, no traceback
+        if offline:
+            from nlp_tasks.paths import DATA_ENV
+
+            raise UserError(f"could not load data set {where}: the Hugging Face hub is not available ({offline}) "
+                            f"and the data set is not in the local cache; give a local file or folder instead "
+                            f"(the benchmark copies: {DATA_ENV}=/path/to/data), or download it once with network "
+                            "access") from None
         reason = " ".join(str(err).split())[:200] or type(err).__name__
-        raise UserError(f"could not load data set {name!r}{f' split {split!r}' if split else ''}: {reason}") from None
+        raise UserError(f"could not load data set {where}: {reason}") from None
 
 
 def read_word_vectors(path: str | Path, vocabulary=None, dim: int | None = None) -> tuple[dict, int]:
@@ -272,10 +632,11 @@ def vector_dim(path: str | Path) -> int:
 
 def _stream_lines(path: str | Path):
     """``(number, line)`` pairs read one at a time (vector files run to gigabytes)."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: {'is a directory, expected a file' if path.is_dir() else 'file not found'}")
-    with open(path, "rb") as handle:
+    path = check_file(path)
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with open(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise UserError(f"{path}: not a regular file; expected a file")
         for number, raw in enumerate(handle, start=1):
             try:
                 line = raw.decode("utf-8-sig" if number == 1 else "utf-8")

@@ -52,6 +52,8 @@ class LanguageModelConfig(Config):
     lower: bool = False
     valid_fraction: float = 0.1  # held out from the end of the training text when no dev data is given
     text_column: str = "text"
+    separator: str | None = None  # characters separated by this in the files (PTB's layout: " "); None: as written
+    word_boundary: str = "_"  # with a separator: the token read as a space
     epochs: int = 20
     batch_size: int = 64
     learning_rate: float = 2e-3
@@ -74,6 +76,8 @@ class LanguageModelConfig(Config):
         for name in ("units", "layers", "window", "min_freq"):
             if getattr(self, name) < 1:
                 raise UserError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        if self.separator == "":
+            raise UserError("separator must not be empty (None reads the text as written)")
         if self.embedding_dim is not None and self.embedding_dim < 1:
             raise UserError(f"embedding_dim must be >= 1 (or None for one-hot), got {self.embedding_dim!r}")
 
@@ -133,6 +137,11 @@ class LanguageModelPipeline(Pipeline):
                                  lower=cfg.lower)
         cd.check_vocabulary(vocab)
         return vocab
+
+    def _read(self, source, split):
+        cfg = self.config
+        return cd.read_corpus(source, cfg.text_column, split=split, mode=cfg.mode, separator=cfg.separator,
+                              word_boundary=cfg.word_boundary)
 
     def _split(self, docs):
         """Training and validation documents cut from one corpus (the last ``valid_fraction``)."""
@@ -210,10 +219,10 @@ class LanguageModelPipeline(Pipeline):
         from nlp_tasks.training import TrainConfig, fit
 
         cfg = self.config
-        docs = cd.read_corpus(train, cfg.text_column, split="train")
+        docs = self._read(train, split="train")
         self._build_vocab(docs)  # fails early on a corpus with fewer than two distinct tokens
         if dev is not None:
-            dev_docs = cd.read_corpus(dev, cfg.text_column, split="validation")
+            dev_docs = self._read(dev, split="validation")
         elif cfg.valid_fraction > 0:
             docs, dev_docs = self._split(docs)
         else:
@@ -260,7 +269,7 @@ class LanguageModelPipeline(Pipeline):
         """Cross-entropy of ``data``: nats and bits per token (and per character), perplexity."""
         self.require_model()
         cfg = self.config
-        docs = cd.read_corpus(data, cfg.text_column, split=split)
+        docs = self._read(data, split=split)
         sequences = self._sequences(docs)
         batch_size = batch_size or cfg.batch_size
         if cfg.mode == "stream":

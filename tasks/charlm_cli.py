@@ -55,17 +55,25 @@ def cli():
 @click.option("--valid-fraction", type=click.FloatRange(0, 1, max_open=True), default=0.1, show_default=True,
               help="Without --dev, hold out this last part of the training text (0: no validation).")
 @click.option("--text-column", default="text", show_default=True, help="Text column of a Hugging Face dataset.")
+@click.option("--separator", default=None,
+              help="The files' characters are separated by this (PTB's character layout 'a e r _ b a n k': "
+                   "--separator ' '); kept with the model, so evaluate reads the same way.")
+@click.option("--word-boundary", default="_", show_default=True,
+              help="With --separator: the token that stands for a space between words.")
 @options.distribution
+@options.reading
 @options.json_output
 def train(train, dev, test, out, level, mode, epochs, batch_size, seed, cell, units, layers, embedding_dim, dropout,
-          window, max_vocab, lower, learning_rate, lr_decay, patience, valid_fraction, text_column, as_json):
+          window, max_vocab, lower, learning_rate, lr_decay, patience, valid_fraction, text_column, separator,
+          word_boundary, as_json):
     """Train a language model on TRAIN, keep the best epoch by validation loss, save it to OUT."""
     from tasks.charlm import LanguageModelConfig, LanguageModelPipeline
 
     config = LanguageModelConfig(level=level, mode=mode, cell=cell, units=units, layers=layers,
                                  embedding_dim=embedding_dim or None, dropout=dropout, window=window,
                                  max_vocab=max_vocab, lower=lower, valid_fraction=valid_fraction,
-                                 text_column=text_column, epochs=epochs, batch_size=batch_size,
+                                 text_column=text_column, separator=separator, word_boundary=word_boundary,
+                                 epochs=epochs, batch_size=batch_size,
                                  learning_rate=learning_rate, patience=patience, lr_decay=lr_decay, seed=seed)
     lm = LanguageModelPipeline(config)
     summary = lm.fit(train, dev, out_dir=out, verbose=0 if as_json else 1)
@@ -91,6 +99,7 @@ def train(train, dev, test, out, level, mode, epochs, batch_size, seed, cell, un
 @click.argument("model_dir", type=click.Path())
 @options.data
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Parallel rows [default: as trained].")
+@options.reading
 @options.json_output
 def evaluate(model_dir, data, batch_size, as_json):
     """Cross-entropy of MODEL_DIR on DATA: nats and bits per token (per character), perplexity."""

@@ -22,11 +22,19 @@ Two layouts (``mode``):
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
 
-from nlp_tasks.data import load_hub_dataset, looks_like_hub_name, read_text, split_source
+from nlp_tasks.data import (
+    load_hub_dataset,
+    no_split_for_file,
+    read_text,
+    resolve_source,
+    split_lines,
+    too_long,
+)
 from nlp_tasks.errors import UserError
 from nlp_tasks.vocab import BOS_ID, EOS_ID, PAD_ID, Vocabulary
 
@@ -46,40 +54,92 @@ def builtin_corpus(name: str = BUILTIN) -> list[str]:
     return ["\n".join(topics[key] for key in sorted(topics))]
 
 
-def read_corpus(source, text_column: str = "text", split: str = "train") -> list[str]:
-    """Documents (strings) from a file, a folder, a hub dataset, the built-in corpus, or a list."""
+def read_corpus(source, text_column: str = "text", split: str = "train", mode: str = "stream",
+                separator: str | None = None, word_boundary: str = "_") -> list[str]:
+    """Documents (strings) from a file, a folder, a hub dataset, the built-in corpus, or a list.
+
+    In ``lines`` mode every line is one example, refused (file and line named) beyond the
+    maximum example length; ``stream`` mode cuts the text into windows, so lines may be any
+    length. ``separator`` reads a file whose characters are separated (PTB's character layout,
+    ``a e r _ b a n k``: separator ``" "``, ``word_boundary`` ``_`` read as a space); without it,
+    such a layout is read as written, with one warning on stderr.
+    """
     if isinstance(source, (list, tuple)):
         docs = list(source)
         for i, doc in enumerate(docs, start=1):
             if not isinstance(doc, str):
                 raise UserError(f"corpus document {i}: expected a string, got {type(doc).__name__}")
-        return _nonempty(docs, "the corpus")
+        return _checked(docs, ["the corpus"] * len(docs), mode, separator, word_boundary, "the corpus")
     name = str(source)
     if name.startswith("builtin:"):
         return builtin_corpus(name)
-    name, chosen = split_source(name)  # "folder:validation", "owner/name:test"
+    kind, name, chosen = resolve_source(name)  # "folder:validation", "owner/name:test[:10%]"
     split = chosen or split
+    if kind == "hub":
+        return _hub_corpus(name, split, text_column, mode, separator, word_boundary)
     path = Path(name)
-    if path.is_file():
-        return _nonempty([read_text(path)], str(path))
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and not any(
-            part.startswith(".") for part in p.relative_to(path).parts))
-        if not files:
-            raise UserError(f"{path}: the folder has no files")
-        if any(p.suffix in (".arrow", ".parquet") or p.name == "dataset_info.json" for p in files):
-            return _hub_corpus(str(path), split, text_column)
-        return _nonempty([read_text(p) for p in files], str(path))
-    if not looks_like_hub_name(name) or name.endswith(".txt"):
-        raise UserError(f"{name}: file not found")
-    return _hub_corpus(name, split, text_column)
+    if kind == "file":
+        no_split_for_file(name, chosen)
+        return _checked([read_text(path)], [str(path)], mode, separator, word_boundary, str(path))
+    files = sorted(p for p in path.rglob("*") if p.is_file() and not any(
+        part.startswith(".") for part in p.relative_to(path).parts))
+    if not files:
+        raise UserError(f"{path}: the folder has no files")
+    if any(p.suffix in (".arrow", ".parquet") or p.name == "dataset_info.json" for p in files):
+        return _hub_corpus(str(path), split, text_column, mode, separator, word_boundary)
+    no_split_for_file(name, chosen)
+    return _checked([read_text(p) for p in files], [str(p) for p in files], mode, separator, word_boundary,
+                    str(path))
 
 
-def _hub_corpus(name, split, text_column):
+def _hub_corpus(name, split, text_column, mode, separator, word_boundary):
     data = load_hub_dataset(name, split=split)
     if text_column not in data.column_names:
         raise UserError(f"data set {name!r}: no column {text_column!r} (columns: {', '.join(data.column_names)})")
-    return _nonempty([t for t in data[text_column] if isinstance(t, str)], name)
+    docs = [t for t in data[text_column] if isinstance(t, str)]
+    return _checked(docs, [f"data set {name!r}"] * len(docs), mode, separator, word_boundary, name)
+
+
+def _checked(docs, wheres, mode, separator, word_boundary, where):
+    """``docs`` with the layout applied (or warned about) and, in lines mode, every line bounded."""
+    if separator is not None:
+        docs = [unseparate(doc, separator, word_boundary) for doc in docs]
+    else:
+        warn_if_separated(docs, where)
+    if mode == "lines":
+        for doc, name in zip(docs, wheres):
+            for number, line in enumerate(split_lines(doc), start=1):
+                problem = too_long(len(line))
+                if problem:
+                    raise UserError(f"{name}, line {number}: {problem} (--mode stream reads any length)")
+    return _nonempty(docs, where)
+
+
+def unseparate(text: str, separator: str, word_boundary: str = "_") -> str:
+    """``"a e r _ b a n k"`` -> ``"aer bank"``: tokens split at ``separator`` are the characters,
+    ``word_boundary`` among them is a space; line ends are kept."""
+    if not separator:
+        raise UserError("the character separator must not be empty")
+    out = []
+    for line in split_lines(text):
+        out.append("".join(" " if token == word_boundary else token for token in line.split(separator) if token))
+    return "\n".join(out) + ("\n" if text.endswith(("\n", "\r")) else "")
+
+
+def looks_separated(lines: list[str]) -> bool:
+    """True when most of ``lines`` (of 3+ characters) alternate a non-space and a space:
+    characters written with a space between them, PTB's character layout."""
+    sample = [line.strip() for line in lines[:1000] if len(line.strip()) >= 3]
+    alternating = sum(1 for line in sample if set(line[1::2]) == {" "} and " " not in line[::2])
+    return bool(sample) and alternating > len(sample) / 2
+
+
+def warn_if_separated(docs: list[str], where: str) -> None:
+    lines = [line for doc in docs[:100] for line in split_lines(doc[:200_000])]
+    if looks_separated(lines):
+        print(f"warning: {where}: most lines are characters separated by spaces (PTB's character layout); the "
+              "spaces are read as characters, which halves bits per character: give --separator ' ' "
+              "(and --word-boundary TOKEN, default _) to read them as separators", file=sys.stderr)
 
 
 def _nonempty(docs, where):
@@ -95,7 +155,7 @@ def check_vocabulary(vocab: Vocabulary, where: str = "the corpus") -> None:
 
 
 def lines_of(docs: list[str]) -> list[str]:
-    return [line for doc in docs for line in doc.splitlines() if line.strip()]
+    return [line for doc in docs for line in split_lines(doc) if line.strip()]
 
 
 def encode_stream(docs: list[str], vocab: Vocabulary) -> np.ndarray:
@@ -108,7 +168,7 @@ def encode_stream(docs: list[str], vocab: Vocabulary) -> np.ndarray:
         if vocab.level == "char":
             parts.append(vocab.encode(doc) + [EOS_ID])
         else:
-            parts.append([i for line in doc.splitlines() if line.strip() for i in vocab.encode(line, add_eos=True)])
+            parts.append([i for line in split_lines(doc) if line.strip() for i in vocab.encode(line, add_eos=True)])
     ids = np.array([i for part in parts for i in part], dtype=np.int32)
     if vocab.level == "char" and len(ids):
         ids = ids[:-1]  # nothing follows the last document: no <eos> to predict there

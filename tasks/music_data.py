@@ -19,6 +19,7 @@ second run does not parse again.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import os
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nlp_tasks.data import split_source
+from nlp_tasks.data import no_split_for_file, resolve_source
 from nlp_tasks.errors import UserError
 from nlp_tasks.paths import atomic_write
 
@@ -69,10 +70,12 @@ def to_steps(roll: np.ndarray) -> list[list[int]]:
 def read_pianoroll_json(path: str | Path, split: str = "train") -> list[np.ndarray]:
     """One split of a Boulanger-Lewandowski JSON file (or every piece of a plain list)."""
     path = Path(path)
-    from nlp_tasks.data import read_text
+    from nlp_tasks.data import check_json_depth, read_text
 
+    text = read_text(path)
+    check_json_depth(text, str(path))
     try:
-        data = json.loads(read_text(path))
+        data = json.loads(text)
     except json.JSONDecodeError as err:
         raise UserError(f"{path}, line {err.lineno}: invalid JSON ({err.msg})") from None
     if isinstance(data, dict):
@@ -89,9 +92,13 @@ def read_pianoroll_json(path: str | Path, split: str = "train") -> list[np.ndarr
 
 def json_splits(path: str | Path) -> list[str]:
     """The split names of a piano-roll JSON file ([] for a plain list or unreadable file)."""
+    from nlp_tasks.data import check_json_depth, read_text
+
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        text = read_text(path)
+        check_json_depth(text, str(path))
+        data = json.loads(text)
+    except (UserError, json.JSONDecodeError):
         return []
     return [k for k in SPLITS if isinstance(data, dict) and k in data]
 
@@ -101,11 +108,12 @@ def read_midi(path: str | Path, steps_per_quarter: int = 1) -> np.ndarray:
     """A MIDI file -> piano roll, every non-drum note quantised to the grid."""
     import mido
 
+    from nlp_tasks.data import read_bytes
+
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: {'is a directory, expected a MIDI file' if path.is_dir() else 'file not found'}")
+    data = read_bytes(path, "a MIDI file")  # a FIFO or device is refused, never opened by mido
     try:
-        midi = mido.MidiFile(str(path))
+        midi = mido.MidiFile(file=io.BytesIO(data))
         events = list(mido.merge_tracks(midi.tracks))
     except Exception as err:  # mido raises OSError, EOFError, ValueError, KeyError on corrupt data
         raise UserError(f"{path}: not a readable MIDI file ({' '.join(str(err).split())[:120] or type(err).__name__})") from None
@@ -267,13 +275,15 @@ def read_pieces(source, split: str = "train", steps_per_quarter: int = 1) -> lis
         if f"builtin:{base}" != BUILTIN:
             raise UserError(f"unknown built-in corpus {name!r} (known: {BUILTIN})")
         return bach_chorales(chosen or split, steps_per_quarter)
-    name, chosen = split_source(name)  # "file.json:valid"
+    kind, name, chosen = resolve_source(name)  # "file.json:valid"
     path, split = Path(name), chosen or split
-    if not path.exists():
-        raise UserError(f"{name}: file not found")
-    if path.is_dir():
+    if kind == "hub":
+        raise UserError(f"{name}: file not found (music reads local JSON and MIDI files, or {BUILTIN})")
+    if kind == "folder":
+        no_split_for_file(name, chosen)
         return read_midi_folder(path, steps_per_quarter)
     if path.suffix.lower() in MIDI_SUFFIXES:
+        no_split_for_file(name, chosen)
         return [read_midi(path, steps_per_quarter)]
     return read_pianoroll_json(path, split)
 

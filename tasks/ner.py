@@ -31,10 +31,11 @@ from nlp_tasks.config import Config
 from nlp_tasks.data import (
     batch_dataset,
     load_hub_dataset,
-    looks_like_hub_name,
+    no_split_for_file,
     read_conll,
     read_word_vectors,
-    split_source,
+    resolve_source,
+    too_long,
 )
 from nlp_tasks.errors import UserError
 from nlp_tasks.pipeline import Pipeline, embedding_layer_name
@@ -107,18 +108,19 @@ def read_sentences(source, split: str = "train", scheme: str = "auto"):
             if (not isinstance(item, (list, tuple)) or len(item) != 2 or len(item[0]) != len(item[1])
                     or not all(isinstance(t, str) for t in list(item[0]) + list(item[1]))):
                 raise UserError(f"sentence {i}: expected (tokens, tags) of equal length")
+            problem = too_long(sum(len(t) + 1 for t in item[0]))
+            if problem:
+                raise UserError(f"sentence {i}: {problem}")
             from nlp_tasks.chunking import to_iob2
 
             out.append((list(item[0]), to_iob2(list(item[1]), "iob2" if scheme == "auto" else scheme)))
         if not out:
             raise UserError("no sentences given")
         return out
-    path = Path(str(source))
-    if path.is_file():
-        return read_conll(path, scheme=scheme)
-    name, hub_split = split_source(str(source))
-    if not Path(name).exists() and not looks_like_hub_name(str(source)):
-        raise UserError(f"{source}: file not found")
+    kind, name, hub_split = resolve_source(str(source))  # "conll2003:train[:5000]", "folder:test"
+    if kind == "file":
+        no_split_for_file(name, hub_split)
+        return read_conll(name, scheme=scheme)
     data = load_hub_dataset(name, split=hub_split or HUB_SPLITS.get(split, split))
     for column in ("tokens", "ner_tags"):
         if column not in data.column_names:
@@ -126,7 +128,10 @@ def read_sentences(source, split: str = "train", scheme: str = "auto"):
     feature = data.features["ner_tags"]
     names = getattr(getattr(feature, "feature", None), "names", None)
     sentences = []
-    for tokens, tags in zip(data["tokens"], data["ner_tags"]):
+    for row, (tokens, tags) in enumerate(zip(data["tokens"], data["ner_tags"]), start=1):
+        problem = too_long(sum(len(str(t)) + 1 for t in tokens))
+        if problem:
+            raise UserError(f"data set {name!r}, row {row}: {problem}")
         tags = [names[t] if names and isinstance(t, int) else str(t) for t in tags]
         if tokens:
             sentences.append((list(tokens), tags))

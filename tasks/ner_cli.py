@@ -47,6 +47,7 @@ def cli():
               help="Pretrained word vectors (GloVe / word2vec text file); sets the word dimension.")
 @SCHEME
 @options.distribution
+@options.reading
 @options.json_output
 def train(train, dev, test, dataset, out, epochs, batch_size, seed, cell, units, layers, char_units, dropout,
           word_dropout, crf, learning_rate, patience, embeddings, scheme, as_json):
@@ -84,6 +85,7 @@ def train(train, dev, test, dataset, out, epochs, batch_size, seed, cell, units,
 @options.data
 @SCHEME
 @click.option("--report", type=click.Path(dir_okay=False), default=None, help="Also write the report as JSON here.")
+@options.reading
 @options.json_output
 def evaluate(model_dir, data, scheme, report, as_json):
     """conlleval-style entity precision, recall and F1 (micro and per type) of MODEL_DIR on DATA."""

@@ -28,11 +28,14 @@ from nlp_tasks.config import Config
 from nlp_tasks.data import (
     TABLE_SUFFIXES,
     batch_dataset,
+    check_example,
     load_hub_dataset,
-    looks_like_hub_name,
+    no_split_for_file,
     read_label_text,
+    read_lines,
     read_table,
     read_word_vectors,
+    resolve_source,
 )
 from nlp_tasks.errors import UserError
 from nlp_tasks.pipeline import Pipeline, embedding_layer_name
@@ -85,24 +88,19 @@ def read_examples(source, split: str = "train", text_column: str = "text", label
     """
     if isinstance(source, (list, tuple)):
         return [_python_example(item, i) for i, item in enumerate(source, start=1)]
-    path = Path(str(source))
-    if path.exists():
-        if path.is_dir():
-            return _hub_examples(str(path), HUB_SPLITS.get(split, split), text_column, label_column)
-        if path.suffix.lower() in TABLE_SUFFIXES:
-            return [(text, label) for label, text in read_table(path, text_column, label_column)]
-        if label_column is None:
-            from nlp_tasks.data import read_lines
-
-            texts = [line for line in read_lines(path) if line.strip()]
-            if not texts:
-                raise UserError(f"{path}: no examples (the file is empty)")
-            return [(text, None) for text in texts]
-        return [(text, label) for label, text in read_label_text(path)]
-    if not looks_like_hub_name(str(source)):
-        raise UserError(f"{source}: file not found")
-    name, _, hub_split = str(source).partition(":")
-    return _hub_examples(name, hub_split or HUB_SPLITS.get(split, split), text_column, label_column)
+    kind, name, hub_split = resolve_source(str(source))
+    if kind != "file":  # a local folder or a hub name, "SetFit/sst5:validation", "folder:train[:500]"
+        return _hub_examples(name, hub_split or HUB_SPLITS.get(split, split), text_column, label_column)
+    no_split_for_file(name, hub_split)
+    path = Path(name)
+    if path.suffix.lower() in TABLE_SUFFIXES:
+        return [(text, label) for label, text in read_table(path, text_column, label_column)]
+    if label_column is None:
+        texts = [line for line in read_lines(path) if line.strip()]
+        if not texts:
+            raise UserError(f"{path}: no examples (the file is empty)")
+        return [(text, None) for text in texts]
+    return [(text, label) for label, text in read_label_text(path)]
 
 
 def _python_example(item, index):
@@ -111,7 +109,7 @@ def _python_example(item, index):
     if not isinstance(item, (list, tuple)) or len(item) != 2 or not isinstance(item[0], str):
         raise UserError(f"example {index}: expected (text, label), got {item!r}")
     label = item[1]
-    return item[0], None if label is None else str(label)
+    return check_example(item[0], f"example {index}"), None if label is None else str(label)
 
 
 def _hub_examples(name, split, text_column, label_column):
@@ -120,7 +118,11 @@ def _hub_examples(name, split, text_column, label_column):
         if column is not None and column not in data.column_names:
             raise UserError(f"data set {name!r}: no column {column!r} (columns: {', '.join(data.column_names)})")
     labels = data[label_column] if label_column else [None] * len(data)
-    return [(text, None if label is None else str(label)) for text, label in zip(data[text_column], labels)]
+    texts = data[text_column]
+    for row, text in enumerate(texts, start=1):
+        if isinstance(text, str):
+            check_example(text, f"data set {name!r}, row {row}")
+    return [(text, None if label is None else str(label)) for text, label in zip(texts, labels)]
 
 
 class SentimentPipeline(Pipeline):

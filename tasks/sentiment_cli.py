@@ -44,6 +44,7 @@ def cli():
 @click.option("--text-column", default="text", show_default=True, help="Text column of CSV/JSON/hub data.")
 @click.option("--label-column", default="label", show_default=True, help="Label column of CSV/JSON/hub data.")
 @options.distribution
+@options.reading
 @options.json_output
 def train(train, dev, test, out, epochs, batch_size, seed, cell, units, layers, embedding_dim, pooling, dropout,
           learning_rate, patience, class_weights, embeddings, text_column, label_column, as_json):
@@ -76,6 +77,7 @@ def train(train, dev, test, out, epochs, batch_size, seed, cell, units, layers, 
 @options.data
 @click.option("--png", type=click.Path(dir_okay=False), default=None,
               help="Where to save the confusion matrix picture [default: MODEL_DIR/confusion-matrix.png].")
+@options.reading
 @options.json_output
 def evaluate(model_dir, data, png, as_json):
     """Accuracy, macro-F1, per-class P/R/F1 and the confusion matrix of MODEL_DIR on DATA."""
