@@ -56,9 +56,10 @@ def cli():
               help="Without --dev, hold out this last part of the training text (0: no validation).")
 @click.option("--text-column", default="text", show_default=True, help="Text column of a Hugging Face dataset.")
 @options.distribution
+@options.quiet
 @options.json_output
 def train(train, dev, test, out, level, mode, epochs, batch_size, seed, cell, units, layers, embedding_dim, dropout,
-          window, max_vocab, lower, learning_rate, lr_decay, patience, valid_fraction, text_column, as_json):
+          window, max_vocab, lower, learning_rate, lr_decay, patience, valid_fraction, text_column, quiet, as_json):
     """Train a language model on TRAIN, keep the best epoch by validation loss, save it to OUT."""
     from tasks.charlm import LanguageModelConfig, LanguageModelPipeline
 
@@ -68,7 +69,7 @@ def train(train, dev, test, out, level, mode, epochs, batch_size, seed, cell, un
                                  text_column=text_column, epochs=epochs, batch_size=batch_size,
                                  learning_rate=learning_rate, patience=patience, lr_decay=lr_decay, seed=seed)
     lm = LanguageModelPipeline(config)
-    summary = lm.fit(train, dev, out_dir=out, verbose=0 if as_json else 1)
+    summary = lm.fit(train, dev, out_dir=out, verbose=options.verbosity(quiet, as_json))
     result = {"model": str(out), **{k: v for k, v in summary.items() if k != "history"}}
     if test is not None:
         lm.metrics["test"] = lm.evaluate(test)
@@ -185,7 +186,7 @@ def demo(out_dir: Path) -> dict:
     lm = LanguageModelPipeline(config)
     print(f"training a character GRU on {BUILTIN} (Python's own documentation) for 2 epochs "
           "(a full run: see benchmarks/charlm.py)")
-    summary = lm.fit(BUILTIN, out_dir=out_dir, verbose=2)
+    summary = lm.fit(BUILTIN, out_dir=out_dir, verbose=1)
     lm.save(out_dir / "model")
     text = lm.sample("The ", length=400, temperature=0.7, seed=0)
     (out_dir / "sample.txt").write_text(text + "\n", encoding="utf-8")

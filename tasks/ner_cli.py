@@ -47,9 +47,10 @@ def cli():
               help="Pretrained word vectors (GloVe / word2vec text file); sets the word dimension.")
 @SCHEME
 @options.distribution
+@options.quiet
 @options.json_output
 def train(train, dev, test, dataset, out, epochs, batch_size, seed, cell, units, layers, char_units, dropout,
-          word_dropout, crf, learning_rate, patience, embeddings, scheme, as_json):
+          word_dropout, crf, learning_rate, patience, embeddings, scheme, quiet, as_json):
     """Train a tagger, keep the best epoch by DEV entity F1, save it to OUT."""
     from nlp_tasks.data import vector_dim
     from tasks.ner import NERConfig, NERPipeline
@@ -64,7 +65,8 @@ def train(train, dev, test, dataset, out, epochs, batch_size, seed, cell, units,
                        patience=patience, epochs=epochs, batch_size=batch_size, seed=seed, scheme=scheme,
                        word_dim=word_dim)
     pipe = NERPipeline(config)
-    summary = pipe.fit(train, dev, embeddings=embeddings, out_dir=out, verbose=0 if as_json else 2)
+    summary = pipe.fit(train, dev, embeddings=embeddings, out_dir=out,
+                       verbose=options.verbosity(quiet, as_json))
     result = {"model": str(out), **{k: v for k, v in summary.items() if k != "history"}}
     if test is not None:
         report = pipe.evaluate(test, split="test")
@@ -171,7 +173,7 @@ def demo(out_dir: Path) -> dict:
         train, dev, test = "conll2003:train[:5000]", "conll2003:validation[:600]", "conll2003:test"
     pipe = NERPipeline(NERConfig(epochs=5, units=100, char_units=25, learning_rate=3e-3, patience=None))
     print("training on 5,000 CoNLL-2003 sentences for 5 epochs (the full run: benchmarks/ner.py)")
-    pipe.fit(train, dev, out_dir=out_dir, verbose=2)
+    pipe.fit(train, dev, out_dir=out_dir, verbose=1)
     report = pipe.evaluate(test)
     pipe.metrics["test"] = {k: report[k] for k in ("precision", "recall", "f1")}
     pipe.save(out_dir / "model")

@@ -44,9 +44,10 @@ def cli():
 @click.option("--text-column", default="text", show_default=True, help="Text column of CSV/JSON/hub data.")
 @click.option("--label-column", default="label", show_default=True, help="Label column of CSV/JSON/hub data.")
 @options.distribution
+@options.quiet
 @options.json_output
 def train(train, dev, test, out, epochs, batch_size, seed, cell, units, layers, embedding_dim, pooling, dropout,
-          learning_rate, patience, class_weights, embeddings, text_column, label_column, as_json):
+          learning_rate, patience, class_weights, embeddings, text_column, label_column, quiet, as_json):
     """Train a classifier on TRAIN, keep the best epoch by DEV accuracy, save it to OUT."""
     from tasks.sentiment import SentimentConfig, SentimentPipeline
 
@@ -55,7 +56,8 @@ def train(train, dev, test, out, epochs, batch_size, seed, cell, units, layers, 
                              patience=patience, class_weights=class_weights, seed=seed,
                              text_column=text_column, label_column=label_column)
     pipe = SentimentPipeline(config)
-    summary = pipe.fit(train, dev, embeddings=embeddings, out_dir=out, verbose=0 if as_json else 1)
+    summary = pipe.fit(train, dev, embeddings=embeddings, out_dir=out,
+                       verbose=options.verbosity(quiet, as_json))
     result = {"model": str(out), **{k: v for k, v in summary.items() if k != "history"}}
     if test is not None:
         report = pipe.evaluate(test)
@@ -141,7 +143,7 @@ def demo(out_dir: Path) -> dict:
         train, dev, test = "SetFit/sst5:train", "SetFit/sst5:validation", "SetFit/sst5:test"
     pipe = SentimentPipeline(SentimentConfig(epochs=2, units=64, embedding_dim=64))
     print(f"training on {train} for 2 epochs (a full run: see benchmarks/sentiment.py)")
-    pipe.fit(train, dev, out_dir=out_dir, verbose=2)
+    pipe.fit(train, dev, out_dir=out_dir, verbose=1)
     report = pipe.evaluate(test)
     pipe.metrics["test"] = {k: report[k] for k in ("accuracy", "macro_f1", "examples")}
     pipe.save(out_dir / "model")
