@@ -118,6 +118,8 @@ def predict(model_dir, texts, input_file, as_json):
 
 def format_prediction(result: dict) -> str:
     probs = "  ".join(f"{label}:{p:.2f}" for label, p in result["probabilities"].items())
+    if result.get("empty"):
+        return f"{'-':>6}  no label: the text has no words  [{probs}]  {result['text']!r}"
     rating = f"rating {result['rating']}  " if result["rating"] is not None else ""
     return f"{result['label']:>6}  {rating}[{probs}]  {result['text']}"
 
