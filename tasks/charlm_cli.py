@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from nlp_tasks import cli_options as options
+from nlp_tasks.demo import DemoData
 
 
 @click.group()
@@ -176,8 +177,12 @@ def format_score(result: dict, per_token: bool = False) -> str:
 DEMO_SENTENCES = ["The apple and pear salad.", "The apple and pair salad."]
 
 
-def demo(out_dir: Path) -> dict:
-    """About a minute of training on the embedded corpus, a sample, and the pair/pear ranking."""
+DEMO_DATA = DemoData(embedded="Python's own documentation (pydoc_data, ships with Python)")
+
+
+def demo(out_dir: Path, folder: Path | None = None) -> dict:
+    """About a minute of training on the embedded corpus, a sample, and the pair/pear ranking
+    (``folder`` is unused: the corpus ships with Python)."""
     from tasks.charlm import LanguageModelConfig, LanguageModelPipeline
     from tasks.charlm_data import BUILTIN
 

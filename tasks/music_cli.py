@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from nlp_tasks import cli_options as options
+from nlp_tasks.demo import DemoData
 from nlp_tasks.errors import UserError
 
 DATA_HELP = ("a piano-roll JSON file (FILE.json:valid picks a split), a MIDI file or folder, "
@@ -128,8 +129,12 @@ def generate(model_dir, steps, out, primer, seed, temperature, tempo, png, as_js
                    result["primer_steps"] else "") + ")" + (f" and {report['png']}" if png else ""))
 
 
-def demo(out_dir: Path) -> dict:
-    """A short run on music21's Bach chorales, then a generated MIDI file and its piano roll."""
+DEMO_DATA = DemoData(embedded="music21's Bach chorales (its corpus ships with the package)")
+
+
+def demo(out_dir: Path, folder: Path | None = None) -> dict:
+    """A short run on music21's Bach chorales, then a generated MIDI file and its piano roll
+    (``folder`` is unused: the corpus ships with music21)."""
     from tasks import music_data as md
     from tasks.music import MusicConfig, MusicPipeline
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from nlp_tasks import cli_options as options
+from nlp_tasks.demo import DemoData
 from nlp_tasks.errors import UserError
 
 SCHEME = click.option("--scheme", type=click.Choice(["auto", "iob1", "iob2", "bioes"]), default="auto",
@@ -158,17 +159,19 @@ def predict(model_dir, texts, input_file, conll, fmt, as_json):
 COURSE_SENTENCE = "Harry Potter and Hermione Granger invented a new spell."
 
 
-def demo(out_dir: Path) -> dict:
-    """About a minute of CoNLL-2003 training (data folder, else the hub), then tag a sentence."""
+DEMO_DATA = DemoData(name="CoNLL-2003", folder="conll2003", hub="conll2003")
+
+
+def demo(out_dir: Path, folder: Path | None = None) -> dict:
+    """About a minute of CoNLL-2003 training (``folder``: the data folder's conll2003/, else
+    the hub), then tag a sentence."""
     from nlp_tasks.chunking import format_conlleval
     from nlp_tasks.data import read_conll
-    from nlp_tasks.paths import data_dir
     from tasks.ner import NERConfig, NERPipeline
 
-    root = data_dir(required=False)
-    if root is not None and (root / "conll2003").is_dir():
-        train = read_conll(root / "conll2003" / "train.txt")[:5000]
-        dev, test = read_conll(root / "conll2003" / "valid.txt")[:600], root / "conll2003" / "test.txt"
+    if folder is not None:
+        train = read_conll(folder / "train.txt")[:5000]
+        dev, test = read_conll(folder / "valid.txt")[:600], folder / "test.txt"
     else:
         train, dev, test = "conll2003:train[:5000]", "conll2003:validation[:600]", "conll2003:test"
     pipe = NERPipeline(NERConfig(epochs=5, units=100, char_units=25, learning_rate=3e-3, patience=None))

@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from nlp_tasks import cli_options as options
+from nlp_tasks.demo import DemoData
 
 
 @click.group()
@@ -132,15 +133,17 @@ DEMO_SENTENCES = [
 ]
 
 
-def demo(out_dir: Path) -> dict:
-    """A short SST-5 run (data folder, else the Hugging Face hub), then a few predictions."""
+DEMO_DATA = DemoData(name="SST-5", folder="sst", hub="SetFit/sst5")
+
+
+def demo(out_dir: Path, folder: Path | None = None) -> dict:
+    """A short SST-5 run (``folder``: the data folder's sst/, else the Hugging Face hub), then a
+    few predictions."""
     from nlp_tasks.metrics import plot_confusion_matrix
-    from nlp_tasks.paths import data_dir
     from tasks.sentiment import SentimentConfig, SentimentPipeline
 
-    root = data_dir(required=False)
-    if root is not None and (root / "sst").is_dir():
-        train, dev, test = (root / "sst" / f"sst5.{s}.txt" for s in ("train", "dev", "test"))
+    if folder is not None:
+        train, dev, test = (folder / f"sst5.{s}.txt" for s in ("train", "dev", "test"))
     else:
         train, dev, test = "SetFit/sst5:train", "SetFit/sst5:validation", "SetFit/sst5:test"
     pipe = SentimentPipeline(SentimentConfig(epochs=2, units=64, embedding_dim=64))
