@@ -4,7 +4,6 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: demo test bench bench-cells bench-speed bench-ner bench-sentiment bench-charlm bench-music clean
 

@@ -8,15 +8,12 @@ Mistakes print one line, ``error: ...``, on stderr and exit with status 2; no tr
 from __future__ import annotations
 
 import json
-import os
 import sys
 
 import click
 
-from nlp_tasks import UserError, __version__
+from nlp_tasks import UserError, __version__  # turns TensorFlow's C++ log off (nlp_tasks.runtime)
 from tasks import REGISTRY, resolve
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 class TaskGroup(click.Group):

@@ -14,5 +14,8 @@ Importing this package does not import TensorFlow; the submodules that need it d
 __version__ = "0.1.0"
 
 from nlp_tasks.errors import UserError  # noqa: E402  (light, no TensorFlow)
+from nlp_tasks.runtime import quiet_native_logs  # noqa: E402  (light, no TensorFlow)
+
+quiet_native_logs()  # before any submodule imports TensorFlow (see nlp_tasks.runtime)
 
 __all__ = ["UserError", "__version__"]

@@ -30,6 +30,13 @@ out = click.option("--out", "out", type=click.Path(file_okay=False, writable=Tru
 seed = click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
                     help="Seeds Python, NumPy and TensorFlow.")
 json_output = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+quiet = click.option("--quiet", is_flag=True,
+                     help="No progress while training (a bar on a terminal, else one line per epoch).")
+
+
+def verbosity(quiet: bool, as_json: bool) -> int:
+    """``TrainConfig.verbose`` for a train command: progress unless --quiet or --json."""
+    return 0 if quiet or as_json else 1
 
 
 def texts_from(texts, input_file, what: str = "predict") -> list[str]:

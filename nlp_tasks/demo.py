@@ -1,22 +1,127 @@
 """``make demo``: run every registered task's demo end to end, outputs under ``demo-output/``.
 
-Each task registers a ``demo(out_dir)`` function in ``tasks.REGISTRY``; this runner calls them
-in order. Before any task exists, it still does real work that needs no data: it checks each of
-our recurrent cells against the NumPy reference (forward values and BPTT gradients) and writes
-the device summary and those checks to ``demo-output/``.
+Each task registers a ``demo(out_dir, folder)`` function in ``tasks.REGISTRY`` and declares,
+as ``DEMO_DATA`` (a :class:`DemoData`) in the same module, what it trains on: an embedded
+default that ships with the installed packages (the language model: Python's own documentation;
+music: music21's Bach chorales), or a benchmark data set read from a sub-folder of the data
+folder (``NLP_TASKS_DATA``, see :func:`nlp_tasks.paths.data_dir`) or, on a machine online, from
+the Hugging Face hub. :func:`plan_demos` decides which demos can run; a demo whose data is
+neither on disk nor reachable is skipped with one line saying how to get it, and a demo that
+fails does not stop the others. So on a fresh clone with no data and no network, ``make demo``
+still checks the layers and runs the language-model and music demos, and exits 0.
+
+"Online" (:func:`hub_reachable`) is decided once, only when a demo needs the hub: not when
+``HF_HUB_OFFLINE`` or ``HF_DATASETS_OFFLINE`` is set, else whether a TCP connection to the
+hub's host (``HF_ENDPOINT``, default huggingface.co) on port 443 opens within 3 seconds, name
+lookup included (it runs in a thread that is abandoned after the timeout).
+
+Before any task, it does real work that needs no data: it checks each of our recurrent cells
+against the NumPy reference (forward values and BPTT gradients) and writes the device summary
+and those checks to ``demo-output/``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import os
 import shutil
+import socket
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlparse
 
 from nlp_tasks.errors import UserError
-from nlp_tasks.paths import atomic_write
+from nlp_tasks.paths import DATA_ENV, atomic_write, data_dir
+
+HUB_TIMEOUT_S = 3.0
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoData:
+    """What a task's demo trains on: ``embedded`` (a description) when it needs nothing from
+    outside; otherwise the data set's name, its sub-folder of the data folder and its hub name."""
+
+    embedded: str | None = None  # e.g. "Python's own documentation (pydoc_data)"
+    name: str = ""  # e.g. "CoNLL-2003"
+    folder: str | None = None  # sub-folder of the data folder, e.g. "conll2003"
+    hub: str | None = None  # Hugging Face hub name, e.g. "conll2003"
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoStep:
+    """One task's part of the demo: run it (from ``folder``, or the hub when None), or skip it."""
+
+    task: str
+    run: bool
+    source: str  # what it trains on, or (skipped) how to get the data
+    folder: Path | None = None
+
+
+def hub_reachable(timeout: float = HUB_TIMEOUT_S) -> bool:
+    """Whether the Hugging Face hub can be reached now: False when the offline switches are set,
+    else whether a TCP connection to its host opens within ``timeout`` seconds (DNS included)."""
+    if any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")
+           for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")):
+        return False
+    host = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co").hostname or "huggingface.co"
+    answer = []
+
+    def connect():
+        try:
+            socket.create_connection((host, 443), timeout=timeout).close()
+            answer.append(True)
+        except OSError:
+            pass
+
+    probe = threading.Thread(target=connect, daemon=True)
+    probe.start()
+    probe.join(timeout)
+    return bool(answer)
+
+
+def task_demos() -> dict[str, tuple[str, DemoData]]:
+    """Every registered demo: task name -> ("module:function", its DemoData)."""
+    import importlib
+
+    import tasks
+
+    found = {}
+    for name, entry in tasks.REGISTRY.items():
+        if entry.demo:
+            module = importlib.import_module(entry.demo.partition(":")[0])  # click only, no TensorFlow
+            found[name] = (entry.demo, getattr(module, "DEMO_DATA", DemoData(embedded="nothing declared")))
+    return found
+
+
+def plan_demos(needs: dict[str, DemoData], root: Path | None,
+               online: Callable[[], bool] = hub_reachable) -> list[DemoStep]:
+    """Which demos run and from where: the embedded default, else the data folder ``root``'s
+    sub-folder, else the hub when ``online()`` (asked at most once); else skipped with a hint."""
+    steps, reachable = [], None
+    for task, need in needs.items():
+        if need.embedded is not None:
+            steps.append(DemoStep(task, True, need.embedded))
+            continue
+        folder = root / need.folder if root is not None and need.folder else None
+        if folder is not None and folder.is_dir():
+            steps.append(DemoStep(task, True, str(folder), folder))
+            continue
+        if need.hub and reachable is None:
+            reachable = online()
+        if need.hub and reachable:
+            steps.append(DemoStep(task, True, f"{need.hub} from the Hugging Face hub"))
+            continue
+        where = f"{root}/{need.folder}/ not found" if root is not None else "no data folder"
+        hint = f"set {DATA_ENV} to the folder that holds {need.folder}/ ({DATA_ENV}=/path/to/data make demo)"
+        if need.hub:
+            hint += f", or run on a machine online to fetch {need.hub!r} from the Hugging Face hub"
+        steps.append(DemoStep(task, False, f"skipped: needs {need.name} ({where}, hub not reachable): {hint}"))
+    return steps
 
 
 def check_cells(seed: int = 0) -> list[dict]:
@@ -57,6 +162,29 @@ def check_cells(seed: int = 0) -> list[dict]:
     return rows
 
 
+def run_demos(steps: list[DemoStep], targets: dict[str, str], out: Path) -> list[str]:
+    """Run the steps that can run, each in a fresh ``out/<task>``; returns the tasks that failed.
+
+    A failing demo prints one ``error:`` line and the next one runs.
+    """
+    import tasks
+
+    failed = []
+    for step in steps:
+        print(f"== {step.task} ==")
+        if not step.run:
+            print(f"{step.task}: {step.source}")
+            continue
+        # A demo is a fresh run: an earlier run's checkpoint would be resumed (or refused).
+        shutil.rmtree(out / step.task, ignore_errors=True)
+        try:
+            tasks.resolve(targets[step.task])(out / step.task, step.folder)
+        except UserError as err:
+            print(f"error: {step.task} demo: {err.message}", file=sys.stderr)
+            failed.append(step.task)
+    return failed
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="demo-output", help="output folder (default: demo-output)")
@@ -65,8 +193,6 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     try:
         from nlp_tasks.runtime import device_summary
-
-        import tasks
 
         devices = device_summary()
         print(f"TensorFlow {devices['tensorflow']} on {devices['default_device']}")
@@ -80,17 +206,18 @@ def main(argv=None) -> int:
         for row in rows:
             print(f"  {row['cell']:16} forward {row['max_forward_difference']:.1e}  "
                   f"gradient {row['max_kernel_gradient_difference']:.1e}")
-        demos = [(name, entry.demo) for name, entry in tasks.REGISTRY.items() if entry.demo]
+        demos = task_demos()
         if not demos:
             print("no task yet: the task pipelines (ner, sentiment, charlm, music) add their demos here")
-        for name, target in demos:
-            print(f"== {name} ==")
-            # A demo is a fresh run: an earlier run's checkpoint would be resumed (or refused).
-            shutil.rmtree(out / name, ignore_errors=True)
-            tasks.resolve(target)(out / name)
-        print(f"outputs in {out}/")
+        steps = plan_demos({name: need for name, (_, need) in demos.items()}, data_dir(required=False))
+        failed = run_demos(steps, {name: target for name, (target, _) in demos.items()}, out)
+        skipped = [step.task for step in steps if not step.run]
+        print(f"outputs in {out}/" + (f"; skipped for want of data: {', '.join(skipped)}" if skipped else ""))
     except UserError as err:
         print(f"error: {err.message}", file=sys.stderr)
+        return 2
+    if failed:
+        print(f"error: demo failed for {', '.join(failed)} (the others ran)", file=sys.stderr)
         return 2
     return 0
 

@@ -5,7 +5,14 @@ TensorFlow is imported only inside functions so that ``python cli.py --help`` st
 messages before absl::InitializeLog()", cuInit failures on machines without a GPU) out of normal
 output: recent TensorFlow builds print these through absl before ``TF_CPP_MIN_LOG_LEVEL`` is
 read, so the import and the first device query run with the process's stderr captured. The
-captured text is shown if the import fails, and always with ``NLP_TASKS_TF_LOGS=1``.
+captured text is shown if the import fails, and always with ``NLP_TASKS_TF_LOGS=1``. Later lines
+(``E0000 ... util.cc:131] oneDNN supports DT_BOOL only on platforms with AVX-512``, printed at
+the first training step on AVX-512 machines although nothing is wrong) are turned off by
+:func:`quiet_native_logs`: ``TF_CPP_MIN_LOG_LEVEL=3``, set when ``nlp_tasks`` is imported, so
+before TensorFlow in every entry point (the CLI, ``python -m nlp_tasks.demo``, the Python API).
+It overrides a value in the environment (the Makefile's old ``2`` let ERROR lines through);
+``NLP_TASKS_TF_LOGS=1`` leaves ``TF_CPP_MIN_LOG_LEVEL`` as the user set it and shows everything.
+Real failures still arrive as Python exceptions.
 
 Memory allocator: on Linux with glibc, :func:`tune_allocator` (called by
 :func:`import_tensorflow`) keeps freed memory in the process instead of handing it back to the
@@ -104,10 +111,19 @@ def tune_allocator() -> dict:
     return _allocator
 
 
+def quiet_native_logs() -> None:
+    """Turn TensorFlow's C++ log off (``TF_CPP_MIN_LOG_LEVEL=3``) unless ``NLP_TASKS_TF_LOGS=1``.
+
+    TensorFlow reads the variable once, when its library loads: call this before importing it.
+    """
+    if os.environ.get("NLP_TASKS_TF_LOGS") != "1":
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+
+
 def import_tensorflow():
     """Import TensorFlow with its start-up noise turned down; tune the allocator and configure
     devices once."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet_native_logs()
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     warnings.filterwarnings("ignore", category=DeprecationWarning, module="tensorflow")
     global _configured

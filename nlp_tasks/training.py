@@ -13,13 +13,18 @@ knows nothing of what the model computes. What it does:
   end, and training stops early after ``patience`` epochs without improvement;
 - optionally, the learning rate decays by ``lr_decay`` when the monitored metric stalls;
 - with ``out_dir``: a CSV log of every epoch, a loss-curve PNG, and a checkpoint after every
-  epoch from which a killed run resumes exactly (:mod:`nlp_tasks.checkpoint`).
+  epoch from which a killed run resumes exactly (:mod:`nlp_tasks.checkpoint`);
+- shows progress one way for every task (:func:`progress_callback`): a bar with ETA on a
+  terminal, one plain line per epoch otherwise; a task's own validation metrics (NER's dev F1)
+  appear on that line. Epochs are counted from 1 everywhere (console, CSV log, summary).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import sys
+import time
 from pathlib import Path
 
 from nlp_tasks.config import Config
@@ -38,7 +43,9 @@ class TrainConfig(Config):
     lr_patience: int = 1  # epochs without improvement before the learning rate is decayed
     seed: int = 0
     deterministic: bool = True
-    verbose: int = 1  # Keras progress bars: 0 silent, 1 bar, 2 one line per epoch
+    # Progress output (not part of the run's identity): 0 silent; 1 a bar with ETA on a terminal,
+    # one plain line per epoch when stdout is a pipe or a file; 2 one line per epoch always.
+    verbose: int = 1
 
     def __post_init__(self):
         checks = [
@@ -94,6 +101,80 @@ def _stop_on_nan_callback():
                 )
 
     return StopOnNaN()
+
+
+def format_logs(logs: dict) -> str:
+    """``loss 0.4321  val_loss 0.5012  val_f1 0.8123``: an epoch's figures on one line."""
+    return "  ".join(f"{key} {float(value):.4f}" for key, value in (logs or {}).items()
+                     if key != "learning_rate")
+
+
+def progress_callback(verbose: int = 1, stream=None):
+    """The progress display of :func:`fit`: one per run, after the callbacks that add metrics.
+
+    ``verbose=1``: a bar with steps, ETA and the running loss, redrawn in place, when the stream
+    (``sys.stdout`` by default, looked up when training starts) is a terminal; otherwise, and
+    with ``verbose=2``, one plain line per epoch (no carriage returns, no colour codes). Either
+    way each epoch ends with one line: its number, its time and every figure in its logs.
+    """
+    import keras
+
+    class Progress(keras.callbacks.Callback):
+        interval = 0.1  # seconds between redraws of the bar
+
+        def on_train_begin(self, logs=None):
+            self.stream = stream or sys.stdout
+            isatty = getattr(self.stream, "isatty", None)
+            self.bar = verbose == 1 and bool(isatty and isatty())
+            self.steps = (self.params or {}).get("steps")  # None for generators: learnt in epoch 1
+            self.epochs = (self.params or {}).get("epochs")
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch, self.start, self.drawn, self.width = epoch, time.perf_counter(), 0.0, 0
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.seen = batch + 1
+            now = time.perf_counter()
+            if not self.bar or (now - self.drawn < self.interval and self.seen != self.steps):
+                return  # the first and the last step are always drawn
+            self.drawn, elapsed = now, now - self.start
+            loss = (logs or {}).get("loss")
+            figures = f"  loss {float(loss):.4f}" if loss is not None else ""
+            if self.steps:
+                done = min(self.seen / self.steps, 1.0)
+                bar = "=" * int(20 * done) + ">" + "." * (20 - int(20 * done))
+                eta = elapsed / self.seen * max(self.steps - self.seen, 0)
+                text = f"epoch {self.epoch + 1}/{self.epochs} [{bar[:21]}] {self.seen}/{self.steps}  ETA {eta:.0f}s"
+            else:
+                text = f"epoch {self.epoch + 1}/{self.epochs}  step {self.seen}  {elapsed:.0f}s"
+            self._draw(text + figures)
+
+        def _draw(self, text):
+            self.stream.write("\r" + text.ljust(self.width))
+            self.stream.flush()
+            self.width = len(text)
+
+        def on_epoch_end(self, epoch, logs=None):
+            if self.steps is None and getattr(self, "seen", None):
+                self.steps = self.seen
+            line = f"epoch {epoch + 1}/{self.epochs}  {time.perf_counter() - self.start:.1f}s  {format_logs(logs)}"
+            if self.bar and self.width:  # the summary replaces the bar, on a line of its own
+                self.stream.write("\r" + " " * self.width + "\r")
+            self.stream.write(line.rstrip() + "\n")
+            self.stream.flush()
+
+    return Progress()
+
+
+def _csv_logger(path: Path, append: bool):
+    """Keras' CSV log, with epochs counted from 1 like the console and ``pipeline.json``."""
+    import keras
+
+    class CSVLogger(keras.callbacks.CSVLogger):
+        def on_epoch_end(self, epoch, logs=None):
+            super().on_epoch_end(epoch + 1, logs)
+
+    return CSVLogger(str(path), append=append)
 
 
 def _epoch_callbacks(train):
@@ -234,7 +315,9 @@ def _fit_in(model, train, validation, config, monitor, mode, out_dir, callbacks,
     from nlp_tasks import distribute
     from nlp_tasks.checkpoint import Checkpoint
 
-    checkpoint = (Checkpoint(out_dir, {"training": config.to_dict(), **(run_key or {})}, writable=writes)
+    # Output settings are not part of what identifies the run: adding --json or --quiet resumes.
+    training_key = {k: v for k, v in config.to_dict().items() if k != "verbose"}
+    checkpoint = (Checkpoint(out_dir, {"training": training_key, **(run_key or {})}, writable=writes)
                   if out_dir else None)
     state = checkpoint.load() if checkpoint is not None else None
     done, history = 0, {}
@@ -251,6 +334,8 @@ def _fit_in(model, train, validation, config, monitor, mode, out_dir, callbacks,
     # Task callbacks run first, so metrics they add to the epoch logs (a dev F1, say) can be
     # monitored by early stopping and written to the CSV log.
     cbs = [_stop_on_nan_callback(), *_epoch_callbacks(train), *callbacks]
+    if config.verbose:  # after the task's callbacks, so their metrics are on the epoch's line
+        cbs.append(progress_callback(config.verbose))
     early = plateau = None
     if validation is not None or any(getattr(cb, "provides_validation", False) for cb in callbacks):
         EarlyStopping, ReduceLROnPlateau = _resumable_callbacks(state, checkpoint.best_weights() if state else None)
@@ -265,13 +350,13 @@ def _fit_in(model, train, validation, config, monitor, mode, out_dir, callbacks,
             cbs.append(plateau)
     if writes:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
-        cbs.append(keras.callbacks.CSVLogger(str(Path(out_dir) / "training-log.csv"), append=state is not None))
+        cbs.append(_csv_logger(Path(out_dir) / "training-log.csv", append=state is not None))
         if distribute.tensorboard():
             cbs.append(keras.callbacks.TensorBoard(log_dir=str(Path(out_dir) / "tensorboard")))
         cbs.append(_checkpoint_callback(checkpoint, history, early, plateau))
     # Shuffling belongs to the tf.data pipeline (a pure function of the seed), not to fit().
     result = model.fit(train, validation_data=validation, epochs=config.epochs, callbacks=cbs,
-                       verbose=config.verbose, shuffle=False, initial_epoch=done)
+                       verbose=0, shuffle=False, initial_epoch=done)
     if not writes:  # the checkpoint callback did not collect it: this run's epochs after the restored ones
         history = {k: list(history.get(k, [])) + [float(v) for v in values] for k, values in result.history.items()}
     if writes and history:

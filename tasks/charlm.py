@@ -448,9 +448,6 @@ class _ValidationLoss(callback_base()):
 
     def on_epoch_end(self, epoch, logs=None):
         total, count = _sum_nll(self.eval_model, self.batches)
-        if logs is not None:
+        if logs is not None:  # shown on the epoch's progress line by fit()
             logs["val_nats"] = total / count
             logs["val_bits"] = total / count / math.log(2)
-        if self.params.get("verbose", 1):
-            print(f"validation: {total / count:.4f} nats/{self.pipe.config.level}, "
-                  f"{total / count / math.log(2):.4f} bits/{self.pipe.config.level}")

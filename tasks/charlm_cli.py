@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from nlp_tasks import cli_options as options
+from nlp_tasks.demo import DemoData
 
 
 @click.group()
@@ -62,10 +63,11 @@ def cli():
               help="With --separator: the token that stands for a space between words.")
 @options.distribution
 @options.reading
+@options.quiet
 @options.json_output
 def train(train, dev, test, out, level, mode, epochs, batch_size, seed, cell, units, layers, embedding_dim, dropout,
           window, max_vocab, lower, learning_rate, lr_decay, patience, valid_fraction, text_column, separator,
-          word_boundary, as_json):
+          word_boundary, quiet, as_json):
     """Train a language model on TRAIN, keep the best epoch by validation loss, save it to OUT."""
     from tasks.charlm import LanguageModelConfig, LanguageModelPipeline
 
@@ -76,7 +78,7 @@ def train(train, dev, test, out, level, mode, epochs, batch_size, seed, cell, un
                                  epochs=epochs, batch_size=batch_size,
                                  learning_rate=learning_rate, patience=patience, lr_decay=lr_decay, seed=seed)
     lm = LanguageModelPipeline(config)
-    summary = lm.fit(train, dev, out_dir=out, verbose=0 if as_json else 1)
+    summary = lm.fit(train, dev, out_dir=out, verbose=options.verbosity(quiet, as_json))
     result = {"model": str(out), **{k: v for k, v in summary.items() if k != "history"}}
     if test is not None:
         lm.metrics["test"] = lm.evaluate(test)
@@ -184,8 +186,12 @@ def format_score(result: dict, per_token: bool = False) -> str:
 DEMO_SENTENCES = ["The apple and pear salad.", "The apple and pair salad."]
 
 
-def demo(out_dir: Path) -> dict:
-    """About a minute of training on the embedded corpus, a sample, and the pair/pear ranking."""
+DEMO_DATA = DemoData(embedded="Python's own documentation (pydoc_data, ships with Python)")
+
+
+def demo(out_dir: Path, folder: Path | None = None) -> dict:
+    """About a minute of training on the embedded corpus, a sample, and the pair/pear ranking
+    (``folder`` is unused: the corpus ships with Python)."""
     from tasks.charlm import LanguageModelConfig, LanguageModelPipeline
     from tasks.charlm_data import BUILTIN
 
@@ -194,7 +200,7 @@ def demo(out_dir: Path) -> dict:
     lm = LanguageModelPipeline(config)
     print(f"training a character GRU on {BUILTIN} (Python's own documentation) for 2 epochs "
           "(a full run: see benchmarks/charlm.py)")
-    summary = lm.fit(BUILTIN, out_dir=out_dir, verbose=2)
+    summary = lm.fit(BUILTIN, out_dir=out_dir, verbose=1)
     lm.save(out_dir / "model")
     text = lm.sample("The ", length=400, temperature=0.7, seed=0)
     (out_dir / "sample.txt").write_text(text + "\n", encoding="utf-8")

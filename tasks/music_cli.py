@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from nlp_tasks import cli_options as options
+from nlp_tasks.demo import DemoData
 from nlp_tasks.errors import UserError
 
 DATA_HELP = ("a piano-roll JSON file (FILE.json:valid picks a split), a MIDI file or folder, "
@@ -44,9 +45,10 @@ def cli():
 @click.option("--patience", type=click.IntRange(min=0), default=20, show_default=True,
               help="Stop after this many epochs without a better validation NLL.")
 @options.distribution
+@options.quiet
 @options.json_output
 def train(train, dev, test, out, epochs, batch_size, seed, cell, units, layers, dropout, input_dropout,
-          steps_per_quarter, learning_rate, patience, as_json):
+          steps_per_quarter, learning_rate, patience, quiet, as_json):
     """Train on TRAIN, keep the best epoch by validation NLL per time step, save it to OUT."""
     from tasks.music import MusicConfig, MusicPipeline
 
@@ -54,7 +56,7 @@ def train(train, dev, test, out, epochs, batch_size, seed, cell, units, layers, 
                          steps_per_quarter=steps_per_quarter, epochs=epochs, batch_size=batch_size,
                          learning_rate=learning_rate, patience=patience, seed=seed)
     pipe = MusicPipeline(config)
-    summary = pipe.fit(train, dev, out_dir=out, verbose=0 if as_json else 1)
+    summary = pipe.fit(train, dev, out_dir=out, verbose=options.verbosity(quiet, as_json))
     result = {"model": str(out), **{k: v for k, v in summary.items() if k != "history"}}
     if test is not None:
         pipe.metrics["test"] = pipe.evaluate(test)
@@ -127,8 +129,12 @@ def generate(model_dir, steps, out, primer, seed, temperature, tempo, png, as_js
                    result["primer_steps"] else "") + ")" + (f" and {report['png']}" if png else ""))
 
 
-def demo(out_dir: Path) -> dict:
-    """A short run on music21's Bach chorales, then a generated MIDI file and its piano roll."""
+DEMO_DATA = DemoData(embedded="music21's Bach chorales (its corpus ships with the package)")
+
+
+def demo(out_dir: Path, folder: Path | None = None) -> dict:
+    """A short run on music21's Bach chorales, then a generated MIDI file and its piano roll
+    (``folder`` is unused: the corpus ships with music21)."""
     from tasks import music_data as md
     from tasks.music import MusicConfig, MusicPipeline
 
@@ -138,7 +144,7 @@ def demo(out_dir: Path) -> dict:
     pipe = MusicPipeline(MusicConfig(units=128, epochs=DEMO_EPOCHS, patience=None))
     print(f"training a GRU on {len(train)} Bach chorales from music21's corpus for {DEMO_EPOCHS} epochs "
           "(a full run: see benchmarks/music.py)")
-    summary = pipe.fit(train, dev, out_dir=out_dir, verbose=2)
+    summary = pipe.fit(train, dev, out_dir=out_dir, verbose=1)
     pipe.save(out_dir / "model")
     result = pipe.generate(steps=64, seed=0, temperature=0.9)
     md.write_midi(out_dir / "generated.mid", result["roll"], tempo_bpm=90)

@@ -379,9 +379,7 @@ def dev_f1_callback(pipe: NERPipeline, sentences):
         def on_epoch_end(self, epoch, logs=None):
             tags, _ = pipe.tag([tokens for tokens, _ in sentences])
             report = conlleval([t for _, t in sentences], tags)
-            if logs is not None:
+            if logs is not None:  # shown on the epoch's progress line by fit()
                 logs["val_f1"] = report["f1"]
-            if self.params.get("verbose"):
-                print(f"epoch {epoch + 1}: dev entity F1 {100 * report['f1']:.2f}")
 
     return DevF1()

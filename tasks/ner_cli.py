@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from nlp_tasks import cli_options as options
+from nlp_tasks.demo import DemoData
 from nlp_tasks.errors import UserError
 
 SCHEME = click.option("--scheme", type=click.Choice(["auto", "iob1", "iob2", "bioes"]), default="auto",
@@ -48,9 +49,10 @@ def cli():
 @SCHEME
 @options.distribution
 @options.reading
+@options.quiet
 @options.json_output
 def train(train, dev, test, dataset, out, epochs, batch_size, seed, cell, units, layers, char_units, dropout,
-          word_dropout, crf, learning_rate, patience, embeddings, scheme, as_json):
+          word_dropout, crf, learning_rate, patience, embeddings, scheme, quiet, as_json):
     """Train a tagger, keep the best epoch by DEV entity F1, save it to OUT."""
     from nlp_tasks.data import vector_dim
     from tasks.ner import NERConfig, NERPipeline
@@ -65,7 +67,8 @@ def train(train, dev, test, dataset, out, epochs, batch_size, seed, cell, units,
                        patience=patience, epochs=epochs, batch_size=batch_size, seed=seed, scheme=scheme,
                        word_dim=word_dim)
     pipe = NERPipeline(config)
-    summary = pipe.fit(train, dev, embeddings=embeddings, out_dir=out, verbose=0 if as_json else 2)
+    summary = pipe.fit(train, dev, embeddings=embeddings, out_dir=out,
+                       verbose=options.verbosity(quiet, as_json))
     result = {"model": str(out), **{k: v for k, v in summary.items() if k != "history"}}
     if test is not None:
         report = pipe.evaluate(test, split="test")
@@ -158,22 +161,24 @@ def predict(model_dir, texts, input_file, conll, fmt, as_json):
 COURSE_SENTENCE = "Harry Potter and Hermione Granger invented a new spell."
 
 
-def demo(out_dir: Path) -> dict:
-    """About a minute of CoNLL-2003 training (data folder, else the hub), then tag a sentence."""
+DEMO_DATA = DemoData(name="CoNLL-2003", folder="conll2003", hub="conll2003")
+
+
+def demo(out_dir: Path, folder: Path | None = None) -> dict:
+    """About a minute of CoNLL-2003 training (``folder``: the data folder's conll2003/, else
+    the hub), then tag a sentence."""
     from nlp_tasks.chunking import format_conlleval
     from nlp_tasks.data import read_conll
-    from nlp_tasks.paths import data_dir
     from tasks.ner import NERConfig, NERPipeline
 
-    root = data_dir(required=False)
-    if root is not None and (root / "conll2003").is_dir():
-        train = read_conll(root / "conll2003" / "train.txt")[:5000]
-        dev, test = read_conll(root / "conll2003" / "valid.txt")[:600], root / "conll2003" / "test.txt"
+    if folder is not None:
+        train = read_conll(folder / "train.txt")[:5000]
+        dev, test = read_conll(folder / "valid.txt")[:600], folder / "test.txt"
     else:
         train, dev, test = "conll2003:train[:5000]", "conll2003:validation[:600]", "conll2003:test"
     pipe = NERPipeline(NERConfig(epochs=5, units=100, char_units=25, learning_rate=3e-3, patience=None))
     print("training on 5,000 CoNLL-2003 sentences for 5 epochs (the full run: benchmarks/ner.py)")
-    pipe.fit(train, dev, out_dir=out_dir, verbose=2)
+    pipe.fit(train, dev, out_dir=out_dir, verbose=1)
     report = pipe.evaluate(test)
     pipe.metrics["test"] = {k: report[k] for k in ("precision", "recall", "f1")}
     pipe.save(out_dir / "model")

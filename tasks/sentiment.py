@@ -282,8 +282,10 @@ class SentimentPipeline(Pipeline):
     def predict(self, inputs, **options):
         """``"text"`` -> one result dict; a list of texts -> a list of them.
 
-        Each result: ``{"text", "label", "rating", "probabilities": {label: p}}``; an empty text
-        (no tokens) gets uniform probabilities and the first label, flagged ``"empty": True``.
+        Each result: ``{"text", "label", "rating", "probabilities": {label: p}}``. A text with no
+        tokens at all has no evidence either way: uniform probabilities, ``"label": None`` and
+        ``"rating": None`` (not the first label, which would read as a confident "very negative"),
+        flagged ``"empty": True``.
         """
         single = isinstance(inputs, str)
         texts = [inputs] if single else list(inputs)
@@ -292,10 +294,11 @@ class SentimentPipeline(Pipeline):
         probs = self.predict_proba(texts)
         results = []
         for text, row in zip(texts, probs):
-            label = self.labels[int(row.argmax())]
-            result = {"text": text, "label": label, "rating": self.rating(label),
+            empty = not self.vocabs["words"].tokenize(text)
+            label = None if empty else self.labels[int(row.argmax())]
+            result = {"text": text, "label": label, "rating": None if empty else self.rating(label),
                       "probabilities": {lab: round(float(p), 6) for lab, p in zip(self.labels, row)}}
-            if not self.vocabs["words"].tokenize(text):
+            if empty:
                 result["empty"] = True
             results.append(result)
         return results[0] if single else results

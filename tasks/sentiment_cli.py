@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from nlp_tasks import cli_options as options
+from nlp_tasks.demo import DemoData
 
 
 @click.group()
@@ -45,9 +46,10 @@ def cli():
 @click.option("--label-column", default="label", show_default=True, help="Label column of CSV/JSON/hub data.")
 @options.distribution
 @options.reading
+@options.quiet
 @options.json_output
 def train(train, dev, test, out, epochs, batch_size, seed, cell, units, layers, embedding_dim, pooling, dropout,
-          learning_rate, patience, class_weights, embeddings, text_column, label_column, as_json):
+          learning_rate, patience, class_weights, embeddings, text_column, label_column, quiet, as_json):
     """Train a classifier on TRAIN, keep the best epoch by DEV accuracy, save it to OUT."""
     from tasks.sentiment import SentimentConfig, SentimentPipeline
 
@@ -56,7 +58,8 @@ def train(train, dev, test, out, epochs, batch_size, seed, cell, units, layers, 
                              patience=patience, class_weights=class_weights, seed=seed,
                              text_column=text_column, label_column=label_column)
     pipe = SentimentPipeline(config)
-    summary = pipe.fit(train, dev, embeddings=embeddings, out_dir=out, verbose=0 if as_json else 1)
+    summary = pipe.fit(train, dev, embeddings=embeddings, out_dir=out,
+                       verbose=options.verbosity(quiet, as_json))
     result = {"model": str(out), **{k: v for k, v in summary.items() if k != "history"}}
     if test is not None:
         report = pipe.evaluate(test)
@@ -118,6 +121,8 @@ def predict(model_dir, texts, input_file, as_json):
 
 def format_prediction(result: dict) -> str:
     probs = "  ".join(f"{label}:{p:.2f}" for label, p in result["probabilities"].items())
+    if result.get("empty"):
+        return f"{'-':>6}  no label: the text has no words  [{probs}]  {result['text']!r}"
     rating = f"rating {result['rating']}  " if result["rating"] is not None else ""
     return f"{result['label']:>6}  {rating}[{probs}]  {result['text']}"
 
@@ -130,20 +135,22 @@ DEMO_SENTENCES = [
 ]
 
 
-def demo(out_dir: Path) -> dict:
-    """A short SST-5 run (data folder, else the Hugging Face hub), then a few predictions."""
+DEMO_DATA = DemoData(name="SST-5", folder="sst", hub="SetFit/sst5")
+
+
+def demo(out_dir: Path, folder: Path | None = None) -> dict:
+    """A short SST-5 run (``folder``: the data folder's sst/, else the Hugging Face hub), then a
+    few predictions."""
     from nlp_tasks.metrics import plot_confusion_matrix
-    from nlp_tasks.paths import data_dir
     from tasks.sentiment import SentimentConfig, SentimentPipeline
 
-    root = data_dir(required=False)
-    if root is not None and (root / "sst").is_dir():
-        train, dev, test = (root / "sst" / f"sst5.{s}.txt" for s in ("train", "dev", "test"))
+    if folder is not None:
+        train, dev, test = (folder / f"sst5.{s}.txt" for s in ("train", "dev", "test"))
     else:
         train, dev, test = "SetFit/sst5:train", "SetFit/sst5:validation", "SetFit/sst5:test"
     pipe = SentimentPipeline(SentimentConfig(epochs=2, units=64, embedding_dim=64))
     print(f"training on {train} for 2 epochs (a full run: see benchmarks/sentiment.py)")
-    pipe.fit(train, dev, out_dir=out_dir, verbose=2)
+    pipe.fit(train, dev, out_dir=out_dir, verbose=1)
     report = pipe.evaluate(test)
     pipe.metrics["test"] = {k: report[k] for k in ("accuracy", "macro_f1", "examples")}
     pipe.save(out_dir / "model")

@@ -76,3 +76,30 @@ def test_an_unknown_allocator_choice_is_a_one_line_error():
                             cwd=ROOT, env=env, timeout=120)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == ["error: NLP_TASKS_MALLOC must be 'tuned' or 'system', got 'sytem'"]
+
+
+@pytest.mark.parametrize("level", [None, "0"])
+def test_no_tensorflow_log_line_reaches_the_terminal(tmp_path, level):
+    """Whatever TF_CPP_MIN_LOG_LEVEL the caller has: the oneDNN DT_BOOL line (AVX-512 machines,
+    at the first training step), the import's own lines, none of them."""
+    data = tmp_path / "train.txt"
+    data.write_text("1 good film\n0 bad film\n1 great\n0 awful\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "NLP_TASKS_TF_LOGS")}
+    if level is not None:
+        env["TF_CPP_MIN_LOG_LEVEL"] = level
+    result = subprocess.run([sys.executable, str(ROOT / "cli.py"), "sentiment", "train", "--train", str(data),
+                             "--dev", str(data), "--out", str(tmp_path / "m"), "--epochs", "1", "--units", "4",
+                             "--embedding-dim", "4", "--json"],
+                            capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+
+
+def test_tensorflow_logs_on_request(monkeypatch):
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "0")
+    monkeypatch.setenv("NLP_TASKS_TF_LOGS", "1")
+    runtime.quiet_native_logs()
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0"  # left as the user set it
+    monkeypatch.delenv("NLP_TASKS_TF_LOGS")
+    runtime.quiet_native_logs()
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "3"

@@ -12,6 +12,7 @@ import pytest
 
 from nlp_tasks.errors import UserError
 from tasks.sentiment import SentimentConfig, SentimentPipeline, read_examples
+from tasks.sentiment_cli import format_prediction
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -63,6 +64,18 @@ def test_empty_text_has_a_defined_answer(trained):
     pipe, _, _ = trained
     result = pipe.predict("   ")
     assert result["empty"] is True and set(result["probabilities"].values()) == {0.5}
+    # No evidence, so no label: not the first label (a confident "very negative" on SST-5).
+    assert result["label"] is None and result["rating"] is None
+    assert "label" in pipe.predict("a film") and pipe.predict("a film")["label"] is not None
+    assert "no label" in format_prediction(result)
+
+
+def test_an_empty_text_gets_no_rating_on_a_five_point_scale():
+    ratings = SentimentPipeline(SentimentConfig(epochs=1, units=4, embedding_dim=4))
+    ratings.fit([(f"word{i} film", str(i % 5)) for i in range(10)], verbose=0)
+    result = ratings.predict(["", "word1 film"])
+    assert result[0]["label"] is None and result[0]["rating"] is None and result[0]["empty"] is True
+    assert result[1]["rating"] == int(result[1]["label"]) + 1
 
 
 def test_unknown_label_at_evaluation_is_refused(trained):

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import re
+import sys
+
 import keras
 import numpy as np
 import pytest
@@ -71,6 +75,8 @@ def test_early_stopping_and_csv_log(tmp_path):
     assert summary["epochs_run"] < 30 and summary["monitor"] == "val_loss"
     lines = (tmp_path / "training-log.csv").read_text().splitlines()
     assert lines[0].startswith("epoch") and len(lines) == summary["epochs_run"] + 1
+    # Epochs counted from 1, as on the console and in pipeline.json.
+    assert [line.split(",")[0] for line in lines[1:]] == [str(e) for e in range(1, summary["epochs_run"] + 1)]
 
 
 def test_gradient_clipping_is_on_by_default():
@@ -111,3 +117,54 @@ def test_training_without_determinism_does_not_turn_on_xla(monkeypatch):
     finally:
         tf_config.enable_op_determinism()
     assert model.jit_compile is False
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+EPOCH_LINE = re.compile(r"^epoch (\d+)/2  \d+\.\ds  loss \d+\.\d{4}  val_loss \d+\.\d{4}$")
+
+
+def _train_showing_progress(monkeypatch, stream, verbose=1):
+    monkeypatch.setattr(sys, "stdout", stream)
+    data = counting_data()
+    fit(small_model(), data, validation=data, config=TrainConfig(epochs=2, patience=None, verbose=verbose),
+        loss="binary_crossentropy")
+    return stream.getvalue()
+
+
+def test_progress_in_a_pipe_is_one_plain_line_per_epoch(monkeypatch):
+    text = _train_showing_progress(monkeypatch, io.StringIO())
+    assert "\r" not in text and "\x1b" not in text and "\b" not in text
+    lines = text.splitlines()
+    assert [EPOCH_LINE.match(line).group(1) for line in lines] == ["1", "2"], text
+
+
+def test_progress_on_a_terminal_is_a_bar_with_eta_then_the_epoch_line(monkeypatch):
+    text = _train_showing_progress(monkeypatch, FakeTerminal())
+    assert "ETA" in text and "[" in text and "4/4" in text  # 64 examples in batches of 16
+    # Each epoch ends with its line: the bar is wiped, and the validation figures are not glued to it.
+    finished = [segment.split("\r")[-1] for segment in text.split("\n")[:-1]]
+    assert [EPOCH_LINE.match(line).group(1) for line in finished] == ["1", "2"], text
+    # verbose=2: plain lines even on a terminal.
+    plain = _train_showing_progress(monkeypatch, FakeTerminal(), verbose=2)
+    assert "\r" not in plain and len(plain.splitlines()) == 2
+
+
+def test_quiet_training_prints_nothing(monkeypatch):
+    assert _train_showing_progress(monkeypatch, FakeTerminal(), verbose=0) == ""
+
+
+def test_output_settings_do_not_block_a_resume(tmp_path, capsys):
+    data = counting_data()
+    fit(small_model(), data, validation=data, out_dir=tmp_path, config=TrainConfig(epochs=1, verbose=0),
+        loss="binary_crossentropy")
+    capsys.readouterr()
+    summary = fit(small_model(), data, validation=data, out_dir=tmp_path, config=TrainConfig(epochs=1, verbose=1),
+                  loss="binary_crossentropy")
+    assert "training already complete" in capsys.readouterr().out and summary["resumed_from_epoch"] == 1
+    with pytest.raises(UserError, match="different"):  # what the run computes still counts
+        fit(small_model(), data, validation=data, out_dir=tmp_path, config=TrainConfig(epochs=1, seed=3),
+            loss="binary_crossentropy")

@@ -1,0 +1,103 @@
+"""``make demo``'s choice of what runs: with and without the data folder, online and offline."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import pytest
+
+from nlp_tasks import demo
+from nlp_tasks.demo import DemoData, DemoStep, hub_reachable, plan_demos, task_demos
+
+
+def _unreachable():
+    return False
+
+
+def _must_not_ask():
+    raise AssertionError("the hub was asked although no demo needed it")
+
+
+def test_every_demo_declares_its_data():
+    needs = {name: need for name, (_, need) in task_demos().items()}
+    assert set(needs) == {"ner", "sentiment", "charlm", "music"}
+    assert needs["charlm"].embedded and needs["music"].embedded  # ship with Python and music21
+    for name in ("ner", "sentiment"):
+        assert needs[name].embedded is None and needs[name].folder and needs[name].hub
+
+
+def test_no_data_folder_and_no_network_runs_the_embedded_demos_and_says_how_to_get_the_rest(tmp_path,
+                                                                                            monkeypatch):
+    monkeypatch.setenv("NLP_TASKS_DATA", str(tmp_path))  # a fresh clone: an empty data folder
+    needs = {name: need for name, (_, need) in task_demos().items()}
+    steps = {s.task: s for s in plan_demos(needs, demo.data_dir(required=False), online=_unreachable)}
+    assert [t for t, s in steps.items() if s.run] == ["charlm", "music"]
+    for task, folder, hub in (("ner", "conll2003", "conll2003"), ("sentiment", "sst", "SetFit/sst5")):
+        hint = steps[task].source
+        assert not steps[task].run and "\n" not in hint
+        assert "NLP_TASKS_DATA=" in hint and f"{folder}/" in hint and repr(hub) in hint, hint
+
+
+def test_the_data_folder_runs_all_four_from_disk(shared_data, monkeypatch):
+    monkeypatch.setenv("NLP_TASKS_DATA", str(shared_data))
+    needs = {name: need for name, (_, need) in task_demos().items()}
+    steps = {s.task: s for s in plan_demos(needs, demo.data_dir(required=False), online=_must_not_ask)}
+    assert all(s.run for s in steps.values())
+    assert steps["ner"].folder == shared_data / "conll2003" and steps["sentiment"].folder == shared_data / "sst"
+    assert steps["charlm"].folder is None and steps["music"].folder is None
+
+
+def test_online_without_the_data_folder_uses_the_hub_and_asks_once(tmp_path):
+    asked = []
+    needs = {"a": DemoData(name="A", folder="a", hub="org/a"), "b": DemoData(name="B", folder="b", hub="b"),
+             "c": DemoData(embedded="built in")}
+    steps = plan_demos(needs, tmp_path, online=lambda: asked.append(1) or True)
+    assert [(s.task, s.run, s.folder) for s in steps] == [("a", True, None), ("b", True, None), ("c", True, None)]
+    assert "org/a" in steps[0].source and asked == [1]
+    assert plan_demos(needs, None, online=_unreachable)[0].source.startswith("skipped: needs A (no data folder")
+
+
+def test_the_offline_switches_mean_offline_without_a_connection(monkeypatch):
+    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: pytest.fail("connected although offline"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert hub_reachable() is False
+
+
+def test_a_hanging_connection_counts_as_offline(monkeypatch):
+    release = threading.Event()
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
+
+    def hang(*args, **kwargs):  # a name lookup or a SYN that nobody answers
+        release.wait(30)
+        raise OSError("timed out")
+
+    monkeypatch.setattr(socket, "create_connection", hang)
+    try:
+        assert hub_reachable(timeout=0.2) is False
+    finally:
+        release.set()
+
+
+def test_a_failing_demo_does_not_stop_the_others(tmp_path, monkeypatch, capsys):
+    import tasks
+
+    ran = []
+
+    def fake(name, fail=False):
+        def run(out_dir, folder):
+            ran.append((name, folder))
+            if fail:
+                raise demo.UserError("could not load data set")
+        return run
+
+    fakes = {"one": fake("one", fail=True), "two": fake("two")}
+    monkeypatch.setattr(tasks, "resolve", lambda target: fakes[target])
+    steps = [DemoStep("one", True, "hub"), DemoStep("skip", False, "skipped: needs X"),
+             DemoStep("two", True, "disk", tmp_path)]
+    failed = demo.run_demos(steps, {"one": "one", "two": "two", "skip": "skip"}, tmp_path / "out")
+    assert failed == ["one"] and ran == [("one", None), ("two", tmp_path)]
+    captured = capsys.readouterr()
+    assert "skip: skipped: needs X" in captured.out
+    assert captured.err.strip() == "error: one demo: could not load data set"
