@@ -175,8 +175,9 @@ def run_demos(steps: list[DemoStep], targets: dict[str, str], out: Path) -> list
         if not step.run:
             print(f"{step.task}: {step.source}")
             continue
-        # A demo is a fresh run: an earlier run's checkpoint would be resumed (or refused).
-        shutil.rmtree(out / step.task, ignore_errors=True)
+        # A demo is a fresh run: an earlier run's checkpoint would be resumed (or refused). Only
+        # that checkpoint goes; nothing else in the folder is deleted (nlp_tasks.outdir).
+        _drop_checkpoint(out / step.task)
         try:
             tasks.resolve(targets[step.task])(out / step.task, step.folder)
         except UserError as err:
@@ -220,6 +221,16 @@ def main(argv=None) -> int:
         print(f"error: demo failed for {', '.join(failed)} (the others ran)", file=sys.stderr)
         return 2
     return 0
+
+
+def _drop_checkpoint(folder: Path) -> None:
+    """Remove ``folder/checkpoint`` if it is an nlp-tasks checkpoint (and nothing else)."""
+    from nlp_tasks.checkpoint import CHECKPOINT_DIR, FILES, STATE_FILE
+
+    checkpoint = folder / CHECKPOINT_DIR
+    if checkpoint.is_dir() and not checkpoint.is_symlink() and (checkpoint / STATE_FILE).is_file():
+        if set(os.listdir(checkpoint)) <= set(FILES):
+            shutil.rmtree(checkpoint)
 
 
 if __name__ == "__main__":

@@ -101,3 +101,20 @@ def test_a_failing_demo_does_not_stop_the_others(tmp_path, monkeypatch, capsys):
     captured = capsys.readouterr()
     assert "skip: skipped: needs X" in captured.out
     assert captured.err.strip() == "error: one demo: could not load data set"
+
+
+def test_a_fresh_demo_run_drops_only_its_own_checkpoint(tmp_path):
+    from nlp_tasks.demo import _drop_checkpoint
+
+    folder = tmp_path / "charlm"
+    (folder / "checkpoint").mkdir(parents=True)
+    (folder / "checkpoint" / "state.json").write_text("{}")
+    (folder / "checkpoint" / "last.npz").write_bytes(b"")
+    (folder / "notes.txt").write_text("mine")
+    _drop_checkpoint(folder)
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
+    (folder / "checkpoint").mkdir()
+    (folder / "checkpoint" / "state.json").write_text("{}")
+    (folder / "checkpoint" / "precious.txt").write_text("not ours")
+    _drop_checkpoint(folder)  # a file we never write in there: the folder is left alone
+    assert (folder / "checkpoint" / "precious.txt").read_text() == "not ours"
