@@ -69,6 +69,22 @@ def test_midi_round_trip_keeps_every_note(tmp_path, steps_per_quarter):
 
     names = [t.name for t in mido.MidiFile(str(path)).tracks]
     assert names[1:] == ["primer", "continuation"]  # the primer's notes stay on their own track
+    alone = md.write_midi(tmp_path / "y.mid", roll, steps_per_quarter)
+    assert [t.name for t in mido.MidiFile(str(alone)).tracks][1:] == ["generated"]  # nothing it continues
+
+
+def test_piano_roll_picture_of_a_continuation_has_a_legend(tmp_path, monkeypatch):
+    from nlp_tasks import metrics
+
+    figures = []
+    monkeypatch.setattr(metrics, "save_figure", lambda fig, path: figures.append(fig) or path)
+    roll = np.zeros((12, 88), dtype=np.float32)
+    roll[:, 40] = 1.0
+    md.plot_roll(tmp_path / "c.png", roll, primer_steps=4)
+    md.plot_roll(tmp_path / "g.png", roll)
+    legend = figures[0].axes[0].get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["primer (4 steps)", "the model's continuation"]
+    assert figures[1].axes[0].get_legend() is None  # one colour, nothing to tell apart
 
 
 def test_midi_folder_skips_a_bad_file_and_caches(tmp_path, capsys, monkeypatch):
