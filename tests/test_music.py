@@ -220,3 +220,20 @@ def test_cli_errors_are_one_line(trained, tmp_path, capsys, args, message):
     assert cli.main(["music", *args]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:") and message in err[0]
+
+
+def test_a_piece_from_silence_starts_like_the_data(tmp_path):
+    """Not a cluster of independently drawn keys: the first frame is a training piece's opening."""
+    chord, third = [60, 64, 67], [62, 65]
+    pieces = [[chord, [62], [64]]] * 3 + [[third, [60], [67]]]
+    pipe = MusicPipeline(MusicConfig(units=4, epochs=1, patience=None))
+    pipe.fit(pieces, pieces, verbose=0)
+    openings = {tuple(np.flatnonzero(row) + md.LOW) for row in
+                (pipe.generate(steps=3, seed=s, temperature=1.5)["roll"][0] for s in range(12))}
+    assert openings == {tuple(chord), tuple(third)}  # both drawn, nothing else
+    loaded = MusicPipeline.load(pipe.save(tmp_path / "m"))
+    assert np.array_equal(loaded.generate(steps=3, seed=5)["roll"], pipe.generate(steps=3, seed=5)["roll"])
+    greedy = loaded.generate(steps=2, temperature=0)["roll"][0]
+    assert list(np.flatnonzero(greedy) + md.LOW) == chord  # the most frequent opening
+    del loaded.metrics["training"]["openings"]  # a model saved before openings were recorded
+    assert loaded.generate(steps=3, seed=5)["roll"].shape == (3, 88)
