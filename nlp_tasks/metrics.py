@@ -119,8 +119,11 @@ def plot_confusion_matrix(report: dict, path: str | Path, title: str = "Confusio
     return save_figure(fig, path, dpi=110)
 
 
-def plot_training_curves(history: dict, path: str | Path, monitor: str | None = None) -> Path:
-    """Save the loss (and the monitored validation metric, when different) per epoch as a PNG."""
+def plot_training_curves(history: dict, path: str | Path, monitor: str | None = None, title: str = "") -> Path:
+    """Save the loss (and the monitored validation metric, when different) per epoch as a PNG,
+    with a title and whole-number epoch ticks (epochs counted from 1)."""
+    from matplotlib.ticker import MaxNLocator
+
     plt = pyplot()
 
     panels = [key for key in ("loss", "val_loss") if key in history]
@@ -136,4 +139,7 @@ def plot_training_curves(history: dict, path: str | Path, monitor: str | None = 
         axes[0, 1].plot(range(1, len(history[extra]) + 1), history[extra], marker="o", color="tab:green")
         axes[0, 1].set_xlabel("epoch")
         axes[0, 1].set_ylabel(extra)
+    for ax in axes[0]:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    fig.suptitle(title or "training curves")
     return save_figure(fig, path)

@@ -362,7 +362,8 @@ def _fit_in(model, train, validation, config, monitor, mode, out_dir, callbacks,
     if writes and history:
         from nlp_tasks.metrics import plot_training_curves
 
-        plot_training_curves(history, Path(out_dir) / "training-curves.png", monitor=monitor)
+        plot_training_curves(history, Path(out_dir) / "training-curves.png", monitor=monitor,
+                             title=f"training curves: {Path(out_dir).resolve().name}")
     return _summary(history, monitor, mode, resumed_from=done)
 
 

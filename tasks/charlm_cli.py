@@ -37,18 +37,21 @@ def cli():
 @options.epochs(20)
 @options.batch_size(64)
 @options.seed
-@click.option("--cell", type=click.Choice(["gru", "lstm", "rnn", "mingru"]), default="gru", show_default=True)
+@click.option("--cell", type=click.Choice(["gru", "lstm", "rnn", "mingru"]), default="gru", show_default=True,
+              help="Recurrent cell: GRU, LSTM, Elman RNN or minimal GRU (update gate only).")
 @click.option("--units", type=click.IntRange(min=1), default=512, show_default=True, help="Units per layer.")
 @click.option("--layers", type=click.IntRange(1, 4), default=2, show_default=True, help="Stacked recurrent layers.")
 @click.option("--embedding-dim", type=click.IntRange(min=0), default=64, show_default=True,
               help="Input embedding width; 0 feeds one-hot vectors.")
-@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.25, show_default=True)
+@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.25, show_default=True,
+              help="Dropout rate between layers while training.")
 @click.option("--window", type=click.IntRange(min=1), default=100, show_default=True,
               help="Time steps per truncated-BPTT window (stream mode).")
 @click.option("--max-vocab", type=click.IntRange(min=1), default=10000, show_default=True,
               help="Keep this many most frequent tokens.")
 @click.option("--lower", is_flag=True, help="Lower-case the text first.")
-@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=2e-3, show_default=True)
+@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=2e-3, show_default=True,
+              help="Adam's step size.")
 @click.option("--lr-decay", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.5,
               show_default=True, help="Multiply the learning rate by this when validation loss stalls.")
 @click.option("--patience", type=click.IntRange(min=0), default=3, show_default=True,

@@ -5,6 +5,13 @@ with dropout -> 88 independent sigmoid outputs, ``P(key k sounds at t | frames <
 minimises the binary cross-entropy summed over the 88 keys; x<1> is the silent frame (all zeros)
 and a<0> = 0, so generation can start from nothing and feed each sampled frame back in.
 
+A piece from silence does not draw its first frame from the model: that step is seen once per
+piece in training, and 88 keys drawn independently from its spread-out probabilities gave
+clusters of 7-39 notes, pitches the data never uses among them. Training records the first frames
+of the training pieces (``metrics["training"]["openings"]``: keys and counts, saved with the
+model), and generation starts from one of them, drawn by its frequency (the most frequent at
+temperature 0); the model continues from there. A model saved without them samples step 1.
+
 Evaluation reports what the literature reports (Boulanger-Lewandowski et al. 2012; Chung et
 al. 2014; Bai et al. 2018): the negative log-likelihood per time step, i.e. the Bernoulli NLL
 summed over the 88 keys, averaged over every time step of every piece (longer pieces weigh
@@ -163,7 +170,8 @@ class MusicPipeline(Pipeline):
         summary["train_seconds"] = time.perf_counter() - start
         summary["train_pieces"], summary["train_steps"] = len(train_pieces), int(sum(len(p) for p in train_pieces))
         self._step = None
-        self.metrics = {"training": {k: v for k, v in summary.items() if k != "history"}}
+        self.metrics = {"training": {**{k: v for k, v in summary.items() if k != "history"},
+                                     "openings": opening_frames(train_pieces)}}
         return summary
 
     # ------------------------------------------------------------------ evaluation
@@ -199,7 +207,8 @@ class MusicPipeline(Pipeline):
 
         Each step's 88 keys are drawn independently from ``sigmoid(logit / temperature)`` with a
         generator seeded by ``seed`` and the drawn frame is fed back in. ``temperature`` 0 keeps
-        every key above probability 0.5. Returns ``{"roll": (P + steps, 88) array (or n of them),
+        every key above probability 0.5. Without a primer, the first frame is a training piece's
+        opening, drawn by frequency (the module docstring says why). Returns ``{"roll": (P + steps, 88) array (or n of them),
         "primer_steps": P}``; the primer's own frames come first, unchanged.
         """
         if not isinstance(steps, int) or steps < 1:
@@ -224,9 +233,12 @@ class MusicPipeline(Pipeline):
             _, states = step(frame, states)
             frame = np.repeat(row[None], n, axis=0)
         out = np.zeros((n, steps, md.KEYS), np.float32)
+        openings = _usable_openings(self.metrics) if not len(primer_roll) else None
         for t in range(steps):
             logits, states = step(frame, states)
-            if temperature == 0:
+            if t == 0 and openings:
+                frame = _draw_openings(openings, n, rng, greedy=temperature == 0)
+            elif temperature == 0:
                 frame = (logits > 0).astype(np.float32)
             else:
                 frame = (rng.random(logits.shape) < _sigmoid(logits / temperature)).astype(np.float32)
@@ -236,6 +248,38 @@ class MusicPipeline(Pipeline):
 
 
 # ---------------------------------------------------------------------- helpers
+def opening_frames(pieces, limit: int = 256) -> list[list]:
+    """The distinct first frames of ``pieces`` as ``[[keys...], count]``, most frequent first
+    (ties by keys), at most ``limit`` of them: JSON for ``pipeline.json``."""
+    from collections import Counter
+
+    counts = Counter(tuple(int(k) for k in np.flatnonzero(np.asarray(p[0]) > 0.5)) for p in pieces if len(p))
+    return [[list(keys), count] for keys, count in sorted(counts.items(), key=lambda kc: (-kc[1], kc[0]))][:limit]
+
+
+def _usable_openings(metrics: dict) -> list | None:
+    """The recorded openings of a (possibly hand-edited) ``pipeline.json``, None if absent or odd."""
+    openings = (metrics.get("training") or {}).get("openings") if isinstance(metrics, dict) else None
+    if not isinstance(openings, list) or not openings:
+        return None
+    for entry in openings:
+        if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], list)
+                and all(isinstance(k, int) and 0 <= k < md.KEYS for k in entry[0])
+                and isinstance(entry[1], int) and entry[1] > 0):
+            return None
+    return openings
+
+
+def _draw_openings(openings, n: int, rng, greedy: bool = False) -> np.ndarray:
+    """``n`` frames, each a recorded opening drawn by its count (the most frequent when greedy)."""
+    counts = np.array([count for _, count in openings], dtype=np.float64)
+    picks = np.zeros(n, dtype=int) if greedy else rng.choice(len(openings), size=n, p=counts / counts.sum())
+    frames = np.zeros((n, md.KEYS), np.float32)
+    for row, pick in enumerate(picks):
+        frames[row, openings[pick][0]] = 1.0
+    return frames
+
+
 def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=np.float64)))
 

@@ -34,14 +34,18 @@ def cli():
 @options.epochs(200)
 @options.batch_size(8)
 @options.seed
-@click.option("--cell", type=click.Choice(["gru", "lstm", "rnn", "mingru"]), default="gru", show_default=True)
-@click.option("--units", type=click.IntRange(min=1), default=256, show_default=True)
-@click.option("--layers", type=click.IntRange(1, 4), default=1, show_default=True)
-@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.3, show_default=True)
-@click.option("--input-dropout", type=click.FloatRange(0, 1, max_open=True), default=0.1, show_default=True)
+@click.option("--cell", type=click.Choice(["gru", "lstm", "rnn", "mingru"]), default="gru", show_default=True,
+              help="Recurrent cell: GRU, LSTM, Elman RNN or minimal GRU (update gate only).")
+@click.option("--units", type=click.IntRange(min=1), default=256, show_default=True, help="Units per layer.")
+@click.option("--layers", type=click.IntRange(1, 4), default=1, show_default=True, help="Stacked recurrent layers.")
+@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.3, show_default=True,
+              help="Dropout rate between layers while training.")
+@click.option("--input-dropout", type=click.FloatRange(0, 1, max_open=True), default=0.1, show_default=True,
+              help="Share of the input piano roll's notes dropped while training.")
 @click.option("--steps-per-quarter", type=click.IntRange(1, 96), default=1, show_default=True,
               help="Time grid for MIDI data (JSB Chorales: 1).")
-@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=2e-3, show_default=True)
+@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=2e-3, show_default=True,
+              help="Adam's step size.")
 @click.option("--patience", type=click.IntRange(min=0), default=20, show_default=True,
               help="Stop after this many epochs without a better validation NLL.")
 @options.distribution

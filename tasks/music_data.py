@@ -291,7 +291,8 @@ def read_pieces(source, split: str = "train", steps_per_quarter: int = 1) -> lis
 # ---------------------------------------------------------------------- writing
 def write_midi(path: str | Path, roll: np.ndarray, steps_per_quarter: int = 1, tempo_bpm: float = 100.0,
                primer_steps: int = 0, velocity: int = 80) -> Path:
-    """A standard MIDI file (type 1): the primer and the continuation on separate tracks."""
+    """A standard MIDI file (type 1): the primer and the continuation on separate tracks (a piece
+    without a primer has one track, named "generated")."""
     import mido
 
     if not 1 <= tempo_bpm <= 1000:
@@ -303,7 +304,8 @@ def write_midi(path: str | Path, roll: np.ndarray, steps_per_quarter: int = 1, t
                            mido.MetaMessage("end_of_track", time=0)])
     midi.tracks.append(meta)
     roll = np.asarray(roll) > 0.5
-    for name, start, stop in (("primer", 0, primer_steps), ("continuation", primer_steps, len(roll))):
+    parts = (("primer", 0, primer_steps), ("continuation" if primer_steps else "generated", primer_steps, len(roll)))
+    for name, start, stop in parts:
         if stop <= start:
             continue
         track = mido.MidiTrack([mido.MetaMessage("track_name", name=name, time=0)])
@@ -343,7 +345,13 @@ def plot_roll(path: str | Path, roll: np.ndarray, primer_steps: int = 0, title: 
     ax.imshow(image[low:high + 1], origin="lower", aspect="auto", cmap="Blues", vmin=0, vmax=1,
               extent=(-0.5, len(roll) - 0.5, low + LOW - 0.5, high + LOW + 0.5), interpolation="nearest")
     if primer_steps:
+        from matplotlib.patches import Patch
+
         ax.axvline(primer_steps - 0.5, color="tab:red", linewidth=1)
+        cmap = plt.get_cmap("Blues")
+        ax.legend(handles=[Patch(color=cmap(0.45), label=f"primer ({primer_steps} steps)"),
+                           Patch(color=cmap(1.0), label="the model's continuation")],
+                  loc="upper right", fontsize="small")
     ax.set_xlabel("time step")
     ax.set_ylabel("MIDI pitch")
     ax.set_title(title or f"{len(roll)} steps" + (f" (primer: first {primer_steps})" if primer_steps else ""))

@@ -32,16 +32,19 @@ def cli():
 @options.epochs(30)
 @options.batch_size(32)
 @options.seed
-@click.option("--cell", type=click.Choice(["gru", "lstm", "rnn", "mingru"]), default="gru", show_default=True)
+@click.option("--cell", type=click.Choice(["gru", "lstm", "rnn", "mingru"]), default="gru", show_default=True,
+              help="Recurrent cell: GRU, LSTM, Elman RNN or minimal GRU (update gate only).")
 @click.option("--units", type=click.IntRange(min=1), default=200, show_default=True, help="Units per direction.")
-@click.option("--layers", type=click.IntRange(1, 4), default=1, show_default=True)
+@click.option("--layers", type=click.IntRange(1, 4), default=1, show_default=True, help="Stacked recurrent layers.")
 @click.option("--char-units", type=click.IntRange(min=0), default=50, show_default=True,
               help="Character BiGRU units per direction (0: no character features).")
-@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.5, show_default=True)
+@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.5, show_default=True,
+              help="Dropout rate between layers while training.")
 @click.option("--word-dropout", type=click.FloatRange(0, 1, max_open=True), default=0.05, show_default=True,
               help="Share of training words replaced by <unk>.")
 @click.option("--crf/--softmax", "crf", default=True, show_default=True, help="Output head.")
-@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True)
+@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True,
+              help="Adam's step size.")
 @click.option("--patience", type=click.IntRange(min=0), default=5, show_default=True,
               help="Stop after this many epochs without a better dev F1.")
 @click.option("--embeddings", type=click.Path(dir_okay=False), default=None,

@@ -32,11 +32,14 @@ def cli():
               help="Recurrent cell of the bidirectional encoder.")
 @click.option("--units", type=click.IntRange(min=1), default=128, show_default=True, help="Units per direction.")
 @click.option("--layers", type=click.IntRange(1, 4), default=1, show_default=True, help="Stacked encoder layers.")
-@click.option("--embedding-dim", type=click.IntRange(min=1), default=128, show_default=True)
+@click.option("--embedding-dim", type=click.IntRange(min=1), default=128, show_default=True,
+              help="Word embedding width (must match the vectors of --embeddings).")
 @click.option("--pooling", type=click.Choice(["last", "max", "mean", "attention"]), default="max",
               show_default=True, help="How the encoder's outputs are summarised.")
-@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.5, show_default=True)
-@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True)
+@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.5, show_default=True,
+              help="Dropout rate between layers while training.")
+@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True,
+              help="Adam's step size.")
 @click.option("--patience", type=click.IntRange(min=0), default=3, show_default=True,
               help="Stop after this many epochs without a better dev accuracy.")
 @click.option("--class-weights", is_flag=True, help="Weigh classes by inverse frequency.")
@@ -79,7 +82,8 @@ def train(train, dev, test, out, epochs, batch_size, seed, cell, units, layers, 
 @click.argument("model_dir", type=click.Path())
 @options.data
 @click.option("--png", type=click.Path(dir_okay=False), default=None,
-              help="Where to save the confusion matrix picture [default: MODEL_DIR/confusion-matrix.png].")
+              help="Also save the confusion matrix as a picture here [default: no picture; the model "
+                   "folder is never written to].")
 @options.reading
 @options.json_output
 def evaluate(model_dir, data, png, as_json):
@@ -89,14 +93,15 @@ def evaluate(model_dir, data, png, as_json):
 
     pipe = SentimentPipeline.load(model_dir)
     report = pipe.evaluate(data)
-    png = Path(png) if png else Path(model_dir) / "confusion-matrix.png"
-    plot_confusion_matrix(report, png, title=f"{Path(str(data)).name}")
-    report["confusion_png"] = str(png)
+    if png:
+        plot_confusion_matrix(report, Path(png), title=f"{Path(str(data)).name}")
+        report["confusion_png"] = str(png)
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:
         click.echo(format_classification_report(report))
-        click.echo(f"\nconfusion matrix picture: {png}")
+        if png:
+            click.echo(f"\nconfusion matrix picture: {png}")
 
 
 @cli.command()

@@ -79,3 +79,10 @@ def test_bad_options_are_one_line(args, capsys):
 def test_version(capsys):
     assert cli.main(["--version"]) == 0
     assert "nlp-tasks, version" in capsys.readouterr().out
+
+
+def test_every_option_of_every_command_has_help_text():
+    for name, entry in tasks.REGISTRY.items():
+        for command_name, command in tasks.resolve(entry.cli).commands.items():
+            missing = [p.opts[0] for p in command.params if isinstance(p, click.Option) and not p.help]
+            assert not missing, f"{name} {command_name}: {missing} have no help text"

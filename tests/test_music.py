@@ -69,6 +69,22 @@ def test_midi_round_trip_keeps_every_note(tmp_path, steps_per_quarter):
 
     names = [t.name for t in mido.MidiFile(str(path)).tracks]
     assert names[1:] == ["primer", "continuation"]  # the primer's notes stay on their own track
+    alone = md.write_midi(tmp_path / "y.mid", roll, steps_per_quarter)
+    assert [t.name for t in mido.MidiFile(str(alone)).tracks][1:] == ["generated"]  # nothing it continues
+
+
+def test_piano_roll_picture_of_a_continuation_has_a_legend(tmp_path, monkeypatch):
+    from nlp_tasks import metrics
+
+    figures = []
+    monkeypatch.setattr(metrics, "save_figure", lambda fig, path: figures.append(fig) or path)
+    roll = np.zeros((12, 88), dtype=np.float32)
+    roll[:, 40] = 1.0
+    md.plot_roll(tmp_path / "c.png", roll, primer_steps=4)
+    md.plot_roll(tmp_path / "g.png", roll)
+    legend = figures[0].axes[0].get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["primer (4 steps)", "the model's continuation"]
+    assert figures[1].axes[0].get_legend() is None  # one colour, nothing to tell apart
 
 
 def test_midi_folder_skips_a_bad_file_and_caches(tmp_path, capsys, monkeypatch):
@@ -204,3 +220,20 @@ def test_cli_errors_are_one_line(trained, tmp_path, capsys, args, message):
     assert cli.main(["music", *args]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:") and message in err[0]
+
+
+def test_a_piece_from_silence_starts_like_the_data(tmp_path):
+    """Not a cluster of independently drawn keys: the first frame is a training piece's opening."""
+    chord, third = [60, 64, 67], [62, 65]
+    pieces = [[chord, [62], [64]]] * 3 + [[third, [60], [67]]]
+    pipe = MusicPipeline(MusicConfig(units=4, epochs=1, patience=None))
+    pipe.fit(pieces, pieces, verbose=0)
+    openings = {tuple(np.flatnonzero(row) + md.LOW) for row in
+                (pipe.generate(steps=3, seed=s, temperature=1.5)["roll"][0] for s in range(12))}
+    assert openings == {tuple(chord), tuple(third)}  # both drawn, nothing else
+    loaded = MusicPipeline.load(pipe.save(tmp_path / "m"))
+    assert np.array_equal(loaded.generate(steps=3, seed=5)["roll"], pipe.generate(steps=3, seed=5)["roll"])
+    greedy = loaded.generate(steps=2, temperature=0)["roll"][0]
+    assert list(np.flatnonzero(greedy) + md.LOW) == chord  # the most frequent opening
+    del loaded.metrics["training"]["openings"]  # a model saved before openings were recorded
+    assert loaded.generate(steps=3, seed=5)["roll"].shape == (3, 88)

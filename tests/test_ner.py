@@ -164,3 +164,12 @@ def test_hugging_face_dataset_folder_with_class_label_tags(conll, tmp_path, caps
                             "--units", "8", "--char-units", "4", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert 0 <= result["test"]["f1"] <= 1 and (out / "model.keras").is_file()
+
+
+def test_dev_f1_is_shown_once_per_epoch_on_the_progress_line(capsys):
+    sentences = [(["Peter", "visited", "Paris"], ["B-PER", "O", "B-LOC"])] * 4
+    NERPipeline(NERConfig(units=4, char_units=2, word_dim=4, char_dim=2, epochs=2, patience=None)).fit(
+        sentences, sentences, verbose=1)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[1] for line in lines] == ["1/2", "2/2"], lines  # in a pipe: one line per epoch
+    assert all(line.count("val_f1") == 1 for line in lines) and "dev entity F1" not in "\n".join(lines)

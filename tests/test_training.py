@@ -168,3 +168,18 @@ def test_output_settings_do_not_block_a_resume(tmp_path, capsys):
     with pytest.raises(UserError, match="different"):  # what the run computes still counts
         fit(small_model(), data, validation=data, out_dir=tmp_path, config=TrainConfig(epochs=1, seed=3),
             loss="binary_crossentropy")
+
+
+def test_training_curves_have_a_title_and_whole_epoch_ticks(tmp_path, monkeypatch):
+    from nlp_tasks import metrics
+
+    figures = []
+    monkeypatch.setattr(metrics, "save_figure", lambda fig, path: figures.append(fig) or path)
+    metrics.plot_training_curves({"loss": [0.9, 0.7, 0.6], "val_loss": [1.0, 0.8, 0.75], "val_f1": [0.1, 0.3, 0.4]},
+                                 tmp_path / "c.png", monitor="val_f1", title="training curves: conll")
+    fig = figures[0]
+    fig.canvas.draw()
+    assert fig._suptitle.get_text() == "training curves: conll"
+    for ax in fig.axes:
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert ticks and all(float(t).is_integer() for t in ticks), ticks
