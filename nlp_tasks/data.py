@@ -97,6 +97,11 @@ def too_long(length: int) -> str | None:
             f"(raise it with --max-example-chars or ${MAX_EXAMPLE_CHARS_ENV})")
 
 
+def _longer_than_limit(what: str) -> str:
+    return (f"{what} longer than the maximum example of {max_example_chars():,} characters "
+            f"(raise it with --max-example-chars or ${MAX_EXAMPLE_CHARS_ENV})")
+
+
 def check_example(text: str, where: str) -> str:
     """``text`` itself, or a UserError at ``where`` if it is longer than the maximum."""
     problem = too_long(len(text))
@@ -154,17 +159,25 @@ def check_file(path: str | Path, what: str = "a file") -> Path:
     return path
 
 
-def read_bytes(path: str | Path, what: str = "a file") -> bytes:
-    """The bytes of a regular file; opened without blocking and checked again once open."""
+def open_file(path: str | Path, what: str = "a file"):
+    """A regular file opened for binary reading, without blocking: checked before the open
+    (:func:`check_file`) and again once open (it may have been replaced in between)."""
     path = check_file(path, what)
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as err:
         raise UserError(f"{path}: cannot read ({err.strerror or type(err).__name__})") from None
-    with open(fd, "rb") as handle:
-        mode = os.fstat(handle.fileno()).st_mode
-        if not stat.S_ISREG(mode):  # replaced between the check and the open
-            raise UserError(f"{path}: not a regular file ({_file_kind(mode)}); expected {what}")
+    handle = open(fd, "rb")
+    mode = os.fstat(handle.fileno()).st_mode
+    if not stat.S_ISREG(mode):
+        handle.close()
+        raise UserError(f"{path}: not a regular file ({_file_kind(mode)}); expected {what}")
+    return handle
+
+
+def read_bytes(path: str | Path, what: str = "a file") -> bytes:
+    """The bytes of a regular file (:func:`open_file`)."""
+    with open_file(path, what) as handle:
         return handle.read()
 
 
@@ -257,9 +270,7 @@ def read_table(path: str | Path, text_column: str = "text", label_column: str | 
             rows = [(reader.line_num, row) for row in reader]
         except csv.Error as err:
             if "field larger than field limit" in str(err):
-                raise UserError(f"{path}, line {reader.line_num + 1}: a field longer than the maximum example of "
-                                f"{max_example_chars():,} characters (raise it with --max-example-chars or "
-                                f"${MAX_EXAMPLE_CHARS_ENV})") from None
+                raise UserError(f"{path}, line {reader.line_num + 1}: {_longer_than_limit('a field')}") from None
             raise UserError(f"{path}: malformed {kind.upper()} ({err})") from None
         finally:
             csv.field_size_limit(saved)
@@ -412,6 +423,10 @@ def json_depth(data: str | bytes) -> tuple[int, int]:
 
 def check_json_depth(data: str | bytes, where: str, limit: int = MAX_JSON_DEPTH) -> None:
     """A one-line error if JSON ``data`` nests deeper than ``limit`` levels."""
+    if isinstance(data, str):
+        data = data.encode("utf-8", "surrogatepass")
+    if data.count(b"[") + data.count(b"{") <= limit:
+        return  # too few brackets to nest that deep (most lines of a JSON-lines file)
     depth, line = json_depth(data)
     if depth > limit:
         at = f", line {line}" if ", line " not in where else ""
@@ -631,18 +646,23 @@ def vector_dim(path: str | Path) -> int:
 
 
 def _stream_lines(path: str | Path):
-    """``(number, line)`` pairs read one at a time (vector files run to gigabytes)."""
-    path = check_file(path)
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    with open(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-            raise UserError(f"{path}: not a regular file; expected a file")
-        for number, raw in enumerate(handle, start=1):
+    """``(number, line)`` pairs read one at a time (vector files run to gigabytes); a line is
+    read only up to the maximum example length, so a file without line ends cannot fill memory."""
+    limit = max_example_chars()
+    with open_file(path) as handle:
+        number = 0
+        while raw := handle.readline(4 * limit + 2):  # UTF-8: at most 4 bytes a character
+            number += 1
+            if len(raw) == 4 * limit + 2 and not raw.endswith(b"\n"):
+                raise UserError(f"{path}, line {number}: {_longer_than_limit('a line')}")
             try:
-                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8").rstrip("\r\n")
             except UnicodeDecodeError:
                 raise UserError(f"{path}, line {number}: not valid UTF-8; convert the file to UTF-8") from None
-            yield number, line.rstrip("\r\n")
+            problem = too_long(len(line))
+            if problem:
+                raise UserError(f"{path}, line {number}: {problem}")
+            yield number, line
 
 
 def bucketed_batches(lengths: Sequence[int], batch_size: int, seed: int = 0, epoch: int = 0,

@@ -325,3 +325,12 @@ def test_the_option_help_states_the_real_default():
     text = " ".join(result.output.split())
     assert f"${data.MAX_EXAMPLE_CHARS_ENV} or {data.MAX_EXAMPLE_CHARS:,}" in text, text
     assert "--on-bad-lines [error|skip]" in text
+
+
+def test_word_vector_lines_are_read_only_up_to_the_bound(tmp_path):
+    path = write(tmp_path / "v.txt", "the 0.1 0.2\ncat 0.5 0.5\n" + "dog" + " 0.25" * 1000)  # no line end
+    with reading_options(max_example_chars=20):
+        with pytest.raises(UserError, match=f"{path}, line 3: a line longer than the maximum example of 20 characters"):
+            data.read_word_vectors(path)
+        assert data.vector_dim(path) == 2
+    assert len(data.read_word_vectors(write(tmp_path / "w.txt", "the 0.1 0.2\ncat 0.5 0.5\n"))[0]) == 2
