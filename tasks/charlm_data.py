@@ -31,15 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from nlp_tasks.data import (
-    load_hub_dataset,
-    no_split_for_file,
-    read_text,
-    resolve_source,
-    split_lines,
-    too_long,
-)
+from nlp_tasks.data import read_text, split_lines, too_long
 from nlp_tasks.errors import UserError
+from nlp_tasks.sources import load_hub_dataset, no_split_for_file, resolve_source
 from nlp_tasks.vocab import BOS_ID, EOS_ID, PAD_ID, Vocabulary
 
 BUILTIN = "builtin:python-docs"
