@@ -268,6 +268,8 @@ def test_lines_end_only_at_newline_crlf_and_cr():
     text = "a\u2028b\u0085c\x0bd\x0ce\x1cf\x1dg\x1eh\u2029i\r\nj\rk\nl\n"
     assert split_lines(text) == ["a\u2028b\u0085c\x0bd\x0ce\x1cf\x1dg\x1eh\u2029i", "j", "k", "l"]
     assert split_lines("") == [] and split_lines("\n\n") == ["", ""] and split_lines("x") == ["x"]
+    assert split_lines("a\r\nb\rc\n\n") == ["a", "b", "c", ""]  # no other breaks: the fast path
+    assert split_lines("a\r\nb\n\n\u2028") == ["a", "b", "", "\u2028"]
 
 
 def test_a_separator_inside_a_line_stays_in_the_text(tmp_path):
