@@ -3,15 +3,16 @@
 Readers return plain Python lists and raise :class:`UserError` naming the file and line for
 anything malformed: non-UTF-8 bytes, a missing field, an empty file.
 
-- :func:`resolve_source`      what a data option names: a file, a folder or a hub data set.
 - :func:`read_lines`          UTF-8 text lines (BOM and CRLF tolerated).
 - :func:`read_label_text`     ``LABEL text`` lines (the SST files).
 - :func:`read_conll`          CoNLL column files (token ... tag), IOB1/IOB2/BIOES -> IOB2.
 - :func:`read_table`          CSV / TSV / JSON-lines / JSON with named text and label columns.
-- :func:`load_hub_dataset`    a Hugging Face dataset (hub name or local folder) via ``datasets``.
 - :func:`read_word_vectors`   GloVe / word2vec text files.
 - :func:`bucketed_batches`    batches of similar length, shuffled as a pure function of
   ``(seed, epoch)``; :func:`batch_dataset` wraps them in a ``tf.data.Dataset``.
+
+Where a source points (a file, a folder, a hub data set, ``name:split``) is
+:mod:`nlp_tasks.sources`; its functions are importable from here too.
 
 Limits: only regular files are read (a FIFO, device or socket is refused before it is opened,
 so a read never blocks); one example (a line, a text, a sentence's tokens with their spaces) may
@@ -31,24 +32,30 @@ import json
 import math
 import os
 import re
-import stat
 import sys
-import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from nlp_tasks.errors import UserError
+from nlp_tasks.sources import (  # noqa: F401 - the source functions, also reachable from here
+    check_file,
+    load_hub_dataset,
+    looks_like_hub_name,
+    no_split_for_file,
+    open_file,
+    read_bytes,
+    resolve_source,
+    split_source,
+)
 
 TABLE_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}
 # What a local folder handed to ``datasets`` must hold (at least one file of these kinds).
-DATASET_FOLDER_SUFFIXES = (".csv", ".tsv", ".json", ".jsonl", ".ndjson", ".parquet", ".arrow", ".txt")
 MAX_EXAMPLE_CHARS = 1_000_000  # characters in one example (a line, a text, a sentence)
 MAX_EXAMPLE_CHARS_ENV = "NLP_TASKS_MAX_EXAMPLE_CHARS"
 MAX_JSON_DEPTH = 100  # nesting levels of JSON arrays and objects
 ON_BAD_LINES = ("error", "skip")
-HUB_TIMEOUT = 2.0  # seconds to wait for a connection to the hub before calling it unreachable
 
 _options: dict = {"max_example_chars": None, "on_bad_lines": "error"}
 
@@ -97,6 +104,11 @@ def too_long(length: int) -> str | None:
             f"(raise it with --max-example-chars or ${MAX_EXAMPLE_CHARS_ENV})")
 
 
+def _longer_than_limit(what: str) -> str:
+    return (f"{what} longer than the maximum example of {max_example_chars():,} characters "
+            f"(raise it with --max-example-chars or ${MAX_EXAMPLE_CHARS_ENV})")
+
+
 def check_example(text: str, where: str) -> str:
     """``text`` itself, or a UserError at ``where`` if it is longer than the maximum."""
     problem = too_long(len(text))
@@ -125,49 +137,6 @@ class BadLines:
                   f"(first: {self.first})", file=sys.stderr)
 
 
-def _file_kind(mode: int) -> str:
-    if stat.S_ISFIFO(mode):
-        return "a FIFO"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    return "not a file or folder"
-
-
-def check_file(path: str | Path, what: str = "a file") -> Path:
-    """``path`` if it is a regular file (after symlinks); a one-line error otherwise.
-
-    Only ``os.stat``: nothing is opened, so a FIFO or a device is refused without blocking.
-    """
-    path = Path(path)
-    try:
-        mode = os.stat(path).st_mode
-    except (FileNotFoundError, NotADirectoryError):
-        raise UserError(f"{path}: file not found") from None
-    except OSError as err:
-        raise UserError(f"{path}: cannot read ({err.strerror or type(err).__name__})") from None
-    if stat.S_ISDIR(mode):
-        raise UserError(f"{path}: is a directory, expected {what}")
-    if not stat.S_ISREG(mode):
-        raise UserError(f"{path}: not a regular file ({_file_kind(mode)}); expected {what}")
-    return path
-
-
-def read_bytes(path: str | Path, what: str = "a file") -> bytes:
-    """The bytes of a regular file; opened without blocking and checked again once open."""
-    path = check_file(path, what)
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except OSError as err:
-        raise UserError(f"{path}: cannot read ({err.strerror or type(err).__name__})") from None
-    with open(fd, "rb") as handle:
-        mode = os.fstat(handle.fileno()).st_mode
-        if not stat.S_ISREG(mode):  # replaced between the check and the open
-            raise UserError(f"{path}: not a regular file ({_file_kind(mode)}); expected {what}")
-        return handle.read()
-
-
 def read_text(path: str | Path) -> str:
     """The whole file as text; a clear error for a missing file, a folder, a FIFO or device, or
     bad UTF-8."""
@@ -183,11 +152,14 @@ def read_text(path: str | Path) -> str:
 
 
 _LINE_END = re.compile(r"\r\n|\r|\n")
+_OTHER_BREAKS = re.compile("[\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")  # str.splitlines also breaks at these
 
 
 def split_lines(text: str) -> list[str]:
     """Lines without their ends. Only ``\\n``, ``\\r\\n`` and ``\\r`` end a line (not U+2028,
     U+0085, form feeds and the others ``str.splitlines`` also breaks at)."""
+    if not _OTHER_BREAKS.search(text):
+        return text.splitlines()  # the same lines, faster
     lines = _LINE_END.split(text)
     if lines[-1] == "":
         lines.pop()  # the end of the last line, or an empty text
@@ -257,9 +229,7 @@ def read_table(path: str | Path, text_column: str = "text", label_column: str | 
             rows = [(reader.line_num, row) for row in reader]
         except csv.Error as err:
             if "field larger than field limit" in str(err):
-                raise UserError(f"{path}, line {reader.line_num + 1}: a field longer than the maximum example of "
-                                f"{max_example_chars():,} characters (raise it with --max-example-chars or "
-                                f"${MAX_EXAMPLE_CHARS_ENV})") from None
+                raise UserError(f"{path}, line {reader.line_num + 1}: {_longer_than_limit('a field')}") from None
             raise UserError(f"{path}: malformed {kind.upper()} ({err})") from None
         finally:
             csv.field_size_limit(saved)
@@ -412,176 +382,14 @@ def json_depth(data: str | bytes) -> tuple[int, int]:
 
 def check_json_depth(data: str | bytes, where: str, limit: int = MAX_JSON_DEPTH) -> None:
     """A one-line error if JSON ``data`` nests deeper than ``limit`` levels."""
+    if isinstance(data, str):
+        data = data.encode("utf-8", "surrogatepass")
+    if data.count(b"[") + data.count(b"{") <= limit:
+        return  # too few brackets to nest that deep (most lines of a JSON-lines file)
     depth, line = json_depth(data)
     if depth > limit:
         at = f", line {line}" if ", line " not in where else ""
         raise UserError(f"{where}{at}: JSON nested {depth} levels deep, more than the {limit} allowed")
-
-
-_HUB_NAME = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?(:[\w.\[\]%:+-]+)?")
-_FILE_SUFFIXES = {".txt", ".csv", ".tsv", ".json", ".jsonl", ".ndjson", ".conll", ".iob", ".bio", ".mid", ".midi"}
-
-
-def looks_like_hub_name(source: str) -> bool:
-    """True for ``name``, ``owner/name`` or ``owner/name:split``; False for anything that looks
-    like a path (leading ``/``, ``./``, ``~``, deeper folders, a data-file suffix) and for a path
-    that exists (a local file or folder is never a hub name)."""
-    name = source.split(":", 1)[0]
-    if os.path.lexists(source) or os.path.lexists(name):
-        return False
-    return bool(_HUB_NAME.fullmatch(source)) and Path(name).suffix.lower() not in _FILE_SUFFIXES
-
-
-def split_source(source: str) -> tuple[str, str | None]:
-    """``"name:split"`` -> ``("name", "split")`` for hub names and local paths alike.
-
-    The split is everything after the first colon that follows the name, so the ``datasets``
-    split syntax passes whole: ``"conll2003:train[:5000]"``, ``"SetFit/sst5:validation[10%:]"``,
-    ``"/data/my-ner:train+validation"``. A local path ends at the last colon where what precedes
-    it exists; a source without a split, or an existing path that contains a colon, comes back
-    whole.
-    """
-    if os.path.lexists(source):
-        return source, None
-    cuts = [m.start() for m in re.finditer(":", source)]
-    for cut in reversed(cuts):  # a local path, possibly holding colons itself
-        head, tail = source[:cut], source[cut + 1:]
-        if head and tail and os.path.lexists(head):
-            return head, tail
-    head, _, tail = source.partition(":")
-    if head and tail and looks_like_hub_name(source):
-        return head, tail
-    return source, None
-
-
-def resolve_source(source: str) -> tuple[str, str, str | None]:
-    """What a data option names: ``(kind, name, split)``, kind ``"file"``, ``"folder"`` or ``"hub"``.
-
-    An existing path is a file or a folder, never a hub name; a FIFO, device or socket is
-    refused; anything else must look like a hub name (``name``, ``owner/name``), else it is a
-    file not found. ``split`` is the part after ``:`` (:func:`split_source`), or None.
-    """
-    name, split = split_source(str(source))
-    if os.path.lexists(name):
-        if os.path.isdir(name):
-            return "folder", name, split
-        check_file(name)
-        return "file", name, split
-    if looks_like_hub_name(str(source)):
-        return "hub", name, split
-    raise UserError(f"{source}: file not found")
-
-
-def no_split_for_file(name: str, split: str | None) -> None:
-    """A file holds one split: ``file:split`` is an error (only folders and hub data sets have splits)."""
-    if split is not None:
-        raise UserError(f"{name}:{split}: a file has no splits; ':{split}' applies to a folder or a hub data set")
-
-
-def hub_unreachable() -> str | None:
-    """Why the Hugging Face hub cannot be used now (offline mode set, no connection within
-    ``HUB_TIMEOUT`` seconds to ``huggingface_hub.constants.ENDPOINT``), or None when it answers."""
-    import socket
-    from urllib.parse import urlparse
-
-    from huggingface_hub import constants
-
-    if constants.HF_HUB_OFFLINE or any(os.environ.get(v, "").upper() in ("1", "ON", "YES", "TRUE")
-                                       for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")):
-        return "offline mode is set (HF_HUB_OFFLINE / HF_DATASETS_OFFLINE)"
-    url = urlparse(constants.ENDPOINT)
-    port = url.port or (443 if url.scheme == "https" else 80)
-    outcome: list = []
-
-    def connect():  # in a thread: name resolution has no timeout of its own
-        try:
-            socket.create_connection((url.hostname, port), timeout=HUB_TIMEOUT).close()
-            outcome.append(None)
-        except OSError as err:
-            outcome.append(err.strerror or type(err).__name__)
-
-    thread = threading.Thread(target=connect, daemon=True)
-    thread.start()
-    thread.join(HUB_TIMEOUT + 0.5)
-    if not outcome:
-        return f"no answer from {constants.ENDPOINT} within {HUB_TIMEOUT:g} s"
-    if outcome[0] is not None:
-        return f"{constants.ENDPOINT} cannot be reached ({outcome[0]})"
-    return None
-
-
-@contextlib.contextmanager
-def _hub_offline():
-    """``datasets`` and ``huggingface_hub`` in offline mode: local files and the cache only."""
-    import datasets
-    from huggingface_hub import constants
-
-    saved = datasets.config.HF_HUB_OFFLINE, constants.HF_HUB_OFFLINE
-    datasets.config.HF_HUB_OFFLINE = constants.HF_HUB_OFFLINE = True
-    try:
-        yield
-    finally:
-        datasets.config.HF_HUB_OFFLINE, constants.HF_HUB_OFFLINE = saved
-
-
-def check_dataset_folder(folder: str | Path) -> list[Path]:
-    """The data files of a local folder for ``datasets``; refused when it holds none, holds a
-    FIFO or device under a data name, or a JSON file nested too deep for the loader."""
-    folder = Path(folder)
-    files = []
-    for path in sorted(folder.rglob("*")):
-        if any(part.startswith(".") for part in path.relative_to(folder).parts):
-            continue
-        if path.suffix.lower() in DATASET_FOLDER_SUFFIXES and not path.is_dir():
-            files.append(check_file(path))
-    if not files:
-        raise UserError(f"{folder}: the folder holds no data files that can be read "
-                        f"({', '.join(DATASET_FOLDER_SUFFIXES)})")
-    for path in files:
-        if path.suffix.lower() in (".json", ".jsonl", ".ndjson"):
-            check_json_depth(read_bytes(path), str(path))
-    return files
-
-
-def load_hub_dataset(name: str, split: str | None = None, **kwargs):
-    """``datasets.load_dataset(name, split=...)`` with failures turned into one-line errors.
-
-    ``name`` is a hub name (``"conll2003"``, ``"SetFit/sst5"``) or a local folder that
-    ``datasets`` can read (:func:`check_dataset_folder`; read offline, never from the network).
-    When the hub cannot be reached (:func:`hub_unreachable`), only the local cache is tried, at
-    once, instead of retrying for half a minute.
-    """
-    try:
-        import datasets
-    except ImportError:  # pragma: no cover - a dependency of the package
-        raise UserError("reading Hugging Face data sets needs the 'datasets' package") from None
-    datasets.disable_progress_bars()
-    datasets.logging.set_verbosity_error()
-    where = f"{name!r}{f' split {split!r}' if split else ''}"
-    local = os.path.lexists(name)
-    offline = None
-    if local:
-        if not os.path.isdir(name):
-            check_file(name)
-            raise UserError(f"{name}: expected a data set folder")
-        check_dataset_folder(name)
-    else:
-        offline = hub_unreachable()
-    try:
-        if local or offline:
-            with _hub_offline():
-                return datasets.load_dataset(name, split=split, **kwargs)
-        return datasets.load_dataset(name, split=split, **kwargs)
-    except Exception as err:  # network, missing split, unknown name: one line, no traceback
-        if offline:
-            from nlp_tasks.paths import DATA_ENV
-
-            raise UserError(f"could not load data set {where}: the Hugging Face hub is not available ({offline}) "
-                            f"and the data set is not in the local cache; give a local file or folder instead "
-                            f"(the benchmark copies: {DATA_ENV}=/path/to/data), or download it once with network "
-                            "access") from None
-        reason = " ".join(str(err).split())[:200] or type(err).__name__
-        raise UserError(f"could not load data set {where}: {reason}") from None
 
 
 def read_word_vectors(path: str | Path, vocabulary=None, dim: int | None = None) -> tuple[dict, int]:
@@ -631,18 +439,23 @@ def vector_dim(path: str | Path) -> int:
 
 
 def _stream_lines(path: str | Path):
-    """``(number, line)`` pairs read one at a time (vector files run to gigabytes)."""
-    path = check_file(path)
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    with open(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-            raise UserError(f"{path}: not a regular file; expected a file")
-        for number, raw in enumerate(handle, start=1):
+    """``(number, line)`` pairs read one at a time (vector files run to gigabytes); a line is
+    read only up to the maximum example length, so a file without line ends cannot fill memory."""
+    limit = max_example_chars()
+    with open_file(path) as handle:
+        number = 0
+        while raw := handle.readline(4 * limit + 2):  # UTF-8: at most 4 bytes a character
+            number += 1
+            if len(raw) == 4 * limit + 2 and not raw.endswith(b"\n"):
+                raise UserError(f"{path}, line {number}: {_longer_than_limit('a line')}")
             try:
-                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8").rstrip("\r\n")
             except UnicodeDecodeError:
                 raise UserError(f"{path}, line {number}: not valid UTF-8; convert the file to UTF-8") from None
-            yield number, line.rstrip("\r\n")
+            problem = too_long(len(line))
+            if problem:
+                raise UserError(f"{path}, line {number}: {problem}")
+            yield number, line
 
 
 def bucketed_batches(lengths: Sequence[int], batch_size: int, seed: int = 0, epoch: int = 0,

@@ -4,7 +4,7 @@ Sources (``read_corpus``):
 
 - a text file (UTF-8), or a folder of them (every regular file, recursively, in name order);
 - a Hugging Face dataset, by hub name or local folder, with a text column (``name:split``
-  picks a split, default ``train``);
+  picks a split, default ``train``; ``name:train[:10%]`` slices it);
 - ``builtin:python-docs``: the embedded offline default, Python's own reference documentation
   (about 465,000 characters of English prose and code that ships with every CPython as
   ``pydoc_data.topics``; PSF licence), so the demo needs no download.
@@ -18,6 +18,10 @@ Two layouts (``mode``):
   truncated backpropagation through time (Elman 1990; Sutskever 2013).
 - ``lines``: each non-empty line is its own sequence ``<bos> tokens`` -> ``tokens <eos>``,
   starting from a<0> = 0 (the course's dinosaur-name setting); padded, length-bucketed batches.
+  A line longer than the maximum example (:func:`nlp_tasks.data.max_example_chars`) is refused.
+
+Characters written with a space between them (PTB's character layout) are detected and warned
+about; ``separator`` reads them as intended (:func:`unseparate`).
 """
 
 from __future__ import annotations
@@ -27,15 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from nlp_tasks.data import (
-    load_hub_dataset,
-    no_split_for_file,
-    read_text,
-    resolve_source,
-    split_lines,
-    too_long,
-)
+from nlp_tasks.data import read_text, split_lines, too_long
 from nlp_tasks.errors import UserError
+from nlp_tasks.sources import load_hub_dataset, no_split_for_file, resolve_source
 from nlp_tasks.vocab import BOS_ID, EOS_ID, PAD_ID, Vocabulary
 
 BUILTIN = "builtin:python-docs"

@@ -32,9 +32,9 @@ from pathlib import Path
 import numpy as np
 
 from nlp_tasks.config import Config
-from nlp_tasks.data import split_source
 from nlp_tasks.errors import UserError
 from nlp_tasks.pipeline import OUTPUT_LAYER, Pipeline
+from nlp_tasks.sources import split_source
 from nlp_tasks.training import callback_base
 from tasks import music_data as md
 

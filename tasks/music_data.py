@@ -28,9 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from nlp_tasks.data import no_split_for_file, resolve_source
 from nlp_tasks.errors import UserError
 from nlp_tasks.paths import atomic_write
+from nlp_tasks.sources import no_split_for_file, resolve_source
 
 LOW, HIGH = 21, 108  # the 88 piano keys, A0..C8
 KEYS = HIGH - LOW + 1
@@ -108,7 +108,7 @@ def read_midi(path: str | Path, steps_per_quarter: int = 1) -> np.ndarray:
     """A MIDI file -> piano roll, every non-drum note quantised to the grid."""
     import mido
 
-    from nlp_tasks.data import read_bytes
+    from nlp_tasks.sources import read_bytes
 
     path = Path(path)
     data = read_bytes(path, "a MIDI file")  # a FIFO or device is refused, never opened by mido

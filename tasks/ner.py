@@ -30,15 +30,13 @@ from nlp_tasks.chunking import chunks, conlleval
 from nlp_tasks.config import Config
 from nlp_tasks.data import (
     batch_dataset,
-    load_hub_dataset,
-    no_split_for_file,
     read_conll,
     read_word_vectors,
-    resolve_source,
     too_long,
 )
 from nlp_tasks.errors import UserError
 from nlp_tasks.pipeline import Pipeline, embedding_layer_name
+from nlp_tasks.sources import load_hub_dataset, no_split_for_file, resolve_source
 from nlp_tasks.vocab import UNK_ID, Vocabulary, tokenize_words_with_offsets
 
 CASES = ["<pad>", "lower", "upper", "title", "numeric", "mostly_numeric", "has_digit", "other"]

@@ -29,16 +29,14 @@ from nlp_tasks.data import (
     TABLE_SUFFIXES,
     batch_dataset,
     check_example,
-    load_hub_dataset,
-    no_split_for_file,
     read_label_text,
     read_lines,
     read_table,
     read_word_vectors,
-    resolve_source,
 )
 from nlp_tasks.errors import UserError
 from nlp_tasks.pipeline import Pipeline, embedding_layer_name
+from nlp_tasks.sources import load_hub_dataset, no_split_for_file, resolve_source
 from nlp_tasks.vocab import Vocabulary
 
 POOLINGS = ("last", "max", "mean", "attention")

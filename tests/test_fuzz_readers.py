@@ -2,7 +2,8 @@
 clear UserError line, never another exception and never a hang (hypothesis deadline).
 
 Cases per reader: ``RANDOM`` arbitrary byte strings plus ``MUTATED`` valid files with bytes
-flipped, inserted, deleted or truncated; ``len(READERS) * (RANDOM + MUTATED)`` in all.
+flipped, inserted, deleted or truncated; ``len(READERS) * (RANDOM + MUTATED)`` in all. The
+line-based readers run twice: as they are, and skipping bad lines under a small length bound.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nlp_tasks.data import read_conll, read_label_text, read_lines, read_table, read_word_vectors
+from nlp_tasks.data import read_conll, read_label_text, read_lines, read_table, read_word_vectors, reading_options
 from nlp_tasks.errors import UserError
 from tasks import charlm_data, music_data
 
@@ -57,6 +58,22 @@ READERS = {
     "vectors": (".txt", read_word_vectors),
     "midi": (".mid", music_data.read_midi),
 }
+
+
+def _skipping(reader):
+    """``reader`` with bad lines skipped and a 40-character example bound (both limits' paths)."""
+    def read(path):
+        with reading_options(max_example_chars=40, on_bad_lines="skip"):
+            return reader(path)
+    return read
+
+
+for _kind in ("conll", "label-text", "csv", "jsonl"):
+    READERS[f"{_kind}-skip"] = (READERS[_kind][0], _skipping(READERS[_kind][1]))
+    VALID[f"{_kind}-skip"] = VALID[_kind]
+READERS["text-lines-separated"] = (".txt", _skipping(
+    lambda p: charlm_data.read_corpus(p, mode="lines", separator=" ")))
+VALID["text-lines-separated"] = b"a e r _ b a n k\nb e r l i t z\n"
 
 
 def _check(kind: str, data: bytes) -> None:

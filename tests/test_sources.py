@@ -11,21 +11,18 @@ import time
 
 import pytest
 
-from nlp_tasks import data
+from nlp_tasks import data, sources
 from nlp_tasks.data import (
-    check_dataset_folder,
     json_depth,
-    load_hub_dataset,
     read_conll,
     read_label_text,
     read_lines,
     read_table,
     read_text,
     reading_options,
-    resolve_source,
     split_lines,
-    split_source,
 )
+from nlp_tasks.sources import check_dataset_folder, load_hub_dataset, resolve_source, split_source
 from nlp_tasks.errors import UserError
 from tasks import charlm_data, music_data
 
@@ -75,6 +72,7 @@ def test_local_paths_with_splits_and_colons(tmp_path):
     assert split_source(f"{folder}:train[:5000]") == (str(folder), "train[:5000]")
     assert resolve_source(f"{folder}:test") == ("folder", str(folder), "test")
     assert split_source(str(folder)) == (str(folder), None)  # an existing path with a colon: whole
+    assert split_source(f"{folder}:sub/file.txt") == (f"{folder}:sub/file.txt", None)  # a path, not a split
     file = write(tmp_path / "a:b.txt", "1 fine\n")
     assert resolve_source(str(file)) == ("file", str(file), None)
 
@@ -82,7 +80,7 @@ def test_local_paths_with_splits_and_colons(tmp_path):
 def test_an_existing_path_is_never_a_hub_name(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "conll2003").mkdir()
-    assert not data.looks_like_hub_name("conll2003")
+    assert not sources.looks_like_hub_name("conll2003")
     assert resolve_source("conll2003:test[:5]") == ("folder", "conll2003", "test[:5]")
     with pytest.raises(UserError, match="file not found"):
         resolve_source("./missing:train")
@@ -91,7 +89,7 @@ def test_an_existing_path_is_never_a_hub_name(tmp_path, monkeypatch):
 def test_every_task_reads_the_split_syntax(tmp_path, monkeypatch):
     """The task dispatchers hand the whole split to ``datasets``; and a file has no splits."""
     seen = []
-    monkeypatch.setattr(data, "hub_unreachable", lambda: None)
+    monkeypatch.setattr(sources, "hub_unreachable", lambda: None)
 
     def fake_load(name, split=None, **kwargs):
         seen.append((name, split))
@@ -143,7 +141,7 @@ def test_a_folder_goes_to_datasets_only_with_data_files(tmp_path):
 def test_a_local_folder_is_read_offline(tmp_path, monkeypatch):
     write(tmp_path / "train.csv", "text,label\ngood,1\nbad,0\n")
     write(tmp_path / "test.csv", "text,label\nfine,1\nawful,0\nok,1\n")
-    monkeypatch.setattr(data, "hub_unreachable", lambda: pytest.fail("a local folder must not probe the hub"))
+    monkeypatch.setattr(sources, "hub_unreachable", lambda: pytest.fail("a local folder must not probe the hub"))
     import datasets
     from huggingface_hub import constants
 
@@ -170,7 +168,7 @@ def test_an_unreachable_hub_fails_at_once_in_one_line(monkeypatch):
     monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
     monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")  # the discard port: refused
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    assert "cannot be reached" in data.hub_unreachable()
+    assert "cannot be reached" in sources.hub_unreachable()
     start = time.perf_counter()
     with pytest.raises(UserError, match=r"hub is not available .* NLP_TASKS_DATA=") as info:
         load_hub_dataset("nlp-tasks-test/no-such-set", split="train")
@@ -182,7 +180,7 @@ def test_offline_mode_is_detected_without_a_connection(monkeypatch):
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(socket, "create_connection", lambda *a, **k: pytest.fail("no connection in offline mode"))
-    assert "offline mode" in data.hub_unreachable()
+    assert "offline mode" in sources.hub_unreachable()
 
 
 # ---------------------------------------------------------------------- 22.5 bounded examples
@@ -270,6 +268,8 @@ def test_lines_end_only_at_newline_crlf_and_cr():
     text = "a\u2028b\u0085c\x0bd\x0ce\x1cf\x1dg\x1eh\u2029i\r\nj\rk\nl\n"
     assert split_lines(text) == ["a\u2028b\u0085c\x0bd\x0ce\x1cf\x1dg\x1eh\u2029i", "j", "k", "l"]
     assert split_lines("") == [] and split_lines("\n\n") == ["", ""] and split_lines("x") == ["x"]
+    assert split_lines("a\r\nb\rc\n\n") == ["a", "b", "c", ""]  # no other breaks: the fast path
+    assert split_lines("a\r\nb\n\n\u2028") == ["a", "b", "", "\u2028"]
 
 
 def test_a_separator_inside_a_line_stays_in_the_text(tmp_path):
@@ -325,3 +325,12 @@ def test_the_option_help_states_the_real_default():
     text = " ".join(result.output.split())
     assert f"${data.MAX_EXAMPLE_CHARS_ENV} or {data.MAX_EXAMPLE_CHARS:,}" in text, text
     assert "--on-bad-lines [error|skip]" in text
+
+
+def test_word_vector_lines_are_read_only_up_to_the_bound(tmp_path):
+    path = write(tmp_path / "v.txt", "the 0.1 0.2\ncat 0.5 0.5\n" + "dog" + " 0.25" * 1000)  # no line end
+    with reading_options(max_example_chars=20):
+        with pytest.raises(UserError, match=f"{path}, line 3: a line longer than the maximum example of 20 characters"):
+            data.read_word_vectors(path)
+        assert data.vector_dim(path) == 2
+    assert len(data.read_word_vectors(write(tmp_path / "w.txt", "the 0.1 0.2\ncat 0.5 0.5\n"))[0]) == 2
