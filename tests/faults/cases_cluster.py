@@ -50,12 +50,15 @@ def _nothing_written(tmp, result):
     assert not (tmp / "out").exists()
 
 
-_missing, _taken, _bad_env = {}, {"NLP_TASKS_WORKER_TIMEOUT": "10"}, {"NLP_TASKS_WORKER_TIMEOUT": "soon"}
+_missing, _from_env = {}, {"NLP_TASKS_WORKER_TIMEOUT": "1.5"}
+_taken, _bad_env = {"NLP_TASKS_WORKER_TIMEOUT": "10"}, {"NLP_TASKS_WORKER_TIMEOUT": "soon"}
 
 CASES = [
     Case("22.9", "a worker whose peer never starts", _worker(_missing, "--worker-timeout", "2"), subprocess=True,
          timeout=60, env=_missing, error=r"worker 1 \(127\.0\.0\.1:\d+\) did not answer within 2 s",
          check=_nothing_written),
+    Case("22.9", "a worker timeout from the environment", _worker(_from_env), subprocess=True, timeout=60,
+         env=_from_env, error=r"worker 1 \(127\.0\.0\.1:\d+\) did not answer within 1\.5 s", check=_nothing_written),
     Case("22.9", "a worker whose own port is taken", _worker(_taken, hold_own_port=True), subprocess=True, timeout=60,
          env=_taken, error=r"cannot listen on 127\.0\.0\.1:\d+, this worker 0's address in TF_CONFIG",
          check=_nothing_written),
