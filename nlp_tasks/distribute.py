@@ -41,13 +41,18 @@ replicas' running means instead, exact only when every replica saw as many examp
 A multi-worker run cannot hang on a missing peer: before TensorFlow starts, :func:`wait_for_peers`
 listens on this worker's own address and connects to every other chief and worker of
 ``TF_CONFIG`` until all answered or ``--worker-timeout`` (``NLP_TASKS_WORKER_TIMEOUT``, default
-300 s) has passed, then fails with one line naming those that never came. (TensorFlow's own
-start-up waits for every peer in C++ code that holds the interpreter: no timeout on the first
-worker, no Python signal handler, and a SIGTERM handler of its own.) :func:`guarded`, around the
-whole train command, ends the process on SIGTERM or SIGINT with one line and status 143 or 130,
-keeping the checkpoint of the last finished epoch (written atomically); and turns the error
-TensorFlow raises when a peer is lost mid-training (``UnavailableError`` after its heartbeat
-timeout) into one line naming the peer.
+300 s) has passed, then fails with one line naming those that never came. TensorFlow's own
+start-up then waits for every peer to register in C++ code that holds the interpreter (no
+timeout on the first worker, no Python signal handler or thread runs, and it installs a SIGTERM
+handler of its own): :func:`startup_watchdog`, a small separate process, ends the worker with
+one line if that takes longer than the timeout (a peer that answered, then stopped) or on
+SIGINT.
+
+:func:`guarded`, around the whole train command, ends the process on SIGTERM or SIGINT with one
+line and status 143 or 130, keeping the checkpoint of the last finished epoch (written
+atomically), even while the main thread waits in a collective; and turns the error TensorFlow
+raises when a peer is lost mid-training (``UnavailableError`` after its heartbeat timeout) into
+one line naming the peer.
 """
 
 from __future__ import annotations
@@ -125,10 +130,11 @@ def use(name: str = "default", cpu_replicas: int | None = None, mixed_precision:
 
     if name == "multi-worker":
         task = cluster_task()
-        if not request_multi_worker():
+        timeout = worker_timeout_seconds(worker_timeout)
+        if not request_multi_worker(startup=lambda: startup_watchdog(timeout)):
             raise UserError("cannot start multi-worker training after TensorFlow has started; choose the strategy "
                             "before anything else uses TensorFlow")
-        wait_for_peers(task, worker_timeout_seconds(worker_timeout))
+        wait_for_peers(task, timeout)
     elif cpu_replicas and not request_cpu_devices(cpu_replicas):
         raise UserError(f"cannot split the CPU into {cpu_replicas} devices after TensorFlow has started; choose "
                         "the strategy before anything else uses TensorFlow")
@@ -298,6 +304,54 @@ def _listen(name: str, address: str) -> socket.socket:
         raise UserError(f"cannot listen on {address}, this {name}'s address in TF_CONFIG: "
                         f"{error.strerror or error}") from None
     return listener
+
+
+# The watchdog process of startup_watchdog: reads signal numbers (the parent's wakeup fd) from
+# stdin until it closes; on SIGINT/SIGTERM or after the timeout it prints one line and kills the
+# parent, which is stuck in TensorFlow's C++ code, holding the interpreter.
+_STARTUP_WATCHDOG = """
+import os, select, signal, sys, time
+parent, timeout, message = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+deadline = time.monotonic() + timeout
+while True:
+    ready = select.select([0], [], [], max(0.0, deadline - time.monotonic()))[0]
+    if not ready:
+        break
+    data = os.read(0, 64)
+    if not data:
+        sys.exit(0)
+    caught = [n for n in data if n in (signal.SIGINT, signal.SIGTERM)]
+    if caught:
+        message = "interrupted (%s) while the cluster was starting" % signal.Signals(caught[0]).name
+        break
+os.write(2, ("error: " + message + chr(10)).encode())
+os.kill(parent, signal.SIGKILL)
+"""
+
+
+@contextlib.contextmanager
+def startup_watchdog(timeout: float):
+    """Around the creation of ``MultiWorkerMirroredStrategy``, which waits for every peer to
+    register in C++ code that keeps Python's signal handlers and threads from running: a small
+    separate process ends this one with one line when that takes longer than ``timeout`` seconds
+    (a peer answered :func:`wait_for_peers`, then stopped before joining) or on SIGINT/SIGTERM."""
+    import subprocess
+
+    message = (f"the cluster did not form within {timeout:g} s after every worker had answered (one stopped while "
+               "starting?): start every worker again")
+    watchdog = subprocess.Popen([sys.executable, "-I", "-S", "-c", _STARTUP_WATCHDOG, str(os.getpid()), str(timeout),
+                                 message], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                stderr=_guard["stderr"] if _guard["stderr"] is not None else None)
+    os.set_blocking(watchdog.stdin.fileno(), False)
+    in_main = threading.current_thread() is threading.main_thread()
+    previous_fd = signal.set_wakeup_fd(watchdog.stdin.fileno(), warn_on_full_buffer=False) if in_main else None
+    try:
+        yield
+    finally:
+        if in_main:
+            signal.set_wakeup_fd(previous_fd)
+        watchdog.stdin.close()
+        watchdog.wait()
 
 
 class Interrupted(UserError):

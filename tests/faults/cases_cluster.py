@@ -1,7 +1,7 @@
 """Multi-worker start-up (issue 22 item 9): a peer that never comes, a taken port, a bad timeout.
 
 Each case is one worker of a two-worker cluster on free ports of 127.0.0.1; its peer is never
-started. They end before TensorFlow is imported, so the subprocess cases cost about a second.
+started. All but one end before TensorFlow is imported, so those subprocess cases cost about a second.
 Signals and a peer lost mid-training need two processes: ``tests/test_distribute.py``.
 """
 
@@ -26,7 +26,7 @@ def _free_ports(n: int) -> list[int]:
     return ports
 
 
-def _worker(env: dict, *extra: str, hold_own_port: bool = False):
+def _worker(env: dict, *extra: str, hold_own_port: bool = False, fake_peer: bool = False):
     """A setup that writes worker 0's TF_CONFIG into ``env`` (the case's environment, filled in
     when it runs, so the ports are free then) and returns its train command."""
 
@@ -39,6 +39,11 @@ def _worker(env: dict, *extra: str, hold_own_port: bool = False):
             taken.bind(("127.0.0.1", ports[0]))
             taken.listen(1)
             _held.append(taken)
+        if fake_peer:  # something answers at worker 1's address but never joins the cluster
+            peer = socket.socket()
+            peer.bind(("127.0.0.1", ports[1]))
+            peer.listen(8)
+            _held.append(peer)
         return sentiment_train_argv(write_sentiment_data(tmp), tmp / "out", "--strategy", "multi-worker", *extra)
 
     return setup
@@ -50,7 +55,7 @@ def _nothing_written(tmp, result):
     assert not (tmp / "out").exists()
 
 
-_missing, _from_env = {}, {"NLP_TASKS_WORKER_TIMEOUT": "1.5"}
+_missing, _from_env, _never_joins = {}, {"NLP_TASKS_WORKER_TIMEOUT": "1.5"}, {}
 _taken, _bad_env = {"NLP_TASKS_WORKER_TIMEOUT": "10"}, {"NLP_TASKS_WORKER_TIMEOUT": "soon"}
 
 CASES = [
@@ -59,6 +64,12 @@ CASES = [
          check=_nothing_written),
     Case("22.9", "a worker timeout from the environment", _worker(_from_env), subprocess=True, timeout=60,
          env=_from_env, error=r"worker 1 \(127\.0\.0\.1:\d+\) did not answer within 1\.5 s", check=_nothing_written),
+    # TensorFlow then waits for the peer in C++, holding the interpreter: a watchdog process ends
+    # the worker (SIGKILL, so the status is -9) after printing the line.
+    Case("22.9", "a peer that answers but never joins the cluster", _worker(_never_joins, "--worker-timeout", "3",
+                                                                            fake_peer=True),
+         subprocess=True, timeout=120, env=_never_joins, exit=-9,
+         error=r"the cluster did not form within 3 s after every worker had answered", check=_nothing_written),
     Case("22.9", "a worker whose own port is taken", _worker(_taken, hold_own_port=True), subprocess=True, timeout=60,
          env=_taken, error=r"cannot listen on 127\.0\.0\.1:\d+, this worker 0's address in TF_CONFIG",
          check=_nothing_written),
