@@ -334,7 +334,9 @@ def startup_watchdog(timeout: float):
     """Around the creation of ``MultiWorkerMirroredStrategy``, which waits for every peer to
     register in C++ code that keeps Python's signal handlers and threads from running: a small
     separate process ends this one with one line when that takes longer than ``timeout`` seconds
-    (a peer answered :func:`wait_for_peers`, then stopped before joining) or on SIGINT/SIGTERM."""
+    (a peer answered :func:`wait_for_peers`, then stopped before joining) or on SIGINT. (SIGTERM
+    too until TensorFlow installs its own handler, which keeps it from Python: a SIGTERM then
+    is lost, and the timeout still applies.)"""
     import subprocess
 
     message = (f"the cluster did not form within {timeout:g} s after every worker had answered (one stopped while "

@@ -292,3 +292,35 @@ def test_a_survivor_of_a_killed_peer_exits_with_one_line(tmp_path):
     (chief_code, chief_err), _ = _outcomes(processes, 120)
     assert chief_code == 2, chief_err[-2000:]
     assert f"lost contact with worker 1 (127.0.0.1:{ports[1]})" in _one_line(chief_err)
+
+
+def _grpc_answers(port):
+    """TensorFlow's gRPC server speaks first (HTTP/2 settings); the start-up check's listener never does."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as connection:
+            connection.settimeout(1)
+            return bool(connection.recv(1))
+    except OSError:
+        return False
+
+
+def test_sigint_ends_a_worker_whose_cluster_never_forms(tmp_path):
+    # Something answers at worker 1's address but never joins: worker 0 gets past the start-up
+    # check and waits inside TensorFlow (C++, holding the interpreter). SIGINT reaches the
+    # watchdog process, which prints the line and ends the worker (SIGKILL: status -9).
+    ports = _free_ports(2)
+    fake = socket.socket()
+    fake.bind(("127.0.0.1", ports[1]))
+    fake.listen(8)
+    command = _command(tmp_path / "x.txt", tmp_path / "out", "--strategy", "multi-worker", "--worker-timeout", "300")
+    process = subprocess.Popen(command, cwd=ROOT, env=_cluster_env(ports, 0), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_until(lambda: _grpc_answers(ports[0]) or process.poll() is not None, 120, "TensorFlow's server")
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        process.kill()
+        fake.close()
+    assert process.returncode == -signal.SIGKILL, stderr[-2000:]
+    assert "interrupted (SIGINT) while the cluster was starting" in _one_line(stderr)
