@@ -264,7 +264,7 @@ def wait_for_peers(task: dict, timeout: float, poll: float = 0.2) -> None:
     """
     members = _members(task["cluster"])
     me = f"{task['type']} {task['index']}"
-    listener = _listen(me, members[me]) if me in members else None
+    listener = _listen(me, members[me], backlog=len(members)) if me in members else None
     pending = {name: address for name, address in members.items() if name != me}
     deadline = time.monotonic() + timeout
     try:
@@ -287,7 +287,7 @@ def wait_for_peers(task: dict, timeout: float, poll: float = 0.2) -> None:
             listener.close()
 
 
-def _listen(name: str, address: str) -> socket.socket:
+def _listen(name: str, address: str, backlog: int) -> socket.socket:
     host, port = _split(address)
     listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -298,7 +298,7 @@ def _listen(name: str, address: str) -> socket.socket:
             if error.errno != errno.EADDRNOTAVAIL:
                 raise
             listener.bind(("", port))  # a name this machine is reached by but does not own (NAT)
-        listener.listen(64)
+        listener.listen(max(backlog, 16))  # every peer's connection stays queued until it closes
     except OSError as error:
         listener.close()
         raise UserError(f"cannot listen on {address}, this {name}'s address in TF_CONFIG: "
