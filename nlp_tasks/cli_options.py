@@ -63,8 +63,8 @@ def batch_size(default: int = 32):
 
 
 def distribution(command):
-    """``--strategy``, ``--cpu-replicas``, ``--mixed-precision``, ``--tensorboard`` for a train
-    command; applied before anything is built."""
+    """``--strategy``, ``--cpu-replicas``, ``--mixed-precision``, ``--tensorboard``,
+    ``--worker-timeout`` for a train command; applied before anything is built."""
     import functools
 
     @click.option("--strategy", type=click.Choice(["default", "mirrored", "multi-worker"]), default="default",
@@ -77,12 +77,17 @@ def distribution(command):
     @click.option("--mixed-precision", type=click.Choice(["float16", "bfloat16"]), default=None,
                   help="Compute in 16 bits, keep float32 variables (GPUs; float16 scales the loss).")
     @click.option("--tensorboard", is_flag=True, help="Also write TensorBoard logs to OUT/tensorboard.")
+    @click.option("--worker-timeout", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
+                  help="With --strategy multi-worker: how long to wait for every worker of TF_CONFIG to start "
+                       "[default: NLP_TASKS_WORKER_TIMEOUT or 300].")
     @functools.wraps(command)
-    def wrapper(*args, strategy, cpu_replicas, mixed_precision, tensorboard, **kwargs):
+    def wrapper(*args, strategy, cpu_replicas, mixed_precision, tensorboard, worker_timeout, **kwargs):
         from nlp_tasks import distribute
 
-        distribute.use(strategy, cpu_replicas, mixed_precision, tensorboard)
-        return command(*args, **kwargs)
+        # Multi-worker: SIGINT/SIGTERM and a lost peer end the whole command with one line.
+        with distribute.guarded(strategy == "multi-worker"):
+            distribute.use(strategy, cpu_replicas, mixed_precision, tensorboard, worker_timeout)
+            return command(*args, **kwargs)
 
     return wrapper
 

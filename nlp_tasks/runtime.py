@@ -41,7 +41,7 @@ import warnings
 
 _configured = False
 _cpu_devices: int | None = None  # logical CPU devices to create at start-up (tf.distribute on CPUs)
-_multi_worker: dict = {"requested": False, "strategy": None}  # MultiWorkerMirroredStrategy, made at start-up
+_multi_worker: dict = {"requested": False, "strategy": None, "startup": contextlib.nullcontext}  # made at start-up
 
 
 def request_cpu_devices(n: int) -> bool:
@@ -55,12 +55,16 @@ def request_cpu_devices(n: int) -> bool:
     return True
 
 
-def request_multi_worker() -> bool:
+def request_multi_worker(startup=None) -> bool:
     """Create a ``MultiWorkerMirroredStrategy`` when TensorFlow starts (it configures collective
-    ops, which TensorFlow allows only before the runtime is initialised); False if it has."""
+    ops, which TensorFlow allows only before the runtime is initialised); False if it has.
+    ``startup``: a context manager (factory) entered around the strategy's creation, where
+    TensorFlow waits for every peer (:func:`nlp_tasks.distribute.startup_watchdog`)."""
     if _configured:
         return _multi_worker["strategy"] is not None
     _multi_worker["requested"] = True
+    if startup is not None:
+        _multi_worker["startup"] = startup
     return True
 
 
@@ -138,7 +142,8 @@ def import_tensorflow():
         logging.getLogger("tensorflow").setLevel(logging.ERROR)
         configure_devices(tf)
         if _multi_worker["requested"]:  # reads TF_CONFIG; must come before the runtime starts
-            _multi_worker["strategy"] = tf.distribute.MultiWorkerMirroredStrategy()
+            with _multi_worker["startup"]():
+                _multi_worker["strategy"] = tf.distribute.MultiWorkerMirroredStrategy()
         tf.config.list_logical_devices()  # initialise the devices now, while stderr is captured
     _configured = True
     return tf

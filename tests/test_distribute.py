@@ -1,14 +1,17 @@
 """tf.distribute: MirroredStrategy over two logical CPU devices, and MultiWorkerMirroredStrategy over
-two worker processes on 127.0.0.1, train to the single-device loss."""
+two worker processes on 127.0.0.1, train to the single-device loss; a multi-worker run ends with
+one line on a signal or a lost peer (issue 22 item 9)."""
 
 from __future__ import annotations
 
 import csv
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -159,3 +162,165 @@ def test_mixed_precision_and_tensorboard(shared_data, tmp_path):
     assert encoder.compute_dtype == "bfloat16" and all(w.dtype == "float32" for w in pipe.model.weights)
     assert pipe.model.get_layer("output").compute_dtype == "float32"  # probabilities stay float32
     assert abs(sum(pipe.predict("a fine film")["probabilities"].values()) - 1) < 1e-5
+
+
+def _one_line(stderr):
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in stderr, stderr[-3000:]
+    return lines[0]
+
+
+def _cluster_env(ports, index, **extra):
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
+    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **extra,
+            "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
+
+
+def _wait_until(ready, timeout, what):
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
+        time.sleep(0.2)
+
+
+def _listening(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signal_ends_a_worker_waiting_for_its_peer(signum, tmp_path):
+    # Worker 1 never starts; worker 0 waits for it (listening on its own port) until the signal.
+    ports = _free_ports(2)
+    command = _command(tmp_path / "x.txt", tmp_path / "out", "--strategy", "multi-worker", "--worker-timeout", "120")
+    process = subprocess.Popen(command, cwd=ROOT, env=_cluster_env(ports, 0), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_until(lambda: _listening(ports[0]) or process.poll() is not None, 60, "worker 0 listening")
+        process.send_signal(signum)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 128 + signum, stderr[-2000:]
+    assert f"interrupted ({signal.Signals(signum).name})" in _one_line(stderr)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_signal_ends_a_main_thread_stuck_in_native_code():
+    # A collective waiting for a lost peer blocks the main thread in C++, where Python's signal
+    # handlers never run; here locking a mutex it already holds does the same (without TensorFlow).
+    script = "\n".join([
+        "import ctypes",
+        "from nlp_tasks import distribute",
+        "libc, mutex = ctypes.CDLL(None), ctypes.create_string_buffer(64)  # zeros: a default glibc mutex",
+        "with distribute.guarded():",
+        "    print('ready', flush=True)",
+        "    libc.pthread_mutex_lock(mutex)",
+        "    libc.pthread_mutex_lock(mutex)  # waits forever, with the interpreter released",
+    ])
+    process = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        assert process.stdout.readline().strip() == "ready"
+        time.sleep(0.5)  # into the second lock
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=distribute.GRACE + 30)
+    finally:
+        process.kill()
+    assert process.returncode == 143 and "interrupted (SIGTERM)" in _one_line(stderr), stderr
+
+
+def _long_training(tmp_path, ports):
+    """Two workers on a run of 1000 epochs; returns them once the chief has written a checkpoint."""
+    from tests.faults.models import write_sentiment_data
+
+    data, out = write_sentiment_data(tmp_path, lines=64), tmp_path / "out"
+    command = [sys.executable, str(ROOT / "cli.py"), "sentiment", "train", "--train", str(data), "--out", str(out),
+               "--epochs", "1000", "--units", "4", "--embedding-dim", "4", "--json", "--strategy", "multi-worker"]
+    processes = [subprocess.Popen(command, cwd=ROOT, env=_cluster_env(ports, index), stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for index in range(2)]
+
+    def started():
+        return (out / "checkpoint" / "state.json").is_file() or any(p.poll() is not None for p in processes)
+
+    try:
+        _wait_until(started, 300, "the chief's first checkpoint")
+        assert all(p.poll() is None for p in processes), [p.communicate()[1][-2000:] for p in processes]
+    except BaseException:
+        for process in processes:
+            process.kill()
+        raise
+    return processes, out
+
+
+def _outcomes(processes, timeout):
+    results = []
+    try:
+        for process in processes:
+            _, stderr = process.communicate(timeout=timeout)
+            results.append((process.returncode, stderr))
+    finally:
+        for process in processes:
+            process.kill()
+    return results
+
+
+def test_sigterm_mid_training_keeps_the_checkpoint_and_the_peer_exits_with_one_line(tmp_path):
+    ports = _free_ports(2)
+    processes, out = _long_training(tmp_path, ports)
+    processes[0].send_signal(signal.SIGTERM)
+    (chief_code, chief_err), (worker_code, worker_err) = _outcomes(processes, 120)
+    assert chief_code == 143 and "interrupted (SIGTERM)" in _one_line(chief_err), chief_err[-2000:]
+    # The survivor's next collective fails: one line naming the worker that went away.
+    assert worker_code == 2, worker_err[-2000:]
+    assert f"lost contact with worker 0 (127.0.0.1:{ports[0]})" in _one_line(worker_err)
+    state = json.loads((out / "checkpoint" / "state.json").read_text(encoding="utf-8"))
+    assert state["epochs_done"] >= 1 and not state["complete"]
+    import numpy as np
+
+    with np.load(out / "checkpoint" / "last.npz", allow_pickle=False) as arrays:  # complete and readable
+        assert len([arrays[key] for key in arrays.files]) >= state["model_arrays"] > 0
+
+
+def test_a_survivor_of_a_killed_peer_exits_with_one_line(tmp_path):
+    ports = _free_ports(2)
+    processes, _ = _long_training(tmp_path, ports)
+    processes[1].kill()  # SIGKILL: no goodbye; the chief learns of it from the heartbeat or the collective
+    (chief_code, chief_err), _ = _outcomes(processes, 120)
+    assert chief_code == 2, chief_err[-2000:]
+    assert f"lost contact with worker 1 (127.0.0.1:{ports[1]})" in _one_line(chief_err)
+
+
+def _grpc_answers(port):
+    """TensorFlow's gRPC server speaks first (HTTP/2 settings); the start-up check's listener never does."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as connection:
+            connection.settimeout(1)
+            return bool(connection.recv(1))
+    except OSError:
+        return False
+
+
+def test_sigint_ends_a_worker_whose_cluster_never_forms(tmp_path):
+    # Something answers at worker 1's address but never joins: worker 0 gets past the start-up
+    # check and waits inside TensorFlow (C++, holding the interpreter). SIGINT reaches the
+    # watchdog process, which prints the line and ends the worker (SIGKILL: status -9).
+    ports = _free_ports(2)
+    fake = socket.socket()
+    fake.bind(("127.0.0.1", ports[1]))
+    fake.listen(8)
+    command = _command(tmp_path / "x.txt", tmp_path / "out", "--strategy", "multi-worker", "--worker-timeout", "300")
+    process = subprocess.Popen(command, cwd=ROOT, env=_cluster_env(ports, 0), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_until(lambda: _grpc_answers(ports[0]) or process.poll() is not None, 120, "TensorFlow's server")
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        process.kill()
+        fake.close()
+    assert process.returncode == -signal.SIGKILL, stderr[-2000:]
+    assert "interrupted (SIGINT) while the cluster was starting" in _one_line(stderr)
