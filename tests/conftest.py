@@ -29,6 +29,15 @@ def shared_data():
     return path
 
 
+@pytest.fixture(scope="session")
+def models(tmp_path_factory):
+    """A tiny saved model of every task, built once per test session (each also serves as
+    'another task's model'); tests that change one copy it first."""
+    from tests.faults.models import tiny_models
+
+    return tiny_models(tmp_path_factory.mktemp("models"))
+
+
 def pytest_terminal_summary(terminalreporter):
     """Say how many fault and bad-input cases ran (issue 22 asks for the count in the output)."""
     reports = [r for key in ("passed", "failed") for r in terminalreporter.stats.get(key, [])

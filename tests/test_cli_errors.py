@@ -29,30 +29,6 @@ BAD_OPTIONS = {
 }
 
 
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    """A tiny model of every task (each also serves as 'another task's model')."""
-    from tasks.charlm import LanguageModelConfig, LanguageModelPipeline
-    from tasks.sentiment import SentimentConfig, SentimentPipeline
-
-    root = tmp_path_factory.mktemp("models")
-    pairs = [("good film", "1"), ("bad film", "0")] * 4
-    sentiment = SentimentPipeline(SentimentConfig(units=4, embedding_dim=4, epochs=1))
-    sentiment.fit(pairs, pairs, verbose=0)
-    lm = LanguageModelPipeline(LanguageModelConfig(mode="lines", units=4, layers=1, epochs=1, batch_size=2))
-    lm.fit(["abc", "bca", "cab"], ["abc"], verbose=0)
-    from tasks.music import MusicConfig, MusicPipeline
-    from tasks.ner import NERConfig, NERPipeline
-
-    sentences = [(["Peter", "visited", "Paris"], ["B-PER", "O", "B-LOC"])] * 4
-    ner = NERPipeline(NERConfig(units=4, char_units=2, word_dim=4, char_dim=2, epochs=1))
-    ner.fit(sentences, sentences, verbose=0)
-    music = MusicPipeline(MusicConfig(units=4, epochs=1))
-    music.fit([[[60], [62, 65]] * 3] * 2, [[[60], [64]]], verbose=0)
-    return {"sentiment": sentiment.save(root / "sentiment"), "charlm": lm.save(root / "charlm"),
-            "ner": ner.save(root / "ner"), "music": music.save(root / "music")}
-
-
 def _run(args, capsys):
     code = cli.main(args)
     captured = capsys.readouterr()

@@ -18,6 +18,7 @@ import pytest
 
 import cli
 from nlp_tasks import distribute
+from tests.faults.harness import free_ports
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,16 +47,6 @@ def _sst_sample(shared_data, tmp_path, lines):
     text = (shared_data / "sst" / "sst2.train.txt").read_text(encoding="utf-8").splitlines()[:lines]
     sst.write_text("\n".join(text) + "\n", encoding="utf-8")
     return sst
-
-
-def _free_ports(n):
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def _workers(sst, out, ports):
@@ -98,7 +89,7 @@ def test_two_workers_on_localhost_match_one_device(shared_data, tmp_path):
     sst = _sst_sample(shared_data, tmp_path, 400)
     one, _ = _train(tmp_path, sst, "one")
     out = tmp_path / "workers"
-    (chief_code, chief_out, _), (_, worker_out, _) = _workers(sst, out, _free_ports(2))
+    (chief_code, chief_out, _), (_, worker_out, _) = _workers(sst, out, free_ports(2))
     single, multi = _log(tmp_path / "one"), _log(out)
     assert len(multi) == len(single) == 3
     for a, b in zip(single, multi):
@@ -114,7 +105,7 @@ def test_two_workers_on_localhost_match_one_device(shared_data, tmp_path):
     for x, y in zip(a.model.get_weights(), b.model.get_weights()):
         assert abs(x - y).max() < 1e-5
     # Running the same command again finds the finished run in the chief's checkpoint, on both workers.
-    again = _workers(sst, out, _free_ports(2))
+    again = _workers(sst, out, free_ports(2))
     assert [json.loads(stdout).get("resumed_from_epoch") for _, stdout, _ in again] == [3, 3]
 
 
@@ -194,7 +185,7 @@ def _listening(port):
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_signal_ends_a_worker_waiting_for_its_peer(signum, tmp_path):
     # Worker 1 never starts; worker 0 waits for it (listening on its own port) until the signal.
-    ports = _free_ports(2)
+    ports = free_ports(2)
     command = _command(tmp_path / "x.txt", tmp_path / "out", "--strategy", "multi-worker", "--worker-timeout", "120")
     process = subprocess.Popen(command, cwd=ROOT, env=_cluster_env(ports, 0), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
@@ -269,7 +260,7 @@ def _outcomes(processes, timeout):
 
 
 def test_sigterm_mid_training_keeps_the_checkpoint_and_the_peer_exits_with_one_line(tmp_path):
-    ports = _free_ports(2)
+    ports = free_ports(2)
     processes, out = _long_training(tmp_path, ports)
     processes[0].send_signal(signal.SIGTERM)
     (chief_code, chief_err), (worker_code, worker_err) = _outcomes(processes, 120)
@@ -286,7 +277,7 @@ def test_sigterm_mid_training_keeps_the_checkpoint_and_the_peer_exits_with_one_l
 
 
 def test_a_survivor_of_a_killed_peer_exits_with_one_line(tmp_path):
-    ports = _free_ports(2)
+    ports = free_ports(2)
     processes, _ = _long_training(tmp_path, ports)
     processes[1].kill()  # SIGKILL: no goodbye; the chief learns of it from the heartbeat or the collective
     (chief_code, chief_err), _ = _outcomes(processes, 120)
@@ -308,7 +299,7 @@ def test_sigint_ends_a_worker_whose_cluster_never_forms(tmp_path):
     # Something answers at worker 1's address but never joins: worker 0 gets past the start-up
     # check and waits inside TensorFlow (C++, holding the interpreter). SIGINT reaches the
     # watchdog process, which prints the line and ends the worker (SIGKILL: status -9).
-    ports = _free_ports(2)
+    ports = free_ports(2)
     fake = socket.socket()
     fake.bind(("127.0.0.1", ports[1]))
     fake.listen(8)

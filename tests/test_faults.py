@@ -28,14 +28,6 @@ CASES = _cases()
 COUNT = {"cases": len(CASES)}
 
 
-@pytest.fixture(scope="session")
-def models(tmp_path_factory):
-    """A tiny saved model of every task (built once per test session)."""
-    from tests.faults.models import tiny_models
-
-    return tiny_models(tmp_path_factory.mktemp("fault-models"))
-
-
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_fault(case, tmp_path, capsys, models):
     argv = case.setup(tmp_path, models)

@@ -10,20 +10,10 @@ from __future__ import annotations
 import json
 import socket
 
-from tests.faults.harness import Case
+from tests.faults.harness import Case, free_ports
 from tests.faults.models import sentiment_train_argv, write_sentiment_data
 
 _held: list[socket.socket] = []  # sockets kept open while a case runs, closed by its check
-
-
-def _free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def _worker(env: dict, *extra: str, hold_own_port: bool = False, fake_peer: bool = False):
@@ -31,7 +21,7 @@ def _worker(env: dict, *extra: str, hold_own_port: bool = False, fake_peer: bool
     when it runs, so the ports are free then) and returns its train command."""
 
     def setup(tmp, models):
-        ports = _free_ports(2)
+        ports = free_ports(2)
         env["TF_CONFIG"] = json.dumps({"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
                                        "task": {"type": "worker", "index": 0}})
         if hold_own_port:  # another program already listens on this worker's address

@@ -54,6 +54,19 @@ class Case:
         return f"{self.item} {self.name}"
 
 
+def free_ports(n: int) -> list[int]:
+    """``n`` TCP ports of 127.0.0.1 that were free a moment ago."""
+    import socket
+
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
 def run_in_process(argv: list[str], capsys) -> Result:
     import cli
 
