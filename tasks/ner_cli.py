@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from nlp_tasks import cli_options as options
+from nlp_tasks.config import MAX_WIDTH
 from nlp_tasks.errors import UserError
 
 SCHEME = click.option("--scheme", type=click.Choice(["auto", "iob1", "iob2", "bioes"]), default="auto",
@@ -32,9 +33,9 @@ def cli():
 @options.batch_size(32)
 @options.seed
 @click.option("--cell", type=click.Choice(["gru", "lstm", "rnn", "mingru"]), default="gru", show_default=True)
-@click.option("--units", type=click.IntRange(min=1), default=200, show_default=True, help="Units per direction.")
+@click.option("--units", type=click.IntRange(1, MAX_WIDTH), default=200, show_default=True, help="Units per direction.")
 @click.option("--layers", type=click.IntRange(1, 4), default=1, show_default=True)
-@click.option("--char-units", type=click.IntRange(min=0), default=50, show_default=True,
+@click.option("--char-units", type=click.IntRange(0, MAX_WIDTH), default=50, show_default=True,
               help="Character BiGRU units per direction (0: no character features).")
 @click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.5, show_default=True)
 @click.option("--word-dropout", type=click.FloatRange(0, 1, max_open=True), default=0.05, show_default=True,
