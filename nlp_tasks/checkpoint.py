@@ -70,7 +70,7 @@ def _load_arrays(path: Path) -> list[np.ndarray]:
             if keys != [f"a{i:05d}" for i in range(len(keys))]:
                 raise ValueError("it holds arrays this checkpoint format never writes")
             arrays = [data[key] for key in keys]
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zipfile.LargeZipFile) as err:
+    except (OSError, ValueError, EOFError, KeyError, RuntimeError, NotImplementedError, zipfile.BadZipFile) as err:
         delete = f"; delete {path.parent} to start over"
         raise UserError(f"{path}: unreadable checkpoint ({' '.join(str(err).split())[:200]}){delete}") from None
     return arrays
@@ -157,8 +157,8 @@ class Checkpoint:
         if not isinstance(state, dict) or state.get("format") != FORMAT:
             raise UserError(f"{path}: not an nlp-tasks checkpoint; delete {self.dir} to start over")
         if state.get("key") != self.key:
-            differs = sorted(k for k in set(self.key) | set(state.get("key") or {})
-                             if self.key.get(k) != (state.get("key") or {}).get(k))
+            saved = state.get("key") if isinstance(state.get("key"), dict) else {}
+            differs = sorted(k for k in set(self.key) | set(saved) if self.key.get(k) != saved.get(k))
             raise UserError(f"{self.dir} holds a checkpoint of a different training run (differs in: "
                             f"{', '.join(differs) or 'everything'}); use another output folder or delete it "
                             "to start over")

@@ -162,6 +162,10 @@ class Pipeline:
             raise UserError(f"{meta_path}: not an nlp-tasks model description")
         if meta.get("version") != FORMAT_VERSION:
             raise UserError(f"{meta_path}: model format version {meta.get('version')!r} is not supported")
+        if not isinstance(meta.get("task"), str):
+            raise UserError(f"{meta_path}: 'task' must be a task name, got {meta.get('task')!r}"[:300])
+        if not isinstance(meta.get("metrics", {}), (dict, type(None))):
+            raise UserError(f"{meta_path}: 'metrics' must be an object")
         return meta
 
     @classmethod

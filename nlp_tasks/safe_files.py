@@ -107,7 +107,7 @@ def inspect_keras_archive(path: str | Path) -> tuple[dict, int]:
             except (UnicodeDecodeError, ValueError) as err:
                 raise _refuse(path, f"corrupt config.json ({' '.join(str(err).split())[:120]})") from None
             stored = _stored_values(path, archive)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as err:
+    except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError) as err:
         raise _refuse(path, f"corrupt Keras model archive ({' '.join(str(err).split())[:160]})") from None
     if not isinstance(config, dict) or not isinstance(config.get("config"), dict):
         raise _refuse(path, "config.json does not describe a Keras model")
