@@ -227,13 +227,14 @@ class Pipeline:
         its weight file holds:
 
         - every size field (``input_dim``, ``output_dim``, ``units``, ``vocab_size``, ``dim``,
-          ``n_tags``) is a non-negative integer;
+          ``n_tags``) is a non-negative integer, and each ``embed_<name>`` layer reads as many
+          tokens as vocabulary ``name`` holds;
         - the weights these sizes imply at the least (``input_dim * output_dim`` for an
           embedding, ``units * (units + 1)`` for a recurrent cell, ``units`` for any other
           layer) add up to no more than the ``stored`` values of ``model.weights.h5``;
         - each layer of :meth:`expected_layer_sizes` exists and every size field it names has
           the expected value wherever it occurs in that layer (a Bidirectional's two cells, say),
-          and no other layer holds a recurrent cell.
+          no other layer holds a recurrent cell, and the cells are of the config's ``cell`` type.
         """
         layers = dict(layer_sizes(keras_config))
         implied = 0
@@ -251,10 +252,26 @@ class Pipeline:
                     implied += sizes["units"] * (sizes["units"] + 1)
                 else:
                     implied += max(sizes.values(), default=0)
+        for vocab_name, vocab in self.vocabs.items():  # the message of check_consistency, before building
+            name = embedding_layer_name(vocab_name)
+            for _, sizes in layers.get(name, []):
+                size = sizes.get("input_dim", sizes.get("vocab_size"))
+                if size is not None and size != len(vocab):
+                    raise UserError(f"{source}: vocabulary {vocab_name!r} has {len(vocab)} tokens but the model's "
+                                    f"embedding {name!r} was trained for {size}")
         if implied > stored:
             raise UserError(f"{source}: the model's config implies at least {implied:,} weights but its weight "
                             f"file holds {stored:,}; the model folder is damaged or was tampered with")
         expected_layers = self.expected_layer_sizes()
+        cell = getattr(self.config, "cell", None)
+        if isinstance(cell, str):
+            from nlp_tasks.layers.recurrent import CELL_TYPES
+
+            wanted = CELL_TYPES[cell].__name__ if cell in CELL_TYPES else None
+            found = sorted({c for parts in layers.values() for c, _ in parts if c.endswith("Cell")} - {wanted})
+            if wanted and found:
+                raise UserError(f"{source}: the model's recurrent cells are {', '.join(found)} but {META_FILE} says "
+                                f"cell {cell!r}")
         for name, parts in layers.items():
             if expected_layers and name not in expected_layers and any(c.endswith("Cell") for c, _ in parts):
                 raise UserError(f"{source}: the model has a recurrent layer {name!r} that its {self.task} config "

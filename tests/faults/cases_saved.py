@@ -71,6 +71,13 @@ def huge_input_dim(tmp, models):
     return predict_sentiment(folder)
 
 
+def huge_case_embedding(tmp, models):
+    """An embedding without a vocabulary file to compare with: bounded by the stored weights."""
+    folder = copy_model(tmp, models, "ner")
+    edit_keras_config(folder, "embed_case", lambda c: c.update(input_dim=50_000_000))
+    return ["ner", "predict", str(folder), "Peter visited Paris"]
+
+
 def huge_units(tmp, models):
     folder = copy_model(tmp, models, "charlm")
     edit_keras_config(folder, "rnn_1", set_cell_units(1_000_000_000))
@@ -112,6 +119,12 @@ def extra_recurrent_layer(tmp, models):
     folder = copy_model(tmp, models, "ner")
     edit_keras_config(folder, "encoder_1", lambda c: c.update(name="encoder_9"))
     return ["ner", "predict", str(folder), "Peter visited Paris"]
+
+
+def meta_other_cell(tmp, models):
+    folder = copy_model(tmp, models, "music")
+    edit_meta(folder, config={"cell": "lstm"})
+    return ["music", "generate", str(folder), "--steps", "2", "--out", str(tmp / "x.mid")]
 
 
 def truncated_keras(tmp, models):
@@ -262,7 +275,10 @@ def unseen_chars(tmp, models):
 CASES = [
     # 6. tampered model folders are checked before Keras builds anything
     Case("22.6", "embedding input_dim 5e7 in model.keras", huge_input_dim,
-         error=r"implies at least 200,0\d\d,\d\d\d weights but its weight file holds \d+", subprocess=True, timeout=90),
+         error=r"vocabulary 'words' has 7 tokens but the model's embedding 'embed_words' was trained for 50000000", subprocess=True, timeout=90),
+    Case("22.6", "embedding input_dim 5e7 where no vocabulary is saved", huge_case_embedding,
+         error=r"implies at least 400,0\d\d,\d\d\d weights but its weight file holds \d+", subprocess=True,
+         timeout=90),
     Case("22.6", "cell units 1e9 in model.keras", huge_units, error=r"implies at least .* weights", subprocess=True,
          timeout=90),
     Case("22.6", "cell units 60000 in model.keras (within bounds, not the weights)", wider_units,
@@ -276,6 +292,8 @@ CASES = [
          error=r"the model has no layer 'encoder_2', which this ner config implies"),
     Case("22.6", "a recurrent layer the config does not imply", extra_recurrent_layer,
          error=r"recurrent layer 'encoder_9' that its ner config does not imply"),
+    Case("22.6", "cell type in pipeline.json differs from the model's", meta_other_cell,
+         error=r"the model's recurrent cells are GRUCell but pipeline\.json says cell 'lstm'"),
     Case("22.6", "truncated model.keras", truncated_keras, error=r"model\.keras: refusing to load model: .*not a zip"),
     Case("22.6", "empty model.keras", empty_keras, error=r"model\.keras: refusing to load model: the file is empty"),
     Case("22.6", "model.keras a link to another file", linked_keras, error=r"refusing to load model: it is a link"),
