@@ -6,7 +6,8 @@
 - :func:`inspect_keras_archive`: the checks a ``.keras`` file passes before Keras builds
   anything from it. It must be a regular file (a link is refused, wherever it points), a zip
   archive holding ``config.json`` and ``model.weights.h5``, without members that inflate far
-  beyond their compressed size; ``config.json`` is read size- and depth-limited, and the
+  beyond their compressed size; ``config.json`` is read size- and depth-limited (a Lambda
+  layer in it is refused at once, as Keras' ``safe_mode`` would), and the
   weight arrays' shapes are read from ``model.weights.h5`` (h5py reads shapes, not data) and
   must be backed by bytes actually stored in the file;
 - :func:`layer_sizes`: every layer configuration of a Keras model config, with its size fields.
@@ -111,6 +112,8 @@ def inspect_keras_archive(path: str | Path) -> tuple[dict, int]:
         raise _refuse(path, f"corrupt Keras model archive ({' '.join(str(err).split())[:160]})") from None
     if not isinstance(config, dict) or not isinstance(config.get("config"), dict):
         raise _refuse(path, "config.json does not describe a Keras model")
+    if any(item["class_name"] == "Lambda" for item in _nested(config)):
+        raise _refuse(path, "it contains a Lambda layer or other code, which nlp-tasks never executes")
     return config, stored
 
 
