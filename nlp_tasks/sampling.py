@@ -22,6 +22,8 @@ import numpy as np
 
 from nlp_tasks.errors import UserError
 
+MAX_BEAM = 1_000
+
 
 def check_options(temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
                   beam: int | None = None) -> None:
@@ -35,6 +37,8 @@ def check_options(temperature: float = 1.0, top_k: int | None = None, top_p: flo
         raise UserError(f"top-p must be in (0, 1], got {top_p!r}")
     if beam is not None and (not isinstance(beam, int) or beam < 1):
         raise UserError(f"beam width must be a positive integer, got {beam!r}")
+    if beam is not None and beam > MAX_BEAM:
+        raise UserError(f"beam width must be <= {MAX_BEAM:,} (each hypothesis keeps its own state), got {beam!r}")
     if beam is not None and (top_k is not None or top_p is not None):
         raise UserError("top-k and top-p choose among sampled tokens; beam search samples nothing: "
                         "give --beam or --top-k/--top-p, not both")

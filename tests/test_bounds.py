@@ -48,6 +48,11 @@ def test_set_seed_refuses_seeds_numpy_cannot_take(seed):
         set_seed(seed)
 
 
+def test_beam_width_is_bounded():
+    with pytest.raises(UserError, match="beam width must be <= 1,000"):
+        check_options(beam=10**9)
+
+
 @pytest.mark.parametrize("options", [dict(beam=2, top_k=3), dict(beam=2, top_p=0.9)])
 def test_beam_search_with_top_k_or_top_p_is_refused(options):
     with pytest.raises(UserError, match="beam search samples nothing"):
