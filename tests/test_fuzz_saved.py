@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from nlp_tasks import checkpoint
 from nlp_tasks.errors import UserError
 from nlp_tasks.pipeline import Pipeline
-from nlp_tasks.safe_files import inspect_keras_archive
+from nlp_tasks.safe_files import inspect_keras_archive, read_json
 from nlp_tasks.vocab import Vocabulary
 
 RANDOM, MUTATED, LOADS = 100, 100, 30
@@ -99,6 +99,7 @@ def saved(tmp_path_factory):
         "vocab": (folder / "vocab-words.json").read_bytes(),
         "state.json": json.dumps(state).encode(),
         "npz": (root / "last.npz").read_bytes(),
+        "json": json.dumps({"nested": [[[1, 2, {"a": None}]]], "text": "[[{"}).encode(),
     }
 
 
@@ -146,6 +147,7 @@ READERS = {
     "vocab": lambda data: _in_file(data, ".json", Vocabulary.load),
     "state.json": _read_state,
     "npz": lambda data: _in_file(data, ".npz", checkpoint._load_arrays),
+    "json": lambda data: _in_file(data, ".json", lambda p: read_json(p, "test file")),  # the shared helper
 }
 JSON_FILES = ("pipeline.json", "vocab", "state.json")
 
@@ -207,3 +209,10 @@ def test_the_valid_files_read(saved):
         assert checkpoint.Checkpoint(scratch, KEY, writable=False).load()["epochs_done"] == 1
         (Path(scratch) / "last.npz").write_bytes(valid["npz"])
         assert [a.shape for a in checkpoint._load_arrays(Path(scratch) / "last.npz")] == [(2, 3), (4,)]
+        (Path(scratch) / "ok.json").write_bytes(valid["json"])
+        assert read_json(Path(scratch) / "ok.json", "test file")["text"] == "[[{"
+        (Path(scratch) / "deep.json").write_text("[" * 65 + "]" * 65)
+        with pytest.raises(UserError, match=r"deep\.json: corrupt test file \(invalid JSON: nested more than 64"):
+            read_json(Path(scratch) / "deep.json", "test file")
+        (Path(scratch) / "deep.json").write_text("[" * 64 + "]" * 64)
+        assert read_json(Path(scratch) / "deep.json", "test file")
