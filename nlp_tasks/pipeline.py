@@ -281,6 +281,10 @@ class Pipeline:
                 raise UserError(f"{source}: the model has no layer {name!r}, which this {self.task} config implies")
             for field, value in expected.items():
                 found = {sizes[field] for _, sizes in layers[name] if field in sizes}
+                if name == OUTPUT_LAYER and self.labels and value == len(self.labels) and len(found) == 1 \
+                        and found != {value}:
+                    raise UserError(f"{source}: {len(self.labels)} labels are saved but the model's output layer "
+                                    f"has {found.pop()} units")
                 if found != ({value} if value is not None else set()):
                     raise UserError(f"{source}: the model's layer {name!r} has {field} "
                                     f"{', '.join(map(str, sorted(found))) or 'none'} but {META_FILE} implies {value}")

@@ -161,7 +161,7 @@ class NERPipeline(Pipeline):
             sizes["char_encoder"] = {"units": cfg.char_units}
         sizes.update({f"encoder_{i}": {"units": cfg.units} for i in range(1, cfg.layers + 1)})
         if self.labels and cfg.head == "crf":
-            sizes.update(emissions={"units": len(self.labels)}, output={"n_tags": len(self.labels)})
+            sizes.update(output={"n_tags": len(self.labels)}, emissions={"units": len(self.labels)})
         elif self.labels:
             sizes["output"] = {"units": len(self.labels)}
         return sizes

@@ -97,6 +97,13 @@ def other_output_dim(tmp, models):
     return predict_sentiment(folder)
 
 
+def meta_labels_more(tmp, models):
+    folder = copy_model(tmp, models, "ner")
+    meta = json.loads((folder / "pipeline.json").read_text())
+    edit_meta(folder, labels=meta["labels"] + ["I-ORG"])
+    return ["ner", "predict", str(folder), "Peter visited Paris"]
+
+
 def meta_units_huge(tmp, models):
     folder = copy_model(tmp, models, "charlm")
     edit_meta(folder, config={"units": 1_000_000_000})
@@ -285,6 +292,8 @@ CASES = [
          error=r"implies at least 3,600,\d\d\d,\d\d\d weights", subprocess=True, timeout=90),
     Case("22.6", "embedding output_dim differs from pipeline.json", other_output_dim,
          error=r"layer 'embed_words' has output_dim 5 but pipeline\.json implies 4"),
+    Case("22.6", "more labels in pipeline.json than the model's output", meta_labels_more,
+         error=r"4 labels are saved but the model's output layer has 3 units"),
     Case("22.6", "units 1e9 in pipeline.json", meta_units_huge, error=r"units must be <= 65,536, got 1000000000"),
     Case("22.6", "units in pipeline.json differ from the model's", meta_units_other,
          error=r"layer 'rnn_1' has units 4 but pipeline\.json implies 8"),
