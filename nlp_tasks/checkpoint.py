@@ -31,19 +31,46 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import math
+import zipfile
+
 import numpy as np
 
 from nlp_tasks.errors import UserError
 from nlp_tasks.outdir import recover, replace_directory
+from nlp_tasks.safe_files import parse_json
 
 CHECKPOINT_DIR = "checkpoint"
 STATE_FILE = "state.json"
 FORMAT = "nlp_tasks.checkpoint"
 FILES = (STATE_FILE, "last.npz", "best.npz")  # everything a checkpoint folder holds
+MAX_STATE_BYTES = 256 * 2**20  # epochs, history and callback state: kilobytes in practice
 
 
 def _own_files(folder):
     return FILES
+
+
+def _without_output_settings(key):
+    """A saved run identity without ``training.verbose``, which checkpoints written before the
+    progress display changed still hold: how a run prints is not what it computes."""
+    if isinstance(key, dict) and isinstance(key.get("training"), dict) and "verbose" in key["training"]:
+        key = {**key, "training": {k: v for k, v in key["training"].items() if k != "verbose"}}
+    return key
+
+
+def _differences(want: dict, saved: dict, prefix: str = "", depth: int = 2) -> list[str]:
+    """The dotted names of the fields where two run identities differ (``config.units``)."""
+    out = []
+    for name in sorted(set(want) | set(saved), key=str):
+        a, b = want.get(name), saved.get(name)
+        if a == b:
+            continue
+        if depth > 1 and isinstance(a, dict) and isinstance(b, dict):
+            out += _differences(a, b, f"{prefix}{name}.", depth - 1) or [f"{prefix}{name}"]
+        else:
+            out.append(f"{prefix}{name}")
+    return out
 
 
 def _plain(value):
@@ -56,11 +83,24 @@ def _save_arrays(path: Path, arrays) -> None:
 
 
 def _load_arrays(path: Path) -> list[np.ndarray]:
+    """The arrays of a ``.npz`` file written by :func:`_save_arrays`, in order; a truncated,
+    garbage or foreign file (or one whose members would inflate far beyond the file) is a
+    :class:`UserError`."""
     try:
+        if not zipfile.is_zipfile(path):
+            raise ValueError("not a NumPy .npz archive: truncated or corrupt")
+        with zipfile.ZipFile(path) as archive:
+            if sum(info.file_size for info in archive.infolist()) > 100 * path.stat().st_size + 2**20:
+                raise ValueError("its arrays would inflate to far more than the file holds")
         with np.load(path, allow_pickle=False) as data:
-            return [data[key] for key in sorted(data.files)]
-    except (OSError, ValueError) as err:
-        raise UserError(f"{path}: unreadable checkpoint ({' '.join(str(err).split())[:200]})") from None
+            keys = sorted(data.files)
+            if keys != [f"a{i:05d}" for i in range(len(keys))]:
+                raise ValueError("it holds arrays this checkpoint format never writes")
+            arrays = [data[key] for key in keys]
+    except (OSError, ValueError, EOFError, KeyError, RuntimeError, NotImplementedError, zipfile.BadZipFile) as err:
+        delete = f"; delete {path.parent} to start over"
+        raise UserError(f"{path}: unreadable checkpoint ({' '.join(str(err).split())[:200]}){delete}") from None
+    return arrays
 
 
 def _assign(variables, arrays, what: str, where: Path) -> None:
@@ -72,6 +112,49 @@ def _assign(variables, arrays, what: str, where: Path) -> None:
             raise UserError(f"{where}: {what} {variable.path} has shape {tuple(variable.shape)} but the checkpoint "
                             f"holds {tuple(array.shape)}; it belongs to another model (delete it to start over)")
         variable.assign(array)
+
+
+def _count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _state_problem(state: dict, key: dict) -> str | None:
+    """What is wrong with the fields of a ``state.json`` (None when nothing): epochs done a
+    count no larger than the run's epochs, ``history`` lists of at most that many numbers,
+    callback states objects of counts and ``best`` (a number, infinite or null before the
+    first epoch, never NaN)."""
+    epochs = (key.get("training") or {}).get("epochs") if isinstance(key.get("training"), dict) else None
+    done = state.get("epochs_done")
+    if not _count(done):
+        return f"epochs_done must be a count of epochs, got {done!r}"
+    if _count(epochs) and done > epochs:
+        return f"{done} epochs done of a run of {epochs}"
+    if not _count(state.get("model_arrays")):
+        return f"model_arrays must be a count, got {state.get('model_arrays')!r}"
+    if not isinstance(state.get("complete", False), bool):
+        return f"complete must be true or false, got {state.get('complete')!r}"
+    history = state.get("history")
+    if not isinstance(history, dict):
+        return f"history must be an object of lists, got {history!r}"[:160]
+    for name, values in history.items():
+        if not isinstance(values, list) or not all(_number(v) for v in values) or len(values) > done:
+            return f"history {name!r} must be a list of at most {done} numbers"
+    for part in ("early_stopping", "plateau"):
+        if part not in state:
+            continue
+        fields = state[part]
+        if not isinstance(fields, dict) or not set(fields) <= {"wait", "best", "best_epoch", "cooldown_counter"}:
+            return f"{part} must be an object of wait, best, best_epoch and cooldown_counter"
+        if not all(_count(v) for k, v in fields.items() if k != "best"):
+            return f"{part} holds a count that is not a non-negative integer"
+        best = fields.get("best")
+        if best is not None and (not _number(best) or math.isnan(best)):
+            return f"{part} best must be a number, got {best!r}"
+    return None
 
 
 class Checkpoint:
@@ -91,17 +174,22 @@ class Checkpoint:
         if not path.is_file():
             return None
         try:
-            state = json.loads(path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
+            if path.stat().st_size > MAX_STATE_BYTES:
+                raise ValueError("too large")
+            state = parse_json(path.read_bytes().decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, OSError):
             raise UserError(f"{path}: corrupt checkpoint description; delete {self.dir} to start over") from None
         if not isinstance(state, dict) or state.get("format") != FORMAT:
             raise UserError(f"{path}: not an nlp-tasks checkpoint; delete {self.dir} to start over")
-        if state.get("key") != self.key:
-            differs = sorted(k for k in set(self.key) | set(state.get("key") or {})
-                             if self.key.get(k) != (state.get("key") or {}).get(k))
+        saved = _without_output_settings(state.get("key"))
+        if saved != self.key:
+            differs = _differences(self.key, saved if isinstance(saved, dict) else {})
             raise UserError(f"{self.dir} holds a checkpoint of a different training run (differs in: "
                             f"{', '.join(differs) or 'everything'}); use another output folder or delete it "
                             "to start over")
+        problem = _state_problem(state, self.key)
+        if problem:
+            raise UserError(f"{path}: damaged checkpoint description ({problem}); delete {self.dir} to start over")
         self.state = state
         return state
 

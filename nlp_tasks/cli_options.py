@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import click
 
+from nlp_tasks.config import MAX_BATCH_SIZE, MAX_EPOCHS, MAX_SEED
+
 train = click.option("--train", "train", metavar="FILE|DATASET", required=True,
                      help="Training data: a local file or folder, or a Hugging Face dataset name.")
 dev = click.option("--dev", "dev", metavar="FILE|DATASET", default=None,
@@ -27,7 +29,7 @@ test = click.option("--test", "test", metavar="FILE|DATASET", default=None,
 data = click.option("--data", "data", metavar="FILE|DATASET", required=True, help="Data to evaluate on.")
 out = click.option("--out", "out", type=click.Path(file_okay=False, writable=True), required=True,
                    help="Output folder for the model, logs and metrics.")
-seed = click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+seed = click.option("--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True,
                     help="Seeds Python, NumPy and TensorFlow.")
 json_output = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 quiet = click.option("--quiet", is_flag=True,
@@ -53,12 +55,12 @@ def texts_from(texts, input_file, what: str = "predict") -> list[str]:
 
 
 def epochs(default: int = 10):
-    return click.option("--epochs", type=click.IntRange(min=1), default=default, show_default=True,
+    return click.option("--epochs", type=click.IntRange(1, MAX_EPOCHS), default=default, show_default=True,
                         help="Maximum number of passes over the training data.")
 
 
 def batch_size(default: int = 32):
-    return click.option("--batch-size", type=click.IntRange(min=1), default=default, show_default=True,
+    return click.option("--batch-size", type=click.IntRange(1, MAX_BATCH_SIZE), default=default, show_default=True,
                         help="Examples per training step.")
 
 

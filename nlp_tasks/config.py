@@ -14,6 +14,53 @@ from typing import Any
 
 from nlp_tasks.errors import UserError
 
+# Upper bounds every task config enforces (so a typo or a tampered pipeline.json cannot ask for
+# terabytes): widths (units, embedding dimensions) up to MAX_WIDTH, stacked layers up to
+# MAX_LAYERS, seeds up to MAX_SEED (what NumPy accepts), and models of at most MAX_PARAMETERS
+# weights, estimated before anything is built (:func:`check_parameters`).
+MAX_WIDTH = 65_536
+MAX_LAYERS = 16
+MAX_SEED = 2**32 - 1
+MAX_EPOCHS = 1_000_000
+MAX_BATCH_SIZE = 1_048_576
+MAX_PARAMETERS = 1_000_000_000  # 4 GB of float32 weights, 16 GB with Adam's moments and gradients
+# Generation: at most MAX_SAMPLES texts of MAX_SAMPLE_LENGTH tokens at once (charlm sample),
+# MAX_STEPS time steps of music (about 14 hours at one step per quarter note, 120 bpm).
+MAX_SAMPLES = 10_000
+MAX_SAMPLE_LENGTH = 1_000_000
+MAX_STEPS = 100_000
+
+
+def check_upper_bounds(config, widths=(), layers=(), **others) -> None:
+    """Refuse a config field above its bound: ``widths`` <= MAX_WIDTH, ``layers`` <= MAX_LAYERS,
+    ``seed`` <= MAX_SEED, ``epochs`` <= MAX_EPOCHS, ``batch_size`` <= MAX_BATCH_SIZE, and each
+    ``name=bound`` of ``others``. ``None`` values are not checked."""
+    bounds = {**{n: MAX_WIDTH for n in widths}, **{n: MAX_LAYERS for n in layers},
+              "seed": MAX_SEED, "epochs": MAX_EPOCHS, "batch_size": MAX_BATCH_SIZE, **others}
+    for name, bound in bounds.items():
+        value = getattr(config, name, None)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > bound:
+            raise UserError(f"{name} must be <= {bound:,}, got {value!r}")
+    seed = getattr(config, "seed", None)
+    if isinstance(seed, int) and seed < 0:
+        raise UserError(f"seed must be >= 0, got {seed!r}")
+
+
+def recurrent_parameters(units: int, inputs: int, layers: int, directions: int = 1) -> int:
+    """Upper estimate of a recurrent stack's weights (four gates, as an LSTM has)."""
+    total = 0
+    for layer in range(layers):
+        width = inputs if layer == 0 else units * directions
+        total += directions * 4 * units * (units + width + 2)
+    return total
+
+
+def check_parameters(count: int, what: str = "model") -> None:
+    """Refuse to build a model of more than MAX_PARAMETERS weights, with the estimate."""
+    if count > MAX_PARAMETERS:
+        raise UserError(f"this {what} would have about {count:,} weights ({count * 4 / 2**30:,.1f} GiB as float32), "
+                        f"more than the {MAX_PARAMETERS:,} allowed; use fewer units, layers or a smaller vocabulary")
+
 
 @dataclasses.dataclass(frozen=True)
 class Config:

@@ -25,6 +25,7 @@ that vocabularies and labels match the weights (:meth:`Pipeline.check_consistenc
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any, ClassVar
@@ -32,6 +33,7 @@ from typing import Any, ClassVar
 from nlp_tasks import __version__
 from nlp_tasks.config import Config
 from nlp_tasks.errors import UserError
+from nlp_tasks.safe_files import inspect_keras_archive, layer_sizes, parse_json
 from nlp_tasks.vocab import Vocabulary
 
 FORMAT = "nlp_tasks.pipeline"
@@ -39,6 +41,9 @@ FORMAT_VERSION = 1
 META_FILE = "pipeline.json"
 MODEL_FILE = "model.keras"
 OUTPUT_LAYER = "output"  # name of the layer whose width must equal the number of labels
+MAX_META_BYTES = 64 * 2**20  # pipeline.json holds a config, labels and metrics: kilobytes
+MANY_LABELS = 1_000  # more labels than this is likely a wrong column: a warning on stderr
+VOCAB_NAME = re.compile(r"[A-Za-z0-9_]{1,64}")  # vocabulary names stay inside the folder
 
 
 def embedding_layer_name(vocab_name: str) -> str:
@@ -82,6 +87,16 @@ class Pipeline:
 
     def __call__(self, inputs, **options):
         return self.predict(inputs, **options)
+
+    def set_labels(self, labels: list[str], what: str = "labels") -> None:
+        """Use ``labels``; more than :data:`MANY_LABELS` of them (a text column read as labels,
+        say) gets a one-line warning on stderr, since the output layer grows with them."""
+        if len(labels) > MANY_LABELS:
+            import sys
+
+            print(f"warning: the training data has {len(labels):,} distinct {what} (more than {MANY_LABELS:,}); "
+                  "is the label column right?", file=sys.stderr)
+        self.labels = list(labels)
 
     def require_model(self):
         if self.model is None:
@@ -147,13 +162,19 @@ class Pipeline:
         if not meta_path.is_file():
             raise UserError(f"{path}: not a model folder ({META_FILE} is missing)")
         try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
+            if meta_path.stat().st_size > MAX_META_BYTES:
+                raise UserError(f"{meta_path}: model description larger than {MAX_META_BYTES} bytes")
+            meta = parse_json(meta_path.read_bytes().decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
             raise UserError(f"{meta_path}: corrupt model description (not valid UTF-8 JSON)") from None
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             raise UserError(f"{meta_path}: not an nlp-tasks model description")
         if meta.get("version") != FORMAT_VERSION:
             raise UserError(f"{meta_path}: model format version {meta.get('version')!r} is not supported")
+        if not isinstance(meta.get("task"), str):
+            raise UserError(f"{meta_path}: 'task' must be a task name, got {meta.get('task')!r}"[:300])
+        if not isinstance(meta.get("metrics", {}), (dict, type(None))):
+            raise UserError(f"{meta_path}: 'metrics' must be an object")
         return meta
 
     @classmethod
@@ -186,8 +207,14 @@ class Pipeline:
         names = meta.get("vocabularies", [])
         if not isinstance(names, list):
             raise UserError(f"{path / META_FILE}: 'vocabularies' must be a list of names")
+        for name in names:
+            if not isinstance(name, str) or not VOCAB_NAME.fullmatch(name):
+                raise UserError(f"{path / META_FILE}: vocabulary name {name!r} is not a plain name "
+                                "(letters, digits, _): a model folder's files never lie outside it")
         pipe.vocabs = {name: Vocabulary.load(path / f"vocab-{name}.json") for name in names}
         target.register_layers()
+        keras_config, stored = inspect_keras_archive(path / MODEL_FILE)
+        pipe.check_model_config(keras_config, stored, source=str(path))
         pipe.model = load_keras_model(path / MODEL_FILE)
         pipe.check_consistency(source=str(path))
         return pipe
@@ -199,6 +226,80 @@ class Pipeline:
         ``safe_mode`` loading only builds registered classes; a task with layers of its own
         overrides this to import them.
         """
+
+    def expected_layer_sizes(self) -> dict[str, dict[str, int | None]]:
+        """``{layer name: {size field: value}}`` that the config, vocabularies and labels imply
+        for the saved Keras model (checked by :meth:`check_model_config`); tasks override it."""
+        return {}
+
+    def check_model_config(self, keras_config: dict, stored: int, source: str = "model") -> None:
+        """Refuse a Keras model config whose sizes do not fit this pipeline, before Keras builds it.
+
+        Three rules, so that a tampered ``model.keras`` cannot make Keras allocate more than
+        its weight file holds:
+
+        - every size field (``input_dim``, ``output_dim``, ``units``, ``vocab_size``, ``dim``,
+          ``n_tags``) is a non-negative integer, and each ``embed_<name>`` layer reads as many
+          tokens as vocabulary ``name`` holds;
+        - the weights these sizes imply at the least (``input_dim * output_dim`` for an
+          embedding, ``units * (units + 1)`` for a recurrent cell, ``units`` for any other
+          layer) add up to no more than the ``stored`` values of ``model.weights.h5``;
+        - each layer of :meth:`expected_layer_sizes` exists and every size field it names has
+          the expected value wherever it occurs in that layer (a Bidirectional's two cells, say),
+          no other layer holds a recurrent cell, and the cells are of the config's ``cell`` type.
+        """
+        layers = dict(layer_sizes(keras_config))
+        implied = 0
+        for name, parts in layers.items():
+            for class_name, sizes in parts:
+                for field, value in sizes.items():
+                    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                        raise UserError(f"{source}: the model's layer {name!r} has {field} {value!r}, "
+                                        "not a non-negative integer")
+                if "input_dim" in sizes and "output_dim" in sizes:
+                    implied += sizes["input_dim"] * sizes["output_dim"]
+                elif "vocab_size" in sizes and "dim" in sizes:
+                    implied += sizes["vocab_size"] * sizes["dim"]
+                elif "units" in sizes and class_name.endswith("Cell"):
+                    implied += sizes["units"] * (sizes["units"] + 1)
+                else:
+                    implied += max(sizes.values(), default=0)
+        for vocab_name, vocab in self.vocabs.items():  # the message of check_consistency, before building
+            name = embedding_layer_name(vocab_name)
+            for _, sizes in layers.get(name, []):
+                size = sizes.get("input_dim", sizes.get("vocab_size"))
+                if size is not None and size != len(vocab):
+                    raise UserError(f"{source}: vocabulary {vocab_name!r} has {len(vocab)} tokens but the model's "
+                                    f"embedding {name!r} was trained for {size}")
+        if implied > stored:
+            raise UserError(f"{source}: the model's config implies at least {implied:,} weights but its weight "
+                            f"file holds {stored:,}; the model folder is damaged or was tampered with")
+        expected_layers = self.expected_layer_sizes()
+        cell = getattr(self.config, "cell", None)
+        if isinstance(cell, str):
+            from nlp_tasks.layers.recurrent import CELL_TYPES
+
+            wanted = CELL_TYPES[cell].__name__ if cell in CELL_TYPES else None
+            found = sorted({c for parts in layers.values() for c, _ in parts if c.endswith("Cell")} - {wanted})
+            if wanted and found:
+                raise UserError(f"{source}: the model's recurrent cells are {', '.join(found)} but {META_FILE} says "
+                                f"cell {cell!r}")
+        for name, parts in layers.items():
+            if expected_layers and name not in expected_layers and any(c.endswith("Cell") for c, _ in parts):
+                raise UserError(f"{source}: the model has a recurrent layer {name!r} that its {self.task} config "
+                                "does not imply (more layers than the config says)")
+        for name, expected in expected_layers.items():
+            if name not in layers:
+                raise UserError(f"{source}: the model has no layer {name!r}, which this {self.task} config implies")
+            for field, value in expected.items():
+                found = {sizes[field] for _, sizes in layers[name] if field in sizes}
+                if name == OUTPUT_LAYER and self.labels and value == len(self.labels) and len(found) == 1 \
+                        and found != {value}:
+                    raise UserError(f"{source}: {len(self.labels)} labels are saved but the model's output layer "
+                                    f"has {found.pop()} units")
+                if found != ({value} if value is not None else set()):
+                    raise UserError(f"{source}: the model's layer {name!r} has {field} "
+                                    f"{', '.join(map(str, sorted(found))) or 'none'} but {META_FILE} implies {value}")
 
     def check_consistency(self, source: str = "model") -> None:
         """Refuse a folder whose vocabularies or labels do not fit its weights.
@@ -238,6 +339,8 @@ def load_keras_model(path: Path):
 
     ``safe_mode`` refuses Lambda layers and any other deserialisation that would run code from
     the file; a class that is not registered (a custom layer we do not know) is refused too.
+    The archive itself is checked first (:func:`nlp_tasks.safe_files.inspect_keras_archive`:
+    a link, an empty, truncated or non-zip file is refused saying which).
     """
     from nlp_tasks.runtime import import_tensorflow
 
@@ -247,8 +350,7 @@ def load_keras_model(path: Path):
     import nlp_tasks.layers  # noqa: F401  (registers our layers before deserialising)
 
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: model weights not found")
+    inspect_keras_archive(path)
     try:
         return keras.saving.load_model(path, safe_mode=True, compile=False)
     except Exception as err:  # Keras raises ValueError/TypeError/OSError/zipfile errors here

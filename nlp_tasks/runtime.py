@@ -221,19 +221,22 @@ def set_seed(seed: int, deterministic: bool = False) -> None:
     """Seed Python, NumPy and TensorFlow/Keras from one integer.
 
     ``deterministic=True`` also turns on TensorFlow's op determinism, so two runs with the same
-    seed give identical weights on CPU (at some cost in speed on GPU).
+    seed give identical weights on CPU (at some cost in speed on GPU). Seeds run from 0 to
+    ``2**32 - 1`` (:data:`nlp_tasks.config.MAX_SEED`, what NumPy accepts).
     """
     import numpy as np
 
-    if not isinstance(seed, int) or seed < 0:
+    from nlp_tasks.config import MAX_SEED
+
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:
         from nlp_tasks.errors import UserError
 
-        raise UserError(f"seed must be a non-negative integer, got {seed!r}")
+        raise UserError(f"seed must be an integer from 0 to {MAX_SEED}, got {seed!r}")
     tf = import_tensorflow()
     import keras
 
     random.seed(seed)
-    np.random.seed(seed % 2**32)
+    np.random.seed(seed)
     keras.utils.set_random_seed(seed)
     if deterministic:
         tf.config.experimental.enable_op_determinism()

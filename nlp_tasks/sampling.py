@@ -22,10 +22,13 @@ import numpy as np
 
 from nlp_tasks.errors import UserError
 
+MAX_BEAM = 1_000
+
 
 def check_options(temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
                   beam: int | None = None) -> None:
-    """One-line errors for values that have no meaning."""
+    """One-line errors for values that have no meaning (top-k or top-p with beam search, which
+    keeps the most likely continuations and samples nothing, is refused rather than ignored)."""
     if temperature is None or not math.isfinite(temperature) or temperature < 0:
         raise UserError(f"temperature must be >= 0 (0 means greedy), got {temperature!r}")
     if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
@@ -34,6 +37,11 @@ def check_options(temperature: float = 1.0, top_k: int | None = None, top_p: flo
         raise UserError(f"top-p must be in (0, 1], got {top_p!r}")
     if beam is not None and (not isinstance(beam, int) or beam < 1):
         raise UserError(f"beam width must be a positive integer, got {beam!r}")
+    if beam is not None and beam > MAX_BEAM:
+        raise UserError(f"beam width must be <= {MAX_BEAM:,} (each hypothesis keeps its own state), got {beam!r}")
+    if beam is not None and (top_k is not None or top_p is not None):
+        raise UserError("top-k and top-p choose among sampled tokens; beam search samples nothing: "
+                        "give --beam or --top-k/--top-p, not both")
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:

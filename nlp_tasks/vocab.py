@@ -28,6 +28,7 @@ import numpy as np
 
 from nlp_tasks.errors import UserError
 from nlp_tasks.paths import atomic_write
+from nlp_tasks.safe_files import parse_json
 
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
 SPECIALS = (PAD, UNK, BOS, EOS)
@@ -35,6 +36,7 @@ PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
 LEVELS = ("word", "char")
 FORMAT = "nlp_tasks.vocabulary"
 FORMAT_VERSION = 1
+MAX_FILE_BYTES = 1 << 30  # a saved vocabulary of millions of words is tens of MB
 
 # Words, numbers with inner separators (3.14, 1,000), contractions (don't), or single symbols.
 _WORD_RE = re.compile(r"\w+(?:[-'.,]\w+)*|[^\w\s]", re.UNICODE)
@@ -239,7 +241,7 @@ class Vocabulary:
                 f"{source}: vocabulary format version {data.get('version')!r} is not supported "
                 f"(this nlp-tasks reads version {FORMAT_VERSION})"
             )
-        if list(data.get("specials", [])) != list(SPECIALS):
+        if data.get("specials") != list(SPECIALS):
             raise UserError(f"{source}: specials {data.get('specials')!r} differ from {list(SPECIALS)!r}")
         tokens = data.get("tokens")
         if not isinstance(tokens, list):
@@ -270,12 +272,16 @@ class Vocabulary:
         path = Path(path)
         if not path.is_file():
             raise UserError(f"{path}: vocabulary file not found")
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise UserError(f"{path}: vocabulary file larger than {MAX_FILE_BYTES} bytes")
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = parse_json(path.read_bytes().decode("utf-8"))
         except UnicodeDecodeError:
             raise UserError(f"{path}: vocabulary file is not UTF-8") from None
         except json.JSONDecodeError as err:
             raise UserError(f"{path}: corrupt vocabulary file (invalid JSON at line {err.lineno})") from None
+        except ValueError as err:
+            raise UserError(f"{path}: corrupt vocabulary file ({err})") from None
         return cls.from_dict(data, source=str(path))
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nlp_tasks.config import Config
+from nlp_tasks.config import Config, check_parameters, check_upper_bounds, recurrent_parameters
 from nlp_tasks.errors import UserError
 from nlp_tasks.pipeline import OUTPUT_LAYER, Pipeline, embedding_layer_name
 from nlp_tasks.sampling import log_softmax
@@ -80,6 +80,7 @@ class LanguageModelConfig(Config):
             raise UserError("separator must not be empty (None reads the text as written)")
         if self.embedding_dim is not None and self.embedding_dim < 1:
             raise UserError(f"embedding_dim must be >= 1 (or None for one-hot), got {self.embedding_dim!r}")
+        check_upper_bounds(self, widths=("units", "embedding_dim"), layers=("layers",), window=1_000_000)
 
 
 class LanguageModelPipeline(Pipeline):
@@ -110,6 +111,9 @@ class LanguageModelPipeline(Pipeline):
         from nlp_tasks.layers import TokenFeatures, recurrent
 
         cfg = self.config
+        size, dim = len(self.vocab), cfg.embedding_dim or len(self.vocab)
+        check_parameters(size * dim + recurrent_parameters(cfg.units, dim, cfg.layers) + (cfg.units + 1) * size,
+                         "language model")
         ids = keras.Input(batch_shape=(batch_size, None), dtype="int32", name="token_ids")
         x = TokenFeatures(len(self.vocab), cfg.embedding_dim, zero_id=BOS_ID, mask_zero=mask,
                           name=embedding_layer_name(self.vocab_name))(ids)
@@ -119,6 +123,14 @@ class LanguageModelPipeline(Pipeline):
             x = keras.layers.Dropout(cfg.dropout, name=f"dropout_{layer}")(x)
         logits = keras.layers.Dense(len(self.vocab), name=OUTPUT_LAYER, dtype="float32")(x)  # float32 logits, also under mixed precision
         return keras.Model(ids, logits, name="language_model")
+
+    def expected_layer_sizes(self) -> dict:
+        cfg = self.config
+        size = len(self.vocabs[self.vocab_name]) if self.vocab_name in self.vocabs else 0
+        sizes = {embedding_layer_name(self.vocab_name): {"vocab_size": size, "dim": cfg.embedding_dim},
+                 OUTPUT_LAYER: {"units": size}}
+        sizes.update({f"rnn_{i}": {"units": cfg.units} for i in range(1, cfg.layers + 1)})
+        return sizes
 
     def check_consistency(self, source: str = "model") -> None:
         super().check_consistency(source)
@@ -266,10 +278,17 @@ class LanguageModelPipeline(Pipeline):
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, data, split: str = "test", batch_size: int | None = None, **options) -> dict:
-        """Cross-entropy of ``data``: nats and bits per token (and per character), perplexity."""
+        """Cross-entropy of ``data``: nats and bits per token (and per character), perplexity.
+
+        The same rule as :meth:`score`: a character model refuses text with characters it never
+        saw (it has no probability for them); a word model reads unseen words as ``<unk>``.
+        """
         self.require_model()
         cfg = self.config
         docs = self._read(data, split=split)
+        if cfg.level == "char":
+            text = "".join(docs) if cfg.mode == "stream" else "".join(cd.lines_of(docs))
+            self._encode_text("".join(sorted(set(text))), "the evaluation data")
         sequences = self._sequences(docs)
         batch_size = batch_size or cfg.batch_size
         if cfg.mode == "stream":
@@ -307,7 +326,9 @@ class LanguageModelPipeline(Pipeline):
         Each result: ``{"text", "log_prob" (nats), "log2_prob" (bits), "tokens", "nats_per_token",
         "perplexity", "probabilities": [[token, p], ...], "unknown": [...]}``. A sentence ends with
         ``<eos>`` when the model was trained on lines or on words (its probability then includes
-        stopping there). A single text gives one dict; a list gives a list.
+        stopping there). A single text gives one dict; a list gives a list. A character model
+        refuses characters it never saw; a word model scores unseen words as ``<unk>`` and lists
+        them under "unknown" (:meth:`evaluate` follows the same rule).
         """
         model = self.require_model()
         single = isinstance(texts, str)

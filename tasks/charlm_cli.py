@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from nlp_tasks import cli_options as options
+from nlp_tasks.config import MAX_BATCH_SIZE, MAX_SAMPLE_LENGTH, MAX_SAMPLES, MAX_SEED, MAX_WIDTH
 from nlp_tasks.demo import DemoData
 
 
@@ -39,13 +40,13 @@ def cli():
 @options.seed
 @click.option("--cell", type=click.Choice(["gru", "lstm", "rnn", "mingru"]), default="gru", show_default=True,
               help="Recurrent cell: GRU, LSTM, Elman RNN or minimal GRU (update gate only).")
-@click.option("--units", type=click.IntRange(min=1), default=512, show_default=True, help="Units per layer.")
+@click.option("--units", type=click.IntRange(1, MAX_WIDTH), default=512, show_default=True, help="Units per layer.")
 @click.option("--layers", type=click.IntRange(1, 4), default=2, show_default=True, help="Stacked recurrent layers.")
-@click.option("--embedding-dim", type=click.IntRange(min=0), default=64, show_default=True,
+@click.option("--embedding-dim", type=click.IntRange(0, MAX_WIDTH), default=64, show_default=True,
               help="Input embedding width; 0 feeds one-hot vectors.")
 @click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.25, show_default=True,
               help="Dropout rate between layers while training.")
-@click.option("--window", type=click.IntRange(min=1), default=100, show_default=True,
+@click.option("--window", type=click.IntRange(1, 1_000_000), default=100, show_default=True,
               help="Time steps per truncated-BPTT window (stream mode).")
 @click.option("--max-vocab", type=click.IntRange(min=1), default=10000, show_default=True,
               help="Keep this many most frequent tokens.")
@@ -103,7 +104,8 @@ def train(train, dev, test, out, level, mode, epochs, batch_size, seed, cell, un
 @cli.command()
 @click.argument("model_dir", type=click.Path())
 @options.data
-@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Parallel rows [default: as trained].")
+@click.option("--batch-size", type=click.IntRange(1, MAX_BATCH_SIZE), default=None,
+              help="Parallel rows [default: as trained].")
 @options.reading
 @options.json_output
 def evaluate(model_dir, data, batch_size, as_json):
@@ -123,17 +125,17 @@ def evaluate(model_dir, data, batch_size, as_json):
 @cli.command()
 @click.argument("model_dir", type=click.Path())
 @click.option("--prime", default="", help="Text to continue [default: none; a<0> = 0 and x<1> = 0].")
-@click.option("--length", type=click.IntRange(min=1), default=500, show_default=True, help="Tokens to generate.")
+@click.option("--length", type=click.IntRange(1, MAX_SAMPLE_LENGTH), default=500, show_default=True, help="Tokens to generate.")
 @click.option("--temperature", type=float, default=1.0, show_default=True,
               help="Below 1: safer, more repetitive; above 1: more surprising; 0: always the most likely token.")
 @click.option("--top-k", type=int, default=None, help="Sample only among the k most likely tokens.")
 @click.option("--top-p", type=float, default=None, help="Sample only among the most likely tokens whose mass reaches p.")
 @click.option("--beam", type=int, default=None, help="Beam search with this many hypotheses instead of sampling.")
-@click.option("--seed", type=click.IntRange(min=0), default=None,
+@click.option("--seed", type=click.IntRange(0, MAX_SEED), default=None,
               help="Random seed; the same seed gives the same text [default: a fresh one, printed with --json].")
 @click.option("--stop-at-eos", is_flag=True, help="Stop at the end-of-sequence token.")
 @click.option("--no-unk", is_flag=True, help="Never emit <unk>: draw again instead.")
-@click.option("--samples", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--samples", type=click.IntRange(1, MAX_SAMPLES), default=1, show_default=True,
               help="Independent samples, drawn together as one batch.")
 @options.json_output
 def sample(model_dir, prime, length, temperature, top_k, top_p, beam, seed, stop_at_eos, no_unk, samples, as_json):

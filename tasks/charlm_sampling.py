@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from nlp_tasks.config import MAX_SAMPLE_LENGTH, MAX_SAMPLES, MAX_SEED
 from nlp_tasks.errors import UserError
 from nlp_tasks.pipeline import OUTPUT_LAYER, embedding_layer_name
 from nlp_tasks.sampling import beam_search, check_options, log_softmax, sample
@@ -45,14 +46,14 @@ def generate(pipe, n: int, prime: str, length: int, temperature: float, top_k, t
              stop_at_eos: bool, no_unk: bool) -> list[str]:
     """``n`` samples (or, with ``beam``, the beam-search continuation) as texts prime + sample."""
     check_options(temperature, top_k, top_p, beam)
-    if not isinstance(length, int) or length < 1:
-        raise UserError(f"length must be a positive number of tokens, got {length!r}")
-    if not isinstance(n, int) or n < 1:
-        raise UserError(f"the number of samples must be >= 1, got {n!r}")
+    if not isinstance(length, int) or not 1 <= length <= MAX_SAMPLE_LENGTH:
+        raise UserError(f"length must be a number of tokens from 1 to {MAX_SAMPLE_LENGTH:,}, got {length!r}")
+    if not isinstance(n, int) or not 1 <= n <= MAX_SAMPLES:
+        raise UserError(f"the number of samples must be from 1 to {MAX_SAMPLES:,}, got {n!r}")
     if beam is not None and n != 1:
         raise UserError("beam search returns one continuation; ask for one sample")
-    if seed is not None and (not isinstance(seed, int) or seed < 0):
-        raise UserError(f"seed must be a non-negative integer, got {seed!r}")
+    if seed is not None and (not isinstance(seed, int) or not 0 <= seed <= MAX_SEED):
+        raise UserError(f"seed must be an integer from 0 to {MAX_SEED}, got {seed!r}")
     step = pipe.step_function()
     primer = pipe._encode_text(prime, "the primer") if prime else []
     banned = [PAD_ID, BOS_ID] + ([UNK_ID] if no_unk else [])

@@ -31,7 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from nlp_tasks.config import Config
+from nlp_tasks.config import (MAX_SAMPLES, MAX_SEED, MAX_STEPS, Config, check_parameters, check_upper_bounds,
+                               recurrent_parameters)
 from nlp_tasks.errors import UserError
 from nlp_tasks.pipeline import OUTPUT_LAYER, Pipeline
 from nlp_tasks.sources import split_source
@@ -67,6 +68,7 @@ class MusicConfig(Config):
         for name in ("units", "layers", "steps_per_quarter"):
             if getattr(self, name) < 1:
                 raise UserError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        check_upper_bounds(self, widths=("units",), layers=("layers",), steps_per_quarter=96)
 
 
 def summed_bce(y_true, logits):
@@ -94,6 +96,8 @@ class MusicPipeline(Pipeline):
         from nlp_tasks.layers import recurrent
 
         cfg = self.config
+        check_parameters(recurrent_parameters(cfg.units, md.KEYS, cfg.layers) + (cfg.units + 1) * md.KEYS,
+                         "music model")
         frames = keras.Input((None, md.KEYS), name="frames")
         x = keras.layers.Dropout(cfg.input_dropout, name="dropout_0")(frames)
         for layer in range(1, cfg.layers + 1):
@@ -102,6 +106,10 @@ class MusicPipeline(Pipeline):
         logits = keras.layers.Dense(md.KEYS, name=OUTPUT_LAYER, dtype="float32")(x)  # float32 logits, also under mixed precision
         self.model = keras.Model(frames, logits, name="music")
         return self.model
+
+    def expected_layer_sizes(self) -> dict:
+        sizes = {f"rnn_{i}": {"units": self.config.units} for i in range(1, self.config.layers + 1)}
+        return {**sizes, OUTPUT_LAYER: {"units": md.KEYS}}
 
     def check_consistency(self, source: str = "model") -> None:
         super().check_consistency(source)
@@ -211,12 +219,14 @@ class MusicPipeline(Pipeline):
         opening, drawn by frequency (the module docstring says why). Returns ``{"roll": (P + steps, 88) array (or n of them),
         "primer_steps": P}``; the primer's own frames come first, unchanged.
         """
-        if not isinstance(steps, int) or steps < 1:
-            raise UserError(f"steps must be a positive number of time steps, got {steps!r}")
+        if not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
+            raise UserError(f"steps must be a number of time steps from 1 to {MAX_STEPS:,}, got {steps!r}")
+        if not isinstance(n, int) or not 1 <= n <= MAX_SAMPLES:
+            raise UserError(f"n must be from 1 to {MAX_SAMPLES:,}, got {n!r}")
         if temperature is None or not np.isfinite(temperature) or temperature < 0:
             raise UserError(f"temperature must be >= 0, got {temperature!r}")
-        if seed is not None and (not isinstance(seed, int) or seed < 0):
-            raise UserError(f"seed must be a non-negative integer, got {seed!r}")
+        if seed is not None and (not isinstance(seed, int) or not 0 <= seed <= MAX_SEED):
+            raise UserError(f"seed must be an integer from 0 to {MAX_SEED}, got {seed!r}")
         if primer is None:
             primer_roll = np.zeros((0, md.KEYS), np.float32)
         elif isinstance(primer, np.ndarray):

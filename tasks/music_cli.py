@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from nlp_tasks import cli_options as options
+from nlp_tasks.config import MAX_SEED, MAX_STEPS, MAX_WIDTH
 from nlp_tasks.demo import DemoData
 from nlp_tasks.errors import UserError
 
@@ -36,7 +37,7 @@ def cli():
 @options.seed
 @click.option("--cell", type=click.Choice(["gru", "lstm", "rnn", "mingru"]), default="gru", show_default=True,
               help="Recurrent cell: GRU, LSTM, Elman RNN or minimal GRU (update gate only).")
-@click.option("--units", type=click.IntRange(min=1), default=256, show_default=True, help="Units per layer.")
+@click.option("--units", type=click.IntRange(1, MAX_WIDTH), default=256, show_default=True, help="Units per layer.")
 @click.option("--layers", type=click.IntRange(1, 4), default=1, show_default=True, help="Stacked recurrent layers.")
 @click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.3, show_default=True,
               help="Dropout rate between layers while training.")
@@ -97,11 +98,11 @@ def evaluate(model_dir, data, as_json):
 
 @cli.command()
 @click.argument("model_dir", type=click.Path())
-@click.option("--steps", type=click.IntRange(min=1), default=64, show_default=True, help="Time steps to generate.")
+@click.option("--steps", type=click.IntRange(1, MAX_STEPS), default=64, show_default=True, help="Time steps to generate.")
 @click.option("--out", "out", type=click.Path(dir_okay=False), required=True, help="The MIDI file to write.")
 @click.option("--primer", type=click.Path(dir_okay=False), default=None,
               help="A MIDI file (or piano-roll JSON) to continue; its notes stay on their own track.")
-@click.option("--seed", type=click.IntRange(min=0), default=None,
+@click.option("--seed", type=click.IntRange(0, MAX_SEED), default=None,
               help="Random seed; the same seed gives the same music [default: a fresh one, printed].")
 @click.option("--temperature", type=float, default=1.0, show_default=True,
               help="Below 1: safer; above 1: wilder; 0: every key above probability 0.5.")

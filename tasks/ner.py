@@ -22,12 +22,11 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from pathlib import Path
 
 import numpy as np
 
 from nlp_tasks.chunking import chunks, conlleval
-from nlp_tasks.config import Config
+from nlp_tasks.config import Config, check_parameters, check_upper_bounds, recurrent_parameters
 from nlp_tasks.data import (
     batch_dataset,
     read_conll,
@@ -96,6 +95,10 @@ class NERConfig(Config):
         for name in ("units", "layers", "word_dim", "char_dim", "case_dim"):
             if getattr(self, name) < 1:
                 raise UserError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        if self.char_units < 0:
+            raise UserError(f"char_units must be >= 0, got {self.char_units!r}")
+        check_upper_bounds(self, widths=("units", "word_dim", "char_dim", "char_units", "case_dim"),
+                           layers=("layers",))
 
 
 def read_sentences(source, split: str = "train", scheme: str = "auto"):
@@ -149,6 +152,22 @@ class NERPipeline(Pipeline):
     def register_layers(cls) -> None:
         import tasks.ner_layers  # noqa: F401  (registers CharEncoder)
 
+    def expected_layer_sizes(self) -> dict:
+        cfg = self.config
+        sizes = {embedding_layer_name("words"): {"input_dim": len(self.vocabs.get("words", ())),
+                                                 "output_dim": cfg.word_dim},
+                 "embed_case": {"input_dim": len(CASES), "output_dim": cfg.case_dim}}
+        if cfg.char_units > 0:
+            sizes[embedding_layer_name("chars")] = {"input_dim": len(self.vocabs.get("chars", ())),
+                                                    "output_dim": cfg.char_dim}
+            sizes["char_encoder"] = {"units": cfg.char_units}
+        sizes.update({f"encoder_{i}": {"units": cfg.units} for i in range(1, cfg.layers + 1)})
+        if self.labels and cfg.head == "crf":
+            sizes.update(output={"n_tags": len(self.labels)}, emissions={"units": len(self.labels)})
+        elif self.labels:
+            sizes["output"] = {"units": len(self.labels)}
+        return sizes
+
     # ------------------------------------------------------------------ model
     def build_model(self, vectors: dict | None = None):
         import keras
@@ -157,6 +176,11 @@ class NERPipeline(Pipeline):
         from tasks.ner_layers import CharEncoder
 
         cfg = self.config
+        width = cfg.word_dim + cfg.case_dim + 2 * cfg.char_units
+        check_parameters(len(self.vocabs["words"]) * cfg.word_dim + len(self.vocabs.get("chars", ())) * cfg.char_dim
+                         + recurrent_parameters(cfg.char_units, cfg.char_dim, 1, 2)
+                         + recurrent_parameters(cfg.units, width, cfg.layers, 2)
+                         + (2 * cfg.units + len(self.labels) + 1) * len(self.labels), "NER model")
         words = keras.Input((None,), dtype="int32", name="word_ids")
         cases = keras.Input((None,), dtype="int32", name="case_ids")
         chars = keras.Input((None, None), dtype="int32", name="char_ids")
@@ -284,7 +308,7 @@ class NERPipeline(Pipeline):
         train_s = read_sentences(train, "train", cfg.scheme)
         dev_s = read_sentences(dev, "dev", cfg.scheme) if dev is not None else None
         tags = {t for _, ts in train_s for t in ts}
-        self.labels = ["O"] + sorted(tags - {"O"}, key=lambda t: (t[2:], t[0]))
+        self.set_labels(["O"] + sorted(tags - {"O"}, key=lambda t: (t[2:], t[0])), "tags")
         if dev_s:
             self._check_tags(dev_s, dev)
         self.vocabs = {"words": Vocabulary.build((tokens for tokens, _ in train_s), max_size=cfg.max_vocab,

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from nlp_tasks import cli_options as options
+from nlp_tasks.config import MAX_WIDTH
 from nlp_tasks.demo import DemoData
 from nlp_tasks.errors import UserError
 
@@ -34,9 +35,9 @@ def cli():
 @options.seed
 @click.option("--cell", type=click.Choice(["gru", "lstm", "rnn", "mingru"]), default="gru", show_default=True,
               help="Recurrent cell: GRU, LSTM, Elman RNN or minimal GRU (update gate only).")
-@click.option("--units", type=click.IntRange(min=1), default=200, show_default=True, help="Units per direction.")
+@click.option("--units", type=click.IntRange(1, MAX_WIDTH), default=200, show_default=True, help="Units per direction.")
 @click.option("--layers", type=click.IntRange(1, 4), default=1, show_default=True, help="Stacked recurrent layers.")
-@click.option("--char-units", type=click.IntRange(min=0), default=50, show_default=True,
+@click.option("--char-units", type=click.IntRange(0, MAX_WIDTH), default=50, show_default=True,
               help="Character BiGRU units per direction (0: no character features).")
 @click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.5, show_default=True,
               help="Dropout rate between layers while training.")

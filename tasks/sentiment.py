@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nlp_tasks.config import Config
+from nlp_tasks.config import Config, check_parameters, check_upper_bounds, recurrent_parameters
 from nlp_tasks.data import (
     TABLE_SUFFIXES,
     batch_dataset,
@@ -35,7 +35,7 @@ from nlp_tasks.data import (
     read_word_vectors,
 )
 from nlp_tasks.errors import UserError
-from nlp_tasks.pipeline import Pipeline, embedding_layer_name
+from nlp_tasks.pipeline import OUTPUT_LAYER, Pipeline, embedding_layer_name
 from nlp_tasks.sources import load_hub_dataset, no_split_for_file, resolve_source
 from nlp_tasks.vocab import Vocabulary
 
@@ -76,6 +76,7 @@ class SentimentConfig(Config):
         for name in ("embedding_dim", "units", "layers", "min_freq"):
             if getattr(self, name) < 1:
                 raise UserError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        check_upper_bounds(self, widths=("embedding_dim", "units"), layers=("layers",))
 
 
 def read_examples(source, split: str = "train", text_column: str = "text", label_column: str | None = "label"):
@@ -129,6 +130,15 @@ class SentimentPipeline(Pipeline):
     task = "sentiment"
     config_class = SentimentConfig
 
+    def expected_layer_sizes(self) -> dict:
+        cfg = self.config
+        sizes = {embedding_layer_name("words"): {"input_dim": len(self.vocabs.get("words", ())),
+                                                 "output_dim": cfg.embedding_dim}}
+        sizes.update({f"encoder_{i}": {"units": cfg.units} for i in range(1, cfg.layers + 1)})
+        if self.labels:
+            sizes[OUTPUT_LAYER] = {"units": len(self.labels)}
+        return sizes
+
     # ------------------------------------------------------------------ model
     def build_model(self, vectors: dict | None = None):
         import keras
@@ -137,6 +147,9 @@ class SentimentPipeline(Pipeline):
 
         cfg = self.config
         vocab = self.vocabs["words"]
+        check_parameters(len(vocab) * cfg.embedding_dim
+                         + recurrent_parameters(cfg.units, cfg.embedding_dim, cfg.layers, 2)
+                         + 2 * cfg.units * (len(self.labels) + 1), "sentiment model")
         inputs = keras.Input((None,), dtype="int32", name="word_ids")
         embed = keras.layers.Embedding(len(vocab), cfg.embedding_dim, mask_zero=True,
                                        name=embedding_layer_name("words"))
@@ -220,7 +233,7 @@ class SentimentPipeline(Pipeline):
         cfg = self.config
         train_examples = self._examples(train, "train")
         dev_examples = self._examples(dev, "dev") if dev is not None else None
-        self.labels = sorted({label for _, label in train_examples}, key=_label_key)
+        self.set_labels(sorted({label for _, label in train_examples}, key=_label_key))
         if len(self.labels) < 2:
             raise UserError(f"{train}: training data needs at least two labels, found {self.labels}")
         if dev_examples is not None:

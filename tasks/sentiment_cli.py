@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from nlp_tasks import cli_options as options
+from nlp_tasks.config import MAX_WIDTH
 from nlp_tasks.demo import DemoData
 
 
@@ -30,9 +31,9 @@ def cli():
 @options.seed
 @click.option("--cell", type=click.Choice(["gru", "lstm", "rnn", "mingru"]), default="gru", show_default=True,
               help="Recurrent cell of the bidirectional encoder.")
-@click.option("--units", type=click.IntRange(min=1), default=128, show_default=True, help="Units per direction.")
+@click.option("--units", type=click.IntRange(1, MAX_WIDTH), default=128, show_default=True, help="Units per direction.")
 @click.option("--layers", type=click.IntRange(1, 4), default=1, show_default=True, help="Stacked encoder layers.")
-@click.option("--embedding-dim", type=click.IntRange(min=1), default=128, show_default=True,
+@click.option("--embedding-dim", type=click.IntRange(1, MAX_WIDTH), default=128, show_default=True,
               help="Word embedding width (must match the vectors of --embeddings).")
 @click.option("--pooling", type=click.Choice(["last", "max", "mean", "attention"]), default="max",
               show_default=True, help="How the encoder's outputs are summarised.")

@@ -96,3 +96,27 @@ def test_a_checkpoint_of_another_run_is_refused(sst_files, tmp_path):
     (tmp_path / "checkpoint" / "state.json").write_text("{not json", encoding="utf-8")
     with pytest.raises(UserError, match="corrupt checkpoint"):
         SentimentPipeline(SentimentConfig(**small)).fit(train, dev, out_dir=tmp_path, verbose=0)
+
+
+def _state_file(folder: Path, key: dict) -> None:
+    (folder / "checkpoint").mkdir(parents=True)
+    state = {"format": "nlp_tasks.checkpoint", "key": key, "model_arrays": 0, "epochs_done": 1,
+             "complete": False, "history": {"loss": [1.0]}}
+    (folder / "checkpoint" / "state.json").write_text(json.dumps(state))
+
+
+def test_a_checkpoint_that_still_holds_verbose_in_its_identity_resumes(tmp_path):
+    from nlp_tasks.checkpoint import Checkpoint
+
+    _state_file(tmp_path, {"training": {"epochs": 3, "seed": 0, "verbose": 1}, "task": "toy"})
+    state = Checkpoint(tmp_path, {"training": {"epochs": 3, "seed": 0}, "task": "toy"}).load()
+    assert state["epochs_done"] == 1
+
+
+def test_a_different_run_is_refused_naming_the_field(tmp_path):
+    from nlp_tasks.checkpoint import Checkpoint
+    from nlp_tasks.errors import UserError
+
+    _state_file(tmp_path, {"training": {"epochs": 3, "seed": 0}, "config": {"units": 8}, "task": "toy"})
+    with pytest.raises(UserError, match=r"differs in: config\.units, training\.seed\)"):
+        Checkpoint(tmp_path, {"training": {"epochs": 3, "seed": 1}, "config": {"units": 16}, "task": "toy"}).load()
