@@ -54,7 +54,8 @@ def to_roll(steps, where: str) -> np.ndarray:
         if not isinstance(step, list):
             raise UserError(f"{where}, time step {t + 1}: expected a list of MIDI pitches, got {step!r:.40}")
         for pitch in step:
-            if isinstance(pitch, bool) or not isinstance(pitch, (int, float)) or pitch != int(pitch):
+            if (isinstance(pitch, bool) or not isinstance(pitch, (int, float)) or not math.isfinite(pitch)
+                    or pitch != int(pitch)):  # NaN and Infinity (which Python's json reads) too
                 raise UserError(f"{where}, time step {t + 1}: {pitch!r:.40} is not a MIDI pitch number")
             if not LOW <= pitch <= HIGH:
                 raise UserError(f"{where}, time step {t + 1}: pitch {int(pitch)} is outside the piano's 21..108")

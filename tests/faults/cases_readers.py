@@ -102,7 +102,22 @@ def _stderr_has(*parts: str):
     return check
 
 
+def _music_json(tmp: Path, models: dict, text: str) -> list[str]:
+    path = tmp / "rolls.json"
+    path.write_text(text, encoding="utf-8")
+    return ["music", "evaluate", models["music"], "--data", f"{path}:train", "--json"]
+
+
 CASES = [
+    Case("22.7", "NaN as a pitch in a piano-roll JSON is one line",
+         lambda tmp, models: _music_json(tmp, models, '{"train": [[[60, NaN], [62]]]}'),
+         error=r"nan is not a MIDI pitch number"),
+    Case("22.7", "Infinity as a pitch in a piano-roll JSON is one line",
+         lambda tmp, models: _music_json(tmp, models, '{"train": [[[Infinity]]]}'),
+         error=r"inf is not a MIDI pitch number"),
+    Case("22.7", "a piano-roll JSON nested 10,000 deep is one line",
+         lambda tmp, models: _music_json(tmp, models, '{"train": ' + "[" * 10_000 + "]" * 10_000 + "}"),
+         error=r"nest|deep"),
     # 15.1: the split is everything after the first colon following the name.
     Case("15.1", "folder:test[:2] passes the split slice whole", exit=0,
          setup=lambda tmp, models: _evaluate(tmp, models, f"{_csv_folder(tmp)}:test[:2]"),
