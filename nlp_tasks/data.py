@@ -372,6 +372,8 @@ def json_depth(data: str | bytes) -> tuple[int, int]:
         return 0, 1
     kept = _JSON_STRING.sub(b"", data).translate(None, _NOT_BRACKETS)
     codes = np.frombuffer(kept, dtype=np.uint8)
+    if not len(codes):  # every bracket was inside a string
+        return 0, 1
     steps = np.zeros(len(codes), dtype=np.int32)
     steps[(codes == ord("[")) | (codes == ord("{"))] = 1
     steps[(codes == ord("]")) | (codes == ord("}"))] = -1

@@ -29,25 +29,11 @@ MAX_CONFIG_BYTES = 16 * 2**20  # a Keras config.json (a few KB to a few hundred 
 MAX_INFLATION = 100  # a zip member may inflate at most this many times (+ 1 MiB) its stored size
 SIZE_FIELDS = ("input_dim", "output_dim", "units", "vocab_size", "dim", "n_tags")
 
-_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
-
-
-def json_depth(text: str) -> int:
-    """Deepest nesting of ``[`` and ``{`` in JSON text (brackets inside strings do not count)."""
-    depth = deepest = 0
-    for match in _TOKENS.finditer(text):
-        token = match.group(0)
-        if token in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif token in "]}":
-            depth -= 1
-    return deepest
-
-
 def parse_json(text: str, max_depth: int = MAX_JSON_DEPTH):
     """``json.loads`` that refuses nesting deeper than ``max_depth`` with a ``ValueError``."""
-    if json_depth(text) > max_depth:
+    from nlp_tasks.data import json_depth  # one scan for data files and saved files
+
+    if json_depth(text)[0] > max_depth:
         raise ValueError(f"nested more than {max_depth} levels deep")
     try:
         return json.loads(text)

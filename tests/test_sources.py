@@ -334,3 +334,12 @@ def test_word_vector_lines_are_read_only_up_to_the_bound(tmp_path):
             data.read_word_vectors(path)
         assert data.vector_dim(path) == 2
     assert len(data.read_word_vectors(write(tmp_path / "w.txt", "the 0.1 0.2\ncat 0.5 0.5\n"))[0]) == 2
+
+
+def test_json_depth_of_text_whose_brackets_are_all_inside_strings():
+    from nlp_tasks.data import check_json_depth, json_depth
+
+    text = '{"a": "' + "[" * 500 + '"}'
+    assert json_depth('"[[["') == (0, 1)
+    assert json_depth(text) == (1, 1)
+    check_json_depth(text, "x.json")  # no error: one level deep
