@@ -18,7 +18,6 @@ Pure Python, NumPy-free; h5py only inside :func:`inspect_keras_archive`.
 from __future__ import annotations
 
 import json
-import re
 import zipfile
 from pathlib import Path
 
