@@ -86,6 +86,9 @@ def _load_arrays(path: Path) -> list[np.ndarray]:
     """The arrays of a ``.npz`` file written by :func:`_save_arrays`, in order; a truncated,
     garbage or foreign file (or one whose members would inflate far beyond the file) is a
     :class:`UserError`."""
+    from nlp_tasks.sources import check_file
+
+    check_file(path, "a checkpoint file")  # a FIFO in its place would block the read
     try:
         if not zipfile.is_zipfile(path):
             raise ValueError("not a NumPy .npz archive: truncated or corrupt")

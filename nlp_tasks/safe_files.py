@@ -42,7 +42,9 @@ def parse_json(text: str, max_depth: int = MAX_JSON_DEPTH):
 
 def read_json(path: str | Path, what: str, max_bytes: int = 256 * 2**20, max_depth: int = MAX_JSON_DEPTH):
     """The JSON value in ``path``; a one-line :class:`UserError` naming ``what`` it should be."""
-    path = Path(path)
+    from nlp_tasks.sources import check_file
+
+    path = check_file(path, what)  # regular files only: a FIFO would block the read
     try:
         size = path.stat().st_size
         if size > max_bytes:

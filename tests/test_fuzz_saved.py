@@ -216,3 +216,17 @@ def test_the_valid_files_read(saved):
             read_json(Path(scratch) / "deep.json", "test file")
         (Path(scratch) / "deep.json").write_text("[" * 64 + "]" * 64)
         assert read_json(Path(scratch) / "deep.json", "test file")
+
+
+def test_a_fifo_in_place_of_a_saved_file_is_refused_without_blocking(tmp_path):
+    import os
+
+    from nlp_tasks.checkpoint import _load_arrays
+    from nlp_tasks.safe_files import read_json
+
+    fifo = tmp_path / "last.npz"
+    os.mkfifo(fifo)
+    with pytest.raises(UserError, match="not a regular file"):
+        _load_arrays(fifo)
+    with pytest.raises(UserError, match="not a regular file"):
+        read_json(fifo, "test file")
