@@ -184,8 +184,8 @@ def probe_ner_xla(rounds: int, batches: int, round_to: int) -> None:
     length and word width up to a multiple (fewer distinct shapes, so fewer XLA compilations).
     One epoch of ordinary training comes first, to build the vocabularies and the model."""
     import numpy as np
-    from tensorflow.python.framework import config as tf_config
 
+    from nlp_tasks import _keras_compat
     from nlp_tasks.paths import data_dir
     from tasks.ner import NERConfig, NERPipeline, read_sentences
 
@@ -208,7 +208,7 @@ def probe_ner_xla(rounds: int, batches: int, round_to: int) -> None:
     data = [padded(b) for b, _ in zip(dataset, range(batches))]
     shapes = {tuple(a.shape for a in x) for x, _ in data}
     print(f"{len(data)} batches, {len(shapes)} distinct shapes (round to {round_to or 1})", flush=True)
-    tf_config.disable_op_determinism()  # Keras refuses XLA under op determinism (the tasks' default)
+    _keras_compat.disable_op_determinism()  # Keras refuses XLA under op determinism (the tasks' default)
     functions = {}
     for jit in (False, True):
         model.jit_compile = jit

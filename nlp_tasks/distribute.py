@@ -32,11 +32,12 @@ two places: before the first step it averages a whole input batch across workers
 model symbolically (integer batches of different shapes cannot be averaged), and its train and
 test steps average each returned metric over ``axis=0`` across workers, which a scalar does not
 have. :func:`prepare_model` replaces those two methods on the model instance (nothing in Keras
-is edited): the symbolic build uses this worker's own batch (only its shapes and dtypes
-matter), and the step runs Keras' own train or test step under ``strategy.run`` as before, then
-reads the metrics outside it, where Keras' metric variables (synchronised on read) sum over
-every replica of every worker: exact global metrics (Keras' own mirrored path averages the
-replicas' running means instead, exact only when every replica saw as many examples).
+is edited; :mod:`nlp_tasks._keras_compat` holds these private names): the symbolic build uses
+this worker's own batch (only its shapes and dtypes matter), and the step runs Keras' own train
+or test step under ``strategy.run`` as before, then reads the metrics outside it, where Keras'
+metric variables (synchronised on read) sum over every replica of every worker: exact global
+metrics (Keras' own mirrored path averages the replicas' running means instead, exact only when
+every replica saw as many examples).
 
 A multi-worker run cannot hang on a missing peer: before TensorFlow starts, :func:`wait_for_peers`
 listens on this worker's own address and connects to every other chief and worker of
@@ -69,6 +70,7 @@ import tempfile
 import threading
 import time
 
+from nlp_tasks import _keras_compat
 from nlp_tasks.errors import UserError
 
 STRATEGIES = ("default", "mirrored", "multi-worker")
@@ -205,15 +207,13 @@ def prepare_model(model) -> None:
 
     def maybe_symbolic_build(iterator=None, data_batch=None):
         if iterator is not None:
-            for _, _, batches in iterator:
+            for batches in _keras_compat.epoch_step_iterators(iterator):
                 data_batch = tf.nest.map_structure(local, next(batches))
                 break
         with strategy.scope():
-            model._symbolic_build(data_batch=data_batch)
+            _keras_compat.symbolic_build(model, data_batch)
 
-    # keras.Model looks methods up on the instance first; the class is untouched.
-    object.__setattr__(model, "_make_function", make_function)
-    object.__setattr__(model, "_maybe_symbolic_build", maybe_symbolic_build)
+    _keras_compat.patch_train_functions(model, make_function, maybe_symbolic_build)
 
 
 def replicas() -> int:

@@ -104,18 +104,18 @@ def test_learning_rate_decays_when_the_monitor_stalls():
 
 
 def test_training_without_determinism_does_not_turn_on_xla(monkeypatch):
-    from tensorflow.python.framework import config as tf_config
+    from nlp_tasks import _keras_compat
 
     model = small_model()
     # Keras' jit_compile="auto" means XLA on a machine with a GPU and without op determinism:
     # pretend to be one.
-    monkeypatch.setattr(model, "_resolve_auto_jit_compile", lambda: True)
-    tf_config.disable_op_determinism()
+    monkeypatch.setattr(model, _keras_compat.AUTO_JIT_COMPILE, lambda: True)
+    _keras_compat.disable_op_determinism()
     try:
         fit(model, counting_data(), config=TrainConfig(epochs=1, deterministic=False, verbose=0),
             loss="binary_crossentropy")
     finally:
-        tf_config.enable_op_determinism()
+        tf.config.experimental.enable_op_determinism()
     assert model.jit_compile is False
 
 

@@ -19,9 +19,10 @@ This is how cuDNN and oneDNN organise their RNN kernels. It computes the same gr
 automatic differentiation; ``tests/test_layers_reference.py`` checks it against the NumPy
 reference, against the automatic version, and numerically.
 
-Semantics follow ``keras.src.backend.rnn`` (time-major): ``go_backwards`` reverses the inputs
-and the mask, outputs come in processing order, a masked step keeps the previous states and
-repeats the previous output (or gives zeros with ``zero_output_for_mask``).
+Semantics follow Keras' backend time loop (:func:`nlp_tasks._keras_compat.backend_rnn`,
+time-major): ``go_backwards`` reverses the inputs and the mask, outputs come in processing
+order, a masked step keeps the previous states and repeats the previous output (or gives zeros
+with ``zero_output_for_mask``).
 """
 
 from __future__ import annotations

@@ -21,12 +21,12 @@ import contextlib
 import keras
 from keras import ops
 
+from nlp_tasks import _keras_compat
 from nlp_tasks.layers.cells import GRUCell, LSTMCell, MinimalGRUCell, RecurrentCell, RNNCell
 
-try:  # the backend-neutral time loop that keras.layers.RNN itself uses
-    from keras.src.backend import rnn as _backend_rnn
-except ImportError:  # pragma: no cover - a future Keras that moves it: fall back to RNN's loop
-    _backend_rnn = None
+# The backend-neutral time loop that keras.layers.RNN itself uses; None (a future Keras that
+# moved it): fall back to RNN's loop.
+_backend_rnn = _keras_compat.backend_rnn()
 
 _UNKNOWN_LENGTH = 2**31 - 1
 CELL_TYPES = {"rnn": RNNCell, "gru": GRUCell, "mingru": MinimalGRUCell, "lstm": LSTMCell}

@@ -1,0 +1,173 @@
+"""Every private Keras and TensorFlow name the project uses, in one place.
+
+Keras and TensorFlow may move or change any of these in a minor release, so ``setup.cfg`` bounds
+both to the versions the project is tested with (:data:`TESTED`), and :func:`check` (called by
+``tests/test_keras_compat.py``) fails with one message naming the name, the installed versions
+and the tested range when an upgrade moved one. Nothing else in ``nlp_tasks/``, ``tasks/``,
+``benchmarks/`` or ``tests/`` touches a private name; they call the functions here.
+
+Each private name, what we use it for, and the first Keras release whose source has it with the
+signature we call (keras-team/keras tags):
+
+- ``keras.src.backend.rnn`` (Keras 3.0): the time loop ``keras.layers.RNN`` runs, which
+  :class:`nlp_tasks.layers.Recurrent` runs too (:func:`backend_rnn`).
+- ``keras.Model._make_function`` (Keras 3.7) and ``keras.Model._maybe_symbolic_build``
+  (Keras 3.5): replaced on the model instance under MultiWorkerMirroredStrategy
+  (:func:`nlp_tasks.distribute.prepare_model`, :func:`patch_train_functions`).
+- ``keras.Model._symbolic_build`` (Keras 3.1): called by that replacement (:func:`symbolic_build`).
+- the TensorFlow epoch iterator's steps, ``(begin_step, end_step, iterator)`` (Keras 3.11,
+  keras-team/keras#21422; ``(step, iterator)`` before): what that replacement receives
+  (:func:`epoch_step_iterators`).
+- ``keras.Model._resolve_auto_jit_compile`` (Keras 3.0): tests/test_training.py replaces it to
+  pretend to be a machine with a GPU (:data:`AUTO_JIT_COMPILE`).
+- ``tensorflow.python.framework.config.disable_op_determinism`` (in TensorFlow 2.21, installed;
+  not traced further back): turns op determinism off again, which has no public counterpart
+  (tests/test_training.py, benchmarks/probes.py ``ner-xla``; :func:`disable_op_determinism`).
+
+The epoch iterator's three-item steps make Keras 3.11 the lowest version the project supports.
+If :func:`backend_rnn` finds no loop, :class:`Recurrent` falls back to ``keras.layers.RNN``'s
+own (the same results, slower); :func:`patch_train_functions` refuses with
+:class:`KerasCompatError` rather than patch a method Keras no longer calls.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from nlp_tasks.errors import UserError
+
+KERAS_RANGE = ">=3.11,<3.16"
+TENSORFLOW_RANGE = ">=2.16,<2.22"
+TESTED = f"Keras {KERAS_RANGE} and TensorFlow {TENSORFLOW_RANGE}"
+
+# The name of the Keras method tests/test_training.py replaces (monkeypatch) on a model.
+AUTO_JIT_COMPILE = "_resolve_auto_jit_compile"
+
+
+class KerasCompatError(UserError):
+    """A private Keras or TensorFlow name this project needs is missing or changed."""
+
+
+def versions() -> str:
+    """``"Keras 3.15.1, TensorFlow 2.21.0"``: what is installed."""
+    import keras
+    import tensorflow as tf
+
+    return f"Keras {keras.__version__}, TensorFlow {tf.__version__}"
+
+
+def _error(name: str, problem: str) -> KerasCompatError:
+    return KerasCompatError(
+        f"private API {name} {problem}; installed: {versions()}; nlp-tasks is tested with {TESTED} "
+        "(see nlp_tasks/_keras_compat.py)"
+    )
+
+
+def _model_method(attribute: str):
+    import keras
+
+    return getattr(keras.Model, attribute, None)
+
+
+def _backend_rnn_function():
+    try:
+        from keras.src.backend import rnn
+    except ImportError:
+        return None
+    return rnn
+
+
+def _disable_op_determinism_function():
+    try:
+        from tensorflow.python.framework.config import disable_op_determinism
+    except ImportError:
+        return None
+    return disable_op_determinism
+
+
+# name -> (how to find it, the parameters we rely on, in order, from the first)
+_RNN_PARAMETERS = ("step_function", "inputs", "initial_states", "go_backwards", "mask", "constants", "unroll",
+                   "input_length", "time_major", "zero_output_for_mask", "return_all_outputs")
+_NAMES = {
+    "keras.src.backend.rnn": (_backend_rnn_function, _RNN_PARAMETERS),
+    "keras.Model._make_function": (lambda: _model_method("_make_function"), ("self", "step_function")),
+    "keras.Model._maybe_symbolic_build": (lambda: _model_method("_maybe_symbolic_build"),
+                                          ("self", "iterator", "data_batch")),
+    "keras.Model._symbolic_build": (lambda: _model_method("_symbolic_build"), ("self", "iterator", "data_batch")),
+    f"keras.Model.{AUTO_JIT_COMPILE}": (lambda: _model_method(AUTO_JIT_COMPILE), ("self",)),
+    "tensorflow.python.framework.config.disable_op_determinism": (_disable_op_determinism_function, ()),
+}
+
+
+def _require(name: str):
+    """The object behind ``name`` (a key of ``_NAMES``), or :class:`KerasCompatError`."""
+    find, parameters = _NAMES[name]
+    found = find()
+    if found is None:
+        raise _error(name, "is missing")
+    try:
+        signature = inspect.signature(found)
+    except (TypeError, ValueError):  # pragma: no cover - a builtin without a signature: nothing to compare
+        return found
+    have = tuple(signature.parameters)[: len(parameters)]
+    if have != parameters:
+        raise _error(name, f"has changed: expected parameters ({', '.join(parameters)}), found ({', '.join(have)})")
+    return found
+
+
+def _check_epoch_steps() -> None:
+    """The TensorFlow epoch iterator yields ``(begin_step, end_step, iterator)`` per step."""
+    import numpy as np
+    import tensorflow as tf
+
+    try:
+        from keras.src.backend.tensorflow.trainer import TFEpochIterator
+    except ImportError:
+        raise _error("keras.src.backend.tensorflow.trainer.TFEpochIterator", "is missing") from None
+    steps = TFEpochIterator(distribute_strategy=tf.distribute.get_strategy(), x=np.zeros((2, 1), "float32"),
+                            batch_size=2)
+    step = next(iter(steps))
+    if not (isinstance(step, tuple) and len(step) == 3):
+        found = f"{len(step)} items" if isinstance(step, tuple) else type(step).__name__
+        raise _error("keras.src.backend.tensorflow.trainer.TFEpochIterator steps",
+                     f"have changed: expected (begin_step, end_step, iterator), found {found}")
+
+
+def check() -> None:
+    """Raise :class:`KerasCompatError` naming the first private name that is missing or whose
+    parameters changed, with the installed versions and the tested range."""
+    for name in _NAMES:
+        _require(name)
+    _check_epoch_steps()
+
+
+def backend_rnn():
+    """``keras.src.backend.rnn``, the backend's time loop, or None when Keras moved it."""
+    return _backend_rnn_function()
+
+
+def patch_train_functions(model, make_function, maybe_symbolic_build) -> None:
+    """Replace ``model._make_function`` and ``model._maybe_symbolic_build`` on this instance
+    (``keras.Model`` looks methods up on the instance first; the class is untouched)."""
+    _require("keras.Model._make_function")
+    _require("keras.Model._maybe_symbolic_build")
+    object.__setattr__(model, "_make_function", make_function)
+    object.__setattr__(model, "_maybe_symbolic_build", maybe_symbolic_build)
+
+
+def symbolic_build(model, data_batch) -> None:
+    """Keras' own ``model._symbolic_build(data_batch=...)``: build the model, its metrics and its
+    optimizer from one batch's shapes and dtypes."""
+    model._symbolic_build(data_batch=data_batch)
+
+
+def epoch_step_iterators(iterator):
+    """The data iterator of each step of the TensorFlow epoch iterator that Keras passes to
+    ``_maybe_symbolic_build``."""
+    for _, _, batches in iterator:
+        yield batches
+
+
+def disable_op_determinism() -> None:
+    """Turn TensorFlow's op determinism off again (``tf.config.experimental`` can only turn it on)."""
+    _require("tensorflow.python.framework.config.disable_op_determinism")()
