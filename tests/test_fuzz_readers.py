@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from nlp_tasks.data import read_conll, read_label_text, read_lines, read_table, read_word_vectors, reading_options
 from nlp_tasks.errors import UserError
 from tasks import charlm_data, music_data
+from tests import fuzzing
 
 RANDOM, MUTATED = 150, 150
 
@@ -92,20 +93,7 @@ def _check(kind: str, data: bytes) -> None:
 
 @st.composite
 def mutated(draw, kind):
-    data = VALID[kind] if VALID[kind] is not None else _valid_midi()
-    data = bytearray(data)
-    for _ in range(draw(st.integers(1, 4))):
-        op = draw(st.sampled_from(["flip", "insert", "delete", "truncate"]))
-        at = draw(st.integers(0, max(len(data) - 1, 0)))
-        if op == "flip" and data:
-            data[at] = draw(st.integers(0, 255))
-        elif op == "insert":
-            data[at:at] = draw(st.binary(min_size=1, max_size=8))
-        elif op == "delete" and data:
-            del data[at:at + draw(st.integers(1, 8))]
-        elif op == "truncate":
-            data = data[:at]
-    return bytes(data)
+    return draw(fuzzing.mutated(VALID[kind] if VALID[kind] is not None else _valid_midi()))
 
 
 def fuzz(examples):

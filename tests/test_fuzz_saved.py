@@ -26,6 +26,7 @@ from nlp_tasks.errors import UserError
 from nlp_tasks.pipeline import Pipeline
 from nlp_tasks.safe_files import inspect_keras_archive, read_json
 from nlp_tasks.vocab import Vocabulary
+from tests.fuzzing import mutated
 
 RANDOM, MUTATED, LOADS = 100, 100, 30
 KEY = {"training": {"epochs": 3}, "data": "abc"}
@@ -34,23 +35,6 @@ KEY = {"training": {"epochs": 3}, "data": "abc"}
 def fuzz(examples, deadline=2000):
     return settings(max_examples=examples, deadline=deadline, suppress_health_check=list(HealthCheck),
                     derandomize=os.environ.get("CI", "").lower() == "true")
-
-
-@st.composite
-def mutated(draw, valid: bytes):
-    data = bytearray(valid)
-    for _ in range(draw(st.integers(1, 4))):
-        op = draw(st.sampled_from(["flip", "insert", "delete", "truncate"]))
-        at = draw(st.integers(0, max(len(data) - 1, 0)))
-        if op == "flip" and data:
-            data[at] = draw(st.integers(0, 255))
-        elif op == "insert":
-            data[at:at] = draw(st.binary(min_size=1, max_size=8))
-        elif op == "delete" and data:
-            del data[at:at + draw(st.integers(1, 8))]
-        elif op == "truncate":
-            data = data[:at]
-    return bytes(data)
 
 
 def json_values():
