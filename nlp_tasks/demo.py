@@ -12,8 +12,8 @@ still checks the layers and runs the language-model and music demos, and exits 0
 
 "Online" (:func:`hub_reachable`) is decided once, only when a demo needs the hub: not when
 ``HF_HUB_OFFLINE`` or ``HF_DATASETS_OFFLINE`` is set, else whether a TCP connection to the
-hub's host (``HF_ENDPOINT``, default huggingface.co) on port 443 opens within 3 seconds, name
-lookup included (it runs in a thread that is abandoned after the timeout).
+hub's host (``huggingface_hub``'s endpoint, ``HF_ENDPOINT``) opens within 3 seconds, name
+lookup included (the readers' own check, :func:`nlp_tasks.sources.hub_unreachable`).
 
 Before any task, it does real work that needs no data: it checks each of our recurrent cells
 against the NumPy reference (forward values and BPTT gradients) and writes the device summary
@@ -27,13 +27,10 @@ import dataclasses
 import json
 import os
 import shutil
-import socket
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlparse
 
 from nlp_tasks.errors import UserError
 from nlp_tasks.paths import DATA_ENV, atomic_write, data_dir
@@ -63,25 +60,11 @@ class DemoStep:
 
 
 def hub_reachable(timeout: float = HUB_TIMEOUT_S) -> bool:
-    """Whether the Hugging Face hub can be reached now: False when the offline switches are set,
-    else whether a TCP connection to its host opens within ``timeout`` seconds (DNS included)."""
-    if any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")
-           for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")):
-        return False
-    host = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co").hostname or "huggingface.co"
-    answer = []
+    """Whether the Hugging Face hub can be reached now (:func:`nlp_tasks.sources.hub_unreachable`,
+    the check the data readers make, with the demo's ``timeout``)."""
+    from nlp_tasks.sources import hub_unreachable
 
-    def connect():
-        try:
-            socket.create_connection((host, 443), timeout=timeout).close()
-            answer.append(True)
-        except OSError:
-            pass
-
-    probe = threading.Thread(target=connect, daemon=True)
-    probe.start()
-    probe.join(timeout)
-    return bool(answer)
+    return hub_unreachable(timeout) is None
 
 
 def task_demos() -> dict[str, tuple[str, DemoData]]:

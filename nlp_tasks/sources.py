@@ -138,9 +138,9 @@ def no_split_for_file(name: str, split: str | None) -> None:
         raise UserError(f"{name}:{split}: a file has no splits; ':{split}' applies to a folder or a hub data set")
 
 
-def hub_unreachable() -> str | None:
+def hub_unreachable(timeout: float = HUB_TIMEOUT) -> str | None:
     """Why the Hugging Face hub cannot be used now (offline mode set, no connection within
-    ``HUB_TIMEOUT`` seconds to ``huggingface_hub.constants.ENDPOINT``), or None when it answers."""
+    ``timeout`` seconds to ``huggingface_hub.constants.ENDPOINT``), or None when it answers."""
     import socket
     from urllib.parse import urlparse
 
@@ -155,16 +155,16 @@ def hub_unreachable() -> str | None:
 
     def connect():  # in a thread: name resolution has no timeout of its own
         try:
-            socket.create_connection((url.hostname, port), timeout=HUB_TIMEOUT).close()
+            socket.create_connection((url.hostname, port), timeout=timeout).close()
             outcome.append(None)
         except OSError as err:
             outcome.append(err.strerror or type(err).__name__)
 
     thread = threading.Thread(target=connect, daemon=True)
     thread.start()
-    thread.join(HUB_TIMEOUT + 0.5)
+    thread.join(timeout + 0.5)
     if not outcome:
-        return f"no answer from {constants.ENDPOINT} within {HUB_TIMEOUT:g} s"
+        return f"no answer from {constants.ENDPOINT} within {timeout:g} s"
     if outcome[0] is not None:
         return f"{constants.ENDPOINT} cannot be reached ({outcome[0]})"
     return None
