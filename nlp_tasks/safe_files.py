@@ -21,9 +21,9 @@ import json
 import zipfile
 from pathlib import Path
 
+from nlp_tasks.data import MAX_JSON_DEPTH  # one limit for data and saved files (pipeline.json nests 4 deep)
 from nlp_tasks.errors import UserError
 
-MAX_JSON_DEPTH = 64  # far above any file nlp-tasks writes (pipeline.json nests 4 deep)
 MAX_CONFIG_BYTES = 16 * 2**20  # a Keras config.json (a few KB to a few hundred KB in practice)
 MAX_INFLATION = 100  # a zip member may inflate at most this many times (+ 1 MiB) its stored size
 SIZE_FIELDS = ("input_dim", "output_dim", "units", "vocab_size", "dim", "n_tags")

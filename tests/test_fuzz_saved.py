@@ -195,10 +195,10 @@ def test_the_valid_files_read(saved):
         assert [a.shape for a in checkpoint._load_arrays(Path(scratch) / "last.npz")] == [(2, 3), (4,)]
         (Path(scratch) / "ok.json").write_bytes(valid["json"])
         assert read_json(Path(scratch) / "ok.json", "test file")["text"] == "[[{"
-        (Path(scratch) / "deep.json").write_text("[" * 65 + "]" * 65)
-        with pytest.raises(UserError, match=r"deep\.json: corrupt test file \(invalid JSON: nested more than 64"):
+        (Path(scratch) / "deep.json").write_text("[" * 101 + "]" * 101)
+        with pytest.raises(UserError, match=r"deep\.json: corrupt test file \(invalid JSON: nested more than 100"):
             read_json(Path(scratch) / "deep.json", "test file")
-        (Path(scratch) / "deep.json").write_text("[" * 64 + "]" * 64)
+        (Path(scratch) / "deep.json").write_text("[" * 100 + "]" * 100)
         assert read_json(Path(scratch) / "deep.json", "test file")
 
 
