@@ -1,7 +1,7 @@
 """nlp-tasks command line: ``python cli.py TASK COMMAND ...`` or ``nlp-tasks TASK COMMAND ...``.
 
-One subgroup per task, built from ``tasks.REGISTRY``; a command parses its arguments and calls
-one pipeline method. TensorFlow is imported only inside commands, so ``--help`` is instant.
+One subgroup per task, built from the task registry (:mod:`nlp_tasks.registry`); a command
+parses its arguments and calls one pipeline method. TensorFlow is imported only inside commands, so ``--help`` is instant.
 Mistakes print one line, ``error: ...``, on stderr and exit with status 2; no traceback.
 """
 
@@ -12,25 +12,28 @@ import sys
 
 import click
 
+import tasks  # noqa: F401  (registers the built-in tasks, also when run from a source checkout)
 from nlp_tasks import UserError, __version__  # turns TensorFlow's C++ log off (nlp_tasks.runtime)
-from tasks import REGISTRY, resolve
+from nlp_tasks.registry import entries, resolve
 
 
 class TaskGroup(click.Group):
     """Root group whose task subgroups are imported only when used."""
 
     def list_commands(self, ctx):
-        return sorted(set(super().list_commands(ctx)) | set(REGISTRY))
+        return sorted(set(super().list_commands(ctx)) | set(entries()))
 
     def get_command(self, ctx, name):
-        if name in REGISTRY:
-            return resolve(REGISTRY[name].cli)
+        registered = entries()
+        if name in registered:
+            return resolve(registered[name].cli)
         return super().get_command(ctx, name)
 
     def format_commands(self, ctx, formatter):
-        rows = [(name, REGISTRY[name].help) for name in sorted(REGISTRY)]
+        registered = entries()
+        rows = [(name, entry.help) for name, entry in registered.items()]
         rows += [(name, self.commands[name].get_short_help_str()) for name in sorted(self.commands)]
-        if not REGISTRY:
+        if not registered:
             rows.append(("(tasks)", "no task pipeline is installed yet"))
         with formatter.section("Commands"):
             formatter.write_dl(rows)
@@ -52,7 +55,7 @@ def info(as_json):
     summary = {"nlp_tasks": __version__, **device_summary()}
     found = data_dir(required=False)
     summary["data_dir"] = str(found) if found else None
-    summary["tasks"] = sorted(REGISTRY)
+    summary["tasks"] = sorted(entries())
     if as_json:
         click.echo(json.dumps(summary, indent=2))
         return

@@ -1,6 +1,6 @@
 """``make demo``: run every registered task's demo end to end, outputs under ``demo-output/``.
 
-Each task registers a ``demo(out_dir, folder)`` function in ``tasks.REGISTRY`` and declares,
+Each task registers a ``demo(out_dir, folder)`` function (:mod:`nlp_tasks.registry`) and declares,
 as ``DEMO_DATA`` (a :class:`DemoData`) in the same module, what it trains on: an embedded
 default that ships with the installed packages (the language model: Python's own documentation;
 music: music21's Bach chorales), or a benchmark data set read from a sub-folder of the data
@@ -71,10 +71,10 @@ def task_demos() -> dict[str, tuple[str, DemoData]]:
     """Every registered demo: task name -> ("module:function", its DemoData)."""
     import importlib
 
-    import tasks
+    from nlp_tasks.registry import entries
 
     found = {}
-    for name, entry in tasks.REGISTRY.items():
+    for name, entry in entries().items():
         if entry.demo:
             module = importlib.import_module(entry.demo.partition(":")[0])  # click only, no TensorFlow
             found[name] = (entry.demo, getattr(module, "DEMO_DATA", DemoData(embedded="nothing declared")))
@@ -150,7 +150,7 @@ def run_demos(steps: list[DemoStep], targets: dict[str, str], out: Path) -> list
 
     A failing demo prints one ``error:`` line and the next one runs.
     """
-    import tasks
+    from nlp_tasks.registry import resolve
 
     failed = []
     for step in steps:
@@ -162,7 +162,7 @@ def run_demos(steps: list[DemoStep], targets: dict[str, str], out: Path) -> list
         # that checkpoint goes; nothing else in the folder is deleted (nlp_tasks.outdir).
         _drop_checkpoint(out / step.task)
         try:
-            tasks.resolve(targets[step.task])(out / step.task, step.folder)
+            resolve(targets[step.task])(out / step.task, step.folder)
         except UserError as err:
             print(f"error: {step.task} demo: {err.message}", file=sys.stderr)
             failed.append(step.task)

@@ -192,7 +192,7 @@ class Pipeline:
         task = meta.get("task")
         target = cls
         if not cls.task:
-            from tasks import pipeline_class
+            from nlp_tasks.registry import pipeline_class
 
             target = pipeline_class(task)
         elif task != cls.task:

@@ -12,7 +12,7 @@ import click
 import pytest
 
 import cli
-import tasks
+from nlp_tasks import registry
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -62,7 +62,8 @@ def test_user_error_inside_a_command_is_one_line(monkeypatch, capsys):
     def boom():
         raise UserError("data.txt, line 3: a line without a tag\n(second line folded)")
 
-    monkeypatch.setitem(tasks.REGISTRY, "fake", tasks.TaskEntry("", "", "fake"))
+    monkeypatch.setattr(registry, "TASKS", registry.TASKS.copy())
+    registry.register("fake", registry.TaskEntry("", "", "fake"))
     monkeypatch.setattr(cli, "resolve", lambda target: fake)
     assert cli.main(["fake", "boom"]) == 2
     err = capsys.readouterr().err
@@ -82,7 +83,7 @@ def test_version(capsys):
 
 
 def test_every_option_of_every_command_has_help_text():
-    for name, entry in tasks.REGISTRY.items():
-        for command_name, command in tasks.resolve(entry.cli).commands.items():
+    for name, entry in registry.entries().items():
+        for command_name, command in registry.resolve(entry.cli).commands.items():
             missing = [p.opts[0] for p in command.params if isinstance(p, click.Option) and not p.help]
             assert not missing, f"{name} {command_name}: {missing} have no help text"

@@ -81,7 +81,7 @@ def test_a_hanging_connection_counts_as_offline(monkeypatch):
 
 
 def test_a_failing_demo_does_not_stop_the_others(tmp_path, monkeypatch, capsys):
-    import tasks
+    from nlp_tasks import registry
 
     ran = []
 
@@ -93,7 +93,7 @@ def test_a_failing_demo_does_not_stop_the_others(tmp_path, monkeypatch, capsys):
         return run
 
     fakes = {"one": fake("one", fail=True), "two": fake("two")}
-    monkeypatch.setattr(tasks, "resolve", lambda target: fakes[target])
+    monkeypatch.setattr(registry, "resolve", lambda target: fakes[target])
     steps = [DemoStep("one", True, "hub"), DemoStep("skip", False, "skipped: needs X"),
              DemoStep("two", True, "disk", tmp_path)]
     failed = demo.run_demos(steps, {"one": "one", "two": "two", "skip": "skip"}, tmp_path / "out")

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-import tasks
+from nlp_tasks import registry
 from nlp_tasks.config import Config
 from nlp_tasks.errors import UserError
 from nlp_tasks.pipeline import Pipeline
@@ -65,7 +65,8 @@ def test_saving_again_replaces_the_model_and_keeps_the_logs(trained, tmp_path):
 
 def test_generic_load_dispatches_through_the_registry(trained, monkeypatch):
     _, path = trained
-    monkeypatch.setitem(tasks.REGISTRY, "toy", tasks.TaskEntry("tests.toy_pipeline:ToyPipeline", "", "toy"))
+    monkeypatch.setattr(registry, "TASKS", registry.TASKS.copy())
+    registry.register("toy", registry.TaskEntry("tests.toy_pipeline:ToyPipeline", "", "toy"))
     assert type(Pipeline.load(path)) is ToyPipeline
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import tasks
+from nlp_tasks import registry
 from nlp_tasks.errors import UserError
 from nlp_tasks.paths import DATA_ENV, atomic_write, data_dir
 
@@ -49,8 +49,18 @@ def test_atomic_write_keeps_the_old_file_on_failure(tmp_path):
 
 
 def test_registry_entries_resolve():
-    for name, entry in tasks.REGISTRY.items():
-        assert tasks.pipeline_class(name).task == name
-        assert tasks.resolve(entry.cli) is not None
+    assert sorted(registry.entries()) == ["charlm", "music", "ner", "sentiment"]
+    for name, entry in registry.entries().items():
+        assert registry.pipeline_class(name).task == name
+        assert registry.resolve(entry.cli) is not None
     with pytest.raises(UserError, match="unknown task"):
-        tasks.pipeline_class("no-such-task")
+        registry.pipeline_class("no-such-task")
+
+
+def test_the_core_never_imports_a_task():
+    """Layering: nlp_tasks/ is the core; tasks register with it (nlp_tasks/registry.py)."""
+    core = Path(__file__).resolve().parent.parent / "nlp_tasks"
+    offenders = [f"{path.relative_to(core.parent)}:{n}" for path in sorted(core.rglob("*.py"))
+                 for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+                 if re.match(r"\s*(import tasks\b|from tasks\b)", line)]
+    assert not offenders, f"the core imports tasks/ at {', '.join(offenders)}"

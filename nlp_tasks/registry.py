@@ -1,0 +1,110 @@
+"""The task registry: which tasks exist, and where their pipeline, commands and demo live.
+
+The core never imports a task. A task registers itself, either when its package is imported::
+
+    from nlp_tasks.registry import TaskEntry, register
+
+    register("ner", TaskEntry("tasks.ner:NERPipeline", "tasks.ner_cli:cli",
+                              "Named entity recognition", demo="tasks.ner_cli:demo"))
+
+or, for an installed package, through an entry point in the ``nlp_tasks.tasks`` group whose
+object is a module or function that makes such calls (setup.cfg)::
+
+    [options.entry_points]
+    nlp_tasks.tasks =
+        builtin = tasks
+
+Targets are ``"module:attribute"`` strings, so listing the tasks (``nlp-tasks --help``) imports
+no task code and no TensorFlow: a task's modules are imported when one of its commands runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import entry_points
+from typing import NamedTuple
+
+from nlp_tasks.errors import UserError
+
+ENTRY_POINT_GROUP = "nlp_tasks.tasks"
+
+
+class TaskEntry(NamedTuple):
+    pipeline: str  # "module:Class" of the Pipeline subclass
+    cli: str = ""  # "module:group" of the task's click group; "" for the generic commands only
+    help: str = ""  # one line for `nlp-tasks --help`
+    demo: str = ""  # "module:function(out_dir: Path, folder: Path | None) -> dict" run by `make demo`
+
+
+class Registry:
+    """Task name -> :class:`TaskEntry`, filled by :meth:`register` and the entry points."""
+
+    def __init__(self, group: str = ENTRY_POINT_GROUP):
+        self.group = group
+        self._entries: dict[str, TaskEntry] = {}
+        self._discovered = False
+
+    def register(self, name: str, entry: TaskEntry) -> TaskEntry:
+        """Add (or replace) task ``name``; returns ``entry``."""
+        if not name or not all(c.isalnum() or c in "-_" for c in name):
+            raise ValueError(f"task name must be letters, digits, - or _, got {name!r}")
+        if not isinstance(entry, TaskEntry):
+            raise TypeError(f"register({name!r}, ...) needs a TaskEntry, got {type(entry).__name__}")
+        self._entries[name] = entry
+        return entry
+
+    def unregister(self, name: str) -> None:
+        self._entries.pop(name, None)
+
+    def copy(self) -> Registry:
+        """A registry holding the same tasks (a test adds one to the copy, not to this one)."""
+        other = Registry(self.group)
+        other._entries, other._discovered = dict(self.entries()), True
+        return other
+
+    def entries(self) -> dict[str, TaskEntry]:
+        """Every registered task, in name order (the entry points are loaded the first time)."""
+        if not self._discovered:
+            self._discovered = True
+            for point in entry_points(group=self.group):
+                loaded = point.load()  # importing it registers its tasks
+                if callable(loaded):
+                    loaded()
+        return dict(sorted(self._entries.items()))
+
+    def entry(self, task: str) -> TaskEntry:
+        entries = self.entries()
+        if task not in entries:
+            known = ", ".join(entries) or "none"
+            raise UserError(f"unknown task {task!r} (known tasks: {known})")
+        return entries[task]
+
+    def pipeline_class(self, task: str):
+        """The Pipeline subclass registered for ``task``."""
+        return resolve(self.entry(task).pipeline)
+
+
+def resolve(target: str):
+    """Import ``"module:attribute"`` and return the attribute."""
+    module, _, attribute = target.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+TASKS = Registry()  # the process's registry
+
+
+def register(name: str, entry: TaskEntry) -> TaskEntry:
+    """Register task ``name`` in the process's registry (:meth:`Registry.register`)."""
+    return TASKS.register(name, entry)
+
+
+def unregister(name: str) -> None:
+    TASKS.unregister(name)
+
+
+def entries() -> dict[str, TaskEntry]:
+    return TASKS.entries()
+
+
+def pipeline_class(task: str):
+    return TASKS.pipeline_class(task)
