@@ -52,10 +52,16 @@ def _own_files(folder):
 
 
 def _without_output_settings(key):
-    """A saved run identity without ``training.verbose``, which checkpoints written before the
-    progress display changed still hold: how a run prints is not what it computes."""
-    if isinstance(key, dict) and isinstance(key.get("training"), dict) and "verbose" in key["training"]:
-        key = {**key, "training": {k: v for k, v in key["training"].items() if k != "verbose"}}
+    """A saved run identity in today's form. Checkpoints written before the progress display
+    changed still hold ``training.verbose`` (how a run prints is not what it computes), and
+    before task configs inherited every training setting (nlp_tasks.config.TrainSettings) their
+    ``config`` lacked some (``lr_patience``, say) that ``training`` held: those are copied over."""
+    if not isinstance(key, dict) or not isinstance(key.get("training"), dict):
+        return key
+    training = {k: v for k, v in key["training"].items() if k != "verbose"}
+    key = {**key, "training": training}
+    if isinstance(key.get("config"), dict) and "seed" in key["config"]:  # a task config: it has the seed
+        key["config"] = {**{k: v for k, v in training.items() if k not in key["config"]}, **key["config"]}
     return key
 
 

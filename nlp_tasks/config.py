@@ -3,11 +3,23 @@
 Subclass :class:`Config` with typed fields and defaults; :meth:`Config.from_dict` rebuilds one
 from JSON, refusing unknown keys and values of the wrong type with a :class:`UserError`, and
 :meth:`Config.replace` returns a changed copy.
+
+Each setting is declared once, with :func:`setting`: its default, a line of help, its range and
+choices. That one declaration is checked when a config is made (:meth:`Config.check_settings`),
+becomes the command-line option of the same name with the same default (:mod:`nlp_tasks.cli`)
+and documents the field. The training settings every task shares are :class:`TrainSettings`;
+a task config inherits them and may change a default with :func:`train_default`::
+
+    @dataclasses.dataclass(frozen=True)
+    class MusicConfig(TrainSettings):
+        units: int = setting(256, "Recurrent units.", low=1, high=MAX_WIDTH)
+        epochs: int = train_default("epochs", 200)
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from typing import Any
@@ -31,21 +43,6 @@ MAX_SAMPLE_LENGTH = 1_000_000
 MAX_STEPS = 100_000
 
 
-def check_upper_bounds(config, widths=(), layers=(), **others) -> None:
-    """Refuse a config field above its bound: ``widths`` <= MAX_WIDTH, ``layers`` <= MAX_LAYERS,
-    ``seed`` <= MAX_SEED, ``epochs`` <= MAX_EPOCHS, ``batch_size`` <= MAX_BATCH_SIZE, and each
-    ``name=bound`` of ``others``. ``None`` values are not checked."""
-    bounds = {**{n: MAX_WIDTH for n in widths}, **{n: MAX_LAYERS for n in layers},
-              "seed": MAX_SEED, "epochs": MAX_EPOCHS, "batch_size": MAX_BATCH_SIZE, **others}
-    for name, bound in bounds.items():
-        value = getattr(config, name, None)
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > bound:
-            raise UserError(f"{name} must be <= {bound:,}, got {value!r}")
-    seed = getattr(config, "seed", None)
-    if isinstance(seed, int) and seed < 0:
-        raise UserError(f"seed must be >= 0, got {seed!r}")
-
-
 def recurrent_parameters(units: int, inputs: int, layers: int, directions: int = 1) -> int:
     """Upper estimate of a recurrent stack's weights (four gates, as an LSTM has)."""
     total = 0
@@ -62,9 +59,65 @@ def check_parameters(count: int, what: str = "model") -> None:
                         f"more than the {MAX_PARAMETERS:,} allowed; use fewer units, layers or a smaller vocabulary")
 
 
+CELLS = ("gru", "lstm", "rnn", "mingru")  # the recurrent cells of nlp_tasks.layers.recurrent
+
+
+def setting(default, help: str, *, low=None, high=None, low_open: bool = False, high_open: bool = False,
+            choices: tuple | None = None, none: str | None = None, metavar: str | None = None):
+    """A config field: ``default``, one line of ``help``, the range ``low``..``high`` (open at
+    either end with ``low_open``/``high_open``), the allowed ``choices``, and for a field that
+    may be ``None`` what ``None`` means (``none="never stop early"``)."""
+    meta = {"help": help, "low": low, "high": high, "low_open": low_open, "high_open": high_open,
+            "choices": tuple(choices) if choices is not None else None, "none": none, "metavar": metavar}
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def train_default(name: str, default):
+    """A task's own default for the :class:`TrainSettings` field ``name`` (same help and range)."""
+    field = {f.name: f for f in dataclasses.fields(TrainSettings)}[name]
+    return dataclasses.field(default=default, metadata=field.metadata)
+
+
+def _number(value) -> str:
+    return f"{value:,}" if isinstance(value, int) else f"{value:g}"
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
     """Base class for task configs: frozen, JSON-friendly fields only."""
+
+    def __post_init__(self):
+        self.check_settings()
+
+    def check_settings(self) -> None:
+        """Refuse a value outside its :func:`setting`'s choices or range, naming the field."""
+        for field in dataclasses.fields(self):
+            meta, value = field.metadata, getattr(self, field.name)
+            if not meta or value is None or isinstance(value, bool):
+                continue
+            choices = meta.get("choices")
+            if choices and value not in choices:
+                raise UserError(f"{field.name} must be one of {', '.join(map(str, choices))}, got {value!r}")
+            if not isinstance(value, (int, float)):
+                continue
+            low, high = meta.get("low"), meta.get("high")
+            if not math.isfinite(value):
+                raise UserError(f"{field.name} must be a finite number, got {value!r}")
+            low_open, high_open = meta.get("low_open"), meta.get("high_open")
+            too_low = low is not None and (value <= low if low_open else value < low)
+            too_high = high is not None and (value >= high if high_open else value > high)
+            if (too_low or too_high) and low is not None and high is not None and (low_open or high_open):
+                interval = f"{'(' if low_open else '['}{_number(low)}, {_number(high)}{')' if high_open else ']'}"
+                raise UserError(f"{field.name} must be in {interval}, got {value!r}")
+            if too_low:
+                raise UserError(f"{field.name} must be {'>' if low_open else '>='} {_number(low)}, got {value!r}")
+            if too_high:
+                raise UserError(f"{field.name} must be {'<' if high_open else '<='} {_number(high)}, got {value!r}")
+
+    @classmethod
+    def settings(cls) -> list[dataclasses.Field]:
+        """The fields declared with :func:`setting` (every field of a task config)."""
+        return [f for f in dataclasses.fields(cls) if f.metadata.get("help")]
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -125,3 +178,31 @@ def _coerce(value, hint, where):
     if isinstance(hint, type) and not isinstance(value, hint):
         raise UserError(f"{where} must be {hint.__name__}, got {value!r}")
     return value
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainSettings(Config):
+    """What training does, for every task: a task config inherits these fields
+    (:class:`nlp_tasks.training.TrainConfig` adds how progress is shown)."""
+
+    epochs: int = setting(10, "Maximum number of passes over the training data.", low=1, high=MAX_EPOCHS)
+    batch_size: int = setting(32, "Examples per training step (the global batch, split across replicas).",
+                              low=1, high=MAX_BATCH_SIZE)
+    learning_rate: float = setting(1e-3, "Adam's step size.", low=0, low_open=True)
+    clipnorm: float | None = setting(5.0, "Clip the gradients to this global norm (exploding gradients).",
+                                     low=0, low_open=True, none="no clipping")
+    patience: int | None = setting(3, "Stop after this many epochs without a better validation figure.",
+                                   low=0, none="never stop early")
+    lr_decay: float | None = setting(None, "Multiply the learning rate by this when the validation figure stalls.",
+                                     low=0, high=1, low_open=True, high_open=True, none="no decay")
+    lr_patience: int = setting(1, "Epochs without a better validation figure before the learning rate decays.",
+                               low=0)
+    seed: int = setting(0, "Seeds Python, NumPy and TensorFlow.", low=0, high=MAX_SEED)
+    deterministic: bool = setting(True, "TensorFlow op determinism: the same command gives the same weights.")
+
+    def training(self, **output):
+        """The :class:`nlp_tasks.training.TrainConfig` of these settings (``output``: ``verbose``)."""
+        from nlp_tasks.training import TrainConfig
+
+        names = [f.name for f in dataclasses.fields(TrainSettings)]
+        return TrainConfig(**{name: getattr(self, name) for name in names}, **output)

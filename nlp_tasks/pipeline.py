@@ -24,6 +24,7 @@ that vocabularies and labels match the weights (:meth:`Pipeline.check_consistenc
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
@@ -44,6 +45,35 @@ OUTPUT_LAYER = "output"  # name of the layer whose width must equal the number o
 MAX_META_BYTES = 64 * 2**20  # pipeline.json holds a config, labels and metrics: kilobytes
 MANY_LABELS = 1_000  # more labels than this is likely a wrong column: a warning on stderr
 VOCAB_NAME = re.compile(r"[A-Za-z0-9_]{1,64}")  # vocabulary names stay inside the folder
+
+
+@dataclasses.dataclass
+class TrainingData:
+    """What :meth:`Pipeline.read_training_data` read: the task's own objects (examples,
+    sentences, pieces) in ``train`` and ``dev``; ``fingerprint``, the parts that identify the
+    data of a run (:func:`nlp_tasks.checkpoint.fingerprint`); ``counts``, figures for the
+    summary (``{"train_examples": 8544}``); ``extra``, anything else the task needs later."""
+
+    train: Any
+    dev: Any = None
+    fingerprint: Any = None
+    counts: dict = dataclasses.field(default_factory=dict)
+    extra: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class TrainingPlan:
+    """How :meth:`Pipeline.fit` trains: ``batches`` (what ``keras.Model.fit`` takes), the
+    ``loss`` and Keras ``metrics``; validation either as ``validation`` data for Keras or as
+    ``validation_figures``, a function computing ``{name: value}`` after each epoch (a dev F1);
+    and any other Keras ``callbacks``."""
+
+    batches: Any
+    loss: Any
+    metrics: list = dataclasses.field(default_factory=list)
+    validation: Any = None
+    validation_figures: Any = None
+    callbacks: list = dataclasses.field(default_factory=list)
 
 
 def embedding_layer_name(vocab_name: str) -> str:
@@ -72,17 +102,82 @@ class Pipeline:
         self.model = None  # a keras.Model once built or loaded
 
     # ------------------------------------------------------------ the task API
+    # The validation figure that picks the best epoch (a key of the epoch logs) and its direction.
+    monitor: ClassVar[str] = "val_loss"
+    mode: ClassVar[str] = "min"
+
     def build_model(self):
         """Create ``self.model`` from the config, vocabularies and labels."""
         raise NotImplementedError
 
-    def fit(self, train, dev=None, **options) -> dict:
+    def fit(self, train, dev=None, *, out_dir: str | Path | None = None, verbose: int = 1, **options) -> dict:
+        """Train on ``train``, keep the epoch with the best validation figure; returns a summary.
+
+        The same steps for every task: read the data and set the labels and vocabularies
+        (:meth:`read_training_data`), seed, build the model in the distribution strategy's scope
+        (:meth:`build_training_model`), say how to train it (:meth:`training_plan`), train with
+        :func:`nlp_tasks.training.fit` (checkpoints in ``out_dir``, resume, early stopping), and
+        record the summary in ``self.metrics["training"]`` (:meth:`finish_training`). ``options``
+        are the task's own (``embeddings=`` for NER and sentiment).
+        """
+        import time
+
+        from nlp_tasks import distribute, training
+        from nlp_tasks.runtime import set_seed
+
+        cfg = self.config
+        data = self.read_training_data(train, dev, **options)
+        set_seed(cfg.seed, deterministic=cfg.deterministic)  # the weights are drawn when the model is built
+        with distribute.scope():  # one replica per device under --strategy mirrored
+            model = self.build_training_model(data)
+        plan = self.training_plan(data, model)
+        start = time.perf_counter()
+        summary = training.fit(model, plan.batches, validation=plan.validation, config=cfg.training(verbose=verbose),
+                               loss=plan.loss, metrics=plan.metrics, monitor=self.monitor, mode=self.mode,
+                               out_dir=out_dir, callbacks=plan.callbacks, validation_figures=plan.validation_figures,
+                               run_key={"task": self.task, "config": cfg.to_dict(), "data": data.fingerprint})
+        summary["train_seconds"] = time.perf_counter() - start
+        summary.update(data.counts)
+        self.metrics = {"training": {k: v for k, v in summary.items() if k != "history"}}
+        self.finish_training(data, model, summary)
+        return summary
+
+    def read_training_data(self, train, dev=None, **options) -> TrainingData:
+        """Read ``train`` and ``dev``, set ``self.labels`` and ``self.vocabs`` from the training
+        data, and check the dev data against them."""
         raise NotImplementedError
 
-    def evaluate(self, data, **options) -> dict:
+    def build_training_model(self, data: TrainingData):
+        """The model that :meth:`fit` trains (by default :meth:`build_model`'s)."""
+        return self.build_model()
+
+    def training_plan(self, data: TrainingData, model) -> TrainingPlan:
+        """Batches, loss and validation for training ``model`` on ``data``."""
         raise NotImplementedError
 
-    def predict(self, inputs, **options):
+    def finish_training(self, data: TrainingData, model, summary: dict) -> None:
+        """After training: make ``self.model`` the model to save (by default the trained one)."""
+        self.model = model
+
+    def train(self, train, dev=None, test=None, *, out: str | Path, verbose: int = 1, **options) -> dict:
+        """The whole job of ``nlp-tasks TASK train``: :meth:`fit` (checkpoints in ``out``), then
+        :meth:`evaluate` ``test`` once with the best weights, record it (:meth:`test_summary`)
+        and :meth:`save` the model to ``out``. Returns the summary, with ``"model"`` and ``"test"``."""
+        summary = self.fit(train, dev, out_dir=out, verbose=verbose, **options)
+        result = {"model": str(out), **{k: v for k, v in summary.items() if k != "history"}}
+        if test is not None:
+            self.metrics["test"] = result["test"] = self.test_summary(self.evaluate(test, split="test"))
+        self.save(out)
+        return result
+
+    def test_summary(self, report: dict) -> dict:
+        """What of an :meth:`evaluate` report is kept in ``metrics["test"]`` (all of it by default)."""
+        return report
+
+    def evaluate(self, data, split: str = "test") -> dict:
+        raise NotImplementedError
+
+    def predict(self, inputs):
         raise NotImplementedError
 
     def __call__(self, inputs, **options):

@@ -27,41 +27,19 @@ import sys
 import time
 from pathlib import Path
 
-from nlp_tasks.config import Config
+from nlp_tasks.config import TrainSettings, setting
 from nlp_tasks.errors import UserError
 from nlp_tasks.runtime import import_tensorflow, set_seed
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainConfig(Config):
-    epochs: int = 10
-    batch_size: int = 32
-    learning_rate: float = 1e-3
-    clipnorm: float | None = 5.0  # global-norm gradient clipping; None turns it off
-    patience: int | None = 3  # epochs without improvement before stopping; None: never stop early
-    lr_decay: float | None = None  # multiply the learning rate by this when the monitor stalls
-    lr_patience: int = 1  # epochs without improvement before the learning rate is decayed
-    seed: int = 0
-    deterministic: bool = True
+class TrainConfig(TrainSettings):
+    """:class:`~nlp_tasks.config.TrainSettings` (epochs, batch size, learning rate, clipping,
+    patience, learning-rate decay, seed, determinism) and how progress is shown."""
+
     # Progress output (not part of the run's identity): 0 silent; 1 a bar with ETA on a terminal,
     # one plain line per epoch when stdout is a pipe or a file; 2 one line per epoch always.
-    verbose: int = 1
-
-    def __post_init__(self):
-        checks = [
-            ("epochs", self.epochs >= 1, "must be >= 1"),
-            ("batch_size", self.batch_size >= 1, "must be >= 1"),
-            ("learning_rate", self.learning_rate > 0 and math.isfinite(self.learning_rate), "must be positive"),
-            ("clipnorm", self.clipnorm is None or self.clipnorm > 0, "must be positive (None turns clipping off)"),
-            ("patience", self.patience is None or self.patience >= 0, "must be >= 0"),
-            ("seed", self.seed >= 0, "must be >= 0"),
-            ("lr_decay", self.lr_decay is None or 0 < self.lr_decay < 1, "must be in (0, 1) (None: no decay)"),
-            ("lr_patience", self.lr_patience >= 0, "must be >= 0"),
-            ("verbose", self.verbose in (0, 1, 2), "must be 0, 1 or 2"),
-        ]
-        for name, ok, message in checks:
-            if not ok:
-                raise UserError(f"{name} {message}, got {getattr(self, name)!r}")
+    verbose: int = setting(1, "Progress: 0 silent, 1 a bar on a terminal, 2 one line per epoch.", choices=(0, 1, 2))
 
 
 class TrainingDiverged(UserError):
@@ -166,6 +144,19 @@ def progress_callback(verbose: int = 1, stream=None):
     return Progress()
 
 
+def _figures_callback(compute):
+    """Adds ``compute()``'s ``{name: value}`` to the logs at the end of every epoch (shown on the
+    epoch's progress line, written to the CSV log, watched by early stopping)."""
+    import keras
+
+    def on_epoch_end(epoch, logs=None):
+        figures = compute()
+        if logs is not None:
+            logs.update(figures)
+
+    return keras.callbacks.LambdaCallback(on_epoch_end=on_epoch_end)
+
+
 def _csv_logger(path: Path, append: bool):
     """Keras' CSV log, with epochs counted from 1 like the console and ``pipeline.json``."""
     import keras
@@ -260,13 +251,16 @@ def _write(checkpoint, model, state, best, changed) -> None:
 
 def fit(model, train, validation=None, config: TrainConfig | None = None, loss=None, metrics=None,
         monitor: str = "val_loss", mode: str = "min", out_dir: str | Path | None = None,
-        callbacks=(), run_key: dict | None = None) -> dict:
+        callbacks=(), run_key: dict | None = None, validation_figures=None) -> dict:
     """Compile ``model`` (when ``loss`` is given) and train it; returns a summary dict.
 
     ``train`` and ``validation`` are whatever ``keras.Model.fit`` takes (tf.data datasets,
     typically). Seed before building the model too (:func:`nlp_tasks.runtime.set_seed`): the
     weights are drawn when it is built. Early stopping watches ``monitor`` (``mode`` ``"min"`` or
-    ``"max"``) and needs validation data; without it training runs all epochs.
+    ``"max"``) and needs validation: ``validation`` data that Keras evaluates, or
+    ``validation_figures``, a function returning ``{name: value}`` (a dev F1, an exact
+    validation loss) that runs at the end of every epoch and adds its figures to the epoch's
+    logs. Without either, training runs all epochs.
 
     With ``out_dir``: a CSV log, a loss-curve PNG, and a checkpoint after every epoch
     (:mod:`nlp_tasks.checkpoint`). Calling ``fit`` again with the same ``out_dir`` and the same
@@ -278,10 +272,12 @@ def fit(model, train, validation=None, config: TrainConfig | None = None, loss=N
     from nlp_tasks import distribute
 
     with distribute.scope():
-        return _fit(model, train, validation, config, loss, metrics, monitor, mode, out_dir, callbacks, run_key)
+        return _fit(model, train, validation, config, loss, metrics, monitor, mode, out_dir, callbacks, run_key,
+                    validation_figures)
 
 
-def _fit(model, train, validation, config, loss, metrics, monitor, mode, out_dir, callbacks, run_key) -> dict:
+def _fit(model, train, validation, config, loss, metrics, monitor, mode, out_dir, callbacks, run_key,
+         validation_figures) -> dict:
     import keras
 
     from nlp_tasks import distribute, outdir
@@ -302,14 +298,16 @@ def _fit(model, train, validation, config, loss, metrics, monitor, mode, out_dir
     if writes:  # checked, locked for this run and marked as ours before any epoch (nlp_tasks.outdir)
         out_dir = outdir.claim(out_dir)
     try:
-        return _fit_in(model, train, validation, config, monitor, mode, out_dir, callbacks, run_key, writes)
+        return _fit_in(model, train, validation, config, monitor, mode, out_dir, callbacks, run_key, writes,
+                       validation_figures)
     except BaseException:
         if writes:
             outdir.release(out_dir)  # a finished run keeps the lock until its model is saved
         raise
 
 
-def _fit_in(model, train, validation, config, monitor, mode, out_dir, callbacks, run_key, writes) -> dict:
+def _fit_in(model, train, validation, config, monitor, mode, out_dir, callbacks, run_key, writes,
+            validation_figures) -> dict:
     import keras
 
     from nlp_tasks import distribute
@@ -333,11 +331,13 @@ def _fit_in(model, train, validation, config, monitor, mode, out_dir, callbacks,
             print(f"resuming from {checkpoint.dir}: {done} of {config.epochs} epochs done")
     # Task callbacks run first, so metrics they add to the epoch logs (a dev F1, say) can be
     # monitored by early stopping and written to the CSV log.
+    if validation_figures is not None:
+        callbacks = [_figures_callback(validation_figures), *callbacks]
     cbs = [_stop_on_nan_callback(), *_epoch_callbacks(train), *callbacks]
     if config.verbose:  # after the task's callbacks, so their metrics are on the epoch's line
         cbs.append(progress_callback(config.verbose))
     early = plateau = None
-    if validation is not None or any(getattr(cb, "provides_validation", False) for cb in callbacks):
+    if validation is not None or validation_figures is not None:
         EarlyStopping, ReduceLROnPlateau = _resumable_callbacks(state, checkpoint.best_weights() if state else None)
         # Keeps the best weights by the monitored metric (restored at the end); stops early after
         # `patience` epochs without improvement, or never when patience is None.

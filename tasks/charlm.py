@@ -21,66 +21,58 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from pathlib import Path
 
 import numpy as np
 
-from nlp_tasks.config import Config, check_parameters, check_upper_bounds, recurrent_parameters
+from nlp_tasks.config import (
+    CELLS,
+    MAX_LAYERS,
+    MAX_WIDTH,
+    TrainSettings,
+    check_parameters,
+    recurrent_parameters,
+    setting,
+    train_default,
+)
 from nlp_tasks.errors import UserError
-from nlp_tasks.pipeline import OUTPUT_LAYER, Pipeline, embedding_layer_name
+from nlp_tasks.pipeline import OUTPUT_LAYER, Pipeline, TrainingData, TrainingPlan, embedding_layer_name
 from nlp_tasks.sampling import log_softmax
-from nlp_tasks.training import callback_base
 from nlp_tasks.vocab import BOS_ID, EOS_ID, PAD_ID, Vocabulary
 from tasks import charlm_data as cd
 
-CELLS = ("gru", "lstm", "rnn", "mingru")
 LEVELS = ("char", "word")
 
 
 @dataclasses.dataclass(frozen=True)
-class LanguageModelConfig(Config):
-    level: str = "char"  # "char" or "word"
-    mode: str = "stream"  # "stream" (one long text, truncated BPTT) or "lines" (each line a sequence)
-    cell: str = "gru"
-    units: int = 512
-    layers: int = 2
-    embedding_dim: int | None = 64  # None: one-hot inputs
-    dropout: float = 0.25
-    window: int = 100  # time steps per truncated-BPTT window (stream mode)
-    max_vocab: int | None = 10000  # most frequent tokens kept (words); characters rarely reach it
-    min_freq: int = 1
-    lower: bool = False
-    valid_fraction: float = 0.1  # held out from the end of the training text when no dev data is given
-    text_column: str = "text"
-    separator: str | None = None  # characters separated by this in the files (PTB's layout: " "); None: as written
-    word_boundary: str = "_"  # with a separator: the token read as a space
-    epochs: int = 20
-    batch_size: int = 64
-    learning_rate: float = 2e-3
-    clipnorm: float | None = 5.0
-    patience: int | None = 3
-    lr_decay: float | None = 0.5  # halve the learning rate when validation loss stalls
-    seed: int = 0
+class LanguageModelConfig(TrainSettings):
+    level: str = setting("char", "Model characters or words.", choices=LEVELS)
+    mode: str = setting("stream", "stream: one long text, truncated backpropagation through time; "
+                        "lines: each line (or document) a sequence of its own.", choices=cd.MODES)
+    cell: str = setting("gru", "Recurrent cell.", choices=CELLS)
+    units: int = setting(512, "Units per layer.", low=1, high=MAX_WIDTH)
+    layers: int = setting(2, "Stacked recurrent layers.", low=1, high=MAX_LAYERS)
+    embedding_dim: int | None = setting(64, "Token embedding width.", low=1, high=MAX_WIDTH, none="one-hot inputs")
+    dropout: float = setting(0.25, "Dropout between layers while training.", low=0, high=1, high_open=True)
+    window: int = setting(100, "Time steps per truncated-BPTT window (stream mode).", low=1, high=1_000_000)
+    max_vocab: int | None = setting(10000, "Most frequent tokens kept (words; characters rarely reach it).",
+                                    low=1, none="every token")
+    min_freq: int = setting(1, "Tokens seen fewer times than this become <unk>.", low=1)
+    lower: bool = setting(False, "Lower-case the text first.")
+    valid_fraction: float = setting(0.1, "Share held out from the end of the training text when no --dev is "
+                                    "given (0: no validation).", low=0, high=1, high_open=True)
+    text_column: str = setting("text", "Text column of CSV/JSON/hub data.")
+    separator: str | None = setting(None, "The files' characters are separated by this (PTB's layout: ' ').",
+                                    none="read the text as written")
+    word_boundary: str = setting("_", "With --separator: the token read as a space.")
+    epochs: int = train_default("epochs", 20)
+    batch_size: int = train_default("batch_size", 64)
+    learning_rate: float = train_default("learning_rate", 2e-3)
+    lr_decay: float | None = train_default("lr_decay", 0.5)
 
     def __post_init__(self):
-        if self.level not in LEVELS:
-            raise UserError(f"level must be one of {', '.join(LEVELS)}, got {self.level!r}")
-        if self.mode not in cd.MODES:
-            raise UserError(f"mode must be one of {', '.join(cd.MODES)}, got {self.mode!r}")
-        if self.cell not in CELLS:
-            raise UserError(f"cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise UserError(f"dropout must be in [0, 1), got {self.dropout!r}")
-        if not 0.0 <= self.valid_fraction < 1.0:
-            raise UserError(f"valid_fraction must be in [0, 1), got {self.valid_fraction!r}")
-        for name in ("units", "layers", "window", "min_freq"):
-            if getattr(self, name) < 1:
-                raise UserError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        super().__post_init__()
         if self.separator == "":
             raise UserError("separator must not be empty (None reads the text as written)")
-        if self.embedding_dim is not None and self.embedding_dim < 1:
-            raise UserError(f"embedding_dim must be >= 1 (or None for one-hot), got {self.embedding_dim!r}")
-        check_upper_bounds(self, widths=("units", "embedding_dim"), layers=("layers",), window=1_000_000)
 
 
 class LanguageModelPipeline(Pipeline):
@@ -221,14 +213,13 @@ class LanguageModelPipeline(Pipeline):
         return self._line_batches(sequences, shuffle=False, batch_size=batch_size)
 
     # ------------------------------------------------------------------ training
-    def fit(self, train, dev=None, out_dir: str | Path | None = None, verbose: int = 1) -> dict:
-        """Train on ``train`` (validation: ``dev``, or the end of ``train``); returns a summary."""
-        import keras
+    monitor, mode = "val_nats", "min"
 
-        from nlp_tasks.checkpoint import fingerprint
+    def read_training_data(self, train, dev=None) -> TrainingData:
+        """Text of ``train`` and ``dev`` (or the last ``valid_fraction`` of ``train``) as token-id
+        sequences; the vocabulary from the training part."""
         from nlp_tasks import distribute
-        from nlp_tasks.runtime import set_seed
-        from nlp_tasks.training import TrainConfig, fit
+        from nlp_tasks.checkpoint import fingerprint
 
         cfg = self.config
         docs = self._read(train, split="train")
@@ -244,40 +235,44 @@ class LanguageModelPipeline(Pipeline):
         dev_seqs = self._sequences(dev_docs) if dev_docs is not None else None
         if cfg.mode == "lines" and not train_seqs:
             raise UserError(f"{train}: no non-empty lines to train on")
-
-        set_seed(cfg.seed, deterministic=True)
         stream = cfg.mode == "stream"
         if stream and distribute.replicas() > 1:
             raise UserError("--mode stream carries each row's state from batch to batch, which a split batch "
                             "cannot do; use --strategy default, or --mode lines")
-        with distribute.scope():  # one replica per device under --strategy mirrored
-            train_model = self.build_model(cfg.batch_size if stream else None, stateful=stream, mask=not stream)
-        data = self._stream_dataset(train_seqs) if stream else self._line_batches(train_seqs, shuffle=True)
-        callbacks = [_ResetStates(train_model)] if stream else []
-        if dev_seqs is not None:
-            callbacks.append(_ValidationLoss(self, train_model, self._eval_batches(dev_seqs, cfg.batch_size)))
-        train_cfg = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
-                                clipnorm=cfg.clipnorm, patience=cfg.patience, lr_decay=cfg.lr_decay,
-                                seed=cfg.seed, verbose=verbose)
-        start = time.perf_counter()
-        summary = fit(train_model, data, config=train_cfg,
-                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                      monitor="val_nats", mode="min", out_dir=out_dir, callbacks=callbacks,
-                      run_key={"task": self.task, "config": cfg.to_dict(),
-                               "data": fingerprint(self.vocab.tokens, *_as_arrays(train_seqs), *_as_arrays(dev_seqs))})
-        summary["train_seconds"] = time.perf_counter() - start
-        summary["train_tokens"] = int(len(train_seqs) if stream else sum(len(s) + 1 for s in train_seqs))
-        # The saved model is stateless and masks padding; it shares every weight with train_model.
+        tokens = int(len(train_seqs) if stream else sum(len(s) + 1 for s in train_seqs))
+        return TrainingData(train_seqs, dev_seqs, counts={"train_tokens": tokens},
+                            fingerprint=fingerprint(self.vocab.tokens, *_as_arrays(train_seqs), *_as_arrays(dev_seqs)))
+
+    def build_training_model(self, data: TrainingData):
+        """Stream mode trains a stateful copy (truncated BPTT needs a fixed batch size)."""
+        stream = self.config.mode == "stream"
+        return self.build_model(self.config.batch_size if stream else None, stateful=stream, mask=not stream)
+
+    def training_plan(self, data: TrainingData, model) -> TrainingPlan:
+        import keras
+
+        stream = self.config.mode == "stream"
+        figures = None
+        if data.dev is not None:
+            batches = self._eval_batches(data.dev, self.config.batch_size)
+            figures = lambda: _validation_figures(model, batches)  # noqa: E731
+        return TrainingPlan(
+            self._stream_dataset(data.train) if stream else self._line_batches(data.train, shuffle=True),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), validation_figures=figures,
+            # Every epoch starts from a<0> = 0: truncated BPTT carries state only within an epoch.
+            callbacks=[keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: _reset_states(model))]
+            if stream else [])
+
+    def finish_training(self, data: TrainingData, model, summary: dict) -> None:
+        # The saved model is stateless and masks padding; it shares every weight with the trained one.
         self.model = self.build_model()
-        self.model.set_weights(train_model.get_weights())
+        self.model.set_weights(model.get_weights())
         self._step = None
-        self.metrics = {"training": {k: v for k, v in summary.items() if k != "history"}}
         if "best" in summary:
             self.metrics["validation"] = _loss_report(summary["best"], self.config.level)
-        return summary
 
     # ------------------------------------------------------------------ evaluation
-    def evaluate(self, data, split: str = "test", batch_size: int | None = None, **options) -> dict:
+    def evaluate(self, data, split: str = "test", batch_size: int | None = None) -> dict:
         """Cross-entropy of ``data``: nats and bits per token (and per character), perplexity.
 
         The same rule as :meth:`score`: a character model refuses text with characters it never
@@ -368,7 +363,7 @@ class LanguageModelPipeline(Pipeline):
             "unknown": [tok for tok in vocab.tokenize(text) if tok not in vocab],
         }
 
-    def predict(self, inputs, **options):
+    def predict(self, inputs):
         """Same as :meth:`score`."""
         return self.score(inputs)
 
@@ -447,28 +442,7 @@ def _sum_nll(model, batches) -> tuple[float, float]:
     return total, count
 
 
-class _ResetStates(callback_base()):
-    """Start every epoch from a<0> = 0 (truncated BPTT carries state only within an epoch)."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.stateful_model = model
-
-    def on_epoch_begin(self, epoch, logs=None):
-        _reset_states(self.stateful_model)
-
-
-class _ValidationLoss(callback_base()):
-    """Exact validation loss (every token once) in the epoch logs as ``val_nats`` (and bits)."""
-
-    provides_validation = True
-
-    def __init__(self, pipe, model, batches):
-        super().__init__()
-        self.pipe, self.eval_model, self.batches = pipe, model, batches
-
-    def on_epoch_end(self, epoch, logs=None):
-        total, count = _sum_nll(self.eval_model, self.batches)
-        if logs is not None:  # shown on the epoch's progress line by fit()
-            logs["val_nats"] = total / count
-            logs["val_bits"] = total / count / math.log(2)
+def _validation_figures(model, batches) -> dict:
+    """Exact validation loss (every token once): ``val_nats`` and ``val_bits`` per token."""
+    total, count = _sum_nll(model, batches)
+    return {"val_nats": total / count, "val_bits": total / count / math.log(2)}

@@ -31,44 +31,41 @@ from pathlib import Path
 
 import numpy as np
 
-from nlp_tasks.config import (MAX_SAMPLES, MAX_SEED, MAX_STEPS, Config, check_parameters, check_upper_bounds,
-                               recurrent_parameters)
+from nlp_tasks.config import (
+    CELLS,
+    MAX_LAYERS,
+    MAX_SAMPLES,
+    MAX_SEED,
+    MAX_STEPS,
+    MAX_WIDTH,
+    TrainSettings,
+    check_parameters,
+    recurrent_parameters,
+    setting,
+    train_default,
+)
 from nlp_tasks.errors import UserError
-from nlp_tasks.pipeline import OUTPUT_LAYER, Pipeline
+from nlp_tasks.pipeline import OUTPUT_LAYER, Pipeline, TrainingData, TrainingPlan
 from nlp_tasks.sources import split_source
-from nlp_tasks.training import callback_base
 from tasks import music_data as md
-
-CELLS = ("gru", "lstm", "rnn", "mingru")
 
 
 @dataclasses.dataclass(frozen=True)
-class MusicConfig(Config):
-    cell: str = "gru"
-    units: int = 256
-    layers: int = 1
-    dropout: float = 0.3
-    input_dropout: float = 0.1  # drops sounding keys of the input frames (robustness to its own mistakes)
-    steps_per_quarter: int = 1  # time grid for MIDI input and output (JSB Chorales: 1 frame per quarter)
-    epochs: int = 200
-    batch_size: int = 8
-    learning_rate: float = 2e-3
-    clipnorm: float | None = 5.0
-    patience: int | None = 20
-    lr_decay: float | None = 0.5
-    lr_patience: int = 4  # epochs without a better validation NLL before the learning rate is decayed
-    seed: int = 0
-
-    def __post_init__(self):
-        if self.cell not in CELLS:
-            raise UserError(f"cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
-        for name in ("dropout", "input_dropout"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise UserError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
-        for name in ("units", "layers", "steps_per_quarter"):
-            if getattr(self, name) < 1:
-                raise UserError(f"{name} must be >= 1, got {getattr(self, name)!r}")
-        check_upper_bounds(self, widths=("units",), layers=("layers",), steps_per_quarter=96)
+class MusicConfig(TrainSettings):
+    cell: str = setting("gru", "Recurrent cell.", choices=CELLS)
+    units: int = setting(256, "Recurrent units per layer.", low=1, high=MAX_WIDTH)
+    layers: int = setting(1, "Stacked recurrent layers.", low=1, high=MAX_LAYERS)
+    dropout: float = setting(0.3, "Dropout rate while training.", low=0, high=1, high_open=True)
+    input_dropout: float = setting(0.1, "Share of the sounding keys of input frames dropped while training "
+                                   "(robustness to its own mistakes).", low=0, high=1, high_open=True)
+    steps_per_quarter: int = setting(1, "Time grid for MIDI input and output (JSB Chorales: 1 frame per quarter).",
+                                     low=1, high=96)
+    epochs: int = train_default("epochs", 200)
+    batch_size: int = train_default("batch_size", 8)
+    learning_rate: float = train_default("learning_rate", 2e-3)
+    patience: int | None = train_default("patience", 20)
+    lr_decay: float | None = train_default("lr_decay", 0.5)
+    lr_patience: int = train_default("lr_patience", 4)
 
 
 def summed_bce(y_true, logits):
@@ -151,39 +148,33 @@ class MusicPipeline(Pipeline):
         return batch_dataset(make_batch, lengths, batch_size, signature, seed=self.config.seed)
 
     # ------------------------------------------------------------------ training
-    def fit(self, train, dev=None, out_dir: str | Path | None = None, verbose: int = 1) -> dict:
-        """Train on ``train``; keep the weights with the lowest ``dev`` NLL per time step."""
-        from nlp_tasks.checkpoint import fingerprint
-        from nlp_tasks import distribute
-        from nlp_tasks.runtime import set_seed
-        from nlp_tasks.training import TrainConfig, fit
+    monitor, mode = "val_nll", "min"
 
-        cfg = self.config
+    def read_training_data(self, train, dev=None) -> TrainingData:
+        """Pieces of ``train`` and ``dev`` (by default the validation split of ``train``'s source)."""
+        from nlp_tasks.checkpoint import fingerprint
+
         train_pieces = self._pieces(train, "train")
         if dev is None:
             dev = _default_dev(train)
         dev_pieces = self._pieces(dev, "valid") if dev is not None else None
-        set_seed(cfg.seed, deterministic=True)
-        with distribute.scope():  # one replica per device under --strategy mirrored
-            self.build_model()
-        callbacks = [_ValidationNLL(self, self._batches(dev_pieces, shuffle=False))] if dev_pieces else []
-        train_cfg = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
-                                clipnorm=cfg.clipnorm, patience=cfg.patience, lr_decay=cfg.lr_decay,
-                                lr_patience=cfg.lr_patience, seed=cfg.seed, verbose=verbose)
-        start = time.perf_counter()
-        summary = fit(self.model, self._batches(train_pieces, shuffle=True), config=train_cfg, loss=summed_bce,
-                      monitor="val_nll", mode="min", out_dir=out_dir, callbacks=callbacks,
-                      run_key={"task": self.task, "config": cfg.to_dict(),
-                               "data": fingerprint(*train_pieces, *(dev_pieces or []))})
-        summary["train_seconds"] = time.perf_counter() - start
-        summary["train_pieces"], summary["train_steps"] = len(train_pieces), int(sum(len(p) for p in train_pieces))
-        self._step = None
-        self.metrics = {"training": {**{k: v for k, v in summary.items() if k != "history"},
-                                     "openings": opening_frames(train_pieces)}}
-        return summary
+        return TrainingData(train_pieces, dev_pieces, fingerprint=fingerprint(*train_pieces, *(dev_pieces or [])),
+                            counts={"train_pieces": len(train_pieces),
+                                    "train_steps": int(sum(len(p) for p in train_pieces))})
+
+    def training_plan(self, data: TrainingData, model) -> TrainingPlan:
+        figures = None
+        if data.dev:
+            batches = self._batches(data.dev, shuffle=False)
+            figures = lambda: _validation_figures(model, batches)  # noqa: E731
+        return TrainingPlan(self._batches(data.train, shuffle=True), loss=summed_bce, validation_figures=figures)
+
+    def finish_training(self, data: TrainingData, model, summary: dict) -> None:
+        self.model, self._step = model, None
+        self.metrics["training"]["openings"] = opening_frames(data.train)
 
     # ------------------------------------------------------------------ evaluation
-    def evaluate(self, data, split: str = "test", **options) -> dict:
+    def evaluate(self, data, split: str = "test") -> dict:
         """NLL per time step (summed over keys), frame accuracy, note precision / recall / F1."""
         self.require_model()
         pieces = self._pieces(data, split)
@@ -192,7 +183,7 @@ class MusicPipeline(Pipeline):
         report.update(pieces=len(pieces), seconds=time.perf_counter() - start)
         return report
 
-    def predict(self, inputs, **options):
+    def predict(self, inputs):
         """Per-step key probabilities given the true past, for each piece: ``[(T, 88) array]``."""
         model = self.require_model()
         pieces = self._pieces(inputs, "test")
@@ -332,17 +323,7 @@ def frame_metrics(model, batches) -> dict:
             "f1": float(2 * precision * recall / (precision + recall)) if precision + recall else 0.0}
 
 
-class _ValidationNLL(callback_base()):
-    """Exact validation NLL per time step in the epoch logs as ``val_nll``."""
-
-    provides_validation = True
-
-    def __init__(self, pipe, batches):
-        super().__init__()
-        self.pipe, self.batches = pipe, batches
-
-    def on_epoch_end(self, epoch, logs=None):
-        report = frame_metrics(self.model, self.batches)
-        if logs is not None:
-            logs["val_nll"] = report["nll_per_step"]
-            logs["val_frame_accuracy"] = report["frame_accuracy"]
+def _validation_figures(model, batches) -> dict:
+    """Exact validation NLL per time step (``val_nll``) and frame accuracy."""
+    report = frame_metrics(model, batches)
+    return {"val_nll": report["nll_per_step"], "val_frame_accuracy": report["frame_accuracy"]}

@@ -26,7 +26,16 @@ import time
 import numpy as np
 
 from nlp_tasks.chunking import chunks, conlleval
-from nlp_tasks.config import Config, check_parameters, check_upper_bounds, recurrent_parameters
+from nlp_tasks.config import (
+    CELLS,
+    MAX_LAYERS,
+    MAX_WIDTH,
+    TrainSettings,
+    check_parameters,
+    recurrent_parameters,
+    setting,
+    train_default,
+)
 from nlp_tasks.data import (
     batch_dataset,
     read_conll,
@@ -34,13 +43,14 @@ from nlp_tasks.data import (
     too_long,
 )
 from nlp_tasks.errors import UserError
-from nlp_tasks.pipeline import Pipeline, embedding_layer_name
+from nlp_tasks.pipeline import Pipeline, TrainingData, TrainingPlan, embedding_layer_name
 from nlp_tasks.sources import load_hub_dataset, no_split_for_file, resolve_source
 from nlp_tasks.vocab import UNK_ID, Vocabulary, tokenize_words_with_offsets
 
 CASES = ["<pad>", "lower", "upper", "title", "numeric", "mostly_numeric", "has_digit", "other"]
 MAX_WORD_CHARS = 24
 HUB_SPLITS = {"train": "train", "dev": "validation", "test": "test"}
+SCHEMES = ("auto", "iob1", "iob2", "bioes")
 
 
 def casing(token: str) -> int:
@@ -62,43 +72,26 @@ def casing(token: str) -> int:
 
 
 @dataclasses.dataclass(frozen=True)
-class NERConfig(Config):
-    cell: str = "gru"
-    units: int = 200  # per direction
-    layers: int = 1
-    word_dim: int = 100
-    char_dim: int = 30
-    char_units: int = 50  # per direction; 0 turns character features off
-    case_dim: int = 8
-    dropout: float = 0.5
-    word_dropout: float = 0.05  # share of training words replaced by <unk>
-    head: str = "crf"  # or "softmax"
-    min_freq: int = 1
-    max_vocab: int | None = None
-    scheme: str = "auto"  # tag scheme of the input files: auto, iob1, iob2, bioes
-    epochs: int = 30
-    batch_size: int = 32
-    learning_rate: float = 1e-3
-    clipnorm: float | None = 5.0
-    patience: int | None = 5
-    lr_decay: float | None = None  # e.g. 0.5: halve the learning rate when dev F1 stalls for an epoch
-    seed: int = 0
-
-    def __post_init__(self):
-        if self.head not in ("crf", "softmax"):
-            raise UserError(f"head must be crf or softmax, got {self.head!r}")
-        if self.cell not in ("gru", "lstm", "rnn", "mingru"):
-            raise UserError(f"cell must be gru, lstm, rnn or mingru, got {self.cell!r}")
-        for name in ("dropout", "word_dropout"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise UserError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
-        for name in ("units", "layers", "word_dim", "char_dim", "case_dim"):
-            if getattr(self, name) < 1:
-                raise UserError(f"{name} must be >= 1, got {getattr(self, name)!r}")
-        if self.char_units < 0:
-            raise UserError(f"char_units must be >= 0, got {self.char_units!r}")
-        check_upper_bounds(self, widths=("units", "word_dim", "char_dim", "char_units", "case_dim"),
-                           layers=("layers",))
+class NERConfig(TrainSettings):
+    cell: str = setting("gru", "Recurrent cell: GRU, LSTM, Elman RNN or minimal GRU (update gate only).",
+                        choices=CELLS)
+    units: int = setting(200, "Units per direction.", low=1, high=MAX_WIDTH)
+    layers: int = setting(1, "Stacked recurrent layers.", low=1, high=MAX_LAYERS)
+    word_dim: int = setting(100, "Word embedding width (--embeddings sets it to the vectors' width).",
+                            low=1, high=MAX_WIDTH)
+    char_dim: int = setting(30, "Character embedding width.", low=1, high=MAX_WIDTH)
+    char_units: int = setting(50, "Character BiGRU units per direction (0: no character features).",
+                              low=0, high=MAX_WIDTH)
+    case_dim: int = setting(8, "Casing-feature embedding width.", low=1, high=MAX_WIDTH)
+    dropout: float = setting(0.5, "Dropout rate between layers while training.", low=0, high=1, high_open=True)
+    word_dropout: float = setting(0.05, "Share of training words replaced by <unk>.", low=0, high=1, high_open=True)
+    head: str = setting("crf", "Output head: a CRF (Viterbi decoding) or a softmax per token.",
+                        choices=("crf", "softmax"))
+    min_freq: int = setting(1, "Words seen fewer times than this become <unk>.", low=1)
+    max_vocab: int | None = setting(None, "Most frequent words kept.", low=1, none="every word")
+    scheme: str = setting("auto", "Tag scheme of the input files.", choices=SCHEMES)
+    epochs: int = train_default("epochs", 30)
+    patience: int | None = train_default("patience", 5)
 
 
 def read_sentences(source, split: str = "train", scheme: str = "auto"):
@@ -293,16 +286,13 @@ class NERPipeline(Pipeline):
                 conf[i] = prob[r, :n].tolist()
         return [t or [] for t in tags], [c or [] for c in conf]
 
-    # ------------------------------------------------------------------ API
-    def fit(self, train, dev=None, test=None, embeddings: str | None = None, out_dir=None, verbose: int = 1) -> dict:
-        """Train on ``train``; keep the weights with the best ``dev`` entity F1."""
-        import keras
+    # ------------------------------------------------------------------ training
+    monitor, mode = "val_f1", "max"
 
+    def read_training_data(self, train, dev=None, embeddings: str | None = None) -> TrainingData:
+        """Sentences of ``train`` and ``dev``; tags and vocabularies from ``train``; ``embeddings``:
+        pretrained word vectors (GloVe / word2vec text file) of ``word_dim`` dimensions."""
         from nlp_tasks.checkpoint import fingerprint
-        from nlp_tasks.layers import crf_loss
-        from nlp_tasks import distribute
-        from nlp_tasks.runtime import set_seed
-        from nlp_tasks.training import TrainConfig, fit
 
         cfg = self.config
         train_s = read_sentences(train, "train", cfg.scheme)
@@ -318,33 +308,42 @@ class NERPipeline(Pipeline):
         vectors = None
         if embeddings:
             vectors = read_word_vectors(embeddings, vocabulary=set(self.vocabs["words"].tokens))[0]
-        set_seed(cfg.seed, deterministic=True)
-        with distribute.scope():  # one replica per device under --strategy mirrored
-            self.build_model(vectors)
-        output = self.model.get_layer("output")
-        loss = crf_loss(output) if cfg.head == "crf" else keras.losses.SparseCategoricalCrossentropy()
-        callbacks = [dev_f1_callback(self, dev_s)] if dev_s else []
-        train_cfg = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
-                                clipnorm=cfg.clipnorm, patience=cfg.patience, lr_decay=cfg.lr_decay,
-                                seed=cfg.seed, verbose=verbose)
-        start = time.perf_counter()
-        run_key = {"task": self.task, "config": cfg.to_dict(),
-                   "data": fingerprint(train_s, dev_s, str(embeddings) if embeddings else None)}
-        summary = fit(self.model, self._dataset(train_s, shuffle=True), config=train_cfg, loss=loss,
-                      monitor="val_f1", mode="max", out_dir=out_dir, callbacks=callbacks, run_key=run_key)
-        summary["train_seconds"] = time.perf_counter() - start
-        summary["train_sentences"] = len(train_s)
-        self._decode_fn = None
-        self.metrics = {"training": {k: v for k, v in summary.items() if k != "history"}}
-        return summary
+        return TrainingData(train_s, dev_s, counts={"train_sentences": len(train_s)},
+                            fingerprint=fingerprint(train_s, dev_s, str(embeddings) if embeddings else None),
+                            extra={"vectors": vectors})
 
+    def build_training_model(self, data: TrainingData):
+        return self.build_model(data.extra["vectors"])
+
+    def training_plan(self, data: TrainingData, model) -> TrainingPlan:
+        import keras
+
+        from nlp_tasks.layers import crf_loss
+
+        output = model.get_layer("output")
+        loss = crf_loss(output) if self.config.head == "crf" else keras.losses.SparseCategoricalCrossentropy()
+        return TrainingPlan(self._dataset(data.train, shuffle=True), loss=loss,
+                            validation_figures=(lambda: self._dev_figures(data.dev)) if data.dev else None)
+
+    def _dev_figures(self, sentences) -> dict:
+        """``val_f1``: conlleval entity F1 on the dev ``sentences`` with the current weights."""
+        tags, _ = self.tag([tokens for tokens, _ in sentences])
+        return {"val_f1": conlleval([t for _, t in sentences], tags)["f1"]}
+
+    def finish_training(self, data: TrainingData, model, summary: dict) -> None:
+        self.model, self._decode_fn = model, None
+
+    def test_summary(self, report: dict) -> dict:
+        return {k: report[k] for k in ("precision", "recall", "f1")}
+
+    # ------------------------------------------------------------------ API
     def _check_tags(self, sentences, source):
         unknown = sorted({t for _, ts in sentences for t in ts} - set(self.labels))
         if unknown:
             raise UserError(f"{source}: tag(s) {', '.join(unknown[:5])} do not occur in the training data "
                             f"(model tags: {', '.join(self.labels)})")
 
-    def evaluate(self, data, split: str = "test", **options) -> dict:
+    def evaluate(self, data, split: str = "test") -> dict:
         """conlleval entity P/R/F1 (micro and per type), token accuracy, sentences/s."""
         sentences = read_sentences(data, split, self.config.scheme)
         self._check_tags(sentences, data)
@@ -356,7 +355,7 @@ class NERPipeline(Pipeline):
         report["sentences_per_second"] = len(sentences) / seconds if seconds else None
         return report
 
-    def predict(self, inputs, **options):
+    def predict(self, inputs):
         """Raw text (tokenised here) -> entity dicts with character offsets and a score.
 
         A string gives one list of entities; a list of strings gives one list per string.
@@ -389,19 +388,3 @@ def _load_vectors(embed, vocab, vectors):
         if token in vectors:
             weights[index] = vectors[token]
     embed.set_weights([weights])
-
-
-def dev_f1_callback(pipe: NERPipeline, sentences):
-    """A Keras callback adding ``val_f1`` (conlleval entity F1 on ``sentences``) to epoch logs."""
-    import keras
-
-    class DevF1(keras.callbacks.Callback):
-        provides_validation = True  # tells fit() to keep the best epoch by this metric
-
-        def on_epoch_end(self, epoch, logs=None):
-            tags, _ = pipe.tag([tokens for tokens, _ in sentences])
-            report = conlleval([t for _, t in sentences], tags)
-            if logs is not None:  # shown on the epoch's progress line by fit()
-                logs["val_f1"] = report["f1"]
-
-    return DevF1()

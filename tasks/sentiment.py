@@ -24,7 +24,15 @@ from pathlib import Path
 
 import numpy as np
 
-from nlp_tasks.config import Config, check_parameters, check_upper_bounds, recurrent_parameters
+from nlp_tasks.config import (
+    CELLS,
+    MAX_LAYERS,
+    MAX_WIDTH,
+    TrainSettings,
+    check_parameters,
+    recurrent_parameters,
+    setting,
+)
 from nlp_tasks.data import (
     TABLE_SUFFIXES,
     batch_dataset,
@@ -35,48 +43,30 @@ from nlp_tasks.data import (
     read_word_vectors,
 )
 from nlp_tasks.errors import UserError
-from nlp_tasks.pipeline import OUTPUT_LAYER, Pipeline, embedding_layer_name
+from nlp_tasks.pipeline import OUTPUT_LAYER, Pipeline, TrainingData, TrainingPlan, embedding_layer_name
 from nlp_tasks.sources import load_hub_dataset, no_split_for_file, resolve_source
 from nlp_tasks.vocab import Vocabulary
 
 POOLINGS = ("last", "max", "mean", "attention")
-CELLS = ("gru", "lstm", "rnn", "mingru")
 HUB_SPLITS = {"train": "train", "dev": "validation", "test": "test"}
 RATING_LABELS = ["0", "1", "2", "3", "4"]
 
 
 @dataclasses.dataclass(frozen=True)
-class SentimentConfig(Config):
-    cell: str = "gru"
-    embedding_dim: int = 128
-    units: int = 128
-    layers: int = 1
-    pooling: str = "max"
-    dropout: float = 0.5
-    max_vocab: int | None = 30000
-    min_freq: int = 1
-    lower: bool = True
-    class_weights: bool = False  # weigh classes by inverse frequency
-    text_column: str = "text"
-    label_column: str = "label"
-    epochs: int = 10
-    batch_size: int = 32
-    learning_rate: float = 1e-3
-    clipnorm: float | None = 5.0
-    patience: int | None = 3
-    seed: int = 0
-
-    def __post_init__(self):
-        if self.cell not in CELLS:
-            raise UserError(f"cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
-        if self.pooling not in POOLINGS:
-            raise UserError(f"pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise UserError(f"dropout must be in [0, 1), got {self.dropout!r}")
-        for name in ("embedding_dim", "units", "layers", "min_freq"):
-            if getattr(self, name) < 1:
-                raise UserError(f"{name} must be >= 1, got {getattr(self, name)!r}")
-        check_upper_bounds(self, widths=("embedding_dim", "units"), layers=("layers",))
+class SentimentConfig(TrainSettings):
+    cell: str = setting("gru", "Recurrent cell of the bidirectional encoder.", choices=CELLS)
+    embedding_dim: int = setting(128, "Word embedding width (must match the vectors of --embeddings).",
+                                 low=1, high=MAX_WIDTH)
+    units: int = setting(128, "Units per direction.", low=1, high=MAX_WIDTH)
+    layers: int = setting(1, "Stacked encoder layers.", low=1, high=MAX_LAYERS)
+    pooling: str = setting("max", "How the encoder's outputs are summarised.", choices=POOLINGS)
+    dropout: float = setting(0.5, "Dropout rate between layers while training.", low=0, high=1, high_open=True)
+    max_vocab: int | None = setting(30000, "Most frequent words kept.", low=1, none="every word")
+    min_freq: int = setting(1, "Words seen fewer times than this become <unk>.", low=1)
+    lower: bool = setting(True, "Lower-case the words.")
+    class_weights: bool = setting(False, "Weigh classes by inverse frequency.")
+    text_column: str = setting("text", "Text column of CSV/JSON/hub data.")
+    label_column: str = setting("label", "Label column of CSV/JSON/hub data.")
 
 
 def read_examples(source, split: str = "train", text_column: str = "text", label_column: str | None = "label"):
@@ -219,16 +209,13 @@ class SentimentPipeline(Pipeline):
             raise UserError(f"{source}: label(s) {', '.join(map(repr, unknown[:5]))} not in the model's "
                             f"label set ({', '.join(self.labels)})")
 
-    # ------------------------------------------------------------------ API
-    def fit(self, train, dev=None, embeddings: str | None = None, out_dir: str | Path | None = None,
-            verbose: int = 1) -> dict:
-        """Train on ``train``, keep the weights with the best ``dev`` accuracy; returns a summary."""
-        import keras
+    # ------------------------------------------------------------------ training
+    monitor, mode = "val_accuracy", "max"
 
+    def read_training_data(self, train, dev=None, embeddings: str | None = None) -> TrainingData:
+        """Examples of ``train`` and ``dev``; labels and vocabulary from ``train``; ``embeddings``:
+        pretrained word vectors (GloVe / word2vec text file) to start the embedding from."""
         from nlp_tasks.checkpoint import fingerprint
-        from nlp_tasks import distribute
-        from nlp_tasks.runtime import set_seed
-        from nlp_tasks.training import TrainConfig, fit
 
         cfg = self.config
         train_examples = self._examples(train, "train")
@@ -241,30 +228,30 @@ class SentimentPipeline(Pipeline):
         self.vocabs = {"words": Vocabulary.build((t for t, _ in train_examples), level="word",
                                                  max_size=cfg.max_vocab, min_freq=cfg.min_freq, lower=cfg.lower)}
         vectors = read_word_vectors(embeddings, vocabulary=_VocabProbe(self.vocabs["words"]))[0] if embeddings else None
-        set_seed(cfg.seed, deterministic=True)
-        with distribute.scope():  # one replica per device under --strategy mirrored
-            self.build_model(vectors)
-        weights = None
-        if cfg.class_weights:
-            counts = np.bincount([self.labels.index(label) for _, label in train_examples], minlength=len(self.labels))
-            weights = len(train_examples) / (len(self.labels) * np.maximum(counts, 1))
-        train_cfg = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
-                                clipnorm=cfg.clipnorm, patience=cfg.patience, seed=cfg.seed, verbose=verbose)
-        start = time.perf_counter()
-        summary = fit(
-            self.model, self._dataset(train_examples, shuffle=True, weights=weights),
-            validation=self._dataset(dev_examples, shuffle=False) if dev_examples else None,
-            config=train_cfg, loss=keras.losses.SparseCategoricalCrossentropy(),
-            metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-            monitor="val_accuracy", mode="max", out_dir=out_dir,
-            run_key={"task": self.task, "config": cfg.to_dict(),
-                     "data": fingerprint(train_examples, dev_examples, str(embeddings) if embeddings else None)},
-        )
-        summary["train_seconds"] = time.perf_counter() - start
-        summary["train_examples"] = len(train_examples)
-        self.metrics = {"training": {k: v for k, v in summary.items() if k != "history"}}
-        return summary
+        return TrainingData(train_examples, dev_examples, counts={"train_examples": len(train_examples)},
+                            fingerprint=fingerprint(train_examples, dev_examples, str(embeddings) if embeddings else None),
+                            extra={"vectors": vectors})
 
+    def build_training_model(self, data: TrainingData):
+        return self.build_model(data.extra["vectors"])
+
+    def training_plan(self, data: TrainingData, model) -> TrainingPlan:
+        import keras
+
+        weights = None
+        if self.config.class_weights:
+            counts = np.bincount([self.labels.index(label) for _, label in data.train], minlength=len(self.labels))
+            weights = len(data.train) / (len(self.labels) * np.maximum(counts, 1))
+        return TrainingPlan(
+            self._dataset(data.train, shuffle=True, weights=weights),
+            loss=keras.losses.SparseCategoricalCrossentropy(),
+            metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+            validation=self._dataset(data.dev, shuffle=False) if data.dev else None)
+
+    def test_summary(self, report: dict) -> dict:
+        return {k: report[k] for k in ("accuracy", "macro_f1", "examples")}
+
+    # ------------------------------------------------------------------ API
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         """Class probabilities, shape (len(texts), len(labels)), in the order of ``self.labels``."""
         model = self.require_model()
@@ -290,7 +277,7 @@ class SentimentPipeline(Pipeline):
         """1..5 for SST-5 style labels 0..4; None for other label sets."""
         return int(label) + 1 if self.labels == RATING_LABELS else None
 
-    def predict(self, inputs, **options):
+    def predict(self, inputs):
         """``"text"`` -> one result dict; a list of texts -> a list of them.
 
         Each result: ``{"text", "label", "rating", "probabilities": {label: p}}``. A text with no
@@ -314,7 +301,7 @@ class SentimentPipeline(Pipeline):
             results.append(result)
         return results[0] if single else results
 
-    def evaluate(self, data, split: str = "test", **options) -> dict:
+    def evaluate(self, data, split: str = "test") -> dict:
         """Accuracy, macro-F1, per-class P/R/F1 and the confusion matrix on labelled data."""
         from nlp_tasks.metrics import classification_report
 
