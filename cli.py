@@ -26,7 +26,12 @@ class TaskGroup(click.Group):
     def get_command(self, ctx, name):
         registered = entries()
         if name in registered:
-            return resolve(registered[name].cli)
+            entry = registered[name]
+            if entry.cli:
+                return resolve(entry.cli)
+            from nlp_tasks.cli.commands import task_group
+
+            return task_group(entry.pipeline, entry.help)
         return super().get_command(ctx, name)
 
     def format_commands(self, ctx, formatter):

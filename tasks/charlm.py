@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from typing import ClassVar
 
 import numpy as np
 
@@ -68,6 +69,9 @@ class LanguageModelConfig(TrainSettings):
     batch_size: int = train_default("batch_size", 64)
     learning_rate: float = train_default("learning_rate", 2e-3)
     lr_decay: float | None = train_default("lr_decay", 0.5)
+
+    # Recorded recipes (--preset): the tiny-shakespeare run of benchmarks/RESULTS.md.
+    presets: ClassVar[dict] = {"tinyshakespeare": {"epochs": 15}}
 
     def __post_init__(self):
         super().__post_init__()

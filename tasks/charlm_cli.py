@@ -12,8 +12,9 @@ from pathlib import Path
 
 import click
 
-from nlp_tasks import cli_options as options
-from nlp_tasks.config import MAX_BATCH_SIZE, MAX_SAMPLE_LENGTH, MAX_SAMPLES, MAX_SEED, MAX_WIDTH
+from nlp_tasks.cli import options
+from nlp_tasks.cli.commands import train_command
+from nlp_tasks.config import MAX_BATCH_SIZE, MAX_SAMPLE_LENGTH, MAX_SAMPLES, MAX_SEED
 from nlp_tasks.demo import DemoData
 
 
@@ -22,83 +23,24 @@ def cli():
     """Language models over characters or words: train, sample novel text, score sentences."""
 
 
-@cli.command()
-@click.option("--train", "train", metavar="FILE|FOLDER|DATASET", required=True,
-              help="Training text: a UTF-8 file, a folder of files, a Hugging Face dataset with a text column, "
-                   "or builtin:python-docs (ships with Python).")
-@click.option("--dev", "dev", metavar="FILE|FOLDER|DATASET", default=None,
-              help="Validation text [default: the last --valid-fraction of the training text].")
-@click.option("--test", "test", metavar="FILE|FOLDER|DATASET", default=None,
-              help="Test text, evaluated once with the best model at the end.")
-@options.out
-@click.option("--level", type=click.Choice(["char", "word"]), default="char", show_default=True,
-              help="Model characters or words (the --max-vocab most frequent; <unk> for the rest).")
-@click.option("--mode", type=click.Choice(["stream", "lines"]), default="stream", show_default=True,
-              help="stream: one long text, truncated BPTT; lines: every line is its own sequence (names, sentences).")
-@options.epochs(20)
-@options.batch_size(64)
-@options.seed
-@click.option("--cell", type=click.Choice(["gru", "lstm", "rnn", "mingru"]), default="gru", show_default=True,
-              help="Recurrent cell: GRU, LSTM, Elman RNN or minimal GRU (update gate only).")
-@click.option("--units", type=click.IntRange(1, MAX_WIDTH), default=512, show_default=True, help="Units per layer.")
-@click.option("--layers", type=click.IntRange(1, 4), default=2, show_default=True, help="Stacked recurrent layers.")
-@click.option("--embedding-dim", type=click.IntRange(0, MAX_WIDTH), default=64, show_default=True,
-              help="Input embedding width; 0 feeds one-hot vectors.")
-@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.25, show_default=True,
-              help="Dropout rate between layers while training.")
-@click.option("--window", type=click.IntRange(1, 1_000_000), default=100, show_default=True,
-              help="Time steps per truncated-BPTT window (stream mode).")
-@click.option("--max-vocab", type=click.IntRange(min=1), default=10000, show_default=True,
-              help="Keep this many most frequent tokens.")
-@click.option("--lower", is_flag=True, help="Lower-case the text first.")
-@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=2e-3, show_default=True,
-              help="Adam's step size.")
-@click.option("--lr-decay", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.5,
-              show_default=True, help="Multiply the learning rate by this when validation loss stalls.")
-@click.option("--patience", type=click.IntRange(min=0), default=3, show_default=True,
-              help="Stop after this many epochs without a better validation loss.")
-@click.option("--valid-fraction", type=click.FloatRange(0, 1, max_open=True), default=0.1, show_default=True,
-              help="Without --dev, hold out this last part of the training text (0: no validation).")
-@click.option("--text-column", default="text", show_default=True, help="Text column of a Hugging Face dataset.")
-@click.option("--separator", default=None,
-              help="The files' characters are separated by this (PTB's character layout 'a e r _ b a n k': "
-                   "--separator ' '); kept with the model, so evaluate reads the same way.")
-@click.option("--word-boundary", default="_", show_default=True,
-              help="With --separator: the token that stands for a space between words.")
-@options.distribution
-@options.reading
-@options.quiet
-@options.json_output
-def train(train, dev, test, out, level, mode, epochs, batch_size, seed, cell, units, layers, embedding_dim, dropout,
-          window, max_vocab, lower, learning_rate, lr_decay, patience, valid_fraction, text_column, separator,
-          word_boundary, quiet, as_json):
-    """Train a language model on TRAIN, keep the best epoch by validation loss, save it to OUT."""
-    from tasks.charlm import LanguageModelConfig, LanguageModelPipeline
-
-    config = LanguageModelConfig(level=level, mode=mode, cell=cell, units=units, layers=layers,
-                                 embedding_dim=embedding_dim or None, dropout=dropout, window=window,
-                                 max_vocab=max_vocab, lower=lower, valid_fraction=valid_fraction,
-                                 text_column=text_column, separator=separator, word_boundary=word_boundary,
-                                 epochs=epochs, batch_size=batch_size,
-                                 learning_rate=learning_rate, patience=patience, lr_decay=lr_decay, seed=seed)
-    lm = LanguageModelPipeline(config)
-    summary = lm.fit(train, dev, out_dir=out, verbose=options.verbosity(quiet, as_json))
-    result = {"model": str(out), **{k: v for k, v in summary.items() if k != "history"}}
-    if test is not None:
-        lm.metrics["test"] = lm.evaluate(test)
-        result["test"] = lm.metrics["test"]
-    lm.save(out)
-    if as_json:
-        click.echo(json.dumps(result, indent=2))
-        return
+def format_train(result: dict, level: str) -> str:
     unit = "char" if level == "char" else "token"
-    if "best" in summary:
-        click.echo(f"saved to {out} (best validation {summary['best']:.4f} nats/{unit} at epoch {summary['best_epoch']})")
+    if "best" in result:
+        lines = [f"saved to {result['model']} (best validation {result['best']:.4f} nats/{unit} at epoch "
+                 f"{result['best_epoch']})"]
     else:
-        click.echo(f"saved to {out} (no validation data)")
-    if test is not None:
-        click.echo(f"test {result['test']['nats_per_token']:.4f} nats/{unit}, "
-                   f"{result['test']['bits_per_token']:.4f} bits/{unit}, perplexity {result['test']['perplexity']:.2f}")
+        lines = [f"saved to {result['model']} (no validation data)"]
+    if "test" in result:
+        lines.append(f"test {result['test']['nats_per_token']:.4f} nats/{unit}, "
+                     f"{result['test']['bits_per_token']:.4f} bits/{unit}, perplexity {result['test']['perplexity']:.2f}")
+    return "\n".join(lines)
+
+
+cli.add_command(train_command(
+    "tasks.charlm:LanguageModelPipeline", render=lambda result, lm: format_train(result, lm.config.level),
+    train_help="Training text: a UTF-8 file, a folder of files, a Hugging Face dataset with a text column, "
+               "or builtin:python-docs (ships with Python).",
+    dev_help="Validation text [default: the last --valid-fraction of the training text]."))
 
 
 @cli.command()

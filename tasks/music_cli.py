@@ -12,8 +12,9 @@ from pathlib import Path
 
 import click
 
-from nlp_tasks import cli_options as options
-from nlp_tasks.config import MAX_SEED, MAX_STEPS, MAX_WIDTH
+from nlp_tasks.cli import options
+from nlp_tasks.cli.commands import train_command
+from nlp_tasks.config import MAX_SEED, MAX_STEPS
 from nlp_tasks.demo import DemoData
 from nlp_tasks.errors import UserError
 
@@ -26,61 +27,24 @@ def cli():
     """Music generation (one-to-many): polyphonic piano rolls with 88 sigmoid outputs, MIDI in and out."""
 
 
-@cli.command()
-@click.option("--train", "train", metavar="SOURCE", required=True, help=f"Training pieces: {DATA_HELP}.")
-@click.option("--dev", "dev", metavar="SOURCE", default=None,
-              help="Validation pieces [default: the JSON file's 'valid' split, or the corpus's].")
-@click.option("--test", "test", metavar="SOURCE", default=None, help="Test pieces, evaluated once at the end.")
-@options.out
-@options.epochs(200)
-@options.batch_size(8)
-@options.seed
-@click.option("--cell", type=click.Choice(["gru", "lstm", "rnn", "mingru"]), default="gru", show_default=True,
-              help="Recurrent cell: GRU, LSTM, Elman RNN or minimal GRU (update gate only).")
-@click.option("--units", type=click.IntRange(1, MAX_WIDTH), default=256, show_default=True, help="Units per layer.")
-@click.option("--layers", type=click.IntRange(1, 4), default=1, show_default=True, help="Stacked recurrent layers.")
-@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.3, show_default=True,
-              help="Dropout rate between layers while training.")
-@click.option("--input-dropout", type=click.FloatRange(0, 1, max_open=True), default=0.1, show_default=True,
-              help="Share of the input piano roll's notes dropped while training.")
-@click.option("--steps-per-quarter", type=click.IntRange(1, 96), default=1, show_default=True,
-              help="Time grid for MIDI data (JSB Chorales: 1).")
-@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=2e-3, show_default=True,
-              help="Adam's step size.")
-@click.option("--patience", type=click.IntRange(min=0), default=20, show_default=True,
-              help="Stop after this many epochs without a better validation NLL.")
-@options.distribution
-@options.quiet
-@options.json_output
-def train(train, dev, test, out, epochs, batch_size, seed, cell, units, layers, dropout, input_dropout,
-          steps_per_quarter, learning_rate, patience, quiet, as_json):
-    """Train on TRAIN, keep the best epoch by validation NLL per time step, save it to OUT."""
-    from tasks.music import MusicConfig, MusicPipeline
-
-    config = MusicConfig(cell=cell, units=units, layers=layers, dropout=dropout, input_dropout=input_dropout,
-                         steps_per_quarter=steps_per_quarter, epochs=epochs, batch_size=batch_size,
-                         learning_rate=learning_rate, patience=patience, seed=seed)
-    pipe = MusicPipeline(config)
-    summary = pipe.fit(train, dev, out_dir=out, verbose=options.verbosity(quiet, as_json))
-    result = {"model": str(out), **{k: v for k, v in summary.items() if k != "history"}}
-    if test is not None:
-        pipe.metrics["test"] = pipe.evaluate(test)
-        result["test"] = pipe.metrics["test"]
-    pipe.save(out)
-    if as_json:
-        click.echo(json.dumps(result, indent=2))
-        return
-    best = f"best validation NLL {summary['best']:.3f} per step at epoch {summary['best_epoch']}" if "best" in summary \
-        else "no validation data"
-    click.echo(f"saved to {out} ({best})")
-    if test is not None:
-        click.echo(format_report(result["test"]))
+def format_train(result: dict, pipe=None) -> str:
+    best = (f"best validation NLL {result['best']:.3f} per step at epoch {result['best_epoch']}" if "best" in result
+            else "no validation data")
+    lines = [f"saved to {result['model']} ({best})"]
+    if "test" in result:
+        lines.append(format_report(result["test"]))
+    return "\n".join(lines)
 
 
 def format_report(report: dict) -> str:
     return (f"NLL {report['nll_per_step']:.3f} per time step over {report['steps']} steps; frame accuracy "
             f"{report['frame_accuracy']:.3f}; notes P {report['precision']:.3f} R {report['recall']:.3f} "
             f"F1 {report['f1']:.3f}")
+
+
+cli.add_command(train_command(
+    "tasks.music:MusicPipeline", render=format_train, train_help=f"Training pieces: {DATA_HELP}.",
+    dev_help="Validation pieces [default: the JSON file's 'valid' split, or the corpus's]."))
 
 
 @cli.command()

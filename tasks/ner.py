@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from typing import ClassVar
 
 import numpy as np
 
@@ -92,6 +93,9 @@ class NERConfig(TrainSettings):
     scheme: str = setting("auto", "Tag scheme of the input files.", choices=SCHEMES)
     epochs: int = train_default("epochs", 30)
     patience: int | None = train_default("patience", 5)
+
+    # Recorded recipes (--preset): the CoNLL-2003 run of benchmarks/RESULTS.md.
+    presets: ClassVar[dict] = {"conll2003": {"epochs": 20, "word_dropout": 0.2}}
 
 
 def read_sentences(source, split: str = "train", scheme: str = "auto"):

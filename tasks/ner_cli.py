@@ -7,12 +7,13 @@ from pathlib import Path
 
 import click
 
-from nlp_tasks import cli_options as options
-from nlp_tasks.config import MAX_WIDTH
+from nlp_tasks.cli import options
+from nlp_tasks.cli.commands import train_command
+from tasks.ner import SCHEMES
 from nlp_tasks.demo import DemoData
 from nlp_tasks.errors import UserError
 
-SCHEME = click.option("--scheme", type=click.Choice(["auto", "iob1", "iob2", "bioes"]), default="auto",
+SCHEME = click.option("--scheme", type=click.Choice(SCHEMES), default="auto",
                       show_default=True, help="Tag scheme of the input files.")
 
 
@@ -21,70 +22,37 @@ def cli():
     """Named entity recognition (many-to-many): one BIO tag per token, entity-level F1."""
 
 
-@cli.command()
-@click.option("--train", "train", metavar="FILE|DATASET", default=None,
-              help="Training data: a CoNLL column file, or a Hugging Face dataset name.")
-@options.dev
-@options.test
-@click.option("--dataset", default=None, metavar="NAME",
-              help="A Hugging Face dataset with tokens/ner_tags columns; its train, validation and test "
-                   "splits stand in for --train/--dev/--test.")
-@options.out
-@options.epochs(30)
-@options.batch_size(32)
-@options.seed
-@click.option("--cell", type=click.Choice(["gru", "lstm", "rnn", "mingru"]), default="gru", show_default=True,
-              help="Recurrent cell: GRU, LSTM, Elman RNN or minimal GRU (update gate only).")
-@click.option("--units", type=click.IntRange(1, MAX_WIDTH), default=200, show_default=True, help="Units per direction.")
-@click.option("--layers", type=click.IntRange(1, 4), default=1, show_default=True, help="Stacked recurrent layers.")
-@click.option("--char-units", type=click.IntRange(0, MAX_WIDTH), default=50, show_default=True,
-              help="Character BiGRU units per direction (0: no character features).")
-@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.5, show_default=True,
-              help="Dropout rate between layers while training.")
-@click.option("--word-dropout", type=click.FloatRange(0, 1, max_open=True), default=0.05, show_default=True,
-              help="Share of training words replaced by <unk>.")
-@click.option("--crf/--softmax", "crf", default=True, show_default=True, help="Output head.")
-@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True,
-              help="Adam's step size.")
-@click.option("--patience", type=click.IntRange(min=0), default=5, show_default=True,
-              help="Stop after this many epochs without a better dev F1.")
-@click.option("--embeddings", type=click.Path(dir_okay=False), default=None,
-              help="Pretrained word vectors (GloVe / word2vec text file); sets the word dimension.")
-@SCHEME
-@options.distribution
-@options.reading
-@options.quiet
-@options.json_output
-def train(train, dev, test, dataset, out, epochs, batch_size, seed, cell, units, layers, char_units, dropout,
-          word_dropout, crf, learning_rate, patience, embeddings, scheme, quiet, as_json):
-    """Train a tagger, keep the best epoch by DEV entity F1, save it to OUT."""
-    from nlp_tasks.data import vector_dim
-    from tasks.ner import NERConfig, NERPipeline
+def format_train(result: dict, pipe=None) -> str:
+    best = result.get("best")
+    lines = [f"saved to {result['model']}" + (f" (best dev F1 {100 * best:.2f} at epoch {result['best_epoch']})"
+                                              if best else "")]
+    if "test" in result:
+        lines.append(f"test entity F1 {100 * result['test']['f1']:.2f}")
+    return "\n".join(lines)
 
+
+def configure(config, values, given, train, dev, test):
+    """--dataset stands for --train/--dev/--test; --embeddings sets the word dimension."""
+    from nlp_tasks.data import vector_dim
+
+    dataset = values.pop("dataset")
     if dataset:
         train, dev, test = train or f"{dataset}:train", dev or f"{dataset}:validation", test or f"{dataset}:test"
     if not train:
         raise UserError("give --train FILE (or --dataset NAME)")
-    word_dim = vector_dim(embeddings) if embeddings else 100
-    config = NERConfig(cell=cell, units=units, layers=layers, char_units=char_units, dropout=dropout,
-                       word_dropout=word_dropout, head="crf" if crf else "softmax", learning_rate=learning_rate,
-                       patience=patience, epochs=epochs, batch_size=batch_size, seed=seed, scheme=scheme,
-                       word_dim=word_dim)
-    pipe = NERPipeline(config)
-    summary = pipe.fit(train, dev, embeddings=embeddings, out_dir=out,
-                       verbose=options.verbosity(quiet, as_json))
-    result = {"model": str(out), **{k: v for k, v in summary.items() if k != "history"}}
-    if test is not None:
-        report = pipe.evaluate(test, split="test")
-        pipe.metrics["test"] = result["test"] = {k: report[k] for k in ("precision", "recall", "f1")}
-    pipe.save(out)
-    if as_json:
-        click.echo(json.dumps(result, indent=2))
-        return
-    best = summary.get("best")
-    click.echo(f"saved to {out}" + (f" (best dev F1 {100 * best:.2f} at epoch {summary['best_epoch']})" if best else ""))
-    if test is not None:
-        click.echo(f"test entity F1 {100 * result['test']['f1']:.2f}")
+    if values.get("embeddings") and "word_dim" not in given:
+        config = config.replace(word_dim=vector_dim(values["embeddings"]))
+    return config, train, dev, test
+
+
+cli.add_command(train_command(
+    "tasks.ner:NERPipeline", render=format_train, configure=configure, train_required=False,
+    train_help="Training data: a CoNLL column file, or a Hugging Face dataset name.",
+    extra=[click.option("--dataset", default=None, metavar="NAME",
+                        help="A Hugging Face dataset with tokens/ner_tags columns; its train, validation and test "
+                             "splits stand in for --train/--dev/--test."),
+           click.option("--embeddings", type=click.Path(dir_okay=False), default=None,
+                        help="Pretrained word vectors (GloVe / word2vec text file); sets --word-dim.")]))
 
 
 @cli.command()

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import click
 
-from nlp_tasks import cli_options as options
-from nlp_tasks.config import MAX_WIDTH
+from nlp_tasks.cli import options
+from nlp_tasks.cli.commands import train_command
 from nlp_tasks.demo import DemoData
 
 
@@ -21,62 +21,17 @@ def cli():
     """Sentiment classification (many-to-one): a text in, one label or 1-5 rating out."""
 
 
-@cli.command()
-@options.train
-@options.dev
-@options.test
-@options.out
-@options.epochs(10)
-@options.batch_size(32)
-@options.seed
-@click.option("--cell", type=click.Choice(["gru", "lstm", "rnn", "mingru"]), default="gru", show_default=True,
-              help="Recurrent cell of the bidirectional encoder.")
-@click.option("--units", type=click.IntRange(1, MAX_WIDTH), default=128, show_default=True, help="Units per direction.")
-@click.option("--layers", type=click.IntRange(1, 4), default=1, show_default=True, help="Stacked encoder layers.")
-@click.option("--embedding-dim", type=click.IntRange(1, MAX_WIDTH), default=128, show_default=True,
-              help="Word embedding width (must match the vectors of --embeddings).")
-@click.option("--pooling", type=click.Choice(["last", "max", "mean", "attention"]), default="max",
-              show_default=True, help="How the encoder's outputs are summarised.")
-@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.5, show_default=True,
-              help="Dropout rate between layers while training.")
-@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True,
-              help="Adam's step size.")
-@click.option("--patience", type=click.IntRange(min=0), default=3, show_default=True,
-              help="Stop after this many epochs without a better dev accuracy.")
-@click.option("--class-weights", is_flag=True, help="Weigh classes by inverse frequency.")
-@click.option("--embeddings", type=click.Path(dir_okay=False), default=None,
-              help="Pretrained word vectors (GloVe / word2vec text file).")
-@click.option("--text-column", default="text", show_default=True, help="Text column of CSV/JSON/hub data.")
-@click.option("--label-column", default="label", show_default=True, help="Label column of CSV/JSON/hub data.")
-@options.distribution
-@options.reading
-@options.quiet
-@options.json_output
-def train(train, dev, test, out, epochs, batch_size, seed, cell, units, layers, embedding_dim, pooling, dropout,
-          learning_rate, patience, class_weights, embeddings, text_column, label_column, quiet, as_json):
-    """Train a classifier on TRAIN, keep the best epoch by DEV accuracy, save it to OUT."""
-    from tasks.sentiment import SentimentConfig, SentimentPipeline
+def format_train(result: dict, pipe=None) -> str:
+    lines = [f"saved to {result['model']} (best dev accuracy {result.get('best', float('nan')):.4f} "
+             f"at epoch {result.get('best_epoch')})"]
+    if "test" in result:
+        lines.append(f"test accuracy {result['test']['accuracy']:.4f}, macro-F1 {result['test']['macro_f1']:.4f}")
+    return "\n".join(lines)
 
-    config = SentimentConfig(cell=cell, units=units, layers=layers, embedding_dim=embedding_dim, pooling=pooling,
-                             dropout=dropout, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                             patience=patience, class_weights=class_weights, seed=seed,
-                             text_column=text_column, label_column=label_column)
-    pipe = SentimentPipeline(config)
-    summary = pipe.fit(train, dev, embeddings=embeddings, out_dir=out,
-                       verbose=options.verbosity(quiet, as_json))
-    result = {"model": str(out), **{k: v for k, v in summary.items() if k != "history"}}
-    if test is not None:
-        report = pipe.evaluate(test)
-        pipe.metrics["test"] = {k: report[k] for k in ("accuracy", "macro_f1", "examples")}
-        result["test"] = pipe.metrics["test"]
-    pipe.save(out)
-    if as_json:
-        click.echo(json.dumps(result, indent=2))
-    else:
-        click.echo(f"saved to {out} (best dev accuracy {summary.get('best', float('nan')):.4f} "
-                   f"at epoch {summary.get('best_epoch')})")
-        if test is not None:
-            click.echo(f"test accuracy {result['test']['accuracy']:.4f}, macro-F1 {result['test']['macro_f1']:.4f}")
+
+EMBEDDINGS = click.option("--embeddings", type=click.Path(dir_okay=False), default=None,
+                          help="Pretrained word vectors (GloVe / word2vec text file).")
+cli.add_command(train_command("tasks.sentiment:SentimentPipeline", render=format_train, extra=[EMBEDDINGS]))
 
 
 @cli.command()

@@ -63,7 +63,7 @@ def test_user_error_inside_a_command_is_one_line(monkeypatch, capsys):
         raise UserError("data.txt, line 3: a line without a tag\n(second line folded)")
 
     monkeypatch.setattr(registry, "TASKS", registry.TASKS.copy())
-    registry.register("fake", registry.TaskEntry("", "", "fake"))
+    registry.register("fake", registry.TaskEntry("fake:Pipeline", "fake:cli", "fake"))
     monkeypatch.setattr(cli, "resolve", lambda target: fake)
     assert cli.main(["fake", "boom"]) == 2
     err = capsys.readouterr().err

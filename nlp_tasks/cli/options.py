@@ -22,8 +22,8 @@ from nlp_tasks.config import MAX_BATCH_SIZE, MAX_EPOCHS, MAX_SEED
 
 train = click.option("--train", "train", metavar="FILE|DATASET", required=True,
                      help="Training data: a local file or folder, or a Hugging Face dataset name.")
-dev = click.option("--dev", "dev", metavar="FILE|DATASET", default=None,
-                   help="Development (validation) data, used for early stopping and model selection.")
+DEV_HELP = "Development (validation) data, used for early stopping and model selection."
+dev = click.option("--dev", "dev", metavar="FILE|DATASET", default=None, help=DEV_HELP)
 test = click.option("--test", "test", metavar="FILE|DATASET", default=None,
                     help="Test data, evaluated once with the best model at the end.")
 data = click.option("--data", "data", metavar="FILE|DATASET", required=True, help="Data to evaluate on.")
@@ -115,3 +115,93 @@ def reading(command):
             return command(*args, **kwargs)
 
     return wrapper
+
+
+# ---------------------------------------------------------------- options from a config's settings
+class OrNone(click.ParamType):
+    """A value of ``inner`` type, or ``none`` for a setting that may be None."""
+
+    def __init__(self, inner: click.ParamType, meaning: str):
+        self.inner, self.meaning = inner, meaning
+        self.name = f"{inner.name}|none"
+
+    def convert(self, value, param, ctx):
+        if value is None or (isinstance(value, str) and value.strip().lower() == "none"):
+            return None
+        return self.inner.convert(value, param, ctx)
+
+
+def _param_type(field, hint):
+    """The click type of a setting: its choices, or its numeric range, or plain text."""
+    import typing
+
+    meta = field.metadata
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    base = args[0] if args else hint
+    if meta.get("choices"):
+        return click.Choice([str(c) for c in meta["choices"]])
+    if base in (int, float):
+        kind = click.IntRange if base is int else click.FloatRange
+        return kind(meta.get("low"), meta.get("high"), min_open=bool(meta.get("low_open")),
+                    max_open=bool(meta.get("high_open")))
+    return click.STRING
+
+
+def config_options(config_class):
+    """Decorator: one option per setting of ``config_class`` (:func:`nlp_tasks.config.setting`),
+    ``--field-name``, with the field's default, help, range and choices. A setting that may be
+    None takes ``none``; a boolean one is a ``--name/--no-name`` switch. The command receives the
+    values under the field names."""
+    import typing
+
+    from nlp_tasks.config import TrainSettings
+
+    hints = typing.get_type_hints(config_class)
+    shared = {f.name for f in TrainSettings.settings()}
+    fields = sorted(config_class.settings(), key=lambda f: f.name in shared)  # the task's own first
+
+    def decorate(command):
+        for field in reversed(fields):
+            meta, hint = field.metadata, hints[field.name]
+            flag = "--" + field.name.replace("_", "-")
+            help_text = meta["help"]
+            if hint is bool:
+                option = click.option(f"{flag}/--no-{flag[2:]}", field.name, default=field.default,
+                                      show_default=True, help=help_text)
+            else:
+                kind = _param_type(field, hint)
+                if meta.get("none"):
+                    kind = OrNone(kind, meta["none"])
+                    help_text += f" 'none': {meta['none']}."
+                option = click.option(flag, field.name, type=kind, default=field.default,
+                                      show_default="none" if field.default is None else True,
+                                      metavar=meta.get("metavar"), help=help_text)
+            command = option(command)
+        return command
+
+    return decorate
+
+
+def preset(presets: dict[str, dict]):
+    """``--preset NAME``: a named recipe (a benchmark's recorded settings) that replaces the
+    defaults; options given on the command line still win."""
+    if not presets:
+        return lambda command: command
+    described = "; ".join(f"{name}: " + ", ".join(f"{k}={v}" for k, v in values.items())
+                          for name, values in presets.items())
+    return click.option("--preset", type=click.Choice(sorted(presets)), default=None,
+                        help=f"Start from a recorded recipe ({described}).")
+
+
+def config_from(config_class, values: dict, presets: dict[str, dict] | None = None, chosen: str | None = None):
+    """The config of a command's ``values`` (its settings' options, popped from ``values``):
+    the preset ``chosen``, then every option the user gave on the command line."""
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context()
+    settings = {f.name: values.pop(f.name) for f in config_class.settings() if f.name in values}
+    if chosen:
+        given = {name for name in settings if ctx.get_parameter_source(name) not in
+                 (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)}
+        settings = {**settings, **{k: v for k, v in presets[chosen].items() if k not in given}}
+    return config_class(**settings)

@@ -1,0 +1,121 @@
+"""A task's ``train``, ``evaluate`` and ``predict`` commands, built from its Pipeline class.
+
+Every task gets the same three doors into its pipeline; a task's own CLI module supplies only
+what differs (how results print, options of its own, extra verbs such as ``sample``)::
+
+    cli = task_group("tasks.music:MusicPipeline", "Music generation ...")
+    cli.add_command(train_command("tasks.music:MusicPipeline", render=format_train))
+
+``train`` has one option per config setting (:func:`nlp_tasks.cli.options.config_options`),
+so the command line and the Python API share every default; it calls
+:meth:`nlp_tasks.pipeline.Pipeline.train` (fit, test, record, save) and prints the result.
+Nothing here imports TensorFlow: the pipeline's own module is imported when a command is built
+(task modules import TensorFlow only when a pipeline is made), TensorFlow when one runs.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Callable
+
+import click
+
+from nlp_tasks.cli import options
+from nlp_tasks.registry import resolve
+
+
+def _default_render(result, pipe=None) -> str:
+    return json.dumps(result, indent=2, ensure_ascii=False, default=str)
+
+
+def train_command(pipeline: str, *, render: Callable[[dict], str] | None = None, extra=(),
+                  configure: Callable | None = None, train_help: str | None = None, dev_help: str | None = None,
+                  train_required: bool = True) -> click.Command:
+    """``train --train --dev --test --out [settings] [--preset]`` for the Pipeline ``"module:Class"``.
+
+    ``extra``: click options of the task's own, passed to ``Pipeline.train`` as keyword
+    arguments (``--embeddings``); ``configure(config, extra_values, given) -> (config, train,
+    dev, test)`` adjusts the config or the data options before training (``given``: the
+    settings set on the command line); ``render(result, pipe) -> str`` prints the result (JSON with
+    ``--json`` in any case)."""
+    cls = resolve(pipeline)
+    config_class = cls.config_class
+    presets = getattr(config_class, "presets", {}) or {}
+
+    def command(train, dev, test, out, quiet, as_json, preset=None, **values):
+        from click.core import ParameterSource
+
+        ctx = click.get_current_context()
+        given = {f.name for f in config_class.settings() if f.name in values
+                 and ctx.get_parameter_source(f.name) not in (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)}
+        config = options.config_from(config_class, values, presets, preset)
+        if configure is not None:
+            config, train, dev, test = configure(config, values, given, train, dev, test)
+        pipe = cls(config)
+        result = pipe.train(train, dev, test, out=out, verbose=options.verbosity(quiet, as_json), **values)
+        click.echo(json.dumps(result, indent=2) if as_json else (render or _default_render)(result, pipe))
+
+    command.__doc__ = (f"Train a {cls.task} model on TRAIN, keep the best epoch by its validation figure "
+                       f"({cls.monitor}), test it on TEST once, save it to OUT.")
+    decorators = [
+        click.command("train"),
+        click.option("--train", "train", metavar="SOURCE", required=train_required, default=None,
+                     help=train_help or "Training data: a local file or folder, or a Hugging Face dataset name."),
+        click.option("--dev", "dev", metavar="SOURCE", default=None, help=dev_help or options.DEV_HELP),
+        options.test, options.out,
+        options.config_options(config_class), options.preset(presets), *extra,
+        options.distribution, options.reading, options.quiet, options.json_output,
+    ]
+    for decorate in reversed(decorators):
+        command = decorate(command)
+    return command
+
+
+def evaluate_command(pipeline: str, *, render: Callable[[dict], str] | None = None) -> click.Command:
+    """``evaluate MODEL_DIR --data DATA``: the metrics of :meth:`Pipeline.evaluate`."""
+    cls = resolve(pipeline)
+
+    @click.command("evaluate")
+    @click.argument("model_dir", type=click.Path())
+    @options.data
+    @options.reading
+    @options.json_output
+    def evaluate(model_dir, data, as_json):
+        report = cls.load(model_dir).evaluate(data)
+        click.echo(json.dumps(report, indent=2) if as_json else (render or _default_render)(report))
+
+    evaluate.help = f"Metrics of the {cls.task} model MODEL_DIR on DATA."
+    return evaluate
+
+
+def predict_command(pipeline: str, *, render: Callable | None = None) -> click.Command:
+    """``predict MODEL_DIR [TEXTS...] [--input FILE]``: :meth:`Pipeline.predict` of each text."""
+    cls = resolve(pipeline)
+
+    @click.command("predict")
+    @click.argument("model_dir", type=click.Path())
+    @click.argument("texts", nargs=-1)
+    @click.option("--input", "input_file", type=click.Path(dir_okay=False), default=None,
+                  help="A file with one input per line.")
+    @options.json_output
+    def predict(model_dir, texts, input_file, as_json):
+        texts = options.texts_from(texts, input_file, "predict")
+        results = cls.load(model_dir).predict(texts)
+        if as_json or render is None:
+            click.echo(json.dumps(results, indent=2, ensure_ascii=False))
+            return
+        for text, result in zip(texts, results):
+            click.echo(render(text, result))
+
+    predict.help = f"Predictions of the {cls.task} model MODEL_DIR for TEXTS (or each line of --input)."
+    return predict
+
+
+def task_group(pipeline: str, help: str, *, render_train=None, render_evaluate=None, render_predict=None) -> click.Group:
+    """A task's command group with the generic ``train``, ``evaluate`` and ``predict``; a task
+    replaces one with ``group.add_command(...)`` of the same name, or adds verbs of its own."""
+    group = click.Group(help=help)
+    group.add_command(train_command(pipeline, render=render_train))
+    group.add_command(evaluate_command(pipeline, render=render_evaluate))
+    group.add_command(predict_command(pipeline, render=render_predict))
+    return group
