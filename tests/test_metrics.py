@@ -1,4 +1,5 @@
-"""The metrics package: classification scores against hand-computed values."""
+"""The metrics package: classification scores against hand-computed values, conlleval chunk
+scores also against seqeval."""
 
 from __future__ import annotations
 
@@ -7,9 +8,16 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from seqeval import metrics as seqeval
 
 from nlp_tasks.errors import UserError
-from nlp_tasks.metrics import classification_report, confusion_matrix, format_classification_report
+from nlp_tasks.metrics import (classification_report, confusion_matrix, conlleval, format_classification_report,
+                               format_conlleval)
+
+tag = st.sampled_from(["O", "O", "B-PER", "I-PER", "B-LOC", "I-LOC", "I-ORG", "B-MISC"])
+sentences = st.lists(st.lists(tag, min_size=1, max_size=12), min_size=1, max_size=6)
 
 
 def test_the_package_imports_neither_matplotlib_nor_tensorflow():
@@ -41,3 +49,38 @@ def test_classification_errors():
         confusion_matrix([0, 1], [0], 2)
     with pytest.raises(UserError, match="no examples"):
         classification_report([], [], ["a"])
+
+
+# ---------------------------------------------------------------------- chunks (conlleval)
+def test_boundaries_and_type_must_match():
+    gold = [["B-PER", "I-PER", "O", "B-LOC"]]
+    pred = [["B-PER", "O", "O", "B-ORG"]]
+    report = conlleval(gold, pred)
+    assert report["correct"] == 0 and report["precision"] == 0 and report["f1"] == 0
+    assert report["accuracy"] == 0.5
+    perfect = conlleval(gold, gold)
+    assert perfect["f1"] == 1.0 and perfect["per_type"]["PER"]["gold"] == 1
+    text = format_conlleval(perfect)
+    assert "FB1: 100.00" in text and "processed 4 tokens with 2 phrases" in text
+
+
+@settings(max_examples=200, deadline=None)
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@given(sentences, st.randoms(use_true_random=False))
+def test_scores_match_seqeval(gold, rnd):
+    pred = [[t if rnd.random() < 0.6 else rnd.choice(["O", "B-PER", "I-PER", "I-LOC", "B-ORG"]) for t in s]
+            for s in gold]
+    report = conlleval(gold, pred)
+    assert report["precision"] == pytest.approx(seqeval.precision_score(gold, pred, zero_division=0))
+    assert report["recall"] == pytest.approx(seqeval.recall_score(gold, pred, zero_division=0))
+    assert report["f1"] == pytest.approx(seqeval.f1_score(gold, pred, zero_division=0))
+    theirs = seqeval.classification_report(gold, pred, output_dict=True, zero_division=0)
+    for kind, row in report["per_type"].items():
+        if row["gold"]:
+            assert row["f1"] == pytest.approx(theirs[kind]["f1-score"])
+            assert row["gold"] == theirs[kind]["support"]
+
+
+def test_mismatched_lengths():
+    with pytest.raises(UserError, match="sentence 1: 2 gold tags but 1 predicted"):
+        conlleval([["O", "O"]], [["O"]])

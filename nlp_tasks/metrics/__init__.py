@@ -1,13 +1,17 @@
 """Every score the tasks report, as plain Python (floats, ints, lists, dicts), in one package:
 
 - :mod:`~nlp_tasks.metrics.classification`: confusion matrix, accuracy, per-class and macro
-  precision / recall / F1, and their text table (sentiment).
+  precision / recall / F1, and their text table (sentiment);
+- :mod:`~nlp_tasks.metrics.chunks`: conlleval-compatible entity precision / recall / F1, micro
+  and per type, and conlleval's report layout (NER).
 
 NumPy and the standard library only: no TensorFlow (a task sums what needs its model, then
 calls these) and no matplotlib (pictures are in :mod:`nlp_tasks.plots`). The names below are
 importable from ``nlp_tasks.metrics`` directly.
 """
 
+from nlp_tasks.metrics.chunks import conlleval, format_conlleval
 from nlp_tasks.metrics.classification import classification_report, confusion_matrix, format_classification_report
 
-__all__ = ["classification_report", "confusion_matrix", "format_classification_report"]
+__all__ = ["classification_report", "confusion_matrix", "conlleval", "format_classification_report",
+           "format_conlleval"]
