@@ -27,6 +27,7 @@ import numpy as np
 
 from nlp_tasks.config import Config, check_parameters, check_upper_bounds, recurrent_parameters
 from nlp_tasks.errors import UserError
+from nlp_tasks.metrics.language import loss_report, nats_to_bits, text_score
 from nlp_tasks.pipeline import OUTPUT_LAYER, Pipeline, embedding_layer_name
 from nlp_tasks.sampling import log_softmax
 from nlp_tasks.training import callback_base
@@ -273,7 +274,7 @@ class LanguageModelPipeline(Pipeline):
         self._step = None
         self.metrics = {"training": {k: v for k, v in summary.items() if k != "history"}}
         if "best" in summary:
-            self.metrics["validation"] = _loss_report(summary["best"], self.config.level)
+            self.metrics["validation"] = loss_report(summary["best"], self.config.level)
         return summary
 
     # ------------------------------------------------------------------ evaluation
@@ -299,7 +300,7 @@ class LanguageModelPipeline(Pipeline):
             model = self.model
         start = time.perf_counter()
         total, count = _sum_nll(model, self._eval_batches(sequences, batch_size))
-        report = _loss_report(total / count, cfg.level)
+        report = loss_report(total / count, cfg.level)
         report.update(tokens=int(count), seconds=time.perf_counter() - start)
         return report
 
@@ -359,11 +360,7 @@ class LanguageModelPipeline(Pipeline):
         total = float(token_lp.sum())
         return {
             "text": text,
-            "log_prob": total,
-            "log2_prob": total / math.log(2),
-            "tokens": len(ids),
-            "nats_per_token": -total / len(ids),
-            "perplexity": math.exp(-total / len(ids)),
+            **text_score(total, len(ids)),
             "probabilities": [[vocab.id_to_token(i), float(math.exp(lp))] for i, lp in zip(ids, token_lp)],
             "unknown": [tok for tok in vocab.tokenize(text) if tok not in vocab],
         }
@@ -409,14 +406,6 @@ def _as_arrays(sequences) -> list:
     if isinstance(sequences, np.ndarray):
         return [sequences]
     return [np.array([len(s) for s in sequences]), np.array([i for s in sequences for i in s], dtype=np.int64)]
-
-
-def _loss_report(nats: float, level: str) -> dict:
-    """nats, bits and perplexity per token (also named per character at character level)."""
-    report = {"nats_per_token": nats, "bits_per_token": nats / math.log(2), "perplexity": math.exp(min(nats, 700))}
-    if level == "char":
-        report.update(nats_per_char=nats, bits_per_char=nats / math.log(2))
-    return report
 
 
 def _reset_states(model) -> None:
@@ -471,4 +460,4 @@ class _ValidationLoss(callback_base()):
         total, count = _sum_nll(self.eval_model, self.batches)
         if logs is not None:  # shown on the epoch's progress line by fit()
             logs["val_nats"] = total / count
-            logs["val_bits"] = total / count / math.log(2)
+            logs["val_bits"] = nats_to_bits(total / count)

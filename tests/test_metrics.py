@@ -1,9 +1,10 @@
-"""The metrics package: classification scores against hand-computed values, conlleval chunk
-scores also against seqeval."""
+"""The metrics package: classification, conlleval chunk scores (checked against seqeval) and
+language-model conversions, each against hand-computed values."""
 
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 
@@ -14,7 +15,7 @@ from seqeval import metrics as seqeval
 
 from nlp_tasks.errors import UserError
 from nlp_tasks.metrics import (classification_report, confusion_matrix, conlleval, format_classification_report,
-                               format_conlleval)
+                               format_conlleval, loss_report, nats_to_bits, perplexity, text_score)
 
 tag = st.sampled_from(["O", "O", "B-PER", "I-PER", "B-LOC", "I-LOC", "I-ORG", "B-MISC"])
 sentences = st.lists(st.lists(tag, min_size=1, max_size=12), min_size=1, max_size=6)
@@ -84,3 +85,41 @@ def test_scores_match_seqeval(gold, rnd):
 def test_mismatched_lengths():
     with pytest.raises(UserError, match="sentence 1: 2 gold tags but 1 predicted"):
         conlleval([["O", "O"]], [["O"]])
+
+
+# ---------------------------------------------------------------------- language
+def test_nats_bits_and_perplexity_by_hand():
+    assert nats_to_bits(math.log(2)) == 1.0  # one bit is ln 2 nats
+    assert nats_to_bits(math.log(8)) == 3.0
+    assert nats_to_bits(1.0) == pytest.approx(1.4426950408889634)  # 1 / ln 2
+    assert perplexity(0.0) == 1.0  # a certain model
+    assert perplexity(math.log(4)) == 4.0  # as unsure as a fair choice among 4 tokens
+    assert perplexity(1000.0) == math.exp(700)  # capped: e**1000 overflows a float
+
+
+def test_loss_report_by_hand():
+    assert loss_report(math.log(4), "word") == {"nats_per_token": math.log(4), "bits_per_token": 2.0,
+                                                "perplexity": 4.0}
+    char = loss_report(math.log(2), "char")
+    assert char["bits_per_char"] == char["bits_per_token"] == 1.0 and char["perplexity"] == 2.0
+    assert char["nats_per_char"] == math.log(2)
+
+
+@pytest.mark.parametrize("nats", [0.0, 1e-9, 0.6931471805599453, 1.2345678901234567, 3.75, 699.5, 5e3])
+def test_loss_report_gives_the_floats_the_language_model_gave_before(nats):
+    """Bit-identical to the formulas tasks/charlm.py used before they moved here."""
+    before = {"nats_per_token": nats, "bits_per_token": nats / math.log(2), "perplexity": math.exp(min(nats, 700)),
+              "nats_per_char": nats, "bits_per_char": nats / math.log(2)}
+    assert loss_report(nats, "char") == before
+
+
+def test_text_score_by_hand():
+    # Four tokens, each given probability 1/2: log P = 4 ln(1/2) nats = -4 bits; 2 choices per token.
+    score = text_score(4 * math.log(0.5), 4)
+    assert score["tokens"] == 4
+    assert score["log2_prob"] == pytest.approx(-4.0)
+    assert score["nats_per_token"] == pytest.approx(math.log(2))
+    assert score["perplexity"] == pytest.approx(2.0)
+    total = -7.25  # the arithmetic the language model's score() did before it moved here
+    assert text_score(total, 3) == {"log_prob": total, "log2_prob": total / math.log(2), "tokens": 3,
+                                    "nats_per_token": -total / 3, "perplexity": math.exp(-total / 3)}
