@@ -1,5 +1,5 @@
-"""The metrics package: classification, conlleval chunk scores (checked against seqeval) and
-language-model conversions, each against hand-computed values."""
+"""The metrics package: classification, conlleval chunk scores (checked against seqeval),
+language-model conversions and piano-roll scores, each against hand-computed values."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import math
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -15,7 +16,7 @@ from seqeval import metrics as seqeval
 
 from nlp_tasks.errors import UserError
 from nlp_tasks.metrics import (classification_report, confusion_matrix, conlleval, format_classification_report,
-                               format_conlleval, loss_report, nats_to_bits, perplexity, text_score)
+                               format_conlleval, frame_scores, loss_report, nats_to_bits, perplexity, text_score)
 
 tag = st.sampled_from(["O", "O", "B-PER", "I-PER", "B-LOC", "I-LOC", "I-ORG", "B-MISC"])
 sentences = st.lists(st.lists(tag, min_size=1, max_size=12), min_size=1, max_size=6)
@@ -123,3 +124,37 @@ def test_text_score_by_hand():
     total = -7.25  # the arithmetic the language model's score() did before it moved here
     assert text_score(total, 3) == {"log_prob": total, "log2_prob": total / math.log(2), "tokens": 3,
                                     "nats_per_token": -total / 3, "perplexity": math.exp(-total / 3)}
+
+
+# ---------------------------------------------------------------------- piano roll
+GOLD = np.array([[1, 0, 0, 1],   # 3 time steps, 4 keys
+                 [1, 1, 0, 0],
+                 [0, 0, 0, 0]], dtype=float)
+PREDICTED = np.array([[1, 0, 0, 0],   # step 1: TP 1, FN 1
+                      [1, 0, 1, 0],   # step 2: TP 1, FP 1, FN 1
+                      [0, 0, 0, 1]], dtype=float)  # step 3: FP 1
+
+
+def test_frame_scores_on_a_hand_worked_roll():
+    tp = float((GOLD * PREDICTED).sum())
+    fp = float(((1 - GOLD) * PREDICTED).sum())
+    fn = float((GOLD * (1 - PREDICTED)).sum())
+    assert (tp, fp, fn) == (2, 2, 2)  # as counted in the comments above
+    # The model gave each predicted key p = 0.8, every other key p = 0.2: the 8 cells it got
+    # right (TP + TN) cost -ln 0.8 nats each, the 4 it got wrong (FP + FN) -ln 0.2.
+    nll = -(8 * math.log(0.8) + 4 * math.log(0.2))
+    report = frame_scores(nll, 3, tp, fp, fn)
+    assert report["steps"] == 3
+    assert report["nll_per_step"] == pytest.approx(nll / 3)
+    assert report["nll_per_step"] == pytest.approx(2.74097, abs=1e-5)  # (8 x 0.22314 + 4 x 1.60944) / 3
+    assert report["frame_accuracy"] == pytest.approx(1 / 3)  # 2 / (2 + 2 + 2)
+    assert report["precision"] == 0.5 and report["recall"] == 0.5 and report["f1"] == 0.5
+
+
+def test_frame_scores_of_silence_and_plain_types():
+    report = frame_scores(np.float64(1.5), np.float64(2), np.float64(0), np.float64(0), np.float64(0))
+    assert report == {"nll_per_step": 0.75, "steps": 2, "frame_accuracy": 0.0, "precision": 0.0,
+                      "recall": 0.0, "f1": 0.0}
+    assert all(type(v) in (float, int) for v in report.values())  # NumPy scalars become Python's
+    with pytest.raises(UserError, match="no time steps"):
+        frame_scores(0.0, 0, 0, 0, 0)

@@ -5,7 +5,8 @@
 - :mod:`~nlp_tasks.metrics.chunks`: conlleval-compatible entity precision / recall / F1, micro
   and per type, and conlleval's report layout (NER);
 - :mod:`~nlp_tasks.metrics.language`: nats -> bits -> perplexity, the evaluation report and one
-  text's log-probability summary (language model).
+  text's log-probability summary (language model);
+- :mod:`~nlp_tasks.metrics.pianoroll`: NLL per time step, frame accuracy, note P/R/F1 (music).
 
 NumPy and the standard library only: no TensorFlow (a task sums what needs its model, then
 calls these) and no matplotlib (pictures are in :mod:`nlp_tasks.plots`). The names below are
@@ -15,6 +16,7 @@ importable from ``nlp_tasks.metrics`` directly.
 from nlp_tasks.metrics.chunks import conlleval, format_conlleval
 from nlp_tasks.metrics.classification import classification_report, confusion_matrix, format_classification_report
 from nlp_tasks.metrics.language import loss_report, nats_to_bits, perplexity, text_score
+from nlp_tasks.metrics.pianoroll import frame_scores
 
 __all__ = ["classification_report", "confusion_matrix", "conlleval", "format_classification_report",
-           "format_conlleval", "loss_report", "nats_to_bits", "perplexity", "text_score"]
+           "format_conlleval", "frame_scores", "loss_report", "nats_to_bits", "perplexity", "text_score"]
