@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import ROOT, machine_info, now, write_json, write_section  # noqa: E402
-from nlp_tasks.chunking import format_conlleval  # noqa: E402
+from nlp_tasks.metrics import format_conlleval  # noqa: E402
 from nlp_tasks.paths import data_dir  # noqa: E402
 from tasks.ner import NERConfig, NERPipeline  # noqa: E402
 

@@ -360,7 +360,7 @@ def _fit_in(model, train, validation, config, monitor, mode, out_dir, callbacks,
     if not writes:  # the checkpoint callback did not collect it: this run's epochs after the restored ones
         history = {k: list(history.get(k, [])) + [float(v) for v in values] for k, values in result.history.items()}
     if writes and history:
-        from nlp_tasks.metrics import plot_training_curves
+        from nlp_tasks.plots import plot_training_curves
 
         plot_training_curves(history, Path(out_dir) / "training-curves.png", monitor=monitor,
                              title=f"training curves: {Path(out_dir).resolve().name}")

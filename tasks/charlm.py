@@ -36,6 +36,7 @@ from nlp_tasks.config import (
     train_default,
 )
 from nlp_tasks.errors import UserError
+from nlp_tasks.metrics.language import loss_report, nats_to_bits, text_score
 from nlp_tasks.pipeline import OUTPUT_LAYER, Pipeline, TrainingData, TrainingPlan, embedding_layer_name
 from nlp_tasks.sampling import log_softmax
 from nlp_tasks.vocab import BOS_ID, EOS_ID, PAD_ID, Vocabulary
@@ -273,7 +274,7 @@ class LanguageModelPipeline(Pipeline):
         self.model.set_weights(model.get_weights())
         self._step = None
         if "best" in summary:
-            self.metrics["validation"] = _loss_report(summary["best"], self.config.level)
+            self.metrics["validation"] = loss_report(summary["best"], self.config.level)
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, data, split: str = "test", batch_size: int | None = None) -> dict:
@@ -298,7 +299,7 @@ class LanguageModelPipeline(Pipeline):
             model = self.model
         start = time.perf_counter()
         total, count = _sum_nll(model, self._eval_batches(sequences, batch_size))
-        report = _loss_report(total / count, cfg.level)
+        report = loss_report(total / count, cfg.level)
         report.update(tokens=int(count), seconds=time.perf_counter() - start)
         return report
 
@@ -358,11 +359,7 @@ class LanguageModelPipeline(Pipeline):
         total = float(token_lp.sum())
         return {
             "text": text,
-            "log_prob": total,
-            "log2_prob": total / math.log(2),
-            "tokens": len(ids),
-            "nats_per_token": -total / len(ids),
-            "perplexity": math.exp(-total / len(ids)),
+            **text_score(total, len(ids)),
             "probabilities": [[vocab.id_to_token(i), float(math.exp(lp))] for i, lp in zip(ids, token_lp)],
             "unknown": [tok for tok in vocab.tokenize(text) if tok not in vocab],
         }
@@ -410,14 +407,6 @@ def _as_arrays(sequences) -> list:
     return [np.array([len(s) for s in sequences]), np.array([i for s in sequences for i in s], dtype=np.int64)]
 
 
-def _loss_report(nats: float, level: str) -> dict:
-    """nats, bits and perplexity per token (also named per character at character level)."""
-    report = {"nats_per_token": nats, "bits_per_token": nats / math.log(2), "perplexity": math.exp(min(nats, 700))}
-    if level == "char":
-        report.update(nats_per_char=nats, bits_per_char=nats / math.log(2))
-    return report
-
-
 def _reset_states(model) -> None:
     for layer in model.layers:
         if getattr(layer, "stateful", False):
@@ -449,4 +438,4 @@ def _sum_nll(model, batches) -> tuple[float, float]:
 def _validation_figures(model, batches) -> dict:
     """Exact validation loss (every token once): ``val_nats`` and ``val_bits`` per token."""
     total, count = _sum_nll(model, batches)
-    return {"val_nats": total / count, "val_bits": total / count / math.log(2)}
+    return {"val_nats": total / count, "val_bits": nats_to_bits(total / count)}

@@ -45,6 +45,7 @@ from nlp_tasks.config import (
     train_default,
 )
 from nlp_tasks.errors import UserError
+from nlp_tasks.metrics.pianoroll import frame_scores
 from nlp_tasks.pipeline import OUTPUT_LAYER, Pipeline, TrainingData, TrainingPlan
 from nlp_tasks.sources import split_source
 from tasks import music_data as md
@@ -297,7 +298,8 @@ def _default_dev(train):
 
 
 def frame_metrics(model, batches) -> dict:
-    """Exact NLL per time step and frame-level scores over padded batches ``(x, y, w)``."""
+    """Exact NLL per time step and frame-level scores over padded batches ``(x, y, w)``: the
+    model's summed counts, scored by :func:`nlp_tasks.metrics.pianoroll.frame_scores`."""
     import tensorflow as tf
 
     @tf.function(reduce_retracing=True)
@@ -312,15 +314,7 @@ def frame_metrics(model, batches) -> dict:
     totals = np.zeros(5)
     for x, y, w in batches:
         totals += [float(v) for v in batch_scores(tf.constant(x), tf.constant(y), tf.constant(w))]
-    nll, count, tp, fp, fn = totals
-    if count == 0:
-        raise UserError("nothing to evaluate: no time steps")
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    return {"nll_per_step": float(nll / count), "steps": int(count),
-            "frame_accuracy": float(tp / (tp + fp + fn)) if tp + fp + fn else 0.0,
-            "precision": float(precision), "recall": float(recall),
-            "f1": float(2 * precision * recall / (precision + recall)) if precision + recall else 0.0}
+    return frame_scores(*totals)
 
 
 def _validation_figures(model, batches) -> dict:

@@ -333,7 +333,7 @@ def write_midi(path: str | Path, roll: np.ndarray, steps_per_quarter: int = 1, t
 
 def plot_roll(path: str | Path, roll: np.ndarray, primer_steps: int = 0, title: str = "") -> Path:
     """A piano-roll picture: time across, pitch up; the primer grey, the continuation blue."""
-    from nlp_tasks.metrics import pyplot, save_figure
+    from nlp_tasks.plots import pyplot, save_figure
 
     plt = pyplot()
     roll = np.asarray(roll) > 0.5

@@ -26,7 +26,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from nlp_tasks.chunking import chunks, conlleval
+from nlp_tasks.chunking import chunks
 from nlp_tasks.config import (
     CELLS,
     MAX_LAYERS,
@@ -44,6 +44,7 @@ from nlp_tasks.data import (
     too_long,
 )
 from nlp_tasks.errors import UserError
+from nlp_tasks.metrics import conlleval
 from nlp_tasks.pipeline import Pipeline, TrainingData, TrainingPlan, embedding_layer_name
 from nlp_tasks.sources import load_hub_dataset, no_split_for_file, resolve_source
 from nlp_tasks.vocab import UNK_ID, Vocabulary, tokenize_words_with_offsets

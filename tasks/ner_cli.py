@@ -64,7 +64,7 @@ cli.add_command(train_command(
 @options.json_output
 def evaluate(model_dir, data, scheme, report, as_json):
     """conlleval-style entity precision, recall and F1 (micro and per type) of MODEL_DIR on DATA."""
-    from nlp_tasks.chunking import format_conlleval
+    from nlp_tasks.metrics import format_conlleval
     from nlp_tasks.paths import atomic_write
     from tasks.ner import NERPipeline
 
@@ -139,7 +139,7 @@ DEMO_DATA = DemoData(name="CoNLL-2003", folder="conll2003", hub="conll2003")
 def demo(out_dir: Path, folder: Path | None = None) -> dict:
     """About a minute of CoNLL-2003 training (``folder``: the data folder's conll2003/, else
     the hub), then tag a sentence."""
-    from nlp_tasks.chunking import format_conlleval
+    from nlp_tasks.metrics import format_conlleval
     from nlp_tasks.data import read_conll
     from tasks.ner import NERConfig, NERPipeline
 

@@ -44,7 +44,8 @@ cli.add_command(train_command("tasks.sentiment:SentimentPipeline", render=format
 @options.json_output
 def evaluate(model_dir, data, png, as_json):
     """Accuracy, macro-F1, per-class P/R/F1 and the confusion matrix of MODEL_DIR on DATA."""
-    from nlp_tasks.metrics import format_classification_report, plot_confusion_matrix
+    from nlp_tasks.metrics import format_classification_report
+    from nlp_tasks.plots import plot_confusion_matrix
     from tasks.sentiment import SentimentPipeline
 
     pipe = SentimentPipeline.load(model_dir)
@@ -102,7 +103,7 @@ DEMO_DATA = DemoData(name="SST-5", folder="sst", hub="SetFit/sst5")
 def demo(out_dir: Path, folder: Path | None = None) -> dict:
     """A short SST-5 run (``folder``: the data folder's sst/, else the Hugging Face hub), then a
     few predictions."""
-    from nlp_tasks.metrics import plot_confusion_matrix
+    from nlp_tasks.plots import plot_confusion_matrix
     from tasks.sentiment import SentimentConfig, SentimentPipeline
 
     if folder is not None:

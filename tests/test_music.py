@@ -74,10 +74,10 @@ def test_midi_round_trip_keeps_every_note(tmp_path, steps_per_quarter):
 
 
 def test_piano_roll_picture_of_a_continuation_has_a_legend(tmp_path, monkeypatch):
-    from nlp_tasks import metrics
+    from nlp_tasks import plots
 
     figures = []
-    monkeypatch.setattr(metrics, "save_figure", lambda fig, path: figures.append(fig) or path)
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path: figures.append(fig) or path)
     roll = np.zeros((12, 88), dtype=np.float32)
     roll[:, 40] = 1.0
     md.plot_roll(tmp_path / "c.png", roll, primer_steps=4)

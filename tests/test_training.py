@@ -171,11 +171,11 @@ def test_output_settings_do_not_block_a_resume(tmp_path, capsys):
 
 
 def test_training_curves_have_a_title_and_whole_epoch_ticks(tmp_path, monkeypatch):
-    from nlp_tasks import metrics
+    from nlp_tasks import plots
 
     figures = []
-    monkeypatch.setattr(metrics, "save_figure", lambda fig, path: figures.append(fig) or path)
-    metrics.plot_training_curves({"loss": [0.9, 0.7, 0.6], "val_loss": [1.0, 0.8, 0.75], "val_f1": [0.1, 0.3, 0.4]},
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path: figures.append(fig) or path)
+    plots.plot_training_curves({"loss": [0.9, 0.7, 0.6], "val_loss": [1.0, 0.8, 0.75], "val_f1": [0.1, 0.3, 0.4]},
                                  tmp_path / "c.png", monitor="val_f1", title="training curves: conll")
     fig = figures[0]
     fig.canvas.draw()
