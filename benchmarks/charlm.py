@@ -30,7 +30,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import RESULTS_DIR, machine_info, now, write_json, write_section  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    RESULTS_DIR,
+    add_settings,
+    config_from_args,
+    machine_info,
+    now,
+    write_json,
+    write_section,
+)
 from nlp_tasks.paths import data_dir  # noqa: E402
 from tasks.charlm import LanguageModelConfig, LanguageModelPipeline  # noqa: E402
 from tasks.charlm_sampling import compile_step  # noqa: E402
@@ -74,12 +82,7 @@ def sampling_speed(lm: LanguageModelPipeline, length: int = 500, streams: int = 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    fields = {f.name: f for f in dataclasses.fields(LanguageModelConfig)}
-    for name in ("cell", "units", "layers", "embedding_dim", "dropout", "window", "epochs", "batch_size",
-                 "learning_rate", "patience", "lr_decay", "seed"):
-        default = fields[name].default
-        kind = type(default) if default is not None else float if name == "lr_decay" else int
-        parser.add_argument(f"--{name.replace('_', '-')}", type=kind, default=default)
+    add_settings(parser, LanguageModelConfig)
     parser.add_argument("--save", default=None, help="also save the trained model to this folder")
     parser.add_argument("--model", default=None,
                         help="measure sampling speed only, on this saved model (trained by this script with --save)")
@@ -92,8 +95,7 @@ def main(argv=None) -> None:
                                             "sample": lm.sample("ROMEO:", length=300, temperature=0.8, seed=0)})
         write_results()
         return
-    config = LanguageModelConfig(level="char", mode="stream", valid_fraction=0.1,
-                                 **{k: v for k, v in vars(args).items() if k in fields})
+    config = config_from_args(LanguageModelConfig, args)
     text_file = data_dir() / "tinyshakespeare" / "input.txt"
     lm = LanguageModelPipeline(config)
     summary = lm.fit(text_file, verbose=2)

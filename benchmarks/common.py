@@ -70,3 +70,31 @@ def write_section(heading: str, body: str, path: Path = RESULTS_MD) -> None:
     tmp = path.with_suffix(".md.tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
+
+
+def add_settings(parser, config_class) -> None:
+    """One flag per setting of ``config_class`` (``--field-name``), with the field's default,
+    help and choices, as the ``train`` commands have (:func:`nlp_tasks.cli.options.config_options`)."""
+    import argparse
+    import typing
+
+    hints = typing.get_type_hints(config_class)
+    for field in config_class.settings():
+        meta, hint = field.metadata, hints[field.name]
+        flag = "--" + field.name.replace("_", "-")
+        if hint is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default, help=meta["help"])
+            continue
+        base = next((a for a in typing.get_args(hint) if a is not type(None)), hint)
+
+        def convert(text, base=base, optional=bool(meta.get("none"))):
+            return None if optional and text.lower() == "none" else base(text)
+
+        parser.add_argument(flag, type=convert, default=field.default, help=meta["help"],
+                            choices=meta.get("choices"))
+
+
+def config_from_args(config_class, args):
+    """The config of the flags :func:`add_settings` added."""
+    names = {f.name for f in config_class.settings()}
+    return config_class(**{k: v for k, v in vars(args).items() if k in names})

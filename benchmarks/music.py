@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import machine_info, now, write_json, write_section  # noqa: E402
+from benchmarks.common import add_settings, config_from_args, machine_info, now, write_json, write_section  # noqa: E402
 from nlp_tasks.paths import data_dir  # noqa: E402
 from tasks.music import MusicConfig, MusicPipeline  # noqa: E402
 
@@ -33,14 +33,9 @@ PUBLISHED = "tanh RNN 8.91, GRU 8.43, LSTM 8.45 (Chung et al. 2014); TCN 8.10 (B
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    fields = {f.name: f for f in dataclasses.fields(MusicConfig)}
-    for name in ("cell", "units", "layers", "dropout", "input_dropout", "epochs", "batch_size", "learning_rate",
-                 "patience", "lr_decay", "lr_patience", "seed"):
-        default = fields[name].default
-        kind = type(default) if default is not None else float if name == "lr_decay" else int
-        parser.add_argument(f"--{name.replace('_', '-')}", type=kind, default=default)
+    add_settings(parser, MusicConfig)
     args = parser.parse_args(argv)
-    config = MusicConfig(**{k: v for k, v in vars(args).items() if k in fields})
+    config = config_from_args(MusicConfig, args)
     data = data_dir() / "jsb_chorales" / "jsb-chorales-quarter.json"
     pipe = MusicPipeline(config)
     summary = pipe.fit(data, f"{data}:valid", verbose=2)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import ROOT, machine_info, now, write_json, write_section  # noqa: E402
+from benchmarks.common import ROOT, add_settings, config_from_args, machine_info, now, write_json, write_section  # noqa: E402
 from nlp_tasks.metrics import format_conlleval  # noqa: E402
 from nlp_tasks.paths import data_dir  # noqa: E402
 from tasks.ner import NERConfig, NERPipeline  # noqa: E402
@@ -31,16 +31,10 @@ PUBLISHED = ("BiLSTM (random emb.) 81.11, BiLSTM-CRF (random emb.) 84.26 (Huang 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    fields = {f.name: f for f in dataclasses.fields(NERConfig)}
-    for name, field in fields.items():
-        if name == "scheme":
-            continue
-        default = field.default
-        kind = {"max_vocab": int, "lr_decay": float, "patience": int, "clipnorm": float}.get(name, type(default))
-        parser.add_argument(f"--{name.replace('_', '-')}", type=kind, default=default)
+    add_settings(parser, NERConfig)
     parser.add_argument("--save", default=str(ROOT / "runs" / "ner-conll2003"))
     args = parser.parse_args(argv)
-    config = NERConfig(**{k: v for k, v in vars(args).items() if k in fields})
+    config = config_from_args(NERConfig, args)
     folder = data_dir() / "conll2003"
     pipe = NERPipeline(config)
     summary = pipe.fit(folder / "train.txt", folder / "valid.txt", verbose=2)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import machine_info, now, write_json, write_section  # noqa: E402
+from benchmarks.common import add_settings, config_from_args, machine_info, now, write_json, write_section  # noqa: E402
 from nlp_tasks.paths import data_dir  # noqa: E402
 from tasks.sentiment import SentimentConfig, SentimentPipeline  # noqa: E402
 
@@ -49,14 +49,9 @@ def run(name: str, config: SentimentConfig, root: Path) -> dict:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", nargs="+", default=["sst5", "sst2"], choices=["sst5", "sst2"])
-    fields = {f.name: f for f in dataclasses.fields(SentimentConfig)}
-    for name in ("cell", "embedding_dim", "units", "layers", "pooling", "dropout", "epochs", "batch_size",
-                 "learning_rate", "patience", "seed"):
-        default = fields[name].default
-        kind = type(default) if default is not None else int
-        parser.add_argument(f"--{name.replace('_', '-')}", type=kind, default=default)
+    add_settings(parser, SentimentConfig)
     args = parser.parse_args(argv)
-    config = SentimentConfig(**{k: v for k, v in vars(args).items() if k in fields})
+    config = config_from_args(SentimentConfig, args)
     root = data_dir()
     results = [run(name, config, root) for name in args.sets]
     command = "python benchmarks/sentiment.py " + shlex.join(argv if argv is not None else sys.argv[1:])
