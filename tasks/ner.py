@@ -47,7 +47,7 @@ from nlp_tasks.errors import UserError
 from nlp_tasks.metrics import conlleval
 from nlp_tasks.pipeline import Pipeline, TrainingData, TrainingPlan, embedding_layer_name
 from nlp_tasks.sources import load_hub_dataset, no_split_for_file, resolve_source
-from nlp_tasks.vocab import UNK_ID, Vocabulary, tokenize_words_with_offsets
+from nlp_tasks.vocab import UNK_ID, Vocabulary, tokenize_words_with_offsets, with_pretrained
 
 CASES = ["<pad>", "lower", "upper", "title", "numeric", "mostly_numeric", "has_digit", "other"]
 MAX_WORD_CHARS = 24
@@ -203,7 +203,8 @@ class NERPipeline(Pipeline):
         self.model = keras.Model([words, cases, chars], outputs, name="ner")
         self._decode_fn = None  # a compiled decoder belongs to one model
         if vectors:
-            _load_vectors(word_embed, self.vocabs["words"], vectors)
+            word_embed.set_weights([with_pretrained(word_embed.get_weights()[0], self.vocabs["words"], vectors,
+                                                    "word_dim")])
         return self.model
 
     # ------------------------------------------------------------------ encoding
@@ -382,14 +383,3 @@ class NERPipeline(Pipeline):
                                  "score": round(float(np.mean(c[s:e])), 4)})
             results.append(entities)
         return results[0] if single else results
-
-
-def _load_vectors(embed, vocab, vectors):
-    weights = embed.get_weights()[0]
-    dim = next(iter(vectors.values())).shape[0]
-    if dim != weights.shape[1]:
-        raise UserError(f"pretrained vectors have {dim} dimensions but word_dim is {weights.shape[1]}")
-    for index, token in enumerate(vocab.tokens):
-        if token in vectors:
-            weights[index] = vectors[token]
-    embed.set_weights([weights])

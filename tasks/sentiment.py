@@ -45,7 +45,7 @@ from nlp_tasks.data import (
 from nlp_tasks.errors import UserError
 from nlp_tasks.pipeline import OUTPUT_LAYER, Pipeline, TrainingData, TrainingPlan, embedding_layer_name
 from nlp_tasks.sources import load_hub_dataset, no_split_for_file, resolve_source
-from nlp_tasks.vocab import Vocabulary
+from nlp_tasks.vocab import Vocabulary, with_pretrained
 
 POOLINGS = ("last", "max", "mean", "attention")
 HUB_SPLITS = {"train": "train", "dev": "validation", "test": "test"}
@@ -145,7 +145,7 @@ class SentimentPipeline(Pipeline):
                                        name=embedding_layer_name("words"))
         x = embed(inputs)
         if vectors:
-            self._load_vectors(embed, vocab, vectors)
+            embed.set_weights([with_pretrained(embed.get_weights()[0], vocab, vectors, "embedding_dim")])
         x = keras.layers.Dropout(cfg.dropout)(x)
         for layer in range(cfg.layers):
             last = layer == cfg.layers - 1
@@ -162,20 +162,6 @@ class SentimentPipeline(Pipeline):
                                      dtype="float32")(x)  # float32 probabilities, also under mixed precision
         self.model = keras.Model(inputs, outputs, name="sentiment")
         return self.model
-
-    @staticmethod
-    def _load_vectors(embed, vocab, vectors):
-        weights = embed.get_weights()[0]
-        if next(iter(vectors.values())).shape[0] != weights.shape[1]:
-            raise UserError(f"pretrained vectors have {next(iter(vectors.values())).shape[0]} dimensions "
-                            f"but embedding_dim is {weights.shape[1]}")
-        for token, index in ((t, i) for i, t in enumerate(vocab.tokens)):
-            vector = vectors.get(token)
-            if vector is None:
-                vector = vectors.get(token.lower())
-            if vector is not None:
-                weights[index] = vector
-        embed.set_weights([weights])
 
     # ------------------------------------------------------------------ data
     def _examples(self, source, split, with_labels=True):
