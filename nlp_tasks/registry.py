@@ -5,7 +5,7 @@ The core never imports a task. A task registers itself, either when its package 
     from nlp_tasks.registry import TaskEntry, register
 
     register("ner", TaskEntry("tasks.ner:NERPipeline", "tasks.ner_cli:cli",
-                              "Named entity recognition", demo="tasks.ner_cli:demo"))
+                              "Named entity recognition", demo="tasks.ner_demo:demo"))
 
 or, for an installed package, through an entry point in the ``nlp_tasks.tasks`` group whose
 object is a module or function that makes such calls (setup.cfg)::

@@ -13,13 +13,13 @@ from nlp_tasks.registry import TaskEntry, register
 
 register("ner", TaskEntry("tasks.ner:NERPipeline", "tasks.ner_cli:cli",
                           "Named entity recognition (many-to-many): tokens -> BIO tags, entity spans.",
-                          "tasks.ner_cli:demo"))
+                          "tasks.ner_demo:demo"))
 register("sentiment", TaskEntry("tasks.sentiment:SentimentPipeline", "tasks.sentiment_cli:cli",
                                 "Sentiment classification (many-to-one): text -> label or 1-5 rating.",
-                                "tasks.sentiment_cli:demo"))
+                                "tasks.sentiment_demo:demo"))
 register("charlm", TaskEntry("tasks.charlm:LanguageModelPipeline", "tasks.charlm_cli:cli",
                              "Language models (characters or words): train, sample novel text, score sentences.",
-                             "tasks.charlm_cli:demo"))
+                             "tasks.charlm_demo:demo"))
 register("music", TaskEntry("tasks.music:MusicPipeline", "tasks.music_cli:cli",
                             "Music generation (one-to-many): polyphonic piano rolls, MIDI in and out.",
-                            "tasks.music_cli:demo"))
+                            "tasks.music_demo:demo"))

@@ -1,4 +1,4 @@
-"""``nlp-tasks charlm ...``: train, evaluate, sample and score language models; and the demo.
+"""``nlp-tasks charlm ...``: train, evaluate, sample and score language models.
 
 Each command parses its options and calls one :class:`tasks.charlm.LanguageModelPipeline`
 method; TensorFlow is imported only when a command runs.
@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import json
 import secrets
-from pathlib import Path
 
 import click
 
 from nlp_tasks.cli import options
 from nlp_tasks.cli.commands import train_command
 from nlp_tasks.config import MAX_BATCH_SIZE, MAX_SAMPLE_LENGTH, MAX_SAMPLES, MAX_SEED
-from nlp_tasks.demo import DemoData
 
 
 @click.group()
@@ -128,33 +126,3 @@ def format_score(result: dict, per_token: bool = False) -> str:
     if per_token:
         line += "\n   " + " ".join(f"{tok!r}:{p:.3f}" for tok, p in result["probabilities"])
     return line
-
-
-DEMO_SENTENCES = ["The apple and pear salad.", "The apple and pair salad."]
-
-
-DEMO_DATA = DemoData(embedded="Python's own documentation (pydoc_data, ships with Python)")
-
-
-def demo(out_dir: Path, folder: Path | None = None) -> dict:
-    """About a minute of training on the embedded corpus, a sample, and the pair/pear ranking
-    (``folder`` is unused: the corpus ships with Python)."""
-    from tasks.charlm import LanguageModelConfig, LanguageModelPipeline
-    from tasks.charlm_data import BUILTIN
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    config = LanguageModelConfig(units=256, layers=1, window=64, batch_size=32, epochs=2, dropout=0.1)
-    lm = LanguageModelPipeline(config)
-    print(f"training a character GRU on {BUILTIN} (Python's own documentation) for 2 epochs "
-          "(a full run: see benchmarks/charlm.py)")
-    summary = lm.fit(BUILTIN, out_dir=out_dir, verbose=1)
-    lm.save(out_dir / "model")
-    text = lm.sample("The ", length=400, temperature=0.7, seed=0)
-    (out_dir / "sample.txt").write_text(text + "\n", encoding="utf-8")
-    print(f"validation {summary['best']:.3f} nats/char; a sample (temperature 0.7, seed 0):\n{text}\n")
-    ranking = rank(lm.score(DEMO_SENTENCES))
-    (out_dir / "scores.json").write_text(json.dumps(ranking, indent=2) + "\n", encoding="utf-8")
-    print("ranked by the model:")
-    for result in ranking:
-        print("  " + format_score(result))
-    return {"validation_nats_per_char": summary["best"]}

@@ -1,4 +1,4 @@
-"""``nlp-tasks sentiment ...``: train, evaluate and predict from the command line, and the demo.
+"""``nlp-tasks sentiment ...``: train, evaluate and predict from the command line.
 
 Each command parses its options and calls one :class:`tasks.sentiment.SentimentPipeline`
 method; TensorFlow is imported only when a command runs.
@@ -13,7 +13,6 @@ import click
 
 from nlp_tasks.cli import options
 from nlp_tasks.cli.commands import train_command
-from nlp_tasks.demo import DemoData
 
 
 @click.group()
@@ -87,41 +86,3 @@ def format_prediction(result: dict) -> str:
         return f"{'-':>6}  no label: the text has no words  [{probs}]  {result['text']!r}"
     rating = f"rating {result['rating']}  " if result["rating"] is not None else ""
     return f"{result['label']:>6}  {rating}[{probs}]  {result['text']}"
-
-
-DEMO_SENTENCES = [
-    "a gorgeous , witty , seductive movie .",
-    "the plot is nothing but boilerplate clichés from start to finish .",
-    "it 's a fine , if unremarkable , way to spend an afternoon .",
-    "an utterly incompetent and boring film .",
-]
-
-
-DEMO_DATA = DemoData(name="SST-5", folder="sst", hub="SetFit/sst5")
-
-
-def demo(out_dir: Path, folder: Path | None = None) -> dict:
-    """A short SST-5 run (``folder``: the data folder's sst/, else the Hugging Face hub), then a
-    few predictions."""
-    from nlp_tasks.plots import plot_confusion_matrix
-    from tasks.sentiment import SentimentConfig, SentimentPipeline
-
-    if folder is not None:
-        train, dev, test = (folder / f"sst5.{s}.txt" for s in ("train", "dev", "test"))
-    else:
-        train, dev, test = "SetFit/sst5:train", "SetFit/sst5:validation", "SetFit/sst5:test"
-    pipe = SentimentPipeline(SentimentConfig(epochs=2, units=64, embedding_dim=64))
-    print(f"training on {train} for 2 epochs (a full run: see benchmarks/sentiment.py)")
-    pipe.fit(train, dev, out_dir=out_dir, verbose=1)
-    report = pipe.evaluate(test)
-    pipe.metrics["test"] = {k: report[k] for k in ("accuracy", "macro_f1", "examples")}
-    pipe.save(out_dir / "model")
-    plot_confusion_matrix(report, out_dir / "confusion-matrix.png", title="SST-5 test")
-    print(f"test accuracy {report['accuracy']:.3f} ({report['examples']} sentences), "
-          f"macro-F1 {report['macro_f1']:.3f}")
-    predictions = pipe.predict(DEMO_SENTENCES)
-    for result in predictions:
-        print("  " + format_prediction(result))
-    (out_dir / "predictions.json").write_text(json.dumps(predictions, indent=2, ensure_ascii=False) + "\n",
-                                              encoding="utf-8")
-    return pipe.metrics["test"]
