@@ -193,7 +193,7 @@ def probe_ner_xla(rounds: int, batches: int, round_to: int) -> None:
     train = data_dir() / "conll2003" / "train.txt"
     pipe.fit(train, None, verbose=0)
     model = pipe.model
-    dataset = pipe._dataset(read_sentences(train, "train", pipe.config.scheme), shuffle=True)
+    dataset = pipe._dataset(read_sentences(train, "train", pipe.config.scheme), shuffle=True).dataset()
 
     def padded(batch):
         (words, cases, chars), y = (tuple(v.numpy() for v in batch[0]), batch[1].numpy())

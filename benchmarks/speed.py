@@ -62,7 +62,7 @@ UNITS = {"ner": "sentences", "sentiment": "texts", "charlm": "tokens", "music": 
 def _padding(lengths, batch_size, seed, shuffle) -> dict:
     import numpy as np
 
-    from nlp_tasks.data import bucketed_batches
+    from nlp_tasks.batching import bucketed_batches
 
     lengths = np.asarray(lengths)
     real = int(lengths.sum())
@@ -79,10 +79,8 @@ _RECORD: dict = {}  # the record of the pipeline being built now
 def _instrument(record: dict):
     """From now on, time every epoch's training batches, note the training batches' padding,
     and keep the model and dataset that ``fit`` trains, all into ``record``."""
-    import nlp_tasks.data as data
     import nlp_tasks.training as training
-    import tasks.ner
-    import tasks.sentiment
+    from nlp_tasks.batching import Batches
 
     first = not _RECORD
     _RECORD["current"] = record
@@ -103,19 +101,11 @@ def _instrument(record: dict):
 
     def timed_fit(model, train, *args, callbacks=(), **kwargs):
         _RECORD["current"]["_fit"] = (model, train)
+        if isinstance(train, Batches) and "padding" not in _RECORD["current"]:  # the training batches
+            _RECORD["current"]["padding"] = _padding(train.lengths, train.batch_size, train.seed, train.shuffle)
         return fit(model, train, *args, callbacks=[*callbacks, EpochTimer()], **kwargs)
 
     training.fit = timed_fit
-    batch_dataset = data.batch_dataset
-
-    def recorded_batch_dataset(make_batch, lengths, batch_size, signature, seed=0, shuffle=True):
-        if shuffle and "padding" not in _RECORD["current"]:  # the first shuffled dataset is the training set
-            _RECORD["current"]["padding"] = _padding(lengths, batch_size, seed, shuffle)
-        return batch_dataset(make_batch, lengths, batch_size, signature, seed=seed, shuffle=shuffle)
-
-    for module in (data, tasks.ner, tasks.sentiment):
-        if hasattr(module, "batch_dataset"):
-            module.batch_dataset = recorded_batch_dataset
 
 
 def _run_ner(args, record, data):

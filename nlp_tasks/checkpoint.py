@@ -15,9 +15,11 @@ checkpoint or the new one, never a mix. Arrays are stored with NumPy's ``.npz`` 
 loaded with ``allow_pickle=False``).
 
 Re-running the same training on the same output folder restores all of it and continues with
-the epoch that was interrupted. The data order of epoch k is a pure function of (seed, k) and
-recurrent state is reset every epoch, so the resumed run computes what the uninterrupted run
-would have computed; on CPU with op determinism the final weights are bit-identical (tested).
+the epoch that was interrupted. The data order of epoch k and every random draw made while
+building its batches are pure functions of (seed, k) (:class:`nlp_tasks.batching.Batches`),
+the dropout layers' generator states are model variables (saved in ``last.npz``), and recurrent
+state is reset every epoch, so the resumed run computes what the uninterrupted run would have
+computed; on CPU with op determinism the final weights are bit-identical (tested for every task).
 A finished run's checkpoint is marked complete: running the command again restores the final
 weights instead of training again. A checkpoint of a different run (other config or data) is
 refused with a message saying so.

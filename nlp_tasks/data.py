@@ -1,4 +1,4 @@
-"""Readers for the formats users bring, and length-bucketed batches.
+"""Readers for the formats users bring.
 
 Readers return plain Python lists and raise :class:`UserError` naming the file and line for
 anything malformed: non-UTF-8 bytes, a missing field, an empty file.
@@ -8,8 +8,8 @@ anything malformed: non-UTF-8 bytes, a missing field, an empty file.
 - :func:`read_conll`          CoNLL column files (token ... tag), IOB1/IOB2/BIOES -> IOB2.
 - :func:`read_table`          CSV / TSV / JSON-lines / JSON with named text and label columns.
 - :func:`read_word_vectors`   GloVe / word2vec text files.
-- :func:`bucketed_batches`    batches of similar length, shuffled as a pure function of
-  ``(seed, epoch)``; :func:`batch_dataset` wraps them in a ``tf.data.Dataset``.
+
+Batches (padding, length bucketing, the epoch-aware batch source) are :mod:`nlp_tasks.batching`.
 
 Where a source points (a file, a folder, a hub data set, ``name:split``) is
 :mod:`nlp_tasks.sources`; its functions are importable from here too.
@@ -29,11 +29,9 @@ import contextlib
 import csv
 import io
 import json
-import math
 import os
 import re
 import sys
-from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -458,65 +456,3 @@ def _stream_lines(path: str | Path):
             if problem:
                 raise UserError(f"{path}, line {number}: {problem}")
             yield number, line
-
-
-def bucketed_batches(lengths: Sequence[int], batch_size: int, seed: int = 0, epoch: int = 0,
-                     shuffle: bool = True, bucket_factor: int = 50) -> list[np.ndarray]:
-    """Split example indices into batches of similar length.
-
-    With ``shuffle``, indices are shuffled, cut into pools of ``batch_size * bucket_factor``,
-    each pool sorted by length and cut into batches, and the batch order shuffled again: every
-    step sees one length and little padding, yet the order changes every epoch. The order is a
-    pure function of ``(seed, epoch)``. Without ``shuffle`` (evaluation), examples are sorted by
-    length; callers map predictions back with the returned indices.
-    """
-    if batch_size < 1:
-        raise UserError(f"batch size must be >= 1, got {batch_size}")
-    lengths = np.asarray(lengths)
-    if not shuffle:
-        order = np.argsort(lengths, kind="stable")
-        return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
-    rng = np.random.default_rng([seed, epoch])
-    order = rng.permutation(len(lengths))
-    pool = batch_size * bucket_factor
-    batches = []
-    for start in range(0, len(order), pool):
-        chunk = order[start:start + pool]
-        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
-        batches.extend(chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size))
-    return [batches[i] for i in rng.permutation(len(batches))]
-
-
-def padding_overhead(lengths: Sequence[int], batches: Sequence[np.ndarray]) -> float:
-    """Padded tokens / real tokens for a batching (1.0 means no padding at all)."""
-    lengths = np.asarray(lengths)
-    real = int(lengths.sum())
-    padded = sum(int(lengths[b].max()) * len(b) for b in batches if len(b))
-    return padded / real if real else math.nan
-
-
-def batch_dataset(make_batch: Callable[[np.ndarray], tuple], lengths: Sequence[int], batch_size: int,
-                  signature, seed: int = 0, shuffle: bool = True):
-    """A ``tf.data.Dataset`` of padded batches, re-bucketed (new order) at every epoch.
-
-    ``make_batch(indices)`` returns the arrays of one batch (padded to that batch's longest
-    example); ``signature`` is the matching ``tf.TensorSpec`` structure.
-    """
-    import tensorflow as tf
-
-    state = {"epoch": 0}
-
-    def generator():
-        epoch = state["epoch"]
-        state["epoch"] += 1
-        for indices in bucketed_batches(lengths, batch_size, seed=seed, epoch=epoch, shuffle=shuffle):
-            yield make_batch(indices)
-
-    n_batches = len(bucketed_batches(lengths, batch_size, seed=seed, epoch=0, shuffle=shuffle))
-    dataset = tf.data.Dataset.from_generator(generator, output_signature=signature)
-    # Tell Keras how many batches an epoch has (a generator's count is unknown otherwise).
-    dataset = dataset.apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(2)
-    # Each pass reads the next epoch's order; training.fit sets the epoch explicitly at the start
-    # of every epoch, so a resumed run sees epoch k's order, not epoch 0's.
-    dataset.epoch_state = state
-    return dataset

@@ -169,16 +169,11 @@ def _csv_logger(path: Path, append: bool):
 
 
 def _epoch_callbacks(train):
-    """Tell a length-bucketed dataset which epoch starts (its order is a function of the epoch)."""
-    import keras
+    """For a :class:`~nlp_tasks.batching.Batches` source (its batches and their random draws are
+    functions of the epoch), the callback that tells it which epoch starts; else nothing."""
+    from nlp_tasks.batching import Batches
 
-    state = getattr(train, "epoch_state", None)
-
-    class DataEpoch(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            state["epoch"] = epoch
-
-    return [DataEpoch()] if state is not None else []
+    return [train.epoch_callback()] if isinstance(train, Batches) else []
 
 
 def _resumable_callbacks(state: dict | None, best_weights):
@@ -254,8 +249,9 @@ def fit(model, train, validation=None, config: TrainConfig | None = None, loss=N
         callbacks=(), run_key: dict | None = None, validation_figures=None) -> dict:
     """Compile ``model`` (when ``loss`` is given) and train it; returns a summary dict.
 
-    ``train`` and ``validation`` are whatever ``keras.Model.fit`` takes (tf.data datasets,
-    typically). Seed before building the model too (:func:`nlp_tasks.runtime.set_seed`): the
+    ``train`` and ``validation`` are :class:`nlp_tasks.batching.Batches` sources (told which
+    epoch starts, so a resumed run sees epoch k's batches) or whatever ``keras.Model.fit`` takes
+    (a tf.data dataset). Seed before building the model too (:func:`nlp_tasks.runtime.set_seed`): the
     weights are drawn when it is built. Early stopping watches ``monitor`` (``mode`` ``"min"`` or
     ``"max"``) and needs validation: ``validation`` data that Keras evaluates, or
     ``validation_figures``, a function returning ``{name: value}`` (a dev F1, an exact
@@ -311,6 +307,7 @@ def _fit_in(model, train, validation, config, monitor, mode, out_dir, callbacks,
     import keras
 
     from nlp_tasks import distribute
+    from nlp_tasks.batching import as_dataset
     from nlp_tasks.checkpoint import Checkpoint
 
     # Output settings are not part of what identifies the run: adding --json or --quiet resumes.
@@ -354,9 +351,9 @@ def _fit_in(model, train, validation, config, monitor, mode, out_dir, callbacks,
         if distribute.tensorboard():
             cbs.append(keras.callbacks.TensorBoard(log_dir=str(Path(out_dir) / "tensorboard")))
         cbs.append(_checkpoint_callback(checkpoint, history, early, plateau))
-    # Shuffling belongs to the tf.data pipeline (a pure function of the seed), not to fit().
-    result = model.fit(train, validation_data=validation, epochs=config.epochs, callbacks=cbs,
-                       verbose=0, shuffle=False, initial_epoch=done)
+    # Shuffling belongs to the batch source (a pure function of the seed and epoch), not to fit().
+    result = model.fit(as_dataset(train), validation_data=as_dataset(validation), epochs=config.epochs,
+                       callbacks=cbs, verbose=0, shuffle=False, initial_epoch=done)
     if not writes:  # the checkpoint callback did not collect it: this run's epochs after the restored ones
         history = {k: list(history.get(k, [])) + [float(v) for v in values] for k, values in result.history.items()}
     if writes and history:

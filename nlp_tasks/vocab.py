@@ -288,19 +288,19 @@ class Vocabulary:
 def pad_sequences(
     sequences: Sequence[Sequence[int]], maxlen: int | None = None, truncate: str = "post", value: int = PAD_ID
 ) -> np.ndarray:
-    """Right-pad integer sequences into a ``(batch, length)`` int32 array."""
+    """Right-pad integer sequences into a ``(batch, length)`` int32 array, cutting those longer
+    than ``maxlen`` at the end (or the start with ``truncate="pre"``); :func:`nlp_tasks.batching.pad`
+    builds the array."""
+    from nlp_tasks.batching import pad
+
     if truncate not in ("pre", "post"):
         raise UserError(f"truncate must be 'pre' or 'post', got {truncate!r}")
     if maxlen is not None and (not isinstance(maxlen, int) or maxlen < 1):
         raise UserError(f"maxlen must be a positive integer, got {maxlen!r}")
+    sequences = [list(seq) for seq in sequences]
     length = maxlen if maxlen is not None else max((len(s) for s in sequences), default=0)
-    out = np.full((len(sequences), length), value, dtype=np.int32)
-    for row, seq in enumerate(sequences):
-        seq = list(seq)
-        if len(seq) > length:
-            seq = seq[:length] if truncate == "post" else seq[-length:]
-        out[row, : len(seq)] = seq
-    return out
+    cut = [seq[:length] if truncate == "post" else seq[-length:] if len(seq) > length else seq for seq in sequences]
+    return pad(cut, length, dtype=np.int32, value=value)
 
 
 def with_pretrained(weights: np.ndarray, vocab: Vocabulary, vectors: dict, setting: str = "embedding_dim") -> np.ndarray:

@@ -25,6 +25,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from nlp_tasks.batching import Batches, pad
 from nlp_tasks.config import (
     CELLS,
     MAX_LAYERS,
@@ -188,27 +189,20 @@ class LanguageModelPipeline(Pipeline):
         return tf.data.Dataset.from_tensor_slices((xs, ys))
 
     def _line_batches(self, sequences, shuffle, batch_size=None):
-        """Padded batches ``(x, y)`` of lines, by length (a list when not shuffled)."""
+        """Padded batches ``(x, y)`` of lines, by length: a :class:`Batches` source when
+        shuffled (training), a list when not."""
         import tensorflow as tf
-
-        from nlp_tasks.data import batch_dataset, bucketed_batches
 
         xs, ys = cd.line_examples(sequences)
         lengths = [len(x) for x in xs]
-        batch_size = batch_size or self.config.batch_size
 
-        def make_batch(indices):
-            width = max(lengths[i] for i in indices)
-            x = np.zeros((len(indices), width), dtype=np.int32)
-            y = np.zeros((len(indices), width), dtype=np.int32)
-            for row, i in enumerate(indices):
-                x[row, : lengths[i]], y[row, : lengths[i]] = xs[i], ys[i]
-            return x, y
+        def make_batch(indices, rng):  # nothing random here: dropout is the model's (its state is checkpointed)
+            return pad([xs[i] for i in indices]), pad([ys[i] for i in indices])
 
-        if not shuffle:
-            return [make_batch(b) for b in bucketed_batches(lengths, batch_size, shuffle=False)]
         signature = (tf.TensorSpec((None, None), tf.int32), tf.TensorSpec((None, None), tf.int32))
-        return batch_dataset(make_batch, lengths, batch_size, signature, seed=self.config.seed)
+        batches = Batches(make_batch, lengths, batch_size or self.config.batch_size, signature,
+                          seed=self.config.seed, shuffle=shuffle)
+        return batches if shuffle else list(batches.for_epoch(0))
 
     def _eval_batches(self, sequences, batch_size):
         """Batches that score every token exactly once (stream: stateful windows, in order)."""
@@ -344,10 +338,7 @@ class LanguageModelPipeline(Pipeline):
         results = []
         for start in range(0, len(encoded), 64):
             chunk = encoded[start:start + 64]
-            width = max(len(ids) for ids in chunk)
-            x = np.zeros((len(chunk), width), dtype=np.int32)
-            for row, ids in enumerate(chunk):
-                x[row, : len(ids)] = [BOS_ID] + ids[:-1]
+            x = pad([[BOS_ID] + ids[:-1] for ids in chunk])
             log_probs = log_softmax(np.asarray(model(x, training=False)))
             for row, ids in enumerate(chunk):
                 token_lp = log_probs[row, np.arange(len(ids)), ids]

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nlp_tasks.batching import Batches, pad
 from nlp_tasks.config import (
     CELLS,
     MAX_LAYERS,
@@ -126,27 +127,23 @@ class MusicPipeline(Pipeline):
         return xs, list(pieces)
 
     def _batches(self, pieces, shuffle: bool, batch_size: int | None = None):
+        """Padded batches ``(x, y, w)`` of pieces, by length: a :class:`Batches` source when
+        shuffled (training), a list when not."""
         import tensorflow as tf
-
-        from nlp_tasks.data import batch_dataset, bucketed_batches
 
         xs, ys = self._examples(pieces)
         lengths = [len(y) for y in ys]
-        batch_size = batch_size or self.config.batch_size
 
-        def make_batch(indices):
-            width = max(lengths[i] for i in indices)
-            x = np.zeros((len(indices), width, md.KEYS), np.float32)
-            y = np.zeros_like(x)
-            w = np.zeros((len(indices), width), np.float32)  # 1 on real steps, 0 on padding
-            for row, i in enumerate(indices):
-                x[row, : lengths[i]], y[row, : lengths[i]], w[row, : lengths[i]] = xs[i], ys[i], 1.0
+        def make_batch(indices, rng):  # nothing random here: (input) dropout is the model's, checkpointed
+            x = pad([xs[i] for i in indices], dtype=np.float32)
+            y = pad([ys[i] for i in indices], dtype=np.float32)
+            w = pad([np.ones(lengths[i], np.float32) for i in indices], dtype=np.float32)  # 1 on real steps
             return x, y, w
 
-        if not shuffle:
-            return [make_batch(b) for b in bucketed_batches(lengths, batch_size, shuffle=False)]
         signature = (tf.TensorSpec((None, None, md.KEYS), tf.float32),) * 2 + (tf.TensorSpec((None, None), tf.float32),)
-        return batch_dataset(make_batch, lengths, batch_size, signature, seed=self.config.seed)
+        batches = Batches(make_batch, lengths, batch_size or self.config.batch_size, signature,
+                          seed=self.config.seed, shuffle=shuffle)
+        return batches if shuffle else list(batches.for_epoch(0))
 
     # ------------------------------------------------------------------ training
     monitor, mode = "val_nll", "min"

@@ -26,6 +26,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from nlp_tasks.batching import Batches, pad
 from nlp_tasks.chunking import chunks
 from nlp_tasks.config import (
     CELLS,
@@ -38,7 +39,6 @@ from nlp_tasks.config import (
     train_default,
 )
 from nlp_tasks.data import (
-    batch_dataset,
     read_conll,
     read_word_vectors,
     too_long,
@@ -209,21 +209,18 @@ class NERPipeline(Pipeline):
 
     # ------------------------------------------------------------------ encoding
     def _encode(self, sentences, indices, word_dropout: float = 0.0, rng=None):
-        """Padded (words, cases, chars) arrays for the sentences at ``indices``."""
+        """Padded (words, cases, chars) arrays for the sentences at ``indices``; with
+        ``word_dropout`` and a generator ``rng``, that share of the words becomes ``<unk>``."""
         words_vocab, chars_vocab = self.vocabs["words"], self.vocabs.get("chars")
         toks = [sentences[i][0] for i in indices]
-        length = max(len(t) for t in toks)
-        width = max(min(len(w), MAX_WORD_CHARS) for t in toks for w in t)
-        words = np.zeros((len(toks), length), dtype=np.int32)
-        cases = np.zeros((len(toks), length), dtype=np.int32)
-        chars = np.zeros((len(toks), length, width if chars_vocab else 1), dtype=np.int32)
-        for r, tokens in enumerate(toks):
-            words[r, : len(tokens)] = words_vocab.encode(tokens)
-            cases[r, : len(tokens)] = [casing(t) for t in tokens]
-            if chars_vocab:
-                for c, token in enumerate(tokens):
-                    ids = chars_vocab.encode(token[:MAX_WORD_CHARS])
-                    chars[r, c, : len(ids)] = ids
+        words = pad([words_vocab.encode(tokens) for tokens in toks])
+        cases = pad([[casing(t) for t in tokens] for tokens in toks])
+        if chars_vocab:
+            width = max(min(len(w), MAX_WORD_CHARS) for t in toks for w in t)
+            chars = pad([pad([chars_vocab.encode(token[:MAX_WORD_CHARS]) for token in tokens], width)
+                         for tokens in toks], words.shape[1])
+        else:
+            chars = np.zeros((*words.shape, 1), dtype=np.int32)
         if word_dropout and rng is not None:
             drop = (rng.random(words.shape) < word_dropout) & (words > 0)
             words[drop] = UNK_ID
@@ -231,26 +228,25 @@ class NERPipeline(Pipeline):
 
     def _targets(self, sentences, indices, length):
         index = {tag: i for i, tag in enumerate(self.labels)}
-        pad = -1 if self.config.head == "crf" else 0
-        y = np.full((len(indices), length), pad, dtype=np.int32)
-        for r, i in enumerate(indices):
-            y[r, : len(sentences[i][1])] = [index[t] for t in sentences[i][1]]
-        return y
+        pad_id = -1 if self.config.head == "crf" else 0
+        return pad([[index[t] for t in sentences[i][1]] for i in indices], length, value=pad_id)
 
     def _dataset(self, sentences, shuffle):
+        """Training batches; each batch's word-dropout mask comes from its own generator
+        (``Batches.rng``: seed, epoch, batch), so a resumed run draws the masks of an
+        uninterrupted one."""
         import tensorflow as tf
 
-        rng = np.random.default_rng(self.config.seed)
         lengths = [len(t) for t, _ in sentences]
+        dropout = self.config.word_dropout if shuffle else 0.0
 
-        def make_batch(indices):
-            words, cases, chars = self._encode(sentences, indices, self.config.word_dropout if shuffle else 0.0, rng)
+        def make_batch(indices, rng):
+            words, cases, chars = self._encode(sentences, indices, dropout, rng)
             return (words, cases, chars), self._targets(sentences, indices, words.shape[1])
 
         signature = ((tf.TensorSpec((None, None), tf.int32), tf.TensorSpec((None, None), tf.int32),
                       tf.TensorSpec((None, None, None), tf.int32)), tf.TensorSpec((None, None), tf.int32))
-        return batch_dataset(make_batch, lengths, self.config.batch_size, signature, seed=self.config.seed,
-                             shuffle=shuffle)
+        return Batches(make_batch, lengths, self.config.batch_size, signature, seed=self.config.seed, shuffle=shuffle)
 
     # ------------------------------------------------------------------ decoding
     def _decoder(self):

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nlp_tasks.batching import Batches, pad
 from nlp_tasks.config import (
     CELLS,
     MAX_LAYERS,
@@ -35,7 +36,6 @@ from nlp_tasks.config import (
 )
 from nlp_tasks.data import (
     TABLE_SUFFIXES,
-    batch_dataset,
     check_example,
     read_label_text,
     read_lines,
@@ -178,16 +178,12 @@ class SentimentPipeline(Pipeline):
         w = np.ones(len(y), dtype=np.float32) if weights is None else weights[y].astype(np.float32)
         lengths = [len(x) for x in ids]
 
-        def make_batch(indices):
-            batch = np.zeros((len(indices), max(lengths[i] for i in indices)), dtype=np.int32)
-            for row, i in enumerate(indices):
-                batch[row, : lengths[i]] = ids[i]
-            return batch, y[indices], w[indices]
+        def make_batch(indices, rng):  # nothing random here: dropout is the model's (its state is checkpointed)
+            return pad([ids[i] for i in indices]), y[indices], w[indices]
 
         signature = (tf.TensorSpec((None, None), tf.int32), tf.TensorSpec((None,), tf.int32),
                      tf.TensorSpec((None,), tf.float32))
-        return batch_dataset(make_batch, lengths, self.config.batch_size, signature, seed=self.config.seed,
-                             shuffle=shuffle)
+        return Batches(make_batch, lengths, self.config.batch_size, signature, seed=self.config.seed, shuffle=shuffle)
 
     def _check_labels(self, examples, source):
         unknown = sorted({label for _, label in examples} - set(self.labels))
@@ -251,10 +247,7 @@ class SentimentPipeline(Pipeline):
             rows = [i for i in order[start:start + size] if ids[i]]
             if not rows:
                 continue
-            batch = np.zeros((len(rows), max(len(ids[i]) for i in rows)), dtype=np.int32)
-            for r, i in enumerate(rows):
-                batch[r, : len(ids[i])] = ids[i]
-            probs[rows] = np.asarray(model(batch, training=False))
+            probs[rows] = np.asarray(model(pad([ids[i] for i in rows]), training=False))
         if empty:  # no tokens at all: the defined answer is "no evidence", uniform probabilities
             probs[empty] = 1.0 / len(self.labels)
         return probs

@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from nlp_tasks.batching import bucketed_batches, padding_overhead
 from nlp_tasks.data import (
-    bucketed_batches,
-    padding_overhead,
     read_label_text,
     read_lines,
     read_table,
