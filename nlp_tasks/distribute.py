@@ -1,14 +1,16 @@
 """How training runs: TensorFlow distribution strategies, mixed precision, TensorBoard logs.
 
-``use("mirrored")`` makes every later model build and training run happen under
-``tf.distribute.MirroredStrategy``: one replica per local GPU (or, with ``cpu_replicas=n`` and
+``run = use("mirrored")`` returns a :class:`RunContext` whose builds and training runs happen
+under ``tf.distribute.MirroredStrategy``: one replica per local GPU (or, with ``cpu_replicas=n`` and
 no GPU, ``n`` logical CPU devices, which is how the tests exercise it on a laptop). Each
 ``--batch-size`` batch is the global batch; Keras splits it across the replicas and averages the
 gradients, so the same data and seed reach the same loss as one device (within float
 summation order; tested).
 
-Tasks build their models inside :func:`scope` and :func:`nlp_tasks.training.fit` compiles and
-trains inside it; with the default strategy the scope is TensorFlow's default (one device).
+The run context is an explicit object, passed to ``Pipeline.fit(..., run=run)`` and
+``Pipeline.save(..., run=run)`` (the ``train`` commands do it); there is no module state.
+Pipelines build their models inside ``run.scope()`` and :func:`nlp_tasks.training.fit` compiles
+and trains inside it; :data:`LOCAL`, the default, is TensorFlow's default strategy (one device).
 
 ``mixed_precision="float16"`` or ``"bfloat16"`` sets Keras' ``mixed_<dtype>`` policy: layers
 compute in 16 bits, variables stay float32, output layers stay float32, and with float16 Keras
@@ -59,6 +61,7 @@ one line naming the peer.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import json
 import os
@@ -69,6 +72,7 @@ import sys
 import tempfile
 import threading
 import time
+from typing import Any
 
 from nlp_tasks import _keras_compat
 from nlp_tasks.errors import UserError
@@ -77,7 +81,36 @@ STRATEGIES = ("default", "mirrored", "multi-worker")
 WORKER_TIMEOUT = 300.0  # seconds a worker waits for its peers at start-up, unless told otherwise
 WORKER_TIMEOUT_ENV = "NLP_TASKS_WORKER_TIMEOUT"
 PRECISIONS = ("float16", "bfloat16")
-_current = {"name": "default", "strategy": None, "tensorboard": False, "chief": True}
+
+
+@dataclasses.dataclass(frozen=True)
+class RunContext:
+    """Where and how one run trains, made once by :func:`use` and passed to ``Pipeline.fit``,
+    ``Pipeline.save`` and :func:`nlp_tasks.training.fit`: the strategy (``name`` and the
+    ``tf.distribute`` object; None for the default one), whether TensorBoard logs are written,
+    the mixed-precision policy, and whether this process is the chief (the one that writes)."""
+
+    name: str = "default"
+    strategy: Any = None
+    tensorboard: bool = False
+    precision: str | None = None
+    chief: bool = True
+    task: dict | None = None  # this worker's place in the cluster (multi-worker)
+
+    @property
+    def multi_worker(self) -> bool:
+        return self.name == "multi-worker"
+
+    @property
+    def replicas(self) -> int:
+        return 1 if self.strategy is None else self.strategy.num_replicas_in_sync
+
+    def scope(self):
+        """The strategy's scope (a no-op context for the default strategy)."""
+        return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
+
+
+LOCAL = RunContext()  # one process, the default device, float32: what a run gets unless told otherwise
 
 
 def cluster_task() -> dict:
@@ -110,10 +143,10 @@ def cluster_task() -> dict:
 
 
 def use(name: str = "default", cpu_replicas: int | None = None, mixed_precision: str | None = None,
-        tensorboard: bool = False, worker_timeout: float | None = None):
-    """Choose the strategy (and precision, logs) for every later build and fit; returns the
-    ``tf.distribute`` strategy. ``worker_timeout``: seconds a multi-worker run waits for its
-    peers to start (default ``NLP_TASKS_WORKER_TIMEOUT`` or 300)."""
+        tensorboard: bool = False, worker_timeout: float | None = None) -> RunContext:
+    """Set up the strategy (and precision, logs) of a run; returns its :class:`RunContext`.
+    ``worker_timeout``: seconds a multi-worker run waits for its peers to start (default
+    ``NLP_TASKS_WORKER_TIMEOUT`` or 300). The precision is Keras' global policy, set here."""
     if mixed_precision not in (None, *PRECISIONS):
         raise UserError(f"mixed precision must be float16 or bfloat16, got {mixed_precision!r}")
     if tensorboard:
@@ -121,7 +154,6 @@ def use(name: str = "default", cpu_replicas: int | None = None, mixed_precision:
             import tensorboard as _  # noqa: F401
         except ImportError:
             raise UserError("--tensorboard needs the tensorboard package: pip install 'nlp-tasks[tensorboard]'") from None
-    _current["tensorboard"] = bool(tensorboard)
     if name not in STRATEGIES:
         raise UserError(f"strategy must be one of {', '.join(STRATEGIES)}, got {name!r}")
     if cpu_replicas is not None and name != "mirrored":
@@ -144,14 +176,13 @@ def use(name: str = "default", cpu_replicas: int | None = None, mixed_precision:
     import keras
 
     keras.mixed_precision.set_global_policy(f"mixed_{mixed_precision}" if mixed_precision else "float32")
+    settings = {"tensorboard": bool(tensorboard), "precision": mixed_precision}
     if name == "multi-worker":
         strategy = multi_worker_strategy()
         _reinstall_handlers()  # TensorFlow's coordination service installs a SIGTERM handler of its own
-        _current.update(name=name, strategy=strategy, chief=task["chief"], task=task)
-        return strategy
+        return RunContext(name, strategy, chief=task["chief"], task=task, **settings)
     if name == "default":
-        _current.update(name=name, strategy=None, chief=True)
-        return tf.distribute.get_strategy()
+        return RunContext(**settings)
     gpus = tf.config.list_physical_devices("GPU")
     if gpus and cpu_replicas:
         raise UserError("--cpu-replicas is for machines without a GPU; with GPUs every local GPU is a replica")
@@ -159,35 +190,17 @@ def use(name: str = "default", cpu_replicas: int | None = None, mixed_precision:
         strategy = tf.distribute.MirroredStrategy()
     else:
         strategy = tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(cpu_replicas or 1)])
-    _current.update(name=name, strategy=strategy, chief=True)
-    return strategy
+    return RunContext(name, strategy, **settings)
 
 
-def tensorboard() -> bool:
-    return _current["tensorboard"]
-
-
-def current_name() -> str:
-    return _current["name"]
-
-
-def is_chief() -> bool:
-    """Whether this process writes the run's outputs (always, except a non-chief worker)."""
-    return _current["chief"]
-
-
-def multi_worker() -> bool:
-    return _current["name"] == "multi-worker"
-
-
-def prepare_model(model) -> None:
+def prepare_model(model, run: RunContext) -> None:
     """Make ``model.fit``/``evaluate`` work under MultiWorkerMirroredStrategy (see the module
     notes); does nothing under any other strategy."""
-    if not multi_worker():
+    if not run.multi_worker:
         return
     import tensorflow as tf
 
-    strategy = _current["strategy"]
+    strategy = run.strategy
 
     def local(value):
         is_distributed = isinstance(value, tf.distribute.DistributedValues)
@@ -214,17 +227,6 @@ def prepare_model(model) -> None:
             _keras_compat.symbolic_build(model, data_batch)
 
     _keras_compat.patch_train_functions(model, make_function, maybe_symbolic_build)
-
-
-def replicas() -> int:
-    strategy = _current["strategy"]
-    return 1 if strategy is None else strategy.num_replicas_in_sync
-
-
-def scope():
-    """The chosen strategy's scope (a no-op context for the default strategy)."""
-    strategy = _current["strategy"]
-    return strategy.scope() if strategy is not None else contextlib.nullcontext()
 
 
 def worker_timeout_seconds(value: float | None = None) -> float:
@@ -419,7 +421,10 @@ _NOISE = ("Graph execution error", "Detected at node", "File ", "[[", "Additiona
 
 def _lost_peer(error) -> UserError:
     """One line for a TensorFlow error raised when a peer is lost, naming it when TensorFlow does."""
-    task = _current.get("task") or {}
+    try:
+        task = cluster_task()  # TF_CONFIG, already checked when the run started
+    except UserError:
+        task = {}
     members = _members(task.get("cluster") or {})
     me = f"{task.get('type')} {task.get('index')}"
     text = str(getattr(error, "message", None) or error)

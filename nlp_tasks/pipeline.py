@@ -110,32 +110,36 @@ class Pipeline:
         """Create ``self.model`` from the config, vocabularies and labels."""
         raise NotImplementedError
 
-    def fit(self, train, dev=None, *, out_dir: str | Path | None = None, verbose: int = 1, **options) -> dict:
+    def fit(self, train, dev=None, *, out_dir: str | Path | None = None, verbose: int = 1, run=None,
+            **options) -> dict:
         """Train on ``train``, keep the epoch with the best validation figure; returns a summary.
 
         The same steps for every task: read the data and set the labels and vocabularies
         (:meth:`read_training_data`), seed, build the model in the distribution strategy's scope
         (:meth:`build_training_model`), say how to train it (:meth:`training_plan`), train with
         :func:`nlp_tasks.training.fit` (checkpoints in ``out_dir``, resume, early stopping), and
-        record the summary in ``self.metrics["training"]`` (:meth:`finish_training`). ``options``
-        are the task's own (``embeddings=`` for NER and sentiment).
+        record the summary in ``self.metrics["training"]`` (:meth:`finish_training`). ``run``: the
+        :class:`nlp_tasks.distribute.RunContext` (strategy, precision, TensorBoard, chief; by
+        default one local device). ``options`` are the task's own (``embeddings=``, NER and sentiment).
         """
         import time
 
-        from nlp_tasks import distribute, training
+        from nlp_tasks import training
+        from nlp_tasks.distribute import LOCAL
         from nlp_tasks.runtime import set_seed
 
-        cfg = self.config
+        cfg, run = self.config, run or LOCAL
         data = self.read_training_data(train, dev, **options)
         set_seed(cfg.seed, deterministic=cfg.deterministic)  # the weights are drawn when the model is built
-        with distribute.scope():  # one replica per device under --strategy mirrored
-            model = self.build_training_model(data)
+        with run.scope():  # one replica per device under --strategy mirrored
+            model = self.build_training_model(data, run)
         plan = self.training_plan(data, model)
         start = time.perf_counter()
         summary = training.fit(model, plan.batches, validation=plan.validation, config=cfg.training(verbose=verbose),
                                loss=plan.loss, metrics=plan.metrics, monitor=self.monitor, mode=self.mode,
                                out_dir=out_dir, callbacks=plan.callbacks, validation_figures=plan.validation_figures,
-                               run_key={"task": self.task, "config": cfg.to_dict(), "data": data.fingerprint})
+                               run_key={"task": self.task, "config": cfg.to_dict(), "data": data.fingerprint},
+                               run=run)
         summary["train_seconds"] = time.perf_counter() - start
         summary.update(data.counts)
         self.metrics = {"training": {k: v for k, v in summary.items() if k != "history"}}
@@ -147,8 +151,9 @@ class Pipeline:
         data, and check the dev data against them."""
         raise NotImplementedError
 
-    def build_training_model(self, data: TrainingData):
-        """The model that :meth:`fit` trains (by default :meth:`build_model`'s)."""
+    def build_training_model(self, data: TrainingData, run):
+        """The model that :meth:`fit` trains (by default :meth:`build_model`'s), built in
+        ``run``'s strategy scope."""
         return self.build_model()
 
     def training_plan(self, data: TrainingData, model) -> TrainingPlan:
@@ -159,15 +164,15 @@ class Pipeline:
         """After training: make ``self.model`` the model to save (by default the trained one)."""
         self.model = model
 
-    def train(self, train, dev=None, test=None, *, out: str | Path, verbose: int = 1, **options) -> dict:
+    def train(self, train, dev=None, test=None, *, out: str | Path, verbose: int = 1, run=None, **options) -> dict:
         """The whole job of ``nlp-tasks TASK train``: :meth:`fit` (checkpoints in ``out``), then
         :meth:`evaluate` ``test`` once with the best weights, record it (:meth:`test_summary`)
         and :meth:`save` the model to ``out``. Returns the summary, with ``"model"`` and ``"test"``."""
-        summary = self.fit(train, dev, out_dir=out, verbose=verbose, **options)
+        summary = self.fit(train, dev, out_dir=out, verbose=verbose, run=run, **options)
         result = {"model": str(out), **{k: v for k, v in summary.items() if k != "history"}}
         if test is not None:
             self.metrics["test"] = result["test"] = self.test_summary(self.evaluate(test, split="test"))
-        self.save(out)
+        self.save(out, run=run)
         return result
 
     def test_summary(self, report: dict) -> dict:
@@ -199,18 +204,18 @@ class Pipeline:
         return self.model
 
     # ------------------------------------------------------------ save / load
-    def save(self, path: str | Path) -> Path:
+    def save(self, path: str | Path, run=None) -> Path:
         """Write the model folder atomically; returns its path. (A non-chief worker of a
-        multi-worker run writes nothing: the chief saves the shared model.)
+        multi-worker ``run`` writes nothing: the chief saves the shared model.)
 
         The folder must be new, empty or one that nlp-tasks wrote (:func:`nlp_tasks.outdir.claim`);
         everything in it that is not the model itself (logs, plots, the checkpoint, the user's own
         files) is kept as it is. A failed save (a full disk, say) leaves the folder as it was.
         """
         model = self.require_model()
-        from nlp_tasks import distribute, outdir
+        from nlp_tasks import outdir
 
-        if not distribute.is_chief():
+        if run is not None and not run.chief:
             return Path(path)
         folder = outdir.claim(path, "model folder")
         tmp = outdir.make_temporary(folder)

@@ -246,7 +246,7 @@ def _write(checkpoint, model, state, best, changed) -> None:
 
 def fit(model, train, validation=None, config: TrainConfig | None = None, loss=None, metrics=None,
         monitor: str = "val_loss", mode: str = "min", out_dir: str | Path | None = None,
-        callbacks=(), run_key: dict | None = None, validation_figures=None) -> dict:
+        callbacks=(), run_key: dict | None = None, validation_figures=None, run=None) -> dict:
     """Compile ``model`` (when ``loss`` is given) and train it; returns a summary dict.
 
     ``train`` and ``validation`` are :class:`nlp_tasks.batching.Batches` sources (told which
@@ -256,7 +256,9 @@ def fit(model, train, validation=None, config: TrainConfig | None = None, loss=N
     ``"max"``) and needs validation: ``validation`` data that Keras evaluates, or
     ``validation_figures``, a function returning ``{name: value}`` (a dev F1, an exact
     validation loss) that runs at the end of every epoch and adds its figures to the epoch's
-    logs. Without either, training runs all epochs.
+    logs. Without either, training runs all epochs. ``run``: the
+    :class:`nlp_tasks.distribute.RunContext` (strategy, TensorBoard, chief; default
+    :data:`~nlp_tasks.distribute.LOCAL`).
 
     With ``out_dir``: a CSV log, a loss-curve PNG, and a checkpoint after every epoch
     (:mod:`nlp_tasks.checkpoint`). Calling ``fit`` again with the same ``out_dir`` and the same
@@ -265,15 +267,16 @@ def fit(model, train, validation=None, config: TrainConfig | None = None, loss=N
     """
     config = config or TrainConfig()
     import_tensorflow()
-    from nlp_tasks import distribute
+    from nlp_tasks.distribute import LOCAL
 
-    with distribute.scope():
+    run = run or LOCAL
+    with run.scope():
         return _fit(model, train, validation, config, loss, metrics, monitor, mode, out_dir, callbacks, run_key,
-                    validation_figures)
+                    validation_figures, run)
 
 
 def _fit(model, train, validation, config, loss, metrics, monitor, mode, out_dir, callbacks, run_key,
-         validation_figures) -> dict:
+         validation_figures, run) -> dict:
     import keras
 
     from nlp_tasks import distribute, outdir
@@ -288,14 +291,14 @@ def _fit(model, train, validation, config, loss, metrics, monitor, mode, out_dir
         # No XLA: Keras' default ("auto") would compile whenever op determinism is off, and with
         # length-bucketed batches every batch shape is a new compilation (benchmarks/NOTES.md).
         model.compile(optimizer=make_optimizer(config), loss=loss, metrics=metrics, jit_compile=False)
-    distribute.prepare_model(model)
+    distribute.prepare_model(model, run)
     # Under multi-worker training only the chief writes; the other workers read its checkpoint.
-    writes = out_dir is not None and distribute.is_chief()
+    writes = out_dir is not None and run.chief
     if writes:  # checked, locked for this run and marked as ours before any epoch (nlp_tasks.outdir)
         out_dir = outdir.claim(out_dir)
     try:
         return _fit_in(model, train, validation, config, monitor, mode, out_dir, callbacks, run_key, writes,
-                       validation_figures)
+                       validation_figures, run.tensorboard)
     except BaseException:
         if writes:
             outdir.release(out_dir)  # a finished run keeps the lock until its model is saved
@@ -303,10 +306,9 @@ def _fit(model, train, validation, config, loss, metrics, monitor, mode, out_dir
 
 
 def _fit_in(model, train, validation, config, monitor, mode, out_dir, callbacks, run_key, writes,
-            validation_figures) -> dict:
+            validation_figures, tensorboard) -> dict:
     import keras
 
-    from nlp_tasks import distribute
     from nlp_tasks.batching import as_dataset
     from nlp_tasks.checkpoint import Checkpoint
 
@@ -348,7 +350,7 @@ def _fit_in(model, train, validation, config, monitor, mode, out_dir, callbacks,
     if writes:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         cbs.append(_csv_logger(Path(out_dir) / "training-log.csv", append=state is not None))
-        if distribute.tensorboard():
+        if tensorboard:
             cbs.append(keras.callbacks.TensorBoard(log_dir=str(Path(out_dir) / "tensorboard")))
         cbs.append(_checkpoint_callback(checkpoint, history, early, plateau))
     # Shuffling belongs to the batch source (a pure function of the seed and epoch), not to fit().

@@ -217,7 +217,6 @@ class LanguageModelPipeline(Pipeline):
     def read_training_data(self, train, dev=None) -> TrainingData:
         """Text of ``train`` and ``dev`` (or the last ``valid_fraction`` of ``train``) as token-id
         sequences; the vocabulary from the training part."""
-        from nlp_tasks import distribute
         from nlp_tasks.checkpoint import fingerprint
 
         cfg = self.config
@@ -235,16 +234,16 @@ class LanguageModelPipeline(Pipeline):
         if cfg.mode == "lines" and not train_seqs:
             raise UserError(f"{train}: no non-empty lines to train on")
         stream = cfg.mode == "stream"
-        if stream and distribute.replicas() > 1:
-            raise UserError("--mode stream carries each row's state from batch to batch, which a split batch "
-                            "cannot do; use --strategy default, or --mode lines")
         tokens = int(len(train_seqs) if stream else sum(len(s) + 1 for s in train_seqs))
         return TrainingData(train_seqs, dev_seqs, counts={"train_tokens": tokens},
                             fingerprint=fingerprint(self.vocab.tokens, *_as_arrays(train_seqs), *_as_arrays(dev_seqs)))
 
-    def build_training_model(self, data: TrainingData):
+    def build_training_model(self, data: TrainingData, run):
         """Stream mode trains a stateful copy (truncated BPTT needs a fixed batch size)."""
         stream = self.config.mode == "stream"
+        if stream and run.replicas > 1:
+            raise UserError("--mode stream carries each row's state from batch to batch, which a split batch "
+                            "cannot do; use --strategy default, or --mode lines")
         return self.build_model(self.config.batch_size if stream else None, stateful=stream, mask=not stream)
 
     def training_plan(self, data: TrainingData, model) -> TrainingPlan:

@@ -314,7 +314,7 @@ class NERPipeline(Pipeline):
                             fingerprint=fingerprint(train_s, dev_s, str(embeddings) if embeddings else None),
                             extra={"vectors": vectors})
 
-    def build_training_model(self, data: TrainingData):
+    def build_training_model(self, data: TrainingData, run):
         return self.build_model(data.extra["vectors"])
 
     def training_plan(self, data: TrainingData, model) -> TrainingPlan:

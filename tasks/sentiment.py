@@ -214,7 +214,7 @@ class SentimentPipeline(Pipeline):
                             fingerprint=fingerprint(train_examples, dev_examples, str(embeddings) if embeddings else None),
                             extra={"vectors": vectors})
 
-    def build_training_model(self, data: TrainingData):
+    def build_training_model(self, data: TrainingData, run):
         return self.build_model(data.extra["vectors"])
 
     def training_plan(self, data: TrainingData, model) -> TrainingPlan:

@@ -42,7 +42,7 @@ def train_command(pipeline: str, *, render: Callable[[dict], str] | None = None,
     config_class = cls.config_class
     presets = getattr(config_class, "presets", {}) or {}
 
-    def command(train, dev, test, out, quiet, as_json, preset=None, **values):
+    def command(train, dev, test, out, quiet, as_json, run, preset=None, **values):
         from click.core import ParameterSource
 
         ctx = click.get_current_context()
@@ -52,7 +52,7 @@ def train_command(pipeline: str, *, render: Callable[[dict], str] | None = None,
         if configure is not None:
             config, train, dev, test = configure(config, values, given, train, dev, test)
         pipe = cls(config)
-        result = pipe.train(train, dev, test, out=out, verbose=options.verbosity(quiet, as_json), **values)
+        result = pipe.train(train, dev, test, out=out, verbose=options.verbosity(quiet, as_json), run=run, **values)
         click.echo(json.dumps(result, indent=2) if as_json else (render or _default_render)(result, pipe))
 
     command.__doc__ = (f"Train a {cls.task} model on TRAIN, keep the best epoch by its validation figure "

@@ -66,7 +66,8 @@ def batch_size(default: int = 32):
 
 def distribution(command):
     """``--strategy``, ``--cpu-replicas``, ``--mixed-precision``, ``--tensorboard``,
-    ``--worker-timeout`` for a train command; applied before anything is built."""
+    ``--worker-timeout`` for a train command; set up before anything is built, the command gets
+    the :class:`nlp_tasks.distribute.RunContext` as ``run``."""
     import functools
 
     @click.option("--strategy", type=click.Choice(["default", "mirrored", "multi-worker"]), default="default",
@@ -88,8 +89,8 @@ def distribution(command):
 
         # Multi-worker: SIGINT/SIGTERM and a lost peer end the whole command with one line.
         with distribute.guarded(strategy == "multi-worker"):
-            distribute.use(strategy, cpu_replicas, mixed_precision, tensorboard, worker_timeout)
-            return command(*args, **kwargs)
+            run = distribute.use(strategy, cpu_replicas, mixed_precision, tensorboard, worker_timeout)
+            return command(*args, run=run, **kwargs)
 
     return wrapper
 

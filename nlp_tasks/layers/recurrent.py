@@ -17,6 +17,7 @@ Cells other than ours, and ``unroll=True``, take the ordinary ``keras.layers.RNN
 from __future__ import annotations
 
 import contextlib
+import contextvars
 
 import keras
 from keras import ops
@@ -31,7 +32,8 @@ _backend_rnn = _keras_compat.backend_rnn()
 _UNKNOWN_LENGTH = 2**31 - 1
 CELL_TYPES = {"rnn": RNNCell, "gru": GRUCell, "mingru": MinimalGRUCell, "lstm": LSTMCell}
 KERAS_BUILTIN = {"rnn": "SimpleRNN", "gru": "GRU", "lstm": "LSTM"}
-_builtin = {"on": False}
+# Set only within keras_builtin_layers(); a context variable, so threads and tasks each see their own.
+_builtin = contextvars.ContextVar("nlp_tasks_keras_builtin_layers", default=False)
 
 
 @contextlib.contextmanager
@@ -41,12 +43,11 @@ def keras_builtin_layers():
     the ``reset_after=True`` form, like ours by default). For benchmarks that time a task's
     architecture with Keras' built-in layers; ``mingru`` has no Keras counterpart, and the
     compiled samplers (:mod:`nlp_tasks.stepper`) need our cells."""
-    previous = _builtin["on"]
-    _builtin["on"] = True
+    token = _builtin.set(True)
     try:
         yield
     finally:
-        _builtin["on"] = previous
+        _builtin.reset(token)
 
 
 @keras.saving.register_keras_serializable(package="nlp_tasks")
@@ -168,7 +169,7 @@ def recurrent(kind: str, units: int, return_sequences: bool = False, return_stat
 
     if kind not in CELL_TYPES:
         raise UserError(f"unknown cell type {kind!r}; choose one of {', '.join(CELL_TYPES)}")
-    if _builtin["on"]:
+    if _builtin.get():
         if kind not in KERAS_BUILTIN or cell_kwargs:
             raise UserError(f"Keras has no built-in layer for {kind!r} with options {cell_kwargs}")
         layer = getattr(keras.layers, KERAS_BUILTIN[kind])
