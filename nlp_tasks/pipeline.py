@@ -34,14 +34,14 @@ from typing import Any, ClassVar
 from nlp_tasks import __version__
 from nlp_tasks.config import Config
 from nlp_tasks.errors import UserError
-from nlp_tasks.safe_files import inspect_keras_archive, layer_sizes, parse_json
+from nlp_tasks import model_checks
+from nlp_tasks.model_checks import META_FILE, load_keras_model
+from nlp_tasks.safe_files import inspect_keras_archive, parse_json
 from nlp_tasks.vocab import Vocabulary
 
 FORMAT = "nlp_tasks.pipeline"
 FORMAT_VERSION = 1
-META_FILE = "pipeline.json"
 MODEL_FILE = "model.keras"
-OUTPUT_LAYER = "output"  # name of the layer whose width must equal the number of labels
 MAX_META_BYTES = 64 * 2**20  # pipeline.json holds a config, labels and metrics: kilobytes
 MANY_LABELS = 1_000  # more labels than this is likely a wrong column: a warning on stderr
 VOCAB_NAME = re.compile(r"[A-Za-z0-9_]{1,64}")  # vocabulary names stay inside the folder
@@ -74,11 +74,6 @@ class TrainingPlan:
     validation: Any = None
     validation_figures: Any = None
     callbacks: list = dataclasses.field(default_factory=list)
-
-
-def embedding_layer_name(vocab_name: str) -> str:
-    """Name a task gives the Embedding layer that reads vocabulary ``vocab_name``."""
-    return f"embed_{vocab_name}"
 
 
 class Pipeline:
@@ -333,130 +328,12 @@ class Pipeline:
         return {}
 
     def check_model_config(self, keras_config: dict, stored: int, source: str = "model") -> None:
-        """Refuse a Keras model config whose sizes do not fit this pipeline, before Keras builds it.
-
-        Three rules, so that a tampered ``model.keras`` cannot make Keras allocate more than
-        its weight file holds:
-
-        - every size field (``input_dim``, ``output_dim``, ``units``, ``vocab_size``, ``dim``,
-          ``n_tags``) is a non-negative integer, and each ``embed_<name>`` layer reads as many
-          tokens as vocabulary ``name`` holds;
-        - the weights these sizes imply at the least (``input_dim * output_dim`` for an
-          embedding, ``units * (units + 1)`` for a recurrent cell, ``units`` for any other
-          layer) add up to no more than the ``stored`` values of ``model.weights.h5``;
-        - each layer of :meth:`expected_layer_sizes` exists and every size field it names has
-          the expected value wherever it occurs in that layer (a Bidirectional's two cells, say),
-          no other layer holds a recurrent cell, and the cells are of the config's ``cell`` type.
-        """
-        layers = dict(layer_sizes(keras_config))
-        implied = 0
-        for name, parts in layers.items():
-            for class_name, sizes in parts:
-                for field, value in sizes.items():
-                    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                        raise UserError(f"{source}: the model's layer {name!r} has {field} {value!r}, "
-                                        "not a non-negative integer")
-                if "input_dim" in sizes and "output_dim" in sizes:
-                    implied += sizes["input_dim"] * sizes["output_dim"]
-                elif "vocab_size" in sizes and "dim" in sizes:
-                    implied += sizes["vocab_size"] * sizes["dim"]
-                elif "units" in sizes and class_name.endswith("Cell"):
-                    implied += sizes["units"] * (sizes["units"] + 1)
-                else:
-                    implied += max(sizes.values(), default=0)
-        for vocab_name, vocab in self.vocabs.items():  # the message of check_consistency, before building
-            name = embedding_layer_name(vocab_name)
-            for _, sizes in layers.get(name, []):
-                size = sizes.get("input_dim", sizes.get("vocab_size"))
-                if size is not None and size != len(vocab):
-                    raise UserError(f"{source}: vocabulary {vocab_name!r} has {len(vocab)} tokens but the model's "
-                                    f"embedding {name!r} was trained for {size}")
-        if implied > stored:
-            raise UserError(f"{source}: the model's config implies at least {implied:,} weights but its weight "
-                            f"file holds {stored:,}; the model folder is damaged or was tampered with")
-        expected_layers = self.expected_layer_sizes()
-        cell = getattr(self.config, "cell", None)
-        if isinstance(cell, str):
-            from nlp_tasks.layers.recurrent import CELL_TYPES
-
-            wanted = CELL_TYPES[cell].__name__ if cell in CELL_TYPES else None
-            found = sorted({c for parts in layers.values() for c, _ in parts if c.endswith("Cell")} - {wanted})
-            if wanted and found:
-                raise UserError(f"{source}: the model's recurrent cells are {', '.join(found)} but {META_FILE} says "
-                                f"cell {cell!r}")
-        for name, parts in layers.items():
-            if expected_layers and name not in expected_layers and any(c.endswith("Cell") for c, _ in parts):
-                raise UserError(f"{source}: the model has a recurrent layer {name!r} that its {self.task} config "
-                                "does not imply (more layers than the config says)")
-        for name, expected in expected_layers.items():
-            if name not in layers:
-                raise UserError(f"{source}: the model has no layer {name!r}, which this {self.task} config implies")
-            for field, value in expected.items():
-                found = {sizes[field] for _, sizes in layers[name] if field in sizes}
-                if name == OUTPUT_LAYER and self.labels and value == len(self.labels) and len(found) == 1 \
-                        and found != {value}:
-                    raise UserError(f"{source}: {len(self.labels)} labels are saved but the model's output layer "
-                                    f"has {found.pop()} units")
-                if found != ({value} if value is not None else set()):
-                    raise UserError(f"{source}: the model's layer {name!r} has {field} "
-                                    f"{', '.join(map(str, sorted(found))) or 'none'} but {META_FILE} implies {value}")
+        """Refuse a Keras model config whose sizes do not fit this pipeline, before Keras builds
+        it (:func:`nlp_tasks.model_checks.check_model_config`)."""
+        model_checks.check_model_config(self, keras_config, stored, source)
 
     def check_consistency(self, source: str = "model") -> None:
-        """Refuse a folder whose vocabularies or labels do not fit its weights.
-
-        Every vocabulary ``name`` must match the ``input_dim`` of the Embedding layer named
-        ``embed_<name>`` (when the model has one), and the labels must match the width of the
-        layer named ``output``. Tasks add their own checks by extending this method.
-        """
-        model = self.require_model()
-        layers = {layer.name: layer for layer in _all_layers(model)}
-        for name, vocab in self.vocabs.items():
-            layer = layers.get(embedding_layer_name(name))
-            if layer is not None and getattr(layer, "input_dim", len(vocab)) != len(vocab):
-                raise UserError(
-                    f"{source}: vocabulary {name!r} has {len(vocab)} tokens but the model's embedding "
-                    f"{layer.name!r} was trained for {layer.input_dim}"
-                )
-        output = layers.get(OUTPUT_LAYER)
-        if output is not None and self.labels:
-            width = output.output.shape[-1] if hasattr(output, "output") else None
-            if width is not None and width != len(self.labels):
-                raise UserError(
-                    f"{source}: {len(self.labels)} labels are saved but the model's output layer has {width} units"
-                )
-
-
-def _all_layers(model):
-    """Every layer, descending into nested models and wrappers such as Bidirectional."""
-    for layer in model.layers:
-        yield layer
-        if hasattr(layer, "layers"):
-            yield from _all_layers(layer)
-
-
-def load_keras_model(path: Path):
-    """``keras.saving.load_model(path, safe_mode=True, compile=False)`` with one-line errors.
-
-    ``safe_mode`` refuses Lambda layers and any other deserialisation that would run code from
-    the file; a class that is not registered (a custom layer we do not know) is refused too.
-    The archive itself is checked first (:func:`nlp_tasks.safe_files.inspect_keras_archive`:
-    a link, an empty, truncated or non-zip file is refused saying which).
-    """
-    from nlp_tasks.runtime import import_tensorflow
-
-    import_tensorflow()
-    import keras
-
-    import nlp_tasks.layers  # noqa: F401  (registers our layers before deserialising)
-
-    path = Path(path)
-    inspect_keras_archive(path)
-    try:
-        return keras.saving.load_model(path, safe_mode=True, compile=False)
-    except Exception as err:  # Keras raises ValueError/TypeError/OSError/zipfile errors here
-        reason = " ".join(str(err).split())
-        if "Lambda" in reason or "safe_mode" in reason:
-            reason = "it contains a Lambda layer or other code, which nlp-tasks never executes"
-        elif "Could not locate" in reason or "Unknown" in reason:
-            reason = "it contains a layer or object that nlp-tasks does not know"
-        raise UserError(f"{path}: refusing to load model: {reason[:300]}") from None
+        """Refuse a folder whose vocabularies or labels do not fit its weights
+        (:func:`nlp_tasks.model_checks.check_consistency`); tasks add their own checks by
+        extending this method."""
+        model_checks.check_consistency(self, source)

@@ -59,7 +59,7 @@ def request_multi_worker(startup=None) -> bool:
     """Create a ``MultiWorkerMirroredStrategy`` when TensorFlow starts (it configures collective
     ops, which TensorFlow allows only before the runtime is initialised); False if it has.
     ``startup``: a context manager (factory) entered around the strategy's creation, where
-    TensorFlow waits for every peer (:func:`nlp_tasks.distribute.startup_watchdog`)."""
+    TensorFlow waits for every peer (:func:`nlp_tasks.cluster.startup_watchdog`)."""
     if _configured:
         return _multi_worker["strategy"] is not None
     _multi_worker["requested"] = True

@@ -301,20 +301,3 @@ def pad_sequences(
     length = maxlen if maxlen is not None else max((len(s) for s in sequences), default=0)
     cut = [seq[:length] if truncate == "post" else seq[-length:] if len(seq) > length else seq for seq in sequences]
     return pad(cut, length, dtype=np.int32, value=value)
-
-
-def with_pretrained(weights: np.ndarray, vocab: Vocabulary, vectors: dict, setting: str = "embedding_dim") -> np.ndarray:
-    """``weights`` (an embedding matrix, one row per token id) with the row of every token that
-    ``vectors`` has (as written, else lower-cased) replaced by its pretrained vector; a width
-    other than the vectors' is refused, naming the config ``setting`` that sets it."""
-    dim = next(iter(vectors.values())).shape[0]
-    if dim != weights.shape[1]:
-        raise UserError(f"pretrained vectors have {dim} dimensions but {setting} is {weights.shape[1]}")
-    weights = weights.copy()
-    for index, token in enumerate(vocab.tokens):
-        vector = vectors.get(token)
-        if vector is None:
-            vector = vectors.get(token.lower())
-        if vector is not None:
-            weights[index] = vector
-    return weights

@@ -14,7 +14,7 @@ import numpy as np
 
 from nlp_tasks.config import MAX_SAMPLE_LENGTH, MAX_SAMPLES, MAX_SEED
 from nlp_tasks.errors import UserError
-from nlp_tasks.pipeline import OUTPUT_LAYER, embedding_layer_name
+from nlp_tasks.model_checks import OUTPUT_LAYER, embedding_layer_name
 from nlp_tasks.sampling import beam_search, check_options, log_softmax, sample
 from nlp_tasks.stepper import RecurrentStepper
 from nlp_tasks.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID

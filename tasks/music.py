@@ -47,7 +47,8 @@ from nlp_tasks.config import (
 )
 from nlp_tasks.errors import UserError
 from nlp_tasks.metrics.pianoroll import frame_scores
-from nlp_tasks.pipeline import OUTPUT_LAYER, Pipeline, TrainingData, TrainingPlan
+from nlp_tasks.model_checks import OUTPUT_LAYER
+from nlp_tasks.pipeline import Pipeline, TrainingData, TrainingPlan
 from nlp_tasks.sources import split_source
 from tasks import music_data as md
 

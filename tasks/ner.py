@@ -40,14 +40,15 @@ from nlp_tasks.config import (
 )
 from nlp_tasks.data import (
     read_conll,
-    read_word_vectors,
     too_long,
 )
 from nlp_tasks.errors import UserError
 from nlp_tasks.metrics import conlleval
-from nlp_tasks.pipeline import Pipeline, TrainingData, TrainingPlan, embedding_layer_name
+from nlp_tasks.model_checks import embedding_layer_name
+from nlp_tasks.pipeline import Pipeline, TrainingData, TrainingPlan
 from nlp_tasks.sources import load_hub_dataset, no_split_for_file, resolve_source
-from nlp_tasks.vocab import UNK_ID, Vocabulary, tokenize_words_with_offsets, with_pretrained
+from nlp_tasks.vectors import read_word_vectors, with_pretrained
+from nlp_tasks.vocab import UNK_ID, Vocabulary, tokenize_words_with_offsets
 
 CASES = ["<pad>", "lower", "upper", "title", "numeric", "mostly_numeric", "has_digit", "other"]
 MAX_WORD_CHARS = 24

@@ -31,7 +31,7 @@ def format_train(result: dict, pipe=None) -> str:
 
 def configure(config, values, given, train, dev, test):
     """--dataset stands for --train/--dev/--test; --embeddings sets the word dimension."""
-    from nlp_tasks.data import vector_dim
+    from nlp_tasks.vectors import vector_dim
 
     dataset = values.pop("dataset")
     if dataset:

@@ -40,12 +40,13 @@ from nlp_tasks.data import (
     read_label_text,
     read_lines,
     read_table,
-    read_word_vectors,
 )
 from nlp_tasks.errors import UserError
-from nlp_tasks.pipeline import OUTPUT_LAYER, Pipeline, TrainingData, TrainingPlan, embedding_layer_name
+from nlp_tasks.model_checks import OUTPUT_LAYER, embedding_layer_name
+from nlp_tasks.pipeline import Pipeline, TrainingData, TrainingPlan
 from nlp_tasks.sources import load_hub_dataset, no_split_for_file, resolve_source
-from nlp_tasks.vocab import Vocabulary, with_pretrained
+from nlp_tasks.vectors import read_word_vectors, with_pretrained
+from nlp_tasks.vocab import Vocabulary
 
 POOLINGS = ("last", "max", "mean", "attention")
 HUB_SPLITS = {"train": "train", "dev": "validation", "test": "test"}

@@ -10,9 +10,9 @@ from nlp_tasks.data import (
     read_label_text,
     read_lines,
     read_table,
-    read_word_vectors,
 )
 from nlp_tasks.errors import UserError
+from nlp_tasks.vectors import read_word_vectors
 
 
 def write(tmp_path, name, content):
@@ -145,7 +145,7 @@ def test_word_vectors_stream_and_report_bad_bytes(tmp_path):
 
 
 def test_vector_dim_reads_one_line(tmp_path):
-    from nlp_tasks.data import vector_dim
+    from nlp_tasks.vectors import vector_dim
 
     assert vector_dim(write(tmp_path, "g.txt", "the 0.1 0.2 0.3\n")) == 3
     assert vector_dim(write(tmp_path, "w.txt", "10 7\nx 1 2 3 4 5 6 7\n")) == 7

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import cli
-from nlp_tasks import distribute
+from nlp_tasks import cluster
 from tests.faults.harness import free_ports
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -204,9 +204,9 @@ def test_a_signal_ends_a_main_thread_stuck_in_native_code():
     # handlers never run; here locking a mutex it already holds does the same (without TensorFlow).
     script = "\n".join([
         "import ctypes",
-        "from nlp_tasks import distribute",
+        "from nlp_tasks import cluster",
         "libc, mutex = ctypes.CDLL(None), ctypes.create_string_buffer(64)  # zeros: a default glibc mutex",
-        "with distribute.guarded():",
+        "with cluster.guarded():",
         "    print('ready', flush=True)",
         "    libc.pthread_mutex_lock(mutex)",
         "    libc.pthread_mutex_lock(mutex)  # waits forever, with the interpreter released",
@@ -217,7 +217,7 @@ def test_a_signal_ends_a_main_thread_stuck_in_native_code():
         assert process.stdout.readline().strip() == "ready"
         time.sleep(0.5)  # into the second lock
         process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=distribute.GRACE + 30)
+        _, stderr = process.communicate(timeout=cluster.GRACE + 30)
     finally:
         process.kill()
     assert process.returncode == 143 and "interrupted (SIGTERM)" in _one_line(stderr), stderr

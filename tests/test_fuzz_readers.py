@@ -18,7 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nlp_tasks.data import read_conll, read_label_text, read_lines, read_table, read_word_vectors, reading_options
+from nlp_tasks.data import read_conll, read_label_text, read_lines, read_table, reading_options
+from nlp_tasks.vectors import read_word_vectors
 from nlp_tasks.errors import UserError
 from tasks import charlm_data, music_data
 from tests import fuzzing

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from nlp_tasks import data, sources
+from nlp_tasks import data, sources, vectors
 from nlp_tasks.data import (
     json_depth,
     read_conll,
@@ -116,7 +116,7 @@ def test_every_task_reads_the_split_syntax(tmp_path, monkeypatch):
 def test_fifo_and_devices_are_refused_without_blocking(tmp_path):
     fifo = tmp_path / "pipe.txt"
     os.mkfifo(fifo)
-    readers = [read_text, read_lines, read_label_text, read_conll, lambda p: data.read_word_vectors(p),
+    readers = [read_text, read_lines, read_label_text, read_conll, lambda p: vectors.read_word_vectors(p),
                lambda p: charlm_data.read_corpus(str(p)), lambda p: music_data.read_midi(p),
                lambda p: read_table(fifo.with_suffix(".json"))]
     os.mkfifo(fifo.with_suffix(".json"))
@@ -331,9 +331,9 @@ def test_word_vector_lines_are_read_only_up_to_the_bound(tmp_path):
     path = write(tmp_path / "v.txt", "the 0.1 0.2\ncat 0.5 0.5\n" + "dog" + " 0.25" * 1000)  # no line end
     with reading_options(max_example_chars=20):
         with pytest.raises(UserError, match=f"{path}, line 3: a line longer than the maximum example of 20 characters"):
-            data.read_word_vectors(path)
-        assert data.vector_dim(path) == 2
-    assert len(data.read_word_vectors(write(tmp_path / "w.txt", "the 0.1 0.2\ncat 0.5 0.5\n"))[0]) == 2
+            vectors.read_word_vectors(path)
+        assert vectors.vector_dim(path) == 2
+    assert len(vectors.read_word_vectors(write(tmp_path / "w.txt", "the 0.1 0.2\ncat 0.5 0.5\n"))[0]) == 2
 
 
 def test_json_depth_of_text_whose_brackets_are_all_inside_strings():

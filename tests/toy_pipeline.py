@@ -11,7 +11,8 @@ import dataclasses
 import numpy as np
 
 from nlp_tasks.config import Config
-from nlp_tasks.pipeline import Pipeline, embedding_layer_name
+from nlp_tasks.model_checks import embedding_layer_name
+from nlp_tasks.pipeline import Pipeline
 from nlp_tasks.runtime import set_seed
 from nlp_tasks.training import TrainConfig, fit
 from nlp_tasks.vocab import Vocabulary

@@ -86,9 +86,10 @@ def distribution(command):
     @functools.wraps(command)
     def wrapper(*args, strategy, cpu_replicas, mixed_precision, tensorboard, worker_timeout, **kwargs):
         from nlp_tasks import distribute
+        from nlp_tasks.cluster import guarded
 
         # Multi-worker: SIGINT/SIGTERM and a lost peer end the whole command with one line.
-        with distribute.guarded(strategy == "multi-worker"):
+        with guarded(strategy == "multi-worker"):
             run = distribute.use(strategy, cpu_replicas, mixed_precision, tensorboard, worker_timeout)
             return command(*args, run=run, **kwargs)
 

@@ -9,7 +9,8 @@ import numpy as np
 from nlp_tasks.config import CELLS, TrainSettings, setting, train_default
 from nlp_tasks.data import read_lines
 from nlp_tasks.errors import UserError
-from nlp_tasks.pipeline import Pipeline, TrainingData, TrainingPlan, embedding_layer_name
+from nlp_tasks.model_checks import embedding_layer_name
+from nlp_tasks.pipeline import Pipeline, TrainingData, TrainingPlan
 from nlp_tasks.vocab import Vocabulary, pad_sequences
 
 

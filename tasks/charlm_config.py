@@ -1,0 +1,48 @@
+"""The language model's settings (:class:`LanguageModelConfig`), each declared once
+(:func:`nlp_tasks.config.setting`): the ``charlm train`` options and the Python API's defaults."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+from nlp_tasks.config import CELLS, MAX_LAYERS, MAX_WIDTH, TrainSettings, setting, train_default
+from nlp_tasks.errors import UserError
+from tasks import charlm_data as cd
+
+LEVELS = ("char", "word")
+
+
+@dataclasses.dataclass(frozen=True)
+class LanguageModelConfig(TrainSettings):
+    level: str = setting("char", "Model characters or words.", choices=LEVELS)
+    mode: str = setting("stream", "stream: one long text, truncated backpropagation through time; "
+                        "lines: each line (or document) a sequence of its own.", choices=cd.MODES)
+    cell: str = setting("gru", "Recurrent cell.", choices=CELLS)
+    units: int = setting(512, "Units per layer.", low=1, high=MAX_WIDTH)
+    layers: int = setting(2, "Stacked recurrent layers.", low=1, high=MAX_LAYERS)
+    embedding_dim: int | None = setting(64, "Token embedding width.", low=1, high=MAX_WIDTH, none="one-hot inputs")
+    dropout: float = setting(0.25, "Dropout between layers while training.", low=0, high=1, high_open=True)
+    window: int = setting(100, "Time steps per truncated-BPTT window (stream mode).", low=1, high=1_000_000)
+    max_vocab: int | None = setting(10000, "Most frequent tokens kept (words; characters rarely reach it).",
+                                    low=1, none="every token")
+    min_freq: int = setting(1, "Tokens seen fewer times than this become <unk>.", low=1)
+    lower: bool = setting(False, "Lower-case the text first.")
+    valid_fraction: float = setting(0.1, "Share held out from the end of the training text when no --dev is "
+                                    "given (0: no validation).", low=0, high=1, high_open=True)
+    text_column: str = setting("text", "Text column of CSV/JSON/hub data.")
+    separator: str | None = setting(None, "The files' characters are separated by this (PTB's layout: ' ').",
+                                    none="read the text as written")
+    word_boundary: str = setting("_", "With --separator: the token read as a space.")
+    epochs: int = train_default("epochs", 20)
+    batch_size: int = train_default("batch_size", 64)
+    learning_rate: float = train_default("learning_rate", 2e-3)
+    lr_decay: float | None = train_default("lr_decay", 0.5)
+
+    # Recorded recipes (--preset): the tiny-shakespeare run of benchmarks/RESULTS.md.
+    presets: ClassVar[dict] = {"tinyshakespeare": {"epochs": 15}}
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.separator == "":
+            raise UserError("separator must not be empty (None reads the text as written)")
