@@ -64,3 +64,12 @@ def test_the_core_never_imports_a_task():
                  for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
                  if re.match(r"\s*(import tasks\b|from tasks\b)", line)]
     assert not offenders, f"the core imports tasks/ at {', '.join(offenders)}"
+
+
+def test_every_module_of_the_package_is_small_and_says_what_it_is_for():
+    """DESIGN: split a file when it passes about 400 lines; a docstring opens every module."""
+    root = Path(__file__).resolve().parent.parent
+    for path in [root / "cli.py", *sorted((root / "nlp_tasks").rglob("*.py")), *sorted((root / "tasks").rglob("*.py"))]:
+        text = path.read_text(encoding="utf-8")
+        assert len(text.splitlines()) <= 400, f"{path.relative_to(root)} has {len(text.splitlines())} lines"
+        assert text.lstrip().startswith('"""'), f"{path.relative_to(root)} has no module docstring"
