@@ -2,6 +2,9 @@
 
 - :func:`resolve_source`      what a data option names: ``("file" | "folder" | "hub", name, split)``.
 - :func:`split_source`        ``"conll2003:train[:5000]"`` -> ``("conll2003", "train[:5000]")``.
+- :data:`SPLIT_NAMES`         the one table of split names: a reader asks for ``train``, ``dev`` or
+  ``test``; :func:`hub_split` names it for Hugging Face (``dev`` -> ``validation``),
+  :func:`pick_split` finds it among a file's own splits (``dev`` -> ``valid`` in JSB's JSON).
 - :func:`check_file`, :func:`open_file`, :func:`read_bytes`: regular files only; a FIFO, device
   or socket is refused before it is opened, so a read never blocks.
 - :func:`load_hub_dataset`    ``datasets.load_dataset`` for a hub name or a local folder, one-line
@@ -130,6 +133,33 @@ def resolve_source(source: str) -> tuple[str, str, str | None]:
     if looks_like_hub_name(str(source)):
         return "hub", name, split
     raise UserError(f"{source}: file not found")
+
+
+# The three roles a reader asks for, and the names data sets give them (Hugging Face's first).
+SPLIT_NAMES = {"train": ("train",), "dev": ("validation", "valid", "dev"), "test": ("test",)}
+
+
+def split_role(split: str) -> str | None:
+    """``"train"``, ``"dev"`` or ``"test"`` for any name of :data:`SPLIT_NAMES` (``"valid"`` ->
+    ``"dev"``); None for other names (``"train[:5000]"``, a split of the user's own)."""
+    return next((role for role, names in SPLIT_NAMES.items() if split == role or split in names), None)
+
+
+def hub_split(split: str) -> str:
+    """The Hugging Face name of ``split``: its role's first name (``"dev"`` -> ``"validation"``);
+    any other name as given."""
+    role = split_role(split)
+    return SPLIT_NAMES[role][0] if role else split
+
+
+def pick_split(split: str, available) -> str:
+    """The name among ``available`` (a file's splits) that plays ``split``'s role (``"dev"`` ->
+    ``"valid"`` when the file has ``valid``); ``split`` as given when none does."""
+    available = list(available)
+    if split in available:
+        return split
+    role = split_role(split)
+    return next((name for name in (role, *SPLIT_NAMES.get(role, ())) if name in available), split)
 
 
 def no_split_for_file(name: str, split: str | None) -> None:

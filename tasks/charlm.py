@@ -177,7 +177,7 @@ class LanguageModelPipeline(Pipeline):
         docs = self._read(train, split="train")
         self._build_vocab(docs)  # fails early on a corpus with fewer than two distinct tokens
         if dev is not None:
-            dev_docs = self._read(dev, split="validation")
+            dev_docs = self._read(dev, split="dev")
         elif cfg.valid_fraction > 0:
             docs, dev_docs = self._split(docs)
         else:

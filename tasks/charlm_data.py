@@ -33,7 +33,7 @@ import numpy as np
 
 from nlp_tasks.data import read_text, split_lines, too_long
 from nlp_tasks.errors import UserError
-from nlp_tasks.sources import load_hub_dataset, no_split_for_file, resolve_source
+from nlp_tasks.sources import hub_split, load_hub_dataset, no_split_for_file, resolve_source
 from nlp_tasks.vocab import BOS_ID, EOS_ID, PAD_ID, Vocabulary
 
 BUILTIN = "builtin:python-docs"
@@ -72,7 +72,7 @@ def read_corpus(source, text_column: str = "text", split: str = "train", mode: s
     if name.startswith("builtin:"):
         return builtin_corpus(name)
     kind, name, chosen = resolve_source(name)  # "folder:validation", "owner/name:test[:10%]"
-    split = chosen or split
+    split = chosen or hub_split(split)
     if kind == "hub":
         return _hub_corpus(name, split, text_column, mode, separator, word_boundary)
     path = Path(name)

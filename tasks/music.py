@@ -156,7 +156,7 @@ class MusicPipeline(Pipeline):
         train_pieces = self._pieces(train, "train")
         if dev is None:
             dev = _default_dev(train)
-        dev_pieces = self._pieces(dev, "valid") if dev is not None else None
+        dev_pieces = self._pieces(dev, "dev") if dev is not None else None
         return TrainingData(train_pieces, dev_pieces, fingerprint=fingerprint(*train_pieces, *(dev_pieces or [])),
                             counts={"train_pieces": len(train_pieces),
                                     "train_steps": int(sum(len(p) for p in train_pieces))})

@@ -30,13 +30,12 @@ import numpy as np
 
 from nlp_tasks.errors import UserError
 from nlp_tasks.paths import atomic_write
-from nlp_tasks.sources import no_split_for_file, resolve_source
+from nlp_tasks.sources import no_split_for_file, pick_split, resolve_source, split_role
 
 LOW, HIGH = 21, 108  # the 88 piano keys, A0..C8
 KEYS = HIGH - LOW + 1
 BUILTIN = "builtin:bach-chorales"
-SPLITS = ("train", "valid", "test")
-SPLIT_ALIASES = {"train": "train", "dev": "valid", "valid": "valid", "validation": "valid", "test": "test"}
+SPLITS = ("train", "valid", "test")  # the split names of JSB's piano-roll JSON (nlp_tasks.sources.pick_split)
 MIDI_SUFFIXES = (".mid", ".midi")
 MAX_STEPS = 200_000  # about 14 hours at 120 bpm in quarter steps: beyond it a file is damaged, not music
 
@@ -80,7 +79,7 @@ def read_pianoroll_json(path: str | Path, split: str = "train") -> list[np.ndarr
     except json.JSONDecodeError as err:
         raise UserError(f"{path}, line {err.lineno}: invalid JSON ({err.msg})") from None
     if isinstance(data, dict):
-        key = SPLIT_ALIASES.get(split, split)
+        key = pick_split(split, data)
         if key not in data:
             raise UserError(f"{path}: no {key!r} split (has: {', '.join(map(str, data)) or 'nothing'})")
         pieces, where = data[key], f"{path} [{key}]"
@@ -175,10 +174,10 @@ def read_midi_folder(folder: Path, steps_per_quarter: int = 1) -> list[np.ndarra
 def bach_chorales(split: str = "train", steps_per_quarter: int = 1, limit: int | None = None) -> list[np.ndarray]:
     """The music21 corpus's Bach chorales, quantised; split by position (8 of 10 train)."""
     pieces = _all_bach_chorales(steps_per_quarter, limit)
-    key = SPLIT_ALIASES.get(split, split)
-    if key not in SPLITS:
+    role = split_role(split)
+    if role is None:
         raise UserError(f"{BUILTIN}: no split {split!r} (train, valid, test)")
-    index = {"train": range(0, 8), "valid": (8,), "test": (9,)}[key]
+    index = {"train": range(0, 8), "dev": (8,), "test": (9,)}[role]
     return [piece for i, piece in enumerate(pieces) if i % 10 in index]
 
 

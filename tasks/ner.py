@@ -46,13 +46,12 @@ from nlp_tasks.errors import UserError
 from nlp_tasks.metrics import conlleval
 from nlp_tasks.model_checks import embedding_layer_name
 from nlp_tasks.pipeline import Pipeline, TrainingData, TrainingPlan
-from nlp_tasks.sources import load_hub_dataset, no_split_for_file, resolve_source
+from nlp_tasks.sources import hub_split, load_hub_dataset, no_split_for_file, resolve_source
 from nlp_tasks.vectors import read_word_vectors, with_pretrained
 from nlp_tasks.vocab import UNK_ID, Vocabulary, tokenize_words_with_offsets
 
 CASES = ["<pad>", "lower", "upper", "title", "numeric", "mostly_numeric", "has_digit", "other"]
 MAX_WORD_CHARS = 24
-HUB_SPLITS = {"train": "train", "dev": "validation", "test": "test"}
 SCHEMES = ("auto", "iob1", "iob2", "bioes")
 
 
@@ -117,11 +116,11 @@ def read_sentences(source, split: str = "train", scheme: str = "auto"):
         if not out:
             raise UserError("no sentences given")
         return out
-    kind, name, hub_split = resolve_source(str(source))  # "conll2003:train[:5000]", "folder:test"
+    kind, name, chosen = resolve_source(str(source))  # "conll2003:train[:5000]", "folder:test"
     if kind == "file":
-        no_split_for_file(name, hub_split)
+        no_split_for_file(name, chosen)
         return read_conll(name, scheme=scheme)
-    data = load_hub_dataset(name, split=hub_split or HUB_SPLITS.get(split, split))
+    data = load_hub_dataset(name, split=chosen or hub_split(split))
     for column in ("tokens", "ner_tags"):
         if column not in data.column_names:
             raise UserError(f"data set {name!r}: no column {column!r} (columns: {', '.join(data.column_names)})")

@@ -44,12 +44,11 @@ from nlp_tasks.data import (
 from nlp_tasks.errors import UserError
 from nlp_tasks.model_checks import OUTPUT_LAYER, embedding_layer_name
 from nlp_tasks.pipeline import Pipeline, TrainingData, TrainingPlan
-from nlp_tasks.sources import load_hub_dataset, no_split_for_file, resolve_source
+from nlp_tasks.sources import hub_split, load_hub_dataset, no_split_for_file, resolve_source
 from nlp_tasks.vectors import read_word_vectors, with_pretrained
 from nlp_tasks.vocab import Vocabulary
 
 POOLINGS = ("last", "max", "mean", "attention")
-HUB_SPLITS = {"train": "train", "dev": "validation", "test": "test"}
 RATING_LABELS = ["0", "1", "2", "3", "4"]
 
 
@@ -78,10 +77,10 @@ def read_examples(source, split: str = "train", text_column: str = "text", label
     """
     if isinstance(source, (list, tuple)):
         return [_python_example(item, i) for i, item in enumerate(source, start=1)]
-    kind, name, hub_split = resolve_source(str(source))
+    kind, name, chosen = resolve_source(str(source))
     if kind != "file":  # a local folder or a hub name, "SetFit/sst5:validation", "folder:train[:500]"
-        return _hub_examples(name, hub_split or HUB_SPLITS.get(split, split), text_column, label_column)
-    no_split_for_file(name, hub_split)
+        return _hub_examples(name, chosen or hub_split(split), text_column, label_column)
+    no_split_for_file(name, chosen)
     path = Path(name)
     if path.suffix.lower() in TABLE_SUFFIXES:
         return [(text, label) for label, text in read_table(path, text_column, label_column)]

@@ -343,3 +343,15 @@ def test_json_depth_of_text_whose_brackets_are_all_inside_strings():
     assert json_depth('"[[["') == (0, 1)
     assert json_depth(text) == (1, 1)
     check_json_depth(text, "x.json")  # no error: one level deep
+
+
+def test_one_table_of_split_names():
+    from nlp_tasks.sources import hub_split, pick_split, split_role
+
+    assert [split_role(s) for s in ("train", "dev", "valid", "validation", "test", "train[:10]")] == \
+        ["train", "dev", "dev", "dev", "test", None]
+    assert [hub_split(s) for s in ("train", "dev", "valid", "test", "train[:10]")] == \
+        ["train", "validation", "validation", "test", "train[:10]"]
+    assert pick_split("dev", ["train", "valid", "test"]) == "valid"
+    assert pick_split("validation", {"train": 1, "valid": 2}) == "valid"
+    assert pick_split("dev", ["train", "dev"]) == "dev" and pick_split("other", ["train"]) == "other"
