@@ -67,3 +67,24 @@ class RecurrentStepper:
         import tensorflow as tf
 
         return tuple(tf.gather(s, indices) for s in states)
+
+
+def run_generation(step: RecurrentStepper, inputs: list, n: int, length: int, draw, stop=None) -> list:
+    """The one generation loop (language model and music): primer -> compiled step -> draw.
+
+    ``inputs`` are the first step inputs of ``n`` streams: x<1> (``<bos>``, the silent frame),
+    then the primer's; all but the last only advance a<t>. Then ``length`` times: one ``step``,
+    ``draw(t, outputs)`` chooses the next inputs (a sampled token, a drawn frame), which are fed
+    back in. Returns the drawn inputs, one array per step; ``stop(drawn)`` returning True ends
+    the loop early (every stream reached ``<eos>``)."""
+    states = step.zero_state(n)
+    for x in inputs[:-1]:  # read the primer: a<t> advances, the predictions are not needed
+        _, states = step(x, states)
+    current, drawn = inputs[-1], []
+    for t in range(length):
+        outputs, states = step(current, states)
+        current = draw(t, outputs)
+        drawn.append(current)
+        if stop is not None and stop(current):
+            break
+    return drawn

@@ -16,7 +16,7 @@ from nlp_tasks.config import MAX_SAMPLE_LENGTH, MAX_SAMPLES, MAX_SEED
 from nlp_tasks.errors import UserError
 from nlp_tasks.model_checks import OUTPUT_LAYER, embedding_layer_name
 from nlp_tasks.sampling import beam_search, check_options, log_softmax, sample
-from nlp_tasks.stepper import RecurrentStepper
+from nlp_tasks.stepper import RecurrentStepper, run_generation
 from nlp_tasks.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 
@@ -57,11 +57,11 @@ def generate(pipe, n: int, prime: str, length: int, temperature: float, top_k, t
     step = pipe.step_function()
     primer = pipe._encode_text(prime, "the primer") if prime else []
     banned = [PAD_ID, BOS_ID] + ([UNK_ID] if no_unk else [])
-    states = step.zero_state(n)
     inputs = [BOS_ID] + primer
-    for token in inputs[:-1]:  # read the primer: a<t> advances, the predictions are not needed
-        _, states = step(np.full(n, token), states)
     if beam is not None:
+        states = step.zero_state(n)
+        for token in inputs[:-1]:  # read the primer: a<t> advances
+            _, states = step(np.full(n, token), states)
 
         def log_prob_step(ids, s):
             logits, s = step(ids, s)
@@ -74,19 +74,18 @@ def generate(pipe, n: int, prime: str, length: int, temperature: float, top_k, t
             ids = ids[:-1]
         return [_join(prime, _render(pipe, ids), pipe.vocab.level)]
     rng = np.random.default_rng(seed)
-    current = np.full(n, inputs[-1])
-    generated = [[] for _ in range(n)]
     done = np.zeros(n, dtype=bool)
-    for _ in range(length):
-        logits, states = step(current, states)
-        current = sample(logits, rng, temperature, top_k, top_p, banned)
-        for row, token in enumerate(current):
-            if done[row]:
-                continue
-            if stop_at_eos and token == EOS_ID:
-                done[row] = True
-            else:
-                generated[row].append(int(token))
-        if done.all():
-            break
+
+    def all_ended(tokens) -> bool:
+        done[tokens == EOS_ID] = True
+        return stop_at_eos and bool(done.all())
+
+    drawn = run_generation(step, [np.full(n, token) for token in inputs], n, length,
+                           lambda t, logits: sample(logits, rng, temperature, top_k, top_p, banned), all_ended)
+    generated = []
+    for row in range(n):
+        tokens = [int(column[row]) for column in drawn]
+        if stop_at_eos and EOS_ID in tokens:
+            tokens = tokens[:tokens.index(EOS_ID)]
+        generated.append(tokens)
     return [_join(prime, _render(pipe, ids), pipe.vocab.level) for ids in generated]

@@ -225,24 +225,22 @@ class MusicPipeline(Pipeline):
                 raise UserError(f"a primer piano roll must have shape (T, {md.KEYS}), got {primer_roll.shape}")
         else:
             primer_roll = md.read_pieces(primer, "train", self.config.steps_per_quarter)[0]
-        step = self.step_function()
+        from nlp_tasks.stepper import run_generation
+
         rng = np.random.default_rng(seed)
-        states = step.zero_state(n)
-        frame = np.zeros((n, md.KEYS), np.float32)  # x<1> = 0: silence
-        for row in primer_roll:  # read the primer: a<t> advances
-            _, states = step(frame, states)
-            frame = np.repeat(row[None], n, axis=0)
-        out = np.zeros((n, steps, md.KEYS), np.float32)
         openings = _usable_openings(self.metrics) if not len(primer_roll) else None
-        for t in range(steps):
-            logits, states = step(frame, states)
+
+        def draw(t, logits):
             if t == 0 and openings:
-                frame = _draw_openings(openings, n, rng, greedy=temperature == 0)
-            elif temperature == 0:
-                frame = (logits > 0).astype(np.float32)
-            else:
-                frame = (rng.random(logits.shape) < _sigmoid(logits / temperature)).astype(np.float32)
-            out[:, t] = frame
+                return _draw_openings(openings, n, rng, greedy=temperature == 0)
+            if temperature == 0:
+                return (logits > 0).astype(np.float32)
+            return (rng.random(logits.shape) < _sigmoid(logits / temperature)).astype(np.float32)
+
+        silence = np.zeros((n, md.KEYS), np.float32)  # x<1> = 0
+        primer_inputs = [np.repeat(row[None], n, axis=0) for row in primer_roll]
+        frames = run_generation(self.step_function(), [silence, *primer_inputs], n, steps, draw)
+        out = np.stack(frames, axis=1).astype(np.float32)  # (n, steps, 88)
         rolls = [np.concatenate([primer_roll, o]) for o in out]
         return {"roll": rolls[0] if n == 1 else rolls, "primer_steps": len(primer_roll)}
 
