@@ -20,7 +20,7 @@ recall, predicting each key when its probability is above 0.5 given the true pas
 
     >>> pipe = MusicPipeline(MusicConfig(epochs=50))                               # doctest: +SKIP
     >>> pipe.fit("jsb-chorales-quarter.json")                                    # doctest: +SKIP
-    >>> roll = pipe.generate(steps=64, seed=1)["roll"]      # (64, 88) 0/1 array    # doctest: +SKIP
+    >>> roll = pipe.generate(steps=64, seed=1)["roll"]      # 64 lists of 88 zeros and ones  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -183,11 +183,12 @@ class MusicPipeline(Pipeline):
         return report
 
     def predict(self, inputs):
-        """Per-step key probabilities given the true past, for each piece: ``[(T, 88) array]``."""
+        """Per-step key probabilities given the true past, for each piece: ``T`` lists of 88 floats
+        (plain Python, like every public result)."""
         model = self.require_model()
         pieces = self._pieces(inputs, "test")
         xs, _ = self._examples(pieces)
-        return [_sigmoid(np.asarray(model(x[None], training=False))[0]) for x in xs]
+        return [_sigmoid(np.asarray(model(x[None], training=False))[0]).tolist() for x in xs]
 
     # ------------------------------------------------------------------ generation
     def step_function(self):
@@ -201,12 +202,12 @@ class MusicPipeline(Pipeline):
 
     def generate(self, steps: int = 64, primer=None, seed: int | None = None, temperature: float = 1.0,
                  n: int = 1) -> dict:
-        """Continue ``primer`` (a piano roll, a MIDI file, or nothing: the silent frame) by ``steps``.
+        """Continue ``primer`` (a piano roll, time steps of MIDI pitches, a MIDI file, or nothing: the silent frame) by ``steps``.
 
         Each step's 88 keys are drawn independently from ``sigmoid(logit / temperature)`` with a
         generator seeded by ``seed`` and the drawn frame is fed back in. ``temperature`` 0 keeps
         every key above probability 0.5. Without a primer, the first frame is a training piece's
-        opening, drawn by frequency (the module docstring says why). Returns ``{"roll": (P + steps, 88) array (or n of them),
+        opening, drawn by frequency (the module docstring says why). Returns ``{"roll": P + steps lists of 88 zeros and ones (or n such rolls),
         "primer_steps": P}``; the primer's own frames come first, unchanged.
         """
         if not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
@@ -219,7 +220,9 @@ class MusicPipeline(Pipeline):
             raise UserError(f"seed must be an integer from 0 to {MAX_SEED}, got {seed!r}")
         if primer is None:
             primer_roll = np.zeros((0, md.KEYS), np.float32)
-        elif isinstance(primer, np.ndarray):
+        elif isinstance(primer, list) and not all(isinstance(f, list) and len(f) == md.KEYS for f in primer):
+            primer_roll = md.to_roll(primer, "primer")  # time steps of MIDI pitches, like a piece
+        elif isinstance(primer, (np.ndarray, list)):  # a piano roll: T frames of 88 keys
             primer_roll = np.asarray(primer, np.float32)
             if primer_roll.ndim != 2 or primer_roll.shape[1] != md.KEYS:
                 raise UserError(f"a primer piano roll must have shape (T, {md.KEYS}), got {primer_roll.shape}")
@@ -242,6 +245,7 @@ class MusicPipeline(Pipeline):
         frames = run_generation(self.step_function(), [silence, *primer_inputs], n, steps, draw)
         out = np.stack(frames, axis=1).astype(np.float32)  # (n, steps, 88)
         rolls = [np.concatenate([primer_roll, o]) for o in out]
+        rolls = [roll.astype(int).tolist() for roll in rolls]  # plain Python: T lists of 88 zeros and ones
         return {"roll": rolls[0] if n == 1 else rolls, "primer_steps": len(primer_roll)}
 
 

@@ -74,6 +74,8 @@ def evaluate(model_dir, data, as_json):
 @options.json_output
 def generate(model_dir, steps, out, primer, seed, temperature, tempo, png, as_json):
     """Generate music from MODEL_DIR (from silence, or continuing --primer) and write it as MIDI."""
+    import numpy as np
+
     from tasks import music_data as md
     from tasks.music import MusicPipeline
 
@@ -87,7 +89,7 @@ def generate(model_dir, steps, out, primer, seed, temperature, tempo, png, as_js
     spq = pipe.config.steps_per_quarter
     md.write_midi(out, result["roll"], spq, tempo, primer_steps=result["primer_steps"])
     report = {"midi": str(out), "seed": seed, "steps": steps, "primer_steps": result["primer_steps"],
-              "notes_per_step": float(result["roll"][result["primer_steps"]:].sum(axis=1).mean())}
+              "notes_per_step": float(np.asarray(result["roll"])[result["primer_steps"]:].sum(axis=1).mean())}
     if png:
         report["png"] = str(md.plot_roll(Path(out).with_suffix(".png"), result["roll"], result["primer_steps"]))
     if as_json:

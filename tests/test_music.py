@@ -154,12 +154,12 @@ def test_training_lowers_the_validation_nll(trained):
 def test_generation_from_silence_and_from_a_primer(trained):
     pipe, _, valid, _ = trained
     a = pipe.generate(steps=20, seed=3)
-    assert a["roll"].shape == (20, 88) and a["primer_steps"] == 0
+    assert np.shape(a["roll"]) == (20, 88) and a["primer_steps"] == 0
     assert np.array_equal(a["roll"], pipe.generate(steps=20, seed=3)["roll"])
     assert not np.array_equal(a["roll"], pipe.generate(steps=20, seed=4)["roll"])
     primer = valid[0][:8]
     b = pipe.generate(steps=10, primer=primer, seed=1)
-    assert b["primer_steps"] == 8 and np.array_equal(b["roll"][:8], primer) and b["roll"].shape == (18, 88)
+    assert b["primer_steps"] == 8 and np.array_equal(b["roll"][:8], primer) and np.shape(b["roll"]) == (18, 88)
     greedy = pipe.generate(steps=10, primer=primer, temperature=0)["roll"]
     assert np.array_equal(greedy, pipe.generate(steps=10, primer=primer, temperature=0, seed=9)["roll"])
     assert len(pipe.generate(steps=5, seed=0, n=3)["roll"]) == 3
@@ -236,4 +236,17 @@ def test_a_piece_from_silence_starts_like_the_data(tmp_path):
     greedy = loaded.generate(steps=2, temperature=0)["roll"][0]
     assert list(np.flatnonzero(greedy) + md.LOW) == chord  # the most frequent opening
     del loaded.metrics["training"]["openings"]  # a model saved before openings were recorded
-    assert loaded.generate(steps=3, seed=5)["roll"].shape == (3, 88)
+    assert np.shape(loaded.generate(steps=3, seed=5)["roll"]) == (3, 88)
+
+
+def test_generation_and_prediction_are_plain_python(tmp_path):
+    chord = [[60, 64, 67], [62, 65, 69]]
+    pipe = MusicPipeline(MusicConfig(units=4, epochs=1, patience=None))
+    pipe.fit([chord * 3] * 2, [chord * 3], verbose=0)
+    song = pipe.generate(steps=4, seed=0)
+    assert isinstance(song["roll"], list) and all(type(v) is int for frame in song["roll"] for v in frame)
+    assert json.loads(json.dumps(song)) == song
+    by_pitches = pipe.generate(steps=3, primer=chord, seed=1)  # a primer as time steps of MIDI pitches
+    assert by_pitches == pipe.generate(steps=3, primer=by_pitches["roll"][:2], seed=1)
+    probabilities = pipe.predict([chord * 2])
+    assert type(probabilities[0][0][0]) is float and np.shape(probabilities) == (1, 4, 88)
