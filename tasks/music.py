@@ -202,7 +202,8 @@ class MusicPipeline(Pipeline):
 
     def generate(self, steps: int = 64, primer=None, seed: int | None = None, temperature: float = 1.0,
                  n: int = 1) -> dict:
-        """Continue ``primer`` (a piano roll, time steps of MIDI pitches, a MIDI file, or nothing: the silent frame) by ``steps``.
+        """Continue ``primer`` by ``steps``: a piano roll, time steps of MIDI pitches, a MIDI file,
+        or nothing (the silent frame).
 
         Each step's 88 keys are drawn independently from ``sigmoid(logit / temperature)`` with a
         generator seeded by ``seed`` and the drawn frame is fed back in. ``temperature`` 0 keeps
