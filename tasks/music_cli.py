@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from nlp_tasks.cli import options
-from nlp_tasks.cli.commands import train_command
+from nlp_tasks.cli.commands import evaluate_command, train_command
 from nlp_tasks.config import MAX_SEED, MAX_STEPS
 from nlp_tasks.errors import UserError
 
@@ -46,17 +46,9 @@ cli.add_command(train_command(
     dev_help="Validation pieces [default: the JSON file's 'valid' split, or the corpus's]."))
 
 
-@cli.command()
-@click.argument("model_dir", type=click.Path())
-@click.option("--data", "data", metavar="SOURCE", required=True, help=f"Pieces to evaluate: {DATA_HELP}.")
-@options.json_output
-def evaluate(model_dir, data, as_json):
-    """NLL per time step (summed over the 88 keys), frame accuracy and note P/R/F1 of MODEL_DIR on DATA."""
-    from tasks.music import MusicPipeline
-
-    pipe = MusicPipeline.load(model_dir)
-    report = pipe.evaluate(data)
-    click.echo(json.dumps(report, indent=2) if as_json else format_report(report))
+cli.add_command(evaluate_command(
+    "tasks.music:MusicPipeline", render=lambda report: format_report(report), data_help=f"Pieces to evaluate: {DATA_HELP}.",
+    help="NLL per time step (summed over the 88 keys), frame accuracy and note P/R/F1 of MODEL_DIR on DATA."))
 
 
 @cli.command()

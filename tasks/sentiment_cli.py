@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from nlp_tasks.cli import options
-from nlp_tasks.cli.commands import train_command
+from nlp_tasks.cli.commands import predict_command, train_command
 
 
 @click.group()
@@ -60,29 +60,13 @@ def evaluate(model_dir, data, png, as_json):
             click.echo(f"\nconfusion matrix picture: {png}")
 
 
-@cli.command()
-@click.argument("model_dir", type=click.Path())
-@click.argument("texts", nargs=-1)
-@click.option("--input", "input_file", type=click.Path(dir_okay=False), default=None,
-              help="A file with one text per line.")
-@options.json_output
-def predict(model_dir, texts, input_file, as_json):
-    """Label, rating and class probabilities for TEXTS (or each line of --input)."""
-    from tasks.sentiment import SentimentPipeline
-
-    texts = options.texts_from(texts, input_file, "predict")
-    pipe = SentimentPipeline.load(model_dir)
-    results = pipe.predict(texts)
-    if as_json:
-        click.echo(json.dumps(results, indent=2, ensure_ascii=False))
-        return
-    for result in results:
-        click.echo(format_prediction(result))
-
-
 def format_prediction(result: dict) -> str:
     probs = "  ".join(f"{label}:{p:.2f}" for label, p in result["probabilities"].items())
     if result.get("empty"):
         return f"{'-':>6}  no label: the text has no words  [{probs}]  {result['text']!r}"
     rating = f"rating {result['rating']}  " if result["rating"] is not None else ""
     return f"{result['label']:>6}  {rating}[{probs}]  {result['text']}"
+
+
+cli.add_command(predict_command("tasks.sentiment:SentimentPipeline", render=lambda text, result: format_prediction(result),
+                                help="Label, rating and class probabilities for TEXTS (or each line of --input)."))

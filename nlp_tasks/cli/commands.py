@@ -71,25 +71,27 @@ def train_command(pipeline: str, *, render: Callable[[dict], str] | None = None,
     return command
 
 
-def evaluate_command(pipeline: str, *, render: Callable[[dict], str] | None = None) -> click.Command:
+def evaluate_command(pipeline: str, *, render: Callable[[dict], str] | None = None, help: str | None = None,
+                     data_help: str | None = None) -> click.Command:
     """``evaluate MODEL_DIR --data DATA``: the metrics of :meth:`Pipeline.evaluate`."""
     cls = resolve(pipeline)
 
     @click.command("evaluate")
     @click.argument("model_dir", type=click.Path())
-    @options.data
+    @click.option("--data", "data", metavar="SOURCE", required=True, help=data_help or "Data to evaluate on.")
     @options.reading
     @options.json_output
     def evaluate(model_dir, data, as_json):
         report = cls.load(model_dir).evaluate(data)
         click.echo(json.dumps(report, indent=2) if as_json else (render or _default_render)(report))
 
-    evaluate.help = f"Metrics of the {cls.task} model MODEL_DIR on DATA."
+    evaluate.help = help or f"Metrics of the {cls.task} model MODEL_DIR on DATA."
     return evaluate
 
 
-def predict_command(pipeline: str, *, render: Callable | None = None) -> click.Command:
-    """``predict MODEL_DIR [TEXTS...] [--input FILE]``: :meth:`Pipeline.predict` of each text."""
+def predict_command(pipeline: str, *, render: Callable | None = None, help: str | None = None) -> click.Command:
+    """``predict MODEL_DIR [TEXTS...] [--input FILE]``: :meth:`Pipeline.predict` of each text;
+    ``render(text, result) -> str`` prints one (JSON with ``--json`` or without a renderer)."""
     cls = resolve(pipeline)
 
     @click.command("predict")
@@ -107,7 +109,7 @@ def predict_command(pipeline: str, *, render: Callable | None = None) -> click.C
         for text, result in zip(texts, results):
             click.echo(render(text, result))
 
-    predict.help = f"Predictions of the {cls.task} model MODEL_DIR for TEXTS (or each line of --input)."
+    predict.help = help or f"Predictions of the {cls.task} model MODEL_DIR for TEXTS (or each line of --input)."
     return predict
 
 
