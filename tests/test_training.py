@@ -183,3 +183,19 @@ def test_training_curves_have_a_title_and_whole_epoch_ticks(tmp_path, monkeypatc
     for ax in fig.axes:
         ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
         assert ticks and all(float(t).is_integer() for t in ticks), ticks
+
+
+def test_a_checkpoint_written_before_the_settings_moved_still_matches():
+    """Older run identities hold training.verbose, and a task config without the training
+    settings it did not declare then (lr_patience, deterministic): the same run, still resumed."""
+    from nlp_tasks.checkpoint import _without_output_settings
+
+    training = TrainConfig(verbose=0).to_dict()
+    new = {"training": {k: v for k, v in training.items() if k != "verbose"},
+           "task": "sentiment", "config": {"units": 8, **{k: v for k, v in training.items() if k != "verbose"}}}
+    old = {"training": training, "task": "sentiment",
+           "config": {"units": 8, "epochs": 10, "batch_size": 32, "learning_rate": 1e-3, "clipnorm": 5.0,
+                      "patience": 3, "seed": 0}}
+    assert _without_output_settings(old) == new
+    other = {**old, "config": {**old["config"], "units": 9}}
+    assert _without_output_settings(other) != new
