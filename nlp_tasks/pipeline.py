@@ -52,13 +52,14 @@ class TrainingData:
     """What :meth:`Pipeline.read_training_data` read: the task's own objects (examples,
     sentences, pieces) in ``train`` and ``dev``; ``fingerprint``, the parts that identify the
     data of a run (:func:`nlp_tasks.checkpoint.fingerprint`); ``counts``, figures for the
-    summary (``{"train_examples": 8544}``); ``extra``, anything else the task needs later."""
+    summary (``{"train_examples": 8544}``); ``build``, keyword arguments for ``build_model``
+    (pretrained ``vectors``, say)."""
 
     train: Any
     dev: Any = None
     fingerprint: Any = None
     counts: dict = dataclasses.field(default_factory=dict)
-    extra: dict = dataclasses.field(default_factory=dict)
+    build: dict = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -147,9 +148,9 @@ class Pipeline:
         raise NotImplementedError
 
     def build_training_model(self, data: TrainingData, run):
-        """The model that :meth:`fit` trains (by default :meth:`build_model`'s), built in
+        """The model that :meth:`fit` trains (by default ``build_model(**data.build)``), built in
         ``run``'s strategy scope."""
-        return self.build_model()
+        return self.build_model(**data.build)
 
     def training_plan(self, data: TrainingData, model) -> TrainingPlan:
         """Batches, loss and validation for training ``model`` on ``data``."""

@@ -95,9 +95,7 @@ def sample(model_dir, prime, length, temperature, top_k, top_p, beam, seed, stop
 
 @cli.command()
 @click.argument("model_dir", type=click.Path())
-@click.argument("texts", nargs=-1)
-@click.option("--input", "input_file", type=click.Path(dir_okay=False), default=None,
-              help="A file with one text per line.")
+@options.texts()
 @click.option("--per-token", is_flag=True, help="Show the probability of every token.")
 @options.json_output
 def score(model_dir, texts, input_file, per_token, as_json):

@@ -312,10 +312,7 @@ class NERPipeline(Pipeline):
             vectors = read_word_vectors(embeddings, vocabulary=set(self.vocabs["words"].tokens))[0]
         return TrainingData(train_s, dev_s, counts={"train_sentences": len(train_s)},
                             fingerprint=fingerprint(train_s, dev_s, str(embeddings) if embeddings else None),
-                            extra={"vectors": vectors})
-
-    def build_training_model(self, data: TrainingData, run):
-        return self.build_model(data.extra["vectors"])
+                            build={"vectors": vectors})
 
     def training_plan(self, data: TrainingData, model) -> TrainingPlan:
         import keras

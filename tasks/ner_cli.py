@@ -78,9 +78,7 @@ def evaluate(model_dir, data, scheme, report, as_json):
 
 @cli.command()
 @click.argument("model_dir", type=click.Path())
-@click.argument("texts", nargs=-1)
-@click.option("--input", "input_file", type=click.Path(dir_okay=False), default=None,
-              help="One sentence per line (raw text), or a CoNLL file with --conll.")
+@options.texts("One sentence per line (raw text), or a CoNLL file with --conll.")
 @click.option("--conll", is_flag=True, help="--input is a CoNLL column file: tag its tokens as they are.")
 @click.option("--format", "fmt", type=click.Choice(["spans", "tags"]), default="spans", show_default=True,
               help="Print entity spans, or every token with its tag.")

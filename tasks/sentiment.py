@@ -212,10 +212,7 @@ class SentimentPipeline(Pipeline):
         vectors = read_word_vectors(embeddings, vocabulary=_VocabProbe(self.vocabs["words"]))[0] if embeddings else None
         return TrainingData(train_examples, dev_examples, counts={"train_examples": len(train_examples)},
                             fingerprint=fingerprint(train_examples, dev_examples, str(embeddings) if embeddings else None),
-                            extra={"vectors": vectors})
-
-    def build_training_model(self, data: TrainingData, run):
-        return self.build_model(data.extra["vectors"])
+                            build={"vectors": vectors})
 
     def training_plan(self, data: TrainingData, model) -> TrainingPlan:
         import keras

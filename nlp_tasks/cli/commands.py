@@ -96,9 +96,7 @@ def predict_command(pipeline: str, *, render: Callable | None = None, help: str 
 
     @click.command("predict")
     @click.argument("model_dir", type=click.Path())
-    @click.argument("texts", nargs=-1)
-    @click.option("--input", "input_file", type=click.Path(dir_okay=False), default=None,
-                  help="A file with one input per line.")
+    @options.texts("A file with one input per line.")
     @options.json_output
     def predict(model_dir, texts, input_file, as_json):
         texts = options.texts_from(texts, input_file, "predict")

@@ -36,6 +36,17 @@ quiet = click.option("--quiet", is_flag=True,
                      help="No progress while training (a bar on a terminal, else one line per epoch).")
 
 
+def texts(input_help: str = "A file with one text per line."):
+    """``TEXTS...`` arguments and ``--input FILE`` (read with :func:`texts_from`)."""
+
+    def decorate(command):
+        command = click.option("--input", "input_file", type=click.Path(dir_okay=False), default=None,
+                               help=input_help)(command)
+        return click.argument("texts", nargs=-1)(command)
+
+    return decorate
+
+
 def verbosity(quiet: bool, as_json: bool) -> int:
     """``TrainConfig.verbose`` for a train command: progress unless --quiet or --json."""
     return 0 if quiet or as_json else 1
