@@ -36,7 +36,7 @@ class TaskGroup(click.Group):
 
     def format_commands(self, ctx, formatter):
         registered = entries()
-        rows = [(name, entry.help) for name, entry in registered.items()]
+        rows = [(name, registered[name].help) for name in sorted(registered)]
         rows += [(name, self.commands[name].get_short_help_str()) for name in sorted(self.commands)]
         if not registered:
             rows.append(("(tasks)", "no task pipeline is installed yet"))

@@ -208,10 +208,11 @@ class Interrupted(UserError):
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 GRACE = 3.0  # seconds the main thread has to stop by itself before the watchdog ends the process
-_guard: dict = {"active": False, "lock": threading.Lock(), "stderr": None}
+_guard: dict = {"active": False, "lock": threading.Lock(), "stderr": None, "signal": None}
 
 
 def _raise_interrupted(signum, frame):
+    _guard["signal"] = signum  # remembered: library code may catch the exception and raise another
     raise Interrupted(signum)
 
 
@@ -291,7 +292,7 @@ def guarded(active: bool = True):
     previous = {signum: signal.getsignal(signum) for signum in SIGNALS}
     previous_fd = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
     sys.stderr.flush()
-    _guard.update(active=True, stderr=os.dup(2))
+    _guard.update(active=True, stderr=os.dup(2), signal=None)
     reinstall_handlers()
     threading.Thread(target=_watchdog, args=(read_fd,), name="nlp-tasks-signal-watchdog", daemon=True).start()
     # TensorFlow's native log (peers connecting, collectives aborted) is held back and shown
@@ -304,10 +305,13 @@ def guarded(active: bool = True):
         yield
     except Interrupted as error:
         _exit_now(error.exit_code, error.message)
-    except UserError:
-        show_log = False
-        raise
     except Exception as error:
+        if _guard["signal"] is not None:  # the signal's exception, re-raised as another by TensorFlow
+            interrupted = Interrupted(_guard["signal"])
+            _exit_now(interrupted.exit_code, interrupted.message)
+        if isinstance(error, UserError):
+            show_log = False
+            raise
         tf = sys.modules.get("tensorflow")
         if tf is not None and isinstance(error, tf.errors.OpError):
             show_log = False

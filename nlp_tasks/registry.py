@@ -63,19 +63,19 @@ class Registry:
         return other
 
     def entries(self) -> dict[str, TaskEntry]:
-        """Every registered task, in name order (the entry points are loaded the first time)."""
+        """Every registered task, in the order registered (the entry points are loaded the first time)."""
         if not self._discovered:
             self._discovered = True
             for point in entry_points(group=self.group):
                 loaded = point.load()  # importing it registers its tasks
                 if callable(loaded):
                     loaded()
-        return dict(sorted(self._entries.items()))
+        return dict(self._entries)
 
     def entry(self, task: str) -> TaskEntry:
         entries = self.entries()
         if task not in entries:
-            known = ", ".join(entries) or "none"
+            known = ", ".join(sorted(entries)) or "none"
             raise UserError(f"unknown task {task!r} (known tasks: {known})")
         return entries[task]
 

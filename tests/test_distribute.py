@@ -223,6 +223,25 @@ def test_a_signal_ends_a_main_thread_stuck_in_native_code():
     assert process.returncode == 143 and "interrupted (SIGTERM)" in _one_line(stderr), stderr
 
 
+def test_a_signal_caught_and_raised_again_as_another_error_is_still_an_interruption():
+    # Library code (TensorFlow building an iterator, say) may catch the signal's exception and
+    # raise its own; the command still ends as interrupted, in one line, not with a traceback.
+    script = "\n".join([
+        "import os, signal, time",
+        "from nlp_tasks import cluster",
+        "with cluster.guarded():",
+        "    try:",
+        "        os.kill(os.getpid(), signal.SIGTERM)",
+        "        time.sleep(5)",
+        "    except Exception as error:",
+        "        raise RuntimeError('wrapped by a library') from error",
+    ])
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 143 and "interrupted (SIGTERM)" in _one_line(result.stderr), result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def _long_training(tmp_path, ports):
     """Two workers on a run of 1000 epochs; returns them once the chief has written a checkpoint."""
     from tests.faults.models import write_sentiment_data
