@@ -26,6 +26,7 @@ at ``\\n``, ``\\r\\n`` or ``\\r`` only. A malformed line is an error unless ``--
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import csv
 import io
 import json
@@ -55,7 +56,9 @@ MAX_EXAMPLE_CHARS_ENV = "NLP_TASKS_MAX_EXAMPLE_CHARS"
 MAX_JSON_DEPTH = 100  # nesting levels of JSON arrays and objects
 ON_BAD_LINES = ("error", "skip")
 
-_options: dict = {"max_example_chars": None, "on_bad_lines": "error"}
+# Set only within reading_options(); a context variable, so threads and tasks each see their own.
+_options = contextvars.ContextVar("nlp_tasks_reading_options", default={"max_example_chars": None,
+                                                                         "on_bad_lines": "error"})
 
 
 @contextlib.contextmanager
@@ -69,22 +72,23 @@ def reading_options(max_example_chars: int | None = None, on_bad_lines: str | No
         raise UserError(f"on_bad_lines must be one of {', '.join(ON_BAD_LINES)}, got {on_bad_lines!r}")
     if max_example_chars is not None and max_example_chars < 1:
         raise UserError(f"the maximum example length must be >= 1 character, got {max_example_chars!r}")
-    saved = dict(_options)
+    options = dict(_options.get())
     if max_example_chars is not None:
-        _options["max_example_chars"] = int(max_example_chars)
+        options["max_example_chars"] = int(max_example_chars)
     if on_bad_lines is not None:
-        _options["on_bad_lines"] = on_bad_lines
+        options["on_bad_lines"] = on_bad_lines
+    token = _options.set(options)
     try:
         yield
     finally:
-        _options.update(saved)
+        _options.reset(token)
 
 
 def max_example_chars() -> int:
     """The longest example allowed: :func:`reading_options`, else ``$NLP_TASKS_MAX_EXAMPLE_CHARS``,
     else ``MAX_EXAMPLE_CHARS``."""
-    if _options["max_example_chars"] is not None:
-        return _options["max_example_chars"]
+    if _options.get()["max_example_chars"] is not None:
+        return _options.get()["max_example_chars"]
     raw = os.environ.get(MAX_EXAMPLE_CHARS_ENV, "").strip().replace("_", "")
     if not raw:
         return MAX_EXAMPLE_CHARS
@@ -123,7 +127,7 @@ class BadLines:
         self.path, self.count, self.first = path, 0, None
 
     def bad(self, number: int, problem: str, what: str = "line") -> None:
-        if _options["on_bad_lines"] == "error":
+        if _options.get()["on_bad_lines"] == "error":
             raise UserError(f"{self.path}, {what} {number}: {problem}")
         self.count += 1
         if self.first is None:
