@@ -12,7 +12,7 @@ import secrets
 import click
 
 from nlp_tasks.cli import options
-from nlp_tasks.cli.commands import train_command
+from nlp_tasks.cli.commands import evaluate_command, train_command
 from nlp_tasks.config import MAX_BATCH_SIZE, MAX_SAMPLE_LENGTH, MAX_SAMPLES, MAX_SEED
 
 
@@ -41,25 +41,17 @@ cli.add_command(train_command(
     dev_help="Validation text [default: the last --valid-fraction of the training text]."))
 
 
-@cli.command()
-@click.argument("model_dir", type=click.Path())
-@options.data
-@click.option("--batch-size", type=click.IntRange(1, MAX_BATCH_SIZE), default=None,
-              help="Parallel rows [default: as trained].")
-@options.reading
-@options.json_output
-def evaluate(model_dir, data, batch_size, as_json):
-    """Cross-entropy of MODEL_DIR on DATA: nats and bits per token (per character), perplexity."""
-    from tasks.charlm import LanguageModelPipeline
-
-    lm = LanguageModelPipeline.load(model_dir)
-    report = lm.evaluate(data, batch_size=batch_size)
-    if as_json:
-        click.echo(json.dumps(report, indent=2))
-        return
+def format_evaluation(report: dict, lm) -> str:
     unit = "char" if lm.config.level == "char" else "token"
-    click.echo(f"{report['nats_per_token']:.4f} nats/{unit}  {report['bits_per_token']:.4f} bits/{unit}  "
-               f"perplexity {report['perplexity']:.2f}  ({report['tokens']} {unit}s)")
+    return (f"{report['nats_per_token']:.4f} nats/{unit}  {report['bits_per_token']:.4f} bits/{unit}  "
+            f"perplexity {report['perplexity']:.2f}  ({report['tokens']} {unit}s)")
+
+
+cli.add_command(evaluate_command(
+    "tasks.charlm:LanguageModelPipeline", render=format_evaluation,
+    help="Cross-entropy of MODEL_DIR on DATA: nats and bits per token (per character), perplexity.",
+    extra=[click.option("--batch-size", type=click.IntRange(1, MAX_BATCH_SIZE), default=None,
+                        help="Parallel rows [default: as trained].")]))
 
 
 @cli.command()

@@ -71,21 +71,24 @@ def train_command(pipeline: str, *, render: Callable[[dict], str] | None = None,
     return command
 
 
-def evaluate_command(pipeline: str, *, render: Callable[[dict], str] | None = None, help: str | None = None,
-                     data_help: str | None = None) -> click.Command:
-    """``evaluate MODEL_DIR --data DATA``: the metrics of :meth:`Pipeline.evaluate`."""
+def evaluate_command(pipeline: str, *, render: Callable | None = None, help: str | None = None,
+                     data_help: str | None = None, extra=()) -> click.Command:
+    """``evaluate MODEL_DIR --data DATA``: the metrics of :meth:`Pipeline.evaluate`; ``extra``:
+    click options of the task's own, passed to ``evaluate`` as keyword arguments;
+    ``render(report, pipe) -> str`` prints the report (JSON with ``--json`` in any case)."""
     cls = resolve(pipeline)
 
-    @click.command("evaluate")
-    @click.argument("model_dir", type=click.Path())
-    @click.option("--data", "data", metavar="SOURCE", required=True, help=data_help or "Data to evaluate on.")
-    @options.reading
-    @options.json_output
-    def evaluate(model_dir, data, as_json):
-        report = cls.load(model_dir).evaluate(data)
-        click.echo(json.dumps(report, indent=2) if as_json else (render or _default_render)(report))
+    def evaluate(model_dir, data, as_json, **values):
+        pipe = cls.load(model_dir)
+        report = pipe.evaluate(data, **values)
+        click.echo(json.dumps(report, indent=2) if as_json else (render or _default_render)(report, pipe))
 
-    evaluate.help = help or f"Metrics of the {cls.task} model MODEL_DIR on DATA."
+    decorators = [click.command("evaluate", help=help or f"Metrics of the {cls.task} model MODEL_DIR on DATA."),
+                  click.argument("model_dir", type=click.Path()),
+                  click.option("--data", "data", metavar="SOURCE", required=True, help=data_help or "Data to evaluate on."),
+                  *extra, options.reading, options.json_output]
+    for decorate in reversed(decorators):
+        evaluate = decorate(evaluate)
     return evaluate
 
 
