@@ -39,7 +39,7 @@ def main(argv=None) -> None:
     pipe = NERPipeline(config)
     summary = pipe.fit(folder / "train.txt", folder / "valid.txt", verbose=2)
     report = pipe.evaluate(folder / "test.txt")
-    pipe.metrics["test"] = {k: report[k] for k in ("precision", "recall", "f1")}
+    pipe.metrics["test"] = pipe.test_summary(report)
     pipe.save(args.save)
     print(format_conlleval(report))
     command = ("python benchmarks/ner.py " + shlex.join(argv if argv is not None else sys.argv[1:])).strip()

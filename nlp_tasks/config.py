@@ -63,12 +63,12 @@ CELLS = ("gru", "lstm", "rnn", "mingru")  # the recurrent cells of nlp_tasks.lay
 
 
 def setting(default, help: str, *, low=None, high=None, low_open: bool = False, high_open: bool = False,
-            choices: tuple | None = None, none: str | None = None, metavar: str | None = None):
+            choices: tuple | None = None, none: str | None = None):
     """A config field: ``default``, one line of ``help``, the range ``low``..``high`` (open at
     either end with ``low_open``/``high_open``), the allowed ``choices``, and for a field that
     may be ``None`` what ``None`` means (``none="never stop early"``)."""
     meta = {"help": help, "low": low, "high": high, "low_open": low_open, "high_open": high_open,
-            "choices": tuple(choices) if choices is not None else None, "none": none, "metavar": metavar}
+            "choices": tuple(choices) if choices is not None else None, "none": none}
     return dataclasses.field(default=default, metadata=meta)
 
 

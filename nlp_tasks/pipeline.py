@@ -181,8 +181,8 @@ class Pipeline:
     def predict(self, inputs):
         raise NotImplementedError
 
-    def __call__(self, inputs, **options):
-        return self.predict(inputs, **options)
+    def __call__(self, inputs):
+        return self.predict(inputs)
 
     def set_labels(self, labels: list[str], what: str = "labels") -> None:
         """Use ``labels``; more than :data:`MANY_LABELS` of them (a text column read as labels,

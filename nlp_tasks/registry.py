@@ -53,9 +53,6 @@ class Registry:
         self._entries[name] = entry
         return entry
 
-    def unregister(self, name: str) -> None:
-        self._entries.pop(name, None)
-
     def copy(self) -> Registry:
         """A registry holding the same tasks (a test adds one to the copy, not to this one)."""
         other = Registry(self.group)
@@ -96,10 +93,6 @@ TASKS = Registry()  # the process's registry
 def register(name: str, entry: TaskEntry) -> TaskEntry:
     """Register task ``name`` in the process's registry (:meth:`Registry.register`)."""
     return TASKS.register(name, entry)
-
-
-def unregister(name: str) -> None:
-    TASKS.unregister(name)
 
 
 def entries() -> dict[str, TaskEntry]:

@@ -27,6 +27,7 @@ from typing import ClassVar
 import numpy as np
 
 from nlp_tasks.batching import Batches, pad
+from nlp_tasks import chunking
 from nlp_tasks.chunking import chunks
 from nlp_tasks.config import (
     CELLS,
@@ -44,7 +45,7 @@ from nlp_tasks.data import (
 )
 from nlp_tasks.errors import UserError
 from nlp_tasks.metrics import conlleval
-from nlp_tasks.model_checks import embedding_layer_name
+from nlp_tasks.model_checks import OUTPUT_LAYER, embedding_layer_name
 from nlp_tasks.pipeline import Pipeline, TrainingData, TrainingPlan
 from nlp_tasks.sources import hub_split, load_hub_dataset, no_split_for_file, resolve_source
 from nlp_tasks.vectors import read_word_vectors, with_pretrained
@@ -52,7 +53,7 @@ from nlp_tasks.vocab import UNK_ID, Vocabulary, tokenize_words_with_offsets
 
 CASES = ["<pad>", "lower", "upper", "title", "numeric", "mostly_numeric", "has_digit", "other"]
 MAX_WORD_CHARS = 24
-SCHEMES = ("auto", "iob1", "iob2", "bioes")
+SCHEMES = ("auto", *chunking.SCHEMES)  # the tag schemes read, or detected
 
 
 def casing(token: str) -> int:
@@ -197,9 +198,9 @@ class NERPipeline(Pipeline):
             x = keras.layers.Dropout(cfg.dropout)(x)
         if cfg.head == "crf":
             scores = keras.layers.Dense(len(self.labels), name="emissions", dtype="float32")(x)
-            outputs = CRF(len(self.labels), name="output", dtype="float32")(scores)  # float32 under mixed precision
+            outputs = CRF(len(self.labels), name=OUTPUT_LAYER, dtype="float32")(scores)  # float32 under mixed precision
         else:
-            outputs = keras.layers.Dense(len(self.labels), activation="softmax", name="output", dtype="float32")(x)
+            outputs = keras.layers.Dense(len(self.labels), activation="softmax", name=OUTPUT_LAYER, dtype="float32")(x)
         self.model = keras.Model([words, cases, chars], outputs, name="ner")
         self._decode_fn = None  # a compiled decoder belongs to one model
         if vectors:
@@ -260,7 +261,7 @@ class NERPipeline(Pipeline):
                 out = model([words, cases, chars], training=False)
                 mask = words > 0
                 if crf:
-                    layer = model.get_layer("output")
+                    layer = model.get_layer(OUTPUT_LAYER)
                     path, _ = layer.decode(out, mask)
                     probs = layer.marginals(out, mask)
                 else:
@@ -319,7 +320,7 @@ class NERPipeline(Pipeline):
 
         from nlp_tasks.layers import crf_loss
 
-        output = model.get_layer("output")
+        output = model.get_layer(OUTPUT_LAYER)
         loss = crf_loss(output) if self.config.head == "crf" else keras.losses.SparseCategoricalCrossentropy()
         return TrainingPlan(self._dataset(data.train, shuffle=True), loss=loss,
                             validation_figures=(lambda: self._dev_figures(data.dev)) if data.dev else None)

@@ -30,7 +30,7 @@ def demo(out_dir: Path, folder: Path | None = None) -> dict:
     print("training on 5,000 CoNLL-2003 sentences for 5 epochs (the full run: benchmarks/ner.py)")
     pipe.fit(train, dev, out_dir=out_dir, verbose=1)
     report = pipe.evaluate(test)
-    pipe.metrics["test"] = {k: report[k] for k in ("precision", "recall", "f1")}
+    pipe.metrics["test"] = pipe.test_summary(report)
     pipe.save(out_dir / "model")
     print(format_conlleval(report))
     entities = pipe.predict(COURSE_SENTENCE)

@@ -158,7 +158,7 @@ class SentimentPipeline(Pipeline):
         elif cfg.pooling == "attention":
             x = AttentionPooling(cfg.units)(x)
         x = keras.layers.Dropout(cfg.dropout)(x)
-        outputs = keras.layers.Dense(len(self.labels), activation="softmax", name="output",
+        outputs = keras.layers.Dense(len(self.labels), activation="softmax", name=OUTPUT_LAYER,
                                      dtype="float32")(x)  # float32 probabilities, also under mixed precision
         self.model = keras.Model(inputs, outputs, name="sentiment")
         return self.model

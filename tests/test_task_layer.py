@@ -41,7 +41,7 @@ def _config_command(config_class):
     @options.config_options(config_class)
     @options.preset(config_class.presets)
     def show(preset, **values):
-        click.echo(json.dumps(options.config_from(config_class, values, config_class.presets, preset).to_dict()))
+        click.echo(json.dumps(options.config_from(config_class, values, config_class.presets, preset)[0].to_dict()))
 
     return show
 

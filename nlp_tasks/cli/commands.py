@@ -3,8 +3,9 @@
 Every task gets the same three doors into its pipeline; a task's own CLI module supplies only
 what differs (how results print, options of its own, extra verbs such as ``sample``)::
 
-    cli = task_group("tasks.music:MusicPipeline", "Music generation ...")
     cli.add_command(train_command("tasks.music:MusicPipeline", render=format_train))
+
+A task registered without a CLI module gets all three from :func:`task_group`.
 
 ``train`` has one option per config setting (:func:`nlp_tasks.cli.options.config_options`),
 so the command line and the Python API share every default; it calls
@@ -43,12 +44,7 @@ def train_command(pipeline: str, *, render: Callable[[dict], str] | None = None,
     presets = getattr(config_class, "presets", {}) or {}
 
     def command(train, dev, test, out, quiet, as_json, run, preset=None, **values):
-        from click.core import ParameterSource
-
-        ctx = click.get_current_context()
-        given = {f.name for f in config_class.settings() if f.name in values
-                 and ctx.get_parameter_source(f.name) not in (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)}
-        config = options.config_from(config_class, values, presets, preset)
+        config, given = options.config_from(config_class, values, presets, preset)
         if configure is not None:
             config, train, dev, test = configure(config, values, given, train, dev, test)
         pipe = cls(config)
@@ -114,11 +110,10 @@ def predict_command(pipeline: str, *, render: Callable | None = None, help: str 
     return predict
 
 
-def task_group(pipeline: str, help: str, *, render_train=None, render_evaluate=None, render_predict=None) -> click.Group:
-    """A task's command group with the generic ``train``, ``evaluate`` and ``predict``; a task
-    replaces one with ``group.add_command(...)`` of the same name, or adds verbs of its own."""
+def task_group(pipeline: str, help: str) -> click.Group:
+    """The command group of a task registered without CLI code of its own: the generic
+    ``train``, ``evaluate`` and ``predict``, results printed as JSON."""
     group = click.Group(help=help)
-    group.add_command(train_command(pipeline, render=render_train))
-    group.add_command(evaluate_command(pipeline, render=render_evaluate))
-    group.add_command(predict_command(pipeline, render=render_predict))
+    for make in (train_command, evaluate_command, predict_command):
+        group.add_command(make(pipeline))
     return group

@@ -3,12 +3,13 @@
 Use them as decorators on a task's click commands::
 
     @cli.command()
-    @options.train
-    @options.dev
-    @options.out
-    @options.epochs()
-    @options.seed
-    def train(train, dev, out, epochs, seed): ...
+    @click.argument("model_dir", type=click.Path())
+    @options.data
+    @options.json_output
+    def evaluate(model_dir, data, as_json): ...
+
+A ``train`` command's settings are not written here: :func:`config_options` makes one option
+per field of the task's config (:mod:`nlp_tasks.cli.commands` builds the command).
 
 Data options take a string, not a ``click.Path``: it may be a local file or folder or a
 Hugging Face dataset name, and the task's reader says clearly which it could not find.
@@ -18,19 +19,12 @@ from __future__ import annotations
 
 import click
 
-from nlp_tasks.config import MAX_BATCH_SIZE, MAX_EPOCHS, MAX_SEED
-
-train = click.option("--train", "train", metavar="FILE|DATASET", required=True,
-                     help="Training data: a local file or folder, or a Hugging Face dataset name.")
 DEV_HELP = "Development (validation) data, used for early stopping and model selection."
-dev = click.option("--dev", "dev", metavar="FILE|DATASET", default=None, help=DEV_HELP)
 test = click.option("--test", "test", metavar="FILE|DATASET", default=None,
                     help="Test data, evaluated once with the best model at the end.")
 data = click.option("--data", "data", metavar="FILE|DATASET", required=True, help="Data to evaluate on.")
 out = click.option("--out", "out", type=click.Path(file_okay=False, writable=True), required=True,
                    help="Output folder for the model, logs and metrics.")
-seed = click.option("--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True,
-                    help="Seeds Python, NumPy and TensorFlow.")
 json_output = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 quiet = click.option("--quiet", is_flag=True,
                      help="No progress while training (a bar on a terminal, else one line per epoch).")
@@ -63,16 +57,6 @@ def texts_from(texts, input_file, what: str = "predict") -> list[str]:
     if not texts:
         raise UserError(f"nothing to {what}: give texts as arguments or --input FILE")
     return texts
-
-
-def epochs(default: int = 10):
-    return click.option("--epochs", type=click.IntRange(1, MAX_EPOCHS), default=default, show_default=True,
-                        help="Maximum number of passes over the training data.")
-
-
-def batch_size(default: int = 32):
-    return click.option("--batch-size", type=click.IntRange(1, MAX_BATCH_SIZE), default=default, show_default=True,
-                        help="Examples per training step.")
 
 
 def distribution(command):
@@ -134,9 +118,8 @@ def reading(command):
 class OrNone(click.ParamType):
     """A value of ``inner`` type, or ``none`` for a setting that may be None."""
 
-    def __init__(self, inner: click.ParamType, meaning: str):
-        self.inner, self.meaning = inner, meaning
-        self.name = f"{inner.name}|none"
+    def __init__(self, inner: click.ParamType):
+        self.inner, self.name = inner, f"{inner.name}|none"
 
     def convert(self, value, param, ctx):
         if value is None or (isinstance(value, str) and value.strip().lower() == "none"):
@@ -184,11 +167,10 @@ def config_options(config_class):
             else:
                 kind = _param_type(field, hint)
                 if meta.get("none"):
-                    kind = OrNone(kind, meta["none"])
+                    kind = OrNone(kind)
                     help_text += f" 'none': {meta['none']}."
                 option = click.option(flag, field.name, type=kind, default=field.default,
-                                      show_default="none" if field.default is None else True,
-                                      metavar=meta.get("metavar"), help=help_text)
+                                      show_default="none" if field.default is None else True, help=help_text)
             command = option(command)
         return command
 
@@ -207,14 +189,15 @@ def preset(presets: dict[str, dict]):
 
 
 def config_from(config_class, values: dict, presets: dict[str, dict] | None = None, chosen: str | None = None):
-    """The config of a command's ``values`` (its settings' options, popped from ``values``):
-    the preset ``chosen``, then every option the user gave on the command line."""
+    """``(config, given)`` of a command's ``values`` (its settings' options, popped from
+    ``values``): the preset ``chosen``, then every option the user gave on the command line
+    (``given``: their names)."""
     from click.core import ParameterSource
 
     ctx = click.get_current_context()
     settings = {f.name: values.pop(f.name) for f in config_class.settings() if f.name in values}
+    given = {name for name in settings
+             if ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)}
     if chosen:
-        given = {name for name in settings if ctx.get_parameter_source(name) not in
-                 (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)}
         settings = {**settings, **{k: v for k, v in presets[chosen].items() if k not in given}}
-    return config_class(**settings)
+    return config_class(**settings), given
