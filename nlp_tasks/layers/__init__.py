@@ -1,4 +1,5 @@
-"""Our own recurrent layers (Keras 3): cells, the fast sequence layer, weight conversion.
+"""Our own recurrent layers (Keras 3): cells, the fast sequence layer, weight conversion,
+the CRF and NADE output layers.
 
 >>> import keras
 >>> from nlp_tasks.layers import GRUCell, Recurrent
@@ -22,6 +23,7 @@ from nlp_tasks.layers.cells import (  # noqa: E402
 )
 from nlp_tasks.layers.crf import CRF, crf_loss  # noqa: E402
 from nlp_tasks.layers.features import TokenFeatures  # noqa: E402
+from nlp_tasks.layers.nade import NADE, nade_loss  # noqa: E402
 from nlp_tasks.layers.pooling import AttentionPooling, MaskedMaxPooling, MaskedMeanPooling  # noqa: E402
 from nlp_tasks.layers.recurrent import CELL_TYPES, Recurrent, keras_builtin_layers, recurrent  # noqa: E402
 
@@ -31,6 +33,8 @@ __all__ = [
     "AttentionPooling",
     "MaskedMaxPooling",
     "MaskedMeanPooling",
+    "NADE",
+    "nade_loss",
     "CELL_TYPES",
     "INITIAL_STATE_MODES",
     "GRUCell",
