@@ -30,11 +30,11 @@ def check_model_config(pipe, keras_config: dict, stored: int, source: str = "mod
     its weight file holds:
 
     - every size field (``input_dim``, ``output_dim``, ``units``, ``vocab_size``, ``dim``,
-      ``n_tags``) is a non-negative integer, and each ``embed_<name>`` layer reads as many
+      ``n_tags``, ``n_visible``) is a non-negative integer, and each ``embed_<name>`` layer reads as many
       tokens as vocabulary ``name`` holds;
     - the weights these sizes imply at the least (``input_dim * output_dim`` for an
-      embedding, ``units * (units + 1)`` for a recurrent cell, ``units`` for any other
-      layer) add up to no more than the ``stored`` values of ``model.weights.h5``;
+      embedding, ``2 * n_visible * units`` for a NADE, ``units * (units + 1)`` for a recurrent
+      cell, ``units`` for any other layer) add up to no more than the ``stored`` values of ``model.weights.h5``;
     - each layer of :meth:`expected_layer_sizes` exists and every size field it names has
       the expected value wherever it occurs in that layer (a Bidirectional's two cells, say),
       no other layer holds a recurrent cell, and the cells are of the config's ``cell`` type.
@@ -51,6 +51,8 @@ def check_model_config(pipe, keras_config: dict, stored: int, source: str = "mod
                 implied += sizes["input_dim"] * sizes["output_dim"]
             elif "vocab_size" in sizes and "dim" in sizes:
                 implied += sizes["vocab_size"] * sizes["dim"]
+            elif "n_visible" in sizes and "units" in sizes:  # a NADE: its two shared weight matrices
+                implied += 2 * sizes["n_visible"] * sizes["units"]
             elif "units" in sizes and class_name.endswith("Cell"):
                 implied += sizes["units"] * (sizes["units"] + 1)
             else:

@@ -26,7 +26,7 @@ from nlp_tasks.errors import UserError
 
 MAX_CONFIG_BYTES = 16 * 2**20  # a Keras config.json (a few KB to a few hundred KB in practice)
 MAX_INFLATION = 100  # a zip member may inflate at most this many times (+ 1 MiB) its stored size
-SIZE_FIELDS = ("input_dim", "output_dim", "units", "vocab_size", "dim", "n_tags")
+SIZE_FIELDS = ("input_dim", "output_dim", "units", "vocab_size", "dim", "n_tags", "n_visible")
 
 def parse_json(text: str, max_depth: int = MAX_JSON_DEPTH):
     """``json.loads`` that refuses nesting deeper than ``max_depth`` with a ``ValueError``."""

@@ -1,9 +1,12 @@
 """Music: one-to-many generation of polyphonic piano rolls with our recurrent cells.
 
 Model: the frame x<t> (88 piano keys, multi-hot) -> 1-3 stacked GRU (or LSTM, Elman RNN) layers
-with dropout -> 88 independent sigmoid outputs, ``P(key k sounds at t | frames < t)``. Training
-minimises the binary cross-entropy summed over the 88 keys; x<1> is the silent frame (all zeros)
-and a<0> = 0, so generation can start from nothing and feed each sampled frame back in.
+with dropout -> an output head (:mod:`tasks.music_heads`): ``--head sigmoid``, 88 independent
+sigmoid outputs ``P(key k sounds at t | frames < t)``, or ``--head nade``, RNN-NADE: a<t> sets the
+biases of a NADE that draws the 88 keys of a frame jointly, each given the keys below it.
+Training minimises the NLL of each frame (for the sigmoid head the binary cross-entropy summed
+over the 88 keys); x<1> is the silent frame (all zeros) and a<0> = 0, so generation can start
+from nothing and feed each sampled frame back in.
 
 A piece from silence does not draw its first frame from the model: that step is seen once per
 piece in training, and 88 keys drawn independently from its spread-out probabilities gave
@@ -14,9 +17,11 @@ temperature 0); the model continues from there. A model saved without them sampl
 
 Evaluation reports what the literature reports (Boulanger-Lewandowski et al. 2012; Chung et
 al. 2014; Bai et al. 2018): the negative log-likelihood per time step, i.e. the Bernoulli NLL
-summed over the 88 keys, averaged over every time step of every piece (longer pieces weigh
-more); also frame-level accuracy TP / (TP + FP + FN) (Bay et al. 2009) and note precision /
-recall, predicting each key when its probability is above 0.5 given the true past.
+summed over the 88 keys (for the NADE head: the sum of its 88 conditionals, the exact NLL of
+the frame), averaged over every time step of every piece (longer pieces weigh more); also
+frame-level accuracy TP / (TP + FP + FN) (Bay et al. 2009) and note precision / recall, predicting
+each key when its probability is above 0.5 given the true past (for the NADE head: key by key,
+given the keys it predicted below).
 
     >>> pipe = MusicPipeline(MusicConfig(epochs=50))                               # doctest: +SKIP
     >>> pipe.fit("jsb-chorales-quarter.json")                                    # doctest: +SKIP
@@ -51,6 +56,7 @@ from nlp_tasks.model_checks import OUTPUT_LAYER
 from nlp_tasks.pipeline import Pipeline, TrainingData, TrainingPlan
 from nlp_tasks.sources import split_source
 from tasks import music_data as md
+from tasks.music_heads import HEADS, head_class
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +65,9 @@ class MusicConfig(TrainSettings):
     units: int = setting(256, "Recurrent units per layer.", low=1, high=MAX_WIDTH)
     layers: int = setting(1, "Stacked recurrent layers.", low=1, high=MAX_LAYERS)
     dropout: float = setting(0.3, "Dropout rate while training.", low=0, high=1, high_open=True)
+    head: str = setting("sigmoid", "Output head: 88 independent sigmoids, or an RNN-NADE drawing the keys of "
+                        "a frame jointly.", choices=HEADS)
+    nade_units: int = setting(150, "Hidden units of the NADE head (with --head nade).", low=1, high=MAX_WIDTH)
     input_dropout: float = setting(0.1, "Share of the sounding keys of input frames dropped while training "
                                    "(robustness to its own mistakes).", low=0, high=1, high_open=True)
     steps_per_quarter: int = setting(1, "Time grid for MIDI input and output (JSB Chorales: 1 frame per quarter).",
@@ -71,14 +80,6 @@ class MusicConfig(TrainSettings):
     lr_patience: int = train_default("lr_patience", 4)
 
 
-def summed_bce(y_true, logits):
-    """Bernoulli NLL of every frame, summed over the 88 keys: ``(batch, T, 88) -> (batch, T)``."""
-    import tensorflow as tf
-
-    y_true = tf.cast(y_true, logits.dtype)
-    return tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(labels=y_true, logits=logits), axis=-1)
-
-
 class MusicPipeline(Pipeline):
     """Piano rolls in, NLL and generated music out; see the module docstring."""
 
@@ -87,7 +88,19 @@ class MusicPipeline(Pipeline):
 
     def __init__(self, config: MusicConfig | None = None):
         super().__init__(config)
-        self._step = None
+        self._step = self._head = None
+
+    @property
+    def head(self):
+        """The output head of the current model (:mod:`tasks.music_heads`)."""
+        model = self.require_model()
+        if self._head is None or self._head.model is not model:
+            self._head = head_class(self.config.head)(model)
+        return self._head
+
+    @classmethod
+    def register_layers(cls) -> None:
+        import nlp_tasks.layers  # noqa: F401  (the NADE head)
 
     # ------------------------------------------------------------------ model
     def build_model(self):
@@ -96,26 +109,29 @@ class MusicPipeline(Pipeline):
         from nlp_tasks.layers import recurrent
 
         cfg = self.config
-        check_parameters(recurrent_parameters(cfg.units, md.KEYS, cfg.layers) + (cfg.units + 1) * md.KEYS,
+        head = head_class(cfg.head)
+        check_parameters(recurrent_parameters(cfg.units, md.KEYS, cfg.layers) + head.parameters(cfg.units, cfg.nade_units),
                          "music model")
         frames = keras.Input((None, md.KEYS), name="frames")
         x = keras.layers.Dropout(cfg.input_dropout, name="dropout_0")(frames)
         for layer in range(1, cfg.layers + 1):
             x = recurrent(cfg.cell, cfg.units, return_sequences=True, name=f"rnn_{layer}")(x)
             x = keras.layers.Dropout(cfg.dropout, name=f"dropout_{layer}")(x)
-        logits = keras.layers.Dense(md.KEYS, name=OUTPUT_LAYER, dtype="float32")(x)  # float32 logits, also under mixed precision
-        self.model = keras.Model(frames, logits, name="music")
+        outputs = head.layer(cfg.nade_units)(x)  # logits, or the NADE's conditional biases
+        self.model = keras.Model(frames, outputs, name="music")
         return self.model
 
     def expected_layer_sizes(self) -> dict:
         sizes = {f"rnn_{i}": {"units": self.config.units} for i in range(1, self.config.layers + 1)}
-        return {**sizes, OUTPUT_LAYER: {"units": md.KEYS}}
+        return {**sizes, OUTPUT_LAYER: head_class(self.config.head).layer_sizes(self.config.nade_units)}
 
     def check_consistency(self, source: str = "model") -> None:
         super().check_consistency(source)
-        width = self.model.get_layer(OUTPUT_LAYER).output.shape[-1]
-        if width != md.KEYS:
-            raise UserError(f"{source}: the model predicts {width} keys, not {md.KEYS}")
+        output = self.model.get_layer(OUTPUT_LAYER)
+        width = output.n_visible if self.config.head == "nade" else output.output.shape[-1]
+        if width != md.KEYS or (self.config.head == "nade") != (type(output).__name__ == "NADE"):
+            raise UserError(f"{source}: the model's output layer ({type(output).__name__}, {width} keys) is not a "
+                            f"{self.config.head} head over {md.KEYS} keys")
 
     # ------------------------------------------------------------------ data
     def _pieces(self, source, split):
@@ -165,11 +181,13 @@ class MusicPipeline(Pipeline):
         figures = None
         if data.dev:
             batches = self._batches(data.dev, shuffle=False)
-            figures = lambda: _validation_figures(model, batches)  # noqa: E731
-        return TrainingPlan(self._batches(data.train, shuffle=True), loss=summed_bce, validation_figures=figures)
+            head = head_class(self.config.head)(model)
+            figures = lambda: _validation_figures(model, head, batches)  # noqa: E731
+        loss = head_class(self.config.head)(model).loss()
+        return TrainingPlan(self._batches(data.train, shuffle=True), loss=loss, validation_figures=figures)
 
     def finish_training(self, data: TrainingData, model, summary: dict) -> None:
-        self.model, self._step = model, None
+        self.model, self._step, self._head = model, None, None
         self.metrics["training"]["openings"] = opening_frames(data.train)
 
     # ------------------------------------------------------------------ evaluation
@@ -178,17 +196,19 @@ class MusicPipeline(Pipeline):
         self.require_model()
         pieces = self._pieces(data, split)
         start = time.perf_counter()
-        report = frame_metrics(self.model, self._batches(pieces, shuffle=False, batch_size=32))
+        report = frame_metrics(self.model, self.head, self._batches(pieces, shuffle=False, batch_size=32))
         report.update(pieces=len(pieces), seconds=time.perf_counter() - start)
         return report
 
     def predict(self, inputs):
         """Per-step key probabilities given the true past, for each piece: ``T`` lists of 88 floats
-        (plain Python, like every public result)."""
-        model = self.require_model()
+        (plain Python, like every public result). For the NADE head each key's probability is
+        also given the true keys below it at that step (:meth:`NadeHead.probabilities`)."""
+        model, head = self.require_model(), self.head
         pieces = self._pieces(inputs, "test")
-        xs, _ = self._examples(pieces)
-        return [_sigmoid(np.asarray(model(x[None], training=False))[0]).tolist() for x in xs]
+        xs, ys = self._examples(pieces)
+        return [head.probabilities(y[None], np.asarray(model(x[None], training=False)))[0].tolist()
+                for x, y in zip(xs, ys)]
 
     # ------------------------------------------------------------------ generation
     def step_function(self):
@@ -205,8 +225,9 @@ class MusicPipeline(Pipeline):
         """Continue ``primer`` by ``steps``: a piano roll, time steps of MIDI pitches, a MIDI file,
         or nothing (the silent frame).
 
-        Each step's 88 keys are drawn independently from ``sigmoid(logit / temperature)`` with a
-        generator seeded by ``seed`` and the drawn frame is fed back in. ``temperature`` 0 keeps
+        Each step's 88 keys are drawn from ``sigmoid(logit / temperature)`` with a generator
+        seeded by ``seed`` (independently by the sigmoid head; in order, each given the keys drawn
+        below it, by the NADE head) and the drawn frame is fed back in. ``temperature`` 0 keeps
         every key above probability 0.5. Without a primer, the first frame is a training piece's
         opening, drawn by frequency (the module docstring says why). Returns ``{"roll": P + steps lists of 88 zeros and ones (or n such rolls),
         "primer_steps": P}``; the primer's own frames come first, unchanged.
@@ -231,15 +252,14 @@ class MusicPipeline(Pipeline):
             primer_roll = md.read_pieces(primer, "train", self.config.steps_per_quarter)[0]
         from nlp_tasks.stepper import run_generation
 
-        rng = np.random.default_rng(seed)
+        rng, head = np.random.default_rng(seed), self.head
         openings = _usable_openings(self.metrics) if not len(primer_roll) else None
 
         def draw(t, logits):
             if t == 0 and openings:
                 return _draw_openings(openings, n, rng, greedy=temperature == 0)
-            if temperature == 0:
-                return (logits > 0).astype(np.float32)
-            return (rng.random(logits.shape) < _sigmoid(logits / temperature)).astype(np.float32)
+            uniforms = rng.random((n, md.KEYS)) if temperature else None
+            return head.draw(logits, uniforms, temperature)
 
         silence = np.zeros((n, md.KEYS), np.float32)  # x<1> = 0
         primer_inputs = [np.repeat(row[None], n, axis=0) for row in primer_roll]
@@ -283,10 +303,6 @@ def _draw_openings(openings, n: int, rng, greedy: bool = False) -> np.ndarray:
     return frames
 
 
-def _sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=np.float64)))
-
-
 def _default_dev(train):
     """The validation split that travels with the training data (JSON ``valid``, built-in corpus)."""
     name = str(train) if not isinstance(train, (list, tuple)) else ""
@@ -298,16 +314,16 @@ def _default_dev(train):
     return None
 
 
-def frame_metrics(model, batches) -> dict:
+def frame_metrics(model, head, batches) -> dict:
     """Exact NLL per time step and frame-level scores over padded batches ``(x, y, w)``: the
     model's summed counts, scored by :func:`nlp_tasks.metrics.pianoroll.frame_scores`."""
     import tensorflow as tf
 
     @tf.function(reduce_retracing=True)
     def batch_scores(x, y, w):
-        logits = tf.cast(model(x, training=False), tf.float32)
-        nll = tf.reduce_sum(summed_bce(y, logits) * w)
-        predicted = tf.cast(logits > 0, tf.float32) * w[..., None]
+        outputs = tf.cast(model(x, training=False), tf.float32)
+        nll = tf.reduce_sum(head.nll(y, outputs) * w)
+        predicted = head.predicted(outputs) * w[..., None]
         true = y * w[..., None]
         tp = tf.reduce_sum(predicted * true)
         return nll, tf.reduce_sum(w), tp, tf.reduce_sum(predicted) - tp, tf.reduce_sum(true) - tp
@@ -318,7 +334,7 @@ def frame_metrics(model, batches) -> dict:
     return frame_scores(*totals)
 
 
-def _validation_figures(model, batches) -> dict:
+def _validation_figures(model, head, batches) -> dict:
     """Exact validation NLL per time step (``val_nll``) and frame accuracy."""
-    report = frame_metrics(model, batches)
+    report = frame_metrics(model, head, batches)
     return {"val_nll": report["nll_per_step"], "val_frame_accuracy": report["frame_accuracy"]}
