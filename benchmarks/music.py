@@ -37,6 +37,9 @@ PUBLISHED = {
 }
 
 
+SAMPLES, SAMPLE_STEPS = 20, 64
+
+
 def result_file(head: str) -> str:
     return "music.json" if head == "sigmoid" else f"music-{head}.json"
 
@@ -56,6 +59,7 @@ def main(argv=None) -> None:
     start = time.perf_counter()
     pipe.generate(steps=400, seed=0)
     steps_per_second = 400 / (time.perf_counter() - start)
+    samples = sample_statistics(pipe)
     if args.save:
         pipe.metrics["test"] = test
         pipe.save(args.save)
@@ -63,16 +67,33 @@ def main(argv=None) -> None:
     result = {"date": now(), "command": command.strip(), "machine": machine_info(), "config": dataclasses.asdict(config),
               "test": test, "valid": valid, "best_epoch": summary.get("best_epoch"), "epochs_run": summary["epochs_run"],
               "train_seconds": summary["train_seconds"], "generation_steps_per_second": steps_per_second,
-              "history": summary["history"]}
+              "samples": samples, "history": summary["history"]}
     write_json(result_file(config.head), result)
     write_section("jsb_chorales", section(test["steps"]))
     print(f"test NLL {test['nll_per_step']:.3f} per step (valid {valid['nll_per_step']:.3f}), "
           f"best epoch {summary.get('best_epoch')}, {summary['train_seconds'] / 60:.1f} min")
 
 
+def sample_statistics(pipe, pieces: int = SAMPLES, steps: int = SAMPLE_STEPS) -> dict:
+    """What generated music looks like next to the data: ``pieces`` pieces of ``steps`` steps from
+    silence (temperature 1, seed 0) against every frame of the test pieces: notes per step and the
+    share of steps with exactly four notes (a four-part chorale's usual texture)."""
+    import numpy as np
+
+    from tasks import music_data as md
+
+    data = data_dir() / "jsb_chorales" / "jsb-chorales-quarter.json"
+    test = np.concatenate(md.read_pianoroll_json(data, "test")).sum(axis=1)
+    rolls = pipe.generate(steps=steps, seed=0, n=pieces)["roll"]
+    drawn = np.concatenate([np.asarray(roll)[1:] for roll in rolls]).sum(axis=1)  # step 1: a recorded opening
+    return {"pieces": pieces, "steps": steps, "notes_per_step": float(drawn.mean()),
+            "four_note_share": float(np.mean(drawn == 4)), "test_notes_per_step": float(test.mean()),
+            "test_four_note_share": float(np.mean(test == 4))}
+
+
 def section(test_steps: int) -> str:
     """The RESULTS.md section: one row per head that has a result file, each with its run."""
-    rows, runs = [], []
+    rows, runs, reference = [], [], "not measured"
     for head in FLOORS:
         path = RESULTS_DIR / result_file(head)
         if not path.is_file():
@@ -80,9 +101,14 @@ def section(test_steps: int) -> str:
         r = json.loads(path.read_text(encoding="utf-8"))
         test, valid, machine = r["test"], r["valid"], r["machine"]
         floor, goal = FLOORS[head]
+        stats = r.get("samples")
+        samples = (f"{stats['notes_per_step']:.2f} / {stats['four_note_share']:.2f}" if stats else "not measured")
+        if stats:
+            reference = (f"the test pieces have {stats['test_notes_per_step']:.2f} notes per step and "
+                         f"{stats['test_four_note_share']:.2f} of their steps have four")
         rows.append(f"| {head} | {test['nll_per_step']:.3f} | {valid['nll_per_step']:.3f} | {test['frame_accuracy']:.3f} | "
                     f"{test['precision']:.3f} / {test['recall']:.3f} | {r['best_epoch']}/{r['epochs_run']} | "
-                    f"{r['train_seconds'] / 60:.1f} | {r['generation_steps_per_second']:.0f} | {floor} / {goal} | "
+                    f"{r['train_seconds'] / 60:.1f} | {r['generation_steps_per_second']:.0f} | {samples} | {floor} / {goal} | "
                     f"{PUBLISHED[head]} |")
         cfg = ", ".join(f"{k}={v}" for k, v in r["config"].items())
         runs.append(f"- **{head}**: measured {r['date']} on {machine['cpu']} ({machine['cores']} cores, CPU only, "
@@ -94,9 +120,11 @@ negative log-likelihood (sigmoid head: Bernoulli NLL summed over the 88 keys; NA
 its 88 conditionals, also exact), averaged over all {test_steps:,} test time steps. Frame accuracy and
 note P/R predict a key when its probability given the true past is above 0.5 (NADE: key by key,
 given the keys predicted below it). Train minutes include the validation pass of every epoch.
+Samples: {SAMPLES} pieces of {SAMPLE_STEPS} steps generated from silence (temperature 1, seed 0), their
+first step (a recorded opening) left out; for comparison, {reference}.
 
-| head | test NLL / step | valid NLL / step | frame accuracy | note precision / recall | best epoch | train minutes | generation steps/s | floor / goal | published |
-|---|---|---|---|---|---|---|---|---|---|
+| head | test NLL / step | valid NLL / step | frame accuracy | note precision / recall | best epoch | train minutes | generation steps/s | samples: notes per step / share of 4-note steps | floor / goal | published |
+|---|---|---|---|---|---|---|---|---|---|---|
 {chr(10).join(rows)}
 
 {chr(10).join(runs)}

@@ -250,3 +250,92 @@ def test_generation_and_prediction_are_plain_python(tmp_path):
     assert by_pitches == pipe.generate(steps=3, primer=by_pitches["roll"][:2], seed=1)
     probabilities = pipe.predict([chord * 2])
     assert type(probabilities[0][0][0]) is float and np.shape(probabilities) == (1, 4, 88)
+
+
+# ---------------------------------------------------------------------- the NADE head
+@pytest.fixture(scope="module")
+def trained_nade(jsb, tmp_path_factory):
+    train, valid = md.read_pianoroll_json(jsb, "train")[:40], md.read_pianoroll_json(jsb, "valid")[:10]
+    pipe = MusicPipeline(MusicConfig(units=24, head="nade", nade_units=12, epochs=3, batch_size=8,
+                                     learning_rate=5e-3, patience=None))
+    summary = pipe.fit(train, valid, verbose=0)
+    return pipe, summary, valid, pipe.save(tmp_path_factory.mktemp("models") / "music-nade")
+
+
+def test_nade_nll_per_step_is_the_exact_frame_nll(trained_nade):
+    """The reported NLL is the NumPy reference's -log P(frame), averaged over all steps."""
+    from nlp_tasks import reference as ref
+
+    pipe, summary, valid, _ = trained_nade
+    assert summary["history"]["val_nll"][-1] < summary["history"]["val_nll"][0]
+    nade = pipe.model.get_layer("output")
+    W, V = np.asarray(nade.input_kernel, np.float64).T, np.asarray(nade.output_kernel, np.float64)
+    total, steps = 0.0, 0
+    for piece in valid[:4]:
+        x = np.concatenate([np.zeros((1, 88), np.float32), piece[:-1]])
+        params = np.asarray(pipe.model(x[None]), np.float64)[0]  # (T, 88 + 12)
+        ll, _, _ = ref.nade_forward(piece.T.astype(np.float64), params[:, :88].T, params[:, 88:].T, W, V)
+        total -= ll.sum()
+        steps += len(piece)
+    report = pipe.evaluate(valid[:4])
+    assert report["steps"] == steps and report["nll_per_step"] == pytest.approx(total / steps, rel=1e-4)
+    probabilities = pipe.predict(valid[:1])[0]  # the 88 conditionals of each step
+    assert np.shape(probabilities) == (len(valid[0]), 88) and type(probabilities[0][0]) is float
+
+
+def test_nade_generation_is_seeded_and_saved_models_generate_the_same(trained_nade):
+    pipe, _, valid, path = trained_nade
+    a = pipe.generate(steps=12, seed=3)
+    assert np.shape(a["roll"]) == (12, 88)
+    assert a == pipe.generate(steps=12, seed=3) and a != pipe.generate(steps=12, seed=4)
+    primer = valid[0][:6]
+    b = pipe.generate(steps=8, primer=primer, seed=1, n=2)
+    assert [np.shape(r) for r in b["roll"]] == [(14, 88)] * 2 and np.array_equal(b["roll"][0][:6], primer)
+    greedy = pipe.generate(steps=8, primer=primer, temperature=0)
+    assert greedy == pipe.generate(steps=8, primer=primer, temperature=0, seed=7)
+    loaded = MusicPipeline.load(path)
+    assert loaded.config.head == "nade" and loaded.generate(steps=12, seed=3) == a
+    assert loaded.evaluate(valid[:3])["nll_per_step"] == pytest.approx(pipe.evaluate(valid[:3])["nll_per_step"])
+
+
+def test_nade_generation_draws_each_frame_from_the_nade(trained_nade):
+    """The compiled step gives the sequence model's biases, and a drawn frame is the NADE's own
+    draw from the generator's numbers (the reference, key by key)."""
+    from nlp_tasks import reference as ref
+
+    pipe, _, valid, _ = trained_nade
+    piece = valid[1][:10]
+    x = np.concatenate([np.zeros((1, 88), np.float32), piece[:-1]])
+    full = np.asarray(pipe.model(x[None], training=False))[0]
+    step, states = pipe.step_function(), pipe.step_function().zero_state(1)
+    for t in range(len(x)):
+        params, states = step(x[t:t + 1], states)
+        np.testing.assert_allclose(params[0], full[t], atol=1e-4)
+    nade = pipe.model.get_layer("output")
+    uniforms = np.random.default_rng(0).random((1, 88))
+    drawn = pipe.head.draw(params, uniforms, 0.8)
+    _, expected, _ = ref.nade_forward(None, params[:, :88].T.astype(np.float64), params[:, 88:].T.astype(np.float64),
+                                      np.asarray(nade.input_kernel, np.float64).T,
+                                      np.asarray(nade.output_kernel, np.float64), uniforms=uniforms.T, temperature=0.8)
+    assert np.array_equal(drawn, expected.T)
+
+
+def test_cli_trains_the_nade_head_and_refuses_a_mismatched_folder(jsb, trained_nade, tmp_path, capsys):
+    small = tmp_path / "small.json"
+    data = json.loads(jsb.read_text())
+    small.write_text(json.dumps({"train": data["train"][:12], "valid": data["valid"][:4]}))
+    out = tmp_path / "model"
+    assert cli.main(["music", "train", "--train", str(small), "--out", str(out), "--units", "8", "--head", "nade",
+                     "--nade-units", "6", "--epochs", "1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["epochs_run"] == 1
+    assert cli.main(["music", "generate", str(out), "--steps", "4", "--out", str(tmp_path / "x.mid"), "--seed", "1"]) == 0
+    capsys.readouterr()
+    assert cli.main(["music", "train", "--train", str(small), "--out", str(tmp_path / "m2"), "--head", "rbm"]) == 2
+    assert "'rbm' is not one of 'sigmoid', 'nade'" in capsys.readouterr().err
+    meta = json.loads((out / "pipeline.json").read_text())
+    for change, message in [({"head": "sigmoid"}, "has n_visible 88 but pipeline.json implies"),
+                            ({"nade_units": 7}, "has units 6 but pipeline.json implies 7")]:
+        (out / "pipeline.json").write_text(json.dumps({**meta, "config": {**meta["config"], **change}}))
+        assert cli.main(["music", "generate", str(out), "--steps", "2", "--out", str(tmp_path / "y.mid")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], err

@@ -180,12 +180,14 @@ def chorales(shared_data, tmp_path_factory):
     return path
 
 
-def test_music_resume_after_sigkill_gives_the_uninterrupted_result(chorales, tmp_path):
+@pytest.mark.parametrize("head", ["sigmoid", "nade"])
+def test_music_resume_after_sigkill_gives_the_uninterrupted_result(chorales, tmp_path, head):
     from tasks.music import MusicPipeline
 
     def command(out):  # input dropout and dropout > 0: every random stream must resume
         return _cli("music", "--train", chorales, "--out", out, "--epochs", 4, "--units", 16, "--batch-size", 8,
-                    "--input-dropout", 0.2, "--dropout", 0.2, "--patience", 10, "--seed", 4)
+                    "--input-dropout", 0.2, "--dropout", 0.2, "--patience", 10, "--seed", 4, "--head", head,
+                    "--nade-units", 8)
 
     _resume_matches_uninterrupted(command, lambda p: MusicPipeline.load(p).model.get_weights(), tmp_path, 4)
 
