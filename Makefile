@@ -50,6 +50,7 @@ bench-charlm: $(VENV)/.installed-bench
 
 bench-music: $(VENV)/.installed-bench
 	$(PY) benchmarks/music.py
+	$(PY) benchmarks/music.py --head nade
 
 clean:
 	rm -rf $(VENV) demo-output *.egg-info .pytest_cache .hypothesis

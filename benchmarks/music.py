@@ -40,17 +40,25 @@ PUBLISHED = {
 SAMPLES, SAMPLE_STEPS = 20, 64
 
 
-def result_file(head: str) -> str:
-    return "music.json" if head == "sigmoid" else f"music-{head}.json"
+JSB = "jsb_chorales"
+
+
+def result_file(head: str, dataset: str = JSB) -> str:
+    if dataset == JSB:
+        return "music.json" if head == "sigmoid" else f"music-{head}.json"
+    return f"music-{dataset}-{head}.json"
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_settings(parser, MusicConfig)
     parser.add_argument("--save", default=None, help="Also save the trained model to this folder.")
+    parser.add_argument("--data", default=None, help="A piano-roll JSON file of JSB's layout (train / valid / "
+                        "test) instead of JSB Chorales, e.g. from benchmarks/music_corpus.py; its own section.")
     args = parser.parse_args(argv)
     config = config_from_args(MusicConfig, args)
-    data = data_dir() / "jsb_chorales" / "jsb-chorales-quarter.json"
+    data = Path(args.data) if args.data else data_dir() / "jsb_chorales" / "jsb-chorales-quarter.json"
+    dataset = JSB if not args.data else data.stem
     pipe = MusicPipeline(config)
     summary = pipe.fit(data, f"{data}:valid", verbose=2)
     test = pipe.evaluate(data, split="test")
@@ -59,7 +67,7 @@ def main(argv=None) -> None:
     start = time.perf_counter()
     pipe.generate(steps=400, seed=0)
     steps_per_second = 400 / (time.perf_counter() - start)
-    samples = sample_statistics(pipe)
+    samples = sample_statistics(pipe, data)
     if args.save:
         pipe.metrics["test"] = test
         pipe.save(args.save)
@@ -67,14 +75,14 @@ def main(argv=None) -> None:
     result = {"date": now(), "command": command.strip(), "machine": machine_info(), "config": dataclasses.asdict(config),
               "test": test, "valid": valid, "best_epoch": summary.get("best_epoch"), "epochs_run": summary["epochs_run"],
               "train_seconds": summary["train_seconds"], "generation_steps_per_second": steps_per_second,
-              "samples": samples, "history": summary["history"]}
-    write_json(result_file(config.head), result)
-    write_section("jsb_chorales", section(test["steps"]))
+              "samples": samples, "data": str(data), "history": summary["history"]}
+    write_json(result_file(config.head, dataset), result)
+    write_section(JSB if dataset == JSB else f"music: {dataset}", section(test["steps"], dataset))
     print(f"test NLL {test['nll_per_step']:.3f} per step (valid {valid['nll_per_step']:.3f}), "
           f"best epoch {summary.get('best_epoch')}, {summary['train_seconds'] / 60:.1f} min")
 
 
-def sample_statistics(pipe, pieces: int = SAMPLES, steps: int = SAMPLE_STEPS) -> dict:
+def sample_statistics(pipe, data: Path, pieces: int = SAMPLES, steps: int = SAMPLE_STEPS) -> dict:
     """What generated music looks like next to the data: ``pieces`` pieces of ``steps`` steps from
     silence (temperature 1, seed 0) against every frame of the test pieces: notes per step and the
     share of steps with exactly four notes (a four-part chorale's usual texture)."""
@@ -82,7 +90,6 @@ def sample_statistics(pipe, pieces: int = SAMPLES, steps: int = SAMPLE_STEPS) ->
 
     from tasks import music_data as md
 
-    data = data_dir() / "jsb_chorales" / "jsb-chorales-quarter.json"
     test = np.concatenate(md.read_pianoroll_json(data, "test")).sum(axis=1)
     rolls = pipe.generate(steps=steps, seed=0, n=pieces)["roll"]
     drawn = np.concatenate([np.asarray(roll)[1:] for roll in rolls]).sum(axis=1)  # step 1: a recorded opening
@@ -91,16 +98,16 @@ def sample_statistics(pipe, pieces: int = SAMPLES, steps: int = SAMPLE_STEPS) ->
             "test_four_note_share": float(np.mean(test == 4))}
 
 
-def section(test_steps: int) -> str:
-    """The RESULTS.md section: one row per head that has a result file, each with its run."""
+def section(test_steps: int, dataset: str = JSB) -> str:
+    """The RESULTS.md section of a data set: one row per head that has a result file, each with its run."""
     rows, runs, reference = [], [], "not measured"
     for head in FLOORS:
-        path = RESULTS_DIR / result_file(head)
+        path = RESULTS_DIR / result_file(head, dataset)
         if not path.is_file():
             continue
         r = json.loads(path.read_text(encoding="utf-8"))
         test, valid, machine = r["test"], r["valid"], r["machine"]
-        floor, goal = FLOORS[head]
+        floor, goal = FLOORS[head] if dataset == JSB else ("-", "-")
         stats = r.get("samples")
         samples = (f"{stats['notes_per_step']:.2f} / {stats['four_note_share']:.2f}" if stats else "not measured")
         if stats:
@@ -109,13 +116,17 @@ def section(test_steps: int) -> str:
         rows.append(f"| {head} | {test['nll_per_step']:.3f} | {valid['nll_per_step']:.3f} | {test['frame_accuracy']:.3f} | "
                     f"{test['precision']:.3f} / {test['recall']:.3f} | {r['best_epoch']}/{r['epochs_run']} | "
                     f"{r['train_seconds'] / 60:.1f} | {r['generation_steps_per_second']:.0f} | {samples} | {floor} / {goal} | "
-                    f"{PUBLISHED[head]} |")
+                    f"{PUBLISHED[head] if dataset == JSB else 'none for this data set'} |")
         cfg = ", ".join(f"{k}={v}" for k, v in r["config"].items())
         runs.append(f"- **{head}**: measured {r['date']} on {machine['cpu']} ({machine['cores']} cores, CPU only, "
                     f"1-min load average at the end {machine['load_average_1min']}), TensorFlow "
                     f"{machine.get('tensorflow')}, commit {machine.get('commit')}: `{r['command']}`. Config: {cfg}.")
-    return f"""`jsb_chorales/jsb-chorales-quarter.json` (229 / 76 / 77 pieces, one frame per quarter note): train on
-train, keep the epoch with the lowest valid NLL, evaluate test once. NLL per time step = the frame's
+    if dataset == JSB:
+        data = "`jsb_chorales/jsb-chorales-quarter.json` (229 / 76 / 77 pieces, one frame per quarter note)"
+    else:
+        data = (f"`{dataset}.json`, a second data set in JSB's layout (how it was made: benchmarks/NOTES.md, "
+                "\"Music: the NADE head\")")
+    return f"""{data}: train on train, keep the epoch with the lowest valid NLL, evaluate test once. NLL per time step = the frame's
 negative log-likelihood (sigmoid head: Bernoulli NLL summed over the 88 keys; NADE head: the sum of
 its 88 conditionals, also exact), averaged over all {test_steps:,} test time steps. Frame accuracy and
 note P/R predict a key when its probability given the true past is above 0.5 (NADE: key by key,

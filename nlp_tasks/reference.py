@@ -17,6 +17,8 @@ loss with respect to ``state<t>`` and the cache, and returns the gradients with 
 ``x<t>``, ``state<t-1>`` and the parameters. :func:`forward` and :func:`backward` run them over
 a sequence; :func:`loss_and_gradients` adds a softmax or sigmoid output layer
 ``ŷ<t> = g(W_y a<t> + b_y)`` and the cross-entropy loss summed over time steps and examples.
+:func:`nade_forward` / :func:`nade_backward` do the same for the NADE output layer
+(:mod:`nlp_tasks.layers.nade`): a frame's log-likelihood key by key, and its gradients.
 """
 
 from __future__ import annotations
