@@ -333,7 +333,7 @@ def test_cli_trains_the_nade_head_and_refuses_a_mismatched_folder(jsb, trained_n
     assert cli.main(["music", "train", "--train", str(small), "--out", str(tmp_path / "m2"), "--head", "rbm"]) == 2
     assert "'rbm' is not one of 'sigmoid', 'nade'" in capsys.readouterr().err
     meta = json.loads((out / "pipeline.json").read_text())
-    for change, message in [({"head": "sigmoid"}, "has n_visible 88 but pipeline.json implies"),
+    for change, message in [({"head": "sigmoid"}, "layer 'output' has units 6 but pipeline.json implies 88"),
                             ({"nade_units": 7}, "has units 6 but pipeline.json implies 7")]:
         (out / "pipeline.json").write_text(json.dumps({**meta, "config": {**meta["config"], **change}}))
         assert cli.main(["music", "generate", str(out), "--steps", "2", "--out", str(tmp_path / "y.mid")]) == 2
