@@ -127,9 +127,12 @@ class MusicPipeline(Pipeline):
 
     def check_consistency(self, source: str = "model") -> None:
         super().check_consistency(source)
+        from nlp_tasks.layers import NADE
+
         output = self.model.get_layer(OUTPUT_LAYER)
-        width = output.n_visible if self.config.head == "nade" else output.output.shape[-1]
-        if width != md.KEYS or (self.config.head == "nade") != (type(output).__name__ == "NADE"):
+        is_nade = isinstance(output, NADE)
+        width = output.n_visible if is_nade else output.output.shape[-1]
+        if width != md.KEYS or is_nade != (self.config.head == "nade"):
             raise UserError(f"{source}: the model's output layer ({type(output).__name__}, {width} keys) is not a "
                             f"{self.config.head} head over {md.KEYS} keys")
 
@@ -179,15 +182,14 @@ class MusicPipeline(Pipeline):
 
     def training_plan(self, data: TrainingData, model) -> TrainingPlan:
         figures = None
+        head = head_class(self.config.head)(model)
         if data.dev:
             batches = self._batches(data.dev, shuffle=False)
-            head = head_class(self.config.head)(model)
             figures = lambda: _validation_figures(model, head, batches)  # noqa: E731
-        loss = head_class(self.config.head)(model).loss()
-        return TrainingPlan(self._batches(data.train, shuffle=True), loss=loss, validation_figures=figures)
+        return TrainingPlan(self._batches(data.train, shuffle=True), loss=head.loss(), validation_figures=figures)
 
     def finish_training(self, data: TrainingData, model, summary: dict) -> None:
-        self.model, self._step, self._head = model, None, None
+        self.model, self._step = model, None
         self.metrics["training"]["openings"] = opening_frames(data.train)
 
     # ------------------------------------------------------------------ evaluation

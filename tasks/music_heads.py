@@ -17,9 +17,9 @@ from __future__ import annotations
 import numpy as np
 
 from nlp_tasks.model_checks import OUTPUT_LAYER
+from tasks.music_data import KEYS
 
 HEADS = ("sigmoid", "nade")
-KEYS = 88
 
 
 def summed_bce(y_true, logits):
@@ -37,8 +37,8 @@ def _sigmoid(x):
 class SigmoidHead:
     """88 independent sigmoids; the model's output is their logits ``(..., 88)``."""
 
-    def __init__(self, model=None, nade_units: int = 0):
-        self.model = model
+    def __init__(self, model=None):
+        self.model = model  # the keras.Model whose output layer this head reads
 
     @staticmethod
     def parameters(units: int, nade_units: int) -> int:
@@ -81,7 +81,7 @@ class SigmoidHead:
 class NadeHead(SigmoidHead):
     """A NADE over the 88 keys; the model's output is its conditional biases ``(..., 88 + units)``."""
 
-    def __init__(self, model=None, nade_units: int = 0):
+    def __init__(self, model=None):
         super().__init__(model)
         self._sample = None
 
