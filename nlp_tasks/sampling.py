@@ -11,6 +11,13 @@ function for the states; the language model supplies both from its compiled one-
   tokens whose probability reaches p (Holtzman et al. 2020). Both renormalise what they keep.
 - ``banned`` ids are never produced (their probability is set to zero and the rest
   renormalised, which is the same as drawing again until another token comes up).
+
+The same draw also runs inside a compiled graph (:func:`graph_sample`, used by
+:mod:`nlp_tasks.generation`, which keeps the whole generation loop in one graph). There the
+random numbers come from :func:`stream_uniforms`, a counter-based generator: the uniform for
+stream key ``s``, step ``t`` and position ``j`` is a hash of ``(s, t, j)``, so a stream's draws
+depend on its own key only, never on the batch it is generated in or on a generator's state.
+:func:`stream_uniforms_numpy` is the same function in NumPy, for tests.
 """
 
 from __future__ import annotations
@@ -82,10 +89,106 @@ def sample(logits: np.ndarray, rng: np.random.Generator, temperature: float = 1.
            top_p: float | None = None, banned: Sequence[int] = ()) -> np.ndarray:
     """One token id per row of ``logits``, drawn with ``rng``: ``(batch,)`` int64."""
     probs = distribution(logits, temperature, top_k, top_p, banned)
+    return inverse_cdf(probs, rng.random(len(probs)))
+
+
+def inverse_cdf(probs: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """The token of each row of ``probs`` that the uniform ``u`` (one per row, in [0, 1)) falls on:
+    the first index whose cumulative probability exceeds ``u``."""
     cumulative = np.cumsum(probs, axis=-1)
-    u = rng.random((len(probs), 1)) * cumulative[:, -1:]
-    ids = (cumulative <= u).sum(axis=-1)  # inverse-CDF: first index whose cumulative mass exceeds u
+    ids = (cumulative <= np.asarray(u)[:, None] * cumulative[:, -1:]).sum(axis=-1)
     return np.minimum(ids, probs.shape[-1] - 1)
+
+
+# ---------------------------------------------------------------------- inside a graph
+# lowbias32 (C. Wellons, "Prospecting for hash functions", 2018): a bijection of 32-bit words
+# whose output bits each flip with probability close to 1/2 when any input bit flips.
+_MIX = (16, 0x7FEB352D, 15, 0x846CA68B, 16)
+_KEY_OFFSET = 0x9E3779B9  # so that key 0 does not start from the hash's fixed point 0
+
+
+def stream_keys(seed: int | None, n: int) -> np.ndarray:
+    """The keys of ``n`` streams: stream ``i`` of seed ``s`` has key ``s + i`` (mod 2**32), so a
+    stream generated alone with seed ``s + i`` gets the same random numbers. ``None``: a fresh seed."""
+    if seed is None:
+        import secrets
+
+        seed = secrets.randbits(32)
+    return ((np.uint64(seed) + np.arange(n, dtype=np.uint64)) % np.uint64(2**32)).astype(np.uint32)
+
+
+def _mix_numpy(x):
+    shift1, mul1, shift2, mul2, shift3 = _MIX
+    x = x ^ (x >> np.uint32(shift1))
+    x = x * np.uint32(mul1)
+    x = x ^ (x >> np.uint32(shift2))
+    x = x * np.uint32(mul2)
+    return x ^ (x >> np.uint32(shift3))
+
+
+def stream_uniforms_numpy(keys, t: int, width: int) -> np.ndarray:
+    """:func:`stream_uniforms` in NumPy: ``(n, width)`` float64 in [0, 1)."""
+    keys = np.asarray(keys, np.uint32)
+    with np.errstate(over="ignore"):
+        h = _mix_numpy(keys ^ np.uint32(_KEY_OFFSET))
+        h = _mix_numpy(h ^ np.uint32(t))
+        h = _mix_numpy(h[:, None] ^ np.arange(width, dtype=np.uint32)[None, :])
+    return h.astype(np.float64) / 2.0**32
+
+
+def _mix_graph(x):
+    import tensorflow as tf
+
+    shift1, mul1, shift2, mul2, shift3 = _MIX
+    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, tf.constant(shift1, tf.uint32)))
+    x = x * tf.constant(mul1, tf.uint32)
+    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, tf.constant(shift2, tf.uint32)))
+    x = x * tf.constant(mul2, tf.uint32)
+    return tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, tf.constant(shift3, tf.uint32)))
+
+
+def stream_uniforms(keys, t, width: int):
+    """Uniforms in [0, 1) for step ``t`` of each stream: ``keys (n,) uint32 -> (n, width)`` float64,
+    32 random bits each, a hash of (key, t, position)."""
+    import tensorflow as tf
+
+    xor = tf.bitwise.bitwise_xor
+    h = _mix_graph(xor(keys, tf.constant(_KEY_OFFSET, tf.uint32)))
+    h = _mix_graph(xor(h, tf.cast(t, tf.uint32)))
+    h = _mix_graph(xor(h[:, None], tf.constant(np.arange(width, dtype=np.uint32))[None, :]))
+    return tf.cast(h, tf.float64) / 2.0**32
+
+
+def graph_sample(logits, u, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
+                 banned: Sequence[int] = ()):
+    """:func:`sample` as graph ops: one token id per row of ``logits (n, V)``, drawn with the
+    uniforms ``u (n,)`` by inverse CDF from the same distribution as :func:`distribution`
+    (float64). The options are Python values, fixed when the graph is traced. ``(n,)`` int32."""
+    import tensorflow as tf
+
+    check_options(temperature, top_k, top_p)
+    logits = tf.cast(logits, tf.float64)
+    vocab_size = logits.shape[-1]
+    if banned:
+        mask = np.zeros(vocab_size, bool)
+        mask[list(banned)] = True
+        logits = tf.where(tf.constant(mask)[None, :], tf.constant(-np.inf, tf.float64), logits)
+    if temperature == 0:  # greedy
+        return tf.argmax(logits, axis=-1, output_type=tf.int32)
+    probs = tf.nn.softmax(logits / temperature, axis=-1)
+    if top_k is not None and top_k < vocab_size:
+        kth = tf.math.top_k(probs, k=top_k, sorted=True).values[:, -1:]  # the k-th largest per row
+        probs = tf.where(probs >= kth, probs, 0.0)
+    if top_p is not None and top_p < 1:
+        order = tf.argsort(probs, axis=-1, direction="DESCENDING", stable=True)
+        sorted_probs = tf.gather(probs, order, batch_dims=1)
+        before = tf.cumsum(sorted_probs, axis=-1, exclusive=True)  # mass of the tokens ranked above
+        keep_sorted = before < top_p * tf.reduce_sum(sorted_probs, axis=-1, keepdims=True)
+        keep = tf.gather(keep_sorted, tf.argsort(order, axis=-1, stable=True), batch_dims=1)
+        probs = tf.where(keep, probs, 0.0)
+    cumulative = tf.cumsum(probs, axis=-1)
+    below = tf.cast(cumulative <= tf.cast(u, tf.float64)[:, None] * cumulative[:, -1:], tf.int32)
+    return tf.minimum(tf.reduce_sum(below, axis=-1), vocab_size - 1)
 
 
 def beam_search(step: Callable, states, start: int, beam: int, length: int, vocab_size: int,

@@ -12,6 +12,37 @@ from __future__ import annotations
 import numpy as np
 
 
+def stacked_weights(cells) -> list:
+    """Each cell's transposed weight blocks ``(input half, recurrent half)``, formed once per
+    generation rather than at every step."""
+    return [(cell.input_weights(), cell.recurrent_weights()) for cell in cells]
+
+
+def stack_step(cells, output, features, weights):
+    """``step(inputs, states) -> (output(a<t> of the top cell), states)``: one time step of the
+    stack, as graph ops (``weights`` from :func:`stacked_weights`)."""
+    sizes = [cell.N_STATES for cell in cells]
+
+    def step(inputs, states):
+        x = features.call(inputs) if features is not None else inputs  # x<t>: (n, d)
+        new_states, k = [], 0
+        for cell, size, (w_in, w_rec) in zip(cells, sizes, weights):
+            # a<t> = cell(W_x x<t> + b, a<t-1>): (n, units)
+            a, cell_states = cell.step(cell.project_inputs(x, w_in), list(states[k:k + size]), w_rec)
+            new_states.extend(cell_states)
+            x, k = a, k + size
+        return output(x), tuple(new_states)
+
+    return step
+
+
+def zero_state(cells, n):
+    """a<0> = 0 for ``n`` streams (a Python int or a scalar tensor)."""
+    import tensorflow as tf
+
+    return tuple(tf.zeros((n, cell.units), dtype=cell.compute_dtype) for cell in cells for _ in range(cell.N_STATES))
+
+
 class RecurrentStepper:
     """``step(inputs (n, ...), states) -> (outputs (n, ...) as NumPy, states)``.
 
@@ -30,30 +61,14 @@ class RecurrentStepper:
 
         self.cells = list(cells)
         self.input_dtype = input_dtype
-        sizes = [cell.N_STATES for cell in self.cells]
         # The transposed weight blocks, formed once here rather than at every step. Rebuild the
         # stepper after the weights change.
-        weights = [(cell.input_weights(), cell.recurrent_weights()) for cell in self.cells]
-
-        @tf.function(reduce_retracing=True, jit_compile=jit_compile)
-        def step(inputs, states):
-            x = features.call(inputs) if features is not None else inputs  # x<t>: (n, d)
-            new_states, k = [], 0
-            for cell, size, (w_in, w_rec) in zip(self.cells, sizes, weights):
-                # a<t> = cell(W_x x<t> + b, a<t-1>): (n, units)
-                a, cell_states = cell.step(cell.project_inputs(x, w_in), list(states[k:k + size]), w_rec)
-                new_states.extend(cell_states)
-                x, k = a, k + size
-            return output(x), tuple(new_states)
-
-        self._step = step
+        step = stack_step(self.cells, output, features, stacked_weights(self.cells))
+        self._step = tf.function(step, reduce_retracing=True, jit_compile=jit_compile)
 
     def zero_state(self, n: int):
         """a<0> = 0 for ``n`` streams."""
-        import tensorflow as tf
-
-        return tuple(tf.zeros((n, cell.units), dtype=cell.compute_dtype) for cell in self.cells
-                     for _ in range(cell.N_STATES))
+        return zero_state(self.cells, n)
 
     def __call__(self, inputs, states):
         import tensorflow as tf

@@ -44,6 +44,7 @@ class LanguageModelPipeline(Pipeline):
     def __init__(self, config: LanguageModelConfig | None = None):
         super().__init__(config)
         self._step = None  # the compiled one-step function, built on first use
+        self._generators = {}  # the compiled sampling loops, one per set of sampling options
 
     # ------------------------------------------------------------------ vocabulary / model
     @property
@@ -219,7 +220,7 @@ class LanguageModelPipeline(Pipeline):
         # The saved model is stateless and masks padding; it shares every weight with the trained one.
         self.model = self.build_model()
         self.model.set_weights(model.get_weights())
-        self._step = None
+        self._step, self._generators = None, {}
         if "best" in summary:
             self.metrics["validation"] = loss_report(summary["best"], self.config.level)
 

@@ -1,11 +1,17 @@
-"""Sampling from a language model with one compiled recurrent step that keeps its state.
+"""Sampling from a language model: the whole loop in one compiled graph, or step by step.
 
-``compile_step`` turns a trained model's layers into ``step(ids, states) -> (logits, states)``
-(a :class:`nlp_tasks.stepper.RecurrentStepper`): x<t> -> a<t> -> y<t> for one time step of a
-batch of streams. The
-sampling loop feeds each drawn token back in; nothing re-reads the prefix and no
-``model.predict`` is called per token. Drawing happens in NumPy with an explicit generator
-(:mod:`nlp_tasks.sampling`), so a seed fixes the text.
+Sampling (temperature, top-k, top-p) runs in one compiled call
+(:class:`nlp_tasks.generation.GraphGenerator`): the primer, every step, the draw
+(:func:`nlp_tasks.sampling.graph_sample`, its random numbers from each stream's key) and the
+stop at ``<eos>`` stay inside the graph, so one stream is not slowed by a Python call per token.
+Stream ``i`` of ``seed`` draws with key ``seed + i``: the same text on every run, whatever the
+number of streams generated with it.
+
+Beam search keeps its hypotheses in Python: ``compile_step`` turns a trained model's layers into
+``step(ids, states) -> (logits, states)`` (a :class:`nlp_tasks.stepper.RecurrentStepper`), one
+compiled time step that keeps its state, and :func:`nlp_tasks.sampling.beam_search` drives it.
+The same stepper with a NumPy draw (``in_graph=False``) is the previous sampler, which the
+benchmark measures against.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import numpy as np
 from nlp_tasks.config import MAX_SAMPLE_LENGTH, MAX_SAMPLES, MAX_SEED
 from nlp_tasks.errors import UserError
 from nlp_tasks.model_checks import OUTPUT_LAYER, embedding_layer_name
-from nlp_tasks.sampling import beam_search, check_options, log_softmax, sample
+from nlp_tasks.sampling import beam_search, check_options, graph_sample, log_softmax, sample, stream_keys, stream_uniforms
 from nlp_tasks.stepper import RecurrentStepper, run_generation
 from nlp_tasks.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
@@ -25,6 +31,28 @@ def compile_step(model, vocab_name: str, layers: int, jit_compile: bool = True) 
     return RecurrentStepper([model.get_layer(f"rnn_{i}").cell for i in range(1, layers + 1)],
                             model.get_layer(OUTPUT_LAYER), features=model.get_layer(embedding_layer_name(vocab_name)),
                             input_dtype="int32", jit_compile=jit_compile)
+
+
+def graph_generator(pipe, temperature: float, top_k, top_p, banned: tuple, stop_at_eos: bool, jit_compile: bool = True):
+    """The compiled sampling loop for these options (built once per pipeline and options)."""
+    from nlp_tasks.generation import GraphGenerator
+
+    model, options = pipe.require_model(), (temperature, top_k, top_p, banned, stop_at_eos, jit_compile)
+    if pipe._generators.get("model") is not model:  # built for another model object: start again
+        pipe._generators = {"model": model}
+    if options not in pipe._generators:
+        import tensorflow as tf
+
+        def draw(t, logits, keys):  # one token per stream from its own uniform for step t
+            return graph_sample(logits, stream_uniforms(keys, t, 1)[:, 0], temperature, top_k, top_p, banned)
+
+        layers = pipe.config.layers
+        pipe._generators[options] = GraphGenerator(
+            [model.get_layer(f"rnn_{i}").cell for i in range(1, layers + 1)], model.get_layer(OUTPUT_LAYER),
+            draw, stop=(lambda ids: tf.equal(ids, EOS_ID)) if stop_at_eos else None,
+            features=model.get_layer(embedding_layer_name(pipe.vocab_name)), input_dtype="int32",
+            jit_compile=jit_compile)
+    return pipe._generators[options]
 
 
 def _render(pipe, ids: list[int]) -> str:
@@ -43,8 +71,9 @@ def _join(prime: str, generated: str, level: str) -> str:
 
 
 def generate(pipe, n: int, prime: str, length: int, temperature: float, top_k, top_p, beam, seed,
-             stop_at_eos: bool, no_unk: bool) -> list[str]:
-    """``n`` samples (or, with ``beam``, the beam-search continuation) as texts prime + sample."""
+             stop_at_eos: bool, no_unk: bool, in_graph: bool = True) -> list[str]:
+    """``n`` samples (or, with ``beam``, the beam-search continuation) as texts prime + sample.
+    ``in_graph=False``: the step-by-step sampler with a NumPy generator (for the benchmark)."""
     check_options(temperature, top_k, top_p, beam)
     if not isinstance(length, int) or not 1 <= length <= MAX_SAMPLE_LENGTH:
         raise UserError(f"length must be a number of tokens from 1 to {MAX_SAMPLE_LENGTH:,}, got {length!r}")
@@ -54,10 +83,10 @@ def generate(pipe, n: int, prime: str, length: int, temperature: float, top_k, t
         raise UserError("beam search returns one continuation; ask for one sample")
     if seed is not None and (not isinstance(seed, int) or not 0 <= seed <= MAX_SEED):
         raise UserError(f"seed must be an integer from 0 to {MAX_SEED}, got {seed!r}")
-    step = pipe.step_function()
     primer = pipe._encode_text(prime, "the primer") if prime else []
     banned = [PAD_ID, BOS_ID] + ([UNK_ID] if no_unk else [])
     inputs = [BOS_ID] + primer
+    step = pipe.step_function() if beam is not None or not in_graph else None
     if beam is not None:
         states = step.zero_state(n)
         for token in inputs[:-1]:  # read the primer: a<t> advances
@@ -73,15 +102,19 @@ def generate(pipe, n: int, prime: str, length: int, temperature: float, top_k, t
         if stop_at_eos and ids and ids[-1] == EOS_ID:
             ids = ids[:-1]
         return [_join(prime, _render(pipe, ids), pipe.vocab.level)]
-    rng = np.random.default_rng(seed)
-    done = np.zeros(n, dtype=bool)
+    if in_graph:
+        generator = graph_generator(pipe, float(temperature), top_k, top_p, tuple(banned), stop_at_eos)
+        drawn = generator(np.repeat(np.array(inputs)[:, None], n, axis=1), length, stream_keys(seed, n))
+    else:
+        rng = np.random.default_rng(seed)
+        done = np.zeros(n, dtype=bool)
 
-    def all_ended(tokens) -> bool:
-        done[tokens == EOS_ID] = True
-        return stop_at_eos and bool(done.all())
+        def all_ended(tokens) -> bool:
+            done[tokens == EOS_ID] = True
+            return stop_at_eos and bool(done.all())
 
-    drawn = run_generation(step, [np.full(n, token) for token in inputs], n, length,
-                           lambda t, logits: sample(logits, rng, temperature, top_k, top_p, banned), all_ended)
+        drawn = run_generation(step, [np.full(n, token) for token in inputs], n, length,
+                               lambda t, logits: sample(logits, rng, temperature, top_k, top_p, banned), all_ended)
     generated = []
     for row in range(n):
         tokens = [int(column[row]) for column in drawn]

@@ -89,6 +89,7 @@ class MusicPipeline(Pipeline):
     def __init__(self, config: MusicConfig | None = None):
         super().__init__(config)
         self._step = self._head = None
+        self._generators = {}  # the compiled generation loops, one per temperature and openings
 
     @property
     def head(self):
@@ -189,7 +190,7 @@ class MusicPipeline(Pipeline):
         return TrainingPlan(self._batches(data.train, shuffle=True), loss=head.loss(), validation_figures=figures)
 
     def finish_training(self, data: TrainingData, model, summary: dict) -> None:
-        self.model, self._step = model, None
+        self.model, self._step, self._generators = model, None, {}
         self.metrics["training"]["openings"] = opening_frames(data.train)
 
     # ------------------------------------------------------------------ evaluation
@@ -227,9 +228,11 @@ class MusicPipeline(Pipeline):
         """Continue ``primer`` by ``steps``: a piano roll, time steps of MIDI pitches, a MIDI file,
         or nothing (the silent frame).
 
-        Each step's 88 keys are drawn from ``sigmoid(logit / temperature)`` with a generator
-        seeded by ``seed`` (independently by the sigmoid head; in order, each given the keys drawn
-        below it, by the NADE head) and the drawn frame is fed back in. ``temperature`` 0 keeps
+        Each step's 88 keys are drawn from ``sigmoid(logit / temperature)`` (independently by the
+        sigmoid head; in order, each given the keys drawn below it, by the NADE head) and the drawn
+        frame is fed back in, all in one compiled loop. Stream ``i`` of ``n`` draws its random
+        numbers with key ``seed + i``, so the same seed gives the same piece on every run, alone
+        or in a batch. ``temperature`` 0 keeps
         every key above probability 0.5. Without a primer, the first frame is a training piece's
         opening, drawn by frequency (the module docstring says why). Returns ``{"roll": P + steps lists of 88 zeros and ones (or n such rolls),
         "primer_steps": P}``; the primer's own frames come first, unchanged.
@@ -252,24 +255,74 @@ class MusicPipeline(Pipeline):
                 raise UserError(f"a primer piano roll must have shape (T, {md.KEYS}), got {primer_roll.shape}")
         else:
             primer_roll = md.read_pieces(primer, "train", self.config.steps_per_quarter)[0]
-        from nlp_tasks.stepper import run_generation
-
-        rng, head = np.random.default_rng(seed), self.head
-        openings = _usable_openings(self.metrics) if not len(primer_roll) else None
-
-        def draw(t, logits):
-            if t == 0 and openings:
-                return _draw_openings(openings, n, rng, greedy=temperature == 0)
-            uniforms = rng.random((n, md.KEYS)) if temperature else None
-            return head.draw(logits, uniforms, temperature)
-
-        silence = np.zeros((n, md.KEYS), np.float32)  # x<1> = 0
-        primer_inputs = [np.repeat(row[None], n, axis=0) for row in primer_roll]
-        frames = run_generation(self.step_function(), [silence, *primer_inputs], n, steps, draw)
-        out = np.stack(frames, axis=1).astype(np.float32)  # (n, steps, 88)
+        frames = generate_frames(self, n, steps, primer_roll, seed, temperature)
+        out = np.swapaxes(frames, 0, 1).astype(np.float32)  # (n, steps, 88)
         rolls = [np.concatenate([primer_roll, o]) for o in out]
         rolls = [roll.astype(int).tolist() for roll in rolls]  # plain Python: T lists of 88 zeros and ones
         return {"roll": rolls[0] if n == 1 else rolls, "primer_steps": len(primer_roll)}
+
+
+# ---------------------------------------------------------------------- generation
+def generate_frames(pipe, n: int, steps: int, primer_roll, seed, temperature: float, in_graph: bool = True):
+    """``(steps, n, 88)`` frames drawn after ``primer_roll``. In one compiled loop
+    (:class:`nlp_tasks.generation.GraphGenerator`; stream ``i`` draws with key ``seed + i``), or,
+    with ``in_graph=False``, step by step with a NumPy generator seeded by ``seed`` (the earlier
+    sampler, which the benchmark measures against)."""
+    from nlp_tasks.sampling import stream_keys
+    from nlp_tasks.stepper import run_generation
+
+    head = pipe.head
+    openings = _usable_openings(pipe.metrics) if not len(primer_roll) else None
+    silence = np.zeros((n, md.KEYS), np.float32)  # x<1> = 0
+    primer_inputs = [np.repeat(row[None], n, axis=0) for row in primer_roll]
+    if in_graph:
+        generator = _graph_generator(pipe, head, float(temperature), openings)
+        return generator(np.stack([silence, *primer_inputs]), steps, stream_keys(seed, n))
+    rng = np.random.default_rng(seed)
+
+    def draw(t, logits):
+        if t == 0 and openings:
+            return _draw_openings(openings, n, rng, greedy=temperature == 0)
+        uniforms = rng.random((n, md.KEYS)) if temperature else None
+        return head.draw(logits, uniforms, temperature)
+
+    return np.stack(run_generation(pipe.step_function(), [silence, *primer_inputs], n, steps, draw))
+
+
+def _graph_generator(pipe, head, temperature: float, openings):
+    """The compiled generation loop for this model, temperature and recorded openings."""
+    import json
+
+    import tensorflow as tf
+
+    from nlp_tasks.generation import GraphGenerator
+    from nlp_tasks.sampling import stream_uniforms
+
+    model = pipe.require_model()
+    if pipe._generators.get("model") is not model:  # built for another model object: start again
+        pipe._generators = {"model": model}
+    options = (temperature, json.dumps(openings))
+    if options not in pipe._generators:
+        if openings:
+            table = np.zeros((len(openings), md.KEYS), np.float32)
+            for row, (keys, _) in enumerate(openings):
+                table[row, keys] = 1.0
+            counts = np.cumsum([count for _, count in openings]).astype(np.float64)
+
+        def draw(t, outputs, keys):
+            uniforms = stream_uniforms(keys, t, md.KEYS)  # (n, 88): this step's numbers of each stream
+            frame = head.graph_draw(outputs, uniforms, temperature)
+            if not openings:
+                return frame
+            # Step 1 from silence: a recorded opening, drawn by its count (the most frequent when greedy).
+            pick = (tf.zeros_like(keys, tf.int32) if temperature == 0 else
+                    tf.reduce_sum(tf.cast(tf.constant(counts)[None, :] <= uniforms[:, :1] * counts[-1], tf.int32), -1))
+            return tf.where(tf.equal(t, 0), tf.gather(tf.constant(table), pick), frame)
+
+        pipe._generators[options] = GraphGenerator(
+            [model.get_layer(f"rnn_{i}").cell for i in range(1, pipe.config.layers + 1)],
+            model.get_layer(OUTPUT_LAYER), draw)
+    return pipe._generators[options]
 
 
 # ---------------------------------------------------------------------- helpers

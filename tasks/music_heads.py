@@ -77,6 +77,15 @@ class SigmoidHead:
             return (outputs > 0).astype(np.float32)
         return (uniforms < _sigmoid(outputs / temperature)).astype(np.float32)
 
+    def graph_draw(self, outputs, uniforms, temperature: float):
+        """:meth:`draw` as graph ops, for the compiled generation loop (``uniforms`` (n, 88))."""
+        import tensorflow as tf
+
+        if temperature == 0:
+            return tf.cast(outputs > 0, tf.float32)
+        probs = tf.sigmoid(tf.cast(outputs, tf.float64) / temperature)
+        return tf.cast(tf.cast(uniforms, tf.float64) < probs, tf.float32)
+
 
 class NadeHead(SigmoidHead):
     """A NADE over the 88 keys; the model's output is its conditional biases ``(..., 88 + units)``."""
@@ -132,6 +141,11 @@ class NadeHead(SigmoidHead):
         frames = self._sample(tf.constant(outputs, tf.float32), tf.constant(uniforms, tf.float32),
                               tf.constant(temperature, tf.float32))
         return frames.numpy().astype(np.float32)
+
+    def graph_draw(self, outputs, uniforms, temperature: float):
+        if temperature == 0:  # greedy
+            return self.nade.sample(outputs)
+        return self.nade.sample(outputs, uniforms, temperature)
 
 
 def head_class(name: str):
