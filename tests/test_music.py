@@ -339,3 +339,59 @@ def test_cli_trains_the_nade_head_and_refuses_a_mismatched_folder(jsb, trained_n
         assert cli.main(["music", "generate", str(out), "--steps", "2", "--out", str(tmp_path / "y.mid")]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], err
+
+
+# ---------------------------------------------------------------------- the compiled generation loop
+@pytest.mark.parametrize("which", ["trained", "trained_nade"])
+def test_in_graph_generation_draws_each_frame_as_the_step_by_step_sampler_would(which, request):
+    """Each frame of the one-graph loop is the head's NumPy-side draw (``head.draw``) from the
+    stepper's outputs given the same past and the stream's uniforms for that step."""
+    from nlp_tasks.sampling import stream_keys, stream_uniforms_numpy
+    from tasks.music import generate_frames
+
+    pipe, _, valid, _ = request.getfixturevalue(which)
+    primer, n, steps, seed = valid[0][:4], 4, 30, 5
+    drawn = generate_frames(pipe, n, steps, primer, seed, 0.9)  # (steps, n, 88)
+    assert drawn.shape == (steps, n, 88)
+    step, keys = pipe.step_function(), stream_keys(seed, n)
+    states = step.zero_state(n)
+    inputs = [np.zeros((n, 88), np.float32)] + [np.repeat(f[None], n, 0) for f in primer]
+    for x in inputs[:-1]:
+        _, states = step(x, states)
+    current, same = inputs[-1], []
+    for t in range(steps):
+        outputs, states = step(current, states)
+        expected = pipe.head.draw(outputs, stream_uniforms_numpy(keys, t, 88), 0.9)
+        same.extend(np.all(expected == drawn[t], axis=-1))
+        current = drawn[t]
+    assert np.mean(same) > 0.98  # float32 differences between the two compiled steps move a boundary, rarely
+    greedy = pipe.generate(steps=12, temperature=0)["roll"]
+    assert greedy == np.concatenate(generate_frames(pipe, 1, 12, np.zeros((0, 88)), None, 0.0, in_graph=False),
+                                    axis=0).astype(int).tolist()
+    with_primer = pipe.generate(steps=12, primer=primer, temperature=0)["roll"][4:]
+    assert with_primer == generate_frames(pipe, 1, 12, primer, None, 0.0, in_graph=False)[:, 0].astype(int).tolist()
+
+
+def test_a_piece_is_the_same_alone_and_at_any_batch_position(trained):
+    pipe, _, valid, _ = trained
+    alone = [pipe.generate(steps=16, seed=s)["roll"] for s in (8, 9, 10)]
+    assert pipe.generate(steps=16, seed=8, n=3)["roll"] == alone
+    assert pipe.generate(steps=16, seed=6, n=5)["roll"][2:] == alone
+    assert alone[0] != alone[1]
+
+
+def test_openings_are_drawn_by_their_recorded_counts(trained):
+    pipe = trained[0]
+    openings = pipe.metrics["training"]["openings"]
+    first = [tuple(np.flatnonzero(r[0])) for r in pipe.generate(steps=1, seed=0, n=2000)["roll"]]
+    counts = np.array([c for _, c in openings], float)
+    index = {tuple(keys): i for i, (keys, _) in enumerate(openings)}
+    assert all(f in index for f in first)
+    observed = np.bincount([index[f] for f in first], minlength=len(openings)).astype(float)
+    expected = 2000 * counts / counts.sum()
+    big = expected >= 5
+    obs, exp = np.append(observed[big], observed[~big].sum()), np.append(expected[big], expected[~big].sum())
+    if exp[-1] < 5:  # nothing (or too little) left over for a pooled bin
+        obs, exp = obs[:-1], exp[:-1]
+    df = len(obs) - 1
+    assert np.sum((obs - exp) ** 2 / exp) < df * (1 - 2 / (9 * df) + 3.09 * np.sqrt(2 / (9 * df))) ** 3
