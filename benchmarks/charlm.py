@@ -35,7 +35,9 @@ from benchmarks.common import (  # noqa: E402
     add_settings,
     config_from_args,
     machine_info,
+    median_time,
     now,
+    step_arithmetic,
     write_json,
     write_section,
 )
@@ -47,23 +49,30 @@ FLOOR, GOAL, NANOGPT = 1.60, 1.47, 1.4697
 
 
 def sampling_speed(lm: LanguageModelPipeline, length: int = 500, streams: int = 32, naive_length: int = 60) -> dict:
-    """Characters per second: compiled step (1 stream, ``streams`` streams) vs naive predict loop."""
-    lm.sample("ROMEO:", length=20, seed=0)  # trace the step function once
-    lm.sample_many(streams, "ROMEO:", length=5, seed=0)
+    """Characters per second, in one process on one model: the whole sampling loop in one graph
+    (today's sampler), the compiled one-step function driven from Python with a NumPy draw (the
+    previous sampler; with and without XLA), and the naive loop that calls ``model.predict`` on
+    the whole prefix per character; 1 stream and ``streams`` streams; median of 3 runs each.
+    Also the arithmetic limit of one step (:func:`benchmarks.common.step_arithmetic`)."""
+    from tasks.charlm_sampling import generate
+
+    def run(n, in_graph):
+        return lambda: generate(lm, n, "ROMEO:", length, 1.0, None, None, None, 1, False, False, in_graph=in_graph)
+
     start = time.perf_counter()
-    lm.sample("ROMEO:", length=length, seed=1)
-    single = length / (time.perf_counter() - start)
+    run(1, True)()  # compiles the loop for this length's bucket
+    compile_seconds = time.perf_counter() - start
+    for n in (1, streams):
+        run(n, True)(), run(n, False)()  # trace / compile once
+    graph_1 = length / median_time(run(1, True))
+    stepper_1 = length / median_time(run(1, False))
+    graph_n = streams * length / median_time(run(streams, True))
+    stepper_n = streams * length / median_time(run(streams, False))
     compiled = lm.step_function()
-    # The same step without XLA, for the ratio.
-    lm._step = compile_step(lm.model, lm.vocab_name, lm.config.layers, jit_compile=False)
-    lm.sample("ROMEO:", length=20, seed=0)
-    start = time.perf_counter()
-    lm.sample("ROMEO:", length=length, seed=1)
-    single_no_xla = length / (time.perf_counter() - start)
+    lm._step = compile_step(lm.model, lm.vocab_name, lm.config.layers, jit_compile=False)  # the same step without XLA
+    run(1, False)()
+    stepper_no_xla = length / median_time(run(1, False))
     lm._step = compiled
-    start = time.perf_counter()
-    lm.sample_many(streams, "ROMEO:", length=length, seed=1)
-    batched = streams * length / (time.perf_counter() - start)
     # The naive loop: re-run the whole prefix through model.predict for every new character.
     vocab, rng = lm.vocab, np.random.default_rng(1)
     ids = [2] + vocab.encode("ROMEO:")
@@ -74,10 +83,15 @@ def sampling_speed(lm: LanguageModelPipeline, length: int = 500, streams: int = 
         p[[0, 2]] = 0
         ids.append(int(rng.choice(len(p), p=p / p.sum())))
     naive = naive_length / (time.perf_counter() - start)
-    return {"single_stream_chars_per_s": single, "single_stream_without_xla_chars_per_s": single_no_xla,
-            "batched_chars_per_s": batched, "streams": streams,
+    cells = [lm.model.get_layer(f"rnn_{i}").cell for i in range(1, lm.config.layers + 1)]
+    arithmetic = step_arithmetic(cells, len(lm.vocab), lm.config.embedding_dim or len(lm.vocab))
+    return {"length": length, "streams": streams, "graph_compile_seconds": compile_seconds,
+            "single_stream_chars_per_s": graph_1, "batched_chars_per_s": graph_n,
+            "stepper_single_stream_chars_per_s": stepper_1, "stepper_batched_chars_per_s": stepper_n,
+            "single_stream_without_xla_chars_per_s": stepper_no_xla,
             "naive_predict_chars_per_s": naive, "naive_chars": naive_length,
-            "single_vs_naive": single / naive, "batched_vs_naive": batched / naive}
+            "single_vs_stepper": graph_1 / stepper_1, "batched_vs_stepper": graph_n / stepper_n,
+            "single_vs_naive": graph_1 / naive, "batched_vs_naive": graph_n / naive, "arithmetic": arithmetic}
 
 
 def main(argv=None) -> None:
@@ -116,9 +130,30 @@ def main(argv=None) -> None:
     print(f"best validation {best:.4f} nats/char ({best / math.log(2):.4f} bits) at epoch {summary['best_epoch']}")
 
 
-def _without_xla(speed: dict) -> str:
-    value = speed.get("single_stream_without_xla_chars_per_s")  # not measured by older runs
-    return "-" if value is None else f"{value:.0f}"
+def _speed_table(speed: dict) -> str:
+    if "stepper_single_stream_chars_per_s" not in speed:  # a run from before the in-graph loop
+        return (f"""
+| compiled step (XLA), 1 stream | compiled step (XLA), {speed['streams']} streams | naive `model.predict` on the prefix per char |
+|---|---|---|
+| {speed['single_stream_chars_per_s']:.0f} | {speed['batched_chars_per_s']:.0f} | {speed['naive_predict_chars_per_s']:.1f} |""")
+    a = speed["arithmetic"]
+    return f"""
+| sampler | 1 stream | {speed['streams']} streams |
+|---|---|---|
+| whole loop in one graph (XLA), `lm.sample` | {speed['single_stream_chars_per_s']:.0f} | {speed['batched_chars_per_s']:.0f} |
+| compiled step (XLA) + Python loop + NumPy draw (the previous sampler) | {speed['stepper_single_stream_chars_per_s']:.0f} | {speed['stepper_batched_chars_per_s']:.0f} |
+| the same step without XLA | {speed['single_stream_without_xla_chars_per_s']:.0f} | - |
+| naive `model.predict` on the whole prefix per character | {speed['naive_predict_chars_per_s']:.1f} | - |
+| **in-graph / previous sampler** | **{speed['single_vs_stepper']:.1f}x** | **{speed['batched_vs_stepper']:.1f}x** |
+
+{speed['length']} characters per stream, median of 3 runs; the first call, which compiles the loop
+for this length's bucket (lengths are rounded up to powers of two), took {speed['graph_compile_seconds']:.1f} s.
+The arithmetic limit of one step for one stream: {a['flops_per_step'] / 1e6:.2f} MFLOP (the cells' input and
+recurrent products and the output layer). The same matrix-vector products alone, batch 1, chained in
+one compiled loop, run at {a['batch1_gflops']:.1f} GFLOP/s here: **{a['products_only_steps_per_s']:.0f} steps/s**, the ceiling
+for one stream (the in-graph sampler reaches {speed['single_stream_chars_per_s'] / a['products_only_steps_per_s']:.0%} of it). At this
+machine's 2048x2048 matmul rate ({a['matmul_peak_gflops']:.0f} GFLOP/s, which batch 1 cannot reach: each weight
+is read once per step for one row) it would be {a['peak_limit_steps_per_s']:.0f} steps/s."""
 
 
 def write_results() -> None:
@@ -145,10 +180,7 @@ Config: {cfg}; {r['parameters']:,} parameters.
 | {best:.4f} | {best / math.log(2):.4f} | {r['best_epoch']}/{r['epochs_run']} | {r['train_seconds'] / 60:.1f} | {FLOOR} / {GOAL} | {NANOGPT} |
 
 Sampling throughput, measured by {where} (characters per second, same model, same process):
-
-| compiled step (XLA), 1 stream | same step without XLA, 1 stream | compiled step (XLA), {speed['streams']} streams | naive `model.predict` on the prefix per char | speed-up 1 stream / batched |
-|---|---|---|---|---|
-| {speed['single_stream_chars_per_s']:.0f} | {_without_xla(speed)} | {speed['batched_chars_per_s']:.0f} | {speed['naive_predict_chars_per_s']:.1f} | {speed['single_vs_naive']:.0f}x / {speed['batched_vs_naive']:.0f}x |
+{_speed_table(speed)}
 
 A sample (`--prime "ROMEO:" --temperature 0.8 --seed 0`, 300 characters):
 

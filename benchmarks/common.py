@@ -98,3 +98,73 @@ def config_from_args(config_class, args):
     """The config of the flags :func:`add_settings` added."""
     names = {f.name for f in config_class.settings()}
     return config_class(**{k: v for k, v in vars(args).items() if k in names})
+
+
+def median_time(fn, repeats: int = 3) -> float:
+    """Median wall seconds of ``repeats`` calls of ``fn()``."""
+    import statistics
+    import time
+
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def step_arithmetic(cells, output_units: int, input_width: int, iterations: int = 3000) -> dict:
+    """The arithmetic limit of one generation step of a stack of our cells, for one stream.
+
+    FLOPs of one step: ``2 * G * units * (n_in + units)`` per cell (its input and recurrent
+    products) plus ``2 * units * output_units`` for the output layer. Measured rate: the same
+    matrix-vector products, batch 1, chained so nothing can be hoisted, in one XLA-compiled
+    ``tf.while_loop`` of ``iterations`` steps: the products alone, with none of the step's
+    element-wise work, gathers or draw. Also the 2048 x 2048 matmul peak, for scale."""
+    import time
+
+    import numpy as np
+    import tensorflow as tf
+
+    shapes, width = [], input_width
+    for cell in cells:
+        gates = cell.n_gates
+        shapes.append((width, cell.units, gates))
+        width = cell.units
+    flops = sum(2 * g * u * (n + u) for n, u, g in shapes) + 2 * width * output_units
+    rng = np.random.default_rng(0)
+    weights = [(tf.constant(rng.normal(size=(n, g * u)).astype(np.float32) * 0.01),
+                tf.constant(rng.normal(size=(u, g * u)).astype(np.float32) * 0.01)) for n, u, g in shapes]
+    w_out = tf.constant(rng.normal(size=(width, output_units)).astype(np.float32) * 0.01)
+
+    repeat = -(-input_width // output_units)
+
+    @tf.function(jit_compile=True)
+    def loop(x0):
+        def body(i, x, states):
+            new = []
+            for (w_in, w_rec), (_, u, _), a in zip(weights, shapes, states):
+                a = tf.tanh((tf.matmul(x, w_in) + tf.matmul(a, w_rec))[:, :u])  # (1, units)
+                new.append(a)
+                x = a
+            y = tf.matmul(x, w_out)  # (1, output_units)
+            x = tf.tanh(tf.tile(y, [1, repeat])[:, :input_width])  # fed back, as a drawn token would be
+            return i + 1, x, tuple(new)
+
+        states = tuple(tf.zeros((1, u)) for _, u, _ in shapes)
+        _, x, _ = tf.while_loop(lambda i, *_: i < iterations, body, (0, x0, states))
+        return x
+
+    x0 = tf.ones((1, input_width))
+    loop(x0).numpy()
+    seconds = median_time(lambda: loop(x0).numpy(), 3) / iterations
+    a = tf.random.normal((2048, 2048))
+    matmul = tf.function(lambda a: tf.matmul(a, a))
+    matmul(a).numpy()
+    start = time.perf_counter()
+    for _ in range(5):
+        matmul(a).numpy()
+    peak = 5 * 2 * 2048**3 / (time.perf_counter() - start)
+    return {"flops_per_step": flops, "products_only_steps_per_s": 1 / seconds,
+            "batch1_gflops": flops / seconds / 1e9, "matmul_peak_gflops": peak / 1e9,
+            "peak_limit_steps_per_s": peak / flops}

@@ -3,6 +3,8 @@
     .venv/bin/python benchmarks/music.py                     # default: GRU, 1 x 256, sigmoid head
     .venv/bin/python benchmarks/music.py --head nade         # RNN-NADE head (150 hidden units)
     .venv/bin/python benchmarks/music.py --cell lstm --units 200
+    .venv/bin/python benchmarks/music.py --head nade --save models/jsb-nade
+    .venv/bin/python benchmarks/music.py --model models/jsb-nade   # generation speed only, on that model
 
 Data: ``$NLP_TASKS_DATA/jsb_chorales/jsb-chorales-quarter.json`` (default ``../shared/data``), the
 Boulanger-Lewandowski (2012) split, one frame per quarter note: train on ``train``, keep the
@@ -10,7 +12,9 @@ epoch with the lowest ``valid`` NLL, evaluate ``test`` once. The NLL is the Bern
 over the 88 keys, averaged over every time step of every test piece (as the literature reports
 it). Writes ``benchmarks/results/music.json`` (``music-nade.json`` for ``--head nade``) and the
 ``jsb_chorales`` section of ``benchmarks/RESULTS.md``, one row per head, with training time and
-generation speed (time steps per second with the compiled one-step function).
+generation speed (time steps per second of one stream). ``--model`` measures generation alone
+on a saved model: the loop in one graph against the previous step-by-step sampler, 1 and 32
+streams, and the step's arithmetic limit (``music-generation-<head>.json``, a table in the section).
 """
 
 from __future__ import annotations
@@ -25,7 +29,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import RESULTS_DIR, add_settings, config_from_args, machine_info, now, write_json, write_section  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    RESULTS_DIR,
+    add_settings,
+    config_from_args,
+    machine_info,
+    median_time,
+    now,
+    step_arithmetic,
+    write_json,
+    write_section,
+)
 from nlp_tasks.paths import data_dir  # noqa: E402
 from tasks.music import MusicConfig, MusicPipeline  # noqa: E402
 
@@ -55,7 +69,17 @@ def main(argv=None) -> None:
     parser.add_argument("--save", default=None, help="Also save the trained model to this folder.")
     parser.add_argument("--data", default=None, help="A piano-roll JSON file of JSB's layout (train / valid / "
                         "test) instead of JSB Chorales, e.g. from benchmarks/music_corpus.py; its own section.")
+    parser.add_argument("--model", default=None, help="Measure generation speed only, on this saved model "
+                        "(trained by this script with --save).")
     args = parser.parse_args(argv)
+    command = "python benchmarks/music.py " + shlex.join(argv if argv is not None else sys.argv[1:])
+    if args.model:
+        pipe = MusicPipeline.load(args.model)
+        write_json(f"music-generation-{pipe.config.head}.json", {
+            "date": now(), "command": command.strip(), "machine": machine_info(), "model": args.model,
+            "head": pipe.config.head, "generation": generation_speed(pipe)})
+        write_section(JSB, section(_test_steps()))
+        return
     config = config_from_args(MusicConfig, args)
     data = Path(args.data) if args.data else data_dir() / "jsb_chorales" / "jsb-chorales-quarter.json"
     dataset = JSB if not args.data else data.stem
@@ -71,7 +95,6 @@ def main(argv=None) -> None:
     if args.save:
         pipe.metrics["test"] = test
         pipe.save(args.save)
-    command = "python benchmarks/music.py " + shlex.join(argv if argv is not None else sys.argv[1:])
     result = {"date": now(), "command": command.strip(), "machine": machine_info(), "config": dataclasses.asdict(config),
               "test": test, "valid": valid, "best_epoch": summary.get("best_epoch"), "epochs_run": summary["epochs_run"],
               "train_seconds": summary["train_seconds"], "generation_steps_per_second": steps_per_second,
@@ -96,6 +119,78 @@ def sample_statistics(pipe, data: Path, pieces: int = SAMPLES, steps: int = SAMP
     return {"pieces": pieces, "steps": steps, "notes_per_step": float(drawn.mean()),
             "four_note_share": float(np.mean(drawn == 4)), "test_notes_per_step": float(test.mean()),
             "test_four_note_share": float(np.mean(test == 4))}
+
+
+def generation_speed(pipe, steps: int = 400, streams: int = 32) -> dict:
+    """Time steps per second: the loop in one graph vs the compiled step driven from Python with
+    a NumPy draw (the previous sampler), 1 stream and ``streams``, median of 3 runs each, from
+    silence at temperature 1; and the step's arithmetic limit."""
+    import numpy as np
+
+    from tasks.music import generate_frames
+
+    silence = np.zeros((0, 88), np.float32)
+
+    def run(n, in_graph):
+        return lambda: generate_frames(pipe, n, steps, silence, 1, 1.0, in_graph=in_graph)
+
+    start = time.perf_counter()
+    run(1, True)()
+    compile_seconds = time.perf_counter() - start
+    for n in (1, streams):
+        run(n, True)(), run(n, False)()
+    figures = {"steps": steps, "streams": streams, "graph_compile_seconds": compile_seconds,
+               "graph_single": steps / median_time(run(1, True)), "stepper_single": steps / median_time(run(1, False)),
+               "graph_batched": streams * steps / median_time(run(streams, True)),
+               "stepper_batched": streams * steps / median_time(run(streams, False))}
+    cells = [pipe.model.get_layer(f"rnn_{i}").cell for i in range(1, pipe.config.layers + 1)]
+    output_units = 88 if pipe.config.head == "sigmoid" else 88 + pipe.config.nade_units
+    figures["arithmetic"] = step_arithmetic(cells, output_units, 88)
+    if pipe.config.head == "nade":  # the NADE draws its 88 keys one by one: 2 * 2 * 88 * units more per step
+        figures["arithmetic"]["nade_draw_flops"] = 4 * 88 * pipe.config.nade_units
+    return figures
+
+
+def _test_steps() -> int:
+    for head in FLOORS:
+        path = RESULTS_DIR / result_file(head)
+        if path.is_file():
+            return json.loads(path.read_text(encoding="utf-8"))["test"]["steps"]
+    raise SystemExit("no JSB result to add the generation figures to: run benchmarks/music.py first")
+
+
+def generation_table() -> str:
+    """The generation-speed table of the saved models measured with ``--model``, if any."""
+    rows, runs = [], []
+    for head in FLOORS:
+        path = RESULTS_DIR / f"music-generation-{head}.json"
+        if not path.is_file():
+            continue
+        r = json.loads(path.read_text(encoding="utf-8"))
+        g, a, m = r["generation"], r["generation"]["arithmetic"], r["machine"]
+        rows.append(f"| {head} | {g['graph_single']:.0f} | {g['stepper_single']:.0f} | "
+                    f"**{g['graph_single'] / g['stepper_single']:.1f}x** | {g['graph_batched']:.0f} | "
+                    f"{g['stepper_batched']:.0f} | **{g['graph_batched'] / g['stepper_batched']:.1f}x** | "
+                    f"{g['graph_compile_seconds']:.1f} | {a['products_only_steps_per_s']:.0f} |")
+        runs.append(f"- **{head}**: `{r['command']}`, {r['date']}, {m['cpu']} ({m['cores']} cores), commit "
+                    f"{m.get('commit')}, 1-min load average at the end {m['load_average_1min']}.")
+    if not rows:
+        return ""
+    return f"""
+
+Generation speed (time steps per second, {g['steps']} steps per stream from silence, temperature 1,
+median of 3 runs; in-graph = the whole loop in one XLA-compiled graph, `pipe.generate`; previous =
+the compiled one-step function driven from Python with a NumPy draw; one process, one model):
+
+| head | in-graph, 1 stream | previous, 1 stream | ratio | in-graph, {g['streams']} streams | previous, {g['streams']} streams | ratio | first call (compiles), s | products-only limit, steps/s |
+|---|---|---|---|---|---|---|---|---|
+{chr(10).join(rows)}
+
+The limit is the step's matrix-vector products alone (batch 1, chained, in one compiled loop,
+`benchmarks/common.py: step_arithmetic`); the NADE's key-by-key draw (88 dependent small steps) is
+not in it.
+
+{chr(10).join(runs)}"""
 
 
 def section(test_steps: int, dataset: str = JSB) -> str:
@@ -142,7 +237,7 @@ first step (a recorded opening) left out; for comparison, {reference}.
 
 The published figures are other papers' own runs (the RNN-NADE paper itself was not at hand: its
 figures are quoted from the two papers named, and the SGD / Hessian-free reading of its two RNN-NADE
-rows is ours); each row above is one run of the command beside it."""
+rows is ours); each row above is one run of the command beside it.{generation_table() if dataset == JSB else ""}"""
 
 
 if __name__ == "__main__":
