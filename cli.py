@@ -61,10 +61,15 @@ def info(as_json):
     found = data_dir(required=False)
     summary["data_dir"] = str(found) if found else None
     summary["tasks"] = sorted(entries())
+    from nlp_tasks.layers.fused import path_summary
+
+    summary["recurrent_paths"] = path_summary()  # which path each cell kind takes on this device
     if as_json:
         click.echo(json.dumps(summary, indent=2))
         return
     for key, value in summary.items():
+        if isinstance(value, dict):
+            value = "; ".join(f"{k}: {v}" for k, v in value.items())
         if isinstance(value, list):
             value = ", ".join(value) or "-"
         click.echo(f"{key:15} {value}")

@@ -11,6 +11,10 @@ signature we call (keras-team/keras tags):
 
 - ``keras.src.backend.rnn`` (Keras 3.0): the time loop ``keras.layers.RNN`` runs, which
   :class:`nlp_tasks.layers.Recurrent` runs too (:func:`backend_rnn`).
+- ``keras.src.backend.gru`` and ``keras.src.backend.lstm`` (Keras 3.0): the functions
+  ``keras.layers.GRU``/``LSTM`` call for cuDNN's fused sequence kernel, which raise
+  ``NotImplementedError`` where it cannot run; :class:`nlp_tasks.layers.Recurrent` calls them
+  with our weights converted (:func:`backend_fused`, :mod:`nlp_tasks.layers.fused`).
 - ``keras.Model._make_function`` (Keras 3.7) and ``keras.Model._maybe_symbolic_build``
   (Keras 3.5): replaced on the model instance under MultiWorkerMirroredStrategy
   (:func:`nlp_tasks.distribute.prepare_model`, :func:`patch_train_functions`).
@@ -77,6 +81,14 @@ def _backend_rnn_function():
     return rnn
 
 
+def _backend_fused_function(kind: str):
+    try:
+        from keras.src import backend
+    except ImportError:
+        return None
+    return getattr(backend, kind, None)
+
+
 def _disable_op_determinism_function():
     try:
         from tensorflow.python.framework.config import disable_op_determinism
@@ -88,8 +100,16 @@ def _disable_op_determinism_function():
 # name -> (how to find it, the parameters we rely on, in order, from the first)
 _RNN_PARAMETERS = ("step_function", "inputs", "initial_states", "go_backwards", "mask", "constants", "unroll",
                    "input_length", "time_major", "zero_output_for_mask", "return_all_outputs")
+_FUSED_PARAMETERS = {
+    "gru": ("inputs", "initial_state", "mask", "kernel", "recurrent_kernel", "bias", "activation",
+            "recurrent_activation", "return_sequences", "go_backwards", "unroll", "time_major", "reset_after"),
+    "lstm": ("inputs", "initial_state_h", "initial_state_c", "mask", "kernel", "recurrent_kernel", "bias",
+             "activation", "recurrent_activation", "return_sequences", "go_backwards", "unroll", "time_major"),
+}
 _NAMES = {
     "keras.src.backend.rnn": (_backend_rnn_function, _RNN_PARAMETERS),
+    "keras.src.backend.gru": (lambda: _backend_fused_function("gru"), _FUSED_PARAMETERS["gru"]),
+    "keras.src.backend.lstm": (lambda: _backend_fused_function("lstm"), _FUSED_PARAMETERS["lstm"]),
     "keras.Model._make_function": (lambda: _model_method("_make_function"), ("self", "step_function")),
     "keras.Model._maybe_symbolic_build": (lambda: _model_method("_maybe_symbolic_build"),
                                           ("self", "iterator", "data_batch")),
@@ -144,6 +164,15 @@ def check() -> None:
 def backend_rnn():
     """``keras.src.backend.rnn``, the backend's time loop, or None when Keras moved it."""
     return _backend_rnn_function()
+
+
+def backend_fused(kind: str):
+    """``keras.src.backend.gru`` or ``.lstm`` (``kind``), with the parameters we pass checked, or
+    None when Keras moved or changed it (then :class:`Recurrent` runs its own loop)."""
+    try:
+        return _require(f"keras.src.backend.{kind}")
+    except KerasCompatError:
+        return None
 
 
 def patch_train_functions(model, make_function, maybe_symbolic_build) -> None:

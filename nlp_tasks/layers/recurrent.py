@@ -69,16 +69,32 @@ class Recurrent(keras.layers.RNN):
             ``hoist_inputs=False``, which turns this off). False: TensorFlow differentiates the
             loop itself. Both give the same gradients (tested); the hand-written one is faster
             (benchmarks/NOTES.md).
+        fused: run the whole sequence through Keras' fused GRU/LSTM backend function (cuDNN
+            on a GPU) with our weights converted in the graph (:mod:`nlp_tasks.layers.fused`).
+            ``None`` (default): when a GPU is visible and the layer qualifies (our ``reset_after``
+            GRU or our LSTM, not unrolled; a mask must be right-padded, as for Keras' layers).
+            True: always (a layer that does not qualify is refused); without a GPU it runs
+            Keras' equations on the converted weights in the generic loop. False: our loop.
     """
 
-    def __init__(self, cell, hoist_inputs: bool | None = None, fused_backward: bool = True, **kwargs):
+    def __init__(self, cell, hoist_inputs: bool | None = None, fused_backward: bool = True,
+                 fused: bool | None = None, **kwargs):
         super().__init__(cell, **kwargs)
         if hoist_inputs not in (None, True, False):
             raise ValueError(f"hoist_inputs must be True, False or None, got {hoist_inputs!r}")
         if fused_backward not in (True, False):
             raise ValueError(f"fused_backward must be True or False, got {fused_backward!r}")
+        if fused not in (None, True, False):
+            raise ValueError(f"fused must be True, False or None, got {fused!r}")
         self.hoist_inputs = hoist_inputs
         self.fused_backward = fused_backward
+        self.fused = fused
+        if fused is True:
+            from nlp_tasks.layers.fused import unfused_reason
+
+            reason = unfused_reason(self)
+            if reason is not None:
+                raise ValueError(f"fused=True, but this layer cannot take the fused path: {reason}")
 
     def _hoisting(self, training) -> bool:
         if self.hoist_inputs is not None:
@@ -109,6 +125,10 @@ class Recurrent(keras.layers.RNN):
         cell = self.cell
         if not isinstance(cell, RecurrentCell) or self.unroll or _backend_rnn is None:
             return super().inner_loop(sequences, initial_state, mask, training=training)
+        from nlp_tasks.layers import fused
+
+        if fused.takes_fused_path(self):
+            return fused.run(self, sequences, initial_state, mask)
         input_weights = cell.input_weights()  # once per sequence, not once per step
         weights = cell.recurrent_weights()
         inputs = ops.transpose(sequences, (1, 0, 2))  # time-major (T, batch, n_x): the narrow tensor
@@ -155,12 +175,13 @@ class Recurrent(keras.layers.RNN):
         return last, ops.transpose(outputs, (1, 0, 2)), states
 
     def get_config(self):
-        return {**super().get_config(), "hoist_inputs": self.hoist_inputs, "fused_backward": self.fused_backward}
+        return {**super().get_config(), "hoist_inputs": self.hoist_inputs, "fused_backward": self.fused_backward,
+                "fused": self.fused}
 
 
 def recurrent(kind: str, units: int, return_sequences: bool = False, return_state: bool = False,
               go_backwards: bool = False, stateful: bool = False, name: str | None = None,
-              **cell_kwargs) -> Recurrent:
+              fused: bool | None = None, **cell_kwargs) -> Recurrent:
     """Build ``Recurrent(<cell>)`` by name: ``kind`` is ``rnn``, ``gru``, ``mingru`` or ``lstm``.
 
     >>> layer = recurrent("gru", 64, return_sequences=True)   # doctest: +SKIP
@@ -177,4 +198,4 @@ def recurrent(kind: str, units: int, return_sequences: bool = False, return_stat
                      stateful=stateful, name=name)
     cell = CELL_TYPES[kind](units, **cell_kwargs)
     return Recurrent(cell, return_sequences=return_sequences, return_state=return_state,
-                     go_backwards=go_backwards, stateful=stateful, name=name)
+                     go_backwards=go_backwards, stateful=stateful, name=name, fused=fused)
