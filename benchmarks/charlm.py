@@ -105,7 +105,8 @@ def main(argv=None) -> None:
     if args.model:
         lm = LanguageModelPipeline.load(args.model)
         write_json("charlm-sampling.json", {"date": now(), "command": command.strip(), "machine": machine_info(),
-                                            "model": args.model, "sampling": sampling_speed(lm),
+                                            "model": args.model, "model_config": dataclasses.asdict(lm.config),
+                                            "model_metrics": lm.metrics, "sampling": sampling_speed(lm),
                                             "sample": lm.sample("ROMEO:", length=300, temperature=0.8, seed=0)})
         write_results()
         return
@@ -150,10 +151,27 @@ def _speed_table(speed: dict) -> str:
 for this length's bucket (lengths are rounded up to powers of two), took {speed['graph_compile_seconds']:.1f} s.
 The arithmetic limit of one step for one stream: {a['flops_per_step'] / 1e6:.2f} MFLOP (the cells' input and
 recurrent products and the output layer). The same matrix-vector products alone, batch 1, chained in
-one compiled loop, run at {a['batch1_gflops']:.1f} GFLOP/s here: **{a['products_only_steps_per_s']:.0f} steps/s**, the ceiling
-for one stream (the in-graph sampler reaches {speed['single_stream_chars_per_s'] / a['products_only_steps_per_s']:.0%} of it). At this
+one compiled loop, run at {a['batch1_gflops']:.1f} GFLOP/s here: **{a['products_only_steps_per_s']:.0f} steps/s**, the
+arithmetic reference for one stream; the in-graph sampler runs at {speed['single_stream_chars_per_s'] / a['products_only_steps_per_s']:.0%} of that rate
+(the reference is a measurement too, so near 100% the two can cross: the sampler's time goes to the
+step's arithmetic, no longer to per-step dispatch). At this
 machine's 2048x2048 matmul rate ({a['matmul_peak_gflops']:.0f} GFLOP/s, which batch 1 cannot reach: each weight
 is read once per step for one row) it would be {a['peak_limit_steps_per_s']:.0f} steps/s."""
+
+
+def _model_description(speed_record: dict, run: dict) -> str:
+    """The model a ``--model`` measurement ran on, in words: the speed depends on its shape, not
+    on how well it was trained, so say both."""
+    config, metrics = speed_record.get("model_config"), speed_record.get("model_metrics") or {}
+    if not config:
+        return "the model that run saved"
+    same = all(config.get(k) == run["config"].get(k) for k in ("cell", "units", "layers", "embedding_dim"))
+    shape = "a model of the same shape as the run above" if same else (
+        f"a {config['layers']} x {config['units']} {config['cell']} model")
+    epochs = metrics.get("training", {}).get("epochs_run")
+    nats = metrics.get("validation", {}).get("nats_per_token")
+    trained = f" trained {epochs} epoch{'s' if epochs != 1 else ''}" if epochs is not None else ""
+    return f"{shape}{trained}" + (f" (validation {nats:.3f} nats/char)" if nats is not None else "")
 
 
 def write_results() -> None:
@@ -164,8 +182,11 @@ def write_results() -> None:
     machine, speed, best = r["machine"], s["sampling"], r["best_val_nats_per_char"]
     cfg = ", ".join(f"{k}={v}" for k, v in r["config"].items() if k not in ("text_column", "max_vocab", "min_freq", "lower"))
     where = "the training run above" if s is r else (
-        f"`{s['command']}` on the model that run saved, {s['date']}, commit {s['machine'].get('commit')}, "
+        f"`{s['command']}` on {_model_description(s, r)}, {s['date']}, commit {s['machine'].get('commit')}, "
         f"1-min load average {s['machine']['load_average_1min']}")
+    sample_note = "" if s is r else (
+        f" of the training run's model, drawn by the sampler of commit {machine.get('commit')} (today's in-graph sampler "
+        "draws other text for the same seed)")
     body = f"""Character language model on `tinyshakespeare/input.txt`: first 90% of the characters train, last 10%
 validation; the best epoch by validation loss is kept. Every validation character is scored once.
 Measured {r['date']} on {machine['cpu']} ({machine['cores']} cores, CPU only, 1-min load average at the end
@@ -182,10 +203,10 @@ Config: {cfg}; {r['parameters']:,} parameters.
 Sampling throughput, measured by {where} (characters per second, same model, same process):
 {_speed_table(speed)}
 
-A sample (`--prime "ROMEO:" --temperature 0.8 --seed 0`, 300 characters):
+A sample (`--prime "ROMEO:" --temperature 0.8 --seed 0`, 300 characters){sample_note}:
 
 ```
-{s['sample']}
+{r['sample']}
 ```"""
     write_section("tinyshakespeare", body)
 

@@ -77,7 +77,8 @@ def main(argv=None) -> None:
         pipe = MusicPipeline.load(args.model)
         write_json(f"music-generation-{pipe.config.head}.json", {
             "date": now(), "command": command.strip(), "machine": machine_info(), "model": args.model,
-            "head": pipe.config.head, "generation": generation_speed(pipe)})
+            "head": pipe.config.head, "model_config": dataclasses.asdict(pipe.config),
+            "model_metrics": pipe.metrics, "generation": generation_speed(pipe)})
         write_section(JSB, section(_test_steps()))
         return
     config = config_from_args(MusicConfig, args)
@@ -159,6 +160,16 @@ def _test_steps() -> int:
     raise SystemExit("no JSB result to add the generation figures to: run benchmarks/music.py first")
 
 
+def _model_description(record: dict) -> str:
+    """The measured model in words: its shape (what the speed depends on) and its validation NLL."""
+    c = record.get("model_config")
+    if not c:
+        return "model config not recorded"
+    shape = f"{c['layers']} x {c['units']} {c['cell']}" + (f", NADE {c['nade_units']} units" if c["head"] == "nade" else "")
+    epochs = (record.get("model_metrics") or {}).get("training", {}).get("epochs_run")
+    return f"model {shape}" + (f", trained {epochs} epochs" if epochs is not None else "")
+
+
 def generation_table() -> str:
     """The generation-speed table of the saved models measured with ``--model``, if any."""
     rows, runs = [], []
@@ -173,7 +184,8 @@ def generation_table() -> str:
                     f"{g['stepper_batched']:.0f} | **{g['graph_batched'] / g['stepper_batched']:.1f}x** | "
                     f"{g['graph_compile_seconds']:.1f} | {a['products_only_steps_per_s']:.0f} |")
         runs.append(f"- **{head}**: `{r['command']}`, {r['date']}, {m['cpu']} ({m['cores']} cores), commit "
-                    f"{m.get('commit')}, 1-min load average at the end {m['load_average_1min']}.")
+                    f"{m.get('commit')}, 1-min load average at the end {m['load_average_1min']}; "
+                    f"{_model_description(r)}.")
     if not rows:
         return ""
     return f"""
@@ -182,13 +194,13 @@ Generation speed (time steps per second, {g['steps']} steps per stream from sile
 median of 3 runs; in-graph = the whole loop in one XLA-compiled graph, `pipe.generate`; previous =
 the compiled one-step function driven from Python with a NumPy draw; one process, one model):
 
-| head | in-graph, 1 stream | previous, 1 stream | ratio | in-graph, {g['streams']} streams | previous, {g['streams']} streams | ratio | first call (compiles), s | products-only limit, steps/s |
+| head | in-graph, 1 stream | previous, 1 stream | ratio | in-graph, {g['streams']} streams | previous, {g['streams']} streams | ratio | first call (compiles), s | products alone, steps/s |
 |---|---|---|---|---|---|---|---|---|
 {chr(10).join(rows)}
 
-The limit is the step's matrix-vector products alone (batch 1, chained, in one compiled loop,
-`benchmarks/common.py: step_arithmetic`); the NADE's key-by-key draw (88 dependent small steps) is
-not in it.
+"Products alone" is the arithmetic reference for one stream: the step's matrix-vector products and
+nothing else (batch 1, chained, in one compiled loop, `benchmarks/common.py: step_arithmetic`); the
+NADE's key-by-key draw (88 dependent small steps) is not in it.
 
 {chr(10).join(runs)}"""
 
