@@ -63,6 +63,7 @@ import tensorflow as tf  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from nlp_tasks.layers import recurrent  # noqa: E402
+from nlp_tasks.layers.fused import takes_fused_path as fused_path  # noqa: E402
 
 SECTION = "## Cells: training-step time vs Keras built-in layers and PyTorch"
 OLD_SECTIONS = ("## Cells: training-step time vs Keras built-in layers",)  # replaced, not duplicated
@@ -107,9 +108,12 @@ def machine_info(torch=None) -> dict:
         pass
     run = lambda *a: subprocess.run(a, cwd=ROOT, capture_output=True, text=True).stdout.strip()
     nproc = run("nproc")
-    code = [os.path.join("nlp_tasks", "layers", f) for f in ("cells.py", "recurrent.py", "bptt.py")]
+    code = [os.path.join("nlp_tasks", "layers", f) for f in ("cells.py", "recurrent.py", "bptt.py", "calibration.py")]
     sha = hashlib.sha256(b"".join(open(os.path.join(ROOT, f), "rb").read() for f in code)).hexdigest()
+    from nlp_tasks.layers import calibration
+
     return {"nproc": int(nproc) if nproc.isdigit() else os.cpu_count(), "cpu": cpu,
+            "cpu_flags": calibration.machine()["cpu_flags"], "recurrent_path_mode": calibration.mode(),
             "platform": platform.platform(), "python": platform.python_version(),
             "tensorflow": tf.__version__, "keras": keras.__version__, "tf_threads": tf_threads(),
             "torch": torch.__version__ if torch else None,
@@ -194,7 +198,8 @@ def time_block(step, n: int) -> float:
 def bench_pair(kind, shape, args, torch=None) -> dict:
     """Ours vs keras (vs torch when given), interleaved rounds with the order rotated."""
     units = shape[3]
-    steps = {"ours": make_contender(recurrent(kind, units), shape, args.method, 1, args.jit_compile),
+    ours = recurrent(kind, units)
+    steps = {"ours": make_contender(ours, shape, args.method, 1, args.jit_compile),
              "keras": make_contender(KERAS_LAYERS[kind](units), shape, args.method, 1, args.jit_compile)}
     if kind in ("gru", "lstm") and tf.config.list_logical_devices("GPU"):
         # On a GPU "ours" takes the fused (cuDNN) path by default; time our own loop beside it.
@@ -223,6 +228,7 @@ def bench_pair(kind, shape, args, torch=None) -> dict:
     out = {"kind": kind, "keras_layer": KERAS_NAMES[kind], "torch_layer": TORCH_NAMES[kind],
            "batch": shape[0], "T": shape[1], "n_x": shape[2], "units": shape[3],
            "steps_per_block": n, "train_step_flops": flops,
+           "ours_training_path": "fused" if fused_path(ours) else ours.training_path(shape[0], shape[1], shape[2]),
            "ratio_median": statistics.median(ratios), "ratios": ratios,
            "ratio_vs_torch_median": None, "ratios_vs_torch": None, "torch": None}
     if "torch" in times:
@@ -255,7 +261,8 @@ def markdown_section(res: dict) -> str:
     if res.get("mixed_precision"):
         xla += f", under Keras' `mixed_{res['mixed_precision']}` policy"
     lines = [SECTION, "",
-             f"Measured {res['date']} on {m['cpu']} ({m['nproc']} cores), TensorFlow {m['tensorflow']}, "
+             f"Measured {res['date']} on {m['cpu']} ({m['nproc']} cores; vector flags "
+             f"{' '.join(m.get('cpu_flags') or ['not recorded'])}), TensorFlow {m['tensorflow']}, "
              f"Keras {m['keras']}, {torch_text}, code at commit {m['git_commit']}"
              f"{' + uncommitted layer changes' if m['layers_modified'] else ''} (layers sha256 "
              f"{m['layers_sha256']}); 1-min load average "
@@ -272,15 +279,18 @@ def markdown_section(res: dict) -> str:
              "FLOP convention (same for "
              "all three): training step = 3 x forward, forward = 2 * batch * T * (n_x + units) * G * "
              "units (G = 1 rnn, 3 gru, 4 lstm).", "",
-             "| layer (ours vs keras.layers / torch.nn) | shape | ours ms/step | keras ms/step "
+             "Ours trains along the path measured fastest on this machine for each cell and shape "
+             f"(`NLP_TASKS_RECURRENT_PATH={m.get('recurrent_path_mode', 'calibrate')}`, "
+             "`nlp_tasks.layers.calibration`); the path column says which.", "",
+             "| layer (ours vs keras.layers / torch.nn) | shape | ours path | ours ms/step | keras ms/step "
              "| torch ms/step | ours/keras | ours/torch | % of peak ours / keras / torch |",
-             "|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in res["results"]:
         o, k, t = r["ours"], r["keras"], r.get("torch")
         pct = lambda c: f"{100 * c['gflops'] / peak:.1f}%" if c else "n/a"
         lines.append(
             f"| {r['kind']} vs {r['keras_layer']} / {r['torch_layer']} | {shape_str(r)} "
-            f"| {ms_str(o)} | {ms_str(k)} | {ms_str(t) if t else 'n/a'} "
+            f"| {r.get('ours_training_path', '-')} | {ms_str(o)} | {ms_str(k)} | {ms_str(t) if t else 'n/a'} "
             f"| {r['ratio_median']:.3f} "
             f"| {'n/a' if r['ratio_vs_torch_median'] is None else format(r['ratio_vs_torch_median'], '.3f')} "
             f"| {pct(o)} / {pct(k)} / {pct(t)} |")

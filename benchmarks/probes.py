@@ -8,6 +8,7 @@
     .venv/bin/python benchmarks/probes.py malloc         # NER training with glibc malloc tuned or not
     .venv/bin/python benchmarks/probes.py grad-ops       # bptt's derivatives: fused SigmoidGrad/TanhGrad or not
     .venv/bin/python benchmarks/probes.py ner-xla --round 8  # NER training steps under XLA, or not
+    .venv/bin/python benchmarks/probes.py paths          # each training path of our layers vs Keras' layer
 
 Each prints medians over interleaved rounds (ms, or us per loop iteration). Nothing is written:
 the figures go to NOTES.md by hand, with the command.
@@ -348,9 +349,47 @@ def probe_malloc(rounds: int, sentences: int = 4000, epochs: int = 4) -> None:
                                                           for k, v in results.items()))
 
 
+PATHS = {  # Recurrent's options for each training path it can take on a CPU
+    "bptt (hoisted, hand-written backward)": {},
+    "autodiff, hoisted": {"fused_backward": False, "hoist_inputs": True},
+    "autodiff, projection in the loop": {"fused_backward": False, "hoist_inputs": False},
+}
+
+
+def probe_paths(rounds: int, kinds: str = "rnn,gru,lstm") -> None:
+    """benchmarks/cells.py's training step for each path our layer can take on a CPU (the
+    hand-written BPTT, automatic differentiation of the loop with the input projection hoisted
+    or inside the loop) and for Keras' own layer, interleaved; median ms and the per-round
+    ratio to Keras, at the cells benchmark's two shapes."""
+    from nlp_tasks.layers import Recurrent
+    from nlp_tasks.layers.recurrent import CELL_TYPES
+
+    for shape in cells.SHAPES:
+        for kind in kinds.split(","):
+            steps = {}
+            for name, options in PATHS.items():
+                keras.utils.set_random_seed(0)
+                layer = Recurrent(CELL_TYPES[kind](shape[3]), **options)
+                steps[name] = cells.make_contender(layer, shape, "tf_function", 0)
+            steps["keras"] = cells.make_contender(cells.KERAS_LAYERS[kind](shape[3]), shape, "tf_function", 0)
+            per_round = {name: [] for name in steps}
+            for r in range(rounds):
+                names = list(steps)[r % len(steps):] + list(steps)[:r % len(steps)]
+                if r == 0:
+                    for name in names:
+                        steps[name](), steps[name]()  # trace, warm
+                for name in names:
+                    per_round[name].append(cells.time_block(steps[name], 5))
+            print(f"{kind} {shape}:")
+            for name, ms in per_round.items():
+                ratio = statistics.median(a / b for a, b in zip(ms, per_round["keras"]))
+                print(f"  {name:40s} {statistics.median(ms):7.2f} ms ({min(ms):.2f}-{max(ms):.2f})  /keras {ratio:.3f}",
+                      flush=True)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("probe", choices=("ops", "gate-xla", "bidirectional", "block-lstm", "ner-xla", "grad-ops", "ner-batch", "malloc"))
+    parser.add_argument("probe", choices=("ops", "gate-xla", "bidirectional", "block-lstm", "ner-xla", "grad-ops", "ner-batch", "malloc", "paths"))
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--batches", type=int, default=30, help="ner-xla: training batches per pass")
     parser.add_argument("--round", type=int, default=0, help="ner-xla: pad lengths up to a multiple of this")
@@ -360,7 +399,7 @@ def main(argv=None) -> None:
         return
     {"ops": probe_ops, "gate-xla": probe_gate_xla, "bidirectional": probe_bidirectional,
      "block-lstm": probe_block_lstm, "grad-ops": probe_grad_ops,
-     "ner-batch": probe_ner_batch, "malloc": probe_malloc}[args.probe](args.rounds)
+     "ner-batch": probe_ner_batch, "malloc": probe_malloc, "paths": probe_paths}[args.probe](args.rounds)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,9 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# Our layers train along the fixed rule in tests (bptt where written): the same path on every
+# machine, no calibration timings inside the suite; tests/test_calibration.py sets it back.
+os.environ.setdefault("NLP_TASKS_RECURRENT_PATH", "fixed")
 
 import pytest  # noqa: E402
 

@@ -186,11 +186,16 @@ def test_keras_builtin_layers_swaps_in_keras_own_layers_for_benchmarks():
     assert isinstance(recurrent("gru", 4), Recurrent)  # ours again after the block
 
 
-def test_input_projection_is_hoisted_only_when_training_a_gated_cell():
+def test_training_paths_of_the_fixed_rule_and_the_layer_arguments():
     gru, rnn = Recurrent(GRUCell(4)), Recurrent(RNNCell(4))
-    assert gru._hoisting(True) and not gru._hoisting(False) and not gru._hoisting(None)
-    assert not rnn._hoisting(True)
-    assert Recurrent(GRUCell(4), hoist_inputs=True)._hoisting(False)
+    gru.build((None, 5, 2)), rnn.build((None, 5, 2))
+    assert gru.training_path() == "bptt" and rnn.training_path() == "bptt"  # the fixed rule (conftest)
+    assert Recurrent(GRUCell(4, reset_after=False), fused_backward=True).training_path(n_x=2) == "hoisted"
+    assert Recurrent(MinimalGRUCell(4), hoist_inputs=False).training_path(n_x=2) == "loop"
+    assert Recurrent(GRUCell(4), fused_backward=False).training_path(n_x=2) == "hoisted"
+    assert Recurrent(RNNCell(4), fused_backward=False).training_path(n_x=2) == "loop"
+    assert Recurrent(LSTMCell(4), hoist_inputs=False).training_path(n_x=2) == "loop"
+    assert Recurrent(LSTMCell(4), hoist_inputs=True).training_path(n_x=2) == "bptt"
     # Same function either way: training=True with dropout-free cells equals inference.
     x = np.random.default_rng(0).normal(size=(3, 5, 2)).astype("float32")
     np.testing.assert_allclose(gru(x, training=True), gru(x, training=False), rtol=1e-5, atol=1e-6)

@@ -47,8 +47,8 @@ def test_cell_matches_reference_forward_and_bptt(name, wrapper, training):
     the cells that have one; otherwise TensorFlow differentiates the loop."""
     rng = np.random.default_rng(1)
     layer, cell = build_layer(name, wrapper, rng)
-    if wrapper is Recurrent:
-        assert (layer._bptt_kind(training) is not None) == (training is True and name in FUSED)
+    if wrapper is Recurrent and training:
+        assert (layer.training_path() == "bptt") == (name in FUSED)
     n_states = 2 if name == "lstm" else 1
     x = rng.normal(0, 1, (M, T, N_X))  # Keras layout: (batch, time, features)
     states0 = [rng.normal(0, 0.5, (M, UNITS)) for _ in range(n_states)]
@@ -211,7 +211,7 @@ def test_hand_written_bptt_against_numerical_gradients(name):
     layer = Recurrent(cell, return_sequences=True, dtype="float64")
     layer.build((None, T, N_X))
     randomize(layer, rng)
-    assert layer._bptt_kind(True) is not None
+    assert layer.training_path() == "bptt"
     n_states = 2 if name == "lstm" else 1
     mask = tf.constant(np.array([[True] * T, [True] * (T - 2) + [False] * 2]))
 

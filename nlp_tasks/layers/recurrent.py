@@ -2,11 +2,12 @@
 
 ``keras.layers.RNN(cell)`` calls the cell once per time step, and our cell, called that way,
 slices and transposes its stacked kernel at every step. :class:`Recurrent` forms the transposed
-weights once per sequence, runs the loop time-major (transposing only the narrow input and
-output tensors), and for gated cells computes the input products ``x<t> @ W_x.T + b`` of every
-time step in one large matrix product before the loop when training, so the loop does only the
-recurrent part ``a<t-1> @ W_a.T``. When training the RNN, GRU (``reset_after``) or LSTM, the
-backward pass is hand-written (:mod:`nlp_tasks.layers.bptt`). It is the same function (tests
+weights once per sequence and runs the loop time-major (transposing only the narrow input and
+output tensors). When training, it can compute the input products ``x<t> @ W_x.T + b`` of every
+time step in one large matrix product before the loop, so the loop does only the recurrent part
+``a<t-1> @ W_a.T``, and for the RNN, GRU (``reset_after``) and LSTM run a hand-written backward
+pass (:mod:`nlp_tasks.layers.bptt`); which of these pays is measured on each machine
+(:mod:`nlp_tasks.layers.calibration`). It is the same function (tests
 check it against ``keras.layers.RNN`` with the same cell), so everything ``keras.layers.RNN``
 supports still works: masking, ``return_sequences``, ``return_state``, ``go_backwards``,
 ``stateful``, ``keras.layers.Bidirectional``.
@@ -57,18 +58,20 @@ class Recurrent(keras.layers.RNN):
     Args:
         hoist_inputs: compute ``x<t> @ W_x.T + b`` for all time steps before the loop (True),
             or inside the loop with the transposed weights formed once (False). ``None``
-            (default) hoists when training a gated cell (GRU, LSTM: a wide projection whose
-            one large product and one large gradient pay) and keeps it in the loop for the
-            Elman RNN, whose one-gate projection is too thin to pay for the extra passes over
-            the sequence, and for inference, where there is no backward pass to share the cost
-            and the loop's per-step product overlaps with the recurrent one (NER prediction
-            was 1.3x faster in the loop; measured, see benchmarks/NOTES.md).
+            (default): at inference inside the loop (its per-step product overlaps with the
+            recurrent one; NER prediction was 1.3x faster, benchmarks/NOTES.md); when
+            training, whatever the training path chosen for this machine needs (below).
         fused_backward: when training the Elman RNN, the ``reset_after`` GRU or the LSTM on
-            TensorFlow, run the loop with the hand-written backpropagation through time of
-            :mod:`nlp_tasks.layers.bptt` (the input projection then is always hoisted, unless
-            ``hoist_inputs=False``, which turns this off). False: TensorFlow differentiates the
-            loop itself. Both give the same gradients (tested); the hand-written one is faster
-            (benchmarks/NOTES.md).
+            TensorFlow, True runs the loop with the hand-written backpropagation through time
+            of :mod:`nlp_tasks.layers.bptt` (the input projection hoisted, unless
+            ``hoist_inputs=False``, which turns this off); False lets TensorFlow differentiate
+            the loop. Both give the same gradients (tested). ``None`` (default) with
+            ``hoist_inputs=None``: the training path (``bptt``, ``hoisted`` or ``loop``) is the
+            one measured fastest on this machine for this cell and shape, timed for a moment
+            the first time and cached (:mod:`nlp_tasks.layers.calibration`, which also lists
+            the overrides). Setting either argument fixes the path instead: ``bptt`` where
+            allowed and written, else hoisted for gated cells (unless ``hoist_inputs=False``),
+            else the loop.
         fused: run the whole sequence through Keras' fused GRU/LSTM backend function (cuDNN
             on a GPU) with our weights converted in the graph (:mod:`nlp_tasks.layers.fused`).
             ``None`` (default): when a GPU is visible and the layer qualifies (our ``reset_after``
@@ -77,13 +80,13 @@ class Recurrent(keras.layers.RNN):
             Keras' equations on the converted weights in the generic loop. False: our loop.
     """
 
-    def __init__(self, cell, hoist_inputs: bool | None = None, fused_backward: bool = True,
+    def __init__(self, cell, hoist_inputs: bool | None = None, fused_backward: bool | None = None,
                  fused: bool | None = None, **kwargs):
         super().__init__(cell, **kwargs)
         if hoist_inputs not in (None, True, False):
             raise ValueError(f"hoist_inputs must be True, False or None, got {hoist_inputs!r}")
-        if fused_backward not in (True, False):
-            raise ValueError(f"fused_backward must be True or False, got {fused_backward!r}")
+        if fused_backward not in (None, True, False):
+            raise ValueError(f"fused_backward must be True, False or None, got {fused_backward!r}")
         if fused not in (None, True, False):
             raise ValueError(f"fused must be True, False or None, got {fused!r}")
         self.hoist_inputs = hoist_inputs
@@ -96,22 +99,12 @@ class Recurrent(keras.layers.RNN):
             if reason is not None:
                 raise ValueError(f"fused=True, but this layer cannot take the fused path: {reason}")
 
-    def _hoisting(self, training) -> bool:
-        if self.hoist_inputs is not None:
-            return self.hoist_inputs
-        return self.cell.n_gates > 1 and training is True
-
-    def _bptt_kind(self, training) -> str | None:
-        """The hand-written BPTT (:mod:`nlp_tasks.layers.bptt`) this call uses, or None.
-
-        Used when training (the backward pass is what it speeds up) with the input projection
-        hoisted, on TensorFlow, for the Elman RNN, the ``reset_after`` GRU and the LSTM; the
-        classic GRU and the minimal GRU use automatic differentiation.
-        """
+    def _bptt_cell_kind(self) -> str | None:
+        """The hand-written BPTT (:mod:`nlp_tasks.layers.bptt`) this layer's cell has, or None:
+        the Elman RNN, the ``reset_after`` GRU and the LSTM, on TensorFlow; the classic GRU and
+        the minimal GRU use automatic differentiation."""
         cell = self.cell
-        if not self.fused_backward or training is not True or keras.backend.backend() != "tensorflow":
-            return None
-        if self.hoist_inputs is False:
+        if keras.backend.backend() != "tensorflow":
             return None
         if type(cell) is RNNCell:
             return f"rnn_{cell.activation}"
@@ -120,6 +113,18 @@ class Recurrent(keras.layers.RNN):
         if type(cell) is LSTMCell:
             return "lstm"
         return None
+
+    def training_path(self, batch=None, steps=None, n_x=None) -> str:
+        """``bptt``, ``hoisted`` or ``loop``: how this layer trains on inputs of that shape
+        (see ``fused_backward``)."""
+        if self.hoist_inputs is None and self.fused_backward is None:
+            from nlp_tasks.layers import calibration
+
+            return calibration.training_path(self, batch, steps, n_x or self.cell.input_dim)
+        if self.fused_backward is not False and self.hoist_inputs is not False and self._bptt_cell_kind():
+            return "bptt"
+        hoist = self.hoist_inputs if self.hoist_inputs is not None else self.cell.n_gates > 1
+        return "hoisted" if hoist else "loop"
 
     def inner_loop(self, sequences, initial_state, mask, training=False):
         cell = self.cell
@@ -134,7 +139,11 @@ class Recurrent(keras.layers.RNN):
         inputs = ops.transpose(sequences, (1, 0, 2))  # time-major (T, batch, n_x): the narrow tensor
         if not isinstance(initial_state, (list, tuple)):
             initial_state = [initial_state]
-        bptt_kind = self._bptt_kind(training)
+        if training is True:
+            path = self.training_path(sequences.shape[0], sequences.shape[1], sequences.shape[2])
+        else:
+            path = "hoisted" if self.hoist_inputs else "loop"
+        bptt_kind = self._bptt_cell_kind() if path == "bptt" else None
         if bptt_kind is not None:
             from nlp_tasks.layers import bptt
 
@@ -146,7 +155,7 @@ class Recurrent(keras.layers.RNN):
             if not self.return_sequences:
                 outputs = outputs[-1:]
             return last, ops.transpose(outputs, (1, 0, 2)), states
-        if self._hoisting(training):
+        if path in ("bptt", "hoisted"):
             inputs = cell.project_inputs(inputs, input_weights)  # (T, batch, G*units), one big matmul
 
             def step(xw, states):
