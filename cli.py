@@ -66,12 +66,7 @@ def info(as_json):
     summary["recurrent_paths"] = path_summary()  # which path each cell kind takes on this device
     from nlp_tasks.layers import calibration
 
-    choices = calibration.cached_entries()
-    summary["training_paths"] = {"mode": calibration.mode(), "cache": str(calibration.cache_path()),
-                                 "measured": len(choices),
-                                 **{kind: ", ".join(sorted({e["path"] for k, e in choices.items() if k.startswith(cls)}))
-                                    for kind, cls in (("rnn", "RNNCell"), ("gru", "GRUCell"), ("mingru", "MinimalGRUCell"),
-                                                      ("lstm", "LSTMCell")) if any(k.startswith(cls) for k in choices)}}
+    summary["training_paths"] = calibration.summary()  # what was measured on this machine
     if as_json:
         click.echo(json.dumps(summary, indent=2))
         return

@@ -100,20 +100,15 @@ def load_torch(disabled: bool, threads: int = 0):
 
 
 def machine_info(torch=None) -> dict:
-    cpu = "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    from nlp_tasks.layers import calibration
+
+    host = calibration.machine()  # the CPU model and vector flags, as the path cache keys them
     run = lambda *a: subprocess.run(a, cwd=ROOT, capture_output=True, text=True).stdout.strip()
     nproc = run("nproc")
     code = [os.path.join("nlp_tasks", "layers", f) for f in ("cells.py", "recurrent.py", "bptt.py", "calibration.py")]
     sha = hashlib.sha256(b"".join(open(os.path.join(ROOT, f), "rb").read() for f in code)).hexdigest()
-    from nlp_tasks.layers import calibration
-
-    return {"nproc": int(nproc) if nproc.isdigit() else os.cpu_count(), "cpu": cpu,
-            "cpu_flags": calibration.machine()["cpu_flags"], "recurrent_path_mode": calibration.mode(),
+    return {"nproc": int(nproc) if nproc.isdigit() else os.cpu_count(), "cpu": host["cpu"],
+            "cpu_flags": host["cpu_flags"], "recurrent_path_mode": calibration.mode(),
             "platform": platform.platform(), "python": platform.python_version(),
             "tensorflow": tf.__version__, "keras": keras.__version__, "tf_threads": tf_threads(),
             "torch": torch.__version__ if torch else None,

@@ -78,7 +78,9 @@ def main(argv=None) -> None:
         write_json(f"music-generation-{pipe.config.head}.json", {
             "date": now(), "command": command.strip(), "machine": machine_info(), "model": args.model,
             "head": pipe.config.head, "model_config": dataclasses.asdict(pipe.config),
-            "model_metrics": pipe.metrics, "generation": generation_speed(pipe)})
+            "model_metrics": {"training": {k: v for k, v in pipe.metrics.get("training", {}).items()
+                                           if k != "openings"}},  # the opening table is the model's, not the run's
+            "generation": generation_speed(pipe)})
         write_section(JSB, section(_test_steps()))
         return
     config = config_from_args(MusicConfig, args)

@@ -349,27 +349,23 @@ def probe_malloc(rounds: int, sentences: int = 4000, epochs: int = 4) -> None:
                                                           for k, v in results.items()))
 
 
-PATHS = {  # Recurrent's options for each training path it can take on a CPU
-    "bptt (hoisted, hand-written backward)": {},
-    "autodiff, hoisted": {"fused_backward": False, "hoist_inputs": True},
-    "autodiff, projection in the loop": {"fused_backward": False, "hoist_inputs": False},
-}
-
-
 def probe_paths(rounds: int, kinds: str = "rnn,gru,lstm") -> None:
     """benchmarks/cells.py's training step for each path our layer can take on a CPU (the
     hand-written BPTT, automatic differentiation of the loop with the input projection hoisted
     or inside the loop) and for Keras' own layer, interleaved; median ms and the per-round
     ratio to Keras, at the cells benchmark's two shapes."""
-    from nlp_tasks.layers import Recurrent
+    from nlp_tasks.layers import Recurrent, calibration
     from nlp_tasks.layers.recurrent import CELL_TYPES
+
+    labels = {"bptt": "bptt (hoisted, hand-written backward)", "hoisted": "autodiff, hoisted",
+              "loop": "autodiff, projection in the loop"}
 
     for shape in cells.SHAPES:
         for kind in kinds.split(","):
             steps = {}
-            for name, options in PATHS.items():
+            for path, name in labels.items():
                 keras.utils.set_random_seed(0)
-                layer = Recurrent(CELL_TYPES[kind](shape[3]), **options)
+                layer = Recurrent(CELL_TYPES[kind](shape[3]), **calibration.path_options(path))
                 steps[name] = cells.make_contender(layer, shape, "tf_function", 0)
             steps["keras"] = cells.make_contender(cells.KERAS_LAYERS[kind](shape[3]), shape, "tf_function", 0)
             per_round = {name: [] for name in steps}

@@ -9,9 +9,9 @@ same gradients (tested):
 - ``hoisted``: the input projection hoisted, TensorFlow differentiating the loop;
 - ``loop``: the input projection inside the loop, TensorFlow differentiating it.
 
-Which one is fastest depends on the machine, not only on the shape: on the CPU where the
-choices were first measured ``bptt`` won for every cell, on a faster-matmul CPU of the same
-family the ``loop`` path won for the RNN and the GRU (benchmarks/NOTES.md, issue #23). So the
+Which one is fastest depends on the machine, not only on the shape: ``bptt`` became the rule
+because it measured faster on the project's machine on 2026-11-26; on 2026-12-04, with a faster
+matmul, the ``loop`` path won for the RNN and the GRU (benchmarks/NOTES.md, issue #23). So the
 first time a layer of a given kind and shape trains, the candidates are timed for a moment
 (a forward and backward pass each, on random inputs of that shape, interleaved) and the fastest
 is kept, in memory and in a small JSON file per machine (:func:`cache_path`), so later runs on
@@ -66,6 +66,11 @@ def mode() -> str:
     return value
 
 
+def path_options(name: str) -> dict:
+    """The ``Recurrent`` arguments that fix the training path ``name``."""
+    return {"hoist_inputs": name != "loop", "fused_backward": name == "bptt"}
+
+
 def candidates(layer) -> tuple[str, ...]:
     """The paths this layer's cell can take (``bptt`` only where :mod:`bptt` has its equations)."""
     return PATHS if layer._bptt_cell_kind() is not None else PATHS[1:]
@@ -102,18 +107,16 @@ def machine() -> dict:
     import keras
     import tensorflow as tf
 
-    cpu, flags = platform.processor() or "unknown", []
+    fields = {}
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
             for line in f:
-                if line.startswith("model name") and cpu in ("unknown", platform.processor()):
-                    cpu = line.split(":", 1)[1].strip()
-                elif line.startswith("flags"):
-                    flags = sorted(w for w in line.split(":", 1)[1].split()
-                                   if w.startswith(("avx", "fma", "amx", "sse4")))
-                    break
+                name, _, value = line.partition(":")
+                fields.setdefault(name.strip(), value.strip())  # the first CPU's
     except OSError:
         pass
+    cpu = fields.get("model name") or platform.processor() or "unknown"
+    flags = sorted(w for w in fields.get("flags", "").split() if w.startswith(("avx", "fma", "amx", "sse4")))
     return {"cpu": cpu, "cpu_flags": flags, "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
             else os.cpu_count(), "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
             "tensorflow": tf.__version__, "keras": keras.__version__,
@@ -157,9 +160,16 @@ def _write_cache(path: Path, entries: dict) -> None:
             pass
 
 
-def cached_entries() -> dict:
-    """This machine's recorded choices (for ``nlp-tasks info``)."""
-    return _read_cache(cache_path())
+def summary() -> dict:
+    """For ``nlp-tasks info``: the setting, the cache file, and the paths it holds per cell kind."""
+    path = cache_path()
+    entries = _read_cache(path)
+    kinds = {"RNNCell": "rnn", "GRUCell": "gru", "MinimalGRUCell": "mingru", "LSTMCell": "lstm"}
+    chosen: dict[str, set] = {}
+    for key, entry in entries.items():
+        chosen.setdefault(kinds.get(key.split(":", 1)[0], key.split(":", 1)[0]), set()).add(entry["path"])
+    return {"mode": mode(), "cache": str(path), "measured": len(entries),
+            **{kind: ", ".join(sorted(paths)) for kind, paths in chosen.items()}}
 
 
 def _several_replicas() -> bool:
@@ -240,8 +250,8 @@ def _measure(layer, options, batch: int, steps: int, n_x: int) -> dict:
     x = tf.cast(tf.random.stateless_normal((batch, steps, n_x), seed=(0, 1)), layer.compute_dtype)
     functions = {}
     for name in options:
-        rnn = Recurrent(type(layer.cell).from_config(config), hoist_inputs=name != "loop",
-                        fused_backward=name == "bptt", fused=False, return_sequences=layer.return_sequences,
+        rnn = Recurrent(type(layer.cell).from_config(config), **path_options(name),
+                        fused=False, return_sequences=layer.return_sequences,
                         go_backwards=layer.go_backwards, dtype=layer.dtype_policy,
                         name=f"nlp_tasks_calibration_{name}")
         rnn.build((batch, steps, n_x))
