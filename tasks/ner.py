@@ -185,7 +185,8 @@ class NERPipeline(Pipeline):
         chars = keras.Input((None, None), dtype="int32", name="char_ids")
         word_embed = keras.layers.Embedding(len(self.vocabs["words"]), cfg.word_dim, mask_zero=True,
                                             name=embedding_layer_name("words"))
-        parts = [word_embed(words), keras.layers.Embedding(len(CASES), cfg.case_dim, name="embed_case")(cases)]
+        parts = [word_embed(words), keras.layers.Embedding(len(CASES), cfg.case_dim, mask_zero=True,  # case 0 = padding
+                                                           name="embed_case")(cases)]
         if cfg.char_units > 0:
             char_embed = keras.layers.Embedding(len(self.vocabs["chars"]), cfg.char_dim, mask_zero=True,
                                                 name=embedding_layer_name("chars"))
@@ -342,6 +343,12 @@ class NERPipeline(Pipeline):
         if unknown:
             raise UserError(f"{source}: tag(s) {', '.join(unknown[:5])} do not occur in the training data "
                             f"(model tags: {', '.join(self.labels)})")
+
+    def export_spec(self):
+        """Tokens in, tags and entities out; ids in for LiteRT and ONNX (:mod:`tasks.text_export`)."""
+        from tasks.text_export import ner_spec
+
+        return ner_spec(self)
 
     def evaluate(self, data, split: str = "test") -> dict:
         """conlleval entity P/R/F1 (micro and per type), token accuracy, sentences/s."""

@@ -27,13 +27,20 @@ class CharEncoder(keras.layers.Layer):
 
     def call(self, inputs, mask=None):
         shape = ops.shape(inputs)  # (batch, words, chars, dim)
-        flat = ops.reshape(inputs, (-1, shape[2], shape[3]))  # (batch * words, chars, dim)
-        flat_mask = None if mask is None else ops.reshape(mask, (-1, shape[2]))
+        # batch * words, spelled out when both are known when tracing, so the loop's shapes are
+        # static where they can be (LiteRT's converter needs that: nlp_tasks.export.fixed_batch)
+        batch, words = inputs.shape[0], inputs.shape[1]
+        rows = batch * words if batch is not None and words is not None else -1
+        flat = ops.reshape(inputs, (rows, shape[2], shape[3]))  # (batch * words, chars, dim)
+        flat_mask = None if mask is None else ops.reshape(mask, (rows, shape[2]))
         encoded = self.encoder(flat, mask=flat_mask)  # (batch * words, 2 * units)
         return ops.reshape(encoded, (shape[0], shape[1], 2 * self.units))
 
     def compute_mask(self, inputs, mask=None):
-        return None  # the word-level mask comes from the word embedding
+        # A word is real when it has a character. Every input of the model's Concatenate must carry
+        # the word mask: Keras' Concatenate keeps a step when *any* input's mask does, and counts
+        # an input without a mask as all ones, which would run the encoder over the padding.
+        return None if mask is None else ops.any(mask, axis=-1)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], input_shape[1], 2 * self.units)

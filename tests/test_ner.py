@@ -173,3 +173,20 @@ def test_dev_f1_is_shown_once_per_epoch_on_the_progress_line(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[1] for line in lines] == ["1/2", "2/2"], lines  # in a pipe: one line per epoch
     assert all(line.count("val_f1") == 1 for line in lines) and "dev entity F1" not in "\n".join(lines)
+
+
+def test_padding_does_not_change_a_sentences_scores():
+    """Every input of the model's Concatenate carries the word mask (Keras keeps a step that any
+    input's mask keeps), so the encoder never runs over padding: more padding, same scores."""
+    import numpy as np
+
+    sentences = [(["Peter", "visited", "Paris"], ["B-PER", "O", "B-LOC"])] * 2
+    pipe = NERPipeline(NERConfig(units=4, char_units=2, word_dim=4, char_dim=2, epochs=1))
+    pipe.fit(sentences, sentences, verbose=0)
+    words, cases, chars = pipe._encode(sentences, [0])
+    decode = pipe._decoder()
+    _, base = decode(words, cases, chars)
+    for extra in (1, 6):
+        _, padded = decode(np.pad(words, [(0, 0), (0, extra)]), np.pad(cases, [(0, 0), (0, extra)]),
+                           np.pad(chars, [(0, 0), (0, extra), (0, 0)]))
+        np.testing.assert_allclose(padded.numpy()[:, :3], base.numpy(), atol=1e-6)
