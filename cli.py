@@ -28,7 +28,9 @@ class TaskGroup(click.Group):
         if name in registered:
             entry = registered[name]
             if entry.cli:
-                return resolve(entry.cli)
+                from nlp_tasks.cli.commands import add_generic_commands
+
+                return add_generic_commands(resolve(entry.cli), entry.pipeline)
             from nlp_tasks.cli.commands import task_group
 
             return task_group(entry.pipeline, entry.help)

@@ -28,6 +28,10 @@ signature we call (keras-team/keras tags):
   not traced further back): turns op determinism off again, which has no public counterpart
   (tests/test_training.py, benchmarks/probes.py ``ner-xla``; :func:`disable_op_determinism`).
 
+- ``keras.src.export.tf2onnx_lib.patch_tf2onnx`` (Keras 3.8): makes ``tf2onnx`` work with
+  NumPy 2, as Keras' own ONNX export does before converting (:func:`patch_tf2onnx`,
+  :mod:`nlp_tasks.export`); without it the conversion runs unpatched.
+
 The epoch iterator's three-item steps make Keras 3.11 the lowest version the project supports.
 If :func:`backend_rnn` finds no loop, :class:`Recurrent` falls back to ``keras.layers.RNN``'s
 own (the same results, slower); :func:`patch_train_functions` refuses with
@@ -97,6 +101,14 @@ def _disable_op_determinism_function():
     return disable_op_determinism
 
 
+def _patch_tf2onnx_function():
+    try:
+        from keras.src.export.tf2onnx_lib import patch_tf2onnx
+    except ImportError:
+        return None
+    return patch_tf2onnx
+
+
 # name -> (how to find it, the parameters we rely on, in order, from the first)
 _RNN_PARAMETERS = ("step_function", "inputs", "initial_states", "go_backwards", "mask", "constants", "unroll",
                    "input_length", "time_major", "zero_output_for_mask", "return_all_outputs")
@@ -116,6 +128,7 @@ _NAMES = {
     "keras.Model._symbolic_build": (lambda: _model_method("_symbolic_build"), ("self", "iterator", "data_batch")),
     f"keras.Model.{AUTO_JIT_COMPILE}": (lambda: _model_method(AUTO_JIT_COMPILE), ("self",)),
     "tensorflow.python.framework.config.disable_op_determinism": (_disable_op_determinism_function, ()),
+    "keras.src.export.tf2onnx_lib.patch_tf2onnx": (_patch_tf2onnx_function, ()),
 }
 
 
@@ -200,3 +213,15 @@ def epoch_step_iterators(iterator):
 def disable_op_determinism() -> None:
     """Turn TensorFlow's op determinism off again (``tf.config.experimental`` can only turn it on)."""
     _require("tensorflow.python.framework.config.disable_op_determinism")()
+
+
+def patch_tf2onnx() -> None:
+    """Keras' fix-ups of ``tf2onnx`` for NumPy 2 (idempotent), when this Keras has them."""
+    patch = _patch_tf2onnx_function()
+    if patch is not None and not getattr(patch_tf2onnx, "done", False):
+        import warnings
+
+        with warnings.catch_warnings():  # its own test of NumPy's np.object warns
+            warnings.simplefilter("ignore", FutureWarning)
+            patch()
+        patch_tf2onnx.done = True

@@ -92,12 +92,15 @@ def write_marker(folder: Path) -> None:
             handle.write("\n")
 
 
-def claim(path: str | os.PathLike, what: str = "output folder", lock: bool = True) -> Path:
+def claim(path: str | os.PathLike, what: str = "output folder", lock: bool = True, own: OwnNames | None = None,
+          complete: str = "pipeline.json") -> Path:
     """Make ``path`` ready for nlp-tasks to write: checked, locked, recovered, marked.
 
     Returns the resolved folder. Refuses (``UserError``, one line) a file, a dangling link, a
     non-empty folder nlp-tasks did not make, a folder another run holds, and one that cannot be
-    written (read-only or full file system, no permission), before any work is done.
+    written (read-only or full file system, no permission), before any work is done. ``own`` and
+    ``complete``: what :func:`recover` treats as ours and as the file written last (a model
+    folder's by default).
     """
     folder = resolve(path, what)
     if folder.exists() and not folder.is_dir():
@@ -108,7 +111,7 @@ def claim(path: str | os.PathLike, what: str = "output folder", lock: bool = Tru
         raise UserError(f"cannot create {what} {folder}: {_reason(err)}") from None
     if lock:
         acquire(folder)
-    recover(folder)
+    recover(folder, own or model_files, complete)
     if folder.is_dir() and not is_ours(folder):
         entry = _visible_entry(folder)
         if entry is not None:
@@ -210,6 +213,10 @@ def model_files(folder: Path) -> set[str]:
     if _json_format(folder / "pipeline.json") != "nlp_tasks.pipeline":
         return names  # without our description, a model.keras here is not ours
     names |= {"pipeline.json", "model.keras"}
+    from nlp_tasks.export import card
+
+    if card.is_ours(folder / card.CARD):
+        names.add(card.CARD)
     try:
         meta = json.loads((folder / "pipeline.json").read_text(encoding="utf-8"))
         vocabs = meta.get("vocabularies", []) if isinstance(meta, dict) else []
@@ -341,8 +348,10 @@ def recover(final_dir: Path, own: OwnNames = model_files, complete: str = "pipel
 
 def _own_temporary_names(names: set[str]) -> set[str]:
     """Of ``names`` (a temporary folder's entries), those nlp-tasks writes into one."""
-    fixed = {"pipeline.json", "model.keras", MARKER, "state.json", "last.npz", "best.npz"}
-    return {n for n in names if n in fixed or re.fullmatch(r"vocab-[^/\\]+\.json", n)}
+    fixed = {"pipeline.json", "model.keras", MARKER, "state.json", "last.npz", "best.npz", "README.md",
+             # an export (nlp_tasks.export): its description, a SavedModel, LiteRT and ONNX files
+             "export.json", "saved_model.pb", "fingerprint.pb", "variables", "assets", "model.tflite"}
+    return {n for n in names if n in fixed or re.fullmatch(r"vocab-[^/\\]+\.json|\w+\.onnx", n)}
 
 
 def recover_before_reading(folder: str | os.PathLike, wait: float = 5.0) -> None:

@@ -15,6 +15,7 @@ A saved model is one folder that loads with one call and never runs code from th
       pipeline.json        format, task, nlp-tasks version, config, labels, vocabularies, metrics
       model.keras          the Keras model, loaded with safe_mode=True
       vocab-<name>.json    one file per vocabulary (words, chars, ...)
+      README.md            the model card (nlp_tasks.export.card), unless the user has a README.md there
 
 Saving writes a temporary folder beside the target and renames it into place, so an existing
 model is never left half-overwritten; everything else already in the folder (the training log,
@@ -229,6 +230,11 @@ class Pipeline:
                 "vocabularies": sorted(self.vocabs),
                 "metrics": self.metrics,
             }
+            from nlp_tasks.export import card
+
+            existing = folder / card.CARD
+            if not (existing.exists() or existing.is_symlink()) or card.is_ours(existing):
+                (tmp / card.CARD).write_text(card.model_card(self), encoding="utf-8")  # a user's README.md stays
             outdir.write_marker(tmp)
             # Written last: a temporary folder holding it is a complete model (outdir.recover).
             (tmp / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -245,6 +251,21 @@ class Pipeline:
         finally:
             outdir.release(folder)
         return Path(path)
+
+    # ------------------------------------------------------------ export
+    def export(self, path: str | Path, format: str = "savedmodel", batch_size: int = 1, length: int = 128) -> dict:
+        """Write the model to ``path`` as a SavedModel, LiteRT or ONNX model that runs without
+        nlp-tasks (:mod:`nlp_tasks.export`); returns the export's description (``export.json``).
+        ``batch_size``, ``length``: the fixed batch of a LiteRT model and the fixed time dimension
+        of those of its endpoints that need one (NER's); other formats take any shape."""
+        from nlp_tasks.export import export
+
+        return export(self, path, format, batch_size, length)
+
+    def export_spec(self):
+        """What an export of this task offers: a :class:`nlp_tasks.export.ExportSpec` of graph
+        endpoints (tasks override it)."""
+        raise UserError(f"a {self.task or 'pipeline'} model cannot be exported")
 
     @classmethod
     def read_meta(cls, path: str | Path) -> dict:

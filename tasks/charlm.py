@@ -313,6 +313,12 @@ class LanguageModelPipeline(Pipeline):
         """Same as :meth:`score`."""
         return self.score(inputs)
 
+    def export_spec(self):
+        """A streaming ``step`` and ``score`` (:mod:`tasks.sequence_export`)."""
+        from tasks.sequence_export import language_model_spec
+
+        return language_model_spec(self)
+
     # ------------------------------------------------------------------ sampling
     def step_function(self):
         """The compiled one-step function ``(ids (n,), states) -> (logits (n, V), states)``."""

@@ -213,6 +213,12 @@ class MusicPipeline(Pipeline):
         return [head.probabilities(y[None], np.asarray(model(x[None], training=False)))[0].tolist()
                 for x, y in zip(xs, ys)]
 
+    def export_spec(self):
+        """A streaming ``step`` and ``score`` (:mod:`tasks.sequence_export`)."""
+        from tasks.sequence_export import music_spec
+
+        return music_spec(self)
+
     # ------------------------------------------------------------------ generation
     def step_function(self):
         if self._step is None:

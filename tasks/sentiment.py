@@ -277,6 +277,12 @@ class SentimentPipeline(Pipeline):
             results.append(result)
         return results[0] if single else results
 
+    def export_spec(self):
+        """Texts in, probabilities and labels out; word ids in for LiteRT and ONNX (:mod:`tasks.text_export`)."""
+        from tasks.text_export import sentiment_spec
+
+        return sentiment_spec(self)
+
     def evaluate(self, data, split: str = "test") -> dict:
         """Accuracy, macro-F1, per-class P/R/F1 and the confusion matrix on labelled data."""
         from nlp_tasks.metrics import classification_report

@@ -1,4 +1,4 @@
-"""A task's ``train``, ``evaluate`` and ``predict`` commands, built from its Pipeline class.
+"""A task's ``train``, ``evaluate``, ``predict`` and ``export`` commands, built from its Pipeline class.
 
 Every task gets the same three doors into its pipeline; a task's own CLI module supplies only
 what differs (how results print, options of its own, extra verbs such as ``sample``)::
@@ -110,10 +110,53 @@ def predict_command(pipeline: str, *, render: Callable | None = None, help: str 
     return predict
 
 
+def export_command(pipeline: str) -> click.Command:
+    """``export MODEL_DIR --format savedmodel|litert|onnx --out PATH``: :meth:`Pipeline.export`."""
+    from nlp_tasks.export import FORMATS
+
+    cls = resolve(pipeline)
+
+    @click.command("export")
+    @click.argument("model_dir", type=click.Path())
+    @click.option("--format", "fmt", type=click.Choice(FORMATS), default="savedmodel", show_default=True,
+                  help="SavedModel (TF Serving, any TensorFlow), LiteRT (model.tflite, built-in ops only) or ONNX "
+                       "(one .onnx per endpoint).")
+    @click.option("--out", "out", metavar="PATH", required=True,
+                  help="Folder to write: new, empty, or an earlier export (which is replaced).")
+    @click.option("--batch-size", "batch_size", type=int, default=1, show_default=True,
+                  help="LiteRT only: the fixed number of rows per call.")
+    @click.option("--length", "length", type=int, default=128, show_default=True,
+                  help="LiteRT only: the fixed number of tokens per row of NER's endpoint.")
+    @options.json_output
+    def export(model_dir, fmt, out, batch_size, length, as_json):
+        description = cls.load(model_dir).export(out, fmt, batch_size=batch_size, length=length)
+        if as_json:
+            click.echo(json.dumps(description, indent=2, ensure_ascii=False))
+            return
+        click.echo(f"exported the {description['task']} model {model_dir} as {fmt} to {out}")
+        for name, endpoint in description["endpoints"].items():
+            click.echo(f"  {name:13} {endpoint['file']:16} {endpoint['doc']}")
+
+    export.help = (f"Write the {cls.task} model MODEL_DIR as a SavedModel, LiteRT or ONNX model that runs "
+                   "without nlp-tasks (export.json in OUT describes its inputs and outputs).")
+    return export
+
+
+GENERIC = {"export": export_command}
+
+
+def add_generic_commands(group: click.Group, pipeline: str) -> click.Group:
+    """Give a task's group the commands every task has (``export``) that it does not define."""
+    for name, make in GENERIC.items():
+        if name not in group.commands:
+            group.add_command(make(pipeline))
+    return group
+
+
 def task_group(pipeline: str, help: str) -> click.Group:
     """The command group of a task registered without CLI code of its own: the generic
-    ``train``, ``evaluate`` and ``predict``, results printed as JSON."""
+    ``train``, ``evaluate``, ``predict`` and ``export``, results printed as JSON."""
     group = click.Group(help=help)
     for make in (train_command, evaluate_command, predict_command):
         group.add_command(make(pipeline))
-    return group
+    return add_generic_commands(group, pipeline)

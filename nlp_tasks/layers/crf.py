@@ -142,7 +142,8 @@ class CRF(keras.layers.Layer):
         def back(tag, pointer):
             return tf.gather(pointer, tag, batch_dims=1)
 
-        earlier = tf.scan(back, pointers, initializer=best_last, reverse=True)  # tags for steps 0..T-2
+        # tags for steps 0..T-2: a scan over the reversed pointers, flipped back (see marginals)
+        earlier = tf.reverse(tf.scan(back, tf.reverse(pointers, [0]), initializer=best_last), [0])
         path = tf.concat([earlier, best_last[None]], axis=0)  # (T, batch)
         path = tf.transpose(path, [1, 0])[:, :length] * tf.cast(mask, tf.int32)
         return path, score
@@ -165,7 +166,10 @@ class CRF(keras.layers.Layer):
             new = tf.reduce_logsumexp(trans[None] + (e_next + beta)[:, None, :], axis=2)
             return tf.where(m_next[:, None], new, beta)
 
-        betas = tf.scan(step, (e[1:], m[1:]), initializer=beta_last, reverse=True)
+        # The scan runs over the reversed steps and its result is flipped back: the same as
+        # tf.scan(reverse=True), whose outputs tf2onnx 1.17 leaves in reversed order (the ONNX
+        # export of NER, tests/test_export.py, gave wrong paths and marginals).
+        betas = tf.reverse(tf.scan(step, (tf.reverse(e[1:], [0]), tf.reverse(m[1:], [0])), initializer=beta_last), [0])
         betas = tf.concat([betas, beta_last[None]], axis=0)  # (T, batch, K)
         log_z = tf.reduce_logsumexp(alphas[-1] + end, axis=1)
         probs = tf.exp(alphas + betas - log_z[None, :, None])

@@ -1,0 +1,308 @@
+"""Export a trained pipeline to SavedModel (TF Serving), LiteRT or ONNX, written once for every task.
+
+Each task says what its exported model offers (:meth:`nlp_tasks.pipeline.Pipeline.export_spec`):
+a list of :class:`Endpoint` s, graph functions with named tensor inputs and outputs. Endpoints
+that take and give only numbers (``portable``: token ids, piano-roll frames, states) go into
+every format; those that take strings (NER tokens, sentiment texts, with the vocabulary lookups
+in the graph as ``tf.lookup`` tables) only into the SavedModel, since neither LiteRT's built-in
+ops nor ONNX have TensorFlow's string ops. :func:`export` writes:
+
+- ``savedmodel``: a TensorFlow SavedModel (Keras' ``ExportArchive``), one serving signature per
+  endpoint; ``tf.saved_model.load(path).signatures["serve"]`` in any TensorFlow, TF Serving;
+- ``litert``: ``model.tflite``, one LiteRT signature per portable endpoint, TensorFlow's
+  converter with built-in ops only (no Flex / select TF ops); a model that needs any is refused
+  in one line naming the op;
+- ``onnx``: ``<endpoint>.onnx`` per portable endpoint, converted by ``tf2onnx``.
+
+Every export folder also holds ``export.json`` (what each endpoint takes and gives, the state
+sizes, the special ids), the vocabularies as ``vocab-<name>.json`` and the model card
+``README.md``. The folder is written atomically (:mod:`nlp_tasks.outdir`: a temporary folder,
+then a rename) and only into a new or empty folder or an earlier export of ours.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+from nlp_tasks.errors import UserError
+
+FORMATS = ("savedmodel", "litert", "onnx")
+EXPORT_FILE = "export.json"
+EXPORT_FORMAT = "nlp_tasks.export"
+EXPORT_VERSION = 1
+LITERT_FILE = "model.tflite"
+ONNX_OPSET = 17
+INSTALL = "pip install 'nlp-tasks[export]'"
+
+
+@dataclasses.dataclass
+class Endpoint:
+    """One exported function: ``fn(*inputs) -> {output name: tensor}``.
+
+    ``inputs``: ``tf.TensorSpec`` s with names (the names clients use); ``outputs``: a short
+    description of each output, for ``export.json`` and the model card; ``portable``: numbers
+    in and out only, so it is also written to LiteRT and ONNX; ``fixed_length``: its LiteRT form
+    has a fixed time dimension as well as a fixed batch (:func:`fixed_batch`)."""
+
+    name: str
+    fn: Callable
+    inputs: list
+    outputs: dict
+    doc: str
+    portable: bool = True
+    fixed_length: bool = False  # LiteRT needs the time dimension fixed too (a loop over batch x T)
+
+
+@dataclasses.dataclass
+class ExportSpec:
+    """What a task exports: its endpoints, the ``tf.lookup`` tables they use (tracked into the
+    SavedModel) and facts a client needs (``info``: state size, special ids, labels...)."""
+
+    endpoints: list
+    resources: list = dataclasses.field(default_factory=list)
+    info: dict = dataclasses.field(default_factory=dict)
+
+
+def export_files(folder: Path) -> set[str]:
+    """The names in an export folder that an export writes (and a new export replaces)."""
+    from nlp_tasks.outdir import MARKER
+
+    names = {MARKER}
+    if _format_of(folder / EXPORT_FILE) != EXPORT_FORMAT:
+        return names
+    names |= {EXPORT_FILE, "README.md", "saved_model.pb", "fingerprint.pb", "variables", "assets", LITERT_FILE}
+    try:
+        names |= {n for n in os.listdir(folder) if re.fullmatch(r"(vocab-\w+\.json|\w+\.onnx)", n)}
+    except OSError:
+        pass
+    return names
+
+
+def _format_of(path: Path):
+    try:
+        value = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    return value.get("format") if isinstance(value, dict) else None
+
+
+def is_export(folder: Path) -> bool:
+    return _format_of(Path(folder) / EXPORT_FILE) == EXPORT_FORMAT
+
+
+def fixed_batch(endpoint: Endpoint, batch_size: int, length: int) -> Endpoint:
+    """``endpoint`` with the batch dimension of every input fixed to ``batch_size`` (and, for
+    an endpoint marked ``fixed_length``, the time dimension to ``length``).
+
+    TensorFlow's LiteRT converter lowers the recurrent loop's TensorList to built-in ops only
+    when each element's shape (batch, units) is static; without a known batch it needs the Flex
+    op ``TensorListReserve``. So LiteRT models take batches of exactly ``batch_size`` rows (fill a
+    short batch with padding rows); the time dimension stays free (``resize_tensor_input``),
+    except where a loop runs over batch x time (NER's characters of every token): there every
+    input has ``length`` steps (fill with padding; longer input is cut by the client)."""
+    import tensorflow as tf
+
+    def shape(s):
+        dims = s.shape.as_list()
+        return [batch_size, *([length] if endpoint.fixed_length and len(dims) > 1 else dims[1:2]), *dims[2:]]
+
+    inputs = [tf.TensorSpec(shape(s), s.dtype, name=s.name) for s in endpoint.inputs]
+    return dataclasses.replace(endpoint, inputs=inputs)
+
+
+def export(pipe, path: str | Path, format: str = "savedmodel", batch_size: int = 1, length: int = 128) -> dict:
+    """Write ``pipe``'s model to ``path`` in ``format``; returns the description (``export.json``).
+    ``batch_size`` and ``length``: the fixed batch of a LiteRT model and the fixed time dimension
+    of its endpoints that need one (:func:`fixed_batch`); other formats take any shape."""
+    from nlp_tasks import outdir
+
+    if format not in FORMATS:
+        raise UserError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
+    for name, value in (("batch size", batch_size), ("length", length)):
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65536:
+            raise UserError(f"{name} must be an integer from 1 to 65536, got {value!r}")
+    pipe.require_model()
+    if format == "onnx":
+        _require_module("tf2onnx", "ONNX export")
+    spec = pipe.export_spec()
+    endpoints = spec.endpoints if format == "savedmodel" else [e for e in spec.endpoints if e.portable]
+    if not endpoints:
+        raise UserError(f"a {pipe.task} model has nothing to export as {format}")
+    target = outdir.resolve(path, "export folder")
+    if target.is_dir() and not is_export(target) and outdir.is_ours(target) and any(
+            (target / n).exists() for n in ("pipeline.json", "checkpoint")):
+        raise UserError(f"{target} is a model or training folder; export to a folder of its own")
+    folder = outdir.claim(path, "export folder", own=export_files, complete=EXPORT_FILE)
+    tmp = outdir.make_temporary(folder)
+    try:
+        if format == "savedmodel":
+            write_saved_model(pipe, spec, endpoints, tmp)
+        else:
+            with tempfile.TemporaryDirectory(prefix="nlp-tasks-export-") as scratch:
+                if format == "litert":  # LiteRT's loops need a known batch size (see fixed_batch)
+                    endpoints = [fixed_batch(e, batch_size, length) for e in endpoints]
+                write_saved_model(pipe, spec, endpoints, Path(scratch) / "savedmodel", tables=False)
+                if format == "litert":
+                    write_litert(Path(scratch) / "savedmodel", endpoints, tmp / LITERT_FILE)
+                else:
+                    for endpoint in endpoints:
+                        write_onnx(endpoint, tmp / f"{endpoint.name}.onnx")
+        for name, vocab in pipe.vocabs.items():
+            vocab.save(tmp / f"vocab-{name}.json")
+        description = describe(pipe, spec, endpoints, format)
+        if format == "litert":
+            description["batch_size"] = batch_size
+            if any(e.fixed_length for e in endpoints):
+                description["length"] = length
+        from nlp_tasks.export.card import model_card
+
+        (tmp / "README.md").write_text(model_card(pipe, export=description), encoding="utf-8")
+        outdir.write_marker(tmp)
+        # Written last: a temporary folder holding it is a complete export (outdir.recover).
+        (tmp / EXPORT_FILE).write_text(json.dumps(description, indent=2, ensure_ascii=False) + "\n",
+                                       encoding="utf-8")
+        outdir.replace_directory(tmp, folder, own=export_files)
+    except OSError as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise UserError(f"could not export to {folder}: {err.strerror or err}; the folder is as it was") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    finally:
+        outdir.release(folder)
+    return description
+
+
+def describe(pipe, spec: ExportSpec, endpoints, format: str) -> dict:
+    from nlp_tasks import __version__
+
+    def tensor(s):
+        return {"name": s.name, "dtype": s.dtype.name, "shape": [d for d in s.shape.as_list()]}
+
+    files = {"savedmodel": "saved_model.pb", "litert": LITERT_FILE}
+    return {
+        "format": EXPORT_FORMAT,
+        "version": EXPORT_VERSION,
+        "export_format": format,
+        "task": pipe.task,
+        "nlp_tasks_version": __version__,
+        "endpoints": {e.name: {"doc": e.doc, "inputs": [tensor(s) for s in e.inputs], "outputs": e.outputs,
+                               "file": files.get(format, f"{e.name}.onnx")} for e in endpoints},
+        "labels": list(pipe.labels),
+        "vocabularies": {name: f"vocab-{name}.json" for name in sorted(pipe.vocabs)},
+        **spec.info,
+    }
+
+
+def _require_module(name: str, what: str):
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        raise UserError(f"{what} needs the {name} package: {INSTALL}") from None
+
+
+# ---------------------------------------------------------------------- writers
+def write_saved_model(pipe, spec: ExportSpec, endpoints, path: Path, tables: bool = True) -> None:
+    """A SavedModel with one signature per endpoint (Keras' ``ExportArchive``); ``tables``: track
+    the spec's lookup tables (the string endpoints' only; LiteRT and ONNX get none)."""
+    import keras
+
+    archive = keras.export.ExportArchive()
+    archive.track(pipe.model)
+    for resource in spec.resources if tables else ():
+        archive.track(resource)
+    for endpoint in endpoints:
+        archive.add_endpoint(endpoint.name, endpoint.fn, input_signature=list(endpoint.inputs))
+    _quietly(archive.write_out, str(path), verbose=False)
+
+
+def write_litert(saved_model: Path, endpoints, path: Path) -> None:
+    """``model.tflite`` from the SavedModel's ``endpoints`` with LiteRT's built-in ops only."""
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model), signature_keys=[e.name for e in endpoints])
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    try:
+        model = _quietly(converter.convert)
+    except Exception as err:  # the converter raises ConverterError with the MLIR diagnostics
+        raise UserError(f"cannot convert this model to LiteRT without Flex (select TF) ops: {_op_problem(err)}") from None
+    path.write_bytes(model)
+
+
+def _op_problem(err: Exception) -> str:
+    """The first op the converter names in ``err``, and why, in one line."""
+    text = str(err)
+    ops = re.findall(r"'(tf\.\w+)' op", text) or re.findall(r"\b(tf\.\w+)\b", text)
+    reason = re.search(r"error: ([^\n]+)", text)
+    why = reason.group(1).strip() if reason else text.strip().splitlines()[-1] if text.strip() else type(err).__name__
+    first = f"{ops[0]} " if ops else ""
+    return f"{first}({why})"[:400]
+
+
+def write_onnx(endpoint: Endpoint, path: Path) -> None:
+    """``<endpoint>.onnx`` by ``tf2onnx`` from the endpoint's graph function."""
+    import tensorflow as tf
+
+    from nlp_tasks import _keras_compat
+
+    tf2onnx = _require_module("tf2onnx", "ONNX export")
+    _keras_compat.patch_tf2onnx()
+    function = tf.function(endpoint.fn, input_signature=list(endpoint.inputs))
+    try:
+        model, _ = _quietly(tf2onnx.convert.from_function, function, input_signature=list(endpoint.inputs),
+                            opset=ONNX_OPSET)
+    except Exception as err:
+        raise UserError(f"cannot convert the {endpoint.name!r} endpoint to ONNX: "
+                        f"{str(err).strip().splitlines()[-1][:300] if str(err).strip() else type(err).__name__}") from None
+    path.write_bytes(model.SerializeToString())
+
+
+def _quietly(fn, *args, **kwargs):
+    """Run a converter with its progress chatter (absl logging, prints) kept off stdout."""
+    import contextlib
+    import io
+    import logging
+
+    loggers = [logging.getLogger(n) for n in ("tf2onnx", "absl")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            return fn(*args, **kwargs)
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
+def state_layout(cells) -> dict[str, Any]:
+    """How a stack's states sit in one ``(batch, state_size)`` tensor: ``{"state_size", "parts":
+    [{"layer", "state", "units"}...]}`` (a<t> of each layer, and its c<t> for an LSTM)."""
+    parts = []
+    for layer, cell in enumerate(cells, start=1):
+        for k in range(cell.N_STATES):
+            parts.append({"layer": layer, "state": ("a", "c")[k] if cell.N_STATES == 2 else "a", "units": cell.units})
+    return {"state_size": sum(p["units"] for p in parts), "state_parts": parts}
+
+
+def split_state(state, cells):
+    """``(batch, state_size)`` -> the stack's state tuple (see :func:`state_layout`)."""
+    import tensorflow as tf
+
+    sizes = [cell.units for cell in cells for _ in range(cell.N_STATES)]
+    return tuple(tf.split(state, sizes, axis=1))
+
+
+def join_state(states):
+    import tensorflow as tf
+
+    return tf.concat(list(states), axis=1)

@@ -1,0 +1,115 @@
+"""The model card: ``README.md`` in every saved model and export folder.
+
+The form the Hugging Face hub and KerasHub presets use: YAML front matter (library, task,
+metrics) and sections for what the model is, how it was trained (config, data, the command),
+how well it does (the metrics the training run recorded), how to use it, and its limits.
+Everything in it comes from the pipeline's own record (``pipeline.json``): nothing is typed in.
+"""
+
+from __future__ import annotations
+
+import json
+
+MARK = "<!-- model card written by nlp-tasks; it is rewritten on every save -->"
+CARD = "README.md"
+
+_TASKS = {
+    "ner": ("token-classification", "Named entity recognition: one BIO tag per token, entity spans out."),
+    "sentiment": ("text-classification", "Sentence classification (many-to-one), e.g. a 1-5 rating."),
+    "charlm": ("text-generation", "A recurrent language model: scores texts and generates new ones."),
+    "music": ("audio-generation", "Polyphonic piano-roll generation (88 keys per time step), written as MIDI."),
+}
+_LIMITS = {
+    "ner": "Tags only the entity types of its training data; trained on news text (CoNLL-2003 style), it "
+           "does worse on other domains, lower-cased or noisy text. Input is split into words by nlp-tasks' "
+           "tokenizer; give tokens yourself for other conventions.",
+    "sentiment": "Trained on one domain (SST: film reviews); sarcasm, negation across clauses and other domains "
+                 "are hard. A text with no known words gets uniform probabilities.",
+    "charlm": "Generates text that resembles its training corpus; it knows no facts and may reproduce "
+              "passages of the corpus. A character model refuses characters it never saw.",
+    "music": "Generates in the style of its training pieces (Bach chorales, say), one time step at a time; "
+             "no notion of long-range form beyond what the recurrent state keeps.",
+}
+
+
+def is_ours(path) -> bool:
+    """True when the file at ``path`` is a model card nlp-tasks wrote (a link never is)."""
+    import os
+
+    if os.path.islink(path):
+        return False
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return MARK in handle.read(4096)
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def _front_matter(pipe, metrics: dict) -> list[str]:
+    tag, _ = _TASKS.get(pipe.task, ("other", ""))
+    lines = ["---", "library_name: nlp-tasks", f"pipeline_tag: {tag}", "tags:", "- keras", "- recurrent",
+             f"- {pipe.config.cell if hasattr(pipe.config, 'cell') else 'rnn'}"]
+    figures = {k: v for k, v in (metrics.get("test") or {}).items() if isinstance(v, (int, float))}
+    if figures:
+        lines += ["model-index:", f"- name: {pipe.task}", "  results:", "  - task:", f"      type: {tag}",
+                  "    metrics:"]
+        lines += [f"    - type: {k}\n      value: {v}" for k, v in sorted(figures.items())]
+    return lines + ["---"]
+
+
+def model_card(pipe, export: dict | None = None) -> str:
+    """The card's Markdown for ``pipe`` (and, in an export folder, the export's ``description``)."""
+    from nlp_tasks import __version__
+
+    cfg = pipe.config.to_dict()
+    metrics = pipe.metrics or {}
+    training = metrics.get("training") or {}
+    _, what = _TASKS.get(pipe.task, ("", pipe.task))
+    out = _front_matter(pipe, metrics) + ["", MARK, "", f"# nlp-tasks {pipe.task} model", "", what, ""]
+    out += ["## Model", "",
+            f"Task `{pipe.task}`, written by nlp-tasks {__version__}. Vocabularies: "
+            + (", ".join(f"{name} ({len(v):,} tokens)" for name, v in sorted(pipe.vocabs.items())) or "none")
+            + (f". Labels: {', '.join(pipe.labels)}." if pipe.labels and len(pipe.labels) <= 40 else
+               f". {len(pipe.labels)} labels." if pipe.labels else "."), ""]
+    if pipe.model is not None:
+        out += [f"Parameters: {pipe.model.count_params():,}.", ""]
+    out += ["Configuration (`pipeline.json`, `config`):", "", "```json", json.dumps(cfg, indent=1, sort_keys=True),
+            "```", ""]
+    out += ["## Training data and how it was trained", ""]
+    data = training.get("command") or training.get("data")
+    if data:
+        out += [f"Command: `{data}`", ""]
+    counts = {k: v for k, v in training.items() if k.startswith("train_") and isinstance(v, (int, float))}
+    if counts:
+        out += ["; ".join(f"{k}: {v:,}" if isinstance(v, int) else f"{k}: {v:.1f}" for k, v in sorted(counts.items()))
+                + ".", ""]
+    if not training:
+        out += ["No training record (a model built and saved without `fit`).", ""]
+    out += ["## Metrics", ""]
+    shown = False
+    for split in ("test", "training"):
+        figures = {k: v for k, v in (metrics.get(split) or {}).items() if isinstance(v, (int, float))
+                   and not isinstance(v, bool)}
+        if figures:
+            shown = True
+            out += [f"{split}:", "", "| metric | value |", "|---|---|"]
+            out += [f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in sorted(figures.items())]
+            out += [""]
+    if not shown:
+        out += ["None recorded.", ""]
+    out += ["## Intended use", "", _usage(pipe.task, export), "", "## Limits", "", _LIMITS.get(pipe.task, ""), ""]
+    return "\n".join(out)
+
+
+def _usage(task: str, export: dict | None) -> str:
+    if export is None:
+        return (f"Load with `from nlp_tasks.pipeline import Pipeline; Pipeline.load(folder)` or use "
+                f"`nlp-tasks {task} ...` (see nlp-tasks' README). `nlp-tasks {task} export` writes it as a "
+                "SavedModel, LiteRT or ONNX model.")
+    lines = [f"An export ({export['export_format']}) that runs without nlp-tasks. Endpoints:", ""]
+    for name, e in export["endpoints"].items():
+        ins = ", ".join(f"`{i['name']}` {i['dtype']} {i['shape']}" for i in e["inputs"])
+        outs = ", ".join(f"`{k}`" for k in e["outputs"])
+        lines.append(f"- `{name}` ({e['file']}): {e['doc']} In: {ins}. Out: {outs}.")
+    lines += ["", "`export.json` describes every input and output, the state layout and the special ids."]
+    return "\n".join(lines)

@@ -1,0 +1,163 @@
+"""What NER and sentiment models export (:mod:`nlp_tasks.export`): strings in, in the graph.
+
+NER ``serve``: ``tokens`` (batch, T) strings, ``""`` as padding -> the IOB2 ``tags``, each
+token's ``token_scores`` (its tag's probability: CRF marginals or softmax), and the entities as
+conlleval reads them off the tags (``entity_types``, ``entity_starts``, ``entity_ends``
+exclusive, in tokens, and ``entity_scores``, the mean token score; padded with ``""``/-1/0).
+Word ids (lower-cased), casing classes and character ids are computed in the graph
+(:mod:`nlp_tasks.export.text`). ``tag_ids`` takes the three id tensors instead (portable).
+
+Sentiment ``serve``: ``texts`` (batch,) strings -> ``probabilities``, ``label`` (``""`` for a
+text with no words, whose probabilities are uniform, as :meth:`SentimentPipeline.predict`)
+and ``label_id`` (-1 then). ``classify_ids``: ``word_ids`` (batch, T), 0 as padding (portable).
+"""
+
+from __future__ import annotations
+
+from nlp_tasks.export import Endpoint, ExportSpec
+from nlp_tasks.export import text as gtext
+from nlp_tasks.model_checks import OUTPUT_LAYER
+
+
+def _one_more_step(ids):
+    """A padding column after the last: every batch then has at least one step (an empty text)."""
+    import tensorflow as tf
+
+    extra = tf.zeros_like(ids[:, :1]) if ids.shape.rank == 2 else tf.zeros_like(ids[:, :1, :])
+    return tf.concat([ids, extra], axis=1)
+
+
+# ---------------------------------------------------------------------- sentiment
+def sentiment_spec(pipe) -> ExportSpec:
+    import tensorflow as tf
+
+    model, vocab, labels = pipe.require_model(), pipe.vocabs["words"], list(pipe.labels)
+    table = gtext.lookup_table(vocab)
+    n = len(labels)
+
+    def probabilities(word_ids):
+        probs = model(_one_more_step(word_ids), training=False)
+        empty = tf.reduce_all(tf.equal(word_ids, 0), axis=1)
+        return tf.where(empty[:, None], tf.fill(tf.shape(probs), 1.0 / n), probs), empty
+
+    def classify_ids(word_ids):
+        return {"probabilities": probabilities(word_ids)[0]}
+
+    def serve(texts):
+        tokens = gtext.tokenize(texts)
+        ids = gtext.token_ids(table, vocab, tokens).to_tensor(default_value=0)
+        probs, empty = probabilities(ids)
+        best = tf.argmax(probs, axis=-1, output_type=tf.int32)
+        return {"probabilities": probs,
+                "label": tf.where(empty, "", tf.gather(tf.constant(labels), best)),
+                "label_id": tf.where(empty, -1, best)}
+
+    return ExportSpec(
+        [Endpoint("serve", serve, [tf.TensorSpec((None,), tf.string, name="texts")],
+                  {"probabilities": "(batch, labels) float32, in the order of `labels`",
+                   "label": "(batch,) string, '' for a text with no words", "label_id": "(batch,) int32, -1 then"},
+                  "Texts in (tokenised and looked up in the graph), class probabilities and labels out.",
+                  portable=False),
+         Endpoint("classify_ids", classify_ids, [tf.TensorSpec((None, None), tf.int32, name="word_ids")],
+                  {"probabilities": "(batch, labels) float32; uniform for a row of padding only"},
+                  "Word ids (vocab-words.json, lower-cased words, 0 = padding, 1 = unknown) in, class "
+                  "probabilities out.")],
+        resources=[table],
+        info={"tokenizer": r"\w+(?:[-'.,]\w+)*|[^\w\s] (Python re, Unicode), lower-cased" if vocab.lower else
+              r"\w+(?:[-'.,]\w+)*|[^\w\s] (Python re, Unicode)", "pad_id": 0, "unk_id": 1})
+
+
+# ---------------------------------------------------------------------- NER
+def ner_spec(pipe) -> ExportSpec:
+    import tensorflow as tf
+
+    from tasks.ner import CASES, MAX_WORD_CHARS
+
+    model, cfg, labels = pipe.require_model(), pipe.config, list(pipe.labels)
+    words_vocab, chars_vocab = pipe.vocabs["words"], pipe.vocabs.get("chars")
+    word_table = gtext.lookup_table(words_vocab)
+    char_table = gtext.lookup_table(chars_vocab) if chars_vocab else None
+    crf = cfg.head == "crf"
+    prefixes = tf.constant([{"B": 1, "I": 2}.get(t[:1], 0) if t != "O" else 0 for t in labels], tf.int32)
+    kinds = sorted({t[2:] for t in labels if t != "O"})
+    kind_ids = tf.constant([kinds.index(t[2:]) + 1 if t != "O" else 0 for t in labels], tf.int32)
+
+    def decode(words, cases, chars):
+        length = tf.shape(words)[1]
+        words, cases, chars = _one_more_step(words), _one_more_step(cases), _one_more_step(chars)
+        out = model([words, cases, chars], training=False)
+        mask = words > 0
+        if crf:
+            layer = model.get_layer(OUTPUT_LAYER)
+            path, _ = layer.decode(out, mask)
+            probs = layer.marginals(out, mask)
+        else:
+            probs = out
+            path = tf.argmax(out, axis=-1, output_type=tf.int32) * tf.cast(mask, tf.int32)
+        score = tf.reduce_max(probs, axis=-1) * tf.cast(mask, probs.dtype)
+        return path[:, :length], score[:, :length]
+
+    def tag_ids(word_ids, case_ids, char_ids):
+        path, score = decode(word_ids, case_ids, char_ids)
+        return {"tag_ids": path, "token_scores": score}
+
+    def entities(path, score, mask):
+        """conlleval's chunks of IOB tags: a chunk starts at B-, or at I- after O or another type."""
+        prefix, kind = tf.gather(prefixes, path), tf.gather(kind_ids, path)
+        kind = tf.where(mask, kind, 0)
+        prev_kind = tf.pad(kind[:, :-1], [[0, 0], [1, 0]])
+        inside = kind > 0
+        start = inside & ((prefix == 1) | tf.not_equal(prev_kind, kind))
+        chunk = tf.cumsum(tf.cast(start, tf.int32), axis=1) * tf.cast(inside, tf.int32)  # 1.. per row, 0 outside
+        count = tf.reduce_max(tf.pad(chunk, [[0, 0], [0, 1]]), axis=1)
+        e = tf.reduce_max(tf.pad(count, [[0, 1]]))
+        rows = tf.shape(path)[0]
+        slots = tf.range(1, e + 1)[None, :, None]  # (1, E, 1)
+        member = tf.equal(chunk[:, None, :], slots)  # (batch, E, T)
+        positions = tf.range(tf.shape(path)[1])[None, None, :]
+        size = tf.reduce_sum(tf.cast(member, tf.int32), axis=2)
+        present = size > 0
+        starts = tf.where(present, tf.reduce_min(tf.where(member, positions, 2**30), axis=2), -1)
+        ends = tf.where(present, tf.reduce_max(tf.where(member, positions, -1), axis=2) + 1, -1)
+        mean = tf.reduce_sum(tf.where(member, score[:, None, :], 0.0), axis=2) / tf.cast(tf.maximum(size, 1), score.dtype)
+        first_kind = tf.gather(kind, tf.maximum(starts, 0), batch_dims=1)
+        names = tf.constant([""] + kinds)
+        del rows
+        return {"entity_types": tf.where(present, tf.gather(names, first_kind), ""),
+                "entity_starts": starts, "entity_ends": ends,
+                "entity_scores": tf.where(present, mean, 0.0)}
+
+    def serve(tokens):
+        mask = tf.not_equal(tokens, "")
+        words = tf.where(mask, gtext.token_ids(word_table, words_vocab, tokens), 0)
+        cases = gtext.casing_ids(tokens, CASES)
+        if char_table is not None:
+            chars = gtext.char_ids(char_table, tokens, MAX_WORD_CHARS)
+        else:
+            chars = tf.zeros(tf.concat([tf.shape(tokens), [1]], 0), tf.int32)
+        path, score = decode(words, cases, chars)
+        mask = mask & (words > 0)
+        tags = tf.where(mask, tf.gather(tf.constant(labels), path), "")
+        return {"tags": tags, "tag_ids": path, "token_scores": score, **entities(path, score, mask)}
+
+    id_inputs = [tf.TensorSpec((None, None), tf.int32, name="word_ids"),
+                 tf.TensorSpec((None, None), tf.int32, name="case_ids"),
+                 tf.TensorSpec((None, None, None), tf.int32, name="char_ids")]
+    return ExportSpec(
+        [Endpoint("serve", serve, [tf.TensorSpec((None, None), tf.string, name="tokens")],
+                  {"tags": "(batch, T) string IOB2 tags, '' at padding", "tag_ids": "(batch, T) int32, index into `labels`",
+                   "token_scores": "(batch, T) float32, the probability of each token's tag",
+                   "entity_types": "(batch, E) string, '' past a row's last entity",
+                   "entity_starts": "(batch, E) int32 first token, -1 past the last",
+                   "entity_ends": "(batch, E) int32 token after the last, -1 past the last",
+                   "entity_scores": "(batch, E) float32, mean token score of the entity"},
+                  "Tokens in (a padded batch of strings, '' as padding), tags and entities out.",
+                  portable=False),
+         Endpoint("tag_ids", tag_ids, id_inputs,
+                  {"tag_ids": "(batch, T) int32, index into `labels`", "token_scores": "(batch, T) float32"},
+                  "Word ids (vocab-words.json, lower-cased), casing classes (`cases`) and character ids "
+                  f"(vocab-chars.json, first {MAX_WORD_CHARS} characters) in, tag ids out.",
+                  fixed_length=char_table is not None)],
+        resources=[t for t in (word_table, char_table) if t is not None],
+        info={"cases": list(CASES), "max_word_chars": MAX_WORD_CHARS, "pad_id": 0, "unk_id": 1,
+              "head": cfg.head})
