@@ -3,10 +3,9 @@
 Model: the frame x<t> (88 piano keys, multi-hot) -> 1-3 stacked GRU (or LSTM, Elman RNN) layers
 with dropout -> an output head (:mod:`tasks.music_heads`): ``--head sigmoid``, 88 independent
 sigmoid outputs ``P(key k sounds at t | frames < t)``, or ``--head nade``, RNN-NADE: a<t> sets the
-biases of a NADE that draws the 88 keys of a frame jointly, each given the keys below it.
-Training minimises the NLL of each frame (for the sigmoid head the binary cross-entropy summed
-over the 88 keys); x<1> is the silent frame (all zeros) and a<0> = 0, so generation can start
-from nothing and feed each sampled frame back in.
+biases of a NADE that draws the 88 keys of a frame jointly, each given the keys below it. Training
+minimises each frame's NLL (sigmoid head: the binary cross-entropy summed over the 88 keys); x<1>
+is the silent frame and a<0> = 0, so generation starts from nothing and feeds each frame back in.
 
 A piece from silence does not draw its first frame from the model: that step is seen once per
 piece in training, and 88 keys drawn independently from its spread-out probabilities gave

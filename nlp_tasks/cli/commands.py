@@ -114,8 +114,6 @@ def export_command(pipeline: str) -> click.Command:
     """``export MODEL_DIR --format savedmodel|litert|onnx --out PATH``: :meth:`Pipeline.export`."""
     from nlp_tasks.export import FORMATS
 
-    cls = resolve(pipeline)
-
     @click.command("export")
     @click.argument("model_dir", type=click.Path())
     @click.option("--format", "fmt", type=click.Choice(FORMATS), default="savedmodel", show_default=True,
@@ -129,7 +127,7 @@ def export_command(pipeline: str) -> click.Command:
                   help="LiteRT only: the fixed number of tokens per row of NER's endpoint.")
     @options.json_output
     def export(model_dir, fmt, out, batch_size, length, as_json):
-        description = cls.load(model_dir).export(out, fmt, batch_size=batch_size, length=length)
+        description = resolve(pipeline).load(model_dir).export(out, fmt, batch_size=batch_size, length=length)
         if as_json:
             click.echo(json.dumps(description, indent=2, ensure_ascii=False))
             return
@@ -137,7 +135,7 @@ def export_command(pipeline: str) -> click.Command:
         for name, endpoint in description["endpoints"].items():
             click.echo(f"  {name:13} {endpoint['file']:16} {endpoint['doc']}")
 
-    export.help = (f"Write the {cls.task} model MODEL_DIR as a SavedModel, LiteRT or ONNX model that runs "
+    export.help = ("Write the model MODEL_DIR as a SavedModel, LiteRT or ONNX model that runs "
                    "without nlp-tasks (export.json in OUT describes its inputs and outputs).")
     return export
 
