@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -250,3 +251,44 @@ def test_music_nade_export_is_refused_in_one_line(tmp_path):
     music.fit(MUSIC_ROLLS, MUSIC_ROLLS[:1], verbose=0)
     with pytest.raises(UserError, match="'nade' head cannot be exported yet"):
         music.export(tmp_path / "x")
+
+
+def _readme_export_examples():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Exported models", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```py\n(.*?)```", section, flags=re.S)
+
+
+def test_readme_export_examples_run_without_nlp_tasks(exported):
+    """The README's client examples, each in a fresh process in the folder that holds the exports
+    (named as the README names them), with nothing of ours importable."""
+    _, _, root = exported
+    blocks = _readme_export_examples()
+    assert len(blocks) == 3
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    for block in blocks:
+        guard = "\nimport sys\nassert not [m for m in sys.modules if m.split('.')[0] in ('nlp_tasks', 'tasks')]\n"
+        run = subprocess.run([sys.executable, "-c", block + guard], cwd=root, env=env, capture_output=True,
+                             text=True, timeout=300)
+        assert run.returncode == 0, block + run.stderr[-3000:]
+        assert run.stdout.strip(), block
+
+
+def test_cli_export_writes_the_folder_and_refuses_a_foreign_one_in_one_line(pipes, tmp_path, capsys):
+    import cli
+
+    model_dir = pipes["sentiment"].save(tmp_path / "model")
+    out = tmp_path / "sentiment-onnx"
+    assert cli.main(["sentiment", "export", str(model_dir), "--format", "onnx", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"as onnx to {out}" in printed and "classify_ids" in printed
+    assert (out / "classify_ids.onnx").is_file() and (out / "export.json").is_file()
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me", encoding="utf-8")
+    assert cli.main(["sentiment", "export", str(model_dir), "--out", str(foreign)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("error: ") and "not written by nlp-tasks" in err
+    assert os.listdir(foreign) == ["notes.txt"]
+    assert cli.main(["sentiment", "export", str(tmp_path / "no-model"), "--out", str(tmp_path / "x")]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
