@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: demo test bench bench-cells bench-speed bench-ner bench-sentiment bench-charlm bench-music clean
+.PHONY: demo test bench bench-cells bench-speed bench-ner bench-sentiment bench-charlm bench-music bench-export clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,7 @@ test: $(VENV)/.installed-test
 	$(PY) -m pytest -q
 
 # Benchmarks write benchmarks/RESULTS.md and benchmarks/results/*.json (minutes to an hour each).
-bench: bench-cells bench-speed bench-ner bench-sentiment bench-charlm bench-music
+bench: bench-cells bench-speed bench-ner bench-sentiment bench-charlm bench-music bench-export
 
 bench-cells: $(VENV)/.installed-bench
 	$(PY) benchmarks/cells.py
@@ -51,6 +51,9 @@ bench-charlm: $(VENV)/.installed-bench
 bench-music: $(VENV)/.installed-bench
 	$(PY) benchmarks/music.py
 	$(PY) benchmarks/music.py --head nade
+
+bench-export: $(VENV)/.installed-bench
+	$(PY) benchmarks/export.py
 
 clean:
 	rm -rf $(VENV) demo-output *.egg-info .pytest_cache .hypothesis
