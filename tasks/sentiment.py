@@ -47,6 +47,8 @@ from nlp_tasks.pipeline import Pipeline, TrainingData, TrainingPlan
 from nlp_tasks.sources import hub_split, load_hub_dataset, no_split_for_file, resolve_source
 from nlp_tasks.vectors import read_word_vectors, with_pretrained
 from nlp_tasks.vocab import Vocabulary
+from tasks import sst_trees
+from tasks.sst_trees import TREE_LABELS
 
 POOLINGS = ("last", "max", "mean", "attention")
 RATING_LABELS = ["0", "1", "2", "3", "4"]
@@ -67,21 +69,48 @@ class SentimentConfig(TrainSettings):
     class_weights: bool = setting(False, "Weigh classes by inverse frequency.")
     text_column: str = setting("text", "Text column of CSV/JSON/hub data.")
     label_column: str = setting("label", "Label column of CSV/JSON/hub data.")
+    phrases: bool = setting(False, "Train on every labelled phrase of PTB-tree data (sst/trees, a ptb_tree "
+                                   "column), not only on whole sentences; validation and test stay sentences.")
+    tree_labels: str = setting("fine", "Labels of PTB-tree data: fine (0..4) or binary (SST-2: 0-1 -> 0, 3-4 -> 1, "
+                                       "neutral dropped).", choices=TREE_LABELS)
 
 
-def read_examples(source, split: str = "train", text_column: str = "text", label_column: str | None = "label"):
+def read_examples(source, split: str = "train", text_column: str = "text", label_column: str | None = "label",
+                  tree_labels: str = "fine", phrases: bool = False, trees_only: bool = False):
     """``[(text, label)]`` from a file, a hub dataset name, or Python pairs/dicts.
 
     ``label_column=None`` reads texts only (labels ``None``). A hub name may carry its split:
     ``"SetFit/sst5:validation"``; otherwise ``split`` (train/dev/test) picks the usual one.
+    PTB-tree data (a file of ``(LABEL ...)`` lines, a data set with a ``ptb_tree`` column; see
+    :mod:`tasks.sst_trees`) gives its sentences, or with ``phrases`` every distinct labelled
+    phrase, labelled as ``tree_labels`` says; ``trees_only`` refuses other data.
     """
+    def trees(found):
+        examples = (sst_trees.phrase_examples if phrases else sst_trees.sentence_examples)(found, tree_labels)
+        return [(text, None if label_column is None else label) for text, label in examples]
+
+    def not_trees(what):
+        if trees_only:
+            raise UserError(f"{what}: --phrases and --tree-labels binary need PTB-tree data (one '(LABEL ...)' tree "
+                            "per line, as in sst/trees/train.txt, or a data set with a ptb_tree column)")
+
     if isinstance(source, (list, tuple)):
+        not_trees("Python examples")
         return [_python_example(item, i) for i, item in enumerate(source, start=1)]
     kind, name, chosen = resolve_source(str(source))
     if kind != "file":  # a local folder or a hub name, "SetFit/sst5:validation", "folder:train[:500]"
-        return _hub_examples(name, chosen or hub_split(split), text_column, label_column)
+        data = load_hub_dataset(name, split=chosen or hub_split(split))
+        if "ptb_tree" in data.column_names and text_column not in data.column_names:
+            return trees(sst_trees.read_tree_lines(data["ptb_tree"], f"data set {name!r}", "row"))
+        not_trees(f"data set {name!r}")
+        return _hub_examples(name, data, text_column, label_column)
     no_split_for_file(name, chosen)
     path = Path(name)
+    if path.suffix.lower() not in TABLE_SUFFIXES:
+        lines = read_lines(path)
+        if sst_trees.looks_like_tree(next((line for line in lines if line.strip()), "")):
+            return trees(sst_trees.read_tree_lines(lines, str(path)))
+    not_trees(str(path))
     if path.suffix.lower() in TABLE_SUFFIXES:
         return [(text, label) for label, text in read_table(path, text_column, label_column)]
     if label_column is None:
@@ -101,8 +130,7 @@ def _python_example(item, index):
     return check_example(item[0], f"example {index}"), None if label is None else str(label)
 
 
-def _hub_examples(name, split, text_column, label_column):
-    data = load_hub_dataset(name, split=split)
+def _hub_examples(name, data, text_column, label_column):
     for column in (text_column, label_column):
         if column is not None and column not in data.column_names:
             raise UserError(f"data set {name!r}: no column {column!r} (columns: {', '.join(data.column_names)})")
@@ -164,9 +192,11 @@ class SentimentPipeline(Pipeline):
         return self.model
 
     # ------------------------------------------------------------------ data
-    def _examples(self, source, split, with_labels=True):
+    def _examples(self, source, split, with_labels=True, training=False):
         cfg = self.config
-        return read_examples(source, split, cfg.text_column, cfg.label_column if with_labels else None)
+        return read_examples(source, split, cfg.text_column, cfg.label_column if with_labels else None,
+                             cfg.tree_labels, phrases=training and cfg.phrases,
+                             trees_only=training and (cfg.phrases or cfg.tree_labels != "fine"))
 
     def _dataset(self, examples, shuffle, weights=None):
         import tensorflow as tf
@@ -200,7 +230,7 @@ class SentimentPipeline(Pipeline):
         from nlp_tasks.checkpoint import fingerprint
 
         cfg = self.config
-        train_examples = self._examples(train, "train")
+        train_examples = self._examples(train, "train", training=True)
         dev_examples = self._examples(dev, "dev") if dev is not None else None
         self.set_labels(sorted({label for _, label in train_examples}, key=_label_key))
         if len(self.labels) < 2:
