@@ -2,11 +2,18 @@
 
     .venv/bin/python benchmarks/sentiment.py                 # SST-5 and SST-2, default config
     .venv/bin/python benchmarks/sentiment.py --sets sst5 --epochs 12 --units 96
+    .venv/bin/python benchmarks/sentiment.py --trees --seeds 0 1 2   # the parse trees, every phrase
 
 Data comes from ``$NLP_TASKS_DATA/sst`` (default ``../shared/data/sst``). Writes
 ``benchmarks/results/sentiment.json`` and the ``sst`` section of ``benchmarks/RESULTS.md``:
 test accuracy and macro-F1, the best dev accuracy and its epoch, training time on this machine,
 and prediction throughput (texts/s, batched, over the test split).
+
+``--trees`` trains on every labelled phrase of ``sst/trees/train.txt`` (``--phrases``; SST-2 with
+``--tree-labels binary``: neutral phrases dropped) and selects and tests on the sentences of the
+dev and test trees, the published setting; with ``--seeds`` it runs once per seed and reports
+the mean and the range. It writes ``benchmarks/results/sentiment-trees.json`` and the
+``sst/trees`` section instead.
 """
 
 from __future__ import annotations
@@ -27,10 +34,17 @@ from tasks.sentiment import SentimentConfig, SentimentPipeline  # noqa: E402
 PUBLISHED = {"sst5": "RNTN 45.7, CNN 48.0, Tree-LSTM 51.0", "sst2": "RNTN 85.4, CNN 87.2, Tree-LSTM 88.0"}
 FLOOR = {"sst5": 40.0, "sst2": 80.0}
 GOAL = {"sst5": 46.0, "sst2": 85.5}
+TREE_PUBLISHED = {"sst5": "RNTN 45.7, CNN-rand 45.0, DCNN 48.5", "sst2": "RNTN 85.4, CNN-rand 82.7, DCNN 86.8"}
+TREE_FLOOR = {"sst5": 45.7, "sst2": 85.4}  # RNTN (issue 19)
+TREE_GOAL = {"sst5": 48.5, "sst2": 86.8}  # DCNN, random initialisation
 
 
-def run(name: str, config: SentimentConfig, root: Path) -> dict:
-    files = {split: root / "sst" / f"{name}.{split}.txt" for split in ("train", "dev", "test")}
+def run(name: str, config: SentimentConfig, root: Path, trees: bool = False) -> dict:
+    if trees:
+        files = {split: root / "sst" / "trees" / f"{split}.txt" for split in ("train", "dev", "test")}
+        config = dataclasses.replace(config, phrases=True, tree_labels="binary" if name == "sst2" else "fine")
+    else:
+        files = {split: root / "sst" / f"{name}.{split}.txt" for split in ("train", "dev", "test")}
     pipe = SentimentPipeline(config)
     summary = pipe.fit(files["train"], files["dev"], verbose=2)
     report = pipe.evaluate(files["test"])
@@ -38,7 +52,7 @@ def run(name: str, config: SentimentConfig, root: Path) -> dict:
     pipe.predict_proba([text for text, _ in pipe._examples(files["test"], "test")])
     throughput = report["examples"] / (time.perf_counter() - start)
     return {
-        "data": name, "config": dataclasses.asdict(config),
+        "data": name, "config": dataclasses.asdict(config), "train_examples": summary["train_examples"],
         "test_accuracy": report["accuracy"], "test_macro_f1": report["macro_f1"], "test_examples": report["examples"],
         "best_dev_accuracy": summary.get("best"), "best_epoch": summary.get("best_epoch"),
         "epochs_run": summary["epochs_run"], "train_seconds": summary["train_seconds"],
@@ -49,10 +63,14 @@ def run(name: str, config: SentimentConfig, root: Path) -> dict:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", nargs="+", default=["sst5", "sst2"], choices=["sst5", "sst2"])
+    parser.add_argument("--trees", action="store_true", help="train on the parse trees' phrases (sst/trees)")
+    parser.add_argument("--seeds", type=int, nargs="+", help="one run per seed (with --trees): mean and range")
     add_settings(parser, SentimentConfig)
     args = parser.parse_args(argv)
     config = config_from_args(SentimentConfig, args)
     root = data_dir()
+    if args.trees:
+        return trees_main(args, config, root, argv)
     results = [run(name, config, root) for name in args.sets]
     command = "python benchmarks/sentiment.py " + shlex.join(argv if argv is not None else sys.argv[1:])
     machine = machine_info()
@@ -79,6 +97,50 @@ Config: {cfg}. No pretrained embeddings.
     write_section("sst", body)
     for r in results:
         print(f"{r['data']}: test accuracy {100 * r['test_accuracy']:.2f}%  ({r['train_seconds'] / 60:.1f} min)")
+
+
+def trees_main(args, config, root, argv) -> None:
+    """The ``--trees`` benchmark: every phrase for training, sentences for selection and test."""
+    import statistics
+
+    seeds = args.seeds or [config.seed]
+    command = "python benchmarks/sentiment.py " + shlex.join(argv if argv is not None else sys.argv[1:])
+    path = Path(__file__).resolve().parent / "results" / "sentiment-trees.json"
+    machine, runs = machine_info(), []
+    for name in args.sets:
+        for seed in seeds:
+            result = run(name, dataclasses.replace(config, seed=seed), root, trees=True)
+            runs.append({**result, "seed": seed})
+            print(f"{name} seed {seed}: test accuracy {100 * result['test_accuracy']:.2f}% "
+                  f"({result['train_seconds'] / 60:.1f} min)", flush=True)
+            write_json(path.name, {"date": now(), "command": command.strip(), "machine": machine, "runs": runs})
+    rows = []
+    for name in args.sets:
+        mine = [r for r in runs if r["data"] == name]
+        acc = [100 * r["test_accuracy"] for r in mine]
+        f1 = [100 * r["test_macro_f1"] for r in mine]
+        spread = f" ({min(acc):.1f}-{max(acc):.1f})" if len(acc) > 1 else ""
+        epochs = ", ".join(f"{r['best_epoch']}/{r['epochs_run']}" for r in mine)
+        rows.append(f"| {name} | {len(mine)} | {statistics.mean(acc):.1f}{spread} | {statistics.mean(f1):.1f} | "
+                    f"{epochs} | {mine[0]['train_examples']:,} | "
+                    f"{statistics.mean(r['train_seconds'] for r in mine) / 60:.1f} | {TREE_FLOOR[name]} / "
+                    f"{TREE_GOAL[name]} | {TREE_PUBLISHED[name]} |")
+    cfg = ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(config).items()
+                    if k not in ("text_column", "label_column", "seed", "phrases", "tree_labels"))
+    body = f"""The treebank's parse trees (`sst/trees/`): train on every distinct labelled phrase of the
+training trees (SST-2: neutral phrases dropped, 0-1 negative, 3-4 positive), best epoch by the
+accuracy on the dev sentences, the test sentences scored once. Measured {now()} on
+{machine['cpu']} ({machine['cores']} cores, CPU only), TensorFlow {machine.get('tensorflow')}, commit
+{machine.get('commit')}. Command:
+
+    {command.strip()}
+
+Config: {cfg}; seeds {', '.join(map(str, seeds))}. No pretrained embeddings.
+
+| data | runs | test accuracy % (mean, range) | test macro-F1 % | best epoch / run | training phrases | train minutes | floor / goal % | published, no pretrained vectors |
+|---|---|---|---|---|---|---|---|---|
+""" + "\n".join(rows)
+    write_section("sst/trees", body)
 
 
 if __name__ == "__main__":
