@@ -141,6 +141,23 @@ def read_sentences(source, split: str = "train", scheme: str = "auto"):
     return [(tokens, to_iob2(tags, scheme)) for tokens, tags in sentences]
 
 
+def decode_tags(model, crf: bool, words, cases, chars):
+    """``(path, score, mask)``: the best tag ids (CRF: Viterbi), each token's probability of its
+    most likely tag (CRF: its marginal) and the mask of real tokens, as tensors."""
+    import tensorflow as tf
+
+    out = model([words, cases, chars], training=False)
+    mask = words > 0
+    if crf:
+        layer = model.get_layer(OUTPUT_LAYER)
+        path, _ = layer.decode(out, mask)
+        probs = layer.marginals(out, mask)
+    else:
+        probs = out
+        path = tf.argmax(out, axis=-1, output_type=tf.int32) * tf.cast(mask, tf.int32)
+    return path, tf.reduce_max(probs, axis=-1), mask
+
+
 class NERPipeline(Pipeline):
     """Token tagging with entity spans out. See the module docstring."""
 
@@ -259,16 +276,8 @@ class NERPipeline(Pipeline):
 
             @tf.function(reduce_retracing=True)
             def decode(words, cases, chars):
-                out = model([words, cases, chars], training=False)
-                mask = words > 0
-                if crf:
-                    layer = model.get_layer(OUTPUT_LAYER)
-                    path, _ = layer.decode(out, mask)
-                    probs = layer.marginals(out, mask)
-                else:
-                    probs = out
-                    path = tf.argmax(out, axis=-1, output_type=tf.int32) * tf.cast(mask, tf.int32)
-                return path, tf.reduce_max(probs, axis=-1)
+                path, score, _ = decode_tags(model, crf, words, cases, chars)
+                return path, score
 
             self._decode_fn = decode
         return self._decode_fn

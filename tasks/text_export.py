@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from nlp_tasks.export import Endpoint, ExportSpec
 from nlp_tasks.export import text as gtext
-from nlp_tasks.model_checks import OUTPUT_LAYER
 
 
 def _one_more_step(ids):
@@ -71,7 +70,7 @@ def sentiment_spec(pipe) -> ExportSpec:
 def ner_spec(pipe) -> ExportSpec:
     import tensorflow as tf
 
-    from tasks.ner import CASES, MAX_WORD_CHARS
+    from tasks.ner import CASES, MAX_WORD_CHARS, decode_tags
 
     model, cfg, labels = pipe.require_model(), pipe.config, list(pipe.labels)
     words_vocab, chars_vocab = pipe.vocabs["words"], pipe.vocabs.get("chars")
@@ -85,16 +84,8 @@ def ner_spec(pipe) -> ExportSpec:
     def decode(words, cases, chars):
         length = tf.shape(words)[1]
         words, cases, chars = _one_more_step(words), _one_more_step(cases), _one_more_step(chars)
-        out = model([words, cases, chars], training=False)
-        mask = words > 0
-        if crf:
-            layer = model.get_layer(OUTPUT_LAYER)
-            path, _ = layer.decode(out, mask)
-            probs = layer.marginals(out, mask)
-        else:
-            probs = out
-            path = tf.argmax(out, axis=-1, output_type=tf.int32) * tf.cast(mask, tf.int32)
-        score = tf.reduce_max(probs, axis=-1) * tf.cast(mask, probs.dtype)
+        path, score, mask = decode_tags(model, crf, words, cases, chars)
+        score = score * tf.cast(mask, score.dtype)
         return path[:, :length], score[:, :length]
 
     def tag_ids(word_ids, case_ids, char_ids):
