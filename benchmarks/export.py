@@ -52,6 +52,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import machine_info, now, write_json, write_section  # noqa: E402
+from nlp_tasks.batching import pad  # noqa: E402
 
 TASKS = ("sentiment", "ner", "charlm", "music")
 DATASETS = {"sentiment": "sst (sst5)", "ner": "conll2003", "charlm": "tinyshakespeare", "music": "jsb_chorales"}
@@ -108,14 +109,6 @@ def chunks_of(items, size):
     return [items[i:i + size] for i in range(0, len(items), size)]
 
 
-def pad_ids(rows, width=None):
-    width = width or max(1, max(len(r) for r in rows))
-    out = np.zeros((len(rows), width), np.int32)
-    for i, r in enumerate(rows):
-        out[i, :len(r)] = r
-    return out
-
-
 # ------------------------------------------------------------------------------ tasks
 def sentiment(args, data, root):
     from tasks.sentiment import SentimentConfig, SentimentPipeline, read_examples
@@ -130,7 +123,7 @@ def sentiment(args, data, root):
     workloads = {}
     for batch in (1, BIG):
         calls = chunks_of(texts[: args.items * batch], batch)
-        ids = [pad_ids([vocab.encode(t) for t in call]) for call in calls]
+        ids = [vocab.encode_batch(call) for call in calls]
         serve = clients.savedmodel("serve")
         contenders = {"pipeline predict": lambda calls=calls: [pipe.predict(c) for c in calls],
                       "savedmodel serve (strings)": lambda calls=calls: [serve(texts=np.array(c)) for c in calls]}
@@ -239,11 +232,7 @@ def music(args, data, root):
     workloads = {}
     for batch in (1, BIG):
         calls = chunks_of(pieces[: args.items * batch], batch)
-        rolls = []
-        for call in calls:
-            width = max(len(p) for p in call)
-            rolls.append((np.array([np.pad(p, [(0, width - len(p)), (0, 0)]) for p in call], np.float32),
-                          np.array([len(p) for p in call], np.int32)))
+        rolls = [(pad(call, dtype=np.float32), np.array([len(p) for p in call], np.int32)) for call in calls]
         contenders = {"pipeline predict": lambda calls=calls: [pipe.predict(c) for c in calls]}
         for fmt, call in clients.each_format("score", batch).items():
             contenders[f"{fmt} score"] = lambda call=call, rolls=rolls: [call(roll=r, lengths=n) for r, n in rolls]

@@ -106,15 +106,15 @@ def read_examples(source, split: str = "train", text_column: str = "text", label
         return _hub_examples(name, data, text_column, label_column)
     no_split_for_file(name, chosen)
     path = Path(name)
-    if path.suffix.lower() not in TABLE_SUFFIXES:
-        lines = read_lines(path)
-        if sst_trees.looks_like_tree(next((line for line in lines if line.strip()), "")):
-            return trees(sst_trees.read_tree_lines(lines, str(path)))
-    not_trees(str(path))
     if path.suffix.lower() in TABLE_SUFFIXES:
+        not_trees(str(path))
         return [(text, label) for label, text in read_table(path, text_column, label_column)]
+    lines = read_lines(path)
+    if sst_trees.looks_like_tree(next((line for line in lines if line.strip()), "")):
+        return trees(sst_trees.read_tree_lines(lines, str(path)))
+    not_trees(str(path))
     if label_column is None:
-        texts = [line for line in read_lines(path) if line.strip()]
+        texts = [line for line in lines if line.strip()]
         if not texts:
             raise UserError(f"{path}: no examples (the file is empty)")
         return [(text, None) for text in texts]

@@ -85,7 +85,12 @@ def test_the_real_treebank_files(shared_data):
     folder = shared_data / "sst" / "trees"
     train = read_tree_file(folder / "train.txt")
     assert len(train) == 8544 and sum(len(t.spans) for t in train) == 318_582
-    assert len(phrase_examples(train)) == 159_274  # distinct phrase texts (no text has two labels)
+    assert len(phrase_examples(train)) == 159_274  # distinct phrase texts
+    labels = {}
+    for tree in train:
+        for start, end, label in tree.spans:
+            labels.setdefault(" ".join(tree.words[start:end]), set()).add(label)
+    assert len(labels) == 159_274 and all(len(found) == 1 for found in labels.values())  # no text has two labels
     assert len(phrase_examples(train, "binary")) == 77_616
     assert len(sentence_examples(train, "binary")) == 6920
     dev, test = read_tree_file(folder / "dev.txt"), read_tree_file(folder / "test.txt")
