@@ -289,10 +289,24 @@ def read_pieces(source, split: str = "train", steps_per_quarter: int = 1) -> lis
 
 
 # ---------------------------------------------------------------------- writing
-def write_midi(path: str | Path, roll: np.ndarray, steps_per_quarter: int = 1, tempo_bpm: float = 100.0,
-               primer_steps: int = 0, velocity: int = 80) -> Path:
-    """A standard MIDI file (type 1): the primer and the continuation on separate tracks (a piece
-    without a primer has one track, named "generated")."""
+def notes(roll: np.ndarray, start: int = 0, stop: int | None = None) -> list[tuple[int, int, int]]:
+    """``(MIDI pitch, first step, step after the last)`` of every note of ``roll[start:stop]``: a key
+    held over consecutive steps is one note (steps counted from the roll's start)."""
+    part = np.asarray(roll)[start:stop] > 0.5
+    found = []
+    for key in range(KEYS):
+        column = np.concatenate([[False], part[:, key], [False]]).astype(np.int8)
+        onsets, offsets = np.flatnonzero(np.diff(column) == 1), np.flatnonzero(np.diff(column) == -1)
+        found += [(key + LOW, start + int(on), start + int(off)) for on, off in zip(onsets, offsets)]
+    return found
+
+
+def midi_bytes(roll: np.ndarray, steps_per_quarter: int = 1, tempo_bpm: float = 100.0, primer_steps: int = 0,
+               velocity: int = 80) -> bytes:
+    """A standard MIDI file (type 1) of ``roll``: the primer and the continuation on separate tracks
+    (a piece without a primer has one track, named "generated")."""
+    import io
+
     import mido
 
     if not 1 <= tempo_bpm <= 1000:
@@ -303,30 +317,33 @@ def write_midi(path: str | Path, roll: np.ndarray, steps_per_quarter: int = 1, t
     meta = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(tempo_bpm), time=0),
                            mido.MetaMessage("end_of_track", time=0)])
     midi.tracks.append(meta)
-    roll = np.asarray(roll) > 0.5
     parts = (("primer", 0, primer_steps), ("continuation" if primer_steps else "generated", primer_steps, len(roll)))
     for name, start, stop in parts:
         if stop <= start:
             continue
         track = mido.MidiTrack([mido.MetaMessage("track_name", name=name, time=0)])
         events = []  # (tick, order, message): note-offs before note-ons at the same tick
-        part = roll[start:stop]
-        for key in range(KEYS):
-            column = np.concatenate([[False], part[:, key], [False]]).astype(np.int8)
-            onsets = np.flatnonzero(np.diff(column) == 1)
-            offsets = np.flatnonzero(np.diff(column) == -1)
-            for on, off in zip(onsets, offsets):
-                events.append(((start + on) * step_ticks, 1, mido.Message("note_on", note=key + LOW, velocity=velocity)))
-                events.append(((start + off) * step_ticks, 0, mido.Message("note_off", note=key + LOW, velocity=0)))
+        for pitch, on, off in notes(roll, start, stop):
+            events.append((on * step_ticks, 1, mido.Message("note_on", note=pitch, velocity=velocity)))
+            events.append((off * step_ticks, 0, mido.Message("note_off", note=pitch, velocity=0)))
         now = 0
         for tick, _, message in sorted(events, key=lambda e: (e[0], e[1], e[2].note)):
             track.append(message.copy(time=tick - now))
             now = tick
         track.append(mido.MetaMessage("end_of_track", time=0))
         midi.tracks.append(track)
+    buffer = io.BytesIO()
+    midi.save(file=buffer)
+    return buffer.getvalue()
+
+
+def write_midi(path: str | Path, roll: np.ndarray, steps_per_quarter: int = 1, tempo_bpm: float = 100.0,
+               primer_steps: int = 0, velocity: int = 80) -> Path:
+    """:func:`midi_bytes` written to ``path`` (atomically)."""
+    data = midi_bytes(roll, steps_per_quarter, tempo_bpm, primer_steps, velocity)
     path = Path(path)
     with atomic_write(path, mode="wb") as handle:
-        midi.save(file=handle)
+        handle.write(data)
     return path
 
 

@@ -39,10 +39,7 @@ from nlp_tasks.config import (
     setting,
     train_default,
 )
-from nlp_tasks.data import (
-    read_conll,
-    too_long,
-)
+from nlp_tasks.data import read_conll, too_long
 from nlp_tasks.errors import UserError
 from nlp_tasks.metrics import conlleval
 from nlp_tasks.model_checks import OUTPUT_LAYER, embedding_layer_name
@@ -382,7 +379,14 @@ class NERPipeline(Pipeline):
         texts = [inputs] if single else list(inputs)
         if not all(isinstance(t, str) for t in texts):
             raise UserError("predict takes a text or a list of texts")
-        tokenized = [tokenize_words_with_offsets(text) for text in texts]
+        results = [r["entities"] for r in self.analyse(texts)]
+        return results[0] if single else results
+
+    def analyse(self, texts, tokens=None) -> list[dict]:
+        """``{"text", "tokens", "tags", "entities"}`` for each text, in one batched :meth:`tag`; ``tokens``:
+        each text's ``(token, start, end)`` spans, or None to tokenise it here (the server passes a user's own)."""
+        tokens = tokens or [None] * len(texts)
+        tokenized = [tokenize_words_with_offsets(text) if t is None else t for text, t in zip(texts, tokens)]
         tags, conf = self.tag([[tok for tok, _, _ in toks] for toks in tokenized])
         results = []
         for text, toks, t, c in zip(texts, tokenized, tags, conf):
@@ -391,5 +395,5 @@ class NERPipeline(Pipeline):
                 begin, end = toks[s][1], toks[e - 1][2]
                 entities.append({"text": text[begin:end], "type": kind, "start": begin, "end": end,
                                  "score": round(float(np.mean(c[s:e])), 4)})
-            results.append(entities)
-        return results[0] if single else results
+            results.append({"text": text, "tokens": [tok for tok, _, _ in toks], "tags": t, "entities": entities})
+        return results
