@@ -267,6 +267,17 @@ class Pipeline:
         endpoints (tasks override it)."""
         raise UserError(f"a {self.task or 'pipeline'} model cannot be exported")
 
+    def serve_spec(self):
+        """What ``nlp-tasks serve`` offers for this model over HTTP: a
+        :class:`nlp_tasks.serve.spec.ServeSpec`, made by the function its task registered
+        (``TaskEntry.serve``)."""
+        from nlp_tasks.registry import entries, resolve
+
+        entry = entries().get(self.task)
+        if entry is None or not entry.serve:
+            raise UserError(f"a {self.task or 'pipeline'} model cannot be served (its task registers no serve spec)")
+        return resolve(entry.serve)(self)
+
     @classmethod
     def read_meta(cls, path: str | Path) -> dict:
         """``pipeline.json`` of a model folder, checked; a clear error when it is not one."""

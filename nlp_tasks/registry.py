@@ -34,6 +34,7 @@ class TaskEntry(NamedTuple):
     cli: str = ""  # "module:group" of the task's click group; "" for the generic commands only
     help: str = ""  # one line for `nlp-tasks --help`
     demo: str = ""  # "module:function(out_dir: Path, folder: Path | None) -> dict" run by `make demo`
+    serve: str = ""  # "module:function(pipeline) -> nlp_tasks.serve.spec.ServeSpec" for `nlp-tasks serve`
 
 
 class Registry:

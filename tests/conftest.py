@@ -49,3 +49,22 @@ def pytest_terminal_summary(terminalreporter):
         failed = sum(1 for r in reports if r.failed)
         terminalreporter.write_line(f"fault and bad-input suite: {len(reports)} cases, {len(reports) - failed} held, "
                                     f"{failed} failed")
+
+
+@pytest.fixture(scope="session")
+def served_models(tmp_path_factory):
+    """Small trained models of every task (tests/serve_models.py), for the server's tests."""
+    from tests.serve_models import train_models
+
+    return train_models(tmp_path_factory.mktemp("served"))
+
+
+@pytest.fixture(scope="session")
+def server(served_models, tmp_path_factory):
+    """``nlp-tasks serve`` of :func:`served_models` on 127.0.0.1 and a free port, for the session."""
+    from tests.serve_models import ServerProcess
+
+    process = ServerProcess(*(str(path) for path in served_models.values()),
+                            log=tmp_path_factory.mktemp("server") / "stderr.log")
+    yield process
+    process.stop()

@@ -1,0 +1,99 @@
+"""What a task offers over HTTP: its operations, written once per task like its export spec.
+
+A task's :meth:`nlp_tasks.pipeline.Pipeline.serve_spec` returns a :class:`ServeSpec`: a list of
+:class:`Operation` s, each served at ``POST /v1/models/{name}/{operation}``. An operation says
+
+- ``body``: the request body, a pydantic model (types checked, unknown fields refused, shown at ``/docs``);
+- ``items(body, limits)``: the units of work one request asks for (texts, token lists, one
+  generation), checked against the server's :class:`Limits`; mistakes raise ``UserError``;
+- ``run(items)``: one result per item, in the model's own worker thread. For a ``batched``
+  operation the items of concurrent requests go through one ``run`` call
+  (:mod:`nlp_tasks.serve.worker`), so ``run`` must treat each item on its own;
+- ``respond(body, results)``: the request's results as JSON-able Python, or a Starlette
+  ``Response`` (a MIDI file, say).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+from nlp_tasks.errors import UserError
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """What one request may ask of the server (``nlp-tasks serve --max-...``) and how requests
+    are batched. ``batching=False`` runs every request's items in a call of their own."""
+
+    max_body_bytes: int = 1_000_000
+    max_texts: int = 256  # texts (or token lists) in one request
+    max_tokens: int = 20_000  # tokens in one request, all its texts together
+    max_length: int = 2_000  # generated tokens (language model) or time steps (music) per request
+    max_batch: int = 64  # items in one model call
+    batch_wait_ms: float = 5.0  # how long a batch waits for more requests
+    batching: bool = True
+
+    def __post_init__(self):
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if field.name != "batching" and not value >= (0 if field.name == "batch_wait_ms" else 1):
+                raise UserError(f"{field.name.replace('_', '-')} must be at least "
+                                f"{0 if field.name == 'batch_wait_ms' else 1}, got {value!r}")
+
+
+@dataclasses.dataclass
+class Operation:
+    """One HTTP operation of a served model (see the module docstring)."""
+
+    name: str
+    doc: str
+    body: type
+    items: Callable[[Any, Limits], list]
+    run: Callable[[list], list]
+    respond: Callable[[Any, list], Any]
+    batched: bool = True
+
+
+@dataclasses.dataclass
+class ServeSpec:
+    """A task's operations; ``info``: facts a client needs (labels, level, ...), shown at ``/v1/models``."""
+
+    operations: list
+    info: dict = dataclasses.field(default_factory=dict)
+
+
+def texts_of(text, texts, limits: Limits, count_tokens: Callable[[str], int]) -> list[str]:
+    """The texts of a ``{"text": ...}`` or ``{"texts": [...]}`` body, each non-empty, within the
+    limits on texts and tokens."""
+    if (text is None) == (texts is None):
+        raise UserError("give either 'text' (a string) or 'texts' (a list of strings)")
+    found = [text] if texts is None else list(texts)
+    if not found:
+        raise UserError("'texts' is empty: give at least one text")
+    if len(found) > limits.max_texts:
+        raise UserError(f"{len(found):,} texts in one request, more than the limit of {limits.max_texts:,} "
+                        "(--max-texts)")
+    for i, one in enumerate(found, start=1):
+        if not one.strip():
+            raise UserError("text is empty" if texts is None else f"text {i} is empty")
+    check_tokens(sum(count_tokens(one) for one in found), limits)
+    return found
+
+
+def check_tokens(count: int, limits: Limits) -> None:
+    if count > limits.max_tokens:
+        raise UserError(f"the request has {count:,} tokens, more than the limit of {limits.max_tokens:,} "
+                        "(--max-tokens)")
+
+
+def check_range(name: str, value, low, high, option: str = "") -> None:
+    """``low <= value <= high``, or a one-line error naming the field (and the server option that sets ``high``)."""
+    if value is not None and not low <= value <= high:
+        limit = f" ({option})" if option else ""
+        raise UserError(f"{name} must be from {low:,} to {high:,}{limit}, got {value!r}")
+
+
+def one_or_many(body, results: list) -> Any:
+    """A single ``text`` (or ``tokens``) gets its result; ``texts`` gets ``{"results": [...]}``."""
+    return {"results": results} if getattr(body, "texts", None) is not None else results[0]

@@ -1,0 +1,188 @@
+// The nlp-tasks page: one card per loaded model, every model run on the text box with one click.
+// Plain JavaScript, no build step and nothing fetched from outside this server (works offline).
+"use strict";
+
+const api = (path, body) => fetch(path, {
+  method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body),
+}).then(async (response) => {
+  const data = await response.json().catch(() => ({error: `HTTP ${response.status}`}));
+  if (!response.ok) throw new Error(data.error || `HTTP ${response.status}`);
+  return data;
+});
+
+const el = (tag, props = {}, ...children) => {
+  const node = Object.assign(document.createElement(tag), props);
+  for (const child of children) node.append(child);
+  return node;
+};
+
+const number = (card, name, label, value, wide) => {
+  const input = el("input", {type: wide ? "text" : "number", name, value, className: wide ? "wide" : ""});
+  if (!wide) input.step = "any";
+  card.querySelector(".controls").append(el("label", {}, label + " ", input));
+  return input;
+};
+
+const readInt = (input) => input.value.trim() === "" ? null : Number(input.value);
+
+function showError(target, error) {
+  target.replaceChildren(el("div", {className: "error"}, error.message || String(error)));
+}
+
+// ---------------------------------------------------------------- one renderer per task
+const tasks = {
+  ner: {
+    setup() {},
+    async run(model, card, text) {
+      const out = await api(`/v1/models/${model.name}/entities`, {text});
+      const box = el("div", {className: "highlighted"});
+      let at = 0;
+      for (const entity of out.entities) {
+        box.append(text.slice(at, entity.start));
+        box.append(el("mark", {className: "entity", title: `${entity.type} ${entity.score}`},
+          el("span", {className: "words"}, entity.text), el("span", {className: "type"}, entity.type),
+          el("span", {className: "score"}, entity.score.toFixed(2))));
+        box.lastChild.dataset.type = entity.type;
+        at = entity.end;
+      }
+      box.append(text.slice(at));
+      const count = el("div", {className: "score-line"}, `${out.entities.length} entities in ${out.tokens.length} tokens`);
+      card.querySelector(".result").replaceChildren(box, count);
+    },
+  },
+  sentiment: {
+    setup() {},
+    async run(model, card, text) {
+      const out = await api(`/v1/models/${model.name}/sentiment`, {text});
+      const rows = el("div", {className: "bars"});
+      for (const [label, p] of Object.entries(out.probabilities)) {
+        const best = label === out.label;
+        const bar = el("div", {className: best ? "bar best" : "bar"});
+        bar.style.width = `${(100 * p).toFixed(1)}%`;
+        bar.dataset.label = label;
+        rows.append(el("span", {}, model.info.ratings ? `${Number(label) + 1} ★` : label),
+          el("div", {className: "bar-track"}, bar), el("span", {}, `${(100 * p).toFixed(1)}%`));
+      }
+      const verdict = out.label === null ? "no known words: no evidence either way"
+        : `label ${out.label}` + (out.rating ? ` (rating ${out.rating} of 5)` : "");
+      card.querySelector(".result").replaceChildren(el("div", {className: "verdict"}, verdict), rows);
+    },
+  },
+  charlm: {
+    setup(model, card) {
+      card.inputs = {
+        prime: number(card, "prime", "prime", "", true),
+        length: number(card, "length", "length", 200),
+        temperature: number(card, "temperature", "temperature", 0.8),
+        seed: number(card, "seed", "seed", ""),
+      };
+    },
+    async run(model, card, text) {
+      const {prime, length, temperature, seed} = card.inputs;
+      const result = card.querySelector(".result");
+      const out = await api(`/v1/models/${model.name}/sample`, {
+        prime: prime.value, length: readInt(length), temperature: Number(temperature.value), seed: readInt(seed),
+      });
+      const line = el("div", {className: "score-line"}, `seed ${out.seed}`);
+      result.replaceChildren(el("pre", {className: "generated"}, out.samples[0]), line);
+      try {  // how likely the model finds the text in the box
+        const score = await api(`/v1/models/${model.name}/score`, {text});
+        line.append(` · the text above: ${score.log2_prob.toFixed(1)} bits, perplexity ${score.perplexity.toFixed(2)}`);
+      } catch (error) {
+        line.append(` · the text above cannot be scored: ${error.message}`);
+      }
+    },
+  },
+  music: {
+    setup(model, card) {
+      card.inputs = {
+        steps: number(card, "steps", "steps", 32),
+        temperature: number(card, "temperature", "temperature", 1.0),
+        seed: number(card, "seed", "seed", ""),
+      };
+    },
+    async run(model, card) {
+      const {steps, temperature, seed} = card.inputs;
+      const out = await api(`/v1/models/${model.name}/generate`, {
+        steps: readInt(steps), temperature: Number(temperature.value), seed: readInt(seed), format: "json",
+      });
+      const canvas = el("canvas", {className: "roll", width: 900, height: 180});
+      drawRoll(canvas, out.roll, out.primer_steps);
+      const wav = blobUrl(out.wav_base64, "audio/wav");
+      const audio = el("audio", {controls: true, src: wav, preload: "auto"});
+      const link = el("a", {href: blobUrl(out.midi_base64, "audio/midi"), download: `generated-${out.seed}.mid`},
+        "Download MIDI");
+      const facts = el("div", {className: "score-line"},
+        `seed ${out.seed} · ${out.steps} steps · ${out.notes_per_step.toFixed(2)} notes per step · `, link);
+      card.querySelector(".result").replaceChildren(canvas, audio, facts);
+    },
+  },
+};
+
+function blobUrl(base64, type) {
+  const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+  return URL.createObjectURL(new Blob([bytes], {type}));
+}
+
+function drawRoll(canvas, roll, primerSteps) {
+  // Time runs left to right, pitch bottom (A0) to top (C8), as in a piano-roll editor.
+  const ctx = canvas.getContext("2d");
+  const keys = 88, steps = Math.max(roll.length, 1);
+  const w = canvas.width / steps, h = canvas.height / keys;
+  ctx.fillStyle = "#111827";
+  ctx.fillRect(0, 0, canvas.width, canvas.height);
+  for (let t = 0; t < roll.length; t++) {
+    ctx.fillStyle = t < primerSteps ? "#9ca3af" : "#60a5fa";
+    for (let k = 0; k < keys; k++) {
+      if (roll[t][k]) ctx.fillRect(t * w, canvas.height - (k + 1) * h, Math.max(w - 1, 1), Math.max(h, 1.5));
+    }
+  }
+}
+
+// ---------------------------------------------------------------- the page
+const cards = [];
+
+async function start() {
+  const response = await fetch("/v1/models");
+  const {models} = await response.json();
+  document.getElementById("loaded").textContent =
+    `${models.length} model${models.length === 1 ? "" : "s"} loaded: ` + models.map((m) => `${m.name} (${m.task})`).join(", ");
+  const template = document.getElementById("card");
+  for (const model of models) {
+    const card = template.content.firstElementChild.cloneNode(true);
+    card.id = `model-${model.name}`;
+    card.dataset.task = model.task;
+    card.querySelector(".name").textContent = model.name;
+    card.querySelector(".task").textContent = model.task;
+    const task = tasks[model.task];
+    if (task) task.setup(model, card);
+    else card.querySelector(".result").textContent = "this page has no view for this task; use the API (/docs)";
+    document.getElementById("models").append(card);
+    cards.push({model, card, task});
+  }
+  document.getElementById("run").addEventListener("click", runAll);
+}
+
+async function runAll() {
+  const button = document.getElementById("run"), status = document.getElementById("status");
+  const text = document.getElementById("text").value;
+  button.disabled = true;
+  status.dataset.state = "running";
+  status.textContent = "running…";
+  const started = performance.now();
+  await Promise.all(cards.filter((c) => c.task).map(async ({model, card, task}) => {
+    card.querySelector(".result").replaceChildren(el("div", {className: "score-line"}, "…"));
+    try {
+      await task.run(model, card, text);
+    } catch (error) {
+      showError(card.querySelector(".result"), error);
+    }
+  }));
+  button.disabled = false;
+  status.dataset.state = "done";
+  status.textContent = `done in ${((performance.now() - started) / 1000).toFixed(2)} s`;
+}
+
+start().catch((error) => {
+  document.getElementById("loaded").textContent = `could not list the models: ${error.message}`;
+});

@@ -1,0 +1,82 @@
+"""The web page of ``nlp-tasks serve`` in a real browser: headless Chromium (Debian's ``chromium``
+and ``chromium-driver``, which ``.ci/run`` installs) driven by Selenium loads the page, submits a
+sentence and finds the highlighted entities, the sentiment bars, a generated text and an audio
+player whose WAV the browser decodes. The screenshot goes to the test's folder, and also to
+``$NLP_TASKS_SCREENSHOT`` when that is set (``docs/serve-page.png`` in the README comes from it).
+
+Without Chromium the test is skipped on a user's machine and fails in CI (``CI=true``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+SENTENCE = "Harry Potter visited Paris with Anna Berg . a wonderful , moving film"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not (Path(CHROMIUM).exists() and Path(DRIVER).exists()):
+        message = f"headless browser test needs {CHROMIUM} and {DRIVER} (apt-get install chromium chromium-driver)"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(message)
+        pytest.skip(message)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=1280,1000", "--autoplay-policy=no-user-gesture-required"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(DRIVER), options=options)  # no Selenium Manager download
+    yield driver
+    driver.quit()
+
+
+def test_page_shows_every_model(browser, server, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(browser, 120)
+    browser.get(server.url + "/")
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "article.card")) == 4)
+    box = browser.find_element(By.ID, "text")
+    box.clear()
+    box.send_keys(SENTENCE)
+    browser.find_element(By.CSS_SELECTOR, "#model-music input[name=seed]").send_keys("3")
+    browser.find_element(By.ID, "run").click()
+    wait.until(lambda d: d.find_element(By.ID, "status").get_attribute("data-state") == "done")
+
+    errors = [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".error")]
+    assert errors == []
+    marks = browser.find_elements(By.CSS_SELECTOR, "#model-ner mark.entity")
+    found = {(m.get_attribute("data-type"), m.find_element(By.CSS_SELECTOR, ".words").text) for m in marks}
+    assert {("PER", "Harry Potter"), ("LOC", "Paris")} <= found, found
+    bars = browser.find_elements(By.CSS_SELECTOR, "#model-sentiment .bar")
+    assert len(bars) == 5
+    widths = [float(b.get_attribute("style").split("width:")[1].split("%")[0]) for b in bars]
+    assert abs(sum(widths) - 100) < 1 and browser.find_elements(By.CSS_SELECTOR, "#model-sentiment .bar.best")
+    generated = browser.find_element(By.CSS_SELECTOR, "#model-charlm pre.generated").text
+    assert len(generated.strip()) > 20
+    audio = browser.find_element(By.CSS_SELECTOR, "#model-music audio")
+    assert audio.get_attribute("src").startswith("blob:")
+    duration = wait.until(lambda d: d.execute_script(
+        "const a = document.querySelector('#model-music audio'); return a.readyState >= 1 ? a.duration : null;"))
+    assert 32 * 0.6 - 0.1 <= duration <= 32 * 0.6 + 0.3  # 32 quarter steps at 100 bpm, decoded by the browser
+    link = browser.find_element(By.CSS_SELECTOR, "#model-music a[download]")
+    assert link.get_attribute("href").startswith("blob:") and link.get_attribute("download").endswith(".mid")
+    assert browser.find_element(By.CSS_SELECTOR, "#model-music canvas.roll").size["height"] > 100
+
+    shot = tmp_path / "serve-page.png"
+    browser.set_window_size(1280, browser.execute_script("return document.body.scrollHeight + 40"))
+    browser.save_screenshot(str(shot))
+    assert shot.stat().st_size > 10_000
+    if os.environ.get("NLP_TASKS_SCREENSHOT"):
+        shutil.copyfile(shot, os.environ["NLP_TASKS_SCREENSHOT"])
