@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: demo test bench bench-cells bench-speed bench-ner bench-sentiment bench-charlm bench-music bench-export clean
+.PHONY: demo test bench bench-cells bench-speed bench-ner bench-sentiment bench-charlm bench-music bench-export bench-serve clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,7 @@ test: $(VENV)/.installed-test
 	$(PY) -m pytest -q
 
 # Benchmarks write benchmarks/RESULTS.md and benchmarks/results/*.json (minutes to an hour each).
-bench: bench-cells bench-speed bench-ner bench-sentiment bench-charlm bench-music bench-export
+bench: bench-cells bench-speed bench-ner bench-sentiment bench-charlm bench-music bench-export bench-serve
 
 bench-cells: $(VENV)/.installed-bench
 	$(PY) benchmarks/cells.py
@@ -54,6 +54,9 @@ bench-music: $(VENV)/.installed-bench
 
 bench-export: $(VENV)/.installed-bench
 	$(PY) benchmarks/export.py
+
+bench-serve: $(VENV)/.installed-bench
+	$(PY) benchmarks/serve.py
 
 clean:
 	rm -rf $(VENV) demo-output *.egg-info .pytest_cache .hypothesis
