@@ -7,9 +7,11 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 import wave
 from concurrent.futures import ThreadPoolExecutor
@@ -309,3 +311,27 @@ def test_model_names():
         model_specs(["x/a b"])
     with pytest.raises(UserError, match="nothing to serve"):
         model_specs([])
+
+
+def test_open_opens_the_page_in_the_browser(tmp_path, served_models):
+    """``--open`` hands the page's address to the user's browser (Python's webbrowser, which
+    follows $BROWSER; here a script that writes down what it was given)."""
+    from tests.serve_models import ServerProcess
+
+    opened = tmp_path / "opened.txt"
+    script = tmp_path / "browser.py"
+    script.write_text(f"import sys; open({str(opened)!r}, 'w').write(sys.argv[1])\n", encoding="utf-8")
+    os.environ["BROWSER"] = f"{sys.executable} {script} %s"
+    try:
+        server = ServerProcess(str(served_models["sentiment"]), "--open", log=tmp_path / "stderr.log")
+    finally:
+        del os.environ["BROWSER"]
+    try:
+        for _ in range(100):
+            if opened.exists() and opened.read_text():
+                break
+            time.sleep(0.1)
+        assert opened.read_text() == server.url + "/"
+        assert httpx.get(opened.read_text(), timeout=30).status_code == 200
+    finally:
+        server.stop()
