@@ -69,8 +69,12 @@ class GenerateBody(Body):
                                                                       "piano roll and both files in base64.")
 
 
-def _text_operation(name: str, doc: str, body: type, count_tokens, run, respond=one_or_many) -> Operation:
-    return Operation(name, doc, body, lambda b, limits: texts_of(b.text, b.texts, limits, count_tokens), run, respond)
+WARMUP = (["Warm up ."], ["A second , longer warm-up text .", "Two ."])  # two shapes (spec.Operation.warmup)
+
+
+def _text_operation(name: str, doc: str, body: type, count_tokens, run, respond=one_or_many, warmup=()) -> Operation:
+    return Operation(name, doc, body, lambda b, limits: texts_of(b.text, b.texts, limits, count_tokens), run, respond,
+                     warmup=warmup)
 
 
 def _seed(seed):
@@ -105,7 +109,8 @@ def ner_spec(pipe) -> ServeSpec:
 
     doc = ("Entities of a text (tokenised by the server), of several texts, or of one pre-tokenised sentence: "
            "each {text, type, start, end (character offsets, end exclusive), score}, with the tokens and tags.")
-    return ServeSpec([Operation("entities", doc, EntitiesBody, items, run, one_or_many)],
+    warmup = tuple([(text, None) for text in texts] for texts in WARMUP)
+    return ServeSpec([Operation("entities", doc, EntitiesBody, items, run, one_or_many, warmup=warmup)],
                      {"labels": list(pipe.labels), "scheme": "IOB2"})
 
 
@@ -113,7 +118,8 @@ def ner_spec(pipe) -> ServeSpec:
 def sentiment_spec(pipe) -> ServeSpec:
     vocab = pipe.vocabs["words"]
     doc = "Label, rating (1-5 for SST-5 labels) and the probability of every label, for a text or several."
-    return ServeSpec([_text_operation("sentiment", doc, TextsBody, lambda t: len(vocab.tokenize(t)), pipe.predict)],
+    return ServeSpec([_text_operation("sentiment", doc, TextsBody, lambda t: len(vocab.tokenize(t)), pipe.predict,
+                                      warmup=WARMUP)],
                      {"labels": list(pipe.labels), "ratings": pipe.rating(pipe.labels[0]) is not None})
 
 

@@ -233,7 +233,8 @@ def _operation(record, fail_on=None):
             raise UserError(f"bad item {fail_on}")
         return [item * 10 for item in items]
 
-    return Operation("double", "", dict, lambda body, limits: body, run, lambda body, results: results)
+    return Operation("double", "", dict, lambda body, limits: body, run, lambda body, results: results,
+                     warmup=([-1],))
 
 
 @pytest.mark.parametrize("batching", [True, False])
@@ -244,7 +245,7 @@ def test_worker_batches_off_the_event_loop_and_isolates_errors(batching):
 
     record = []
     op = _operation(record, fail_on=7)
-    worker = ModelWorker("toy", Limits(max_batch=8, batch_wait_ms=50, batching=batching))
+    worker = ModelWorker("toy", Limits(max_batch=8, batch_wait_ms=50, batching=batching), [op])
 
     async def main():
         jobs = [worker.submit(op, [i, i + 100]) for i in range(10)]
@@ -260,6 +261,7 @@ def test_worker_batches_off_the_event_loop_and_isolates_errors(batching):
         else:
             assert result == [10 * i, 10 * (i + 100)]
     assert {name for name, _ in record} == {"model-toy"}  # never on the event loop's thread
+    assert record.pop(0)[1] == [-1]  # the warm-up ran first
     sizes = [len(items) for _, items in record]
     assert max(sizes) <= 8
     if batching:

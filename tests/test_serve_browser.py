@@ -74,9 +74,25 @@ def test_page_shows_every_model(browser, server, tmp_path):
     assert link.get_attribute("href").startswith("blob:") and link.get_attribute("download").endswith(".mid")
     assert browser.find_element(By.CSS_SELECTOR, "#model-music canvas.roll").size["height"] > 100
 
+    resources = browser.execute_script("return performance.getEntriesByType('resource').map(r => r.name)")
+    assert resources and all(r.startswith((server.url, "blob:", "data:")) for r in resources), resources
+
     shot = tmp_path / "serve-page.png"
     browser.set_window_size(1280, browser.execute_script("return document.body.scrollHeight + 40"))
     browser.save_screenshot(str(shot))
     assert shot.stat().st_size > 10_000
     if os.environ.get("NLP_TASKS_SCREENSHOT"):
         shutil.copyfile(shot, os.environ["NLP_TASKS_SCREENSHOT"])
+
+
+def test_api_documentation_renders_offline(browser, server):
+    """/docs is Swagger UI from the package (fastapi-offline), not from a CDN: every operation shows."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(server.url + "/docs")
+    WebDriverWait(browser, 60).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".opblock")) >= 8)
+    paths = {e.text for e in browser.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")}
+    assert {"/v1/models/ner/entities", "/v1/models/music/generate", "/health"} <= paths
+    resources = browser.execute_script("return performance.getEntriesByType('resource').map(r => r.name)")
+    assert all(r.startswith((server.url, "data:")) for r in resources), resources

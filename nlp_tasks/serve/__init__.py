@@ -82,6 +82,7 @@ def serve(specs, host: str = "127.0.0.1", port: int = 8000, limits: Limits | Non
     when ``port`` is 0)."""
     try:
         import fastapi  # noqa: F401
+        import fastapi_offline  # noqa: F401
         import uvicorn
     except ImportError as err:
         raise UserError(f"serving needs {err.name}: {INSTALL}") from None

@@ -3,6 +3,7 @@
 Paths (``/docs`` has the OpenAPI description of every body)::
 
     GET  /                                   the web page (nlp_tasks/serve/static, no CDN, works offline)
+    GET  /docs, /redoc                       the API documentation (fastapi-offline: no CDN either)
     GET  /health                             {"status": "ok", "models": [...]}
     GET  /v1/models                          every loaded model: task, path, config, labels, metrics, operations
     GET  /v1/models/{name}                   one of them
@@ -81,10 +82,10 @@ def create_app(models: dict, limits: Limits | None = None, on_start=None):
     called once the server has started (``--open`` opens the page then)."""
     import contextlib
 
-    from fastapi import FastAPI
     from fastapi.exceptions import RequestValidationError
     from starlette.exceptions import HTTPException
     from starlette.responses import FileResponse, JSONResponse, Response
+    from fastapi_offline import FastAPIOffline  # /docs with Swagger UI shipped in the package, not from a CDN
     from starlette.staticfiles import StaticFiles
 
     from nlp_tasks import __version__
@@ -93,7 +94,7 @@ def create_app(models: dict, limits: Limits | None = None, on_start=None):
     served = {}
     for name, (pipe, folder) in models.items():
         spec = pipe.serve_spec()
-        served[name] = {"pipe": pipe, "folder": str(folder), "spec": spec, "worker": ModelWorker(name, limits),
+        served[name] = {"pipe": pipe, "folder": str(folder), "spec": spec, "worker": ModelWorker(name, limits, spec.operations),
                         "operations": {op.name: op for op in spec.operations}}
 
     @contextlib.asynccontextmanager
@@ -104,7 +105,7 @@ def create_app(models: dict, limits: Limits | None = None, on_start=None):
         for entry in served.values():
             entry["worker"].stop()
 
-    app = FastAPI(title="nlp-tasks", version=__version__, lifespan=lifespan,
+    app = FastAPIOffline(title="nlp-tasks", version=__version__, lifespan=lifespan,
                   description="Recurrent sequence models served over HTTP: " + ", ".join(sorted(models)))
     app.state.models, app.state.limits = served, limits
 

@@ -10,7 +10,10 @@ A task's :meth:`nlp_tasks.pipeline.Pipeline.serve_spec` returns a :class:`ServeS
   operation the items of concurrent requests go through one ``run`` call
   (:mod:`nlp_tasks.serve.worker`), so ``run`` must treat each item on its own;
 - ``respond(body, results)``: the request's results as JSON-able Python, or a Starlette
-  ``Response`` (a MIDI file, say).
+  ``Response`` (a MIDI file, say);
+- ``warmup``: lists of items the worker runs once when the server starts, before any request,
+  so that the first requests do not wait for TensorFlow to trace and compile the model's function
+  (two batches of different shapes: ``reduce_retracing`` then traces for any shape).
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ class Operation:
     run: Callable[[list], list]
     respond: Callable[[Any, list], Any]
     batched: bool = True
+    warmup: tuple = ()
 
 
 @dataclasses.dataclass

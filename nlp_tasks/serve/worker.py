@@ -43,8 +43,9 @@ class InternalError(Exception):
 class ModelWorker:
     """The thread that runs every call of one model (see the module docstring)."""
 
-    def __init__(self, name: str, limits: Limits):
+    def __init__(self, name: str, limits: Limits, operations=()):
         self.name, self.limits = name, limits
+        self.operations = list(operations)  # their warm-up runs first, in the worker thread
         self.queue: queue.Queue = queue.Queue()
         self.calls = 0  # model calls made, and the items they held: the batching at work
         self.items = 0
@@ -64,6 +65,12 @@ class ModelWorker:
 
     # ------------------------------------------------------------ the worker thread
     def _serve(self) -> None:
+        for operation in self.operations:
+            for items in operation.warmup:
+                try:
+                    operation.run(items)
+                except Exception as err:  # noqa: BLE001 - a request will meet it again and say so
+                    print(f"warning: warming up {self.name}/{operation.name} failed: {err}", file=sys.stderr)
         waiting: collections.deque = collections.deque()  # taken from the queue, not yet run
         while True:
             job = waiting.popleft() if waiting else self.queue.get()
