@@ -15,6 +15,9 @@ import click
 import tasks  # noqa: F401  (registers the built-in tasks, also when run from a source checkout)
 from nlp_tasks import UserError, __version__  # turns TensorFlow's C++ log off (nlp_tasks.runtime)
 from nlp_tasks.registry import entries, resolve
+from nlp_tasks.serve.spec import Limits
+
+LIMITS = Limits()  # the server's defaults (nothing here imports FastAPI or TensorFlow)
 
 
 class TaskGroup(click.Group):
@@ -85,16 +88,17 @@ def info(as_json):
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every interface).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port (0: any free port).")
 @click.option("--open", "open_browser", is_flag=True, help="Open the web page in a browser once the server is up.")
-@click.option("--max-body-bytes", type=click.IntRange(1), default=1_000_000, show_default=True,
+@click.option("--max-body-bytes", type=click.IntRange(1), default=LIMITS.max_body_bytes, show_default=True,
               help="Largest request body.")
-@click.option("--max-texts", type=click.IntRange(1), default=256, show_default=True, help="Texts in one request.")
-@click.option("--max-tokens", type=click.IntRange(1), default=20_000, show_default=True,
+@click.option("--max-texts", type=click.IntRange(1), default=LIMITS.max_texts, show_default=True,
+              help="Texts in one request.")
+@click.option("--max-tokens", type=click.IntRange(1), default=LIMITS.max_tokens, show_default=True,
               help="Tokens in one request, all its texts together.")
-@click.option("--max-length", type=click.IntRange(1), default=2_000, show_default=True,
+@click.option("--max-length", type=click.IntRange(1), default=LIMITS.max_length, show_default=True,
               help="Generated tokens (language model) or time steps (music) in one request.")
-@click.option("--max-batch", type=click.IntRange(1), default=64, show_default=True,
+@click.option("--max-batch", type=click.IntRange(1), default=LIMITS.max_batch, show_default=True,
               help="Texts in one model call when concurrent requests are batched.")
-@click.option("--batch-wait-ms", type=click.FloatRange(0), default=5.0, show_default=True,
+@click.option("--batch-wait-ms", type=click.FloatRange(0), default=LIMITS.batch_wait_ms, show_default=True,
               help="How long a batch waits for more requests.")
 @click.option("--no-batching", is_flag=True, help="Run every request in a model call of its own.")
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default="warning",
@@ -104,7 +108,6 @@ def serve(models, host, port, open_browser, max_body_bytes, max_texts, max_token
     """Serve saved models (MODEL: a folder, or NAME=FOLDER) over HTTP: a JSON API under /v1, its
     documentation at /docs and a web page at / that runs every model on a text."""
     from nlp_tasks.serve import serve as run_server
-    from nlp_tasks.serve.spec import Limits
 
     limits = Limits(max_body_bytes, max_texts, max_tokens, max_length, max_batch, batch_wait_ms, not no_batching)
     run_server(models, host, port, limits, open_browser, log_level)

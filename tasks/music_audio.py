@@ -43,7 +43,8 @@ def synthesize(roll, steps_per_quarter: int = 1, tempo_bpm: float = 100.0,
         held = (off - on) * step_s
         t = np.arange(int((held + RELEASE_S) * sample_rate)) / sample_rate
         f = frequency(pitch)
-        tone = sum(a * np.sin(2 * np.pi * f * (k + 1) * t) for k, a in enumerate(HARMONICS) if f * (k + 1) < sample_rate / 2)
+        tone = sum(a * np.sin(2 * np.pi * f * (k + 1) * t)
+                   for k, a in enumerate(HARMONICS) if f * (k + 1) < sample_rate / 2)  # below Nyquist
         envelope = np.minimum(t / ATTACK_S, 1.0) * np.exp(-DECAY_PER_S * t)
         envelope *= np.clip((held + RELEASE_S - t) / RELEASE_S, 0.0, 1.0)  # fade out after the key is let go
         out[begin:begin + len(t)] += (tone * envelope)[:total - begin]

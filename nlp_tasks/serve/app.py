@@ -94,7 +94,8 @@ def create_app(models: dict, limits: Limits | None = None, on_start=None):
     served = {}
     for name, (pipe, folder) in models.items():
         spec = pipe.serve_spec()
-        served[name] = {"pipe": pipe, "folder": str(folder), "spec": spec, "worker": ModelWorker(name, limits, spec.operations),
+        served[name] = {"pipe": pipe, "folder": str(folder), "spec": spec,
+                        "worker": ModelWorker(name, limits, spec.operations),
                         "operations": {op.name: op for op in spec.operations}}
 
     @contextlib.asynccontextmanager
@@ -112,7 +113,8 @@ def create_app(models: dict, limits: Limits | None = None, on_start=None):
     @app.exception_handler(RequestValidationError)
     async def invalid(request, exc):
         message = validation_message(exc.errors())
-        return error_response(400 if message.startswith(("malformed JSON", "the request needs")) else 422, message)
+        status = 400 if message.startswith(("malformed JSON", "the request needs")) else 422
+        return error_response(status, message)
 
     @app.exception_handler(HTTPException)
     async def http_error(request, exc):
