@@ -147,3 +147,28 @@ def test_phrases_or_binary_need_tree_data(tmp_path, source):
         with pytest.raises(UserError, match="need PTB-tree data"):
             SentimentPipeline(config).fit(data, verbose=0)
     assert len(SentimentPipeline(SentimentConfig(epochs=1, units=4, embedding_dim=4)).read_training_data(data).train) == 2
+
+
+def test_predict_answers_the_same_way_for_sentence_and_phrase_models(tmp_path):
+    """A model trained on phrases is used like one trained on sentences: same labels, same result
+    shape (label, rating 1-5, probabilities), raw text in (brackets and slashes as typed, not PTB
+    escapes), and the same answers after save and load."""
+    from tasks.sentiment import SentimentConfig, SentimentPipeline
+
+    train = tmp_path / "train.txt"
+    train.write_text("\n".join((TREES + ["(0 (2 It) (0 (2 (2 -LRB-) (2 is)) (0 awful)))"]) * 3) + "\n", encoding="utf-8")
+    texts = ["It is good .", "8 1/2 (the film) is great ."]
+    answers = {}
+    for phrases in (False, True):
+        pipe = SentimentPipeline(SentimentConfig(units=4, embedding_dim=4, epochs=1, phrases=phrases))
+        pipe.fit(train, train, verbose=0)
+        assert pipe.labels == ["0", "1", "2", "3", "4"]
+        answers[phrases] = pipe.predict(texts)
+        loaded = SentimentPipeline.load(pipe.save(tmp_path / f"model-{phrases}"))
+        assert loaded.config.phrases is phrases and loaded.predict(texts) == answers[phrases]
+    for sentence_model, phrase_model in zip(answers[False], answers[True]):
+        assert sentence_model.keys() == phrase_model.keys() == {"text", "label", "rating", "probabilities"}
+        assert list(sentence_model["probabilities"]) == list(phrase_model["probabilities"]) == ["0", "1", "2", "3", "4"]
+        assert phrase_model["rating"] == int(phrase_model["label"]) + 1
+    vocab = SentimentPipeline.load(tmp_path / "model-True").vocabs["words"]
+    assert "(" in vocab.tokens and not any("\\/" in t or "lrb" in t.lower() for t in vocab.tokens)  # restored
