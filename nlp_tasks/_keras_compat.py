@@ -31,6 +31,11 @@ signature we call (keras-team/keras tags):
 - ``keras.src.export.tf2onnx_lib.patch_tf2onnx`` (Keras 3.8): makes ``tf2onnx`` work with
   NumPy 2, as Keras' own ONNX export does before converting (:func:`patch_tf2onnx`,
   :mod:`nlp_tasks.export`); without it the conversion runs unpatched.
+- ``keras.callbacks.SwapEMAWeights._tf_swap_variables``, ``._backend_swap_variables`` and its
+  ``_ema_weights_in_model`` flag (in Keras 3.15, installed; not traced further back): the
+  averaged-weights swap of ``fit(average_weights=...)`` swaps through a copy, not by Keras'
+  in-place additions that round the weights, and knows a resumed run starts swapped
+  (:func:`swap_averaged_weights`).
 
 The epoch iterator's three-item steps make Keras 3.11 the lowest version the project supports.
 If :func:`backend_rnn` finds no loop, :class:`Recurrent` falls back to ``keras.layers.RNN``'s
@@ -101,6 +106,12 @@ def _disable_op_determinism_function():
     return disable_op_determinism
 
 
+def _swap_ema_method(attribute: str):
+    import keras
+
+    return getattr(keras.callbacks.SwapEMAWeights, attribute, None)
+
+
 def _patch_tf2onnx_function():
     try:
         from keras.src.export.tf2onnx_lib import patch_tf2onnx
@@ -129,6 +140,10 @@ _NAMES = {
     f"keras.Model.{AUTO_JIT_COMPILE}": (lambda: _model_method(AUTO_JIT_COMPILE), ("self",)),
     "tensorflow.python.framework.config.disable_op_determinism": (_disable_op_determinism_function, ()),
     "keras.src.export.tf2onnx_lib.patch_tf2onnx": (_patch_tf2onnx_function, ()),
+    "keras.callbacks.SwapEMAWeights._tf_swap_variables": (lambda: _swap_ema_method("_tf_swap_variables"),
+                                                          ("self", "optimizer")),
+    "keras.callbacks.SwapEMAWeights._backend_swap_variables": (lambda: _swap_ema_method("_backend_swap_variables"),
+                                                               ("self", "optimizer")),
 }
 
 
@@ -225,3 +240,26 @@ def patch_tf2onnx() -> None:
             warnings.simplefilter("ignore", FutureWarning)
             patch()
         patch_tf2onnx.done = True
+
+
+def swap_averaged_weights():
+    """The callback of ``fit(average_weights=...)``: Keras' ``SwapEMAWeights(swap_on_epoch=True)``
+    puts the optimizer's averaged weights into the model for validation and at every epoch's end
+    (early stopping keeps them, the checkpoint holds them, the trained values sitting in the
+    average slots) and the trained values back to train the next epoch. Two changes: the swap
+    goes through a copy (Keras swaps TensorFlow variables by in-place additions and
+    subtractions, which round the trained values at every swap), and a run resumed from a
+    checkpoint (the optimizer has taken steps) starts swapped, as that epoch's end left it."""
+    import keras
+
+    _require("keras.callbacks.SwapEMAWeights._tf_swap_variables")
+    _require("keras.callbacks.SwapEMAWeights._backend_swap_variables")
+
+    class SwapAveragedWeights(keras.callbacks.SwapEMAWeights):
+        def _tf_swap_variables(self, optimizer):
+            self._backend_swap_variables(optimizer)
+
+        def on_train_begin(self, logs=None):
+            self._ema_weights_in_model = int(self.model.optimizer.iterations.numpy()) > 0
+
+    return SwapAveragedWeights(swap_on_epoch=True)

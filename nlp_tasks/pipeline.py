@@ -68,7 +68,8 @@ class TrainingPlan:
     """How :meth:`Pipeline.fit` trains: ``batches`` (what ``keras.Model.fit`` takes), the
     ``loss`` and Keras ``metrics``; validation either as ``validation`` data for Keras or as
     ``validation_figures``, a function computing ``{name: value}`` after each epoch (a dev F1);
-    and any other Keras ``callbacks``."""
+    and any other Keras ``callbacks``; ``average_weights``: a momentum for Polyak averaging of
+    the weights (:func:`nlp_tasks.training.fit`), None for none."""
 
     batches: Any
     loss: Any
@@ -76,6 +77,7 @@ class TrainingPlan:
     validation: Any = None
     validation_figures: Any = None
     callbacks: list = dataclasses.field(default_factory=list)
+    average_weights: float | None = None
 
 
 class Pipeline:
@@ -136,7 +138,7 @@ class Pipeline:
                                loss=plan.loss, metrics=plan.metrics, monitor=self.monitor, mode=self.mode,
                                out_dir=out_dir, callbacks=plan.callbacks, validation_figures=plan.validation_figures,
                                run_key={"task": self.task, "config": cfg.to_dict(), "data": data.fingerprint},
-                               run=run)
+                               run=run, average_weights=plan.average_weights)
         summary["train_seconds"] = time.perf_counter() - start
         summary.update(data.counts)
         self.metrics = {"training": {k: v for k, v in summary.items() if k != "history"}}

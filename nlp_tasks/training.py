@@ -12,6 +12,8 @@ knows nothing of what the model computes. What it does:
 - with validation data, the best weights by a monitored validation metric are restored at the
   end, and training stops early after ``patience`` epochs without improvement;
 - optionally, the learning rate decays by ``lr_decay`` when the monitored metric stalls;
+- optionally (a task's ``average_weights``), Polyak averaging: validation, the kept best weights
+  and the saved model use an exponential moving average of the weights, not their last values;
 - with ``out_dir``: a CSV log of every epoch, a loss-curve PNG, and a checkpoint after every
   epoch from which a killed run resumes exactly (:mod:`nlp_tasks.checkpoint`);
 - shows progress one way for every task (:func:`progress_callback`): a bar with ETA on a
@@ -55,10 +57,15 @@ def callback_base():
     return keras.callbacks.Callback
 
 
-def make_optimizer(config: TrainConfig):
+def make_optimizer(config: TrainConfig, average_weights: float | None = None):
+    """Adam with gradient clipping; with ``average_weights`` (a momentum in (0, 1)) it also keeps
+    an exponential moving average of the weights (Keras' ``use_ema``), one of its variables."""
     import keras
 
-    return keras.optimizers.Adam(learning_rate=config.learning_rate, global_clipnorm=config.clipnorm)
+    if average_weights is None:
+        return keras.optimizers.Adam(learning_rate=config.learning_rate, global_clipnorm=config.clipnorm)
+    return keras.optimizers.Adam(learning_rate=config.learning_rate, global_clipnorm=config.clipnorm,
+                                 use_ema=True, ema_momentum=average_weights)
 
 
 def _stop_on_nan_callback():
@@ -246,7 +253,8 @@ def _write(checkpoint, model, state, best, changed) -> None:
 
 def fit(model, train, validation=None, config: TrainConfig | None = None, loss=None, metrics=None,
         monitor: str = "val_loss", mode: str = "min", out_dir: str | Path | None = None,
-        callbacks=(), run_key: dict | None = None, validation_figures=None, run=None) -> dict:
+        callbacks=(), run_key: dict | None = None, validation_figures=None, run=None,
+        average_weights: float | None = None) -> dict:
     """Compile ``model`` (when ``loss`` is given) and train it; returns a summary dict.
 
     ``train`` and ``validation`` are :class:`nlp_tasks.batching.Batches` sources (told which
@@ -258,7 +266,9 @@ def fit(model, train, validation=None, config: TrainConfig | None = None, loss=N
     validation loss) that runs at the end of every epoch and adds its figures to the epoch's
     logs. Without either, training runs all epochs. ``run``: the
     :class:`nlp_tasks.distribute.RunContext` (strategy, TensorBoard, chief; default
-    :data:`~nlp_tasks.distribute.LOCAL`).
+    :data:`~nlp_tasks.distribute.LOCAL`). ``average_weights``: a momentum in (0, 1) for Polyak
+    averaging (an exponential moving average of the weights, updated every step, is what is
+    validated, kept as the best weights and left in the model; needs ``loss``); None: off.
 
     With ``out_dir``: a CSV log, a loss-curve PNG, and a checkpoint after every epoch
     (:mod:`nlp_tasks.checkpoint`). Calling ``fit`` again with the same ``out_dir`` and the same
@@ -272,11 +282,11 @@ def fit(model, train, validation=None, config: TrainConfig | None = None, loss=N
     run = run or LOCAL
     with run.scope():
         return _fit(model, train, validation, config, loss, metrics, monitor, mode, out_dir, callbacks, run_key,
-                    validation_figures, run)
+                    validation_figures, run, average_weights)
 
 
 def _fit(model, train, validation, config, loss, metrics, monitor, mode, out_dir, callbacks, run_key,
-         validation_figures, run) -> dict:
+         validation_figures, run, average_weights=None) -> dict:
     import keras
 
     from nlp_tasks import distribute, outdir
@@ -290,7 +300,10 @@ def _fit(model, train, validation, config, loss, metrics, monitor, mode, out_dir
                    for m in metrics or []]
         # No XLA: Keras' default ("auto") would compile whenever op determinism is off, and with
         # length-bucketed batches every batch shape is a new compilation (benchmarks/NOTES.md).
-        model.compile(optimizer=make_optimizer(config), loss=loss, metrics=metrics, jit_compile=False)
+        model.compile(optimizer=make_optimizer(config, average_weights), loss=loss, metrics=metrics,
+                      jit_compile=False)
+    elif average_weights is not None:
+        raise ValueError("fit: average_weights needs loss (the optimizer that keeps the averages is made here)")
     distribute.prepare_model(model, run)
     # Under multi-worker training only the chief writes; the other workers read its checkpoint.
     writes = out_dir is not None and run.chief
@@ -298,7 +311,7 @@ def _fit(model, train, validation, config, loss, metrics, monitor, mode, out_dir
         out_dir = outdir.claim(out_dir)
     try:
         return _fit_in(model, train, validation, config, monitor, mode, out_dir, callbacks, run_key, writes,
-                       validation_figures, run.tensorboard)
+                       validation_figures, run.tensorboard, average_weights is not None)
     except BaseException:
         if writes:
             outdir.release(out_dir)  # a finished run keeps the lock until its model is saved
@@ -306,7 +319,7 @@ def _fit(model, train, validation, config, loss, metrics, monitor, mode, out_dir
 
 
 def _fit_in(model, train, validation, config, monitor, mode, out_dir, callbacks, run_key, writes,
-            validation_figures, tensorboard) -> dict:
+            validation_figures, tensorboard, averaged=False) -> dict:
     import keras
 
     from nlp_tasks.batching import as_dataset
@@ -332,6 +345,10 @@ def _fit_in(model, train, validation, config, monitor, mode, out_dir, callbacks,
     # monitored by early stopping and written to the CSV log.
     if validation_figures is not None:
         callbacks = [_figures_callback(validation_figures), *callbacks]
+    if averaged:  # before the rest: validation and every later callback see the averaged weights
+        from nlp_tasks._keras_compat import swap_averaged_weights
+
+        callbacks = [swap_averaged_weights(), *callbacks]
     cbs = [_stop_on_nan_callback(), *_epoch_callbacks(train), *callbacks]
     if config.verbose:  # after the task's callbacks, so their metrics are on the epoch's line
         cbs.append(progress_callback(config.verbose))

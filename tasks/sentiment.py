@@ -1,9 +1,10 @@
 """Sentiment: many-to-one classification of a text into one label, e.g. a 1-5 rating.
 
-Model: word embeddings (``mask_zero``) -> dropout -> 1-2 bidirectional layers of our own GRU
+Model: (word dropout, ``word_dropout``: training words replaced by ``<unk>``) -> word embeddings
+(``mask_zero``) -> dropout -> 1-2 bidirectional layers of our own GRU
 (or LSTM, RNN, minimal GRU) cells -> pooling over time (last state, max, mean or attention) ->
 dropout -> softmax over the labels. Optional pretrained vectors from a GloVe/word2vec text file,
-and class weights for imbalanced data.
+class weights for imbalanced data, and Polyak averaging of the weights (``average_weights``).
 
 Data: ``LABEL text`` lines (the SST files), CSV/TSV/JSON-lines/JSON with ``text`` and ``label``
 columns (configurable), a Hugging Face dataset (hub name or local folder), or Python pairs
@@ -63,6 +64,11 @@ class SentimentConfig(TrainSettings):
     layers: int = setting(1, "Stacked encoder layers.", low=1, high=MAX_LAYERS)
     pooling: str = setting("max", "How the encoder's outputs are summarised.", choices=POOLINGS)
     dropout: float = setting(0.5, "Dropout rate between layers while training.", low=0, high=1, high_open=True)
+    word_dropout: float = setting(0.0, "Probability that a training word is replaced by <unk> (word dropout; "
+                                        "never at prediction). 0: off.", low=0, high=1, high_open=True)
+    average_weights: float | None = setting(None, "Polyak averaging: validate, keep and save the moving average of the "
+                                                  "weights with this momentum per step (e.g. 0.999).",
+                                            low=0, high=1, low_open=True, high_open=True, none="the last weights")
     max_vocab: int | None = setting(30000, "Most frequent words kept.", low=1, none="every word")
     min_freq: int = setting(1, "Words seen fewer times than this become <unk>.", low=1)
     lower: bool = setting(True, "Lower-case the words.")
@@ -161,7 +167,7 @@ class SentimentPipeline(Pipeline):
     def build_model(self, vectors: dict | None = None):
         import keras
 
-        from nlp_tasks.layers import AttentionPooling, MaskedMaxPooling, MaskedMeanPooling, recurrent
+        from nlp_tasks.layers import AttentionPooling, MaskedMaxPooling, MaskedMeanPooling, WordDropout, recurrent
 
         cfg = self.config
         vocab = self.vocabs["words"]
@@ -171,7 +177,10 @@ class SentimentPipeline(Pipeline):
         inputs = keras.Input((None,), dtype="int32", name="word_ids")
         embed = keras.layers.Embedding(len(vocab), cfg.embedding_dim, mask_zero=True,
                                        name=embedding_layer_name("words"))
-        x = embed(inputs)
+        x = inputs
+        if cfg.word_dropout:  # training only; no layer at all when off (the models saved before it are unchanged)
+            x = WordDropout(cfg.word_dropout, unk_id=vocab.unk_id, name="word_dropout")(x)
+        x = embed(x)
         if vectors:
             embed.set_weights([with_pretrained(embed.get_weights()[0], vocab, vectors, "embedding_dim")])
         x = keras.layers.Dropout(cfg.dropout)(x)
@@ -255,7 +264,8 @@ class SentimentPipeline(Pipeline):
             self._dataset(data.train, shuffle=True, weights=weights),
             loss=keras.losses.SparseCategoricalCrossentropy(),
             metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-            validation=self._dataset(data.dev, shuffle=False) if data.dev else None)
+            validation=self._dataset(data.dev, shuffle=False) if data.dev else None,
+            average_weights=self.config.average_weights)
 
     def test_summary(self, report: dict) -> dict:
         return {k: report[k] for k in ("accuracy", "macro_f1", "examples")}

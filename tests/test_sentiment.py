@@ -124,6 +124,52 @@ def test_bad_config_values():
         SentimentConfig(pooling="median")
     with pytest.raises(UserError, match="dropout must be in"):
         SentimentConfig(dropout=1.5)
+    with pytest.raises(UserError, match="word_dropout must be in"):
+        SentimentConfig(word_dropout=1.0)
+
+
+def test_word_dropout_replaces_about_rate_of_the_words_in_training_only(tmp_path):
+    import keras
+
+    from nlp_tasks.layers import WordDropout
+
+    ids = np.random.default_rng(0).integers(2, 500, size=(64, 100)).astype("int32")
+    ids[:, 70:] = 0  # padding
+    layer = WordDropout(0.3, unk_id=1, seed=5)
+    np.testing.assert_array_equal(np.asarray(layer(ids)), ids)  # inference: the identity
+    np.testing.assert_array_equal(np.asarray(layer(ids, training=False)), ids)
+    dropped = np.asarray(layer(ids, training=True))
+    assert dropped.dtype == np.int32
+    assert np.all(dropped[:, 70:] == 0)  # padding stays padding (the embedding's mask is kept)
+    assert np.all((dropped == ids) | (dropped == 1))  # a word is kept or becomes <unk>, nothing else
+    assert 0.27 < np.mean(dropped[:, :70] == 1) < 0.33  # 4,480 words: ~0.3 of them, a 5-sigma band
+    again = np.asarray(layer(ids, training=True))
+    assert not np.array_equal(again, dropped)  # new draws every step
+    np.testing.assert_array_equal(np.asarray(WordDropout(0.0)(ids, training=True)), ids)
+    with pytest.raises(ValueError, match="rate must be in"):
+        WordDropout(1.0)
+    with pytest.raises(ValueError, match="unk_id must be"):
+        WordDropout(0.1, unk_id=0)
+    model = keras.Sequential([keras.Input((None,), dtype="int32"), WordDropout(0.2, unk_id=3, seed=1)])
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True).layers[0]
+    assert (type(loaded), loaded.rate, loaded.unk_id, loaded.seed) == (WordDropout, 0.2, 3, 1)
+
+
+def test_word_dropout_setting_is_off_by_default_and_reloads(tmp_path):
+    data = [("good fun", "1"), ("bad film", "0"), ("great", "1"), ("awful , bad", "0")] * 4
+    off = SentimentPipeline(SentimentConfig(units=4, embedding_dim=4, epochs=1))
+    off.fit(data, verbose=0)
+    assert SentimentConfig().word_dropout == 0
+    assert not any(layer.name == "word_dropout" for layer in off.model.layers)  # today's model, unchanged
+    pipe = SentimentPipeline(SentimentConfig(units=4, embedding_dim=4, epochs=1, word_dropout=0.25))
+    pipe.fit(data, data, verbose=0)
+    layer = pipe.model.get_layer("word_dropout")
+    assert (layer.rate, layer.unk_id) == (0.25, pipe.vocabs["words"].unk_id)
+    assert pipe.predict(["good fun"] * 2)[0] == pipe.predict(["good fun"] * 2)[1]  # no dropout at prediction
+    loaded = SentimentPipeline.load(pipe.save(tmp_path / "m"))
+    assert loaded.config.word_dropout == 0.25
+    assert loaded.predict(["good", "bad film"]) == pipe.predict(["good", "bad film"])
 
 
 def test_read_examples_from_label_text_file(shared_data):
@@ -168,3 +214,78 @@ def test_cli_errors_are_one_line(tmp_path, args, message):
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
+
+
+def _counting_data(n=64, steps=6):
+    """Is the sum of a ±1 sequence positive? (as in tests/test_training.py)"""
+    import tensorflow as tf
+
+    x = np.random.default_rng(0).choice([-1.0, 1.0], size=(n, steps, 1)).astype("float32")
+    return tf.data.Dataset.from_tensor_slices((x, (x.sum(axis=(1, 2)) > 0).astype("float32"))).batch(16)
+
+
+def _small_model():
+    import keras
+
+    from nlp_tasks.layers import recurrent
+    from nlp_tasks.runtime import set_seed
+
+    set_seed(0)
+    inputs = keras.Input((None, 1))
+    return keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(recurrent("gru", 8)(inputs)))
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_average_weights_are_validated_kept_and_resumed(tmp_path):
+    import keras
+
+    from nlp_tasks.training import TrainConfig, fit, make_optimizer
+
+    assert not make_optimizer(TrainConfig()).use_ema  # off unless asked for: today's training
+    data, config = _counting_data(), TrainConfig(epochs=3, learning_rate=0.02, patience=None, verbose=0)
+
+    def run(average, out=None, callbacks=()):
+        model = _small_model()
+        summary = fit(model, data, validation=data, config=config, loss="binary_crossentropy", out_dir=out,
+                      average_weights=average, callbacks=callbacks)
+        return model, summary
+
+    plain, plain_summary = run(None)
+    averaged, summary = run(0.9)
+    assert averaged.optimizer.use_ema and averaged.optimizer.ema_momentum == 0.9
+    assert summary["history"]["val_loss"] != plain_summary["history"]["val_loss"]  # validated: the averages
+    assert summary["history"]["loss"] == plain_summary["history"]["loss"]  # training itself is the same
+    # The model left at the end is the validated best epoch's averaged weights.
+    np.testing.assert_allclose(averaged.evaluate(data, verbose=0), summary["best"], rtol=1e-5)
+
+    reference, _ = run(0.9, tmp_path / "reference")
+
+    class StopInEpoch2(keras.callbacks.Callback):  # runs before the checkpoint of epoch 2 is written
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise _Interrupt
+
+    with pytest.raises(_Interrupt):
+        run(0.9, tmp_path / "killed", [StopInEpoch2()])
+    resumed, resumed_summary = run(0.9, tmp_path / "killed")
+    assert resumed_summary["resumed_from_epoch"] == 1
+    assert resumed_summary["history"] == summary["history"]
+    for a, b in zip(resumed.get_weights(), reference.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_average_weights_setting_trains_and_reloads(tmp_path):
+    data = [("good fun", "1"), ("bad film", "0"), ("great", "1"), ("awful , bad", "0")] * 4
+    with pytest.raises(UserError, match="average_weights must be in"):
+        SentimentConfig(average_weights=1.0)
+    assert SentimentConfig().average_weights is None
+    pipe = SentimentPipeline(SentimentConfig(units=4, embedding_dim=4, epochs=2, average_weights=0.99))
+    summary = pipe.fit(data, data, verbose=0)
+    assert pipe.model.optimizer.use_ema
+    assert pipe.evaluate(data)["accuracy"] == pytest.approx(summary["best"])
+    loaded = SentimentPipeline.load(pipe.save(tmp_path / "m"))
+    assert loaded.config.average_weights == 0.99
+    assert loaded.predict(["good", "bad film"]) == pipe.predict(["good", "bad film"])

@@ -1,5 +1,5 @@
 """Our own recurrent layers (Keras 3): cells, the fast sequence layer, weight conversion,
-the CRF and NADE output layers.
+the CRF and NADE output layers, word dropout.
 
 >>> import keras
 >>> from nlp_tasks.layers import GRUCell, Recurrent
@@ -26,6 +26,7 @@ from nlp_tasks.layers.features import TokenFeatures  # noqa: E402
 from nlp_tasks.layers.nade import NADE, nade_loss  # noqa: E402
 from nlp_tasks.layers.pooling import AttentionPooling, MaskedMaxPooling, MaskedMeanPooling  # noqa: E402
 from nlp_tasks.layers.recurrent import CELL_TYPES, Recurrent, keras_builtin_layers, recurrent  # noqa: E402
+from nlp_tasks.layers.word_dropout import WordDropout  # noqa: E402
 
 __all__ = [
     "CRF",
@@ -46,4 +47,5 @@ __all__ = [
     "recurrent",
     "keras_builtin_layers",
     "TokenFeatures",
+    "WordDropout",
 ]
