@@ -65,6 +65,8 @@ def main(argv=None) -> None:
     parser.add_argument("--sets", nargs="+", default=["sst5", "sst2"], choices=["sst5", "sst2"])
     parser.add_argument("--trees", action="store_true", help="train on the parse trees' phrases (sst/trees)")
     parser.add_argument("--seeds", type=int, nargs="+", help="one run per seed (with --trees): mean and range")
+    parser.add_argument("--no-write", action="store_true",
+                        help="print the figures only: leave RESULTS.md and benchmarks/results/ alone (screening runs)")
     add_settings(parser, SentimentConfig)
     args = parser.parse_args(argv)
     config = config_from_args(SentimentConfig, args)
@@ -72,6 +74,12 @@ def main(argv=None) -> None:
     if args.trees:
         return trees_main(args, config, root, argv)
     results = [run(name, config, root) for name in args.sets]
+    if args.no_write:
+        for r in results:
+            print(f"{r['data']}: test accuracy {100 * r['test_accuracy']:.2f}%, best dev "
+                  f"{100 * r['best_dev_accuracy']:.2f}% (epoch {r['best_epoch']}/{r['epochs_run']}, "
+                  f"{r['train_seconds'] / 60:.1f} min)")
+        return
     command = "python benchmarks/sentiment.py " + shlex.join(argv if argv is not None else sys.argv[1:])
     machine = machine_info()
     write_json("sentiment.json", {"date": now(), "command": command.strip(), "machine": machine, "results": results})
@@ -111,9 +119,19 @@ def trees_main(args, config, root, argv) -> None:
         for seed in seeds:
             result = run(name, dataclasses.replace(config, seed=seed), root, trees=True)
             runs.append({**result, "seed": seed})
-            print(f"{name} seed {seed}: test accuracy {100 * result['test_accuracy']:.2f}% "
-                  f"({result['train_seconds'] / 60:.1f} min)", flush=True)
+            print(f"{name} seed {seed}: test accuracy {100 * result['test_accuracy']:.2f}%, best dev "
+                  f"{100 * result['best_dev_accuracy']:.2f}% (epoch {result['best_epoch']}/{result['epochs_run']}, "
+                  f"{result['train_seconds'] / 60:.1f} min)", flush=True)
+            if args.no_write:
+                continue
             write_json(path.name, {"date": now(), "command": command.strip(), "machine": machine, "runs": runs})
+    for name in args.sets:
+        acc = [100 * r["test_accuracy"] for r in runs if r["data"] == name]
+        dev = [100 * r["best_dev_accuracy"] for r in runs if r["data"] == name]
+        print(f"{name}: test accuracy {statistics.mean(acc):.2f}% ({min(acc):.2f}-{max(acc):.2f}), best dev "
+              f"{statistics.mean(dev):.2f}% over {len(acc)} run(s)", flush=True)
+    if args.no_write:
+        return
     rows = []
     for name in args.sets:
         mine = [r for r in runs if r["data"] == name]
