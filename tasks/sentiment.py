@@ -271,9 +271,19 @@ class SentimentPipeline(Pipeline):
         return {k: report[k] for k in ("accuracy", "macro_f1", "examples")}
 
     # ------------------------------------------------------------------ API
+    def _classify(self):
+        """The model's forward pass as one traced function (``reduce_retracing``: after two shapes
+        it serves any batch and length), not an eager Keras call per batch."""
+        model = self.require_model()
+        if getattr(self, "_classify_fn", (None, None))[0] is not model:
+            import tensorflow as tf
+
+            self._classify_fn = (model, tf.function(lambda ids: model(ids, training=False), reduce_retracing=True))
+        return self._classify_fn[1]
+
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         """Class probabilities, shape (len(texts), len(labels)), in the order of ``self.labels``."""
-        model = self.require_model()
+        classify = self._classify()
         vocab = self.vocabs["words"]
         ids = [vocab.encode(text) for text in texts]
         probs = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
@@ -284,7 +294,7 @@ class SentimentPipeline(Pipeline):
             rows = [i for i in order[start:start + size] if ids[i]]
             if not rows:
                 continue
-            probs[rows] = np.asarray(model(pad([ids[i] for i in rows]), training=False))
+            probs[rows] = classify(pad([ids[i] for i in rows])).numpy()
         if empty:  # no tokens at all: the defined answer is "no evidence", uniform probabilities
             probs[empty] = 1.0 / len(self.labels)
         return probs

@@ -83,9 +83,9 @@ def create_app(models: dict, limits: Limits | None = None, on_start=None):
     import contextlib
 
     from fastapi.exceptions import RequestValidationError
+    from fastapi_offline import FastAPIOffline  # /docs with Swagger UI shipped in the package, not from a CDN
     from starlette.exceptions import HTTPException
     from starlette.responses import FileResponse, JSONResponse, Response
-    from fastapi_offline import FastAPIOffline  # /docs with Swagger UI shipped in the package, not from a CDN
     from starlette.staticfiles import StaticFiles
 
     from nlp_tasks import __version__
@@ -107,8 +107,7 @@ def create_app(models: dict, limits: Limits | None = None, on_start=None):
             entry["worker"].stop()
 
     app = FastAPIOffline(title="nlp-tasks", version=__version__, lifespan=lifespan,
-                  description="Recurrent sequence models served over HTTP: " + ", ".join(sorted(models)))
-    app.state.models, app.state.limits = served, limits
+                         description="Recurrent sequence models served over HTTP: " + ", ".join(sorted(models)))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request, exc):
