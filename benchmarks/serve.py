@@ -13,7 +13,8 @@ of its own on 127.0.0.1 and a free port (``nlp-tasks serve``), once with batchin
 runs ``--clients`` concurrent clients (asyncio, one httpx connection each, a bounded number of
 requests: each client sends one request at a time for ``--seconds``), first for NER (one CoNLL-2003
 test sentence per request, as raw text), then for sentiment (one SST-5 test text per request),
-after ``--warmup`` seconds of the same load that is not counted. Recorded per endpoint: requests/s,
+after ``--warmup`` seconds of the same load that is not counted (TensorFlow traces the models'
+functions for the shapes it meets, and the allocator grows, in the first seconds). Recorded per endpoint: requests/s,
 latency p50 and p99, errors (any non-200 answer or failed request; must be 0), and the server's
 resident memory (VmRSS) before and after the counted load. The speed-up is requests/s with
 batching over requests/s without, both measured in this run. For reference, the same texts go
@@ -147,7 +148,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=20.0, help="counted load per endpoint and server")
-    parser.add_argument("--warmup", type=float, default=5.0, help="uncounted load before each measurement")
+    parser.add_argument("--warmup", type=float, default=10.0, help="uncounted load before each measurement")
     parser.add_argument("--train-examples", type=int, default=2000)
     parser.add_argument("--quick", action="store_true",
                         help="a smoke test (4 clients, 2 s, 200 examples) that writes results/serve-quick.json only")
