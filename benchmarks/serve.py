@@ -193,6 +193,8 @@ Dynamic batching: NER {speedup['ner']:.2f}x and sentiment {speedup['sentiment']:
 For reference, the pipeline's own `predict` in the benchmark's process (no server, no HTTP), on the same
 texts: NER {reference['ner']['batch_64']:.0f} texts/s at 64 per call, {reference['ner']['batch_1']:.0f} at one per
 call; sentiment {reference['sentiment']['batch_64']:.0f} and {reference['sentiment']['batch_1']:.0f}.
+The clients run in one Python process (httpx, asyncio) on the same {m['cores']} cores as the server, so
+these rates include the clients' cost.
 """
     write_section("Serving: nlp-tasks serve under load (conll2003, sst)", body)
     print(body)
