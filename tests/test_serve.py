@@ -210,13 +210,22 @@ def test_the_server_keeps_running_and_logs_no_traceback(client, server):
 def test_concurrent_requests_are_batched(client, pipes):
     texts = [f"a {word} film" for word in ("good", "dull", "wonderful , moving", "ordinary") * 8]
     before = client.get("/v1/models/sentiment").json()["batching"]
+    clients = [httpx.Client(base_url=str(client.base_url), timeout=120) for _ in range(16)]
+    for c in clients:
+        c.get("/health")  # connected before the start line, so that the requests arrive together
+    start = threading.Barrier(len(clients))
 
-    def one(text):
-        with httpx.Client(base_url=str(client.base_url), timeout=120) as c:
-            return post(c, "sentiment", "sentiment", {"text": text}).json()
+    def two(index):
+        start.wait(timeout=60)
+        return [post(clients[index], "sentiment", "sentiment", {"text": text}).json()
+                for text in texts[2 * index:2 * index + 2]]
 
-    with ThreadPoolExecutor(16) as pool:
-        results = list(pool.map(one, texts))
+    try:
+        with ThreadPoolExecutor(len(clients)) as pool:
+            results = [r for pair in pool.map(two, range(len(clients))) for r in pair]
+    finally:
+        for c in clients:
+            c.close()
     assert results == pipes["sentiment"].predict(texts)  # each request got its own answer
     after = client.get("/v1/models/sentiment").json()["batching"]
     calls, items = after["calls"] - before["calls"], after["items"] - before["items"]
