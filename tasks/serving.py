@@ -86,10 +86,12 @@ def _seed(seed):
 def ner_spec(pipe) -> ServeSpec:
     from nlp_tasks.vocab import tokenize_words_with_offsets
 
+    def count_tokens(text):
+        return len(tokenize_words_with_offsets(text))
+
     def items(body, limits):
         if body.tokens is None:
-            return [(text, None) for text in texts_of(body.text, body.texts, limits, lambda t: len(
-                tokenize_words_with_offsets(t)))]
+            return [(text, None) for text in texts_of(body.text, body.texts, limits, count_tokens)]
         if body.text is not None or body.texts is not None:
             raise UserError("give one of 'text', 'texts' or 'tokens'")
         if not body.tokens:

@@ -16,7 +16,7 @@ const el = (tag, props = {}, ...children) => {
   return node;
 };
 
-const number = (card, name, label, value, wide) => {
+const field = (card, name, label, value, wide) => {
   const input = el("input", {type: wide ? "text" : "number", name, value, className: wide ? "wide" : ""});
   if (!wide) input.step = "any";
   card.querySelector(".controls").append(el("label", {}, label + " ", input));
@@ -71,10 +71,10 @@ const tasks = {
   charlm: {
     setup(model, card) {
       card.inputs = {
-        prime: number(card, "prime", "prime", "", true),
-        length: number(card, "length", "length", 200),
-        temperature: number(card, "temperature", "temperature", 0.8),
-        seed: number(card, "seed", "seed", ""),
+        prime: field(card, "prime", "prime", "", true),
+        length: field(card, "length", "length", 200),
+        temperature: field(card, "temperature", "temperature", 0.8),
+        seed: field(card, "seed", "seed", ""),
       };
     },
     async run(model, card, text) {
@@ -96,9 +96,9 @@ const tasks = {
   music: {
     setup(model, card) {
       card.inputs = {
-        steps: number(card, "steps", "steps", 32),
-        temperature: number(card, "temperature", "temperature", 1.0),
-        seed: number(card, "seed", "seed", ""),
+        steps: field(card, "steps", "steps", 32),
+        temperature: field(card, "temperature", "temperature", 1.0),
+        seed: field(card, "seed", "seed", ""),
       };
     },
     async run(model, card) {
