@@ -41,6 +41,7 @@ from nlp_tasks.errors import UserError
 
 MARKER = ".nlp-tasks"  # written into every folder we claim: {"format": "nlp_tasks.folder"}
 MARKER_FORMAT = "nlp_tasks.folder"
+SCRATCH = ".scratch"  # a writer's intermediate files inside its temporary folder (nlp_tasks.export)
 _held: dict[str, int] = {}  # resolved folder -> file descriptor of its held lock file
 
 
@@ -255,18 +256,26 @@ def replace_directory(tmp_dir: Path, final_dir: Path, own: OwnNames = lambda fol
         os.replace(tmp_dir, final_dir)
         return
     new_names = set(os.listdir(tmp_dir))
-    replaced = new_names | set(own(final_dir))
-    for name in sorted(new_names):  # refuse before touching anything: nothing of the user's is overwritten
-        entry = final_dir / name
-        if (entry.exists() or entry.is_symlink()) and name not in set(own(final_dir)) and name != MARKER:
-            raise UserError(f"{entry} is in the way: nlp-tasks did not write it and will not replace it; move it "
-                            "elsewhere or give another output folder")
+    owned = set(own(final_dir))
+    check_in_the_way(final_dir, new_names, owned)  # before touching anything: nothing of the user's is overwritten
+    replaced = new_names | owned
     backup = _backup_name(final_dir)
     if backup.exists():
         recover(final_dir, own)
     os.replace(final_dir, backup)
     os.replace(tmp_dir, final_dir)
     _finish(backup, final_dir, replaced)
+
+
+def check_in_the_way(folder: Path, names: Iterable[str], owned: Iterable[str]) -> None:
+    """Refuse (one line naming it) an entry of ``folder`` that a new version would replace
+    although nlp-tasks did not write it: one of ``names`` that exists and is not in ``owned``."""
+    owned = set(owned) | {MARKER}
+    for name in sorted(names):
+        entry = Path(folder) / name
+        if name not in owned and (entry.exists() or entry.is_symlink()):
+            raise UserError(f"{entry} is in the way: nlp-tasks did not write it and will not replace it; move it "
+                            "elsewhere or give another output folder")
 
 
 def _finish(backup: Path, final_dir: Path, replaced: set[str]) -> None:
@@ -350,7 +359,7 @@ def _own_temporary_names(names: set[str]) -> set[str]:
     """Of ``names`` (a temporary folder's entries), those nlp-tasks writes into one."""
     fixed = {"pipeline.json", "model.keras", MARKER, "state.json", "last.npz", "best.npz", "README.md",
              # an export (nlp_tasks.export): its description, a SavedModel, LiteRT and ONNX files
-             "export.json", "saved_model.pb", "fingerprint.pb", "variables", "assets", "model.tflite"}
+             "export.json", "saved_model.pb", "fingerprint.pb", "variables", "assets", "model.tflite", SCRATCH}
     return {n for n in names if n in fixed or re.fullmatch(r"vocab-[^/\\]+\.json|\w+\.onnx", n)}
 
 

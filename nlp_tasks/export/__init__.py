@@ -22,6 +22,7 @@ then a rename) and only into a new or empty folder or an earlier export of ours.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -70,31 +71,67 @@ class ExportSpec:
     info: dict = dataclasses.field(default_factory=dict)
 
 
+SAVED_MODEL_FILES = ("saved_model.pb", "fingerprint.pb", "variables", "assets")  # what ExportArchive writes
+
+
 def export_files(folder: Path) -> set[str]:
-    """The names in an export folder that an export writes (and a new export replaces)."""
+    """The names in an export folder that the previous export wrote, which a new export replaces.
+
+    Only what that export's ``export.json`` lists: its format's files (the SavedModel's, the
+    LiteRT file, one ``.onnx`` per endpoint), its vocabularies, and the model card if it is still
+    ours (:func:`nlp_tasks.export.card.is_ours`). A ``vocab-mine.json``, a ``mymodel.onnx`` or a
+    README the user wrote are not ours, so they are kept (or, if a new export needs the name,
+    refused in one line)."""
+    from nlp_tasks.export import card
     from nlp_tasks.outdir import MARKER
 
     names = {MARKER}
-    if _format_of(folder / EXPORT_FILE) != EXPORT_FORMAT:
+    description = _description(folder / EXPORT_FILE)
+    if description is None:
         return names
-    names |= {EXPORT_FILE, "README.md", "saved_model.pb", "fingerprint.pb", "variables", "assets", LITERT_FILE}
-    try:
-        names |= {n for n in os.listdir(folder) if re.fullmatch(r"(vocab-\w+\.json|\w+\.onnx)", n)}
-    except OSError:
-        pass
+    names.add(EXPORT_FILE)
+    if card.is_ours(folder / card.CARD):
+        names.add(card.CARD)
+    kind = description.get("export_format")
+    if kind == "savedmodel":
+        names |= set(SAVED_MODEL_FILES)
+    elif kind == "litert":
+        names.add(LITERT_FILE)
+    elif kind == "onnx":
+        endpoints = description.get("endpoints")
+        files = [e.get("file") for e in endpoints.values() if isinstance(e, dict)] if isinstance(endpoints, dict) else []
+        names |= {f for f in files if isinstance(f, str) and re.fullmatch(r"\w+\.onnx", f)}
+    vocabularies = description.get("vocabularies")
+    if isinstance(vocabularies, dict):
+        names |= {f for f in vocabularies.values() if isinstance(f, str) and re.fullmatch(r"vocab-\w+\.json", f)}
     return names
 
 
-def _format_of(path: Path):
+def planned_files(pipe, format: str, endpoints) -> set[str]:
+    """The names an export of ``pipe`` in ``format`` writes (checked against the folder first)."""
+    from nlp_tasks.export import card
+
+    names = {EXPORT_FILE, card.CARD, *(f"vocab-{name}.json" for name in pipe.vocabs)}
+    if format == "savedmodel":
+        return names | {"saved_model.pb", "variables"}
+    return names | ({LITERT_FILE} if format == "litert" else {f"{e.name}.onnx" for e in endpoints})
+
+
+def _description(path: Path) -> dict | None:
+    """An earlier export's ``export.json`` (ours: its ``format`` field), None otherwise."""
+    from nlp_tasks.safe_files import parse_json
+
     try:
-        value = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+        if path.is_symlink() or not path.is_file() or path.stat().st_size > 16 * 2**20:
+            return None
+        value = parse_json(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError):
         return None
-    return value.get("format") if isinstance(value, dict) else None
+    return value if isinstance(value, dict) and value.get("format") == EXPORT_FORMAT else None
 
 
 def is_export(folder: Path) -> bool:
-    return _format_of(Path(folder) / EXPORT_FILE) == EXPORT_FORMAT
+    return _description(Path(folder) / EXPORT_FILE) is not None
 
 
 def fixed_batch(endpoint: Endpoint, batch_size: int, length: int) -> Endpoint:
@@ -140,17 +177,22 @@ def export(pipe, path: str | Path, format: str = "savedmodel", batch_size: int =
             (target / n).exists() for n in ("pipeline.json", "checkpoint")):
         raise UserError(f"{target} is a model or training folder; export to a folder of its own")
     folder = outdir.claim(path, "export folder", own=export_files, complete=EXPORT_FILE)
+    try:
+        outdir.check_in_the_way(folder, planned_files(pipe, format, endpoints), export_files(folder))
+    except UserError:
+        outdir.release(folder)
+        raise
     tmp = outdir.make_temporary(folder)
     try:
-        if format == "savedmodel":
-            write_saved_model(pipe, spec, endpoints, tmp)
-        else:
-            with tempfile.TemporaryDirectory(prefix="nlp-tasks-export-") as scratch:
+        with scratch_folder(tmp / outdir.SCRATCH) as scratch:
+            if format == "savedmodel":
+                write_saved_model(pipe, spec, endpoints, tmp)
+            else:
                 if format == "litert":  # LiteRT's loops need a known batch size (see fixed_batch)
                     endpoints = [fixed_batch(e, batch_size, length) for e in endpoints]
-                write_saved_model(pipe, spec, endpoints, Path(scratch) / "savedmodel", tables=False)
+                write_saved_model(pipe, spec, endpoints, scratch / "savedmodel", tables=False)
                 if format == "litert":
-                    write_litert(Path(scratch) / "savedmodel", endpoints, tmp / LITERT_FILE)
+                    write_litert(scratch / "savedmodel", endpoints, tmp / LITERT_FILE)
                 else:
                     for endpoint in endpoints:
                         write_onnx(endpoint, tmp / f"{endpoint.name}.onnx")
@@ -178,6 +220,25 @@ def export(pipe, path: str | Path, format: str = "savedmodel", batch_size: int =
     finally:
         outdir.release(folder)
     return description
+
+
+@contextlib.contextmanager
+def scratch_folder(path: Path):
+    """A folder for the converters' intermediate files, inside the export's own temporary folder,
+    and Python's temporary folder pointed at it meanwhile: TensorFlow's AutoGraph writes the
+    functions it converts as ``__autograph_generated_file*.py`` there and only deletes them when
+    the process exits normally. A kill mid-export so leaves nothing in the system's temporary
+    folder; the next export to the same folder removes the whole temporary folder
+    (:func:`nlp_tasks.outdir.recover`). ``tempfile.tempdir`` is process-wide: exports are not
+    meant to run in several threads of one process."""
+    path.mkdir()
+    before = tempfile.tempdir
+    tempfile.tempdir = str(path)
+    try:
+        yield path
+    finally:
+        tempfile.tempdir = before
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def describe(pipe, spec: ExportSpec, endpoints, format: str) -> dict:
