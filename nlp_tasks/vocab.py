@@ -11,15 +11,20 @@ A :class:`Vocabulary` maps tokens (words or characters) to integer ids and back:
 
 Word level splits text with :func:`tokenize_words` (or takes tokens the caller already split,
 such as CoNLL columns); character level treats every Unicode code point as a token, so
-``decode(encode(text)) == text`` for any text whose characters are all in the vocabulary.
+``decode(encode(text)) == text`` for any NFC text whose characters are all in the vocabulary.
+Text is normalised first (:func:`normalize_text`: NFC, and at word level without invisible
+format characters), so composed and decomposed spellings give the same tokens.
 
 Pure Python and NumPy; no TensorFlow.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+import sys
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -42,19 +47,70 @@ MAX_FILE_BYTES = 1 << 30  # a saved vocabulary of millions of words is tens of M
 _WORD_RE = re.compile(r"\w+(?:[-'.,]\w+)*|[^\w\s]", re.UNICODE)
 
 
+# ---------------------------------------------------------------------- normalisation
+# The same text can be spelled with other code points: "München" composed (NFC, U+00FC) or
+# decomposed (NFD, "u" + U+0308), and with invisible format characters (zero-width joiners,
+# a byte-order mark, soft hyphens: Unicode category Cf). Word-level text is normalised before it
+# is split, so all spellings give the same tokens and no invisible token is ever made; character
+# level is normalised to NFC only (a character model may well have seen a ZWJ in emoji).
+@functools.lru_cache(maxsize=1)
+def _format_chars() -> re.Pattern:
+    """Every format character (category Cf) this Python's Unicode database knows."""
+    codes = [c for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf"]
+    return re.compile("[" + "".join(re.escape(chr(c)) for c in codes) + "]")
+
+
+def normalize_text(text: str) -> str:
+    """``text`` in NFC with format characters (ZWJ, BOM, soft hyphen, ...) removed."""
+    if text.isascii():
+        return text
+    return _format_chars().sub("", unicodedata.normalize("NFC", text))
+
+
+def normalize_token(token: str) -> str:
+    """One pre-split token normalised like text; a token of format characters only stays (NFC):
+    the caller's token count is kept, and the token is simply unknown to the vocabulary."""
+    return normalize_text(token) or unicodedata.normalize("NFC", token)
+
+
+def _clusters(text: str) -> list[tuple[int, int]]:
+    """``(start, end)`` spans of ``text`` that NFC never joins across: a new span begins at a
+    character of combining class 0 that does not compose with the span before it (Hangul jamo
+    and a few vowel signs are starters that do)."""
+    spans, start = [], 0
+    for i in range(1, len(text)):
+        c, before = text[i], unicodedata.normalize("NFC", text[start:i])
+        if unicodedata.combining(c) == 0 and unicodedata.normalize("NFC", before + c) == before + c:
+            spans.append((start, i))
+            start = i
+    return [*spans, (start, len(text))] if text else []
+
+
 def tokenize_words(text: str) -> list[str]:
-    """Split text into words and punctuation marks: ``"Don't panic!"`` -> ``["Don't", "panic", "!"]``."""
-    return [m.group(0) for m in _WORD_RE.finditer(text)]
+    """Split text into words and punctuation marks: ``"Don't panic!"`` -> ``["Don't", "panic", "!"]``
+    (normalised first: :func:`normalize_text`)."""
+    return [m.group(0) for m in _WORD_RE.finditer(normalize_text(text))]
 
 
 def tokenize_words_with_offsets(text: str) -> list[tuple[str, int, int]]:
-    """Like :func:`tokenize_words`, with each token's ``start`` and ``end`` character offsets."""
-    return [(m.group(0), m.start(), m.end()) for m in _WORD_RE.finditer(text)]
+    """Like :func:`tokenize_words`, with each token's ``start`` and ``end`` character offsets
+    into the text as given (before normalisation): ``text[start:end]`` is the token's spelling there."""
+    normal = normalize_text(text)
+    if normal == text:
+        return [(m.group(0), m.start(), m.end()) for m in _WORD_RE.finditer(text)]
+    begins, ends = [], []  # for each character of `normal`, the span of `text` it came from
+    for start, end in _clusters(text):
+        piece = normalize_text(text[start:end])
+        begins += [start] * len(piece)
+        ends += [end] * len(piece)
+    if len(begins) != len(normal):  # normalising piece by piece disagreed: map to the whole text
+        begins, ends = [0] * len(normal), [len(text)] * len(normal)
+    return [(m.group(0), begins[m.start()], ends[m.end() - 1]) for m in _WORD_RE.finditer(normal)]
 
 
 def tokenize_chars(text: str) -> list[str]:
-    """One token per Unicode code point."""
-    return list(text)
+    """One token per Unicode code point of the text in NFC."""
+    return list(text if text.isascii() else unicodedata.normalize("NFC", text))
 
 
 class Vocabulary:
@@ -150,6 +206,7 @@ class Vocabulary:
             for tok in tokens:
                 if not isinstance(tok, str):
                     raise UserError(f"tokens must be strings, got {tok!r}")
+            tokens = [normalize_token(tok) for tok in tokens] if self.level == "word" else tokens
         else:
             raise UserError(f"expected a string or a list of tokens, got {type(text).__name__}")
         return [self._normalize(tok) for tok in tokens]

@@ -46,7 +46,7 @@ from nlp_tasks.model_checks import OUTPUT_LAYER, embedding_layer_name
 from nlp_tasks.pipeline import Pipeline, TrainingData, TrainingPlan
 from nlp_tasks.sources import hub_split, load_hub_dataset, no_split_for_file, resolve_source
 from nlp_tasks.vectors import read_word_vectors, with_pretrained
-from nlp_tasks.vocab import UNK_ID, Vocabulary, tokenize_words_with_offsets
+from nlp_tasks.vocab import UNK_ID, Vocabulary, normalize_token, tokenize_words_with_offsets
 
 CASES = ["<pad>", "lower", "upper", "title", "numeric", "mostly_numeric", "has_digit", "other"]
 MAX_WORD_CHARS = 24
@@ -228,7 +228,7 @@ class NERPipeline(Pipeline):
         """Padded (words, cases, chars) arrays for the sentences at ``indices``; with
         ``word_dropout`` and a generator ``rng``, that share of the words becomes ``<unk>``."""
         words_vocab, chars_vocab = self.vocabs["words"], self.vocabs.get("chars")
-        toks = [sentences[i][0] for i in indices]
+        toks = [[normalize_token(t) for t in sentences[i][0]] for i in indices]  # words, casing and characters alike
         words = pad([words_vocab.encode(tokens) for tokens in toks])
         cases = pad([[casing(t) for t in tokens] for tokens in toks])
         if chars_vocab:
@@ -314,7 +314,7 @@ class NERPipeline(Pipeline):
         self.vocabs = {"words": Vocabulary.build((tokens for tokens, _ in train_s), max_size=cfg.max_vocab,
                                                  min_freq=cfg.min_freq, lower=True)}
         if cfg.char_units > 0:
-            self.vocabs["chars"] = Vocabulary.build((w for ts, _ in train_s for w in ts), level="char")
+            self.vocabs["chars"] = Vocabulary.build((normalize_token(w) for ts, _ in train_s for w in ts), level="char")
         vectors = None
         if embeddings:
             vectors = read_word_vectors(embeddings, vocabulary=set(self.vocabs["words"].tokens))[0]

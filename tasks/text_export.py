@@ -17,6 +17,9 @@ from __future__ import annotations
 from nlp_tasks.export import Endpoint, ExportSpec
 from nlp_tasks.export import text as gtext
 
+NORMALIZATION = ("give NFC text (Python: unicodedata.normalize('NFC', text)); the string endpoints drop format "
+                 "characters (Unicode Cf: ZWJ, BOM, soft hyphen) themselves")
+
 
 def _one_more_step(ids):
     """A padding column after the last: every batch then has at least one step (an empty text)."""
@@ -63,7 +66,8 @@ def sentiment_spec(pipe) -> ExportSpec:
                   "probabilities out.")],
         resources=[table],
         info={"tokenizer": r"\w+(?:[-'.,]\w+)*|[^\w\s] (Python re, Unicode), lower-cased" if vocab.lower else
-              r"\w+(?:[-'.,]\w+)*|[^\w\s] (Python re, Unicode)", "pad_id": 0, "unk_id": 1})
+              r"\w+(?:[-'.,]\w+)*|[^\w\s] (Python re, Unicode)", "pad_id": 0, "unk_id": 1,
+              "normalization": NORMALIZATION})
 
 
 # ---------------------------------------------------------------------- NER
@@ -119,6 +123,7 @@ def ner_spec(pipe) -> ExportSpec:
                 "entity_scores": tf.where(present, mean, 0.0)}
 
     def serve(tokens):
+        tokens = gtext.strip_format(tokens, keep_empty=True)
         mask = tf.not_equal(tokens, "")
         words = tf.where(mask, gtext.token_ids(word_table, words_vocab, tokens), 0)
         cases = gtext.casing_ids(tokens, CASES)
@@ -151,4 +156,4 @@ def ner_spec(pipe) -> ExportSpec:
                   fixed_length=char_table is not None)],
         resources=[t for t in (word_table, char_table) if t is not None],
         info={"cases": list(CASES), "max_word_chars": MAX_WORD_CHARS, "pad_id": 0, "unk_id": 1,
-              "head": cfg.head})
+              "head": cfg.head, "normalization": NORMALIZATION})

@@ -20,9 +20,11 @@ from nlp_tasks.vocab import BOS_ID, EOS_ID
 ROOT = Path(__file__).resolve().parent.parent
 FORMATS = ("savedmodel", "litert", "onnx")
 
-SENTIMENT_TEXTS = ["good film", "a witty , fine film !", "", "zzz unknownword ???", "GOOD Film , bad film"]
+# Format characters (BOM, ZWJ, soft hyphen) are dropped by the pipeline and the graph alike.
+SENTIMENT_TEXTS = ["good film", "a witty , fine film !", "", "zzz unknownword ???", "GOOD Film , bad film",
+                   "\ufeffgood\u200d fi\u00adlm \u200d"]
 NER_SENTENCES = [["Peter", "visited", "Paris"], ["The", "New", "York", "Times", "reported", "it", "."], [],
-                 ["Zork", "QUX", "a1b2", "Ünïcödé", "3.14"], ["Paris"]]
+                 ["Zork", "QUX", "a1b2", "Ünïcödé", "3.14"], ["Paris"], ["Pe\u00adter", "\u200d", "Pa\u200dris"]]
 NER_LENGTH = 8  # the fixed token count of the NER LiteRT export
 LM_TEXTS = ["abc", "bcab", "c", "cabcab"]
 MUSIC_ROLLS = [[[60], [62, 65], [60, 64]] * 2, [[60], [64]]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,23 @@ def test_predict_gives_offsets_and_round_trips(trained):
     loaded = NERPipeline.load(path)
     assert loaded(text) == entities
     assert loaded.predict(["", text])[0] == []
+
+
+def test_decomposed_text_and_format_characters_tag_as_the_plain_text_does(trained):
+    """NFD spellings and invisible format characters (ZWJ, BOM, soft hyphen) are normalised
+    away before tokenising; offsets still point into the text as given (issue 38 item 7)."""
+    pipe = trained[0]
+    plain = "Jürgen Klinsmann flew from München to Zürich on Monday."
+    spellings = [unicodedata.normalize("NFD", plain), "\ufeff" + plain.replace("Klinsmann", "Klins\u00admann")
+                 .replace(" to ", " \u200d to \u200d ")]
+    want = pipe.analyse([plain])[0]
+    for text, got in zip(spellings, pipe.analyse(spellings)):
+        assert got["tokens"] == want["tokens"] and got["tags"] == want["tags"]
+        assert [(e["type"], e["score"]) for e in got["entities"]] == [(e["type"], e["score"]) for e in want["entities"]]
+        for e in got["entities"]:
+            assert text[e["start"]:e["end"]] == e["text"]
+            assert unicodedata.normalize("NFC", e["text"]).replace("\u00ad", "").replace("\u200d", "").strip()
+    assert pipe.tag([["Mu\u0308nchen", "Pa\u00adris"]]) == pipe.tag([["München", "Paris"]])  # given tokens too
 
 
 def test_softmax_head_and_lstm_cell_train_and_reload(conll, tmp_path):

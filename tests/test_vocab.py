@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from nlp_tasks.vocab import (
     SPECIALS,
     UNK_ID,
     Vocabulary,
+    normalize_text,
     pad_sequences,
     tokenize_words,
     tokenize_words_with_offsets,
@@ -86,8 +88,37 @@ unicode_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max
 @given(unicode_text)
 def test_char_vocabulary_round_trips_any_unicode_text(text):
     vocab = Vocabulary.build([text], level="char")
-    assert vocab.decode(vocab.encode(text)) == text
-    assert len(vocab.encode(text)) == len(text)
+    nfc = unicodedata.normalize("NFC", text)
+    assert vocab.decode(vocab.encode(text)) == nfc
+    assert len(vocab.encode(text)) == len(nfc)
+
+
+def test_composed_and_decomposed_spellings_give_the_same_tokens_and_format_characters_none():
+    nfc = "Er wohnt in München, 한국어."
+    nfd = unicodedata.normalize("NFD", nfc)
+    assert nfd != nfc and tokenize_words(nfd) == tokenize_words(nfc) == ["Er", "wohnt", "in", "München", ",", "한국어", "."]
+    hidden = "\ufeffPeter\u200d visited Pa\u00adris \u200d \u2060"
+    assert tokenize_words(hidden) == ["Peter", "visited", "Paris"]
+    for text in (nfd, hidden):  # offsets point into the text as given
+        for token, start, end in tokenize_words_with_offsets(text):
+            assert normalize_text(text[start:end]) == token
+    assert [(t, s, e) for t, s, e in tokenize_words_with_offsets(hidden)] == [
+        ("Peter", 1, 6), ("visited", 8, 15), ("Paris", 16, 22)]
+    vocab = Vocabulary.build([["München"]])
+    assert vocab.encode(["Mu\u0308nchen", "\u200d"]) == [vocab.token_to_id("München"), UNK_ID]
+    assert vocab.tokenize(["\u200d"]) == ["\u200d"]  # a token of format characters only stays (one tag each)
+
+
+@settings(max_examples=200, deadline=None)
+@given(unicode_text)
+def test_any_spelling_of_a_text_gives_its_tokens_and_offsets_cover_them(text):
+    tokens = tokenize_words(text)
+    assert tokenize_words(unicodedata.normalize("NFD", text)) == tokens
+    assert tokenize_words(unicodedata.normalize("NFC", text)) == tokens
+    spans = tokenize_words_with_offsets(text)
+    assert [t for t, _, _ in spans] == tokens
+    for token, start, end in spans:
+        assert 0 <= start < end <= len(text) and token in normalize_text(text[start:end])
 
 
 @settings(max_examples=100, deadline=None)

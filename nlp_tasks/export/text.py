@@ -8,7 +8,9 @@ Python's ``re`` and TensorFlow's RE2 disagree on what ``\\w`` and ``\\s`` mean (
 only), and RE2 has no ``str.isdigit``/``islower``/``isupper``. So every character class here is
 written out as explicit code-point ranges computed from *this* Python's Unicode database
 (:func:`char_class`), and the graph makes the same decisions as the Python code for every
-character that database knows. Lower-casing is ``tf.strings.lower(encoding="utf-8")`` (ICU's
+character that database knows. Texts and tokens lose their format characters (ZWJ, BOM, ...)
+as in :func:`nlp_tasks.vocab.normalize_text`; NFC normalisation has no TensorFlow op, so
+clients pass NFC text (``unicodedata.normalize("NFC", text)``). Lower-casing is ``tf.strings.lower(encoding="utf-8")`` (ICU's
 full case mapping, as Python's ``str.lower``); the tests compare both on a spread of scripts.
 """
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 import functools
 import re
 import sys
+import unicodedata
 
 from nlp_tasks.vocab import UNK_ID, Vocabulary, _WORD_RE
 
@@ -47,7 +50,8 @@ def _code_points(predicate: str) -> tuple:
             flags[m.start():m.end()] = b"\1" * (m.end() - m.start())
     else:
         test = {"digit": str.isdigit, "lower": str.islower, "upper": str.isupper,
-                "title": lambda ch: ch.istitle() and not ch.isupper()}[predicate]
+                "title": lambda ch: ch.istitle() and not ch.isupper(),
+                "format": lambda ch: unicodedata.category(ch) == "Cf"}[predicate]
         flags = bytearray(test(ch) for ch in chars)
     for c in _SURROGATES:
         flags[c] = 0
@@ -58,7 +62,7 @@ def _code_points(predicate: str) -> tuple:
 
 def char_class(*predicates: str, negate: bool = False) -> str:
     """An RE2 character class of the code points any of ``predicates`` accepts (``word``,
-    ``space``, ``digit``, ``lower``, ``upper``, ``title``), e.g. ``[\\x{30}-\\x{39}...]``."""
+    ``space``, ``digit``, ``lower``, ``upper``, ``title``, ``format``), e.g. ``[\\x{30}-\\x{39}...]``."""
     runs = sorted({r for p in predicates for r in _code_points(p)})
     body = "".join(f"\\x{{{a:x}}}" if a == b else f"\\x{{{a:x}}}-\\x{{{b:x}}}" for a, b in runs)
     return f"[{'^' if negate else ''}{body}]"
@@ -72,11 +76,23 @@ def word_pattern() -> str:
     return f"{w}+(?:[-'.,]{w}+)*|{char_class('word', 'space', negate=True)}"
 
 
-def tokenize(texts):
-    """``(batch,)`` strings -> ``(batch, None)`` ragged words, as :func:`nlp_tasks.vocab.tokenize_words`."""
+def strip_format(strings, keep_empty: bool = False):
+    """``strings`` without format characters (Unicode Cf: ZWJ, BOM, soft hyphen, ...), as
+    :func:`nlp_tasks.vocab.normalize_text` drops them. NFC has no TensorFlow op: clients give
+    NFC text. ``keep_empty``: a string of format characters only stays as it was (a token, as
+    :func:`nlp_tasks.vocab.normalize_token` keeps it)."""
     import tensorflow as tf
 
-    spaced = tf.strings.regex_replace(texts, char_class("space"), " ")  # tokens never hold a space now
+    stripped = tf.strings.regex_replace(strings, char_class("format"), "")
+    return tf.where(tf.equal(stripped, "") & tf.not_equal(strings, ""), strings, stripped) if keep_empty else stripped
+
+
+def tokenize(texts):
+    """``(batch,)`` strings -> ``(batch, None)`` ragged words, as :func:`nlp_tasks.vocab.tokenize_words`
+    (for NFC text: see :func:`strip_format`)."""
+    import tensorflow as tf
+
+    spaced = tf.strings.regex_replace(strip_format(texts), char_class("space"), " ")  # tokens never hold a space now
     spaced = tf.strings.regex_replace(spaced, word_pattern(), r" \0 ")
     pieces = tf.strings.split(spaced, sep=" ")
     return tf.ragged.boolean_mask(pieces, tf.not_equal(pieces, ""))
