@@ -8,11 +8,15 @@ anything malformed: non-UTF-8 bytes, a missing field, an empty file.
 - :func:`read_conll`          CoNLL column files (token ... tag), IOB1/IOB2/BIOES -> IOB2.
 - :func:`read_table`          CSV / TSV / JSON-lines / JSON with named text and label columns.
 
-Batches (padding, length bucketing, the epoch-aware batch source) are :mod:`nlp_tasks.batching`;
-pretrained word vectors (GloVe / word2vec text files) are :mod:`nlp_tasks.vectors`.
+Labels are read into one canonical string each (:mod:`nlp_tasks.labels`); JSON is depth-checked
+before it is parsed and an integer too long to convert is kept as its length
+(:mod:`nlp_tasks.json_data`). Batches (padding, length bucketing, the epoch-aware batch source)
+are :mod:`nlp_tasks.batching`; pretrained word vectors (GloVe / word2vec text files) are
+:mod:`nlp_tasks.vectors`.
 
 Where a source points (a file, a folder, a hub data set, ``name:split``) is
-:mod:`nlp_tasks.sources`; its functions are importable from here too.
+:mod:`nlp_tasks.sources`; its functions, and those of :mod:`nlp_tasks.json_data`, are importable
+from here too.
 
 Limits: only regular files are read (a FIFO, device or socket is refused before it is opened,
 so a read never blocks); one example (a line, a text, a sentence's tokens with their spaces) may
@@ -35,9 +39,14 @@ import re
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from nlp_tasks.errors import UserError
+from nlp_tasks.json_data import (  # noqa: F401 - also reachable from here
+    MAX_JSON_DEPTH,
+    check_json_depth,
+    json_depth,
+    parse_data_json,
+)
+from nlp_tasks.labels import BadLabel, label_text
 from nlp_tasks.sources import (  # noqa: F401 - the source functions, also reachable from here
     check_file,
     load_hub_dataset,
@@ -53,7 +62,6 @@ TABLE_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "j
 # What a local folder handed to ``datasets`` must hold (at least one file of these kinds).
 MAX_EXAMPLE_CHARS = 1_000_000  # characters in one example (a line, a text, a sentence)
 MAX_EXAMPLE_CHARS_ENV = "NLP_TASKS_MAX_EXAMPLE_CHARS"
-MAX_JSON_DEPTH = 100  # nesting levels of JSON arrays and objects
 ON_BAD_LINES = ("error", "skip")
 
 # Set only within reading_options(); a context variable, so threads and tasks each see their own.
@@ -192,8 +200,11 @@ def _numbered_lines(path, bad: BadLines):
         yield number, line
 
 
-def read_label_text(path: str | Path) -> list[tuple[str, str]]:
-    """``(label, text)`` pairs from lines ``LABEL<space or tab>text``; blank lines skipped."""
+def read_label_text(path: str | Path, line_problem=None) -> list[tuple[str, str]]:
+    """``(label, text)`` pairs from lines ``LABEL<space or tab>text``; blank lines skipped;
+    labels canonical (:func:`nlp_tasks.labels.label_text`). ``line_problem(line)``: what rules
+    a line out in the caller's terms (a PTB tree among sentiment lines), or None; such a line
+    is a bad line."""
     pairs, bad = [], BadLines(path)
     for number, line in _numbered_lines(path, bad):
         if not line.strip():
@@ -202,7 +213,14 @@ def read_label_text(path: str | Path) -> list[tuple[str, str]]:
         if len(parts) < 2 or not parts[1].strip():
             bad.bad(number, f"expected 'LABEL text', found {line.strip()[:60]!r}")
             continue
-        pairs.append((parts[0], parts[1].strip()))
+        problem = line_problem(line) if line_problem is not None else None
+        if problem:
+            bad.bad(number, problem)
+            continue
+        try:
+            pairs.append((label_text(parts[0]), parts[1].strip()))
+        except BadLabel as err:
+            bad.bad(number, str(err))
     bad.report()
     if not pairs:
         raise UserError(f"{path}: no examples (the file is {'empty' if not bad.count else 'all bad lines'})")
@@ -214,7 +232,8 @@ def read_table(path: str | Path, text_column: str = "text", label_column: str | 
 
     The format comes from the suffix: ``.csv``, ``.tsv`` (header row), ``.jsonl`` (one object a
     line) or ``.json`` (a list of objects). Label values may be strings or integers; they are
-    returned as strings.
+    returned in their canonical string form (:func:`nlp_tasks.labels.label_text`); any other
+    label is a bad line.
     """
     path = Path(path)
     kind = TABLE_SUFFIXES.get(path.suffix.lower())
@@ -254,7 +273,7 @@ def read_table(path: str | Path, text_column: str = "text", label_column: str | 
     else:
         check_json_depth(text, str(path))
         try:
-            data = json.loads(text)
+            data = parse_data_json(text)
         except json.JSONDecodeError as err:
             raise UserError(f"{path}, line {err.lineno}: invalid JSON") from None
         if not isinstance(data, list):
@@ -276,11 +295,11 @@ def read_table(path: str | Path, text_column: str = "text", label_column: str | 
             continue
         label = None
         if label_column is not None:
-            label = row.get(label_column)
-            if isinstance(label, bool) or not isinstance(label, (str, int)) or str(label).strip() == "":
-                bad.bad(number, f"missing or invalid label {label_column!r}", where)
+            try:
+                label = label_text(row.get(label_column))
+            except BadLabel as err:
+                bad.bad(number, f"{err} (column {label_column!r})", where)
                 continue
-            label = str(label).strip()
         pairs.append((label, value))
     bad.report()
     if not pairs:
@@ -352,45 +371,9 @@ def read_conll(path: str | Path, scheme: str = "auto") -> list[tuple[list[str], 
 def _json_object(line: str, where: str) -> dict:
     check_json_depth(line, where)
     try:
-        value = json.loads(line)
+        value = parse_data_json(line)
     except json.JSONDecodeError:
         raise UserError(f"{where}: invalid JSON") from None
     if not isinstance(value, dict):
         raise UserError(f"{where}: expected a JSON object")
     return value
-
-
-_JSON_STRING = re.compile(rb'"(?:[^"\\\n]|\\.)*"')
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}\n")
-
-
-def json_depth(data: str | bytes) -> tuple[int, int]:
-    """``(depth, line)``: how deep arrays and objects nest in JSON text, and the line where it is
-    deepest first. A cheap scan (brackets inside strings ignored), made before ``json.loads``
-    or a folder handed to ``datasets``, whose parsers recurse (a 100,000-deep file crashes them)."""
-    if isinstance(data, str):
-        data = data.encode("utf-8", "surrogatepass")
-    if b"[" not in data and b"{" not in data:
-        return 0, 1
-    kept = _JSON_STRING.sub(b"", data).translate(None, _NOT_BRACKETS)
-    codes = np.frombuffer(kept, dtype=np.uint8)
-    if not len(codes):  # every bracket was inside a string
-        return 0, 1
-    steps = np.zeros(len(codes), dtype=np.int32)
-    steps[(codes == ord("[")) | (codes == ord("{"))] = 1
-    steps[(codes == ord("]")) | (codes == ord("}"))] = -1
-    depth = np.cumsum(steps)
-    deepest = int(np.argmax(depth))
-    return int(depth[deepest]), kept[:deepest].count(b"\n") + 1
-
-
-def check_json_depth(data: str | bytes, where: str, limit: int = MAX_JSON_DEPTH) -> None:
-    """A one-line error if JSON ``data`` nests deeper than ``limit`` levels."""
-    if isinstance(data, str):
-        data = data.encode("utf-8", "surrogatepass")
-    if data.count(b"[") + data.count(b"{") <= limit:
-        return  # too few brackets to nest that deep (most lines of a JSON-lines file)
-    depth, line = json_depth(data)
-    if depth > limit:
-        at = f", line {line}" if ", line " not in where else ""
-        raise UserError(f"{where}{at}: JSON nested {depth} levels deep, more than the {limit} allowed")

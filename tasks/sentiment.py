@@ -6,10 +6,11 @@ Model: (word dropout, ``word_dropout``: training words replaced by ``<unk>``) ->
 dropout -> softmax over the labels. Optional pretrained vectors from a GloVe/word2vec text file,
 class weights for imbalanced data, and Polyak averaging of the weights (``average_weights``).
 
-Data: ``LABEL text`` lines (the SST files), CSV/TSV/JSON-lines/JSON with ``text`` and ``label``
-columns (configurable), a Hugging Face dataset (hub name or local folder), or Python pairs
-``(text, label)``. Labels are strings; their sorted order is saved with the model. When the
-labels are exactly ``0..4`` (SST-5) they are shown to users as ratings 1..5.
+Data (:mod:`tasks.sentiment_data`): ``LABEL text`` lines (the SST files), CSV/TSV/JSON-lines/JSON
+with ``text`` and ``label`` columns (configurable), a Hugging Face dataset (hub name or local
+folder), PTB trees, or Python pairs ``(text, label)``. Labels are strings, each in one canonical
+form (``0``, ``"0"`` and ``" 0"`` are one label); their sorted order is saved with the model.
+When the labels are exactly ``0..4`` (SST-5) they are shown to users as ratings 1..5.
 
     >>> pipe = SentimentPipeline(SentimentConfig(epochs=5))          # doctest: +SKIP
     >>> pipe.fit("sst5.train.txt", "sst5.dev.txt")                     # doctest: +SKIP
@@ -20,6 +21,7 @@ labels are exactly ``0..4`` (SST-5) they are shown to users as ratings 1..5.
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from pathlib import Path
 
@@ -35,20 +37,13 @@ from nlp_tasks.config import (
     recurrent_parameters,
     setting,
 )
-from nlp_tasks.data import (
-    TABLE_SUFFIXES,
-    check_example,
-    read_label_text,
-    read_lines,
-    read_table,
-)
 from nlp_tasks.errors import UserError
+from nlp_tasks.labels import LABEL_INT_DIGITS, look_alike_labels
 from nlp_tasks.model_checks import OUTPUT_LAYER, embedding_layer_name
 from nlp_tasks.pipeline import Pipeline, TrainingData, TrainingPlan
-from nlp_tasks.sources import hub_split, load_hub_dataset, no_split_for_file, resolve_source
 from nlp_tasks.vectors import read_word_vectors, with_pretrained
 from nlp_tasks.vocab import Vocabulary
-from tasks import sst_trees
+from tasks.sentiment_data import read_examples
 from tasks.sst_trees import TREE_LABELS
 
 POOLINGS = ("last", "max", "mean", "attention")
@@ -79,73 +74,6 @@ class SentimentConfig(TrainSettings):
                                    "column), not only on whole sentences; validation and test stay sentences.")
     tree_labels: str = setting("fine", "Labels of PTB-tree data: fine (0..4) or binary (SST-2: 0-1 -> 0, 3-4 -> 1, "
                                        "neutral dropped).", choices=TREE_LABELS)
-
-
-def read_examples(source, split: str = "train", text_column: str = "text", label_column: str | None = "label",
-                  tree_labels: str = "fine", phrases: bool = False, trees_only: bool = False):
-    """``[(text, label)]`` from a file, a hub dataset name, or Python pairs/dicts.
-
-    ``label_column=None`` reads texts only (labels ``None``). A hub name may carry its split:
-    ``"SetFit/sst5:validation"``; otherwise ``split`` (train/dev/test) picks the usual one.
-    PTB-tree data (a file of ``(LABEL ...)`` lines, a data set with a ``ptb_tree`` column; see
-    :mod:`tasks.sst_trees`) gives its sentences, or with ``phrases`` every distinct labelled
-    phrase, labelled as ``tree_labels`` says; ``trees_only`` refuses other data.
-    """
-    def trees(found):
-        examples = (sst_trees.phrase_examples if phrases else sst_trees.sentence_examples)(found, tree_labels)
-        return [(text, None if label_column is None else label) for text, label in examples]
-
-    def not_trees(what):
-        if trees_only:
-            raise UserError(f"{what}: --phrases and --tree-labels binary need PTB-tree data (one '(LABEL ...)' tree "
-                            "per line, as in sst/trees/train.txt, or a data set with a ptb_tree column)")
-
-    if isinstance(source, (list, tuple)):
-        not_trees("Python examples")
-        return [_python_example(item, i) for i, item in enumerate(source, start=1)]
-    kind, name, chosen = resolve_source(str(source))
-    if kind != "file":  # a local folder or a hub name, "SetFit/sst5:validation", "folder:train[:500]"
-        data = load_hub_dataset(name, split=chosen or hub_split(split))
-        if "ptb_tree" in data.column_names and text_column not in data.column_names:
-            return trees(sst_trees.read_tree_lines(data["ptb_tree"], f"data set {name!r}", "row"))
-        not_trees(f"data set {name!r}")
-        return _hub_examples(name, data, text_column, label_column)
-    no_split_for_file(name, chosen)
-    path = Path(name)
-    if path.suffix.lower() in TABLE_SUFFIXES:
-        not_trees(str(path))
-        return [(text, label) for label, text in read_table(path, text_column, label_column)]
-    lines = read_lines(path)
-    if sst_trees.looks_like_tree(next((line for line in lines if line.strip()), "")):
-        return trees(sst_trees.read_tree_lines(lines, str(path)))
-    not_trees(str(path))
-    if label_column is None:
-        texts = [line for line in lines if line.strip()]
-        if not texts:
-            raise UserError(f"{path}: no examples (the file is empty)")
-        return [(text, None) for text in texts]
-    return [(text, label) for label, text in read_label_text(path)]
-
-
-def _python_example(item, index):
-    if isinstance(item, dict):
-        item = (item.get("text"), item.get("label"))
-    if not isinstance(item, (list, tuple)) or len(item) != 2 or not isinstance(item[0], str):
-        raise UserError(f"example {index}: expected (text, label), got {item!r}")
-    label = item[1]
-    return check_example(item[0], f"example {index}"), None if label is None else str(label)
-
-
-def _hub_examples(name, data, text_column, label_column):
-    for column in (text_column, label_column):
-        if column is not None and column not in data.column_names:
-            raise UserError(f"data set {name!r}: no column {column!r} (columns: {', '.join(data.column_names)})")
-    labels = data[label_column] if label_column else [None] * len(data)
-    texts = data[text_column]
-    for row, text in enumerate(texts, start=1):
-        if isinstance(text, str):
-            check_example(text, f"data set {name!r}, row {row}")
-    return [(text, None if label is None else str(label)) for text, label in zip(texts, labels)]
 
 
 class SentimentPipeline(Pipeline):
@@ -242,6 +170,10 @@ class SentimentPipeline(Pipeline):
         train_examples = self._examples(train, "train", training=True)
         dev_examples = self._examples(dev, "dev") if dev is not None else None
         self.set_labels(sorted({label for _, label in train_examples}, key=_label_key))
+        twins = look_alike_labels(self.labels)
+        if twins:
+            raise UserError(f"{train}: labels {ascii(twins[0])} and {ascii(twins[1])} differ only in invisible "
+                            "characters and would print the same; write them alike")
         if len(self.labels) < 2:
             raise UserError(f"{train}: training data needs at least two labels, found {self.labels}")
         if dev_examples is not None:
@@ -359,6 +291,10 @@ class _VocabProbe:
         return word in self.words
 
 
+_INTEGER = re.compile(rf"-?[0-9]{{1,{LABEL_INT_DIGITS}}}")  # an integer label
+
+
 def _label_key(label: str):
-    """Integers in numeric order (so 10 follows 9), then other labels alphabetically."""
-    return (0, int(label), "") if label.lstrip("-").isdigit() else (1, 0, label)
+    """Integers in numeric order (so 10 follows 9), then other labels alphabetically (a longer
+    run of digits, or digits of other scripts, among them)."""
+    return (0, int(label), "") if _INTEGER.fullmatch(label) else (1, 0, label)

@@ -21,8 +21,9 @@ def cli():
 
 
 def format_train(result: dict, pipe=None) -> str:
-    lines = [f"saved to {result['model']} (best dev accuracy {result.get('best', float('nan')):.4f} "
-             f"at epoch {result.get('best_epoch')})"]
+    best = (f"best dev accuracy {result['best']:.4f} at epoch {result['best_epoch']}" if "best" in result
+            else "no validation data")
+    lines = [f"saved to {result['model']} ({best})"]
     if "test" in result:
         lines.append(f"test accuracy {result['test']['accuracy']:.4f}, macro-F1 {result['test']['macro_f1']:.4f}")
     return "\n".join(lines)

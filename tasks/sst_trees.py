@@ -17,7 +17,10 @@ the last bracket) stops with one line naming the file, line and column.
 scored on; :func:`phrase_examples` every labelled phrase for training, as the published setups
 train (Socher et al. 2013; Kim 2014; Tai et al. 2015): each node's words joined by spaces, one
 example per distinct phrase text, the first occurrence's label kept (in the release a phrase's
-label comes from its entry in the phrase dictionary, so repeats carry the same label). Binary
+label comes from its entry in the phrase dictionary, so repeats carry the same label); the
+phrases of one tree, all built from its line, may hold together at most the maximum example's
+characters (:func:`nlp_tasks.data.max_example_chars`; a right-branching tree of N words has N
+phrases of N/2 words on average), counted before any is built. Binary
 SST-2 (``labels="binary"``): 0-1 become ``"0"`` (negative), 3-4 ``"1"`` (positive), neutral (2)
 sentences and phrases are dropped.
 """
@@ -25,6 +28,7 @@ sentences and phrases are dropped.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import re
 
 from nlp_tasks.errors import UserError
@@ -44,6 +48,7 @@ class Tree:
 
     words: tuple
     spans: tuple
+    where: str = dataclasses.field(default="tree", compare=False)  # "file, line 3": for errors about the tree
 
     @property
     def label(self) -> str:
@@ -62,7 +67,7 @@ def looks_like_tree(line: str) -> bool:
 
 def parse_tree(text: str, where: str = "tree") -> Tree:
     """One tree; ``where`` (``"file, line 3"``) starts each error message, followed by the column."""
-    words, spans, stack = [], [], []  # stack: [label, start, word or None, has sub-trees, index in spans]
+    words, spans, stack = [], [], []  # stack: [label, start, word's tokens or None, has sub-trees, index in spans]
     tokens = list(_TOKEN.finditer(text))
     done = False
 
@@ -98,22 +103,22 @@ def parse_tree(text: str, where: str = "tree") -> Tree:
             if node[2] is None and not node[3]:
                 fail(match, "empty leaf: a label without a word")
             stack.pop()
+            if node[2] is not None:  # a leaf: its word, joined once (not grown a token at a time)
+                words.append(" ".join(restore(part) for part in node[2]))
             spans[node[4]] = (node[1], len(words), node[0])
             done = not stack
         elif node[3]:
             fail(match, "a node has both sub-trees and a word")
         elif node[2] is not None:  # a leaf of several words: "(2 8 1\\/2)", the film's title
-            node[2] += " " + token
-            words[-1] += " " + restore(token)
+            node[2].append(token)
         else:
-            node[2] = token
-            words.append(restore(token))
+            node[2] = [token]
         i += 1
     if stack:
         fail(None, f"unbalanced brackets: {len(stack)} '(' not closed")
     if not spans:
         fail(None, "no tree")
-    return Tree(tuple(words), tuple(spans))
+    return Tree(tuple(words), tuple(spans), where)
 
 
 def read_tree_lines(lines, where: str, unit: str = "line") -> list[Tree]:
@@ -148,12 +153,35 @@ def sentence_examples(trees, labels: str = "fine") -> list[tuple[str, str]]:
     return [(text, label) for text, label in pairs if label is not None]
 
 
+def phrase_chars(tree: Tree) -> int:
+    """Characters of all the tree's phrases (each node's words joined by spaces), counted
+    without joining them: a right-branching tree of N words has N phrases of N/2 words on
+    average, so the phrases of a deep tree are far larger than its line."""
+    ends = list(itertools.accumulate((len(word) + 1 for word in tree.words), initial=0))
+    return sum(ends[end] - ends[start] - 1 for start, end, _ in tree.spans)
+
+
+def check_phrase_size(tree: Tree) -> None:
+    """A one-line error naming the tree's line when its phrases together hold more characters
+    than one example may (:func:`nlp_tasks.data.max_example_chars`): they are all built from
+    that one line, and are checked before any is built."""
+    from nlp_tasks.data import MAX_EXAMPLE_CHARS_ENV, max_example_chars
+
+    chars, limit = phrase_chars(tree), max_example_chars()
+    if chars > limit:
+        raise UserError(f"{tree.where}: the tree's {len(tree.spans):,} phrases hold {chars:,} characters in all, more "
+                        f"than the maximum example of {limit:,} (a tree this deep is not one sentence's parse; raise "
+                        f"the maximum with --max-example-chars or ${MAX_EXAMPLE_CHARS_ENV})")
+
+
 def phrase_examples(trees, labels: str = "fine") -> list[tuple[str, str]]:
     """``(phrase, label)`` for every distinct labelled phrase, in order of first occurrence
-    (binary: neutral phrases dropped)."""
+    (binary: neutral phrases dropped). A tree whose phrases together are longer than one
+    example may be (:func:`check_phrase_size`) is an error."""
     check_tree_labels(labels)
     seen = {}
     for tree in trees:
+        check_phrase_size(tree)
         for start, end, label in tree.spans:
             text = " ".join(tree.words[start:end])
             if text not in seen:

@@ -10,8 +10,11 @@ from nlp_tasks.data import (
     read_label_text,
     read_lines,
     read_table,
+    reading_options,
 )
 from nlp_tasks.errors import UserError
+from nlp_tasks.json_data import LongInteger, parse_data_json, show_value
+from nlp_tasks.labels import BadLabel, label_text, look_alike_labels
 from nlp_tasks.vectors import read_word_vectors
 
 
@@ -69,6 +72,59 @@ def test_tables_csv_tsv_jsonl_json(tmp_path):
 def test_table_errors(tmp_path, name, content, message):
     with pytest.raises(UserError, match=message):
         read_table(write(tmp_path, name, content))
+
+
+HUGE = "1" + "0" * 4999  # over Python's 4,300-digit limit for converting an integer from text
+
+
+@pytest.mark.parametrize("value, canonical", [
+    (0, "0"), ("0", "0"), (" 0\t", "0"), ("\ufeff0", "0"), ("0\u200b", "0"), (-3, "-3"), (np.int64(4), "4"),
+    ("cafe\u0301", "caf\u00e9"), ("very good", "very good"), ("9" * 18, "9" * 18), (True, "True"),
+    (np.bool_(False), "False"),
+])
+def test_labels_written_differently_but_read_the_same_are_one(value, canonical):
+    assert label_text(value) == canonical
+
+
+@pytest.mark.parametrize("value, message", [
+    (0.0, "the number 0.0, not a text or an integer"), (float("inf"), "the number inf"), (np.float32(1.0), "the number 1.0,"),
+    (10**18, "an integer of 19 digits; an integer label has at most 18 digits"), (HUGE, "5,000 digits"),
+    (LongInteger(5000), "an integer of 5,000 digits"), (None, "missing or invalid"),
+    (" \ufeff", "empty label"), ([1], "not a text or an integer"),
+])
+def test_labels_that_are_no_label(value, message):
+    with pytest.raises(BadLabel, match=message):
+        label_text(value)
+
+
+def test_json_integers_too_long_to_convert_are_kept_as_their_length():
+    value = parse_data_json(f'{{"a": [{HUGE}, -{HUGE}, 7, 1.5]}}')["a"]
+    assert [repr(v) for v in value[:2]] == ["an integer of 5,000 digits"] * 2 and value[2:] == [7, 1.5]
+    with pytest.raises(BadLabel, match="of more than 4,300 digits; an integer label has at most 18"):  # not a ValueError
+        label_text(10**5000)
+    assert show_value([60, 10**5000]) == "a list holding an integer too long to print"
+
+
+def test_look_alike_labels():
+    assert look_alike_labels(["neg", "pos", "0"]) is None
+    assert look_alike_labels(["neg", "pos", "ne\u200bg"]) == ("neg", "ne\u200bg")
+
+
+def test_label_text_lines_may_be_ruled_out_by_the_caller(tmp_path):
+    path = write(tmp_path, "a.txt", "1 good\n(3 (2 x))\n0 bad\n")
+    tree = lambda line: "a tree" if line.startswith("(") else None  # noqa: E731
+    with pytest.raises(UserError, match=r"a\.txt, line 2: a tree$"):
+        read_label_text(path, tree)
+    with reading_options(on_bad_lines="skip"):
+        assert read_label_text(path, tree) == [("1", "good"), ("0", "bad")]
+
+
+def test_table_labels_are_canonical_and_floats_refused(tmp_path):
+    jsonl = write(tmp_path, "d.jsonl", '{"text": "a", "label": 0}\n{"text": "b", "label": " 0"}\n')
+    assert read_table(jsonl) == [("0", "a"), ("0", "b")]
+    for label, message in (("0.0", "item 1: the label is the number 0.0"), (HUGE, "item 1: .* 5,000 digits")):
+        with pytest.raises(UserError, match=message):
+            read_table(write(tmp_path, "d.json", f'[{{"text": "a", "label": {label}}}]'))
 
 
 def test_word_vectors_glove_and_word2vec(tmp_path):

@@ -80,6 +80,30 @@ def test_sentences_and_distinct_phrases_fine_and_binary():
         phrase_examples(trees, "five")
 
 
+def test_phrases_are_counted_before_they_are_joined_and_bounded_per_tree():
+    """A right-branching tree of N words has N phrases of N/2 words on average (issue 38 item 5):
+    their characters are counted without joining, and a tree over the bound is one line."""
+    from nlp_tasks.data import reading_options
+    from tasks.sst_trees import phrase_chars
+
+    trees = [parse_tree(t, f"t.txt, line {i}") for i, t in enumerate(TREES, start=1)]
+    for tree in trees:
+        assert phrase_chars(tree) == sum(len(" ".join(tree.words[a:b])) for a, b, _ in tree.spans)
+    n = 3000
+    deep = parse_tree("".join("(2 (2 w) " for _ in range(n - 1)) + "(2 w)" + ")" * (n - 1), "deep.txt, line 7")
+    assert phrase_chars(deep) == sum(2 * k - 1 for k in range(2, n + 1)) + n  # the spine of 2..n words, n leaves
+    with pytest.raises(UserError, match=r"^deep\.txt, line 7: the tree's 5,999 phrases hold 9,002,999 characters in "
+                                        r"all, more than the maximum example of 1,000,000 \("):
+        phrase_examples(trees + [deep])
+    with reading_options(max_example_chars=10_000_000):
+        assert len(phrase_examples([deep])) == n  # the spine's n - 1 phrases and the word "w"
+
+
+def test_a_leaf_of_many_words_is_read_in_linear_time():
+    tree = parse_tree("(2 " + "a\\/b " * 200_000 + ")")
+    assert tree.words == (" ".join(["a/b"] * 200_000),) and tree.spans == ((0, 1, "2"),)
+
+
 def test_the_real_treebank_files(shared_data):
     """Counts of the original release (sst/trees, see ../shared/data/README.md)."""
     folder = shared_data / "sst" / "trees"
