@@ -90,31 +90,64 @@ def _save_arrays(path: Path, arrays) -> None:
     np.savez(path, **{f"a{i:05d}": np.asarray(a) for i, a in enumerate(arrays)})
 
 
+class _Damaged(ValueError):
+    """A checkpoint member that is not an array of numbers."""
+
+
+NUMBER_KINDS = "biuf"  # NumPy dtype kinds of model and optimizer variables: bool, integers, floats
+
+
 def _load_arrays(path: Path) -> list[np.ndarray]:
     """The arrays of a ``.npz`` file written by :func:`_save_arrays`, in order; a truncated,
-    garbage or foreign file (or one whose members would inflate far beyond the file) is a
-    :class:`UserError`."""
+    garbage or foreign file (or one whose members would inflate far beyond the file), or a
+    member that is not an array of numbers (:func:`_read_member`), is a :class:`UserError`."""
     from nlp_tasks.sources import check_file
 
     check_file(path, "a checkpoint file")  # a FIFO in its place would block the read
+    delete = f"; delete {path.parent} to start over"
     try:
         if not zipfile.is_zipfile(path):
             raise ValueError("not a NumPy .npz archive: truncated or corrupt")
         with zipfile.ZipFile(path) as archive:
             if sum(info.file_size for info in archive.infolist()) > 100 * path.stat().st_size + 2**20:
                 raise ValueError("its arrays would inflate to far more than the file holds")
-        with np.load(path, allow_pickle=False) as data:
-            keys = sorted(data.files)
-            if keys != [f"a{i:05d}" for i in range(len(keys))]:
+            names = sorted(archive.namelist())
+            if names != [f"a{i:05d}.npy" for i in range(len(names))]:
                 raise ValueError("it holds arrays this checkpoint format never writes")
-            arrays = [data[key] for key in keys]
+            arrays = [_read_member(archive, name) for name in names]
+    except _Damaged as err:
+        raise UserError(f"{path}: damaged checkpoint ({err}){delete}") from None
     except (OSError, ValueError, EOFError, KeyError, RuntimeError, NotImplementedError, zipfile.BadZipFile) as err:
-        delete = f"; delete {path.parent} to start over"
         raise UserError(f"{path}: unreadable checkpoint ({' '.join(str(err).split())[:200]}){delete}") from None
     return arrays
 
 
-def _assign(variables, arrays, what: str, where: Path) -> None:
+def _read_member(archive: zipfile.ZipFile, name: str) -> np.ndarray:
+    """One ``.npy`` member of a checkpoint archive. Its header is read first, and its data only
+    when the header declares numbers (:data:`NUMBER_KINDS`) of a shape the member's bytes hold:
+    a pickle (an object array or a bare one), text, anything else, or a shape that would
+    allocate more than is stored, is refused before a byte of data is interpreted."""
+    from numpy.lib import format as npy
+
+    headers = {(1, 0): npy.read_array_header_1_0, (2, 0): npy.read_array_header_2_0}
+    with archive.open(name) as handle:
+        try:
+            version = npy.read_magic(handle)
+            shape, _, dtype = headers[version](handle)
+        except (ValueError, TypeError, KeyError, EOFError):
+            raise _Damaged(f"{name} is not a NumPy array") from None
+        if dtype.kind not in NUMBER_KINDS:
+            raise _Damaged(f"{name} holds {dtype} values, not numbers")
+        stored = archive.getinfo(name).file_size - handle.tell()
+        if math.prod(shape) * dtype.itemsize != stored:
+            raise _Damaged(f"{name} claims shape {shape} of {dtype} but stores {stored} bytes of values")
+        handle.seek(0)
+        return npy.read_array(handle, allow_pickle=False)
+
+
+def _check(variables, arrays, what: str, where: Path) -> None:
+    """A :class:`UserError` unless ``arrays`` match ``variables`` one to one, in shape and in
+    kind of number (a float array is never cast into an integer variable)."""
     if len(variables) != len(arrays):
         raise UserError(f"{where}: the checkpoint holds {len(arrays)} {what} arrays but the model has "
                         f"{len(variables)}; it belongs to another model (delete it to start over)")
@@ -122,6 +155,21 @@ def _assign(variables, arrays, what: str, where: Path) -> None:
         if tuple(variable.shape) != tuple(array.shape):
             raise UserError(f"{where}: {what} {variable.path} has shape {tuple(variable.shape)} but the checkpoint "
                             f"holds {tuple(array.shape)}; it belongs to another model (delete it to start over)")
+        if not _castable(array.dtype, variable.dtype):
+            raise UserError(f"{where}: damaged checkpoint ({what} {variable.path} is {variable.dtype} but the "
+                            f"checkpoint holds {array.dtype}); delete it to start over")
+
+
+def _castable(saved: np.dtype, wanted) -> bool:
+    try:
+        return bool(np.can_cast(saved, np.dtype(wanted), casting="same_kind"))
+    except TypeError:  # a dtype NumPy does not know (bfloat16 without ml_dtypes): Keras converts it
+        return True
+
+
+def _assign(variables, arrays, what: str, where: Path) -> None:
+    _check(variables, arrays, what, where)  # all of them before any is changed
+    for variable, array in zip(variables, arrays):
         variable.assign(array)
 
 
@@ -176,6 +224,7 @@ class Checkpoint:
         self.writable = writable  # False: read only (a non-chief worker of a multi-worker run)
         self.key = json.loads(json.dumps(key, default=str))  # as it will read back from JSON
         self.state: dict | None = None
+        self._weights = None  # the model's weights, once restore() has seen the model
 
     def load(self) -> dict | None:
         """The saved state of this run, None when there is none; refuses another run's."""
@@ -207,6 +256,7 @@ class Checkpoint:
     def restore(self, model) -> None:
         """Model and optimizer variables from ``last.npz`` (the optimizer must be compiled in)."""
         arrays = _load_arrays(self.dir / "last.npz")
+        self._weights = model.weights  # what best.npz must match (Keras' get_weights())
         n_model = self.state["model_arrays"]
         _assign(model.variables, arrays[:n_model], "model variable", self.dir)
         optimizer = model.optimizer
@@ -216,8 +266,15 @@ class Checkpoint:
             _assign(optimizer.variables, arrays[n_model:], "optimizer variable", self.dir)
 
     def best_weights(self) -> list[np.ndarray] | None:
+        """The best epoch's weights from ``best.npz`` (None without one), checked against the
+        weights of the model :meth:`restore` restored, as Keras' ``set_weights`` will take them."""
         path = self.dir / "best.npz"
-        return _load_arrays(path) if path.is_file() else None
+        if not path.is_file():
+            return None
+        arrays = _load_arrays(path)
+        if self._weights is not None:
+            _check(self._weights, arrays, "best weight", self.dir)
+        return arrays
 
     def write(self, model, state: dict, best_weights=None, best_changed: bool = True) -> None:
         """Write the whole folder under a temporary name, then rename it into place."""

@@ -3,6 +3,8 @@
 - :func:`parse_json`: JSON with a nesting limit (a deeply nested file raises ``ValueError``
   like any other bad JSON, instead of Python's ``RecursionError``);
 - :func:`read_json`: a file's bytes, size-limited, then :func:`parse_json`;
+- :func:`read_cache_json`: the same for a cache file, where anything wrong means "no cache"
+  (None), never an error: a cache only saves time;
 - :func:`inspect_keras_archive`: the checks a ``.keras`` file passes before Keras builds
   anything from it. It must be a regular file (a link is refused, wherever it points), a zip
   archive holding ``config.json`` and ``model.weights.h5``, without members that inflate far
@@ -59,6 +61,26 @@ def read_json(path: str | Path, what: str, max_bytes: int = 256 * 2**20, max_dep
         raise UserError(f"{path}: cannot read {what} ({err.strerror or err})") from None
 
 
+def read_cache_json(path: str | Path, max_bytes: int, max_depth: int = MAX_JSON_DEPTH):
+    """The JSON value of the cache file ``path``; None when it is absent or anything is wrong
+    with it (the caller then computes again and rewrites it).
+
+    It never blocks, never reads more than ``max_bytes`` and never raises: a FIFO, a device or
+    a link to one is refused before it is read (checked before and after the non-blocking
+    open), a longer file, bad UTF-8, bad JSON and nesting deeper than ``max_depth`` are all
+    "no cache". Its shape is the caller's to check."""
+    from nlp_tasks.sources import open_file
+
+    try:
+        with open_file(path, "a cache file") as handle:
+            data = handle.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            return None
+        return parse_json(data.decode("utf-8"), max_depth)
+    except (UserError, OSError, ValueError):  # UnicodeDecodeError is a ValueError
+        return None
+
+
 def _refuse(path: Path, reason: str) -> UserError:
     return UserError(f"{path}: refusing to load model: {reason}")
 
@@ -106,7 +128,8 @@ def inspect_keras_archive(path: str | Path) -> tuple[dict, int]:
 
 def _stored_values(path: Path, archive: zipfile.ZipFile) -> int:
     """Number of weight values stored under ``layers/`` of the archive's ``model.weights.h5``;
-    refuses a dataset whose shape claims more bytes than the file stores for it."""
+    refuses a dataset whose shape claims more bytes than the file stores for it, and one whose
+    values lie in another file (HDF5 external storage: a model reads nothing outside itself)."""
     import h5py
 
     total = 0
@@ -114,7 +137,9 @@ def _stored_values(path: Path, archive: zipfile.ZipFile) -> int:
 
     def visit(name, item):
         nonlocal total
-        if isinstance(item, h5py.Dataset):
+        if isinstance(item, h5py.Dataset) and item.external:  # HDF5 external storage: values in another file
+            problems.append(f"{name} keeps its values in a file outside the model ({item.external[0][0]})")
+        elif isinstance(item, h5py.Dataset):
             nbytes = item.size * item.dtype.itemsize
             if item.id.get_storage_size() < nbytes and item.compression is None:
                 problems.append(f"{name} claims shape {item.shape} but stores only {item.id.get_storage_size()} bytes")

@@ -28,7 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
+from nlp_tasks.data import check_json_depth, read_text
 from nlp_tasks.errors import UserError
+from nlp_tasks.json_data import parse_data_json, show_value
 from nlp_tasks.paths import atomic_write
 from nlp_tasks.sources import no_split_for_file, pick_split, resolve_source, split_role
 
@@ -51,14 +53,15 @@ def to_roll(steps, where: str) -> np.ndarray:
     roll = np.zeros((len(steps), KEYS), dtype=np.float32)
     for t, step in enumerate(steps):
         if not isinstance(step, list):
-            raise UserError(f"{where}, time step {t + 1}: expected a list of MIDI pitches, got {step!r:.40}")
+            raise UserError(f"{where}, time step {t + 1}: expected a list of MIDI pitches, got {show_value(step)}")
         for pitch in step:
-            if (isinstance(pitch, bool) or not isinstance(pitch, (int, float)) or not math.isfinite(pitch)
-                    or pitch != int(pitch)):  # NaN and Infinity (which Python's json reads) too
-                raise UserError(f"{where}, time step {t + 1}: {pitch!r:.40} is not a MIDI pitch number")
+            if isinstance(pitch, float) and math.isfinite(pitch) and pitch.is_integer():
+                pitch = int(pitch)  # 60.0; not NaN or Infinity (which Python's json reads)
+            if isinstance(pitch, bool) or not isinstance(pitch, int):  # a LongInteger of JSON too
+                raise UserError(f"{where}, time step {t + 1}: {show_value(pitch)} is not a MIDI pitch number")
             if not LOW <= pitch <= HIGH:
-                raise UserError(f"{where}, time step {t + 1}: pitch {int(pitch)} is outside the piano's 21..108")
-            roll[t, int(pitch) - LOW] = 1.0
+                raise UserError(f"{where}, time step {t + 1}: pitch {show_value(pitch)} is outside the piano's 21..108")
+            roll[t, pitch - LOW] = 1.0
     return roll
 
 
@@ -70,12 +73,10 @@ def to_steps(roll: np.ndarray) -> list[list[int]]:
 def read_pianoroll_json(path: str | Path, split: str = "train") -> list[np.ndarray]:
     """One split of a Boulanger-Lewandowski JSON file (or every piece of a plain list)."""
     path = Path(path)
-    from nlp_tasks.data import check_json_depth, read_text
-
     text = read_text(path)
     check_json_depth(text, str(path))
     try:
-        data = json.loads(text)
+        data = parse_data_json(text)  # an integer too long to convert: refused as a pitch, in one line
     except json.JSONDecodeError as err:
         raise UserError(f"{path}, line {err.lineno}: invalid JSON ({err.msg})") from None
     if isinstance(data, dict):
@@ -92,12 +93,10 @@ def read_pianoroll_json(path: str | Path, split: str = "train") -> list[np.ndarr
 
 def json_splits(path: str | Path) -> list[str]:
     """The split names of a piano-roll JSON file ([] for a plain list or unreadable file)."""
-    from nlp_tasks.data import check_json_depth, read_text
-
     try:
         text = read_text(path)
         check_json_depth(text, str(path))
-        data = json.loads(text)
+        data = parse_data_json(text)
     except (UserError, json.JSONDecodeError):
         return []
     return [k for k in SPLITS if isinstance(data, dict) and k in data]
@@ -203,6 +202,8 @@ def _all_bach_chorales(steps_per_quarter: int, limit: int | None) -> list[np.nda
             continue
         if roll is not None:
             pieces.append(roll)
+    if not pieces:
+        raise UserError(f"{BUILTIN}: none of the {len(files)} corpus files of music21 gave a piece")
     _write_cache(key, pieces)
     return pieces
 
@@ -243,19 +244,32 @@ def _files_key(files, steps_per_quarter, extra="") -> str:
     return digest.hexdigest()[:20]
 
 
+MAX_CACHE_BYTES = 256 * 2**20  # the parsed pieces of a large MIDI collection; a larger cache is not written
+
+
 def _read_cache(key: str) -> list[np.ndarray] | None:
+    """The pieces cached under ``key``, checked like data (at most :data:`MAX_STEPS` steps each);
+    None when the cache is absent, damaged in any way (:func:`nlp_tasks.safe_files.read_cache_json`)
+    or holds no piece (a source that gives none is an error, never cached): parsed again."""
+    from nlp_tasks.safe_files import read_cache_json
+
     path = cache_dir() / f"pianorolls-{key}.json"
+    data = read_cache_json(path, MAX_CACHE_BYTES)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return [to_roll(piece, str(path)) for piece in data]
-    except (OSError, ValueError, UserError):
-        return None  # missing or damaged: parse again
+        if isinstance(data, list) and data and all(isinstance(p, list) and len(p) <= MAX_STEPS for p in data):
+            return [to_roll(piece, str(path)) for piece in data]
+    except UserError:
+        pass
+    return None
 
 
 def _write_cache(key: str, pieces) -> None:
+    text = json.dumps([to_steps(p) for p in pieces], separators=(",", ":"))
+    if not pieces or len(text) > MAX_CACHE_BYTES:
+        return  # nothing worth caching, or more than a cache is read back
     try:
         with atomic_write(cache_dir() / f"pianorolls-{key}.json") as handle:
-            json.dump([to_steps(p) for p in pieces], handle, separators=(",", ":"))
+            handle.write(text)
     except OSError:
         pass  # a read-only home: no cache, still correct
 
@@ -274,7 +288,10 @@ def read_pieces(source, split: str = "train", steps_per_quarter: int = 1) -> lis
         base, _, chosen = name.partition(":")[2].partition(":")
         if f"builtin:{base}" != BUILTIN:
             raise UserError(f"unknown built-in corpus {name!r} (known: {BUILTIN})")
-        return bach_chorales(chosen or split, steps_per_quarter)
+        pieces = bach_chorales(chosen or split, steps_per_quarter)
+        if not pieces:  # training, evaluating or predicting on nothing is never a success
+            raise UserError(f"{name}: no pieces in the {chosen or split!r} split")
+        return pieces
     kind, name, chosen = resolve_source(name)  # "file.json:valid"
     path, split = Path(name), chosen or split
     if kind == "hub":
@@ -301,6 +318,11 @@ def notes(roll: np.ndarray, start: int = 0, stop: int | None = None) -> list[tup
     return found
 
 
+# Tempi in bpm, wherever one is given (music generate, the server): MIDI holds microseconds per
+# quarter note in 3 bytes (at most 16,777,215), so nothing below 3.58 bpm fits; 4 is the round number.
+MIN_TEMPO_BPM, MAX_TEMPO_BPM = 4, 1000
+
+
 def midi_bytes(roll: np.ndarray, steps_per_quarter: int = 1, tempo_bpm: float = 100.0, primer_steps: int = 0,
                velocity: int = 80) -> bytes:
     """A standard MIDI file (type 1) of ``roll``: the primer and the continuation on separate tracks
@@ -309,8 +331,8 @@ def midi_bytes(roll: np.ndarray, steps_per_quarter: int = 1, tempo_bpm: float = 
 
     import mido
 
-    if not 1 <= tempo_bpm <= 1000:
-        raise UserError(f"tempo must be between 1 and 1000 BPM, got {tempo_bpm!r}")
+    if not MIN_TEMPO_BPM <= tempo_bpm <= MAX_TEMPO_BPM:
+        raise UserError(f"tempo must be between {MIN_TEMPO_BPM} and {MAX_TEMPO_BPM} BPM, got {tempo_bpm!r}")
     ticks_per_quarter = 480
     step_ticks = ticks_per_quarter // steps_per_quarter
     midi = mido.MidiFile(type=1, ticks_per_beat=ticks_per_quarter)

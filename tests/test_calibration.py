@@ -171,4 +171,18 @@ def test_info_shows_the_setting_the_cache_and_what_it_holds(calibrating, monkeyp
     Recurrent(GRUCell(4)).training_path(8, 5, 3)
     assert cli.main(["info", "--json"]) == 0
     paths = json.loads(capsys.readouterr().out)["training_paths"]
-    assert paths == {"mode": "calibrate", "cache": str(calibration.cache_path()), "measured": 1, "gru": "loop"}
+    assert paths == {"mode": "calibrate", "cache": str(calibration.cache_path()), "cache_state": "ok", "measured": 1,
+                     "gru": "loop"}
+
+
+def test_info_says_whether_the_cache_is_absent_or_damaged(calibrating):
+    assert calibration.summary()["cache_state"] == "absent"
+    path = calibration.cache_path()
+    path.parent.mkdir(parents=True)
+    good = {"path": "loop", "ms": {"bptt": 2.0, "loop": 1.0}, "batch": 8, "steps": 5, "date": "2026-12-06T00:00+00:00"}
+    nan = {**good, "ms": {"loop": float("nan")}}
+    for entries, state, measured in [({"a": good}, "ok", 1), ({"a": good, "b": nan}, "damaged", 1),
+                                     ({"a": {**good, "batch": 0}}, "damaged", 0)]:
+        path.write_text(json.dumps({"version": calibration.CACHE_VERSION, "entries": entries}), encoding="utf-8")
+        summary = calibration.summary()
+        assert summary["cache_state"].startswith(state) and summary["measured"] == measured, (entries, summary)

@@ -34,5 +34,5 @@ def test_fault(case, tmp_path, capsys, models):
     if case.subprocess:
         result = run_subprocess(argv, case.timeout, case.env)
     else:
-        result = run_in_process(argv, capsys)
+        result = run_in_process(argv, capsys, case.env)
     assert_outcome(case, result, tmp_path)

@@ -15,7 +15,10 @@ matmul, the ``loop`` path won for the RNN and the GRU (benchmarks/NOTES.md, issu
 first time a layer of a given kind and shape trains, the candidates are timed for a moment
 (a forward and backward pass each, on random inputs of that shape, interleaved) and the fastest
 is kept, in memory and in a small JSON file per machine (:func:`cache_path`), so later runs on
-the same machine choose at once.
+the same machine choose at once. The file only saves time: one that is absent, unreadable or
+damaged in any way (not a regular file, too large, nested too deeply, an entry of the wrong
+shape) is read as holding nothing, or only its well-formed entries, and training measures again
+and rewrites it (:func:`nlp_tasks.safe_files.read_cache_json`, :func:`_valid_entry`).
 
 The calibration never touches the random state that training uses (its weights are constants,
 its inputs come from a stateless generator) and never names a layer automatically, so a seeded
@@ -36,6 +39,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import math
 import os
 import platform
 import statistics
@@ -51,6 +55,7 @@ CACHE_ENV = "NLP_TASKS_CACHE"
 MAX_BATCH, MAX_STEPS, DEFAULT_BATCH, DEFAULT_STEPS = 64, 64, 32, 32
 MIN_ROUNDS, MAX_ROUNDS, BLOCK_SECONDS, BUDGET_SECONDS = 7, 31, 0.05, 2.0
 CACHE_VERSION = 1
+MAX_CACHE_BYTES = 4 * 2**20  # a few hundred bytes per shape measured: beyond this it is damaged
 
 _lock = threading.Lock()
 _memory: dict[str, dict] = {}
@@ -135,13 +140,39 @@ def cache_path() -> Path:
 
 
 def _read_cache(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError):
-        return {}  # absent or damaged: measured again and rewritten
+    """The well-formed entries of the cache file ``path`` (:func:`_entries`)."""
+    from nlp_tasks.safe_files import read_cache_json
+
+    return _entries(read_cache_json(path, MAX_CACHE_BYTES)) or {}
+
+
+def _entries(data) -> dict | None:
+    """The entries of a cache file's JSON value that :func:`_valid_entry` accepts; None for a
+    file absent, unreadable, damaged or of another version: measured again and rewritten."""
     if not isinstance(data, dict) or data.get("version") != CACHE_VERSION or not isinstance(data.get("entries"), dict):
-        return {}
-    return {k: v for k, v in data["entries"].items() if isinstance(v, dict) and v.get("path") in PATHS}
+        return None
+    return {k: v for k, v in data["entries"].items() if _valid_entry(v)}
+
+
+def _valid_entry(entry) -> bool:
+    """An entry as :func:`training_path` writes it: the ``path`` chosen among the finite,
+    non-negative milliseconds ``ms`` measured per path, the ``batch`` and ``steps`` timed (at
+    most the caps) and the ``date``. Anything else in a cache is dropped, measured again."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("path"), str) or not isinstance(entry.get("ms"), dict):
+        return False
+    ms, batch, steps = entry["ms"], entry.get("batch"), entry.get("steps")
+    return (entry["path"] in PATHS and entry["path"] in ms and set(ms) <= set(PATHS)
+            and all(_number(v) and math.isfinite(v) and v >= 0 for v in ms.values())
+            and _count(batch) and 1 <= batch <= MAX_BATCH and _count(steps) and 1 <= steps <= MAX_STEPS
+            and isinstance(entry.get("date"), str))
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _write_cache(path: Path, entries: dict) -> None:
@@ -161,14 +192,25 @@ def _write_cache(path: Path, entries: dict) -> None:
 
 
 def summary() -> dict:
-    """For ``nlp-tasks info``: the setting, the cache file, and the paths it holds per cell kind."""
+    """For ``nlp-tasks info``: the setting, the cache file and its state (``absent``, ``ok``
+    or ``damaged``: what training will measure again), and the paths it holds per cell kind."""
+    from nlp_tasks.safe_files import read_cache_json
+
     path = cache_path()
-    entries = _read_cache(path)
+    data = read_cache_json(path, MAX_CACHE_BYTES)
+    entries = _entries(data)
+    if entries is None and not os.path.lexists(path):
+        state = "absent"
+    elif entries is not None and len(entries) == len(data["entries"]):
+        state = "ok"
+    else:  # unreadable, not a cache of this version, or some entries malformed
+        state = "damaged (measured again and rewritten when training)"
+    entries = entries or {}
     kinds = {"RNNCell": "rnn", "GRUCell": "gru", "MinimalGRUCell": "mingru", "LSTMCell": "lstm"}
     chosen: dict[str, set] = {}
     for key, entry in entries.items():
         chosen.setdefault(kinds.get(key.split(":", 1)[0], key.split(":", 1)[0]), set()).add(entry["path"])
-    return {"mode": mode(), "cache": str(path), "measured": len(entries),
+    return {"mode": mode(), "cache": str(path), "cache_state": state, "measured": len(entries),
             **{kind: ", ".join(sorted(paths)) for kind, paths in chosen.items()}}
 
 

@@ -47,7 +47,7 @@ class Case:
     check: Callable[[Path, Result], Any] | None = None  # further assertions on files and output
     subprocess: bool = False
     timeout: float = 120.0
-    env: dict | None = None  # extra environment variables (subprocess cases only)
+    env: dict | None = None  # extra environment variables (a setup may fill them in; set in-process too)
 
     @property
     def id(self) -> str:
@@ -67,12 +67,22 @@ def free_ports(n: int) -> list[int]:
     return ports
 
 
-def run_in_process(argv: list[str], capsys) -> Result:
+def run_in_process(argv: list[str], capsys, env: dict | None = None) -> Result:
+    """``cli.main(argv)`` with ``env`` set in ``os.environ`` for the call only."""
     import cli
 
-    capsys.readouterr()
-    code = cli.main([str(a) for a in argv])
-    captured = capsys.readouterr()
+    saved = {name: os.environ.get(name) for name in env or {}}
+    os.environ.update(env or {})
+    try:
+        capsys.readouterr()
+        code = cli.main([str(a) for a in argv])
+        captured = capsys.readouterr()
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     return Result(code, captured.out, captured.err)
 
 
