@@ -4,11 +4,13 @@ pipeline's config, vocabularies and labels, checked before and after Keras build
 A task names its layers for these checks: ``embed_<vocabulary>`` for the embedding that reads
 a vocabulary (:func:`embedding_layer_name`), :data:`OUTPUT_LAYER` for the layer whose width is
 the number of labels, and the sizes every other layer must have in its
-``Pipeline.expected_layer_sizes()``. :func:`load_keras_model` loads ``model.keras`` safely.
+``Pipeline.expected_layer_sizes()``. :func:`load_keras_model` loads ``model.keras`` safely:
+Keras' errors in one line, and weights that are not finite (NaN, infinity) refused.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from nlp_tasks.errors import UserError
@@ -134,8 +136,13 @@ def load_keras_model(path: Path):
     ``safe_mode`` refuses Lambda layers and any other deserialisation that would run code from
     the file; a class that is not registered (a custom layer we do not know) is refused too.
     The archive itself is checked first (:func:`nlp_tasks.safe_files.inspect_keras_archive`:
-    a link, an empty, truncated or non-zip file is refused saying which).
+    a link, an empty, truncated or non-zip file is refused saying which). Keras' own loading
+    errors (stored weights of another shape than the config builds, say) become one line
+    (:func:`_load_error_reason`), without the warnings Keras prints on the way; a model whose
+    weights are not finite is refused (:func:`check_finite_weights`).
     """
+    import warnings
+
     from nlp_tasks.runtime import import_tensorflow
 
     import_tensorflow()
@@ -145,12 +152,54 @@ def load_keras_model(path: Path):
 
     path = Path(path)
     inspect_keras_archive(path)
-    try:
-        return keras.saving.load_model(path, safe_mode=True, compile=False)
-    except Exception as err:  # Keras raises ValueError/TypeError/OSError/zipfile errors here
-        reason = " ".join(str(err).split())
-        if "Lambda" in reason or "safe_mode" in reason:
-            reason = "it contains a Lambda layer or other code, which nlp-tasks never executes"
-        elif "Could not locate" in reason or "Unknown" in reason:
-            reason = "it contains a layer or object that nlp-tasks does not know"
-        raise UserError(f"{path}: refusing to load model: {reason[:300]}") from None
+    with warnings.catch_warnings(record=True) as caught:
+        try:
+            model = keras.saving.load_model(path, safe_mode=True, compile=False)
+        except Exception as err:  # Keras raises ValueError/TypeError/OSError/zipfile errors here
+            raise UserError(f"{path}: refusing to load model: {_load_error_reason(err)}") from None
+    for warning in caught:  # a load that worked shows its warnings as it would have
+        warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
+    check_finite_weights(model, path)
+    return model
+
+
+def _load_error_reason(err: Exception) -> str:
+    """What a Keras loading error says, in one short line: the layer and both shapes when the
+    stored weights do not fit the layer the config builds, else the first sentence of the
+    first object's error (Keras lists every object that failed, with its own details)."""
+    reason = " ".join(str(err).split())
+    if "Lambda" in reason or "safe_mode" in reason:
+        return "it contains a Lambda layer or other code, which nlp-tasks never executes"
+    if "Could not locate" in reason or "Unknown" in reason:
+        return "it contains a layer or object that nlp-tasks does not know"
+    found = re.search(r"object <(\w+) name=([^,>]+)[^>]*>: (.*?)(?: List of objects that could not be loaded|$)",
+                      reason)
+    if found is None:
+        return _first_sentence(reason)
+    kind, layer, detail = found.groups()
+    shapes = re.search(r"variable\.shape=(\([^)]*\)), Received: value\.shape=(\([^)]*\))", detail)
+    if shapes is None:
+        return f"layer {layer!r} ({kind}): {_first_sentence(detail)}"
+    variable = re.search(r"Target variable: <Variable path=([^,>]+)", detail)
+    weight = f" ({variable.group(1)})" if variable else ""
+    return (f"the stored weights of layer {layer!r}{weight} have shape {shapes.group(2)} but its config says "
+            f"{shapes.group(1)}; the model folder is damaged or was tampered with")
+
+
+def _first_sentence(text: str, limit: int = 300) -> str:
+    """``text`` up to the end of its first sentence, at most ``limit`` characters."""
+    found = re.match(r"(.{1,%d}?[.!?])(?:\s|$)" % limit, text)
+    return found.group(1) if found else text[:limit]
+
+
+def check_finite_weights(model, source) -> None:
+    """Refuse a model whose weights hold NaN or infinity, naming the first such layer: what such
+    a model computes is NaN (a piece without a note, a text of ``<pad>``), so a damaged file or
+    a run that diverged (training itself stops at a NaN loss) must not load as a model."""
+    import tensorflow as tf
+
+    for layer in model.layers:
+        for variable in layer.weights:
+            if tf.as_dtype(variable.dtype).is_floating and not bool(tf.reduce_all(tf.math.is_finite(variable))):
+                raise UserError(f"{source}: refusing to load model: model weights are not finite (NaN or inf) in "
+                                f"layer {layer.name!r} ({variable.path}): the model is damaged or training diverged")

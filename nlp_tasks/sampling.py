@@ -6,11 +6,18 @@ Beam search takes a ``step(ids, states) -> (log_probs, states)`` function and a 
 function for the states; the language model supplies both from its compiled one-step function.
 
 - ``temperature`` T divides the logits: T < 1 sharpens the distribution, T > 1 flattens it,
-  T = 0 always takes the most likely token (greedy).
+  T = 0 always takes the most likely token (greedy). T is 0 or from :data:`MIN_TEMPERATURE`
+  to :data:`MAX_TEMPERATURE` (:func:`check_temperature`, for every task): far beyond any use
+  (at 0.001 a score gap of 0.01 is a factor e^10; at 1000 a gap of 10 is 1%), and a range in
+  which the division never overflows. Dividing by 1e-308 or 1e308 did (TensorFlow also flushes
+  subnormal numbers to zero): every score became NaN and the draw fell on id 0, ``<pad>``.
 - ``top_k`` keeps the k most likely tokens; ``top_p`` keeps the smallest set of most likely
   tokens whose probability reaches p (Holtzman et al. 2020). Both renormalise what they keep.
 - ``banned`` ids are never produced (their probability is set to zero and the rest
-  renormalised, which is the same as drawing again until another token comes up).
+  renormalised, which is the same as drawing again until another token comes up). They are
+  masked after the division by T, and a score that is not finite (NaN, infinity: a model
+  that overflowed) counts as the least likely allowed one (:func:`tempered_logits`), so no
+  temperature and no score can make a banned token drawn.
 
 The same draw also runs inside a compiled graph (:func:`graph_sample`, used by
 :mod:`nlp_tasks.generation`, which keeps the whole generation loop in one graph). There the
@@ -22,22 +29,33 @@ depend on its own key only, never on the batch it is generated in or on a genera
 
 from __future__ import annotations
 
-import math
 from typing import Callable, Sequence
 
 import numpy as np
 
+from nlp_tasks.config import MAX_SAMPLE_TOKENS
 from nlp_tasks.errors import UserError
 
 MAX_BEAM = 1_000
+MIN_TEMPERATURE, MAX_TEMPERATURE = 1e-3, 1e3  # besides 0 (greedy); see the module docstring
+_LARGEST_LOGIT = 1e300  # non-finite scores are clipped here: finite after division by any allowed T
+
+
+def check_temperature(temperature) -> float:
+    """``temperature`` as a float: 0 (greedy) or from :data:`MIN_TEMPERATURE` to
+    :data:`MAX_TEMPERATURE`; a one-line error for anything else (NaN, infinity, a string)."""
+    number = isinstance(temperature, (int, float, np.integer, np.floating)) and not isinstance(temperature, bool)
+    if not number or not (temperature == 0 or MIN_TEMPERATURE <= temperature <= MAX_TEMPERATURE):
+        raise UserError(f"temperature must be 0 (greedy) or from {MIN_TEMPERATURE:g} to {MAX_TEMPERATURE:g}, "
+                        f"got {temperature!r}")
+    return float(temperature)
 
 
 def check_options(temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
                   beam: int | None = None) -> None:
     """One-line errors for values that have no meaning (top-k or top-p with beam search, which
     keeps the most likely continuations and samples nothing, is refused rather than ignored)."""
-    if temperature is None or not math.isfinite(temperature) or temperature < 0:
-        raise UserError(f"temperature must be >= 0 (0 means greedy), got {temperature!r}")
+    check_temperature(temperature)
     if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
         raise UserError(f"top-k must be a positive integer, got {top_k!r}")
     if top_p is not None and not (isinstance(top_p, (int, float)) and 0 < top_p <= 1):
@@ -51,6 +69,26 @@ def check_options(temperature: float = 1.0, top_k: int | None = None, top_p: flo
                         "give --beam or --top-k/--top-p, not both")
 
 
+def check_work(samples: int, length: int, prime: int = 0, beam: int | None = None,
+               limit: int = MAX_SAMPLE_TOKENS, option: str = "") -> None:
+    """A one-line error when one generation would run more than ``limit`` tokens through the
+    model, all streams together: ``samples`` x (``prime`` + ``length``), or ``beam`` hypotheses
+    x ``length`` after one reading of the prime. Each number may be within its own limit while
+    their product is not (10,000 samples of 1,000,000 tokens: 40 GB of token ids), so this is
+    checked before anything is allocated; ``option`` names the setting that raises ``limit``."""
+    streams = samples if beam is None else beam
+    total = streams * length + samples * prime
+    if total <= limit:
+        return
+    what = (f"{samples:,} sample{'s' if samples != 1 else ''} of {length:,} tokens" if beam is None
+            else f"beam search with {beam:,} hypotheses of {length:,} tokens")
+    after = f" after a prime of {prime:,}" if prime else ""
+    hint = f" ({option})" if option else ""
+    fewer = "fewer samples" if beam is None else "a narrower beam"
+    raise UserError(f"{what}{after} is {total:,} tokens in one run, more than the limit of {limit:,}{hint}: "
+                    f"ask for {fewer} or a shorter length")
+
+
 def log_softmax(logits: np.ndarray) -> np.ndarray:
     logits = np.asarray(logits, dtype=np.float64)
     shifted = logits - logits.max(axis=-1, keepdims=True)
@@ -61,16 +99,14 @@ def distribution(logits: np.ndarray, temperature: float = 1.0, top_k: int | None
                  top_p: float | None = None, banned: Sequence[int] = ()) -> np.ndarray:
     """The probabilities ``(batch, V)`` that :func:`sample` draws from (float64, rows sum to 1)."""
     check_options(temperature, top_k, top_p)
-    logits = np.array(logits, dtype=np.float64, ndmin=2)
-    if banned:
-        logits[:, list(banned)] = -np.inf
+    logits = tempered_logits(logits, temperature, banned)
     if not np.isfinite(logits).any(axis=-1).all():
         raise UserError("no token left to sample (every token is banned)")
     if temperature == 0:  # greedy: all the mass on the arg-max
         probs = np.zeros_like(logits)
         probs[np.arange(len(logits)), logits.argmax(axis=-1)] = 1.0
         return probs
-    probs = np.exp(log_softmax(logits / temperature))
+    probs = np.exp(log_softmax(logits))
     if top_k is not None and top_k < probs.shape[-1]:
         kth = -np.sort(-probs, axis=-1)[:, top_k - 1:top_k]  # the k-th largest probability per row
         probs = np.where(probs >= kth, probs, 0.0)
@@ -83,6 +119,36 @@ def distribution(logits: np.ndarray, temperature: float = 1.0, top_k: int | None
         np.put_along_axis(keep, order, keep_sorted, axis=-1)
         probs = np.where(keep, probs, 0.0)
     return probs / probs.sum(axis=-1, keepdims=True)
+
+
+def tempered_logits(logits, temperature: float, banned: Sequence[int] = ()) -> np.ndarray:
+    """``logits / temperature`` as float64 ``(batch, V)`` with the ``banned`` ids at -inf, masked
+    after the division; NaN counts as the lowest score and every score is clipped to
+    +-1e300 first, so that no division by an allowed temperature overflows. Temperature 0
+    (greedy) leaves the scores undivided."""
+    logits = np.clip(np.nan_to_num(np.array(logits, dtype=np.float64, ndmin=2), nan=-_LARGEST_LOGIT),
+                     -_LARGEST_LOGIT, _LARGEST_LOGIT)
+    if temperature:
+        logits = logits / temperature
+    if banned:
+        logits[:, list(banned)] = -np.inf
+    return logits
+
+
+def graph_tempered_logits(logits, temperature: float, banned: Sequence[int] = ()):
+    """:func:`tempered_logits` as graph ops (float64)."""
+    import tensorflow as tf
+
+    logits = tf.cast(logits, tf.float64)
+    logits = tf.clip_by_value(tf.where(tf.math.is_nan(logits), tf.constant(-_LARGEST_LOGIT, tf.float64), logits),
+                              -_LARGEST_LOGIT, _LARGEST_LOGIT)
+    if temperature:
+        logits = logits / temperature
+    if banned:
+        mask = np.zeros(logits.shape[-1], bool)
+        mask[list(banned)] = True
+        logits = tf.where(tf.constant(mask)[None, :], tf.constant(-np.inf, tf.float64), logits)
+    return logits
 
 
 def sample(logits: np.ndarray, rng: np.random.Generator, temperature: float = 1.0, top_k: int | None = None,
@@ -167,15 +233,11 @@ def graph_sample(logits, u, temperature: float = 1.0, top_k: int | None = None, 
     import tensorflow as tf
 
     check_options(temperature, top_k, top_p)
-    logits = tf.cast(logits, tf.float64)
+    logits = graph_tempered_logits(logits, temperature, banned)
     vocab_size = logits.shape[-1]
-    if banned:
-        mask = np.zeros(vocab_size, bool)
-        mask[list(banned)] = True
-        logits = tf.where(tf.constant(mask)[None, :], tf.constant(-np.inf, tf.float64), logits)
     if temperature == 0:  # greedy
         return tf.argmax(logits, axis=-1, output_type=tf.int32)
-    probs = tf.nn.softmax(logits / temperature, axis=-1)
+    probs = tf.nn.softmax(logits, axis=-1)
     if top_k is not None and top_k < vocab_size:
         kth = tf.math.top_k(probs, k=top_k, sorted=True).values[:, -1:]  # the k-th largest per row
         probs = tf.where(probs >= kth, probs, 0.0)

@@ -50,12 +50,13 @@ from nlp_tasks.config import (
     train_default,
 )
 from nlp_tasks.errors import UserError
-from nlp_tasks.metrics.pianoroll import frame_scores
 from nlp_tasks.model_checks import OUTPUT_LAYER
 from nlp_tasks.pipeline import Pipeline, TrainingData, TrainingPlan
+from nlp_tasks.sampling import check_temperature
 from nlp_tasks.sources import split_source
 from tasks import music_data as md
 from tasks.music_heads import HEADS, head_class
+from tasks.music_scoring import frame_metrics, piece_probabilities, validation_figures
 
 
 @dataclasses.dataclass(frozen=True)
@@ -185,7 +186,7 @@ class MusicPipeline(Pipeline):
         head = head_class(self.config.head)(model)
         if data.dev:
             batches = self._batches(data.dev, shuffle=False)
-            figures = lambda: _validation_figures(model, head, batches)  # noqa: E731
+            figures = lambda: validation_figures(model, head, batches)  # noqa: E731
         return TrainingPlan(self._batches(data.train, shuffle=True), loss=head.loss(), validation_figures=figures)
 
     def finish_training(self, data: TrainingData, model, summary: dict) -> None:
@@ -194,7 +195,9 @@ class MusicPipeline(Pipeline):
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, data, split: str = "test") -> dict:
-        """NLL per time step (summed over keys), frame accuracy, note precision / recall / F1."""
+        """NLL per time step (summed over keys), frame accuracy, note precision / recall / F1; in
+        chunks of time steps, so a piece of any length is scored in bounded memory
+        (:mod:`tasks.music_scoring`)."""
         self.require_model()
         pieces = self._pieces(data, split)
         start = time.perf_counter()
@@ -209,8 +212,7 @@ class MusicPipeline(Pipeline):
         model, head = self.require_model(), self.head
         pieces = self._pieces(inputs, "test")
         xs, ys = self._examples(pieces)
-        return [head.probabilities(y[None], np.asarray(model(x[None], training=False)))[0].tolist()
-                for x, y in zip(xs, ys)]
+        return [piece_probabilities(model, head, x, y).tolist() for x, y in zip(xs, ys)]
 
     def export_spec(self):
         """A streaming ``step`` and ``score`` (:mod:`tasks.sequence_export`)."""
@@ -237,8 +239,8 @@ class MusicPipeline(Pipeline):
         sigmoid head; in order, each given the keys drawn below it, by the NADE head) and the drawn
         frame is fed back in, all in one compiled loop. Stream ``i`` of ``n`` draws its random
         numbers with key ``seed + i``, so the same seed gives the same piece on every run, alone
-        or in a batch. ``temperature`` 0 keeps
-        every key above probability 0.5. Without a primer, the first frame is a training piece's
+        or in a batch. ``temperature`` 0 keeps every key above probability 0.5; otherwise it
+        is from 0.001 to 1000 (:func:`nlp_tasks.sampling.check_temperature`). Without a primer, the first frame is a training piece's
         opening, drawn by frequency (the module docstring says why). Returns ``{"roll": P + steps lists of 88 zeros and ones (or n such rolls),
         "primer_steps": P}``; the primer's own frames come first, unchanged.
         """
@@ -246,8 +248,7 @@ class MusicPipeline(Pipeline):
             raise UserError(f"steps must be a number of time steps from 1 to {MAX_STEPS:,}, got {steps!r}")
         if not isinstance(n, int) or not 1 <= n <= MAX_SAMPLES:
             raise UserError(f"n must be from 1 to {MAX_SAMPLES:,}, got {n!r}")
-        if temperature is None or not np.isfinite(temperature) or temperature < 0:
-            raise UserError(f"temperature must be >= 0, got {temperature!r}")
+        temperature = check_temperature(temperature)
         if seed is not None and (not isinstance(seed, int) or not 0 <= seed <= MAX_SEED):
             raise UserError(f"seed must be an integer from 0 to {MAX_SEED}, got {seed!r}")
         if primer is None:
@@ -372,29 +373,3 @@ def _default_dev(train):
     if path.is_file() and path.suffix.lower() == ".json" and "valid" in md.json_splits(path):
         return f"{path}:valid"
     return None
-
-
-def frame_metrics(model, head, batches) -> dict:
-    """Exact NLL per time step and frame-level scores over padded batches ``(x, y, w)``: the
-    model's summed counts, scored by :func:`nlp_tasks.metrics.pianoroll.frame_scores`."""
-    import tensorflow as tf
-
-    @tf.function(reduce_retracing=True)
-    def batch_scores(x, y, w):
-        outputs = tf.cast(model(x, training=False), tf.float32)
-        nll = tf.reduce_sum(head.nll(y, outputs) * w)
-        predicted = head.predicted(outputs) * w[..., None]
-        true = y * w[..., None]
-        tp = tf.reduce_sum(predicted * true)
-        return nll, tf.reduce_sum(w), tp, tf.reduce_sum(predicted) - tp, tf.reduce_sum(true) - tp
-
-    totals = np.zeros(5)
-    for x, y, w in batches:
-        totals += [float(v) for v in batch_scores(tf.constant(x), tf.constant(y), tf.constant(w))]
-    return frame_scores(*totals)
-
-
-def _validation_figures(model, head, batches) -> dict:
-    """Exact validation NLL per time step (``val_nll``) and frame accuracy."""
-    report = frame_metrics(model, head, batches)
-    return {"val_nll": report["nll_per_step"], "val_frame_accuracy": report["frame_accuracy"]}

@@ -16,6 +16,7 @@ from nlp_tasks.cli import options
 from nlp_tasks.cli.commands import evaluate_command, train_command
 from nlp_tasks.config import MAX_SEED, MAX_STEPS
 from nlp_tasks.errors import UserError
+from tasks.music_data import MAX_TEMPO_BPM, MIN_TEMPO_BPM
 
 DATA_HELP = ("a piano-roll JSON file (FILE.json:valid picks a split), a MIDI file or folder, "
              "or builtin:bach-chorales (music21's corpus, offline)")
@@ -61,7 +62,8 @@ cli.add_command(evaluate_command(
               help="Random seed; the same seed gives the same music [default: a fresh one, printed].")
 @click.option("--temperature", type=float, default=1.0, show_default=True,
               help="Below 1: safer; above 1: wilder; 0: every key above probability 0.5.")
-@click.option("--tempo", type=click.FloatRange(1, 1000), default=100.0, show_default=True, help="Beats per minute.")
+@click.option("--tempo", type=click.FloatRange(MIN_TEMPO_BPM, MAX_TEMPO_BPM), default=100.0, show_default=True,
+              help=f"Beats per minute, {MIN_TEMPO_BPM} to {MAX_TEMPO_BPM} (a MIDI file holds nothing slower).")
 @click.option("--png", is_flag=True, help="Also save a piano-roll picture next to the MIDI file.")
 @options.json_output
 def generate(model_dir, steps, out, primer, seed, temperature, tempo, png, as_json):
@@ -71,8 +73,9 @@ def generate(model_dir, steps, out, primer, seed, temperature, tempo, png, as_js
     from tasks import music_data as md
     from tasks.music import MusicPipeline
 
-    if temperature < 0:
-        raise UserError(f"temperature must be >= 0, got {temperature}")
+    from nlp_tasks.sampling import check_temperature
+
+    check_temperature(temperature)  # before the model loads: fail fast
     if not Path(out).suffix.lower() in md.MIDI_SUFFIXES:
         raise UserError(f"{out}: the output file must end in .mid or .midi")
     seed = secrets.randbelow(2**31) if seed is None else seed

@@ -31,7 +31,8 @@ def summed_bce(y_true, logits):
 
 
 def _sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=np.float64)))
+    with np.errstate(over="ignore"):  # exp(-x) overflows to inf for x below -709: sigmoid 0, as it should be
+        return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=np.float64)))
 
 
 class SigmoidHead:
@@ -53,6 +54,10 @@ class SigmoidHead:
     @staticmethod
     def layer_sizes(nade_units: int) -> dict:
         return {"units": KEYS}
+
+    def values_per_step(self) -> int:
+        """Values the head holds per time step of a piece while scoring (bounds a chunk's length)."""
+        return KEYS
 
     def loss(self):
         return summed_bce
@@ -111,6 +116,9 @@ class NadeHead(SigmoidHead):
     @staticmethod
     def layer_sizes(nade_units: int) -> dict:
         return {"n_visible": KEYS, "units": nade_units}
+
+    def values_per_step(self) -> int:
+        return KEYS * (self.nade.units + 1)  # the (88, units) hidden values of every key, and the logits
 
     def loss(self):
         from nlp_tasks.layers import nade_loss

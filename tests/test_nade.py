@@ -176,3 +176,50 @@ def test_a_model_with_the_head_trains_saves_and_loads(tmp_path):
 def test_bad_arguments(kwargs):
     with pytest.raises(ValueError, match="NADE: .* must be an integer >= 1"):
         NADE(**kwargs)
+
+
+@pytest.mark.parametrize("head, cell", [("nade", "lstm"), ("sigmoid", "gru")])
+def test_the_music_model_scored_in_chunks_is_the_model_in_one_pass(head, cell, monkeypatch):
+    """Evaluation runs a bounded number of time steps at a time (a 50,000-step piece needed
+    gigabytes in one pass); each recurrent layer carries its states (two for the LSTM) from
+    chunk to chunk, so the outputs and the report are those of one pass."""
+    from tasks import music_scoring
+    from tasks.music import MusicConfig, MusicPipeline
+
+    keras.utils.set_random_seed(8)
+    pipe = MusicPipeline(MusicConfig(units=4, layers=2, cell=cell, head=head, nade_units=3))
+    pipe.build_model()
+    x = (np.random.default_rng(8).random((2, 23, 88)) < 0.1).astype(np.float32)
+    width = music_scoring.ChunkedForward(pipe.model, pipe.head.values_per_step()).width
+    forward = music_scoring.ChunkedForward(pipe.model, pipe.head.values_per_step(), chunk_values=7 * 2 * width)
+    spans = forward.spans(2, 23)
+    assert [(s.start, s.stop) for s in spans] == [(0, 7), (7, 14), (14, 21), (21, 23)]
+    states, parts = forward.zero_state(2), []
+    for span in spans:
+        outputs, states = forward(x[:, span], states)
+        parts.append(np.asarray(outputs))
+    np.testing.assert_allclose(np.concatenate(parts, axis=1), np.asarray(pipe.model(x, training=False)),
+                               rtol=1e-6, atol=1e-6)  # the output layer's products differ in rounding only
+    pieces = [[[int(k) for k in np.flatnonzero(frame) + 21] for frame in piece] for piece in x]
+    whole = pipe.evaluate(pieces)  # 23 steps of 2 pieces: one chunk
+    monkeypatch.setattr(music_scoring, "CHUNK_VALUES", 5 * 2 * width)  # 5 steps of 2 pieces a chunk
+    chunked = pipe.evaluate(pieces)
+    probabilities = pipe.predict(pieces[:1])
+    assert chunked["steps"] == whole["steps"] == 46
+    for key in ("nll_per_step", "frame_accuracy", "precision", "recall"):
+        assert chunked[key] == pytest.approx(whole[key], rel=1e-6), key
+    expected = pipe.head.probabilities(x[:1], np.asarray(pipe.model(pipe._examples([x[0]])[0][0][None])))[0]
+    np.testing.assert_allclose(probabilities[0], expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("temperature", [1e-3, 1e3])
+def test_sampling_at_the_ends_of_the_temperature_range(temperature):
+    """float32 conditionals divided by 0.001 or 1000 neither overflow into NaN nor lose the draw:
+    0.001 is the greedy frame, 1000 a fair coin per key (u < 1/2)."""
+    rng = np.random.default_rng(9)
+    layer = make_layer(rng, dtype="float32")
+    params = tf.constant(rng.normal(0, 2, (4000, D + H)), tf.float32)
+    uniforms = rng.random((4000, D))
+    drawn = np.asarray(layer.sample(params, tf.constant(uniforms, tf.float32), temperature))
+    expected = np.asarray(layer.sample(params)) if temperature < 1 else (uniforms < 0.5).astype(np.float32)
+    assert np.mean(drawn == expected) > 0.995

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from nlp_tasks.errors import UserError
-from nlp_tasks.sampling import beam_search, check_options, distribution, log_softmax, sample
+from nlp_tasks.sampling import (MAX_TEMPERATURE, MIN_TEMPERATURE, beam_search, check_options, check_temperature,
+                                distribution, graph_sample, log_softmax, sample)
 
 LOGITS = np.log(np.array([[0.5, 0.25, 0.15, 0.10]]))
 
@@ -79,3 +81,37 @@ def test_beam_search_stops_at_eos():
     ids, score = beam_search(step, None, start=0, beam=3, length=10, vocab_size=3,
                              reorder=lambda s, idx: s, eos_id=2)
     assert ids == [2] and score == pytest.approx(np.log(0.7))
+
+
+@pytest.mark.parametrize("value", [-1, 1e-4, 1001, 1e308, 1e-308, float("nan"), float("inf"), "1", True, None])
+def test_temperatures_outside_the_declared_range_are_refused(value):
+    with pytest.raises(UserError, match=r"temperature must be 0 \(greedy\) or from 0.001 to 1000"):
+        check_temperature(value)
+
+
+def test_temperatures_inside_the_range_are_accepted():
+    assert [check_temperature(t) for t in (0, MIN_TEMPERATURE, 1, MAX_TEMPERATURE, np.float32(0.5))] == \
+        [0.0, MIN_TEMPERATURE, 1.0, MAX_TEMPERATURE, 0.5]
+
+
+# Scores a model that overflowed could give: infinities, NaN, the largest floats; ids 0 and 1 banned.
+WILD = np.array([[np.inf, np.nan, 1.0, -1.0, 3.0],
+                 [np.nan, 5.0, np.nan, np.inf, -np.inf],
+                 [1e308, -1e308, -1e308, 1e308, 0.0],
+                 [np.nan, np.nan, np.nan, np.nan, np.nan]])
+
+
+@pytest.mark.parametrize("temperature", [0, MIN_TEMPERATURE, 1.0, MAX_TEMPERATURE])
+def test_banned_tokens_are_never_drawn_whatever_the_scores_and_temperature(temperature):
+    """Masked after dividing by T and with non-finite scores clipped first: no NaN reaches the
+    draw, which would fall on id 0 (``<pad>``)."""
+    probs = distribution(WILD, temperature, banned=[0, 1])
+    assert np.isfinite(probs).all() and np.allclose(probs.sum(axis=-1), 1)
+    assert (probs[:, :2] == 0).all()
+    u = np.linspace(0, 1, 101, endpoint=False)
+    logits = np.repeat(WILD, len(u), axis=0)
+    for top_k, top_p in ((None, None), (2, None), (None, 0.5)):
+        ids = graph_sample(tf.constant(logits), tf.constant(np.tile(u, len(WILD))), temperature, top_k, top_p,
+                           banned=(0, 1)).numpy()
+        assert ids.min() >= 2, (top_k, top_p)
+    assert (sample(logits, np.random.default_rng(0), temperature, banned=[0, 1]) >= 2).all()
