@@ -96,6 +96,13 @@ def info(as_json):
               help="Tokens in one request, all its texts together.")
 @click.option("--max-length", type=click.IntRange(1), default=LIMITS.max_length, show_default=True,
               help="Generated tokens (language model) or time steps (music) in one request.")
+@click.option("--max-sample-tokens", type=click.IntRange(1), default=LIMITS.max_sample_tokens, show_default=True,
+              help="Tokens one language-model sample request runs through the model: samples (or beam width) x "
+                   "(prime + length).")
+@click.option("--max-audio-seconds", type=click.IntRange(1), default=LIMITS.max_audio_seconds, show_default=True,
+              help="Seconds of WAV audio one music request renders.")
+@click.option("--max-header-bytes", type=click.IntRange(1), default=LIMITS.max_header_bytes, show_default=True,
+              help="Request line and headers of one request (431 beyond).")
 @click.option("--max-batch", type=click.IntRange(1), default=LIMITS.max_batch, show_default=True,
               help="Texts in one model call when concurrent requests are batched.")
 @click.option("--batch-wait-ms", type=click.FloatRange(0), default=LIMITS.batch_wait_ms, show_default=True,
@@ -103,13 +110,16 @@ def info(as_json):
 @click.option("--no-batching", is_flag=True, help="Run every request in a model call of its own.")
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default="warning",
               show_default=True, help="Server log level; 'info' also logs every request.")
-def serve(models, host, port, open_browser, max_body_bytes, max_texts, max_tokens, max_length, max_batch,
-          batch_wait_ms, no_batching, log_level):
+def serve(models, host, port, open_browser, max_body_bytes, max_texts, max_tokens, max_length, max_sample_tokens,
+          max_audio_seconds, max_header_bytes, max_batch, batch_wait_ms, no_batching, log_level):
     """Serve saved models (MODEL: a folder, or NAME=FOLDER) over HTTP: a JSON API under /v1, its
     documentation at /docs and a web page at / that runs every model on a text."""
     from nlp_tasks.serve import serve as run_server
 
-    limits = Limits(max_body_bytes, max_texts, max_tokens, max_length, max_batch, batch_wait_ms, not no_batching)
+    limits = Limits(max_body_bytes=max_body_bytes, max_texts=max_texts, max_tokens=max_tokens, max_length=max_length,
+                    max_sample_tokens=max_sample_tokens, max_audio_seconds=max_audio_seconds,
+                    max_header_bytes=max_header_bytes, max_batch=max_batch, batch_wait_ms=batch_wait_ms,
+                    batching=not no_batching)
     run_server(models, host, port, limits, open_browser, log_level)
 
 

@@ -36,10 +36,13 @@ MAX_SEED = 2**32 - 1
 MAX_EPOCHS = 1_000_000
 MAX_BATCH_SIZE = 1_048_576
 MAX_PARAMETERS = 1_000_000_000  # 4 GB of float32 weights, 16 GB with Adam's moments and gradients
-# Generation: at most MAX_SAMPLES texts of MAX_SAMPLE_LENGTH tokens at once (charlm sample),
-# MAX_STEPS time steps of music (about 14 hours at one step per quarter note, 120 bpm).
+# Generation: at most MAX_SAMPLES texts of MAX_SAMPLE_LENGTH tokens at once (charlm sample), and
+# at most MAX_SAMPLE_TOKENS tokens in all (samples x length: each limit alone allows 10^10, 40 GB
+# of token ids; 10^7 is 40 MB, e.g. 10,000 samples of 1,000 tokens), MAX_STEPS time steps of
+# music (about 14 hours at one step per quarter note, 120 bpm).
 MAX_SAMPLES = 10_000
 MAX_SAMPLE_LENGTH = 1_000_000
+MAX_SAMPLE_TOKENS = 10_000_000
 MAX_STEPS = 100_000
 
 

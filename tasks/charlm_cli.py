@@ -13,7 +13,7 @@ import click
 
 from nlp_tasks.cli import options
 from nlp_tasks.cli.commands import evaluate_command, train_command
-from nlp_tasks.config import MAX_BATCH_SIZE, MAX_SAMPLE_LENGTH, MAX_SAMPLES, MAX_SEED
+from nlp_tasks.config import MAX_BATCH_SIZE, MAX_SAMPLE_LENGTH, MAX_SAMPLE_TOKENS, MAX_SAMPLES, MAX_SEED
 
 
 @click.group()
@@ -68,14 +68,16 @@ cli.add_command(evaluate_command(
 @click.option("--stop-at-eos", is_flag=True, help="Stop at the end-of-sequence token.")
 @click.option("--no-unk", is_flag=True, help="Never emit <unk>: draw again instead.")
 @click.option("--samples", type=click.IntRange(1, MAX_SAMPLES), default=1, show_default=True,
-              help="Independent samples, drawn together as one batch.")
+              help=f"Independent samples, drawn together as one batch (at most {MAX_SAMPLE_TOKENS:,} tokens in all: "
+                   "samples x length).")
 @options.json_output
 def sample(model_dir, prime, length, temperature, top_k, top_p, beam, seed, stop_at_eos, no_unk, samples, as_json):
     """Generate novel text from MODEL_DIR, feeding each sampled token back in."""
-    from nlp_tasks.sampling import check_options
+    from nlp_tasks.sampling import check_options, check_work
     from tasks.charlm import LanguageModelPipeline
 
     check_options(temperature, top_k, top_p, beam)  # before the model loads: fail fast
+    check_work(samples, length, beam=beam)  # the prime's tokens are counted once the vocabulary is loaded
     seed = secrets.randbelow(2**31) if seed is None else seed
     lm = LanguageModelPipeline.load(model_dir)
     texts = lm.sample_many(samples, prime, length, temperature, top_k, top_p, beam, seed, stop_at_eos, no_unk)

@@ -21,7 +21,8 @@ import numpy as np
 from nlp_tasks.config import MAX_SAMPLE_LENGTH, MAX_SAMPLES, MAX_SEED
 from nlp_tasks.errors import UserError
 from nlp_tasks.model_checks import OUTPUT_LAYER, embedding_layer_name
-from nlp_tasks.sampling import beam_search, check_options, graph_sample, log_softmax, sample, stream_keys, stream_uniforms
+from nlp_tasks.sampling import (beam_search, check_options, check_work, graph_sample, log_softmax, sample, stream_keys,
+                                stream_uniforms)
 from nlp_tasks.stepper import RecurrentStepper, run_generation
 from nlp_tasks.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
@@ -84,6 +85,7 @@ def generate(pipe, n: int, prime: str, length: int, temperature: float, top_k, t
     if seed is not None and (not isinstance(seed, int) or not 0 <= seed <= MAX_SEED):
         raise UserError(f"seed must be an integer from 0 to {MAX_SEED}, got {seed!r}")
     primer = pipe._encode_text(prime, "the primer") if prime else []
+    check_work(n, length, len(primer), beam)  # samples x length within MAX_SAMPLE_TOKENS, before any allocation
     banned = [PAD_ID, BOS_ID] + ([UNK_ID] if no_unk else [])
     inputs = [BOS_ID] + primer
     step = pipe.step_function() if beam is not None or not in_graph else None

@@ -21,15 +21,36 @@ import base64
 import secrets
 from typing import Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from nlp_tasks.config import MAX_SAMPLES, MAX_SEED
 from nlp_tasks.errors import UserError
-from nlp_tasks.serve.spec import Operation, ServeSpec, check_range, check_tokens, one_or_many, texts_of
+from nlp_tasks.serve.spec import Operation, OverLimit, ServeSpec, check_range, check_tokens, one_or_many, texts_of
+from tasks.music_data import MAX_TEMPO_BPM, MIN_TEMPO_BPM
 
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
+
+    @field_validator("*")
+    @classmethod
+    def _valid_unicode(cls, value):
+        """Every text of every body is valid Unicode: JSON can escape a lone surrogate ("\\ud800"),
+        which is half of a UTF-16 pair and no character, so it is refused here (422) rather than
+        failing wherever the text is encoded later."""
+        texts = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+        for i, text in enumerate(texts, start=1):
+            if isinstance(text, str):
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError as err:
+                    item = f"item {i} " if not isinstance(value, str) else ""
+                    raise PydanticCustomError(
+                        "lone_surrogate", "{item}has a lone surrogate ({code}) at character {at}, which is not a "
+                        "character: send valid Unicode", {"item": item, "code": f"\\u{ord(text[err.start]):04x}",
+                                                         "at": err.start + 1}) from None
+        return value
 
 
 class TextsBody(Body):
@@ -64,7 +85,8 @@ class GenerateBody(Body):
     steps: int = Field(64, description="Time steps to generate.")
     temperature: float = Field(1.0, description="Below 1: safer; above 1: wilder; 0: every key above 0.5.")
     seed: Optional[int] = Field(None, description="The same seed gives the same music (default: a fresh one).")
-    tempo: float = Field(100.0, description="Beats per minute of the MIDI file and the audio.")
+    tempo: float = Field(100.0, description=f"Beats per minute of the MIDI file and the audio, {MIN_TEMPO_BPM} to "
+                                            f"{MAX_TEMPO_BPM}.")
     format: Literal["midi", "wav", "json"] = Field("midi", description="A MIDI file, a WAV file, or JSON with the "
                                                                       "piano roll and both files in base64.")
 
@@ -127,7 +149,7 @@ def sentiment_spec(pipe) -> ServeSpec:
 
 # ---------------------------------------------------------------------- charlm
 def charlm_spec(pipe) -> ServeSpec:
-    from nlp_tasks.sampling import check_options
+    from nlp_tasks.sampling import check_options, check_work
 
     vocab = pipe.vocab
 
@@ -135,7 +157,12 @@ def charlm_spec(pipe) -> ServeSpec:
         check_options(body.temperature, body.top_k, body.top_p, body.beam)  # the CLI's checks
         check_range("length", body.length, 1, limits.max_length, "--max-length")
         check_range("samples", body.samples, 1, MAX_SAMPLES)
-        check_tokens(len(vocab.tokenize(body.prime)), limits)
+        prime = len(vocab.tokenize(body.prime))
+        check_tokens(prime, limits)
+        try:  # samples x (prime + length): the work of the request, before the model allocates any of it
+            check_work(body.samples, body.length, prime, body.beam, limits.max_sample_tokens, "--max-sample-tokens")
+        except UserError as err:
+            raise OverLimit(err.message) from None
         return [body.model_copy(update={"seed": _seed(body.seed)})]
 
     def sample(bodies):
@@ -165,6 +192,7 @@ def charlm_spec(pipe) -> ServeSpec:
 def music_spec(pipe) -> ServeSpec:
     import numpy as np
 
+    from nlp_tasks.sampling import check_temperature
     from tasks import music_data as md
     from tasks.music_audio import render_wav
 
@@ -172,12 +200,23 @@ def music_spec(pipe) -> ServeSpec:
 
     def items(body, limits):
         check_range("steps", body.steps, 1, limits.max_length, "--max-length")
-        check_range("tempo", body.tempo, 1, 1000)
-        if not np.isfinite(body.temperature) or body.temperature < 0:
-            raise UserError(f"temperature must be >= 0, got {body.temperature}")
+        check_range("tempo", body.tempo, MIN_TEMPO_BPM, MAX_TEMPO_BPM)
+        check_temperature(body.temperature)  # the CLI's range
         if body.primer is not None:
             check_range("primer steps", len(body.primer), 1, limits.max_length, "--max-length")
+        if body.format != "midi":
+            check_audio(len(body.primer or ()) + body.steps, body.tempo, limits)
         return [body.model_copy(update={"seed": _seed(body.seed)})]
+
+    def check_audio(steps: int, tempo: float, limits) -> None:
+        """The WAV (also inside the JSON answer) of ``steps`` (primer and generated) at ``tempo`` within
+        --max-audio-seconds: its length, hence the synthesiser's work and the answer's bytes, grows
+        as the tempo falls."""
+        seconds = steps / spq * 60 / tempo
+        if seconds > limits.max_audio_seconds:
+            raise OverLimit(f"{steps:,} time steps at {tempo:g} bpm ({spq} per quarter note) are {seconds:,.0f} s of "
+                            f"audio, more than the limit of {limits.max_audio_seconds:,} s (--max-audio-seconds): ask for "
+                            "fewer steps, a faster tempo or format 'midi'")
 
     def generate(bodies):
         b = bodies[0]

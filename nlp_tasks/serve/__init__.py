@@ -9,6 +9,11 @@ and exit status 2), then serves them with uvicorn: the JSON API under ``/v1`` (:
 operations of each task are in :mod:`tasks.serving`), OpenAPI documentation at ``/docs`` and a
 page at ``/`` that runs every model on a text. Concurrent requests to the same model are grouped
 into one batch (:mod:`.worker`). The dependencies come with ``pip install 'nlp-tasks[serve]'``.
+
+On SIGINT or SIGTERM the server stops taking connections and answers every request still waiting
+for a model 503 at once (a generation under way cannot be interrupted; its thread is a daemon and
+its result is dropped), so it exits within seconds instead of waiting for long requests;
+uvicorn's graceful shutdown waits at most :data:`GRACE_S` for the answers to go out.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from nlp_tasks.errors import UserError
 from nlp_tasks.serve.spec import Limits
 
 INSTALL = "pip install 'nlp-tasks[serve]'"
+GRACE_S = 3  # seconds uvicorn waits for open requests at shutdown before it cancels them
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
@@ -87,6 +93,7 @@ def serve(specs, host: str = "127.0.0.1", port: int = 8000, limits: Limits | Non
     except ImportError as err:
         raise UserError(f"serving needs {err.name}: {INSTALL}") from None
     from nlp_tasks.serve.app import create_app
+    from nlp_tasks.serve.protocol import uvicorn_http
 
     limits = limits or Limits()
     models = load_models(specs)
@@ -104,9 +111,17 @@ def serve(specs, host: str = "127.0.0.1", port: int = 8000, limits: Limits | Non
 
     app = create_app(models, limits, on_start=started)
     config = uvicorn.Config(app, log_level=log_level, access_log=log_level in ("info", "debug"),
-                            timeout_graceful_shutdown=5)
+                            timeout_graceful_shutdown=GRACE_S, **uvicorn_http(limits.max_header_bytes))
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig, frame):  # SIGINT, SIGTERM: waiting requests get 503 now (module docstring)
+            super().handle_exit(sig, frame)
+            drain = getattr(app.state, "drain", None)  # set once the application has started
+            if drain is not None:
+                drain()
+
     try:
-        uvicorn.Server(config).run(sockets=[sock])
+        Server(config).run(sockets=[sock])
     finally:
         sock.close()
         print("server stopped", file=sys.stderr, flush=True)

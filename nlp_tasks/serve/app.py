@@ -10,8 +10,11 @@ Paths (``/docs`` has the OpenAPI description of every body)::
     POST /v1/models/{name}/{operation}       an operation of the model's task (tasks/serving.py)
 
 Every error is a 4xx (5xx for a failure of ours) with a one-line JSON body ``{"error": "..."}``:
-the message the CLI prints for the same mistake where there is one. No traceback reaches a
-client; the server logs unexpected ones on stderr and keeps running.
+the message the CLI prints for the same mistake where there is one (413 for a request over one
+of the server's limits). No traceback reaches a client; the server logs unexpected ones on stderr
+and keeps running. When the server stops, requests still waiting for a model are answered 503
+(:meth:`ModelWorker.drain`, called by ``app.state.drain()``, which is safe from a signal handler
+or another thread, and at the latest when the lifespan ends).
 """
 
 # No `from __future__ import annotations` here: FastAPI reads each route's body type from the
@@ -22,7 +25,7 @@ from pathlib import Path
 
 from nlp_tasks.errors import UserError
 from nlp_tasks.serve.spec import Limits
-from nlp_tasks.serve.worker import InternalError, ModelWorker
+from nlp_tasks.serve.worker import InternalError, ModelWorker, Unavailable
 
 STATIC = Path(__file__).resolve().parent / "static"
 API = "/v1"
@@ -80,7 +83,9 @@ class BodyLimit:
 def create_app(models: dict, limits: Limits | None = None, on_start=None):
     """The application serving ``models`` (``{name: (pipeline, folder)}``); ``on_start()`` is
     called once the server has started (``--open`` opens the page then)."""
+    import asyncio
     import contextlib
+    import time
 
     from fastapi.exceptions import RequestValidationError
     from fastapi_offline import FastAPIOffline  # /docs with Swagger UI shipped in the package, not from a CDN
@@ -98,13 +103,21 @@ def create_app(models: dict, limits: Limits | None = None, on_start=None):
                         "worker": ModelWorker(name, limits, spec.operations),
                         "operations": {op.name: op for op in spec.operations}}
 
+    def drain():
+        for entry in served.values():
+            entry["worker"].drain()
+
     @contextlib.asynccontextmanager
     async def lifespan(app):
+        loop = asyncio.get_running_loop()
+        app.state.drain = lambda: loop.call_soon_threadsafe(drain)  # the workers' futures belong to the loop
         if on_start is not None:
             on_start()
         yield
+        drain()
+        deadline = time.monotonic() + 1  # for all the workers: a busy one is a daemon thread, not waited for
         for entry in served.values():
-            entry["worker"].stop()
+            entry["worker"].stop(timeout=max(0.0, deadline - time.monotonic()))
 
     app = FastAPIOffline(title="nlp-tasks", version=__version__, lifespan=lifespan,
                          description="Recurrent sequence models served over HTTP: " + ", ".join(sorted(models)))
@@ -124,7 +137,11 @@ def create_app(models: dict, limits: Limits | None = None, on_start=None):
 
     @app.exception_handler(UserError)
     async def user_error(request, exc):
-        return error_response(400, exc.message)
+        return error_response(getattr(exc, "status", 400), exc.message)  # OverLimit: 413
+
+    @app.exception_handler(Unavailable)
+    async def unavailable(request, exc):
+        return error_response(503, str(exc))
 
     @app.exception_handler(InternalError)
     async def internal_error(request, exc):

@@ -33,6 +33,15 @@ class Limits:
     max_texts: int = 256  # texts (or token lists) in one request
     max_tokens: int = 20_000  # tokens in one request, all its texts together
     max_length: int = 2_000  # generated tokens (language model) or time steps (music) per request
+    # The work of one request, which the limits above allow one by one but not all together
+    # (10,000 samples of 2,000 tokens; 2,000 steps at 4 bpm are 8 hours of audio), bounded so
+    # that a laptop answers within seconds: tokens through the model, samples (or beam
+    # hypotheses) x (prime + length), 50 samples of 2,000 tokens in one compiled loop; and
+    # seconds of WAV audio for music, (primer + steps) / steps per quarter x 60 / tempo: 5 minutes
+    # are 13 MB (22,050 Hz, 16 bits) and render in about a second even with every key sounding.
+    max_sample_tokens: int = 100_000
+    max_audio_seconds: int = 300
+    max_header_bytes: int = 65_536  # the request line and headers together (431 beyond)
     max_batch: int = 64  # items in one model call
     batch_wait_ms: float = 5.0  # how long a batch waits for more requests
     batching: bool = True
@@ -43,6 +52,13 @@ class Limits:
             if field.name != "batching" and not value >= (0 if field.name == "batch_wait_ms" else 1):
                 raise UserError(f"{field.name.replace('_', '-')} must be at least "
                                 f"{0 if field.name == 'batch_wait_ms' else 1}, got {value!r}")
+
+
+class OverLimit(UserError):
+    """A request that asks more of the server than one of its :class:`Limits` allows: answered
+    413, with the ``nlp-tasks serve`` option that raises the limit in the message."""
+
+    status = 413
 
 
 @dataclasses.dataclass
@@ -76,7 +92,7 @@ def texts_of(text, texts, limits: Limits, count_tokens: Callable[[str], int]) ->
     if not found:
         raise UserError("'texts' is empty: give at least one text")
     if len(found) > limits.max_texts:
-        raise UserError(f"{len(found):,} texts in one request, more than the limit of {limits.max_texts:,} "
+        raise OverLimit(f"{len(found):,} texts in one request, more than the limit of {limits.max_texts:,} "
                         "(--max-texts)")
     for i, one in enumerate(found, start=1):
         if not one.strip():
@@ -87,15 +103,17 @@ def texts_of(text, texts, limits: Limits, count_tokens: Callable[[str], int]) ->
 
 def check_tokens(count: int, limits: Limits) -> None:
     if count > limits.max_tokens:
-        raise UserError(f"the request has {count:,} tokens, more than the limit of {limits.max_tokens:,} "
+        raise OverLimit(f"the request has {count:,} tokens, more than the limit of {limits.max_tokens:,} "
                         "(--max-tokens)")
 
 
 def check_range(name: str, value, low, high, option: str = "") -> None:
-    """``low <= value <= high``, or a one-line error naming the field (and the server option that sets ``high``)."""
+    """``low <= value <= high``, or a one-line error naming the field (and the server option that
+    sets ``high``: a value above it is :class:`OverLimit`)."""
     if value is not None and not low <= value <= high:
         limit = f" ({option})" if option else ""
-        raise UserError(f"{name} must be from {low:,} to {high:,}{limit}, got {value!r}")
+        error = OverLimit if option and value > high else UserError
+        raise error(f"{name} must be from {low:,} to {high:,}{limit}, got {value!r}")
 
 
 def one_or_many(body, results: list) -> Any:

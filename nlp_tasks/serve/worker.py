@@ -10,6 +10,11 @@ batch fills without waiting at all. Jobs of another operation keep their place i
 
 If a batched call fails with a user's mistake (a character the language model never saw, say),
 each job of the batch is run again on its own, so only the request at fault gets the error.
+
+When the server stops, :meth:`ModelWorker.drain` answers every request still waiting for the
+model (queued, or in a call that cannot be interrupted) with :class:`Unavailable` (503) at once,
+and refuses new ones: a client is told, and the process need not wait for a long generation.
+Jobs whose request is already answered are dropped rather than run.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from typing import Any
 from nlp_tasks.errors import UserError
 from nlp_tasks.serve.spec import Limits, Operation
 
+STOPPING = "the server is shutting down: the request was not answered; try again later"
+
 
 @dataclasses.dataclass
 class Job:
@@ -40,6 +47,10 @@ class InternalError(Exception):
     """An unexpected failure inside a model call (logged with its traceback on the server's stderr)."""
 
 
+class Unavailable(Exception):
+    """The server is stopping: the request was not (or will not be) run; answered 503."""
+
+
 class ModelWorker:
     """The thread that runs every call of one model (see the module docstring)."""
 
@@ -49,19 +60,36 @@ class ModelWorker:
         self.queue: queue.Queue = queue.Queue()
         self.calls = 0  # model calls made, and the items they held: the batching at work
         self.items = 0
+        self.pending: set[asyncio.Future] = set()  # futures of requests not answered yet (event loop only)
+        self.draining = False
         self._thread = threading.Thread(target=self._serve, name=f"model-{name}", daemon=True)
         self._thread.start()
 
     async def submit(self, operation: Operation, items: list) -> list:
         """Run ``items`` through ``operation`` in the worker thread; one result per item."""
+        if self.draining:
+            raise Unavailable(STOPPING)
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        self.queue.put(Job(operation, items, loop, future))
-        return await future
+        self.pending.add(future)
+        try:
+            self.queue.put(Job(operation, items, loop, future))
+            return await future
+        finally:
+            self.pending.discard(future)
 
-    def stop(self) -> None:
+    def drain(self) -> None:
+        """Answer every waiting request :class:`Unavailable` and refuse new ones (on the event loop)."""
+        self.draining = True
+        for future in list(self.pending):
+            if not future.done():
+                future.set_exception(Unavailable(STOPPING))
+
+    def stop(self, timeout: float = 1.0) -> None:
+        """End the thread after its current call; wait at most ``timeout`` seconds for it (it is
+        a daemon thread: a model call cannot be interrupted, and the process does not wait for it)."""
         self.queue.put(None)
-        self._thread.join(timeout=10)
+        self._thread.join(timeout=timeout)
 
     # ------------------------------------------------------------ the worker thread
     def _serve(self) -> None:
@@ -79,7 +107,9 @@ class ModelWorker:
             batch = [job]
             if job.operation.batched and self.limits.batching:
                 batch = self._gather(job, waiting)
-            self._run(batch)
+            batch = [job for job in batch if not job.future.done()]  # answered already (drained): not run
+            if batch:
+                self._run(batch)
 
     def _gather(self, first: Job, waiting: collections.deque) -> list[Job]:
         """``first`` and the jobs of the same operation that fit in the batch, from the jobs already
