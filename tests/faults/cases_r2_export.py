@@ -1,4 +1,4 @@
-"""Exports over earlier exports and killed exports (issue 38 items 1 and 8).
+"""Exports over earlier exports and killed exports (issue 38 items 1 and 8), and text in other code points (item 7).
 
 An export replaces only what the previous export's ``export.json`` lists (and a model card that
 is still ours); a user's own ``README.md``, ``vocab-mine.json`` or ``mymodel.onnx`` in the folder
@@ -111,3 +111,21 @@ CASES = [
     Case("38.8", "an export killed mid-way leaves no AutoGraph files behind; the next export cleans up", exit=0,
          setup=killed_export, check=check_killed_export),
 ]
+
+
+# ---------------------------------------------------------------- item 7: the same text in other code points
+def decomposed_text(tmp, models):
+    """NFD "München" and format characters (BOM, ZWJ, soft hyphen) around the words."""
+    return ["ner", "predict", models["ner"], "--format", "tags", "--json",
+            "\ufeffPeter visited Mu\u0308nchen \u200d and Pa\u00adris"]
+
+
+def check_decomposed_text(tmp, result):
+    import json
+
+    (found,) = json.loads(result.out)
+    assert found["tokens"] == ["Peter", "visited", "München", "and", "Paris"], found["tokens"]
+
+
+CASES.append(Case("38.7", "NFD text and format characters give the NFC tokens, none invisible", exit=0,
+                  setup=decomposed_text, check=check_decomposed_text))
