@@ -143,6 +143,8 @@ class Config:
             values[name] = _coerce(value, hints[name], f"{source}: {name}")
         try:
             return cls(**values)
+        except UserError:
+            raise  # a setting's own check already names the field
         except (TypeError, ValueError) as err:
             raise UserError(f"{source}: {err}") from None
 

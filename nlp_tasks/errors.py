@@ -3,13 +3,14 @@
 Anything a user can get wrong (a missing file, a malformed line, an unknown label, an
 inconsistent model folder, an invalid option value) raises :class:`UserError` with a one-line
 message that says what is wrong and where. The CLI prints it to stderr as ``error: <message>``
-and exits with status 2, without a traceback. Programming errors keep their own exception types.
+and exits with status 2, without a traceback. It is a :class:`ValueError` (a bad value given),
+so a library caller may catch either. Programming errors keep their own exception types.
 """
 
 from __future__ import annotations
 
 
-class UserError(Exception):
+class UserError(ValueError):
     """A mistake in what the user gave us: bad input, bad options, a broken model folder."""
 
     exit_code = 2

@@ -291,9 +291,9 @@ class Pipeline:
         meta_path = path / META_FILE
         if not meta_path.is_file():
             raise UserError(f"{path}: not a model folder ({META_FILE} is missing)")
+        if meta_path.stat().st_size > MAX_META_BYTES:
+            raise UserError(f"{meta_path}: model description larger than {MAX_META_BYTES} bytes")
         try:
-            if meta_path.stat().st_size > MAX_META_BYTES:
-                raise UserError(f"{meta_path}: model description larger than {MAX_META_BYTES} bytes")
             meta = parse_json(meta_path.read_bytes().decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
             raise UserError(f"{meta_path}: corrupt model description (not valid UTF-8 JSON)") from None

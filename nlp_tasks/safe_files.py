@@ -53,6 +53,8 @@ def read_json(path: str | Path, what: str, max_bytes: int = 256 * 2**20, max_dep
             raise UserError(f"{path}: {what} is {size} bytes, more than the {max_bytes} allowed")
         text = path.read_bytes().decode("utf-8")
         return parse_json(text, max_depth)
+    except UserError:
+        raise
     except UnicodeDecodeError:
         raise UserError(f"{path}: corrupt {what} (not UTF-8)") from None
     except ValueError as err:

@@ -9,7 +9,19 @@ import pytest
 import tensorflow as tf
 
 from nlp_tasks.errors import UserError
-from nlp_tasks.layers import GRUCell, LSTMCell, MinimalGRUCell, Recurrent, RNNCell, recurrent
+from nlp_tasks.layers import (
+    CRF,
+    NADE,
+    AttentionPooling,
+    GRUCell,
+    LSTMCell,
+    MinimalGRUCell,
+    Recurrent,
+    RNNCell,
+    TokenFeatures,
+    WordDropout,
+    recurrent,
+)
 
 KINDS = ["rnn", "gru", "mingru", "lstm"]
 VOCAB, EMB, UNITS = 20, 6, 5
@@ -199,3 +211,14 @@ def test_training_paths_of_the_fixed_rule_and_the_layer_arguments():
     # Same function either way: training=True with dropout-free cells equals inference.
     x = np.random.default_rng(0).normal(size=(3, 5, 2)).astype("float32")
     np.testing.assert_allclose(gru(x, training=True), gru(x, training=False), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: GRUCell(0), lambda: RNNCell(4, activation="sigmoid"), lambda: Recurrent(GRUCell(3), fused="yes"),
+    lambda: CRF(1), lambda: NADE(88, 0), lambda: AttentionPooling(0), lambda: WordDropout(1.5),
+    lambda: TokenFeatures(1),
+], ids=["GRUCell", "RNNCell", "Recurrent", "CRF", "NADE", "AttentionPooling", "WordDropout", "TokenFeatures"])
+def test_layer_constructors_refuse_bad_arguments_with_a_user_error_that_is_a_value_error(make):
+    with pytest.raises(UserError) as caught:
+        make()
+    assert isinstance(caught.value, ValueError) and "\n" not in str(caught.value)

@@ -110,7 +110,7 @@ class RecurrentCell(keras.layers.Layer):
     def build(self, input_shape):
         n_x = input_shape[-1]
         if n_x is None:
-            raise ValueError(f"{type(self).__name__} needs a known input size, got shape {input_shape}")
+            raise UserError(f"{type(self).__name__} needs a known input size, got shape {input_shape}")
         self.input_dim = int(n_x)
         g, units = self.n_gates, self.units
         self.kernel = self.add_weight(

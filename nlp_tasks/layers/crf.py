@@ -22,6 +22,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from nlp_tasks.errors import UserError
+
 
 @keras.saving.register_keras_serializable(package="nlp_tasks")
 class CRF(keras.layers.Layer):
@@ -30,13 +32,13 @@ class CRF(keras.layers.Layer):
     def __init__(self, n_tags: int, **kwargs):
         super().__init__(**kwargs)
         if isinstance(n_tags, bool) or not isinstance(n_tags, int) or n_tags < 2:
-            raise ValueError(f"CRF: n_tags must be an integer >= 2, got {n_tags!r}")
+            raise UserError(f"CRF: n_tags must be an integer >= 2, got {n_tags!r}")
         self.n_tags = n_tags
         self.supports_masking = True
 
     def build(self, input_shape):
         if input_shape[-1] != self.n_tags:
-            raise ValueError(f"CRF: emissions have {input_shape[-1]} scores per token, expected {self.n_tags}")
+            raise UserError(f"CRF: emissions have {input_shape[-1]} scores per token, expected {self.n_tags}")
         init = keras.initializers.RandomUniform(-0.1, 0.1)
         self.transitions = self.add_weight(name="transitions", shape=(self.n_tags, self.n_tags), initializer=init)
         self.start_scores = self.add_weight(name="start_scores", shape=(self.n_tags,), initializer="zeros")

@@ -33,6 +33,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from nlp_tasks.errors import UserError
+
 
 @keras.saving.register_keras_serializable(package="nlp_tasks")
 class NADE(keras.layers.Layer):
@@ -43,7 +45,7 @@ class NADE(keras.layers.Layer):
         super().__init__(**kwargs)
         for name, value in (("n_visible", n_visible), ("units", units)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"NADE: {name} must be an integer >= 1, got {value!r}")
+                raise UserError(f"NADE: {name} must be an integer >= 1, got {value!r}")
         self.n_visible, self.units = n_visible, units
 
     def build(self, input_shape):

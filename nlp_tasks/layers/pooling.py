@@ -8,6 +8,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from nlp_tasks.errors import UserError
+
 
 def _float_mask(inputs, mask):
     if mask is None:
@@ -56,7 +58,7 @@ class AttentionPooling(keras.layers.Layer):
     def __init__(self, units: int = 64, **kwargs):
         super().__init__(**kwargs)
         if isinstance(units, bool) or not isinstance(units, int) or units < 1:
-            raise ValueError(f"AttentionPooling: units must be a positive integer, got {units!r}")
+            raise UserError(f"AttentionPooling: units must be a positive integer, got {units!r}")
         self.units = units
         self.supports_masking = True
 

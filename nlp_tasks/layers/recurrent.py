@@ -24,6 +24,7 @@ import keras
 from keras import ops
 
 from nlp_tasks import _keras_compat
+from nlp_tasks.errors import UserError
 from nlp_tasks.layers.cells import GRUCell, LSTMCell, MinimalGRUCell, RecurrentCell, RNNCell
 
 # The backend-neutral time loop that keras.layers.RNN itself uses; None (a future Keras that
@@ -84,11 +85,11 @@ class Recurrent(keras.layers.RNN):
                  fused: bool | None = None, **kwargs):
         super().__init__(cell, **kwargs)
         if hoist_inputs not in (None, True, False):
-            raise ValueError(f"hoist_inputs must be True, False or None, got {hoist_inputs!r}")
+            raise UserError(f"hoist_inputs must be True, False or None, got {hoist_inputs!r}")
         if fused_backward not in (None, True, False):
-            raise ValueError(f"fused_backward must be True, False or None, got {fused_backward!r}")
+            raise UserError(f"fused_backward must be True, False or None, got {fused_backward!r}")
         if fused not in (None, True, False):
-            raise ValueError(f"fused must be True, False or None, got {fused!r}")
+            raise UserError(f"fused must be True, False or None, got {fused!r}")
         self.hoist_inputs = hoist_inputs
         self.fused_backward = fused_backward
         self.fused = fused
@@ -97,7 +98,7 @@ class Recurrent(keras.layers.RNN):
 
             reason = unfused_reason(self)
             if reason is not None:
-                raise ValueError(f"fused=True, but this layer cannot take the fused path: {reason}")
+                raise UserError(f"fused=True, but this layer cannot take the fused path: {reason}")
 
     def _bptt_cell_kind(self) -> str | None:
         """The hand-written BPTT (:mod:`nlp_tasks.layers.bptt`) this layer's cell has, or None:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from nlp_tasks.errors import UserError
+
 
 @keras.saving.register_keras_serializable(package="nlp_tasks")
 class WordDropout(keras.layers.Layer):
@@ -22,9 +24,9 @@ class WordDropout(keras.layers.Layer):
     def __init__(self, rate: float, unk_id: int = 1, seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
-            raise ValueError(f"WordDropout: rate must be in [0, 1), got {rate!r}")
+            raise UserError(f"WordDropout: rate must be in [0, 1), got {rate!r}")
         if isinstance(unk_id, bool) or not isinstance(unk_id, int) or unk_id < 1:
-            raise ValueError(f"WordDropout: unk_id must be a positive integer (0 is padding), got {unk_id!r}")
+            raise UserError(f"WordDropout: unk_id must be a positive integer (0 is padding), got {unk_id!r}")
         self.rate, self.unk_id, self.seed = float(rate), unk_id, seed
         if self.rate > 0:
             self.seed_generator = keras.random.SeedGenerator(seed)
