@@ -43,7 +43,7 @@ from benchmarks.common import (  # noqa: E402
 )
 from nlp_tasks.paths import data_dir  # noqa: E402
 from tasks.charlm import LanguageModelConfig, LanguageModelPipeline  # noqa: E402
-from tasks.charlm_sampling import compile_step  # noqa: E402
+from tasks.charlm.sampling import compile_step  # noqa: E402
 
 FLOOR, GOAL, NANOGPT = 1.60, 1.47, 1.4697
 
@@ -54,7 +54,7 @@ def sampling_speed(lm: LanguageModelPipeline, length: int = 500, streams: int = 
     previous sampler; with and without XLA), and the naive loop that calls ``model.predict`` on
     the whole prefix per character; 1 stream and ``streams`` streams; median of 3 runs each.
     Also the arithmetic limit of one step (:func:`benchmarks.common.step_arithmetic`)."""
-    from tasks.charlm_sampling import generate
+    from tasks.charlm.sampling import generate
 
     def run(n, in_graph):
         return lambda: generate(lm, n, "ROMEO:", length, 1.0, None, None, None, 1, False, False, in_graph=in_graph)

@@ -218,7 +218,7 @@ def _greedy_frames(step, batch, state_size, length):
 
 
 def music(args, data, root):
-    from tasks import music_data as md
+    from tasks.music import data as md
     from tasks.music import MusicConfig, MusicPipeline
 
     source = data / "jsb_chorales" / "jsb-chorales-quarter.json"

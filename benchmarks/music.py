@@ -114,7 +114,7 @@ def sample_statistics(pipe, data: Path, pieces: int = SAMPLES, steps: int = SAMP
     share of steps with exactly four notes (a four-part chorale's usual texture)."""
     import numpy as np
 
-    from tasks import music_data as md
+    from tasks.music import data as md
 
     test = np.concatenate(md.read_pianoroll_json(data, "test")).sum(axis=1)
     rolls = pipe.generate(steps=steps, seed=0, n=pieces)["roll"]

@@ -165,7 +165,7 @@ def test_the_chosen_path_trains_to_the_same_function(calibrating, monkeypatch):
 
 
 def test_info_shows_the_setting_the_cache_and_what_it_holds(calibrating, monkeypatch, capsys):
-    import cli
+    from nlp_tasks.cli import main as cli
 
     monkeypatch.setattr(calibration, "measure", lambda *a: {"bptt": 2.0, "hoisted": 3.0, "loop": 1.0})
     Recurrent(GRUCell(4)).training_path(8, 5, 3)

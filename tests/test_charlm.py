@@ -8,10 +8,10 @@ import math
 import numpy as np
 import pytest
 
-import cli
+from nlp_tasks.cli import main as cli
 from nlp_tasks.errors import UserError
 from nlp_tasks.vocab import BOS_ID, EOS_ID, Vocabulary
-from tasks import charlm_data as cd
+from tasks.charlm import data as cd
 from tasks.charlm import LanguageModelConfig, LanguageModelPipeline
 
 NAMES = ["allosaurus", "brachiosaurus", "diplodocus", "stegosaurus", "triceratops", "velociraptor", "ankylosaurus",

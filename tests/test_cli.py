@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 import pytest
 
-import cli
+from nlp_tasks.cli import main as cli
 from nlp_tasks import registry
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-import cli
+from nlp_tasks.cli import main as cli
 
 # Each command as (task, args) with {data} where its input file goes and {model} for a model folder.
 COMMANDS = {

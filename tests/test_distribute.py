@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-import cli
+from nlp_tasks.cli import main as cli
 from nlp_tasks import cluster
 from tests.faults.harness import free_ports
 

@@ -58,7 +58,7 @@ def _pad_tokens(sentences, length=None):
 
 
 def _roll(steps):
-    from tasks import music_data as md
+    from tasks.music import data as md
 
     return md.to_roll(steps, "test roll")
 
@@ -277,7 +277,7 @@ def test_readme_export_examples_run_without_nlp_tasks(exported):
 
 
 def test_cli_export_writes_the_folder_and_refuses_a_foreign_one_in_one_line(pipes, tmp_path, capsys):
-    import cli
+    from nlp_tasks.cli import main as cli
 
     model_dir = pipes["sentiment"].save(tmp_path / "model")
     out = tmp_path / "sentiment-onnx"

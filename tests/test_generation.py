@@ -20,7 +20,7 @@ from nlp_tasks.sampling import (
 )
 from nlp_tasks.vocab import BOS_ID, EOS_ID, PAD_ID
 from tasks.charlm import LanguageModelConfig, LanguageModelPipeline
-from tasks.charlm_sampling import generate
+from tasks.charlm.sampling import generate
 
 NAMES = ["allosaurus", "brachiosaurus", "diplodocus", "stegosaurus", "triceratops", "velociraptor", "ankylosaurus",
          "iguanodon", "spinosaurus", "tyrannosaurus", "gallimimus", "oviraptor", "megalosaurus", "compsognathus"]
@@ -115,7 +115,7 @@ def test_long_samples_follow_the_model_distribution(lm, options):
     distribution (the NumPy sampler's, given the same past), and each drawn token is the one the
     NumPy sampler's inverse CDF gives for that step's uniform."""
     seed, n, length = 11, 8, 600
-    from tasks.charlm_sampling import graph_generator
+    from tasks.charlm.sampling import graph_generator
 
     generator = graph_generator(lm, float(options["temperature"]), options.get("top_k"), options.get("top_p"),
                                 (PAD_ID, BOS_ID), False)

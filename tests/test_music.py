@@ -8,9 +8,9 @@ import math
 import numpy as np
 import pytest
 
-import cli
+from nlp_tasks.cli import main as cli
 from nlp_tasks.errors import UserError
-from tasks import music_data as md
+from tasks.music import data as md
 from tasks.music import MusicConfig, MusicPipeline
 
 JSB = "jsb_chorales/jsb-chorales-quarter.json"

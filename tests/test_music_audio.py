@@ -7,8 +7,8 @@ import wave
 
 import numpy as np
 
-from tasks.music_audio import PEAK, SAMPLE_RATE, frequency, render_wav, synthesize
-from tasks.music_data import KEYS, LOW
+from tasks.music.audio import PEAK, SAMPLE_RATE, frequency, render_wav, synthesize
+from tasks.music.data import KEYS, LOW
 
 
 def roll_of(steps: list[list[int]]) -> np.ndarray:

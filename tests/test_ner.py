@@ -165,7 +165,7 @@ def test_hugging_face_dataset_folder_with_class_label_tags(conll, tmp_path, caps
     """The layout of the hub's conll2003 (integer ner_tags with ClassLabel names), read offline."""
     import datasets
 
-    import cli as cli_module
+    from nlp_tasks.cli import main as cli_module
 
     train, dev = conll
     names = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]

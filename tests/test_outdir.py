@@ -180,7 +180,7 @@ def test_lock_is_exclusive_across_processes_and_reentrant_within_one(tmp_path):
 def test_a_full_disk_at_the_final_save_keeps_the_checkpoint_and_a_rerun_saves(tmp_path, monkeypatch, capsys):
     import keras
 
-    import cli
+    from nlp_tasks.cli import main as cli
     from tests.faults.models import sentiment_train_argv, write_sentiment_data
 
     argv = sentiment_train_argv(write_sentiment_data(tmp_path), tmp_path / "out")

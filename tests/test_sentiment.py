@@ -12,7 +12,7 @@ import pytest
 
 from nlp_tasks.errors import UserError
 from tasks.sentiment import SentimentConfig, SentimentPipeline, read_examples
-from tasks.sentiment_cli import format_prediction
+from tasks.sentiment.cli import format_prediction
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -113,7 +113,7 @@ def test_music_as_midi_wav_and_json(client, pipes):
     assert [t.name for t in parsed.tracks[1:]] == ["generated"]
     expected = pipes["music"].generate(steps=12, seed=5)["roll"]
     notes = sum(1 for m in parsed.tracks[1] if m.type == "note_on")
-    from tasks.music_data import notes as roll_notes
+    from tasks.music.data import notes as roll_notes
 
     assert notes == len(roll_notes(np.asarray(expected)))
     wav = post(client, "music", "generate", {**body, "format": "wav"})

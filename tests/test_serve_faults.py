@@ -92,7 +92,7 @@ def test_slow_audio_under_the_bound_is_answered(client):
 def test_defaults_keep_the_worst_request_small():
     """The bounds' products, not only each limit: a sample request cannot ask for more than
     ``max_sample_tokens`` tokens, nor a WAV for more than ``max_audio_seconds`` (13 MB)."""
-    from tasks.music_audio import SAMPLE_RATE
+    from tasks.music.audio import SAMPLE_RATE
 
     assert LIMITS.max_sample_tokens < 10_000 * LIMITS.max_length  # what samples x length alone allowed
     assert LIMITS.max_audio_seconds * SAMPLE_RATE * 2 < 16_000_000  # bytes of 16-bit mono WAV

@@ -24,7 +24,8 @@ from nlp_tasks.data import (
 )
 from nlp_tasks.sources import check_dataset_folder, load_hub_dataset, resolve_source, split_source
 from nlp_tasks.errors import UserError
-from tasks import charlm_data, music_data
+from tasks.charlm import data as charlm_data
+from tasks.music import data as music_data
 
 
 def write(path, content):
@@ -319,7 +320,7 @@ def test_ptb_character_layout_is_detected_and_read_with_a_separator(tmp_path, ca
 def test_the_option_help_states_the_real_default():
     from click.testing import CliRunner
 
-    import cli
+    from nlp_tasks.cli import main as cli
 
     result = CliRunner().invoke(cli.cli, ["sentiment", "train", "--help"], terminal_width=200)
     text = " ".join(result.output.split())

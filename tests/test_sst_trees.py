@@ -8,7 +8,7 @@ import json
 import pytest
 
 from nlp_tasks.errors import UserError
-from tasks.sst_trees import parse_tree, phrase_examples, read_tree_file, sentence_examples
+from tasks.sentiment.sst_trees import parse_tree, phrase_examples, read_tree_file, sentence_examples
 
 TREE = r"(3 (2 (2 The) (2 -LRB-Rock-RRB-)) (4 (2 -LRB-) (4 (3 a\/b) (4 (4 great) (2 \*)))) (2 -RRB-))"
 TREES = [
@@ -84,7 +84,7 @@ def test_phrases_are_counted_before_they_are_joined_and_bounded_per_tree():
     """A right-branching tree of N words has N phrases of N/2 words on average (issue 38 item 5):
     their characters are counted without joining, and a tree over the bound is one line."""
     from nlp_tasks.data import reading_options
-    from tasks.sst_trees import phrase_chars
+    from tasks.sentiment.sst_trees import phrase_chars
 
     trees = [parse_tree(t, f"t.txt, line {i}") for i, t in enumerate(TREES, start=1)]
     for tree in trees:

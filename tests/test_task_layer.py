@@ -9,7 +9,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-import cli
+from nlp_tasks.cli import main as cli
 from nlp_tasks import registry
 from nlp_tasks.cli import options
 from nlp_tasks.config import TrainSettings

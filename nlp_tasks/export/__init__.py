@@ -345,6 +345,11 @@ def _quietly(fn, *args, **kwargs):
             lg.setLevel(level)
 
 
+def recurrent_cells(model, layers: int) -> list:
+    """The cells of a stack's recurrent layers ``rnn_1`` .. ``rnn_<layers>``, bottom first."""
+    return [model.get_layer(f"rnn_{i}").cell for i in range(1, layers + 1)]
+
+
 def state_layout(cells) -> dict[str, Any]:
     """How a stack's states sit in one ``(batch, state_size)`` tensor: ``{"state_size", "parts":
     [{"layer", "state", "units"}...]}`` (a<t> of each layer, and its c<t> for an LSTM)."""

@@ -157,3 +157,15 @@ def char_ids(table, tokens, max_chars: int):
     chars = tf.strings.unicode_split(tokens, "UTF-8")[:, :, :max_chars]
     ids = tf.ragged.map_flat_values(table.lookup, chars)
     return ids.to_tensor(default_value=0)
+
+
+NORMALIZATION = ("give NFC text (Python: unicodedata.normalize('NFC', text)); the string endpoints drop format "
+                 "characters (Unicode Cf: ZWJ, BOM, soft hyphen) themselves")
+
+
+def one_more_step(ids):
+    """A padding column after the last: every batch then has at least one step (an empty text)."""
+    import tensorflow as tf
+
+    extra = tf.zeros_like(ids[:, :1]) if ids.shape.rank == 2 else tf.zeros_like(ids[:, :1, :])
+    return tf.concat([ids, extra], axis=1)

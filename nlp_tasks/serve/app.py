@@ -7,7 +7,7 @@ Paths (``/docs`` has the OpenAPI description of every body)::
     GET  /health                             {"status": "ok", "models": [...]}
     GET  /v1/models                          every loaded model: task, path, config, labels, metrics, operations
     GET  /v1/models/{name}                   one of them
-    POST /v1/models/{name}/{operation}       an operation of the model's task (tasks/serving.py)
+    POST /v1/models/{name}/{operation}       an operation of the model's task (tasks/<task>/serve.py)
 
 Every error is a 4xx (5xx for a failure of ours) with a one-line JSON body ``{"error": "..."}``:
 the message the CLI prints for the same mistake where there is one (413 for a request over one

@@ -13,7 +13,7 @@ from tests.faults.models import sentiment_train_argv, write_sentiment_data
 def _trained_once(tmp, *extra):
     """Train the cheapest sentiment model into tmp/m (one epoch), then give the same command
     with ``extra`` output options added."""
-    import cli
+    from nlp_tasks.cli import main as cli
 
     data = write_sentiment_data(tmp)
     assert cli.main(sentiment_train_argv(data, tmp / "m")) == 0

@@ -149,7 +149,7 @@ def retrain_after_stranded(tmp, models):
     """The next training run, not only a load, puts a stranded model back (and resumes it)."""
     data = write_sentiment_data(tmp)
     argv = sentiment_train_argv(data, tmp / "out")
-    import cli
+    from nlp_tasks.cli import main as cli
 
     assert cli.main(argv) == 0
     os.rename(tmp / "out", tmp / ".out.old-4244")

@@ -96,7 +96,7 @@ def _info_says_damaged(tmp, result):
 def _midi_folder(tmp: Path, env: dict) -> tuple[Path, Path]:
     """A folder holding one tiny MIDI file, and the file its parse is cached in (the case's own
     cache folder, written into ``env``)."""
-    import tasks.music_data as md
+    import tasks.music.data as md
 
     folder = tmp / "midi"
     folder.mkdir()

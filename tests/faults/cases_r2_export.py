@@ -27,7 +27,7 @@ def _export(models, out: Path, fmt: str = "savedmodel") -> list[str]:
 
 
 def _exported(tmp: Path, models, fmt: str = "savedmodel") -> Path:
-    import cli
+    from nlp_tasks.cli import main as cli
 
     out = tmp / "exported"
     assert cli.main([str(a) for a in _export(models, out, fmt)]) == 0

@@ -212,7 +212,7 @@ _TRAINED: dict[str, Path] = {}
 
 def trained_run(tmp: Path) -> tuple[list[str], Path]:
     """A finished one-epoch sentiment run (trained once, then copied): (its argv, its out folder)."""
-    import cli
+    from nlp_tasks.cli import main as cli
 
     if "run" not in _TRAINED:
         root = Path(tempfile.mkdtemp(prefix="fault-saved-run-"))

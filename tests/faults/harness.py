@@ -69,7 +69,7 @@ def free_ports(n: int) -> list[int]:
 
 def run_in_process(argv: list[str], capsys, env: dict | None = None) -> Result:
     """``cli.main(argv)`` with ``env`` set in ``os.environ`` for the call only."""
-    import cli
+    from nlp_tasks.cli import main as cli
 
     saved = {name: os.environ.get(name) for name in env or {}}
     os.environ.update(env or {})

@@ -163,7 +163,7 @@ class NERPipeline(Pipeline):
 
     @classmethod
     def register_layers(cls) -> None:
-        import tasks.ner_layers  # noqa: F401  (registers CharEncoder)
+        from . import layers  # noqa: F401  (registers CharEncoder)
 
     def expected_layer_sizes(self) -> dict:
         cfg = self.config
@@ -186,7 +186,7 @@ class NERPipeline(Pipeline):
         import keras
 
         from nlp_tasks.layers import CRF, recurrent
-        from tasks.ner_layers import CharEncoder
+        from .layers import CharEncoder
 
         cfg = self.config
         width = cfg.word_dim + cfg.case_dim + 2 * cfg.char_units
@@ -351,10 +351,10 @@ class NERPipeline(Pipeline):
                             f"(model tags: {', '.join(self.labels)})")
 
     def export_spec(self):
-        """Tokens in, tags and entities out; ids in for LiteRT and ONNX (:mod:`tasks.text_export`)."""
-        from tasks.text_export import ner_spec
+        """Tokens in, tags and entities out; ids in for LiteRT and ONNX (:mod:`tasks.ner.export`)."""
+        from .export import export_spec
 
-        return ner_spec(self)
+        return export_spec(self)
 
     def evaluate(self, data, split: str = "test") -> dict:
         """conlleval entity P/R/F1 (micro and per type), token accuracy, sentences/s."""

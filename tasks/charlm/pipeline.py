@@ -7,7 +7,7 @@ giving the logits of ``P(y<t> | y<1..t-1>)`` over the vocabulary. ``x<1>`` is th
 
 Training minimises the cross-entropy in nats per token. Long text is trained with truncated
 backpropagation through time: a stateful copy of the model carries a<t> from one window to the
-next and is reset at every epoch (see :mod:`tasks.charlm_data`). Validation loss is computed
+next and is reset at every epoch (see :mod:`tasks.charlm.data`). Validation loss is computed
 exactly (every validation token once) at the end of every epoch; the best epoch is kept.
 
     >>> lm = LanguageModelPipeline(LanguageModelConfig(epochs=5))        # doctest: +SKIP
@@ -31,8 +31,8 @@ from nlp_tasks.model_checks import OUTPUT_LAYER, embedding_layer_name
 from nlp_tasks.pipeline import Pipeline, TrainingData, TrainingPlan
 from nlp_tasks.sampling import log_softmax
 from nlp_tasks.vocab import BOS_ID, EOS_ID, PAD_ID, Vocabulary
-from tasks import charlm_data as cd
-from tasks.charlm_config import LanguageModelConfig
+from . import data as cd
+from .config import LanguageModelConfig
 
 
 class LanguageModelPipeline(Pipeline):
@@ -314,16 +314,16 @@ class LanguageModelPipeline(Pipeline):
         return self.score(inputs)
 
     def export_spec(self):
-        """A streaming ``step`` and ``score`` (:mod:`tasks.sequence_export`)."""
-        from tasks.sequence_export import language_model_spec
+        """A streaming ``step`` and ``score`` (:mod:`tasks.charlm.export`)."""
+        from .export import export_spec
 
-        return language_model_spec(self)
+        return export_spec(self)
 
     # ------------------------------------------------------------------ sampling
     def step_function(self):
         """The compiled one-step function ``(ids (n,), states) -> (logits (n, V), states)``."""
         if self._step is None:
-            from tasks.charlm_sampling import compile_step
+            from .sampling import compile_step
 
             self._step = compile_step(self.require_model(), self.vocab_name, self.config.layers)
         return self._step
@@ -343,7 +343,7 @@ class LanguageModelPipeline(Pipeline):
                     top_k: int | None = None, top_p: float | None = None, beam: int | None = None,
                     seed: int | None = None, stop_at_eos: bool = False, no_unk: bool = False) -> list[str]:
         """``n`` independent samples drawn together as one batch (see :meth:`sample`)."""
-        from tasks.charlm_sampling import generate
+        from .sampling import generate
 
         return generate(self, n, prime, length, temperature, top_k, top_p, beam, seed, stop_at_eos, no_unk)
 

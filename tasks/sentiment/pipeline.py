@@ -6,7 +6,7 @@ Model: (word dropout, ``word_dropout``: training words replaced by ``<unk>``) ->
 dropout -> softmax over the labels. Optional pretrained vectors from a GloVe/word2vec text file,
 class weights for imbalanced data, and Polyak averaging of the weights (``average_weights``).
 
-Data (:mod:`tasks.sentiment_data`): ``LABEL text`` lines (the SST files), CSV/TSV/JSON-lines/JSON
+Data (:mod:`tasks.sentiment.data`): ``LABEL text`` lines (the SST files), CSV/TSV/JSON-lines/JSON
 with ``text`` and ``label`` columns (configurable), a Hugging Face dataset (hub name or local
 folder), PTB trees, or Python pairs ``(text, label)``. Labels are strings, each in one canonical
 form (``0``, ``"0"`` and ``" 0"`` are one label); their sorted order is saved with the model.
@@ -43,8 +43,8 @@ from nlp_tasks.model_checks import OUTPUT_LAYER, embedding_layer_name
 from nlp_tasks.pipeline import Pipeline, TrainingData, TrainingPlan
 from nlp_tasks.vectors import read_word_vectors, with_pretrained
 from nlp_tasks.vocab import Vocabulary
-from tasks.sentiment_data import read_examples
-from tasks.sst_trees import TREE_LABELS
+from .data import read_examples
+from .sst_trees import TREE_LABELS
 
 POOLINGS = ("last", "max", "mean", "attention")
 RATING_LABELS = ["0", "1", "2", "3", "4"]
@@ -260,10 +260,10 @@ class SentimentPipeline(Pipeline):
         return results[0] if single else results
 
     def export_spec(self):
-        """Texts in, probabilities and labels out; word ids in for LiteRT and ONNX (:mod:`tasks.text_export`)."""
-        from tasks.text_export import sentiment_spec
+        """Texts in, probabilities and labels out; word ids in for LiteRT and ONNX (:mod:`tasks.sentiment.export`)."""
+        from .export import export_spec
 
-        return sentiment_spec(self)
+        return export_spec(self)
 
     def evaluate(self, data, split: str = "test") -> dict:
         """Accuracy, macro-F1, per-class P/R/F1 and the confusion matrix on labelled data."""

@@ -19,7 +19,7 @@ def demo(out_dir: Path, folder: Path | None = None) -> dict:
     the hub), then tag a sentence."""
     from nlp_tasks.metrics import format_conlleval
     from nlp_tasks.data import read_conll
-    from tasks.ner import NERConfig, NERPipeline
+    from .pipeline import NERConfig, NERPipeline
 
     if folder is not None:
         train = read_conll(folder / "train.txt")[:5000]

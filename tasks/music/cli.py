@@ -16,7 +16,7 @@ from nlp_tasks.cli import options
 from nlp_tasks.cli.commands import evaluate_command, train_command
 from nlp_tasks.config import MAX_SEED, MAX_STEPS
 from nlp_tasks.errors import UserError
-from tasks.music_data import MAX_TEMPO_BPM, MIN_TEMPO_BPM
+from .data import MAX_TEMPO_BPM, MIN_TEMPO_BPM
 
 DATA_HELP = ("a piano-roll JSON file (FILE.json:valid picks a split), a MIDI file or folder, "
              "or builtin:bach-chorales (music21's corpus, offline)")
@@ -43,12 +43,12 @@ def format_report(report: dict) -> str:
 
 
 cli.add_command(train_command(
-    "tasks.music:MusicPipeline", render=format_train, train_help=f"Training pieces: {DATA_HELP}.",
+    f"{__package__}:MusicPipeline", render=format_train, train_help=f"Training pieces: {DATA_HELP}.",
     dev_help="Validation pieces [default: the JSON file's 'valid' split, or the corpus's]."))
 
 
 cli.add_command(evaluate_command(
-    "tasks.music:MusicPipeline", render=lambda report, pipe: format_report(report), data_help=f"Pieces to evaluate: {DATA_HELP}.",
+    f"{__package__}:MusicPipeline", render=lambda report, pipe: format_report(report), data_help=f"Pieces to evaluate: {DATA_HELP}.",
     help="NLL per time step (summed over the 88 keys), frame accuracy and note P/R/F1 of MODEL_DIR on DATA."))
 
 
@@ -70,8 +70,8 @@ def generate(model_dir, steps, out, primer, seed, temperature, tempo, png, as_js
     """Generate music from MODEL_DIR (from silence, or continuing --primer) and write it as MIDI."""
     import numpy as np
 
-    from tasks import music_data as md
-    from tasks.music import MusicPipeline
+    from . import data as md
+    from .pipeline import MusicPipeline
 
     from nlp_tasks.sampling import check_temperature
 

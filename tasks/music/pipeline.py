@@ -1,7 +1,7 @@
 """Music: one-to-many generation of polyphonic piano rolls with our recurrent cells.
 
 Model: the frame x<t> (88 piano keys, multi-hot) -> 1-3 stacked GRU (or LSTM, Elman RNN) layers
-with dropout -> an output head (:mod:`tasks.music_heads`): ``--head sigmoid``, 88 independent
+with dropout -> an output head (:mod:`tasks.music.heads`): ``--head sigmoid``, 88 independent
 sigmoid outputs ``P(key k sounds at t | frames < t)``, or ``--head nade``, RNN-NADE: a<t> sets the
 biases of a NADE that draws the 88 keys of a frame jointly, each given the keys below it. Training
 minimises each frame's NLL (sigmoid head: the binary cross-entropy summed over the 88 keys); x<1>
@@ -54,9 +54,9 @@ from nlp_tasks.model_checks import OUTPUT_LAYER
 from nlp_tasks.pipeline import Pipeline, TrainingData, TrainingPlan
 from nlp_tasks.sampling import check_temperature
 from nlp_tasks.sources import split_source
-from tasks import music_data as md
-from tasks.music_heads import HEADS, head_class
-from tasks.music_scoring import frame_metrics, piece_probabilities, validation_figures
+from . import data as md
+from .heads import HEADS, head_class
+from .scoring import frame_metrics, piece_probabilities, validation_figures
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,7 +93,7 @@ class MusicPipeline(Pipeline):
 
     @property
     def head(self):
-        """The output head of the current model (:mod:`tasks.music_heads`)."""
+        """The output head of the current model (:mod:`tasks.music.heads`)."""
         model = self.require_model()
         if self._head is None or self._head.model is not model:
             self._head = head_class(self.config.head)(model)
@@ -197,7 +197,7 @@ class MusicPipeline(Pipeline):
     def evaluate(self, data, split: str = "test") -> dict:
         """NLL per time step (summed over keys), frame accuracy, note precision / recall / F1; in
         chunks of time steps, so a piece of any length is scored in bounded memory
-        (:mod:`tasks.music_scoring`)."""
+        (:mod:`tasks.music.scoring`)."""
         self.require_model()
         pieces = self._pieces(data, split)
         start = time.perf_counter()
@@ -215,10 +215,10 @@ class MusicPipeline(Pipeline):
         return [piece_probabilities(model, head, x, y).tolist() for x, y in zip(xs, ys)]
 
     def export_spec(self):
-        """A streaming ``step`` and ``score`` (:mod:`tasks.sequence_export`)."""
-        from tasks.sequence_export import music_spec
+        """A streaming ``step`` and ``score`` (:mod:`tasks.music.export`)."""
+        from .export import export_spec
 
-        return music_spec(self)
+        return export_spec(self)
 
     # ------------------------------------------------------------------ generation
     def step_function(self):

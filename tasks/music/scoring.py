@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tasks.music_data import KEYS
+from .data import KEYS
 
 CHUNK_VALUES = 2**24  # values of a chunk's largest intermediate tensor (64 MB of float32)
 

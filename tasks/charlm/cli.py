@@ -35,7 +35,7 @@ def format_train(result: dict, level: str) -> str:
 
 
 cli.add_command(train_command(
-    "tasks.charlm:LanguageModelPipeline", render=lambda result, lm: format_train(result, lm.config.level),
+    f"{__package__}:LanguageModelPipeline", render=lambda result, lm: format_train(result, lm.config.level),
     train_help="Training text: a UTF-8 file, a folder of files, a Hugging Face dataset with a text column, "
                "or builtin:python-docs (ships with Python).",
     dev_help="Validation text [default: the last --valid-fraction of the training text]."))
@@ -48,7 +48,7 @@ def format_evaluation(report: dict, lm) -> str:
 
 
 cli.add_command(evaluate_command(
-    "tasks.charlm:LanguageModelPipeline", render=format_evaluation,
+    f"{__package__}:LanguageModelPipeline", render=format_evaluation,
     help="Cross-entropy of MODEL_DIR on DATA: nats and bits per token (per character), perplexity.",
     extra=[click.option("--batch-size", type=click.IntRange(1, MAX_BATCH_SIZE), default=None,
                         help="Parallel rows [default: as trained].")]))
@@ -74,7 +74,7 @@ cli.add_command(evaluate_command(
 def sample(model_dir, prime, length, temperature, top_k, top_p, beam, seed, stop_at_eos, no_unk, samples, as_json):
     """Generate novel text from MODEL_DIR, feeding each sampled token back in."""
     from nlp_tasks.sampling import check_options, check_work
-    from tasks.charlm import LanguageModelPipeline
+    from .pipeline import LanguageModelPipeline
 
     check_options(temperature, top_k, top_p, beam)  # before the model loads: fail fast
     check_work(samples, length, beam=beam)  # the prime's tokens are counted once the vocabulary is loaded
@@ -94,7 +94,7 @@ def sample(model_dir, prime, length, temperature, top_k, top_p, beam, seed, stop
 @options.json_output
 def score(model_dir, texts, input_file, per_token, as_json):
     """Log-probability and perplexity of TEXTS under MODEL_DIR; several texts are ranked."""
-    from tasks.charlm import LanguageModelPipeline
+    from .pipeline import LanguageModelPipeline
 
     texts = options.texts_from(texts, input_file, "score")
     lm = LanguageModelPipeline.load(model_dir)

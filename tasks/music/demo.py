@@ -14,7 +14,7 @@ def demo(out_dir: Path, folder: Path | None = None) -> dict:
     """A short run of each output head on music21's Bach chorales, then a generated MIDI file and
     its piano roll from each, and a chorale opening continued (``folder`` is unused: the corpus
     ships with music21). The sigmoid head's files are in ``out_dir``, the NADE's in ``out_dir/nade``."""
-    from tasks import music_data as md
+    from . import data as md
 
     out_dir.mkdir(parents=True, exist_ok=True)
     train = md.bach_chorales("train", limit=DEMO_CHORALES)
@@ -28,8 +28,8 @@ def demo(out_dir: Path, folder: Path | None = None) -> dict:
 
 
 def _demo_head(head: str, out_dir: Path, train, dev) -> float:
-    from tasks import music_data as md
-    from tasks.music import MusicConfig, MusicPipeline
+    from . import data as md
+    from .pipeline import MusicConfig, MusicPipeline
 
     pipe = MusicPipeline(MusicConfig(units=128, epochs=DEMO_EPOCHS, patience=None, head=head))
     what = "88 independent sigmoids" if head == "sigmoid" else "an RNN-NADE head (the keys of a frame drawn jointly)"

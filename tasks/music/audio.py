@@ -1,6 +1,6 @@
 """A piano roll as sound: a small additive synthesiser that writes a WAV file (no sound font needed).
 
-Each note (a key held over consecutive steps, :func:`tasks.music_data.notes`) is a tone of a few
+Each note (a key held over consecutive steps, :func:`tasks.music.data.notes`) is a tone of a few
 harmonics of its equal-tempered frequency, ``f = 440 * 2 ** ((pitch - 69) / 12)``, shaped by a
 short attack, an exponential decay like a struck string, and a short release so that notes end
 without a click. The notes are summed and the mix scaled to a fixed peak, then written as 16-bit
@@ -23,7 +23,7 @@ import wave
 
 import numpy as np
 
-from tasks.music_data import notes
+from .data import notes
 
 SAMPLE_RATE = 22_050
 HARMONICS = (1.0, 0.45, 0.22, 0.1)  # relative amplitudes of the 1st..4th harmonics

@@ -1,15 +1,11 @@
-"""What NER and sentiment models export (:mod:`nlp_tasks.export`): strings in, in the graph.
+"""What an NER model exports (:mod:`nlp_tasks.export`): tokens in, tags and entities out, in the graph.
 
-NER ``serve``: ``tokens`` (batch, T) strings, ``""`` as padding -> the IOB2 ``tags``, each
-token's ``token_scores`` (its tag's probability: CRF marginals or softmax), and the entities as
+``serve``: ``tokens`` (batch, T) strings, ``""`` as padding -> the IOB2 ``tags``, each token's
+``token_scores`` (its tag's probability: CRF marginals or softmax), and the entities as
 conlleval reads them off the tags (``entity_types``, ``entity_starts``, ``entity_ends``
 exclusive, in tokens, and ``entity_scores``, the mean token score; padded with ``""``/-1/0).
 Word ids (lower-cased), casing classes and character ids are computed in the graph
 (:mod:`nlp_tasks.export.text`). ``tag_ids`` takes the three id tensors instead (portable).
-
-Sentiment ``serve``: ``texts`` (batch,) strings -> ``probabilities``, ``label`` (``""`` for a
-text with no words, whose probabilities are uniform, as :meth:`SentimentPipeline.predict`)
-and ``label_id`` (-1 then). ``classify_ids``: ``word_ids`` (batch, T), 0 as padding (portable).
 """
 
 from __future__ import annotations
@@ -17,64 +13,11 @@ from __future__ import annotations
 from nlp_tasks.export import Endpoint, ExportSpec
 from nlp_tasks.export import text as gtext
 
-NORMALIZATION = ("give NFC text (Python: unicodedata.normalize('NFC', text)); the string endpoints drop format "
-                 "characters (Unicode Cf: ZWJ, BOM, soft hyphen) themselves")
 
-
-def _one_more_step(ids):
-    """A padding column after the last: every batch then has at least one step (an empty text)."""
+def export_spec(pipe) -> ExportSpec:
     import tensorflow as tf
 
-    extra = tf.zeros_like(ids[:, :1]) if ids.shape.rank == 2 else tf.zeros_like(ids[:, :1, :])
-    return tf.concat([ids, extra], axis=1)
-
-
-# ---------------------------------------------------------------------- sentiment
-def sentiment_spec(pipe) -> ExportSpec:
-    import tensorflow as tf
-
-    model, vocab, labels = pipe.require_model(), pipe.vocabs["words"], list(pipe.labels)
-    table = gtext.lookup_table(vocab)
-    n = len(labels)
-
-    def probabilities(word_ids):
-        probs = model(_one_more_step(word_ids), training=False)
-        empty = tf.reduce_all(tf.equal(word_ids, 0), axis=1)
-        return tf.where(empty[:, None], tf.fill(tf.shape(probs), 1.0 / n), probs), empty
-
-    def classify_ids(word_ids):
-        return {"probabilities": probabilities(word_ids)[0]}
-
-    def serve(texts):
-        tokens = gtext.tokenize(texts)
-        ids = gtext.token_ids(table, vocab, tokens).to_tensor(default_value=0)
-        probs, empty = probabilities(ids)
-        best = tf.argmax(probs, axis=-1, output_type=tf.int32)
-        return {"probabilities": probs,
-                "label": tf.where(empty, "", tf.gather(tf.constant(labels), best)),
-                "label_id": tf.where(empty, -1, best)}
-
-    return ExportSpec(
-        [Endpoint("serve", serve, [tf.TensorSpec((None,), tf.string, name="texts")],
-                  {"probabilities": "(batch, labels) float32, in the order of `labels`",
-                   "label": "(batch,) string, '' for a text with no words", "label_id": "(batch,) int32, -1 then"},
-                  "Texts in (tokenised and looked up in the graph), class probabilities and labels out.",
-                  portable=False),
-         Endpoint("classify_ids", classify_ids, [tf.TensorSpec((None, None), tf.int32, name="word_ids")],
-                  {"probabilities": "(batch, labels) float32; uniform for a row of padding only"},
-                  "Word ids (vocab-words.json, lower-cased words, 0 = padding, 1 = unknown) in, class "
-                  "probabilities out.")],
-        resources=[table],
-        info={"tokenizer": r"\w+(?:[-'.,]\w+)*|[^\w\s] (Python re, Unicode), lower-cased" if vocab.lower else
-              r"\w+(?:[-'.,]\w+)*|[^\w\s] (Python re, Unicode)", "pad_id": 0, "unk_id": 1,
-              "normalization": NORMALIZATION})
-
-
-# ---------------------------------------------------------------------- NER
-def ner_spec(pipe) -> ExportSpec:
-    import tensorflow as tf
-
-    from tasks.ner import CASES, MAX_WORD_CHARS, decode_tags
+    from .pipeline import CASES, MAX_WORD_CHARS, decode_tags
 
     model, cfg, labels = pipe.require_model(), pipe.config, list(pipe.labels)
     words_vocab, chars_vocab = pipe.vocabs["words"], pipe.vocabs.get("chars")
@@ -87,7 +30,7 @@ def ner_spec(pipe) -> ExportSpec:
 
     def decode(words, cases, chars):
         length = tf.shape(words)[1]
-        words, cases, chars = _one_more_step(words), _one_more_step(cases), _one_more_step(chars)
+        words, cases, chars = gtext.one_more_step(words), gtext.one_more_step(cases), gtext.one_more_step(chars)
         path, score, mask = decode_tags(model, crf, words, cases, chars)
         score = score * tf.cast(mask, score.dtype)
         return path[:, :length], score[:, :length]
@@ -156,4 +99,4 @@ def ner_spec(pipe) -> ExportSpec:
                   fixed_length=char_table is not None)],
         resources=[t for t in (word_table, char_table) if t is not None],
         info={"cases": list(CASES), "max_word_chars": MAX_WORD_CHARS, "pad_id": 0, "unk_id": 1,
-              "head": cfg.head, "normalization": NORMALIZATION})
+              "head": cfg.head, "normalization": gtext.NORMALIZATION})

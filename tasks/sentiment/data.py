@@ -3,7 +3,7 @@
 :func:`read_examples` reads ``LABEL text`` lines (the SST files; a PTB tree among them is refused,
 not trained on as the label ``'(3'``), CSV/TSV/JSON-lines/JSON with ``text`` and ``label``
 columns, a Hugging Face data set (hub name or local folder; a label column read as floats is
-refused naming the row), PTB-tree data (:mod:`tasks.sst_trees`: sentences, or every labelled
+refused naming the row), PTB-tree data (:mod:`tasks.sentiment.sst_trees`: sentences, or every labelled
 phrase) and Python pairs or dicts. Every label is read into its canonical string
 (:func:`nlp_tasks.labels.label_text`).
 """
@@ -18,7 +18,7 @@ from nlp_tasks.errors import UserError
 from nlp_tasks.json_data import show_value
 from nlp_tasks.labels import BadLabel, label_text
 from nlp_tasks.sources import hub_split, load_hub_dataset, no_split_for_file, resolve_source
-from tasks import sst_trees
+from . import sst_trees
 
 
 def read_examples(source, split: str = "train", text_column: str = "text", label_column: str | None = "label",
@@ -28,7 +28,7 @@ def read_examples(source, split: str = "train", text_column: str = "text", label
     ``label_column=None`` reads texts only (labels ``None``). A hub name may carry its split:
     ``"SetFit/sst5:validation"``; otherwise ``split`` (train/dev/test) picks the usual one.
     PTB-tree data (a file of ``(LABEL ...)`` lines, a data set with a ``ptb_tree`` column; see
-    :mod:`tasks.sst_trees`) gives its sentences, or with ``phrases`` every distinct labelled
+    :mod:`tasks.sentiment.sst_trees`) gives its sentences, or with ``phrases`` every distinct labelled
     phrase, labelled as ``tree_labels`` says; ``trees_only`` refuses other data.
     """
     def trees(found):

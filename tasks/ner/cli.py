@@ -8,7 +8,7 @@ import click
 
 from nlp_tasks.cli import options
 from nlp_tasks.cli.commands import train_command
-from tasks.ner import SCHEMES
+from .pipeline import SCHEMES
 from nlp_tasks.errors import UserError
 
 SCHEME = click.option("--scheme", type=click.Choice(SCHEMES), default="auto",
@@ -44,7 +44,7 @@ def configure(config, values, given, train, dev, test):
 
 
 cli.add_command(train_command(
-    "tasks.ner:NERPipeline", render=format_train, configure=configure, train_required=False,
+    f"{__package__}:NERPipeline", render=format_train, configure=configure, train_required=False,
     train_help="Training data: a CoNLL column file, or a Hugging Face dataset name.",
     extra=[click.option("--dataset", default=None, metavar="NAME",
                         help="A Hugging Face dataset with tokens/ner_tags columns; its train, validation and test "
@@ -64,7 +64,7 @@ def evaluate(model_dir, data, scheme, report, as_json):
     """conlleval-style entity precision, recall and F1 (micro and per type) of MODEL_DIR on DATA."""
     from nlp_tasks.metrics import format_conlleval
     from nlp_tasks.paths import atomic_write
-    from tasks.ner import NERPipeline
+    from .pipeline import NERPipeline
 
     pipe = NERPipeline.load(model_dir)
     if scheme != "auto":
@@ -87,7 +87,7 @@ def predict(model_dir, texts, input_file, conll, fmt, as_json):
     """Tag TEXTS (raw sentences, tokenised here) or the sentences of --input."""
     from nlp_tasks.data import read_conll, read_lines
     from nlp_tasks.vocab import tokenize_words
-    from tasks.ner import NERPipeline
+    from .pipeline import NERPipeline
 
     if conll and not input_file:
         raise UserError("--conll needs --input FILE")

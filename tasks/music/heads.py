@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from nlp_tasks.model_checks import OUTPUT_LAYER
-from tasks.music_data import KEYS
+from .data import KEYS
 
 HEADS = ("sigmoid", "nade")
 

@@ -31,7 +31,7 @@ def format_train(result: dict, pipe=None) -> str:
 
 EMBEDDINGS = click.option("--embeddings", type=click.Path(dir_okay=False), default=None,
                           help="Pretrained word vectors (GloVe / word2vec text file).")
-cli.add_command(train_command("tasks.sentiment:SentimentPipeline", render=format_train, extra=[EMBEDDINGS]))
+cli.add_command(train_command(f"{__package__}:SentimentPipeline", render=format_train, extra=[EMBEDDINGS]))
 
 
 @cli.command()
@@ -46,7 +46,7 @@ def evaluate(model_dir, data, png, as_json):
     """Accuracy, macro-F1, per-class P/R/F1 and the confusion matrix of MODEL_DIR on DATA."""
     from nlp_tasks.metrics import format_classification_report
     from nlp_tasks.plots import plot_confusion_matrix
-    from tasks.sentiment import SentimentPipeline
+    from .pipeline import SentimentPipeline
 
     pipe = SentimentPipeline.load(model_dir)
     report = pipe.evaluate(data)
@@ -69,5 +69,5 @@ def format_prediction(result: dict) -> str:
     return f"{result['label']:>6}  {rating}[{probs}]  {result['text']}"
 
 
-cli.add_command(predict_command("tasks.sentiment:SentimentPipeline", render=lambda text, result: format_prediction(result),
+cli.add_command(predict_command(f"{__package__}:SentimentPipeline", render=lambda text, result: format_prediction(result),
                                 help="Label, rating and class probabilities for TEXTS (or each line of --input)."))

@@ -1,0 +1,76 @@
+"""What a language model offers over HTTP (``nlp-tasks serve``)::
+
+    POST .../sample     {"prime", "length", "temperature", "top_k", "top_p", "beam", "seed", ...}
+    POST .../score      {"text" | "texts", "per_token"}
+
+Scoring is batched across concurrent requests (:mod:`nlp_tasks.serve.worker`); sampling runs one
+request per call, its work bounded before the model runs (``--max-sample-tokens``).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from pydantic import Field
+
+from nlp_tasks.config import MAX_SAMPLES
+from nlp_tasks.errors import UserError
+from nlp_tasks.serve.bodies import Body, TextsBody, draw_seed, text_operation
+from nlp_tasks.serve.spec import Operation, OverLimit, ServeSpec, check_range, check_tokens, one_or_many
+
+
+class ScoreBody(TextsBody):
+    per_token: bool = Field(False, description="Also give every token's probability.")
+
+
+class SampleBody(Body):
+    prime: str = Field("", description="Text to continue (none: a<0> = 0 and x<1> = 0).")
+    length: int = Field(200, description="Tokens to generate.")
+    temperature: float = Field(1.0, description="Below 1: safer; above 1: more surprising; 0: greedy.")
+    top_k: Optional[int] = Field(None, description="Sample only among the k most likely tokens.")
+    top_p: Optional[float] = Field(None, description="Sample only among the most likely tokens whose mass reaches p.")
+    beam: Optional[int] = Field(None, description="Beam search with this many hypotheses instead of sampling.")
+    seed: Optional[int] = Field(None, description="The same seed gives the same text (default: a fresh one).")
+    stop_at_eos: bool = Field(False, description="Stop at the end-of-sequence token.")
+    no_unk: bool = Field(False, description="Never emit <unk>.")
+    samples: int = Field(1, description="Independent samples, drawn together.")
+
+
+def serve_spec(pipe) -> ServeSpec:
+    from nlp_tasks.sampling import check_options, check_work
+
+    vocab = pipe.vocab
+
+    def sample_items(body, limits):
+        check_options(body.temperature, body.top_k, body.top_p, body.beam)  # the CLI's checks
+        check_range("length", body.length, 1, limits.max_length, "--max-length")
+        check_range("samples", body.samples, 1, MAX_SAMPLES)
+        prime = len(vocab.tokenize(body.prime))
+        check_tokens(prime, limits)
+        try:  # samples x (prime + length): the work of the request, before the model allocates any of it
+            check_work(body.samples, body.length, prime, body.beam, limits.max_sample_tokens, "--max-sample-tokens")
+        except UserError as err:
+            raise OverLimit(err.message) from None
+        return [body.model_copy(update={"seed": draw_seed(body.seed)})]
+
+    def sample(bodies):
+        b = bodies[0]
+        texts = pipe.sample_many(b.samples, b.prime, b.length, b.temperature, b.top_k, b.top_p, b.beam, b.seed,
+                                 b.stop_at_eos, b.no_unk)
+        return [{"seed": b.seed, "prime": b.prime, "samples": texts}]
+
+    def score_respond(body, results):
+        order = sorted(range(len(results)), key=lambda i: -results[i]["log_prob"])
+        ranks = {i: r for r, i in enumerate(order, start=1)}  # 1 = most probable, as `charlm score` ranks
+        results = [{"rank": ranks[i], **{k: v for k, v in r.items() if body.per_token or k != "probabilities"}}
+                   for i, r in enumerate(results)]
+        return one_or_many(body, results)
+
+    return ServeSpec([
+        Operation("sample", "Novel text continuing a prime, with the CLI's sampling options; the seed used is "
+                            "returned.", SampleBody, sample_items, sample, lambda body, results: results[0],
+                  batched=False),
+        text_operation("score", "Log-probability (nats and bits), perplexity and rank (1 = most probable) of each "
+                                 "text, in the order given.", ScoreBody, lambda t: len(vocab.tokenize(t)),
+                        lambda texts: pipe.score(list(texts)), score_respond),
+    ], {"level": pipe.config.level, "mode": pipe.config.mode})
