@@ -54,10 +54,11 @@ def sampling_speed(lm: LanguageModelPipeline, length: int = 500, streams: int = 
     previous sampler; with and without XLA), and the naive loop that calls ``model.predict`` on
     the whole prefix per character; 1 stream and ``streams`` streams; median of 3 runs each.
     Also the arithmetic limit of one step (:func:`benchmarks.common.step_arithmetic`)."""
+    from nlp_tasks.config import SampleSettings
     from tasks.charlm.sampling import generate
 
     def run(n, in_graph):
-        return lambda: generate(lm, n, "ROMEO:", length, 1.0, None, None, None, 1, False, False, in_graph=in_graph)
+        return lambda: generate(lm, "ROMEO:", SampleSettings(length=length, seed=1, samples=n), in_graph=in_graph)
 
     start = time.perf_counter()
     run(1, True)()  # compiles the loop for this length's bucket

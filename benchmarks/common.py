@@ -73,25 +73,11 @@ def write_section(heading: str, body: str, path: Path = RESULTS_MD) -> None:
 
 
 def add_settings(parser, config_class) -> None:
-    """One flag per setting of ``config_class`` (``--field-name``), with the field's default,
-    help and choices, as the ``train`` commands have (:func:`nlp_tasks.cli.options.config_options`)."""
-    import argparse
-    import typing
+    """One flag per setting of ``config_class``, the same as the ``train`` commands' options
+    (:func:`nlp_tasks.cli.options.argparse_settings`: one declaration, two renderings)."""
+    from nlp_tasks.cli.options import argparse_settings
 
-    hints = typing.get_type_hints(config_class)
-    for field in config_class.settings():
-        meta, hint = field.metadata, hints[field.name]
-        flag = "--" + field.name.replace("_", "-")
-        if hint is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default, help=meta["help"])
-            continue
-        base = next((a for a in typing.get_args(hint) if a is not type(None)), hint)
-
-        def convert(text, base=base, optional=bool(meta.get("none"))):
-            return None if optional and text.lower() == "none" else base(text)
-
-        parser.add_argument(flag, type=convert, default=field.default, help=meta["help"],
-                            choices=meta.get("choices"))
+    argparse_settings(parser, config_class)
 
 
 def config_from_args(config_class, args):

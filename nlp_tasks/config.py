@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import types
 import typing
 from typing import Any
@@ -44,6 +45,8 @@ MAX_SAMPLES = 10_000
 MAX_SAMPLE_LENGTH = 1_000_000
 MAX_SAMPLE_TOKENS = 10_000_000
 MAX_STEPS = 100_000
+MAX_BEAM = 1_000  # hypotheses of a beam search (each keeps its own state)
+MIN_TEMPERATURE, MAX_TEMPERATURE = 1e-3, 1e3  # besides 0 (greedy); nlp_tasks.sampling says why
 
 
 def recurrent_parameters(units: int, inputs: int, layers: int, directions: int = 1) -> int:
@@ -66,12 +69,14 @@ CELLS = ("gru", "lstm", "rnn", "mingru")  # the recurrent cells of nlp_tasks.lay
 
 
 def setting(default, help: str, *, low=None, high=None, low_open: bool = False, high_open: bool = False,
-            choices: tuple | None = None, none: str | None = None):
+            choices: tuple | None = None, none: str | None = None, flag: str | None = None):
     """A config field: ``default``, one line of ``help``, the range ``low``..``high`` (open at
     either end with ``low_open``/``high_open``), the allowed ``choices``, and for a field that
-    may be ``None`` what ``None`` means (``none="never stop early"``)."""
+    may be ``None`` what ``None`` means (``none="never stop early"``). ``flag``: a boolean
+    setting's one command-line flag, which sets the opposite of the default (``"--no-unk"``);
+    without it a boolean is a ``--name/--no-name`` switch."""
     meta = {"help": help, "low": low, "high": high, "low_open": low_open, "high_open": high_open,
-            "choices": tuple(choices) if choices is not None else None, "none": none}
+            "choices": tuple(choices) if choices is not None else None, "none": none, "flag": flag}
     return dataclasses.field(default=default, metadata=meta)
 
 
@@ -187,8 +192,8 @@ def _coerce(value, hint, where):
 
 @dataclasses.dataclass(frozen=True)
 class TrainSettings(Config):
-    """What training does, for every task: a task config inherits these fields
-    (:class:`nlp_tasks.training.TrainConfig` adds how progress is shown)."""
+    """What training does, for every task: a task config inherits these fields, and
+    :func:`nlp_tasks.training.fit` reads them (they also identify a run's checkpoint)."""
 
     epochs: int = setting(10, "Maximum number of passes over the training data.", low=1, high=MAX_EPOCHS)
     batch_size: int = setting(32, "Examples per training step (the global batch, split across replicas).",
@@ -205,9 +210,96 @@ class TrainSettings(Config):
     seed: int = setting(0, "Seeds Python, NumPy and TensorFlow.", low=0, high=MAX_SEED)
     deterministic: bool = setting(True, "TensorFlow op determinism: the same command gives the same weights.")
 
-    def training(self, **output):
-        """The :class:`nlp_tasks.training.TrainConfig` of these settings (``output``: ``verbose``)."""
-        from nlp_tasks.training import TrainConfig
 
-        names = [f.name for f in dataclasses.fields(TrainSettings)]
-        return TrainConfig(**{name: getattr(self, name) for name in names}, **output)
+@dataclasses.dataclass(frozen=True)
+class GenerationSettings(Config):
+    """Settings of a generation (sampling text, generating music) with a ``seed`` that may be
+    None: "no seed given" means a fresh one, drawn once by :meth:`resolved` and returned with
+    the result, so that any output can be made again."""
+
+    seed: int | None = setting(None, "The same seed gives the same output.", low=0, high=MAX_SEED,
+                               none="a fresh one, returned with the result")
+
+    def resolved(self):
+        """These settings with the seed drawn now where none was given."""
+        if self.seed is not None:
+            return self
+        import secrets
+
+        return dataclasses.replace(self, seed=secrets.randbelow(2**31))
+
+
+# ---------------------------------------------------------------------- generation settings and their checks
+def check_temperature(temperature) -> float:
+    """``temperature`` as a float: 0 (greedy) or from :data:`MIN_TEMPERATURE` to
+    :data:`MAX_TEMPERATURE`; a one-line error for anything else (NaN, infinity, a string)."""
+    number = isinstance(temperature, numbers.Real) and not isinstance(temperature, bool)
+    if not number or not (temperature == 0 or MIN_TEMPERATURE <= temperature <= MAX_TEMPERATURE):
+        raise UserError(f"temperature must be 0 (greedy) or from {MIN_TEMPERATURE:g} to {MAX_TEMPERATURE:g}, "
+                        f"got {temperature!r}")
+    return float(temperature)
+
+
+def check_options(temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
+                  beam: int | None = None) -> None:
+    """One-line errors for values that have no meaning (top-k or top-p with beam search, which
+    keeps the most likely continuations and samples nothing, is refused rather than ignored)."""
+    check_temperature(temperature)
+    if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
+        raise UserError(f"top-k must be a positive integer, got {top_k!r}")
+    if top_p is not None and not (isinstance(top_p, (int, float)) and 0 < top_p <= 1):
+        raise UserError(f"top-p must be in (0, 1], got {top_p!r}")
+    if beam is not None and (not isinstance(beam, int) or beam < 1):
+        raise UserError(f"beam width must be a positive integer, got {beam!r}")
+    if beam is not None and beam > MAX_BEAM:
+        raise UserError(f"beam width must be <= {MAX_BEAM:,} (each hypothesis keeps its own state), got {beam!r}")
+    if beam is not None and (top_k is not None or top_p is not None):
+        raise UserError("top-k and top-p choose among sampled tokens; beam search samples nothing: "
+                        "give --beam or --top-k/--top-p, not both")
+
+
+def check_work(samples: int, length: int, prime: int = 0, beam: int | None = None,
+               limit: int = MAX_SAMPLE_TOKENS, option: str = "") -> None:
+    """A one-line error when one generation would run more than ``limit`` tokens through the
+    model, all streams together: ``samples`` x (``prime`` + ``length``), or ``beam`` hypotheses
+    x ``length`` after one reading of the prime. Each number may be within its own limit while
+    their product is not (10,000 samples of 1,000,000 tokens: 40 GB of token ids), so this is
+    checked before anything is allocated; ``option`` names the setting that raises ``limit``."""
+    streams = samples if beam is None else beam
+    total = streams * length + samples * prime
+    if total <= limit:
+        return
+    what = (f"{samples:,} sample{'s' if samples != 1 else ''} of {length:,} tokens" if beam is None
+            else f"beam search with {beam:,} hypotheses of {length:,} tokens")
+    after = f" after a prime of {prime:,}" if prime else ""
+    hint = f" ({option})" if option else ""
+    fewer = "fewer samples" if beam is None else "a narrower beam"
+    raise UserError(f"{what}{after} is {total:,} tokens in one run, more than the limit of {limit:,}{hint}: "
+                    f"ask for {fewer} or a shorter length")
+
+
+@dataclasses.dataclass(frozen=True)
+class SampleSettings(GenerationSettings):
+    """How a language model samples text, declared once for ``charlm sample``, the server's
+    ``sample`` operation and the Python API (:meth:`LanguageModelPipeline.sample`). Checked as a
+    whole (:func:`nlp_tasks.sampling.check_options`: top-k or top-p with beam search is refused;
+    :func:`nlp_tasks.sampling.check_work`: samples x length is bounded before anything is
+    allocated)."""
+
+    length: int = setting(200, "Tokens to generate.", low=1, high=MAX_SAMPLE_LENGTH)
+    temperature: float = setting(1.0, "Below 1: safer, more repetitive; above 1: more surprising; 0: always the "
+                                 f"most likely token (else {MIN_TEMPERATURE:g} to {MAX_TEMPERATURE:g}).")
+    top_k: int | None = setting(None, "Sample only among the k most likely tokens.", low=1, none="every token")
+    top_p: float | None = setting(None, "Sample only among the most likely tokens whose mass reaches p.", low=0,
+                                  high=1, low_open=True, none="every token")
+    beam: int | None = setting(None, "Beam search with this many hypotheses instead of sampling.", low=1,
+                               high=MAX_BEAM, none="sample")
+    stop_at_eos: bool = setting(False, "Stop at the end-of-sequence token.", flag="--stop-at-eos")
+    no_unk: bool = setting(False, "Never emit <unk>: draw again instead.", flag="--no-unk")
+    samples: int = setting(1, f"Independent samples, drawn together as one batch (at most {MAX_SAMPLE_TOKENS:,} "
+                           "tokens in all: samples x length).", low=1, high=MAX_SAMPLES)
+
+    def __post_init__(self):
+        check_options(self.temperature, self.top_k, self.top_p, self.beam)  # its messages, before the ranges'
+        super().__post_init__()
+        check_work(self.samples, self.length, beam=self.beam)

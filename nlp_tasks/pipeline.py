@@ -38,6 +38,7 @@ from nlp_tasks.errors import UserError
 from nlp_tasks import model_checks
 from nlp_tasks.model_checks import META_FILE, load_keras_model
 from nlp_tasks.safe_files import inspect_keras_archive, parse_json
+from nlp_tasks.training import TrainingPlan  # noqa: F401 - tasks import it from here too
 from nlp_tasks.vocab import Vocabulary
 
 FORMAT = "nlp_tasks.pipeline"
@@ -61,23 +62,6 @@ class TrainingData:
     fingerprint: Any = None
     counts: dict = dataclasses.field(default_factory=dict)
     build: dict = dataclasses.field(default_factory=dict)
-
-
-@dataclasses.dataclass
-class TrainingPlan:
-    """How :meth:`Pipeline.fit` trains: ``batches`` (what ``keras.Model.fit`` takes), the
-    ``loss`` and Keras ``metrics``; validation either as ``validation`` data for Keras or as
-    ``validation_figures``, a function computing ``{name: value}`` after each epoch (a dev F1);
-    and any other Keras ``callbacks``; ``average_weights``: a momentum for Polyak averaging of
-    the weights (:func:`nlp_tasks.training.fit`), None for none."""
-
-    batches: Any
-    loss: Any
-    metrics: list = dataclasses.field(default_factory=list)
-    validation: Any = None
-    validation_figures: Any = None
-    callbacks: list = dataclasses.field(default_factory=list)
-    average_weights: float | None = None
 
 
 class Pipeline:
@@ -121,6 +105,7 @@ class Pipeline:
         :class:`nlp_tasks.distribute.RunContext` (strategy, precision, TensorBoard, chief; by
         default one local device). ``options`` are the task's own (``embeddings=``, NER and sentiment).
         """
+        import sys
         import time
 
         from nlp_tasks import training
@@ -129,16 +114,14 @@ class Pipeline:
 
         cfg, run = self.config, run or LOCAL
         data = self.read_training_data(train, dev, **options)
-        set_seed(cfg.seed, deterministic=cfg.deterministic)  # the weights are drawn when the model is built
+        set_seed(cfg.seed, deterministic=cfg.deterministic)  # once: the weights are drawn when the model is built
         with run.scope():  # one replica per device under --strategy mirrored
             model = self.build_training_model(data, run)
         plan = self.training_plan(data, model)
         start = time.perf_counter()
-        summary = training.fit(model, plan.batches, validation=plan.validation, config=cfg.training(verbose=verbose),
-                               loss=plan.loss, metrics=plan.metrics, monitor=self.monitor, mode=self.mode,
-                               out_dir=out_dir, callbacks=plan.callbacks, validation_figures=plan.validation_figures,
+        summary = training.fit(model, plan, cfg, monitor=self.monitor, mode=self.mode, out_dir=out_dir, run=run,
                                run_key={"task": self.task, "config": cfg.to_dict(), "data": data.fingerprint},
-                               run=run, average_weights=plan.average_weights)
+                               stream=sys.stdout if verbose else None, bar=verbose == 1)
         summary["train_seconds"] = time.perf_counter() - start
         summary.update(data.counts)
         self.metrics = {"training": {k: v for k, v in summary.items() if k != "history"}}

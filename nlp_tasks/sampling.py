@@ -6,7 +6,7 @@ Beam search takes a ``step(ids, states) -> (log_probs, states)`` function and a 
 function for the states; the language model supplies both from its compiled one-step function.
 
 - ``temperature`` T divides the logits: T < 1 sharpens the distribution, T > 1 flattens it,
-  T = 0 always takes the most likely token (greedy). T is 0 or from :data:`MIN_TEMPERATURE`
+  T = 0 always takes the most likely token (greedy). T is 0 or from :data:`~nlp_tasks.config.MIN_TEMPERATURE`
   to :data:`MAX_TEMPERATURE` (:func:`check_temperature`, for every task): far beyond any use
   (at 0.001 a score gap of 0.01 is a factor e^10; at 1000 a gap of 10 is 1%), and a range in
   which the division never overflows. Dividing by 1e-308 or 1e308 did (TensorFlow also flushes
@@ -33,60 +33,17 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from nlp_tasks.config import MAX_SAMPLE_TOKENS
+from nlp_tasks.config import (  # noqa: F401 - the checks and bounds of sampling settings, also reachable here
+    MAX_BEAM,
+    MAX_TEMPERATURE,
+    MIN_TEMPERATURE,
+    check_options,
+    check_temperature,
+    check_work,
+)
 from nlp_tasks.errors import UserError
 
-MAX_BEAM = 1_000
-MIN_TEMPERATURE, MAX_TEMPERATURE = 1e-3, 1e3  # besides 0 (greedy); see the module docstring
 _LARGEST_LOGIT = 1e300  # non-finite scores are clipped here: finite after division by any allowed T
-
-
-def check_temperature(temperature) -> float:
-    """``temperature`` as a float: 0 (greedy) or from :data:`MIN_TEMPERATURE` to
-    :data:`MAX_TEMPERATURE`; a one-line error for anything else (NaN, infinity, a string)."""
-    number = isinstance(temperature, (int, float, np.integer, np.floating)) and not isinstance(temperature, bool)
-    if not number or not (temperature == 0 or MIN_TEMPERATURE <= temperature <= MAX_TEMPERATURE):
-        raise UserError(f"temperature must be 0 (greedy) or from {MIN_TEMPERATURE:g} to {MAX_TEMPERATURE:g}, "
-                        f"got {temperature!r}")
-    return float(temperature)
-
-
-def check_options(temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
-                  beam: int | None = None) -> None:
-    """One-line errors for values that have no meaning (top-k or top-p with beam search, which
-    keeps the most likely continuations and samples nothing, is refused rather than ignored)."""
-    check_temperature(temperature)
-    if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
-        raise UserError(f"top-k must be a positive integer, got {top_k!r}")
-    if top_p is not None and not (isinstance(top_p, (int, float)) and 0 < top_p <= 1):
-        raise UserError(f"top-p must be in (0, 1], got {top_p!r}")
-    if beam is not None and (not isinstance(beam, int) or beam < 1):
-        raise UserError(f"beam width must be a positive integer, got {beam!r}")
-    if beam is not None and beam > MAX_BEAM:
-        raise UserError(f"beam width must be <= {MAX_BEAM:,} (each hypothesis keeps its own state), got {beam!r}")
-    if beam is not None and (top_k is not None or top_p is not None):
-        raise UserError("top-k and top-p choose among sampled tokens; beam search samples nothing: "
-                        "give --beam or --top-k/--top-p, not both")
-
-
-def check_work(samples: int, length: int, prime: int = 0, beam: int | None = None,
-               limit: int = MAX_SAMPLE_TOKENS, option: str = "") -> None:
-    """A one-line error when one generation would run more than ``limit`` tokens through the
-    model, all streams together: ``samples`` x (``prime`` + ``length``), or ``beam`` hypotheses
-    x ``length`` after one reading of the prime. Each number may be within its own limit while
-    their product is not (10,000 samples of 1,000,000 tokens: 40 GB of token ids), so this is
-    checked before anything is allocated; ``option`` names the setting that raises ``limit``."""
-    streams = samples if beam is None else beam
-    total = streams * length + samples * prime
-    if total <= limit:
-        return
-    what = (f"{samples:,} sample{'s' if samples != 1 else ''} of {length:,} tokens" if beam is None
-            else f"beam search with {beam:,} hypotheses of {length:,} tokens")
-    after = f" after a prime of {prime:,}" if prime else ""
-    hint = f" ({option})" if option else ""
-    fewer = "fewer samples" if beam is None else "a narrower beam"
-    raise UserError(f"{what}{after} is {total:,} tokens in one run, more than the limit of {limit:,}{hint}: "
-                    f"ask for {fewer} or a shorter length")
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:

@@ -229,7 +229,7 @@ def check_dataset_folder(folder: str | Path) -> list[Path]:
                         f"({', '.join(DATASET_FOLDER_SUFFIXES)})")
     for path in files:
         if path.suffix.lower() in (".json", ".jsonl", ".ndjson"):
-            from nlp_tasks.data import check_json_depth
+            from nlp_tasks.json_data import check_json_depth
 
             check_json_depth(read_bytes(path), str(path))
     return files

@@ -1,10 +1,9 @@
-"""One ``fit`` for every task: seeds, clipping, early stopping, stop on NaN, logs, checkpoints, resume.
+"""One ``fit`` for every task: clipping, early stopping, stop on NaN, logs, checkpoints, resume.
 
-Tasks build a compiled-ready Keras model and tf.data datasets and call :func:`fit`; this module
-knows nothing of what the model computes. What it does:
+Tasks build a Keras model and say how to train it (a :class:`TrainingPlan`: batches, loss,
+validation) and call :func:`fit` with their :class:`~nlp_tasks.config.TrainSettings`; this
+module knows nothing of what the model computes. What it does:
 
-- seeds Python, NumPy and TensorFlow from ``TrainConfig.seed`` (and turns on op determinism
-  when ``deterministic``), so the same command gives the same weights on CPU;
 - compiles with Adam and gradient clipping by global norm (``clipnorm``, on by default: RNNs
   meet exploding gradients, Pascanu et al. 2013);
 - stops with a clear :class:`TrainingDiverged` error naming the epoch and step when the loss
@@ -12,36 +11,46 @@ knows nothing of what the model computes. What it does:
 - with validation data, the best weights by a monitored validation metric are restored at the
   end, and training stops early after ``patience`` epochs without improvement;
 - optionally, the learning rate decays by ``lr_decay`` when the monitored metric stalls;
-- optionally (a task's ``average_weights``), Polyak averaging: validation, the kept best weights
+- optionally (a plan's ``average_weights``), Polyak averaging: validation, the kept best weights
   and the saved model use an exponential moving average of the weights, not their last values;
 - with ``out_dir``: a CSV log of every epoch, a loss-curve PNG, and a checkpoint after every
   epoch from which a killed run resumes exactly (:mod:`nlp_tasks.checkpoint`);
-- shows progress one way for every task (:func:`progress_callback`): a bar with ETA on a
-  terminal, one plain line per epoch otherwise; a task's own validation metrics (NER's dev F1)
-  appear on that line. Epochs are counted from 1 everywhere (console, CSV log, summary).
+- shows progress on a ``stream`` (none: silent) one way for every task
+  (:func:`nlp_tasks.progress.progress_callback`): a bar with ETA on a terminal, one plain line per epoch otherwise;
+  a task's own validation metrics (NER's dev F1) appear on that line. Epochs are counted from 1
+  everywhere (console, CSV log, summary).
+
+Seeding is the caller's, once, before the model is built (the weights are drawn then):
+:func:`nlp_tasks.runtime.set_seed`, as :meth:`nlp_tasks.pipeline.Pipeline.fit` does.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import sys
-import time
 from pathlib import Path
+from typing import Any
 
-from nlp_tasks.config import TrainSettings, setting
+from nlp_tasks.config import TrainSettings
 from nlp_tasks.errors import UserError
-from nlp_tasks.runtime import import_tensorflow, set_seed
+from nlp_tasks.runtime import import_tensorflow
 
 
-@dataclasses.dataclass(frozen=True)
-class TrainConfig(TrainSettings):
-    """:class:`~nlp_tasks.config.TrainSettings` (epochs, batch size, learning rate, clipping,
-    patience, learning-rate decay, seed, determinism) and how progress is shown."""
+@dataclasses.dataclass
+class TrainingPlan:
+    """How :func:`fit` trains: ``batches`` (what ``keras.Model.fit`` takes, or a
+    :class:`nlp_tasks.batching.Batches` source), the ``loss`` and Keras ``metrics``; validation
+    either as ``validation`` data for Keras or as ``validation_figures``, a function computing
+    ``{name: value}`` after each epoch (a dev F1); any other Keras ``callbacks``;
+    ``average_weights``: a momentum for Polyak averaging of the weights, None for none."""
 
-    # Progress output (not part of the run's identity): 0 silent; 1 a bar with ETA on a terminal,
-    # one plain line per epoch when stdout is a pipe or a file; 2 one line per epoch always.
-    verbose: int = setting(1, "Progress: 0 silent, 1 a bar on a terminal, 2 one line per epoch.", choices=(0, 1, 2))
+    batches: Any
+    loss: Any = None
+    metrics: list = dataclasses.field(default_factory=list)
+    validation: Any = None
+    validation_figures: Any = None
+    callbacks: list = dataclasses.field(default_factory=list)
+    average_weights: float | None = None
 
 
 class TrainingDiverged(UserError):
@@ -57,14 +66,14 @@ def callback_base():
     return keras.callbacks.Callback
 
 
-def make_optimizer(config: TrainConfig, average_weights: float | None = None):
+def make_optimizer(settings: TrainSettings, average_weights: float | None = None):
     """Adam with gradient clipping; with ``average_weights`` (a momentum in (0, 1)) it also keeps
     an exponential moving average of the weights (Keras' ``use_ema``), one of its variables."""
     import keras
 
     if average_weights is None:
-        return keras.optimizers.Adam(learning_rate=config.learning_rate, global_clipnorm=config.clipnorm)
-    return keras.optimizers.Adam(learning_rate=config.learning_rate, global_clipnorm=config.clipnorm,
+        return keras.optimizers.Adam(learning_rate=settings.learning_rate, global_clipnorm=settings.clipnorm)
+    return keras.optimizers.Adam(learning_rate=settings.learning_rate, global_clipnorm=settings.clipnorm,
                                  use_ema=True, ema_momentum=average_weights)
 
 
@@ -86,69 +95,6 @@ def _stop_on_nan_callback():
                 )
 
     return StopOnNaN()
-
-
-def format_logs(logs: dict) -> str:
-    """``loss 0.4321  val_loss 0.5012  val_f1 0.8123``: an epoch's figures on one line."""
-    return "  ".join(f"{key} {float(value):.4f}" for key, value in (logs or {}).items()
-                     if key != "learning_rate")
-
-
-def progress_callback(verbose: int = 1, stream=None):
-    """The progress display of :func:`fit`: one per run, after the callbacks that add metrics.
-
-    ``verbose=1``: a bar with steps, ETA and the running loss, redrawn in place, when the stream
-    (``sys.stdout`` by default, looked up when training starts) is a terminal; otherwise, and
-    with ``verbose=2``, one plain line per epoch (no carriage returns, no colour codes). Either
-    way each epoch ends with one line: its number, its time and every figure in its logs.
-    """
-    import keras
-
-    class Progress(keras.callbacks.Callback):
-        interval = 0.1  # seconds between redraws of the bar
-
-        def on_train_begin(self, logs=None):
-            self.stream = stream or sys.stdout
-            isatty = getattr(self.stream, "isatty", None)
-            self.bar = verbose == 1 and bool(isatty and isatty())
-            self.steps = (self.params or {}).get("steps")  # None for generators: learnt in epoch 1
-            self.epochs = (self.params or {}).get("epochs")
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.epoch, self.start, self.drawn, self.width = epoch, time.perf_counter(), 0.0, 0
-
-        def on_train_batch_end(self, batch, logs=None):
-            self.seen = batch + 1
-            now = time.perf_counter()
-            if not self.bar or (now - self.drawn < self.interval and self.seen != self.steps):
-                return  # the first and the last step are always drawn
-            self.drawn, elapsed = now, now - self.start
-            loss = (logs or {}).get("loss")
-            figures = f"  loss {float(loss):.4f}" if loss is not None else ""
-            if self.steps:
-                done = min(self.seen / self.steps, 1.0)
-                bar = "=" * int(20 * done) + ">" + "." * (20 - int(20 * done))
-                eta = elapsed / self.seen * max(self.steps - self.seen, 0)
-                text = f"epoch {self.epoch + 1}/{self.epochs} [{bar[:21]}] {self.seen}/{self.steps}  ETA {eta:.0f}s"
-            else:
-                text = f"epoch {self.epoch + 1}/{self.epochs}  step {self.seen}  {elapsed:.0f}s"
-            self._draw(text + figures)
-
-        def _draw(self, text):
-            self.stream.write("\r" + text.ljust(self.width))
-            self.stream.flush()
-            self.width = len(text)
-
-        def on_epoch_end(self, epoch, logs=None):
-            if self.steps is None and getattr(self, "seen", None):
-                self.steps = self.seen
-            line = f"epoch {epoch + 1}/{self.epochs}  {time.perf_counter() - self.start:.1f}s  {format_logs(logs)}"
-            if self.bar and self.width:  # the summary replaces the bar, on a line of its own
-                self.stream.write("\r" + " " * self.width + "\r")
-            self.stream.write(line.rstrip() + "\n")
-            self.stream.flush()
-
-    return Progress()
 
 
 def _figures_callback(compute):
@@ -251,82 +197,84 @@ def _write(checkpoint, model, state, best, changed) -> None:
                         f"of the previous epoch is kept: free space and run the same command again to resume") from None
 
 
-def fit(model, train, validation=None, config: TrainConfig | None = None, loss=None, metrics=None,
-        monitor: str = "val_loss", mode: str = "min", out_dir: str | Path | None = None,
-        callbacks=(), run_key: dict | None = None, validation_figures=None, run=None,
-        average_weights: float | None = None) -> dict:
-    """Compile ``model`` (when ``loss`` is given) and train it; returns a summary dict.
+def fit(model, plan: TrainingPlan, settings: TrainSettings, *, monitor: str = "val_loss", mode: str = "min",
+        out_dir: str | Path | None = None, run=None, run_key: dict | None = None, stream=None,
+        bar: bool = True) -> dict:
+    """Compile ``model`` (when the plan has a ``loss``) and train it as ``plan`` says, with
+    ``settings`` (epochs, batch size, learning rate, clipping, patience, decay); returns a
+    summary dict (``epochs_run``, ``history``, and with validation ``best`` and ``best_epoch``).
 
-    ``train`` and ``validation`` are :class:`nlp_tasks.batching.Batches` sources (told which
+    The plan's batches and validation are :class:`nlp_tasks.batching.Batches` sources (told which
     epoch starts, so a resumed run sees epoch k's batches) or whatever ``keras.Model.fit`` takes
-    (a tf.data dataset). Seed before building the model too (:func:`nlp_tasks.runtime.set_seed`): the
-    weights are drawn when it is built. Early stopping watches ``monitor`` (``mode`` ``"min"`` or
-    ``"max"``) and needs validation: ``validation`` data that Keras evaluates, or
-    ``validation_figures``, a function returning ``{name: value}`` (a dev F1, an exact
-    validation loss) that runs at the end of every epoch and adds its figures to the epoch's
-    logs. Without either, training runs all epochs. ``run``: the
-    :class:`nlp_tasks.distribute.RunContext` (strategy, TensorBoard, chief; default
-    :data:`~nlp_tasks.distribute.LOCAL`). ``average_weights``: a momentum in (0, 1) for Polyak
-    averaging (an exponential moving average of the weights, updated every step, is what is
-    validated, kept as the best weights and left in the model; needs ``loss``); None: off.
+    (a tf.data dataset). Early stopping watches ``monitor`` (``mode`` ``"min"`` or ``"max"``) and
+    needs validation: the plan's ``validation`` data that Keras evaluates, or its
+    ``validation_figures``, a function returning ``{name: value}`` (a dev F1, an exact validation
+    loss) that runs at the end of every epoch and adds its figures to the epoch's logs. Without
+    either, training runs all epochs. ``run``: the :class:`nlp_tasks.distribute.RunContext`
+    (strategy, TensorBoard, chief; default :data:`~nlp_tasks.distribute.LOCAL`). ``stream``:
+    where progress and notices go (None: nowhere); ``bar``: a bar on a terminal, else one line
+    per epoch. The plan's ``average_weights``: a momentum in (0, 1) for Polyak averaging (an
+    exponential moving average of the weights, updated every step, is what is validated, kept as
+    the best weights and left in the model; needs a loss).
 
     With ``out_dir``: a CSV log, a loss-curve PNG, and a checkpoint after every epoch
-    (:mod:`nlp_tasks.checkpoint`). Calling ``fit`` again with the same ``out_dir`` and the same
-    ``run_key`` (what identifies the run: the task's config and data) continues a killed run
-    from its last checkpoint, or restores a finished one without training again.
+    (:mod:`nlp_tasks.checkpoint`). Calling ``fit`` again with the same ``out_dir``, settings and
+    ``run_key`` (what else identifies the run: the task's config and data) continues a killed
+    run from its last checkpoint, or restores a finished one without training again.
     """
-    config = config or TrainConfig()
     import_tensorflow()
     from nlp_tasks.distribute import LOCAL
 
     run = run or LOCAL
     with run.scope():
-        return _fit(model, train, validation, config, loss, metrics, monitor, mode, out_dir, callbacks, run_key,
-                    validation_figures, run, average_weights)
+        _compile(model, plan, settings, run)
+        # Under multi-worker training only the chief writes; the other workers read its checkpoint.
+        writes = out_dir is not None and run.chief
+        if not writes:
+            return _train(model, plan, settings, monitor, mode, out_dir, run, run_key, writes, stream, bar)
+        from nlp_tasks import outdir
+
+        out_dir = outdir.claim(out_dir)  # checked, locked for this run and marked as ours before any epoch
+        try:
+            return _train(model, plan, settings, monitor, mode, out_dir, run, run_key, writes, stream, bar)
+        except BaseException:
+            outdir.release(out_dir)  # a finished run keeps the lock until its model is saved
+            raise
 
 
-def _fit(model, train, validation, config, loss, metrics, monitor, mode, out_dir, callbacks, run_key,
-         validation_figures, run, average_weights=None) -> dict:
+def _compile(model, plan: TrainingPlan, settings: TrainSettings, run) -> None:
     import keras
 
-    from nlp_tasks import distribute, outdir
+    from nlp_tasks import distribute
 
-    set_seed(config.seed, deterministic=config.deterministic)
-    if loss is not None:
+    if plan.loss is not None:
         # Metric objects made by the caller outside the strategy's scope would keep plain
         # variables: one per worker under multi-worker training, so each worker would report
         # only its own share. Remade here, inside the scope, their variables are the strategy's.
         metrics = [type(m).from_config(m.get_config()) if isinstance(m, keras.metrics.Metric) else m
-                   for m in metrics or []]
+                   for m in plan.metrics or []]
         # No XLA: Keras' default ("auto") would compile whenever op determinism is off, and with
         # length-bucketed batches every batch shape is a new compilation (benchmarks/NOTES.md).
-        model.compile(optimizer=make_optimizer(config, average_weights), loss=loss, metrics=metrics,
+        model.compile(optimizer=make_optimizer(settings, plan.average_weights), loss=plan.loss, metrics=metrics,
                       jit_compile=False)
-    elif average_weights is not None:
-        raise ValueError("fit: average_weights needs loss (the optimizer that keeps the averages is made here)")
+    elif plan.average_weights is not None:
+        raise ValueError("fit: average_weights needs a loss (the optimizer that keeps the averages is made here)")
     distribute.prepare_model(model, run)
-    # Under multi-worker training only the chief writes; the other workers read its checkpoint.
-    writes = out_dir is not None and run.chief
-    if writes:  # checked, locked for this run and marked as ours before any epoch (nlp_tasks.outdir)
-        out_dir = outdir.claim(out_dir)
-    try:
-        return _fit_in(model, train, validation, config, monitor, mode, out_dir, callbacks, run_key, writes,
-                       validation_figures, run.tensorboard, average_weights is not None)
-    except BaseException:
-        if writes:
-            outdir.release(out_dir)  # a finished run keeps the lock until its model is saved
-        raise
 
 
-def _fit_in(model, train, validation, config, monitor, mode, out_dir, callbacks, run_key, writes,
-            validation_figures, tensorboard, averaged=False) -> dict:
+def _say(stream, text: str) -> None:
+    if stream is not None:
+        print(text, file=stream, flush=True)
+
+
+def _train(model, plan: TrainingPlan, settings: TrainSettings, monitor, mode, out_dir, run, run_key, writes,
+           stream, bar) -> dict:
     import keras
 
     from nlp_tasks.batching import as_dataset
     from nlp_tasks.checkpoint import Checkpoint
 
-    # Output settings are not part of what identifies the run: adding --json or --quiet resumes.
-    training_key = {k: v for k, v in config.to_dict().items() if k != "verbose"}
+    training_key = {f.name: getattr(settings, f.name) for f in dataclasses.fields(TrainSettings)}
     checkpoint = (Checkpoint(out_dir, {"training": training_key, **(run_key or {})}, writable=writes)
                   if out_dir else None)
     state = checkpoint.load() if checkpoint is not None else None
@@ -335,43 +283,44 @@ def _fit_in(model, train, validation, config, monitor, mode, out_dir, callbacks,
         checkpoint.restore(model)
         done, history = int(state["epochs_done"]), state["history"]
         if state.get("complete"):
-            if config.verbose:
-                print(f"training already complete in {checkpoint.dir} ({done} epochs): restored its final weights "
-                      f"(delete {checkpoint.dir} to train again)")
+            _say(stream, f"training already complete in {checkpoint.dir} ({done} epochs): restored its final "
+                         f"weights (delete {checkpoint.dir} to train again)")
             return _summary(history, monitor, mode, resumed_from=done)
-        if config.verbose:
-            print(f"resuming from {checkpoint.dir}: {done} of {config.epochs} epochs done")
+        _say(stream, f"resuming from {checkpoint.dir}: {done} of {settings.epochs} epochs done")
     # Task callbacks run first, so metrics they add to the epoch logs (a dev F1, say) can be
     # monitored by early stopping and written to the CSV log.
-    if validation_figures is not None:
-        callbacks = [_figures_callback(validation_figures), *callbacks]
-    if averaged:  # before the rest: validation and every later callback see the averaged weights
+    callbacks = list(plan.callbacks)
+    if plan.validation_figures is not None:
+        callbacks = [_figures_callback(plan.validation_figures), *callbacks]
+    if plan.average_weights is not None:  # before the rest: validation and every later callback see the averages
         from nlp_tasks._keras_compat import swap_averaged_weights
 
         callbacks = [swap_averaged_weights(), *callbacks]
-    cbs = [_stop_on_nan_callback(), *_epoch_callbacks(train), *callbacks]
-    if config.verbose:  # after the task's callbacks, so their metrics are on the epoch's line
-        cbs.append(progress_callback(config.verbose))
+    cbs = [_stop_on_nan_callback(), *_epoch_callbacks(plan.batches), *callbacks]
+    if stream is not None:  # after the task's callbacks, so their metrics are on the epoch's line
+        from nlp_tasks.progress import progress_callback
+
+        cbs.append(progress_callback(stream, bar))
     early = plateau = None
-    if validation is not None or validation_figures is not None:
+    if plan.validation is not None or plan.validation_figures is not None:
         EarlyStopping, ReduceLROnPlateau = _resumable_callbacks(state, checkpoint.best_weights() if state else None)
         # Keeps the best weights by the monitored metric (restored at the end); stops early after
         # `patience` epochs without improvement, or never when patience is None.
-        patience = config.patience if config.patience is not None else config.epochs
+        patience = settings.patience if settings.patience is not None else settings.epochs
         early = EarlyStopping(monitor=monitor, mode=mode, patience=patience, restore_best_weights=True)
         cbs.append(early)
-        if config.lr_decay is not None:
-            plateau = ReduceLROnPlateau(monitor=monitor, mode=mode, factor=config.lr_decay,
-                                        patience=config.lr_patience, verbose=config.verbose)
+        if settings.lr_decay is not None:
+            plateau = ReduceLROnPlateau(monitor=monitor, mode=mode, factor=settings.lr_decay,
+                                        patience=settings.lr_patience, verbose=int(stream is not None))
             cbs.append(plateau)
     if writes:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         cbs.append(_csv_logger(Path(out_dir) / "training-log.csv", append=state is not None))
-        if tensorboard:
+        if run.tensorboard:
             cbs.append(keras.callbacks.TensorBoard(log_dir=str(Path(out_dir) / "tensorboard")))
         cbs.append(_checkpoint_callback(checkpoint, history, early, plateau))
     # Shuffling belongs to the batch source (a pure function of the seed and epoch), not to fit().
-    result = model.fit(as_dataset(train), validation_data=as_dataset(validation), epochs=config.epochs,
+    result = model.fit(as_dataset(plan.batches), validation_data=as_dataset(plan.validation), epochs=settings.epochs,
                        callbacks=cbs, verbose=0, shuffle=False, initial_epoch=done)
     if not writes:  # the checkpoint callback did not collect it: this run's epochs after the restored ones
         history = {k: list(history.get(k, [])) + [float(v) for v in values] for k, values in result.history.items()}

@@ -15,7 +15,7 @@ from nlp_tasks.cli import main as cli
 from nlp_tasks import _keras_compat
 from nlp_tasks.layers import fused
 from nlp_tasks.layers.cells import GRUCell, LSTMCell, MinimalGRUCell, RNNCell
-from nlp_tasks.layers.recurrent import Recurrent, recurrent
+from nlp_tasks.layers.recurrent import Recurrent, path_summary, recurrent
 
 CELLS = {"gru": lambda u, **kw: GRUCell(u, **kw), "lstm": lambda u, **kw: LSTMCell(u, **kw)}
 
@@ -140,4 +140,4 @@ def test_info_says_which_path_each_cell_kind_takes(capsys):
     assert paths["rnn"].startswith("our time loop (RNNCell has no fused kernel")
     expected = "fused (cuDNN through Keras)" if fused.gpu_visible() else "our time loop (no GPU visible)"
     assert paths["gru"] == expected and paths["lstm"] == expected
-    assert fused.path_summary(gpu=True)["gru"] == "fused (cuDNN through Keras)"
+    assert path_summary(gpu=True)["gru"] == "fused (cuDNN through Keras)"

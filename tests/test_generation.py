@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from nlp_tasks.config import SampleSettings
 from nlp_tasks.generation import GraphGenerator, bucket
 from nlp_tasks.sampling import (
     distribution,
@@ -143,8 +144,8 @@ def test_a_stream_is_the_same_alone_and_at_any_batch_position(lm):
 
 def test_greedy_in_graph_is_the_step_by_step_greedy_continuation(lm):
     for prime in ("", "t", "brachio"):
-        assert (generate(lm, 1, prime, 30, 0.0, None, None, None, None, False, False)
-                == generate(lm, 1, prime, 30, 0.0, None, None, None, None, False, False, in_graph=False))
+        greedy = SampleSettings(length=30, temperature=0.0)
+        assert generate(lm, prime, greedy) == generate(lm, prime, greedy, in_graph=False)
 
 
 def test_stop_at_eos_ends_the_loop_when_every_stream_has_ended(lm):
@@ -166,7 +167,7 @@ def test_the_generator_follows_further_training_and_a_new_model(lm, tmp_path):
     weights = loaded.model.get_weights()
     loaded.model.set_weights([w * 0.5 for w in weights])  # the same model object, new weights
     assert loaded.sample("a", length=20, seed=1, temperature=0) == generate(
-        loaded, 1, "a", 20, 0.0, None, None, None, 1, False, False, in_graph=False)[0]
+        loaded, "a", SampleSettings(length=20, temperature=0.0, seed=1), in_graph=False)[0]
 
 
 def test_graph_generator_with_a_plain_draw_and_no_xla():

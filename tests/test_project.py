@@ -73,3 +73,92 @@ def test_every_module_of_the_package_is_small_and_says_what_it_is_for():
         text = path.read_text(encoding="utf-8")
         assert len(text.splitlines()) <= 400, f"{path.relative_to(root)} has {len(text.splitlines())} lines"
         assert text.lstrip().startswith('"""'), f"{path.relative_to(root)} has no module docstring"
+
+
+# ---------------------------------------------------------------- the house's import rules (issue 32)
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path, modules: set[str]) -> set[str]:
+    """The project modules ``path`` imports, at its top or inside a function (an import inside a
+    function is an arrow all the same). ``from package import name`` counts as importing the
+    submodule ``package.name`` when there is one, else the package."""
+    import ast
+
+    name = _module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                base = ".".join([*anchor, *([base] if base else [])])
+            found |= {f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base for alias in node.names}
+    return {m for m in found if m in modules and m != name}
+
+
+def _graph() -> dict[str, set[str]]:
+    paths = [p for d in ("nlp_tasks", "tasks") for p in sorted((ROOT / d).rglob("*.py"))]
+    modules = {_module_name(p) for p in paths}
+    graph = {_module_name(p): _imports(p, modules) for p in paths}
+    # A package's __init__ hands its submodules' names on (a face): the arrows between a package's
+    # face and its own submodules are not dependencies.
+    return {m: {t for t in targets if not (t.startswith(m + ".") or m.startswith(t + ".") and
+                                           t.count(".") < m.count("."))} for m, targets in graph.items()}
+
+
+def _circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index, low, stack, on, out, counter = {}, {}, [], set(), [], [0]
+
+    def visit(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                out.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_no_module_of_the_core_or_the_tasks_takes_part_in_an_import_circle():
+    assert _circles(_graph()) == []
+
+
+def test_each_task_is_one_package_that_imports_the_core_and_itself_only():
+    graph = _graph()
+    packages = sorted(p.name for p in (ROOT / "tasks").iterdir() if (p / "__init__.py").is_file())
+    assert packages == ["charlm", "music", "ner", "sentiment"]
+    assert not [p.name for p in (ROOT / "tasks").glob("*.py") if p.name != "__init__.py"], "a task module outside a package"
+    for module, targets in graph.items():
+        if module.startswith("tasks."):
+            own = ".".join(module.split(".")[:2])
+            strangers = [t for t in targets if t.startswith("tasks") and not t.startswith(own)]
+            assert not strangers, f"{module} imports another task: {strangers}"
+            absolute = [line for line in (ROOT / (module.replace(".", "/") + ".py")).read_text(encoding="utf-8")
+                        .splitlines() if re.match(r"\s*(from|import) tasks\b", line)] if not (
+                ROOT / module.replace(".", "/") / "__init__.py").exists() else []
+            assert not absolute, f"{module} imports its own package by name, not relatively: {absolute}"

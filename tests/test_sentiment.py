@@ -242,16 +242,17 @@ class _Interrupt(Exception):
 def test_average_weights_are_validated_kept_and_resumed(tmp_path):
     import keras
 
-    from nlp_tasks.training import TrainConfig, fit, make_optimizer
+    from nlp_tasks.config import TrainSettings
+    from nlp_tasks.training import TrainingPlan, fit, make_optimizer
 
-    assert not make_optimizer(TrainConfig()).use_ema  # off unless asked for: today's training
-    data, config = _counting_data(), TrainConfig(epochs=3, learning_rate=0.02, patience=None, verbose=0)
+    assert not make_optimizer(TrainSettings()).use_ema  # off unless asked for: today's training
+    data, settings = _counting_data(), TrainSettings(epochs=3, learning_rate=0.02, patience=None)
 
     def run(average, out=None, callbacks=()):
         model = _small_model()
-        summary = fit(model, data, validation=data, config=config, loss="binary_crossentropy", out_dir=out,
-                      average_weights=average, callbacks=callbacks)
-        return model, summary
+        plan = TrainingPlan(data, loss="binary_crossentropy", validation=data, callbacks=list(callbacks),
+                            average_weights=average)
+        return model, fit(model, plan, settings, out_dir=out)
 
     plain, plain_summary = run(None)
     averaged, summary = run(0.9)

@@ -163,7 +163,7 @@ BAD = [
     ("charlm", "sample", {"temperature": -1}, 400, "temperature must be 0 (greedy) or from 0.001 to 1000, got -1"),
     ("charlm", "sample", {"beam": 2, "top_k": 3}, 400, "give --beam or --top-k/--top-p, not both"),
     ("charlm", "sample", {"length": "5"}, 422, "length: Input should be a valid integer"),
-    ("charlm", "sample", {"seed": -1}, 400, "seed must be from 0 to"),
+    ("charlm", "sample", {"seed": -1}, 400, "seed must be >= 0"),
     ("charlm", "score", {"text": "QQQ"}, 400, "text 1 contains character(s) the model never saw: 'Q'"),
     ("music", "generate", {"steps": 0}, 400, "steps must be from 1 to 2,000 (--max-length), got 0"),
     ("music", "generate", {"primer": [[200]]}, 400, "pitch 200 is outside the piano's 21..108"),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import re
-import sys
 
 import keras
 import numpy as np
@@ -13,7 +12,8 @@ import tensorflow as tf
 
 from nlp_tasks.errors import UserError
 from nlp_tasks.layers import recurrent
-from nlp_tasks.training import TrainConfig, TrainingDiverged, fit
+from nlp_tasks.config import TrainSettings
+from nlp_tasks.training import TrainingDiverged, TrainingPlan, fit
 from tests.toy_pipeline import TOY_DATA, ToyConfig, ToyPipeline
 
 
@@ -25,6 +25,12 @@ def counting_data(n=64, T=6, seed=0):
     return tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
 
 
+def train(model, data, validation=None, stream=None, bar=True, **settings):
+    """``fit`` of ``model`` on ``data`` with binary cross-entropy and ``settings``."""
+    return fit(model, TrainingPlan(data, loss="binary_crossentropy", validation=validation),
+               TrainSettings(**settings), stream=stream, bar=bar)
+
+
 def small_model(kind="gru"):
     inputs = keras.Input((None, 1))
     x = recurrent(kind, 8)(inputs)
@@ -33,8 +39,7 @@ def small_model(kind="gru"):
 
 @pytest.mark.parametrize("kind", ["rnn", "gru", "mingru", "lstm"])
 def test_training_lowers_the_loss(kind):
-    summary = fit(small_model(kind), counting_data(), config=TrainConfig(epochs=8, learning_rate=0.02, verbose=0),
-                  loss="binary_crossentropy")
+    summary = train(small_model(kind), counting_data(), epochs=8, learning_rate=0.02)
     losses = summary["history"]["loss"]
     assert summary["epochs_run"] == 8 and losses[-1] < 0.8 * losses[0]
 
@@ -63,15 +68,14 @@ def test_nan_loss_stops_with_epoch_and_step():
     x[5] = np.nan
     data = tf.data.Dataset.from_tensor_slices((x, np.ones(8, dtype="float32"))).batch(2)
     with pytest.raises(TrainingDiverged, match=r"loss is nan at epoch 1, step 3"):
-        fit(small_model(), data, config=TrainConfig(epochs=2, verbose=0), loss="binary_crossentropy")
+        train(small_model(), data, epochs=2)
 
 
 def test_early_stopping_and_csv_log(tmp_path):
     data = counting_data()
     flipped = data.map(lambda x, y: (x, 1.0 - y))  # learning the task makes this loss grow
-    summary = fit(small_model(), data, validation=flipped, out_dir=tmp_path,
-                  config=TrainConfig(epochs=30, learning_rate=0.05, patience=1, verbose=0),
-                  loss="binary_crossentropy")
+    summary = fit(small_model(), TrainingPlan(data, loss="binary_crossentropy", validation=flipped),
+                  TrainSettings(epochs=30, learning_rate=0.05, patience=1), out_dir=tmp_path)
     assert summary["epochs_run"] < 30 and summary["monitor"] == "val_loss"
     lines = (tmp_path / "training-log.csv").read_text().splitlines()
     assert lines[0].startswith("epoch") and len(lines) == summary["epochs_run"] + 1
@@ -82,24 +86,22 @@ def test_early_stopping_and_csv_log(tmp_path):
 def test_gradient_clipping_is_on_by_default():
     from nlp_tasks.training import make_optimizer
 
-    assert make_optimizer(TrainConfig()).global_clipnorm == 5.0
-    assert make_optimizer(TrainConfig(clipnorm=None)).global_clipnorm is None
+    assert make_optimizer(TrainSettings()).global_clipnorm == 5.0
+    assert make_optimizer(TrainSettings(clipnorm=None)).global_clipnorm is None
 
 
 @pytest.mark.parametrize("field, value", [("epochs", 0), ("learning_rate", -1.0), ("clipnorm", 0.0),
-                                          ("patience", -1), ("verbose", 5)])
+                                          ("patience", -1)])
 def test_bad_training_options_are_refused(field, value):
     with pytest.raises(UserError, match=field):
-        TrainConfig(**{field: value})
+        TrainSettings(**{field: value})
 
 
 def test_learning_rate_decays_when_the_monitor_stalls():
     data = counting_data()
     flipped = data.map(lambda x, y: (x, 1.0 - y))
     model = small_model()
-    fit(model, data, validation=flipped, config=TrainConfig(epochs=4, learning_rate=0.05, patience=None,
-                                                             lr_decay=0.5, lr_patience=0, verbose=0),
-        loss="binary_crossentropy")
+    train(model, data, validation=flipped, epochs=4, learning_rate=0.05, patience=None, lr_decay=0.5, lr_patience=0)
     assert float(model.optimizer.learning_rate) < 0.05
 
 
@@ -112,8 +114,7 @@ def test_training_without_determinism_does_not_turn_on_xla(monkeypatch):
     monkeypatch.setattr(model, _keras_compat.AUTO_JIT_COMPILE, lambda: True)
     _keras_compat.disable_op_determinism()
     try:
-        fit(model, counting_data(), config=TrainConfig(epochs=1, deterministic=False, verbose=0),
-            loss="binary_crossentropy")
+        train(model, counting_data(), epochs=1, deterministic=False)
     finally:
         tf.config.experimental.enable_op_determinism()
     assert model.jit_compile is False
@@ -127,47 +128,44 @@ class FakeTerminal(io.StringIO):
 EPOCH_LINE = re.compile(r"^epoch (\d+)/2  \d+\.\ds  loss \d+\.\d{4}  val_loss \d+\.\d{4}$")
 
 
-def _train_showing_progress(monkeypatch, stream, verbose=1):
-    monkeypatch.setattr(sys, "stdout", stream)
+def _train_showing_progress(stream, bar=True):
     data = counting_data()
-    fit(small_model(), data, validation=data, config=TrainConfig(epochs=2, patience=None, verbose=verbose),
-        loss="binary_crossentropy")
-    return stream.getvalue()
+    train(small_model(), data, validation=data, stream=stream, bar=bar, epochs=2, patience=None)
+    return stream.getvalue() if stream is not None else ""
 
 
 def test_progress_in_a_pipe_is_one_plain_line_per_epoch(monkeypatch):
-    text = _train_showing_progress(monkeypatch, io.StringIO())
+    text = _train_showing_progress(io.StringIO())
     assert "\r" not in text and "\x1b" not in text and "\b" not in text
     lines = text.splitlines()
     assert [EPOCH_LINE.match(line).group(1) for line in lines] == ["1", "2"], text
 
 
 def test_progress_on_a_terminal_is_a_bar_with_eta_then_the_epoch_line(monkeypatch):
-    text = _train_showing_progress(monkeypatch, FakeTerminal())
+    text = _train_showing_progress(FakeTerminal())
     assert "ETA" in text and "[" in text and "4/4" in text  # 64 examples in batches of 16
     # Each epoch ends with its line: the bar is wiped, and the validation figures are not glued to it.
     finished = [segment.split("\r")[-1] for segment in text.split("\n")[:-1]]
     assert [EPOCH_LINE.match(line).group(1) for line in finished] == ["1", "2"], text
-    # verbose=2: plain lines even on a terminal.
-    plain = _train_showing_progress(monkeypatch, FakeTerminal(), verbose=2)
+    # bar=False: plain lines even on a terminal.
+    plain = _train_showing_progress(FakeTerminal(), bar=False)
     assert "\r" not in plain and len(plain.splitlines()) == 2
 
 
-def test_quiet_training_prints_nothing(monkeypatch):
-    assert _train_showing_progress(monkeypatch, FakeTerminal(), verbose=0) == ""
+def test_quiet_training_prints_nothing(capsys):
+    _train_showing_progress(None)
+    assert capsys.readouterr() == ("", "")
 
 
-def test_output_settings_do_not_block_a_resume(tmp_path, capsys):
+def test_output_settings_do_not_block_a_resume(tmp_path):
     data = counting_data()
-    fit(small_model(), data, validation=data, out_dir=tmp_path, config=TrainConfig(epochs=1, verbose=0),
-        loss="binary_crossentropy")
-    capsys.readouterr()
-    summary = fit(small_model(), data, validation=data, out_dir=tmp_path, config=TrainConfig(epochs=1, verbose=1),
-                  loss="binary_crossentropy")
-    assert "training already complete" in capsys.readouterr().out and summary["resumed_from_epoch"] == 1
+    plan = TrainingPlan(data, loss="binary_crossentropy", validation=data)
+    fit(small_model(), plan, TrainSettings(epochs=1), out_dir=tmp_path)
+    shown = io.StringIO()
+    summary = fit(small_model(), plan, TrainSettings(epochs=1), out_dir=tmp_path, stream=shown)
+    assert "training already complete" in shown.getvalue() and summary["resumed_from_epoch"] == 1
     with pytest.raises(UserError, match="different"):  # what the run computes still counts
-        fit(small_model(), data, validation=data, out_dir=tmp_path, config=TrainConfig(epochs=1, seed=3),
-            loss="binary_crossentropy")
+        fit(small_model(), plan, TrainSettings(epochs=1, seed=3), out_dir=tmp_path)
 
 
 def test_training_curves_have_a_title_and_whole_epoch_ticks(tmp_path, monkeypatch):
@@ -190,7 +188,7 @@ def test_a_checkpoint_written_before_the_settings_moved_still_matches():
     settings it did not declare then (lr_patience, deterministic): the same run, still resumed."""
     from nlp_tasks.checkpoint import _without_output_settings
 
-    training = TrainConfig(verbose=0).to_dict()
+    training = {**TrainSettings().to_dict(), "verbose": 0}
     new = {"training": {k: v for k, v in training.items() if k != "verbose"},
            "task": "sentiment", "config": {"units": 8, **{k: v for k, v in training.items() if k != "verbose"}}}
     old = {"training": training, "task": "sentiment",

@@ -10,11 +10,11 @@ import dataclasses
 
 import numpy as np
 
-from nlp_tasks.config import Config
+from nlp_tasks.config import Config, TrainSettings
 from nlp_tasks.model_checks import embedding_layer_name
 from nlp_tasks.pipeline import Pipeline
 from nlp_tasks.runtime import set_seed
-from nlp_tasks.training import TrainConfig, fit
+from nlp_tasks.training import TrainingPlan, fit
 from nlp_tasks.vocab import Vocabulary
 
 
@@ -55,10 +55,11 @@ class ToyPipeline(Pipeline):
         self.labels = sorted(set(labels))
         self.build_model()
         y = np.array([self.labels.index(label) for label in labels])
-        cfg = TrainConfig(epochs=self.config.epochs, batch_size=4, learning_rate=0.02, seed=self.config.seed,
-                          verbose=0, **options)
-        return fit(self.model, self._dataset(texts, y, cfg.batch_size), config=cfg,
-                   loss=keras.losses.SparseCategoricalCrossentropy(), metrics=["accuracy"])
+        settings = TrainSettings(epochs=self.config.epochs, batch_size=4, learning_rate=0.02, seed=self.config.seed,
+                                 **options)
+        plan = TrainingPlan(self._dataset(texts, y, settings.batch_size),
+                            loss=keras.losses.SparseCategoricalCrossentropy(), metrics=["accuracy"])
+        return fit(self.model, plan, settings)
 
     def _dataset(self, texts, y, batch_size):
         import tensorflow as tf

@@ -16,11 +16,9 @@ import sys
 import click
 
 from nlp_tasks import UserError, __version__
+from nlp_tasks.cli import options
 from nlp_tasks.registry import entries, resolve
-from nlp_tasks.serve.spec import Limits
-
-LIMITS = Limits()  # the server's defaults (nothing here imports FastAPI or TensorFlow)
-
+from nlp_tasks.serve.spec import Limits  # settings only: nothing here imports FastAPI or TensorFlow
 
 class TaskGroup(click.Group):
     """Root group whose task subgroups are imported only when used."""
@@ -68,7 +66,7 @@ def info(as_json):
     found = data_dir(required=False)
     summary["data_dir"] = str(found) if found else None
     summary["tasks"] = sorted(entries())
-    from nlp_tasks.layers.fused import path_summary
+    from nlp_tasks.layers.recurrent import path_summary
 
     summary["recurrent_paths"] = path_summary()  # which path each cell kind takes on this device
     from nlp_tasks.layers import calibration
@@ -90,38 +88,15 @@ def info(as_json):
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every interface).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port (0: any free port).")
 @click.option("--open", "open_browser", is_flag=True, help="Open the web page in a browser once the server is up.")
-@click.option("--max-body-bytes", type=click.IntRange(1), default=LIMITS.max_body_bytes, show_default=True,
-              help="Largest request body.")
-@click.option("--max-texts", type=click.IntRange(1), default=LIMITS.max_texts, show_default=True,
-              help="Texts in one request.")
-@click.option("--max-tokens", type=click.IntRange(1), default=LIMITS.max_tokens, show_default=True,
-              help="Tokens in one request, all its texts together.")
-@click.option("--max-length", type=click.IntRange(1), default=LIMITS.max_length, show_default=True,
-              help="Generated tokens (language model) or time steps (music) in one request.")
-@click.option("--max-sample-tokens", type=click.IntRange(1), default=LIMITS.max_sample_tokens, show_default=True,
-              help="Tokens one language-model sample request runs through the model: samples (or beam width) x "
-                   "(prime + length).")
-@click.option("--max-audio-seconds", type=click.IntRange(1), default=LIMITS.max_audio_seconds, show_default=True,
-              help="Seconds of WAV audio one music request renders.")
-@click.option("--max-header-bytes", type=click.IntRange(1), default=LIMITS.max_header_bytes, show_default=True,
-              help="Request line and headers of one request (431 beyond).")
-@click.option("--max-batch", type=click.IntRange(1), default=LIMITS.max_batch, show_default=True,
-              help="Texts in one model call when concurrent requests are batched.")
-@click.option("--batch-wait-ms", type=click.FloatRange(0), default=LIMITS.batch_wait_ms, show_default=True,
-              help="How long a batch waits for more requests.")
-@click.option("--no-batching", is_flag=True, help="Run every request in a model call of its own.")
+@options.config_options(Limits)
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default="warning",
               show_default=True, help="Server log level; 'info' also logs every request.")
-def serve(models, host, port, open_browser, max_body_bytes, max_texts, max_tokens, max_length, max_sample_tokens,
-          max_audio_seconds, max_header_bytes, max_batch, batch_wait_ms, no_batching, log_level):
+def serve(models, host, port, open_browser, log_level, **values):
     """Serve saved models (MODEL: a folder, or NAME=FOLDER) over HTTP: a JSON API under /v1, its
     documentation at /docs and a web page at / that runs every model on a text."""
     from nlp_tasks.serve import serve as run_server
 
-    limits = Limits(max_body_bytes=max_body_bytes, max_texts=max_texts, max_tokens=max_tokens, max_length=max_length,
-                    max_sample_tokens=max_sample_tokens, max_audio_seconds=max_audio_seconds,
-                    max_header_bytes=max_header_bytes, max_batch=max_batch, batch_wait_ms=batch_wait_ms,
-                    batching=not no_batching)
+    limits = options.config_from(Limits, values)[0]
     run_server(models, host, port, limits, open_browser, log_level)
 
 

@@ -42,7 +42,7 @@ def texts(input_help: str = "A file with one text per line."):
 
 
 def verbosity(quiet: bool, as_json: bool) -> int:
-    """``TrainConfig.verbose`` for a train command: progress unless --quiet or --json."""
+    """``Pipeline.train``'s ``verbose`` for a train command: progress unless --quiet or --json."""
     return 0 if quiet or as_json else 1
 
 
@@ -136,6 +136,8 @@ def _param_type(field, hint):
     base = args[0] if args else hint
     if meta.get("choices"):
         return click.Choice([str(c) for c in meta["choices"]])
+    if base in (int, float) and meta.get("low") is None and meta.get("high") is None:
+        return click.INT if base is int else click.FLOAT
     if base in (int, float):
         kind = click.IntRange if base is int else click.FloatRange
         return kind(meta.get("low"), meta.get("high"), min_open=bool(meta.get("low_open")),
@@ -143,38 +145,80 @@ def _param_type(field, hint):
     return click.STRING
 
 
-def config_options(config_class):
-    """Decorator: one option per setting of ``config_class`` (:func:`nlp_tasks.config.setting`),
-    ``--field-name``, with the field's default, help, range and choices. A setting that may be
-    None takes ``none``; a boolean one is a ``--name/--no-name`` switch. The command receives the
-    values under the field names."""
+def setting_options(config_class, exclude=()) -> list[tuple[list, dict]]:
+    """One click option (its declarations and attributes) per setting of ``config_class`` (:func:`nlp_tasks.config.setting`), but
+    those in ``exclude``: ``--field-name`` with the field's default, help, range and choices. A
+    setting that may be None takes ``none``; a boolean one is a ``--name/--no-name`` switch, or
+    the one flag its setting names. Commands take them through :func:`config_options`; scripts
+    with argparse (the benchmarks) render the same options (:func:`argparse_settings`)."""
     import typing
 
     from nlp_tasks.config import TrainSettings
 
     hints = typing.get_type_hints(config_class)
     shared = {f.name for f in TrainSettings.settings()}
-    fields = sorted(config_class.settings(), key=lambda f: f.name in shared)  # the task's own first
+    fields = sorted((f for f in config_class.settings() if f.name not in exclude),
+                    key=lambda f: f.name in shared)  # the task's own first
+    made = []
+    for field in fields:
+        meta, hint = field.metadata, hints[field.name]
+        flag = "--" + field.name.replace("_", "-")
+        help_text = meta["help"]
+        if hint is bool and meta.get("flag"):  # one flag that sets the opposite of the default
+            option = ([meta["flag"], field.name], dict(is_flag=True, flag_value=not field.default,
+                                                       default=field.default, help=help_text))
+        elif hint is bool:
+            option = ([f"{flag}/--no-{flag[2:]}", field.name], dict(default=field.default, show_default=True,
+                                                                    help=help_text))
+        else:
+            kind = _param_type(field, hint)
+            if meta.get("none"):
+                kind = OrNone(kind)
+                help_text += f" 'none': {meta['none']}."
+            option = ([flag, field.name], dict(type=kind, default=field.default,
+                                               show_default="none" if field.default is None else True,
+                                               help=help_text))
+        made.append(option)
+    return made
+
+
+def config_options(config_class, exclude=()):
+    """Decorator: the options of :func:`setting_options` on a command, which receives the values
+    under the field names (training settings, generation settings, the server's limits alike);
+    :func:`config_from` makes the settings of them."""
 
     def decorate(command):
-        for field in reversed(fields):
-            meta, hint = field.metadata, hints[field.name]
-            flag = "--" + field.name.replace("_", "-")
-            help_text = meta["help"]
-            if hint is bool:
-                option = click.option(f"{flag}/--no-{flag[2:]}", field.name, default=field.default,
-                                      show_default=True, help=help_text)
-            else:
-                kind = _param_type(field, hint)
-                if meta.get("none"):
-                    kind = OrNone(kind)
-                    help_text += f" 'none': {meta['none']}."
-                option = click.option(flag, field.name, type=kind, default=field.default,
-                                      show_default="none" if field.default is None else True, help=help_text)
-            command = option(command)
+        for decls, attrs in reversed(setting_options(config_class, exclude)):
+            command = click.option(*decls, **attrs)(command)
         return command
 
     return decorate
+
+
+def argparse_settings(parser, config_class, exclude=()) -> None:
+    """The options of :func:`setting_options` on an ``argparse`` parser (the benchmarks'): the
+    same flags, defaults, help and checks (each value converted by the setting's click type)."""
+    import argparse
+
+    def converter(option):
+        def convert(text):
+            try:
+                return option.type.convert(text, option, None)
+            except click.BadParameter as err:
+                raise argparse.ArgumentTypeError(err.message) from None
+        return convert
+
+    for decls, attrs in setting_options(config_class, exclude):
+        option = click.Option(decls, **attrs)
+        if option.is_flag and option.secondary_opts:
+            parser.add_argument(option.opts[0], dest=option.name, action=argparse.BooleanOptionalAction,
+                                default=option.default, help=option.help)
+        elif option.is_flag:
+            parser.add_argument(option.opts[0], dest=option.name, action="store_const", const=option.flag_value,
+                                default=option.default, help=option.help)
+        else:
+            parser.add_argument(option.opts[0], dest=option.name, type=converter(option), default=option.default,
+                                help=option.help)
 
 
 def preset(presets: dict[str, dict]):

@@ -282,8 +282,6 @@ def measure(layer, options, batch: int, steps: int, n_x: int) -> dict:
 def _measure(layer, options, batch: int, steps: int, n_x: int) -> dict:
     import tensorflow as tf
 
-    from nlp_tasks.layers.recurrent import Recurrent
-
     config = layer.cell.get_config()
     config.update(name=f"nlp_tasks_calibration_{type(layer.cell).__name__}",
                   kernel_initializer={"class_name": "Constant", "config": {"value": 0.01}},
@@ -292,7 +290,7 @@ def _measure(layer, options, batch: int, steps: int, n_x: int) -> dict:
     x = tf.cast(tf.random.stateless_normal((batch, steps, n_x), seed=(0, 1)), layer.compute_dtype)
     functions = {}
     for name in options:
-        rnn = Recurrent(type(layer.cell).from_config(config), **path_options(name),
+        rnn = type(layer)(type(layer.cell).from_config(config), **path_options(name),  # the layer's own class
                         fused=False, return_sequences=layer.return_sequences,
                         go_backwards=layer.go_backwards, dtype=layer.dtype_policy,
                         name=f"nlp_tasks_calibration_{name}")

@@ -64,22 +64,6 @@ def takes_fused_path(layer, gpu: bool | None = None) -> bool:
     return gpu_visible() if gpu is None else gpu
 
 
-def path_summary(gpu: bool | None = None) -> dict:
-    """For ``nlp-tasks info``: which path each cell kind takes on this device by default."""
-    from nlp_tasks.layers.recurrent import recurrent
-
-    gpu = gpu_visible() if gpu is None else gpu
-    summary = {}
-    for kind in ("rnn", "gru", "mingru", "lstm"):
-        layer = recurrent(kind, 4)
-        reason = unfused_reason(layer)
-        if reason is None and gpu:
-            summary[kind] = "fused (cuDNN through Keras)"
-        else:
-            summary[kind] = "our time loop" + (f" ({reason})" if reason else " (no GPU visible)")
-    return summary
-
-
 # ---------------------------------------------------------------------- weights, in the graph
 def keras_weights(cell):
     """Keras' ``(kernel (n_x, G*u), recurrent_kernel (u, G*u), bias)`` from our stacked weights,

@@ -209,3 +209,19 @@ def recurrent(kind: str, units: int, return_sequences: bool = False, return_stat
     cell = CELL_TYPES[kind](units, **cell_kwargs)
     return Recurrent(cell, return_sequences=return_sequences, return_state=return_state,
                      go_backwards=go_backwards, stateful=stateful, name=name, fused=fused)
+
+
+def path_summary(gpu: bool | None = None) -> dict:
+    """For ``nlp-tasks info``: which path each cell kind takes on this device by default."""
+    from nlp_tasks.layers.fused import gpu_visible, unfused_reason
+
+    gpu = gpu_visible() if gpu is None else gpu
+    summary = {}
+    for kind in ("rnn", "gru", "mingru", "lstm"):
+        layer = recurrent(kind, 4)
+        reason = unfused_reason(layer)
+        if reason is None and gpu:
+            summary[kind] = "fused (cuDNN through Keras)"
+        else:
+            summary[kind] = "our time loop" + (f" ({reason})" if reason else " (no GPU visible)")
+    return summary

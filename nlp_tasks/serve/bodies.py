@@ -4,19 +4,22 @@ A task's ``serve.py`` builds its :class:`nlp_tasks.serve.spec.ServeSpec` from th
 bodies are pydantic models with strict types and no unknown fields (``{"text": 3}`` or
 ``{"temprature": 1}`` is refused, not guessed at), every text of which is valid Unicode
 (:class:`Body`); :func:`text_operation` is the batched operation over ``{"text"}`` or
-``{"texts"}``; :func:`draw_seed` the "no seed given: draw one and return it" of every generation.
+``{"texts"}``; :func:`settings_body` a body made from a settings class
+(:func:`nlp_tasks.config.setting`: the same names, defaults and help as the CLI's options), and
+:func:`settings_of` the settings of such a body (a generation's seed is drawn by their
+``resolved()``).
 """
 
 from __future__ import annotations
 
-import secrets
+import dataclasses
+import typing
 from typing import Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 from pydantic_core import PydanticCustomError
 
-from nlp_tasks.config import MAX_SEED
-from nlp_tasks.serve.spec import Operation, check_range, one_or_many, texts_of
+from nlp_tasks.serve.spec import Operation, one_or_many, texts_of
 
 
 class Body(BaseModel):
@@ -55,7 +58,23 @@ def text_operation(name: str, doc: str, body: type, count_tokens, run, respond=o
                      warmup=warmup)
 
 
-def draw_seed(seed):
-    """``seed``, checked, or a fresh one when it is None (returned to the client with the result)."""
-    check_range("seed", seed, 0, MAX_SEED)
-    return secrets.randbelow(2**31) if seed is None else seed
+def settings_body(name: str, settings_class, base: type = Body, doc: str = "", exclude=(), **extra) -> type:
+    """A request body (pydantic, strict, no unknown fields) with one field per setting of
+    ``settings_class`` but those in ``exclude``, its default and help as declared once
+    (:func:`nlp_tasks.config.setting`), and the ``extra`` fields (``prime=(str, Field(...))``).
+    The values' ranges are the settings' own: build the settings from the body (:func:`settings_of`)."""
+    hints = typing.get_type_hints(settings_class)
+    fields = {f.name: (hints[f.name], Field(f.default, description=_describe(f)))
+              for f in settings_class.settings() if f.name not in exclude}
+    return create_model(name, __base__=base, __doc__=doc or settings_class.__doc__, **extra, **fields)
+
+
+def _describe(field) -> str:
+    meta = field.metadata
+    return meta["help"] + (f" (none: {meta['none']})" if meta.get("none") else "")
+
+
+def settings_of(settings_class, body):
+    """The ``settings_class`` of a body made by :func:`settings_body` (checked: a ``UserError``)."""
+    names = {f.name for f in dataclasses.fields(settings_class)}
+    return settings_class(**{k: v for k, v in body.model_dump().items() if k in names})

@@ -21,37 +21,36 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable
 
+from nlp_tasks.config import Config, setting
 from nlp_tasks.errors import UserError
 
 
 @dataclasses.dataclass(frozen=True)
-class Limits:
-    """What one request may ask of the server (``nlp-tasks serve --max-...``) and how requests
-    are batched. ``batching=False`` runs every request's items in a call of their own."""
+class Limits(Config):
+    """What one request may ask of the server and how requests are batched: settings declared
+    once (:func:`nlp_tasks.config.setting`), the ``nlp-tasks serve --max-...`` options of the
+    same names and defaults. ``batching=False`` runs every request's items in a call of their own.
 
-    max_body_bytes: int = 1_000_000
-    max_texts: int = 256  # texts (or token lists) in one request
-    max_tokens: int = 20_000  # tokens in one request, all its texts together
-    max_length: int = 2_000  # generated tokens (language model) or time steps (music) per request
-    # The work of one request, which the limits above allow one by one but not all together
-    # (10,000 samples of 2,000 tokens; 2,000 steps at 4 bpm are 8 hours of audio), bounded so
-    # that a laptop answers within seconds: tokens through the model, samples (or beam
-    # hypotheses) x (prime + length), 50 samples of 2,000 tokens in one compiled loop; and
-    # seconds of WAV audio for music, (primer + steps) / steps per quarter x 60 / tempo: 5 minutes
-    # are 13 MB (22,050 Hz, 16 bits) and render in about a second even with every key sounding.
-    max_sample_tokens: int = 100_000
-    max_audio_seconds: int = 300
-    max_header_bytes: int = 65_536  # the request line and headers together (431 beyond)
-    max_batch: int = 64  # items in one model call
-    batch_wait_ms: float = 5.0  # how long a batch waits for more requests
-    batching: bool = True
+    The work of one request, which the size limits allow one by one but not all together (10,000
+    samples of 2,000 tokens; 2,000 steps at 4 bpm are 8 hours of audio), is bounded so that a
+    laptop answers within seconds: tokens through the model, samples (or beam hypotheses) x
+    (prime + length), 50 samples of 2,000 tokens in one compiled loop; and seconds of WAV audio
+    for music, (primer + steps) / steps per quarter x 60 / tempo: 5 minutes are 13 MB (22,050 Hz,
+    16 bits) and render in about a second even with every key sounding."""
 
-    def __post_init__(self):
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            if field.name != "batching" and not value >= (0 if field.name == "batch_wait_ms" else 1):
-                raise UserError(f"{field.name.replace('_', '-')} must be at least "
-                                f"{0 if field.name == 'batch_wait_ms' else 1}, got {value!r}")
+    max_body_bytes: int = setting(1_000_000, "Largest request body.", low=1)
+    max_texts: int = setting(256, "Texts (or token lists) in one request.", low=1)
+    max_tokens: int = setting(20_000, "Tokens in one request, all its texts together.", low=1)
+    max_length: int = setting(2_000, "Generated tokens (language model) or time steps (music) in one request.",
+                              low=1)
+    max_sample_tokens: int = setting(100_000, "Tokens one language-model sample request runs through the model: "
+                                     "samples (or beam width) x (prime + length).", low=1)
+    max_audio_seconds: int = setting(300, "Seconds of WAV audio one music request renders.", low=1)
+    max_header_bytes: int = setting(65_536, "Request line and headers of one request (431 beyond).", low=1)
+    max_batch: int = setting(64, "Texts in one model call when concurrent requests are batched.", low=1)
+    batch_wait_ms: float = setting(5.0, "How long a batch waits for more requests.", low=0)
+    batching: bool = setting(True, "Batch concurrent requests ('--no-batching': every request in a model call of "
+                             "its own).", flag="--no-batching")
 
 
 class OverLimit(UserError):

@@ -7,13 +7,12 @@ method; TensorFlow is imported only when a command runs.
 from __future__ import annotations
 
 import json
-import secrets
 
 import click
 
 from nlp_tasks.cli import options
 from nlp_tasks.cli.commands import evaluate_command, train_command
-from nlp_tasks.config import MAX_BATCH_SIZE, MAX_SAMPLE_LENGTH, MAX_SAMPLE_TOKENS, MAX_SAMPLES, MAX_SEED
+from nlp_tasks.config import MAX_BATCH_SIZE, SampleSettings
 
 
 @click.group()
@@ -57,32 +56,16 @@ cli.add_command(evaluate_command(
 @cli.command()
 @click.argument("model_dir", type=click.Path())
 @click.option("--prime", default="", help="Text to continue [default: none; a<0> = 0 and x<1> = 0].")
-@click.option("--length", type=click.IntRange(1, MAX_SAMPLE_LENGTH), default=500, show_default=True, help="Tokens to generate.")
-@click.option("--temperature", type=float, default=1.0, show_default=True,
-              help="Below 1: safer, more repetitive; above 1: more surprising; 0: always the most likely token.")
-@click.option("--top-k", type=int, default=None, help="Sample only among the k most likely tokens.")
-@click.option("--top-p", type=float, default=None, help="Sample only among the most likely tokens whose mass reaches p.")
-@click.option("--beam", type=int, default=None, help="Beam search with this many hypotheses instead of sampling.")
-@click.option("--seed", type=click.IntRange(0, MAX_SEED), default=None,
-              help="Random seed; the same seed gives the same text [default: a fresh one, printed with --json].")
-@click.option("--stop-at-eos", is_flag=True, help="Stop at the end-of-sequence token.")
-@click.option("--no-unk", is_flag=True, help="Never emit <unk>: draw again instead.")
-@click.option("--samples", type=click.IntRange(1, MAX_SAMPLES), default=1, show_default=True,
-              help=f"Independent samples, drawn together as one batch (at most {MAX_SAMPLE_TOKENS:,} tokens in all: "
-                   "samples x length).")
+@options.config_options(SampleSettings)
 @options.json_output
-def sample(model_dir, prime, length, temperature, top_k, top_p, beam, seed, stop_at_eos, no_unk, samples, as_json):
+def sample(model_dir, prime, as_json, **values):
     """Generate novel text from MODEL_DIR, feeding each sampled token back in."""
-    from nlp_tasks.sampling import check_options, check_work
     from .pipeline import LanguageModelPipeline
 
-    check_options(temperature, top_k, top_p, beam)  # before the model loads: fail fast
-    check_work(samples, length, beam=beam)  # the prime's tokens are counted once the vocabulary is loaded
-    seed = secrets.randbelow(2**31) if seed is None else seed
-    lm = LanguageModelPipeline.load(model_dir)
-    texts = lm.sample_many(samples, prime, length, temperature, top_k, top_p, beam, seed, stop_at_eos, no_unk)
+    settings = options.config_from(SampleSettings, values)[0].resolved()  # checked before the model loads
+    texts = LanguageModelPipeline.load(model_dir).sample_texts(prime, settings)
     if as_json:
-        click.echo(json.dumps({"seed": seed, "prime": prime, "samples": texts}, indent=2, ensure_ascii=False))
+        click.echo(json.dumps({"seed": settings.seed, "prime": prime, "samples": texts}, indent=2, ensure_ascii=False))
         return
     click.echo("\n\n".join(texts))
 

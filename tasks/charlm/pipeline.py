@@ -24,7 +24,7 @@ import time
 import numpy as np
 
 from nlp_tasks.batching import Batches, pad
-from nlp_tasks.config import check_parameters, recurrent_parameters
+from nlp_tasks.config import SampleSettings, check_parameters, recurrent_parameters
 from nlp_tasks.errors import UserError
 from nlp_tasks.metrics.language import loss_report, nats_to_bits, text_score
 from nlp_tasks.model_checks import OUTPUT_LAYER, embedding_layer_name
@@ -336,6 +336,7 @@ class LanguageModelPipeline(Pipeline):
         Each sampled token is fed back as the next input, until ``length`` tokens or, with
         ``stop_at_eos``, the first ``<eos>``. ``seed`` fixes the output; ``beam`` returns the most
         likely continuation found by beam search instead of a random one. Returns prime + text.
+        The options are :class:`nlp_tasks.config.SampleSettings` (their help and ranges).
         """
         return self.sample_many(1, prime, length, temperature, top_k, top_p, beam, seed, stop_at_eos, no_unk)[0]
 
@@ -343,9 +344,16 @@ class LanguageModelPipeline(Pipeline):
                     top_k: int | None = None, top_p: float | None = None, beam: int | None = None,
                     seed: int | None = None, stop_at_eos: bool = False, no_unk: bool = False) -> list[str]:
         """``n`` independent samples drawn together as one batch (see :meth:`sample`)."""
+        settings = SampleSettings(length=length, temperature=temperature, top_k=top_k, top_p=top_p, beam=beam,
+                                  seed=seed, stop_at_eos=stop_at_eos, no_unk=no_unk, samples=n)
+        return self.sample_texts(prime, settings)
+
+    def sample_texts(self, prime: str, settings: SampleSettings) -> list[str]:
+        """``settings.samples`` texts continuing ``prime``, drawn as ``settings`` say (the CLI's and
+        the server's way in: the settings were checked when they were made)."""
         from .sampling import generate
 
-        return generate(self, n, prime, length, temperature, top_k, top_p, beam, seed, stop_at_eos, no_unk)
+        return generate(self, prime, settings)
 
 
 # ---------------------------------------------------------------------- helpers

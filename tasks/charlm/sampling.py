@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from nlp_tasks.config import MAX_SAMPLE_LENGTH, MAX_SAMPLES, MAX_SEED
+from nlp_tasks.config import SampleSettings
 from nlp_tasks.errors import UserError
 from nlp_tasks.model_checks import OUTPUT_LAYER, embedding_layer_name
-from nlp_tasks.sampling import (beam_search, check_options, check_work, graph_sample, log_softmax, sample, stream_keys,
+from nlp_tasks.sampling import (beam_search, check_work, graph_sample, log_softmax, sample, stream_keys,
                                 stream_uniforms)
 from nlp_tasks.stepper import RecurrentStepper, run_generation
 from nlp_tasks.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
@@ -71,22 +71,17 @@ def _join(prime: str, generated: str, level: str) -> str:
     return prime + generated
 
 
-def generate(pipe, n: int, prime: str, length: int, temperature: float, top_k, top_p, beam, seed,
-             stop_at_eos: bool, no_unk: bool, in_graph: bool = True) -> list[str]:
-    """``n`` samples (or, with ``beam``, the beam-search continuation) as texts prime + sample.
+def generate(pipe, prime: str, settings: SampleSettings, in_graph: bool = True) -> list[str]:
+    """``settings.samples`` samples (or, with ``settings.beam``, the beam-search continuation) as
+    texts prime + sample, drawn as the settings say (checked when they were made).
     ``in_graph=False``: the step-by-step sampler with a NumPy generator (for the benchmark)."""
-    check_options(temperature, top_k, top_p, beam)
-    if not isinstance(length, int) or not 1 <= length <= MAX_SAMPLE_LENGTH:
-        raise UserError(f"length must be a number of tokens from 1 to {MAX_SAMPLE_LENGTH:,}, got {length!r}")
-    if not isinstance(n, int) or not 1 <= n <= MAX_SAMPLES:
-        raise UserError(f"the number of samples must be from 1 to {MAX_SAMPLES:,}, got {n!r}")
+    n, length, temperature, seed = settings.samples, settings.length, settings.temperature, settings.seed
+    top_k, top_p, beam, stop_at_eos = settings.top_k, settings.top_p, settings.beam, settings.stop_at_eos
     if beam is not None and n != 1:
         raise UserError("beam search returns one continuation; ask for one sample")
-    if seed is not None and (not isinstance(seed, int) or not 0 <= seed <= MAX_SEED):
-        raise UserError(f"seed must be an integer from 0 to {MAX_SEED}, got {seed!r}")
     primer = pipe._encode_text(prime, "the primer") if prime else []
     check_work(n, length, len(primer), beam)  # samples x length within MAX_SAMPLE_TOKENS, before any allocation
-    banned = [PAD_ID, BOS_ID] + ([UNK_ID] if no_unk else [])
+    banned = [PAD_ID, BOS_ID] + ([UNK_ID] if settings.no_unk else [])
     inputs = [BOS_ID] + primer
     step = pipe.step_function() if beam is not None or not in_graph else None
     if beam is not None:

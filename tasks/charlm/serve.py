@@ -9,13 +9,11 @@ request per call, its work bounded before the model runs (``--max-sample-tokens`
 
 from __future__ import annotations
 
-from typing import Optional
-
 from pydantic import Field
 
-from nlp_tasks.config import MAX_SAMPLES
+from nlp_tasks.config import SampleSettings
 from nlp_tasks.errors import UserError
-from nlp_tasks.serve.bodies import Body, TextsBody, draw_seed, text_operation
+from nlp_tasks.serve.bodies import TextsBody, settings_body, settings_of, text_operation
 from nlp_tasks.serve.spec import Operation, OverLimit, ServeSpec, check_range, check_tokens, one_or_many
 
 
@@ -23,17 +21,8 @@ class ScoreBody(TextsBody):
     per_token: bool = Field(False, description="Also give every token's probability.")
 
 
-class SampleBody(Body):
-    prime: str = Field("", description="Text to continue (none: a<0> = 0 and x<1> = 0).")
-    length: int = Field(200, description="Tokens to generate.")
-    temperature: float = Field(1.0, description="Below 1: safer; above 1: more surprising; 0: greedy.")
-    top_k: Optional[int] = Field(None, description="Sample only among the k most likely tokens.")
-    top_p: Optional[float] = Field(None, description="Sample only among the most likely tokens whose mass reaches p.")
-    beam: Optional[int] = Field(None, description="Beam search with this many hypotheses instead of sampling.")
-    seed: Optional[int] = Field(None, description="The same seed gives the same text (default: a fresh one).")
-    stop_at_eos: bool = Field(False, description="Stop at the end-of-sequence token.")
-    no_unk: bool = Field(False, description="Never emit <unk>.")
-    samples: int = Field(1, description="Independent samples, drawn together.")
+SampleBody = settings_body("SampleBody", SampleSettings, doc="Sampling options: those of `charlm sample`.",
+                           prime=(str, Field("", description="Text to continue (none: a<0> = 0 and x<1> = 0).")))
 
 
 def serve_spec(pipe) -> ServeSpec:
@@ -42,22 +31,19 @@ def serve_spec(pipe) -> ServeSpec:
     vocab = pipe.vocab
 
     def sample_items(body, limits):
-        check_options(body.temperature, body.top_k, body.top_p, body.beam)  # the CLI's checks
+        check_options(body.temperature, body.top_k, body.top_p, body.beam)  # the CLI's messages first
         check_range("length", body.length, 1, limits.max_length, "--max-length")
-        check_range("samples", body.samples, 1, MAX_SAMPLES)
         prime = len(vocab.tokenize(body.prime))
         check_tokens(prime, limits)
         try:  # samples x (prime + length): the work of the request, before the model allocates any of it
             check_work(body.samples, body.length, prime, body.beam, limits.max_sample_tokens, "--max-sample-tokens")
         except UserError as err:
             raise OverLimit(err.message) from None
-        return [body.model_copy(update={"seed": draw_seed(body.seed)})]
+        return [(body.prime, settings_of(SampleSettings, body).resolved())]
 
-    def sample(bodies):
-        b = bodies[0]
-        texts = pipe.sample_many(b.samples, b.prime, b.length, b.temperature, b.top_k, b.top_p, b.beam, b.seed,
-                                 b.stop_at_eos, b.no_unk)
-        return [{"seed": b.seed, "prime": b.prime, "samples": texts}]
+    def sample(items):
+        prime, settings = items[0]
+        return [{"seed": settings.seed, "prime": prime, "samples": pipe.sample_texts(prime, settings)}]
 
     def score_respond(body, results):
         order = sorted(range(len(results)), key=lambda i: -results[i]["log_prob"])

@@ -7,16 +7,15 @@ TensorFlow is imported only when a command runs.
 from __future__ import annotations
 
 import json
-import secrets
 from pathlib import Path
 
 import click
 
 from nlp_tasks.cli import options
 from nlp_tasks.cli.commands import evaluate_command, train_command
-from nlp_tasks.config import MAX_SEED, MAX_STEPS
 from nlp_tasks.errors import UserError
-from .data import MAX_TEMPO_BPM, MIN_TEMPO_BPM
+
+from .generation import GenerateSettings
 
 DATA_HELP = ("a piano-roll JSON file (FILE.json:valid picks a split), a MIDI file or folder, "
              "or builtin:bach-chorales (music21's corpus, offline)")
@@ -54,41 +53,33 @@ cli.add_command(evaluate_command(
 
 @cli.command()
 @click.argument("model_dir", type=click.Path())
-@click.option("--steps", type=click.IntRange(1, MAX_STEPS), default=64, show_default=True, help="Time steps to generate.")
 @click.option("--out", "out", type=click.Path(dir_okay=False), required=True, help="The MIDI file to write.")
 @click.option("--primer", type=click.Path(dir_okay=False), default=None,
               help="A MIDI file (or piano-roll JSON) to continue; its notes stay on their own track.")
-@click.option("--seed", type=click.IntRange(0, MAX_SEED), default=None,
-              help="Random seed; the same seed gives the same music [default: a fresh one, printed].")
-@click.option("--temperature", type=float, default=1.0, show_default=True,
-              help="Below 1: safer; above 1: wilder; 0: every key above probability 0.5.")
-@click.option("--tempo", type=click.FloatRange(MIN_TEMPO_BPM, MAX_TEMPO_BPM), default=100.0, show_default=True,
-              help=f"Beats per minute, {MIN_TEMPO_BPM} to {MAX_TEMPO_BPM} (a MIDI file holds nothing slower).")
+@options.config_options(GenerateSettings, exclude=("samples",))
 @click.option("--png", is_flag=True, help="Also save a piano-roll picture next to the MIDI file.")
 @options.json_output
-def generate(model_dir, steps, out, primer, seed, temperature, tempo, png, as_json):
+def generate(model_dir, out, primer, png, as_json, **values):
     """Generate music from MODEL_DIR (from silence, or continuing --primer) and write it as MIDI."""
     import numpy as np
 
     from . import data as md
     from .pipeline import MusicPipeline
 
-    from nlp_tasks.sampling import check_temperature
-
-    check_temperature(temperature)  # before the model loads: fail fast
+    settings = options.config_from(GenerateSettings, values)[0].resolved()  # checked before the model loads
     if not Path(out).suffix.lower() in md.MIDI_SUFFIXES:
         raise UserError(f"{out}: the output file must end in .mid or .midi")
-    seed = secrets.randbelow(2**31) if seed is None else seed
     pipe = MusicPipeline.load(model_dir)
-    result = pipe.generate(steps=steps, primer=primer, seed=seed, temperature=temperature)
+    result = pipe.generate(steps=settings.steps, primer=primer, seed=settings.seed, temperature=settings.temperature)
     spq = pipe.config.steps_per_quarter
-    md.write_midi(out, result["roll"], spq, tempo, primer_steps=result["primer_steps"])
-    report = {"midi": str(out), "seed": seed, "steps": steps, "primer_steps": result["primer_steps"],
+    md.write_midi(out, result["roll"], spq, settings.tempo, primer_steps=result["primer_steps"])
+    report = {"midi": str(out), "seed": settings.seed, "steps": settings.steps, "primer_steps": result["primer_steps"],
               "notes_per_step": float(np.asarray(result["roll"])[result["primer_steps"]:].sum(axis=1).mean())}
     if png:
         report["png"] = str(md.plot_roll(Path(out).with_suffix(".png"), result["roll"], result["primer_steps"]))
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:
-        click.echo(f"wrote {out} ({steps} steps, seed {seed}" + (f", primer {result['primer_steps']} steps" if
-                   result["primer_steps"] else "") + ")" + (f" and {report['png']}" if png else ""))
+        click.echo(f"wrote {out} ({settings.steps} steps, seed {settings.seed}" + (
+            f", primer {result['primer_steps']} steps" if result["primer_steps"] else "") + ")" + (
+            f" and {report['png']}" if png else ""))

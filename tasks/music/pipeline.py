@@ -39,9 +39,6 @@ from nlp_tasks.batching import Batches, pad
 from nlp_tasks.config import (
     CELLS,
     MAX_LAYERS,
-    MAX_SAMPLES,
-    MAX_SEED,
-    MAX_STEPS,
     MAX_WIDTH,
     TrainSettings,
     check_parameters,
@@ -52,10 +49,10 @@ from nlp_tasks.config import (
 from nlp_tasks.errors import UserError
 from nlp_tasks.model_checks import OUTPUT_LAYER
 from nlp_tasks.pipeline import Pipeline, TrainingData, TrainingPlan
-from nlp_tasks.sampling import check_temperature
 from nlp_tasks.sources import split_source
 from . import data as md
 from .heads import HEADS, head_class
+from .generation import GenerateSettings, generate_frames, opening_frames
 from .scoring import frame_metrics, piece_probabilities, validation_figures
 
 
@@ -239,18 +236,12 @@ class MusicPipeline(Pipeline):
         sigmoid head; in order, each given the keys drawn below it, by the NADE head) and the drawn
         frame is fed back in, all in one compiled loop. Stream ``i`` of ``n`` draws its random
         numbers with key ``seed + i``, so the same seed gives the same piece on every run, alone
-        or in a batch. ``temperature`` 0 keeps every key above probability 0.5; otherwise it
-        is from 0.001 to 1000 (:func:`nlp_tasks.sampling.check_temperature`). Without a primer, the first frame is a training piece's
-        opening, drawn by frequency (the module docstring says why). Returns ``{"roll": P + steps lists of 88 zeros and ones (or n such rolls),
+        or in a batch. ``temperature`` 0 keeps every key above probability 0.5 (the options are
+        :class:`tasks.music.generation.GenerateSettings`: their help and ranges). Without a primer,
+        the first frame is a training piece's opening, drawn by frequency (the module docstring says why). Returns ``{"roll": P + steps lists of 88 zeros and ones (or n such rolls),
         "primer_steps": P}``; the primer's own frames come first, unchanged.
         """
-        if not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
-            raise UserError(f"steps must be a number of time steps from 1 to {MAX_STEPS:,}, got {steps!r}")
-        if not isinstance(n, int) or not 1 <= n <= MAX_SAMPLES:
-            raise UserError(f"n must be from 1 to {MAX_SAMPLES:,}, got {n!r}")
-        temperature = check_temperature(temperature)
-        if seed is not None and (not isinstance(seed, int) or not 0 <= seed <= MAX_SEED):
-            raise UserError(f"seed must be an integer from 0 to {MAX_SEED}, got {seed!r}")
+        settings = GenerateSettings(steps=steps, temperature=temperature, seed=seed, samples=n)  # checked
         if primer is None:
             primer_roll = np.zeros((0, md.KEYS), np.float32)
         elif isinstance(primer, list) and not all(isinstance(f, list) and len(f) == md.KEYS for f in primer):
@@ -261,107 +252,11 @@ class MusicPipeline(Pipeline):
                 raise UserError(f"a primer piano roll must have shape (T, {md.KEYS}), got {primer_roll.shape}")
         else:
             primer_roll = md.read_pieces(primer, "train", self.config.steps_per_quarter)[0]
-        frames = generate_frames(self, n, steps, primer_roll, seed, temperature)
+        frames = generate_frames(self, n, steps, primer_roll, settings.seed, settings.temperature)
         out = np.swapaxes(frames, 0, 1).astype(np.float32)  # (n, steps, 88)
         rolls = [np.concatenate([primer_roll, o]) for o in out]
         rolls = [roll.astype(int).tolist() for roll in rolls]  # plain Python: T lists of 88 zeros and ones
         return {"roll": rolls[0] if n == 1 else rolls, "primer_steps": len(primer_roll)}
-
-
-# ---------------------------------------------------------------------- generation
-def generate_frames(pipe, n: int, steps: int, primer_roll, seed, temperature: float, in_graph: bool = True):
-    """``(steps, n, 88)`` frames drawn after ``primer_roll``. In one compiled loop
-    (:class:`nlp_tasks.generation.GraphGenerator`; stream ``i`` draws with key ``seed + i``), or,
-    with ``in_graph=False``, step by step with a NumPy generator seeded by ``seed`` (the earlier
-    sampler, which the benchmark measures against)."""
-    from nlp_tasks.sampling import stream_keys
-    from nlp_tasks.stepper import run_generation
-
-    head = pipe.head
-    openings = _usable_openings(pipe.metrics) if not len(primer_roll) else None
-    silence = np.zeros((n, md.KEYS), np.float32)  # x<1> = 0
-    primer_inputs = [np.repeat(row[None], n, axis=0) for row in primer_roll]
-    if in_graph:
-        generator = _graph_generator(pipe, head, float(temperature), openings)
-        return generator(np.stack([silence, *primer_inputs]), steps, stream_keys(seed, n))
-    rng = np.random.default_rng(seed)
-
-    def draw(t, logits):
-        if t == 0 and openings:
-            return _draw_openings(openings, n, rng, greedy=temperature == 0)
-        uniforms = rng.random((n, md.KEYS)) if temperature else None
-        return head.draw(logits, uniforms, temperature)
-
-    return np.stack(run_generation(pipe.step_function(), [silence, *primer_inputs], n, steps, draw))
-
-
-def _graph_generator(pipe, head, temperature: float, openings):
-    """The compiled generation loop for this model, temperature and recorded openings."""
-    import json
-
-    import tensorflow as tf
-
-    from nlp_tasks.generation import GraphGenerator
-    from nlp_tasks.sampling import stream_uniforms
-
-    model = pipe.require_model()
-    if pipe._generators.get("model") is not model:  # built for another model object: start again
-        pipe._generators = {"model": model}
-    options = (temperature, json.dumps(openings))
-    if options not in pipe._generators:
-        if openings:
-            table = np.zeros((len(openings), md.KEYS), np.float32)
-            for row, (keys, _) in enumerate(openings):
-                table[row, keys] = 1.0
-            counts = np.cumsum([count for _, count in openings]).astype(np.float64)
-
-        def draw(t, outputs, keys):
-            uniforms = stream_uniforms(keys, t, md.KEYS)  # (n, 88): this step's numbers of each stream
-            frame = head.graph_draw(outputs, uniforms, temperature)
-            if not openings:
-                return frame
-            # Step 1 from silence: a recorded opening, drawn by its count (the most frequent when greedy).
-            pick = (tf.zeros_like(keys, tf.int32) if temperature == 0 else
-                    tf.reduce_sum(tf.cast(tf.constant(counts)[None, :] <= uniforms[:, :1] * counts[-1], tf.int32), -1))
-            return tf.where(tf.equal(t, 0), tf.gather(tf.constant(table), pick), frame)
-
-        pipe._generators[options] = GraphGenerator(
-            [model.get_layer(f"rnn_{i}").cell for i in range(1, pipe.config.layers + 1)],
-            model.get_layer(OUTPUT_LAYER), draw)
-    return pipe._generators[options]
-
-
-# ---------------------------------------------------------------------- helpers
-def opening_frames(pieces, limit: int = 256) -> list[list]:
-    """The distinct first frames of ``pieces`` as ``[[keys...], count]``, most frequent first
-    (ties by keys), at most ``limit`` of them: JSON for ``pipeline.json``."""
-    from collections import Counter
-
-    counts = Counter(tuple(int(k) for k in np.flatnonzero(np.asarray(p[0]) > 0.5)) for p in pieces if len(p))
-    return [[list(keys), count] for keys, count in sorted(counts.items(), key=lambda kc: (-kc[1], kc[0]))][:limit]
-
-
-def _usable_openings(metrics: dict) -> list | None:
-    """The recorded openings of a (possibly hand-edited) ``pipeline.json``, None if absent or odd."""
-    openings = (metrics.get("training") or {}).get("openings") if isinstance(metrics, dict) else None
-    if not isinstance(openings, list) or not openings:
-        return None
-    for entry in openings:
-        if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], list)
-                and all(isinstance(k, int) and 0 <= k < md.KEYS for k in entry[0])
-                and isinstance(entry[1], int) and entry[1] > 0):
-            return None
-    return openings
-
-
-def _draw_openings(openings, n: int, rng, greedy: bool = False) -> np.ndarray:
-    """``n`` frames, each a recorded opening drawn by its count (the most frequent when greedy)."""
-    counts = np.array([count for _, count in openings], dtype=np.float64)
-    picks = np.zeros(n, dtype=int) if greedy else rng.choice(len(openings), size=n, p=counts / counts.sum())
-    frames = np.zeros((n, md.KEYS), np.float32)
-    for row, pick in enumerate(picks):
-        frames[row, openings[pick][0]] = 1.0
-    return frames
 
 
 def _default_dev(train):

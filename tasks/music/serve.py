@@ -12,27 +12,22 @@ from typing import Literal, Optional
 
 from pydantic import Field
 
-from nlp_tasks.serve.bodies import Body, draw_seed
+from nlp_tasks.serve.bodies import settings_body, settings_of
 from nlp_tasks.serve.spec import Operation, OverLimit, ServeSpec, check_range
 
-from .data import MAX_TEMPO_BPM, MIN_TEMPO_BPM
+from .generation import GenerateSettings
 
 
-class GenerateBody(Body):
-    primer: Optional[list[list[int]]] = Field(None, description="Time steps of MIDI pitches to continue.")
-    steps: int = Field(64, description="Time steps to generate.")
-    temperature: float = Field(1.0, description="Below 1: safer; above 1: wilder; 0: every key above 0.5.")
-    seed: Optional[int] = Field(None, description="The same seed gives the same music (default: a fresh one).")
-    tempo: float = Field(100.0, description=f"Beats per minute of the MIDI file and the audio, {MIN_TEMPO_BPM} to "
-                                            f"{MAX_TEMPO_BPM}.")
-    format: Literal["midi", "wav", "json"] = Field("midi", description="A MIDI file, a WAV file, or JSON with the "
-                                                                      "piano roll and both files in base64.")
+GenerateBody = settings_body(
+    "GenerateBody", GenerateSettings, exclude=("samples",), doc="Generation options: those of `music generate`.",
+    primer=(Optional[list[list[int]]], Field(None, description="Time steps of MIDI pitches to continue.")),
+    format=(Literal["midi", "wav", "json"], Field("midi", description="A MIDI file, a WAV file, or JSON with the "
+                                                                      "piano roll and both files in base64.")))
 
 
 def serve_spec(pipe) -> ServeSpec:
     import numpy as np
 
-    from nlp_tasks.sampling import check_temperature
     from . import data as md
     from .audio import render_wav
 
@@ -40,13 +35,12 @@ def serve_spec(pipe) -> ServeSpec:
 
     def items(body, limits):
         check_range("steps", body.steps, 1, limits.max_length, "--max-length")
-        check_range("tempo", body.tempo, MIN_TEMPO_BPM, MAX_TEMPO_BPM)
-        check_temperature(body.temperature)  # the CLI's range
+        settings = settings_of(GenerateSettings, body).resolved()  # the CLI's ranges (tempo, temperature, seed)
         if body.primer is not None:
             check_range("primer steps", len(body.primer), 1, limits.max_length, "--max-length")
         if body.format != "midi":
             check_audio(len(body.primer or ()) + body.steps, body.tempo, limits)
-        return [body.model_copy(update={"seed": draw_seed(body.seed)})]
+        return [(body, settings)]
 
     def check_audio(steps: int, tempo: float, limits) -> None:
         """The WAV (also inside the JSON answer) of ``steps`` (primer and generated) at ``tempo`` within
@@ -58,15 +52,16 @@ def serve_spec(pipe) -> ServeSpec:
                             f"audio, more than the limit of {limits.max_audio_seconds:,} s (--max-audio-seconds): ask for "
                             "fewer steps, a faster tempo or format 'midi'")
 
-    def generate(bodies):
-        b = bodies[0]
-        result = pipe.generate(steps=b.steps, primer=b.primer, seed=b.seed, temperature=b.temperature)
+    def generate(items):
+        b, settings = items[0]
+        result = pipe.generate(steps=settings.steps, primer=b.primer, seed=settings.seed,
+                               temperature=settings.temperature)
         roll, primer_steps = result["roll"], result["primer_steps"]
         made = np.asarray(roll)[primer_steps:]
-        out = {"seed": b.seed, "steps": b.steps, "primer_steps": primer_steps, "tempo": b.tempo,
+        out = {"seed": settings.seed, "steps": settings.steps, "primer_steps": primer_steps, "tempo": settings.tempo,
                "notes_per_step": float(made.sum(axis=1).mean()), "roll": roll,
-               "midi": md.midi_bytes(roll, spq, b.tempo, primer_steps)}
-        out["wav"] = render_wav(roll, spq, b.tempo) if b.format != "midi" else None
+               "midi": md.midi_bytes(roll, spq, settings.tempo, primer_steps)}
+        out["wav"] = render_wav(roll, spq, settings.tempo) if b.format != "midi" else None
         return [out]
 
     def respond(body, results):

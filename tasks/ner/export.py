@@ -17,7 +17,7 @@ from nlp_tasks.export import text as gtext
 def export_spec(pipe) -> ExportSpec:
     import tensorflow as tf
 
-    from .pipeline import CASES, MAX_WORD_CHARS, decode_tags
+    from .features import CASES, MAX_WORD_CHARS, decode_tags
 
     model, cfg, labels = pipe.require_model(), pipe.config, list(pipe.labels)
     words_vocab, chars_vocab = pipe.vocabs["words"], pipe.vocabs.get("chars")

@@ -39,36 +39,17 @@ from nlp_tasks.config import (
     setting,
     train_default,
 )
-from nlp_tasks.data import read_conll, too_long
 from nlp_tasks.errors import UserError
 from nlp_tasks.metrics import conlleval
 from nlp_tasks.model_checks import OUTPUT_LAYER, embedding_layer_name
 from nlp_tasks.pipeline import Pipeline, TrainingData, TrainingPlan
-from nlp_tasks.sources import hub_split, load_hub_dataset, no_split_for_file, resolve_source
 from nlp_tasks.vectors import read_word_vectors, with_pretrained
 from nlp_tasks.vocab import UNK_ID, Vocabulary, normalize_token, tokenize_words_with_offsets
 
-CASES = ["<pad>", "lower", "upper", "title", "numeric", "mostly_numeric", "has_digit", "other"]
-MAX_WORD_CHARS = 24
+from .data import read_sentences
+from .features import CASES, MAX_WORD_CHARS, casing, decode_tags  # noqa: F401 - casing: tasks.ner's API
+
 SCHEMES = ("auto", *chunking.SCHEMES)  # the tag schemes read, or detected
-
-
-def casing(token: str) -> int:
-    """Casing class id of a token (Reimers & Gurevych 2017), 1..7; 0 is padding."""
-    digits = sum(c.isdigit() for c in token)
-    if token.isdigit():
-        return CASES.index("numeric")
-    if digits / max(len(token), 1) > 0.5:
-        return CASES.index("mostly_numeric")
-    if token.islower():
-        return CASES.index("lower")
-    if token.isupper():
-        return CASES.index("upper")
-    if token[:1].isupper():
-        return CASES.index("title")
-    if digits:
-        return CASES.index("has_digit")
-    return CASES.index("other")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,64 +76,6 @@ class NERConfig(TrainSettings):
 
     # Recorded recipes (--preset): the CoNLL-2003 run of benchmarks/RESULTS.md.
     presets: ClassVar[dict] = {"conll2003": {"epochs": 20, "word_dropout": 0.2}}
-
-
-def read_sentences(source, split: str = "train", scheme: str = "auto"):
-    """``[(tokens, tags)]`` from a CoNLL file, a hub/local HF dataset, or Python pairs."""
-    if isinstance(source, (list, tuple)):
-        out = []
-        for i, item in enumerate(source, start=1):
-            if (not isinstance(item, (list, tuple)) or len(item) != 2 or len(item[0]) != len(item[1])
-                    or not all(isinstance(t, str) for t in list(item[0]) + list(item[1]))):
-                raise UserError(f"sentence {i}: expected (tokens, tags) of equal length")
-            problem = too_long(sum(len(t) + 1 for t in item[0]))
-            if problem:
-                raise UserError(f"sentence {i}: {problem}")
-            from nlp_tasks.chunking import to_iob2
-
-            out.append((list(item[0]), to_iob2(list(item[1]), "iob2" if scheme == "auto" else scheme)))
-        if not out:
-            raise UserError("no sentences given")
-        return out
-    kind, name, chosen = resolve_source(str(source))  # "conll2003:train[:5000]", "folder:test"
-    if kind == "file":
-        no_split_for_file(name, chosen)
-        return read_conll(name, scheme=scheme)
-    data = load_hub_dataset(name, split=chosen or hub_split(split))
-    for column in ("tokens", "ner_tags"):
-        if column not in data.column_names:
-            raise UserError(f"data set {name!r}: no column {column!r} (columns: {', '.join(data.column_names)})")
-    feature = data.features["ner_tags"]
-    names = getattr(getattr(feature, "feature", None), "names", None)
-    sentences = []
-    for row, (tokens, tags) in enumerate(zip(data["tokens"], data["ner_tags"]), start=1):
-        problem = too_long(sum(len(str(t)) + 1 for t in tokens))
-        if problem:
-            raise UserError(f"data set {name!r}, row {row}: {problem}")
-        tags = [names[t] if names and isinstance(t, int) else str(t) for t in tags]
-        if tokens:
-            sentences.append((list(tokens), tags))
-    from nlp_tasks.chunking import detect_scheme, to_iob2
-
-    scheme = detect_scheme(t for _, t in sentences) if scheme == "auto" else scheme
-    return [(tokens, to_iob2(tags, scheme)) for tokens, tags in sentences]
-
-
-def decode_tags(model, crf: bool, words, cases, chars):
-    """``(path, score, mask)``: the best tag ids (CRF: Viterbi), each token's probability of its
-    most likely tag (CRF: its marginal) and the mask of real tokens, as tensors."""
-    import tensorflow as tf
-
-    out = model([words, cases, chars], training=False)
-    mask = words > 0
-    if crf:
-        layer = model.get_layer(OUTPUT_LAYER)
-        path, _ = layer.decode(out, mask)
-        probs = layer.marginals(out, mask)
-    else:
-        probs = out
-        path = tf.argmax(out, axis=-1, output_type=tf.int32) * tf.cast(mask, tf.int32)
-    return path, tf.reduce_max(probs, axis=-1), mask
 
 
 class NERPipeline(Pipeline):
