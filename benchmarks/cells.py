@@ -103,7 +103,9 @@ def machine_info(torch=None) -> dict:
     from nlp_tasks.layers import calibration
 
     host = calibration.machine()  # the CPU model and vector flags, as the path cache keys them
-    run = lambda *a: subprocess.run(a, cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    def run(*command):
+        return subprocess.run(command, cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
     nproc = run("nproc")
     code = [os.path.join("nlp_tasks", "layers", f) for f in ("cells.py", "recurrent.py", "bptt.py", "calibration.py")]
     sha = hashlib.sha256(b"".join(open(os.path.join(ROOT, f), "rb").read() for f in code)).hexdigest()
@@ -280,9 +282,12 @@ def markdown_section(res: dict) -> str:
              "| layer (ours vs keras.layers / torch.nn) | shape | ours path | ours ms/step | keras ms/step "
              "| torch ms/step | ours/keras | ours/torch | % of peak ours / keras / torch |",
              "|---|---|---|---|---|---|---|---|---|"]
+
+    def pct(c):
+        return f"{100 * c['gflops'] / peak:.1f}%" if c else "n/a"
+
     for r in res["results"]:
         o, k, t = r["ours"], r["keras"], r.get("torch")
-        pct = lambda c: f"{100 * c['gflops'] / peak:.1f}%" if c else "n/a"
         lines.append(
             f"| {r['kind']} vs {r['keras_layer']} / {r['torch_layer']} | {shape_str(r)} "
             f"| {r.get('ours_training_path', '-')} | {ms_str(o)} | {ms_str(k)} | {ms_str(t) if t else 'n/a'} "

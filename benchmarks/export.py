@@ -218,8 +218,8 @@ def _greedy_frames(step, batch, state_size, length):
 
 
 def music(args, data, root):
-    from tasks.music import data as md
     from tasks.music import MusicConfig, MusicPipeline
+    from tasks.music import data as md
 
     source = data / "jsb_chorales" / "jsb-chorales-quarter.json"
     pipe = MusicPipeline(MusicConfig(epochs=1))

@@ -28,13 +28,12 @@ refused with a message saying so.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
-from pathlib import Path
-
-import math
 import zipfile
+from pathlib import Path
 
 import numpy as np
 

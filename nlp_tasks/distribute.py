@@ -106,8 +106,13 @@ def use(name: str = "default", cpu_replicas: int | None = None, mixed_precision:
         raise UserError("--cpu-replicas only applies to --strategy mirrored")
     if worker_timeout is not None and name != "multi-worker":
         raise UserError("--worker-timeout only applies to --strategy multi-worker")
-    from nlp_tasks.cluster import cluster_task, reinstall_handlers, startup_watchdog, wait_for_peers, \
-        worker_timeout_seconds
+    from nlp_tasks.cluster import (
+        cluster_task,
+        reinstall_handlers,
+        startup_watchdog,
+        wait_for_peers,
+        worker_timeout_seconds,
+    )
     from nlp_tasks.runtime import import_tensorflow, multi_worker_strategy, request_cpu_devices, request_multi_worker
 
     if name == "multi-worker":

@@ -32,10 +32,9 @@ import shutil
 from pathlib import Path
 from typing import Any, ClassVar
 
-from nlp_tasks import __version__
+from nlp_tasks import __version__, model_checks
 from nlp_tasks.config import Config
 from nlp_tasks.errors import UserError
-from nlp_tasks import model_checks
 from nlp_tasks.model_checks import META_FILE, load_keras_model
 from nlp_tasks.safe_files import inspect_keras_archive, parse_json
 from nlp_tasks.training import TrainingPlan  # noqa: F401 - tasks import it from here too

@@ -12,8 +12,7 @@ import pytest
 import tensorflow as tf
 
 from nlp_tasks.errors import UserError
-from nlp_tasks.layers import GRUCell, LSTMCell, MinimalGRUCell, Recurrent, RNNCell
-from nlp_tasks.layers import calibration
+from nlp_tasks.layers import GRUCell, LSTMCell, MinimalGRUCell, Recurrent, RNNCell, calibration
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ import pytest
 from nlp_tasks.cli import main as cli
 from nlp_tasks.errors import UserError
 from nlp_tasks.vocab import BOS_ID, EOS_ID, Vocabulary
-from tasks.charlm import data as cd
 from tasks.charlm import LanguageModelConfig, LanguageModelPipeline
+from tasks.charlm import data as cd
 
 NAMES = ["allosaurus", "brachiosaurus", "diplodocus", "stegosaurus", "triceratops", "velociraptor", "ankylosaurus",
          "iguanodon", "spinosaurus", "tyrannosaurus", "gallimimus", "oviraptor", "megalosaurus", "compsognathus"]

@@ -11,8 +11,8 @@ from pathlib import Path
 import click
 import pytest
 
-from nlp_tasks.cli import main as cli
 from nlp_tasks import registry
+from nlp_tasks.cli import main as cli
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from nlp_tasks.cli import main as cli
 from nlp_tasks import cluster
+from nlp_tasks.cli import main as cli
 from tests.faults.harness import free_ports
 
 ROOT = Path(__file__).resolve().parent.parent

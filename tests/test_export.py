@@ -84,7 +84,6 @@ def exported(pipes, tmp_path_factory):
     inputs["ner/chars"] = np.pad(chars, [(0, 0), (0, pad), (0, 0)])
     lm = pipes["charlm"]
     inputs["charlm/ids"] = lm.vocab.encode_batch(LM_TEXTS, add_eos=lm.scores_end)
-    music = pipes["music"]
     rolls = [_roll(r) for r in MUSIC_ROLLS]
     width = max(len(r) for r in rolls)
     inputs["music/rolls"] = np.array([np.pad(r, [(0, width - len(r)), (0, 0)]) for r in rolls], np.float32)

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nlp_tasks.cli import main as cli
 from nlp_tasks import _keras_compat
+from nlp_tasks.cli import main as cli
 from nlp_tasks.layers import fused
 from nlp_tasks.layers.cells import GRUCell, LSTMCell, MinimalGRUCell, RNNCell
 from nlp_tasks.layers.recurrent import Recurrent, path_summary, recurrent

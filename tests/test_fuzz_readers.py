@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nlp_tasks.data import read_conll, read_label_text, read_lines, read_table, reading_options
-from nlp_tasks.vectors import read_word_vectors
 from nlp_tasks.errors import UserError
+from nlp_tasks.vectors import read_word_vectors
 from tasks.charlm import data as charlm_data
 from tasks.music import data as music_data
 from tests import fuzzing

@@ -15,8 +15,18 @@ from hypothesis import strategies as st
 from seqeval import metrics as seqeval
 
 from nlp_tasks.errors import UserError
-from nlp_tasks.metrics import (classification_report, confusion_matrix, conlleval, format_classification_report,
-                               format_conlleval, frame_scores, loss_report, nats_to_bits, perplexity, text_score)
+from nlp_tasks.metrics import (
+    classification_report,
+    confusion_matrix,
+    conlleval,
+    format_classification_report,
+    format_conlleval,
+    frame_scores,
+    loss_report,
+    nats_to_bits,
+    perplexity,
+    text_score,
+)
 
 tag = st.sampled_from(["O", "O", "B-PER", "I-PER", "B-LOC", "I-LOC", "I-ORG", "B-MISC"])
 sentences = st.lists(st.lists(tag, min_size=1, max_size=12), min_size=1, max_size=6)

@@ -10,8 +10,8 @@ import pytest
 
 from nlp_tasks.cli import main as cli
 from nlp_tasks.errors import UserError
-from tasks.music import data as md
 from tasks.music import MusicConfig, MusicPipeline
+from tasks.music import data as md
 
 JSB = "jsb_chorales/jsb-chorales-quarter.json"
 

@@ -183,8 +183,8 @@ def test_the_music_model_scored_in_chunks_is_the_model_in_one_pass(head, cell, m
     """Evaluation runs a bounded number of time steps at a time (a 50,000-step piece needed
     gigabytes in one pass); each recurrent layer carries its states (two for the LSTM) from
     chunk to chunk, so the outputs and the report are those of one pass."""
-    from tasks.music import scoring as music_scoring
     from tasks.music import MusicConfig, MusicPipeline
+    from tasks.music import scoring as music_scoring
 
     keras.utils.set_random_seed(8)
     pipe = MusicPipeline(MusicConfig(units=4, layers=2, cell=cell, head=head, nade_units=3))

@@ -7,8 +7,17 @@ import pytest
 import tensorflow as tf
 
 from nlp_tasks.errors import UserError
-from nlp_tasks.sampling import (MAX_TEMPERATURE, MIN_TEMPERATURE, beam_search, check_options, check_temperature,
-                                distribution, graph_sample, log_softmax, sample)
+from nlp_tasks.sampling import (
+    MAX_TEMPERATURE,
+    MIN_TEMPERATURE,
+    beam_search,
+    check_options,
+    check_temperature,
+    distribution,
+    graph_sample,
+    log_softmax,
+    sample,
+)
 
 LOGITS = np.log(np.array([[0.5, 0.25, 0.15, 0.10]]))
 

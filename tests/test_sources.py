@@ -22,8 +22,8 @@ from nlp_tasks.data import (
     reading_options,
     split_lines,
 )
-from nlp_tasks.sources import check_dataset_folder, load_hub_dataset, resolve_source, split_source
 from nlp_tasks.errors import UserError
+from nlp_tasks.sources import check_dataset_folder, load_hub_dataset, resolve_source, split_source
 from tasks.charlm import data as charlm_data
 from tasks.music import data as music_data
 

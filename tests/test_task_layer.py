@@ -9,8 +9,8 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from nlp_tasks.cli import main as cli
 from nlp_tasks import registry
+from nlp_tasks.cli import main as cli
 from nlp_tasks.cli import options
 from nlp_tasks.config import TrainSettings
 from nlp_tasks.errors import UserError

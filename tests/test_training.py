@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from nlp_tasks.config import TrainSettings
 from nlp_tasks.errors import UserError
 from nlp_tasks.layers import recurrent
-from nlp_tasks.config import TrainSettings
 from nlp_tasks.training import TrainingDiverged, TrainingPlan, fit
 from tests.toy_pipeline import TOY_DATA, ToyConfig, ToyPipeline
 

@@ -20,6 +20,7 @@ from nlp_tasks.cli import options
 from nlp_tasks.registry import entries, resolve
 from nlp_tasks.serve.spec import Limits  # settings only: nothing here imports FastAPI or TensorFlow
 
+
 class TaskGroup(click.Group):
     """Root group whose task subgroups are imported only when used."""
 

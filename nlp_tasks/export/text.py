@@ -21,7 +21,7 @@ import re
 import sys
 import unicodedata
 
-from nlp_tasks.vocab import UNK_ID, Vocabulary, _WORD_RE
+from nlp_tasks.vocab import _WORD_RE, UNK_ID, Vocabulary
 
 _SURROGATES = range(0xD800, 0xE000)  # not characters: RE2 (UTF-8) cannot name them
 

@@ -8,6 +8,7 @@ from typing import ClassVar
 
 from nlp_tasks.config import CELLS, MAX_LAYERS, MAX_WIDTH, TrainSettings, setting, train_default
 from nlp_tasks.errors import UserError
+
 from . import data as cd
 
 LEVELS = ("char", "word")

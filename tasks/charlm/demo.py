@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 from nlp_tasks.demo import DemoData
-from .cli import format_score, rank
 
+from .cli import format_score, rank
 
 DEMO_SENTENCES = ["The apple and pear salad.", "The apple and pair salad."]
 
@@ -18,8 +18,8 @@ DEMO_DATA = DemoData(embedded="Python's own documentation (pydoc_data, ships wit
 def demo(out_dir: Path, folder: Path | None = None) -> dict:
     """About a minute of training on the embedded corpus, a sample, and the pair/pear ranking
     (``folder`` is unused: the corpus ships with Python)."""
-    from .pipeline import LanguageModelConfig, LanguageModelPipeline
     from .data import BUILTIN
+    from .pipeline import LanguageModelConfig, LanguageModelPipeline
 
     out_dir.mkdir(parents=True, exist_ok=True)
     config = LanguageModelConfig(units=256, layers=1, window=64, batch_size=32, epochs=2, dropout=0.1)

@@ -31,6 +31,7 @@ from nlp_tasks.model_checks import OUTPUT_LAYER, embedding_layer_name
 from nlp_tasks.pipeline import Pipeline, TrainingData, TrainingPlan
 from nlp_tasks.sampling import log_softmax
 from nlp_tasks.vocab import BOS_ID, EOS_ID, PAD_ID, Vocabulary
+
 from . import data as cd
 from .config import LanguageModelConfig
 

@@ -21,8 +21,7 @@ import numpy as np
 from nlp_tasks.config import SampleSettings
 from nlp_tasks.errors import UserError
 from nlp_tasks.model_checks import OUTPUT_LAYER, embedding_layer_name
-from nlp_tasks.sampling import (beam_search, check_work, graph_sample, log_softmax, sample, stream_keys,
-                                stream_uniforms)
+from nlp_tasks.sampling import beam_search, check_work, graph_sample, log_softmax, sample, stream_keys, stream_uniforms
 from nlp_tasks.stepper import RecurrentStepper, run_generation
 from nlp_tasks.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 

@@ -67,7 +67,7 @@ def generate(model_dir, out, primer, png, as_json, **values):
     from .pipeline import MusicPipeline
 
     settings = options.config_from(GenerateSettings, values)[0].resolved()  # checked before the model loads
-    if not Path(out).suffix.lower() in md.MIDI_SUFFIXES:
+    if Path(out).suffix.lower() not in md.MIDI_SUFFIXES:
         raise UserError(f"{out}: the output file must end in .mid or .midi")
     pipe = MusicPipeline.load(model_dir)
     result = pipe.generate(steps=settings.steps, primer=primer, seed=settings.seed, temperature=settings.temperature)

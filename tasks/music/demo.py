@@ -6,7 +6,6 @@ from pathlib import Path
 
 from nlp_tasks.demo import DemoData
 
-
 DEMO_DATA = DemoData(embedded="music21's Bach chorales (its corpus ships with the package)")
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from nlp_tasks.model_checks import OUTPUT_LAYER
+
 from .data import KEYS
 
 HEADS = ("sigmoid", "nade")

@@ -50,9 +50,10 @@ from nlp_tasks.errors import UserError
 from nlp_tasks.model_checks import OUTPUT_LAYER
 from nlp_tasks.pipeline import Pipeline, TrainingData, TrainingPlan
 from nlp_tasks.sources import split_source
+
 from . import data as md
-from .heads import HEADS, head_class
 from .generation import GenerateSettings, generate_frames, opening_frames
+from .heads import HEADS, head_class
 from .scoring import frame_metrics, piece_probabilities, validation_figures
 
 

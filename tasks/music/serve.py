@@ -17,7 +17,6 @@ from nlp_tasks.serve.spec import Operation, OverLimit, ServeSpec, check_range
 
 from .generation import GenerateSettings
 
-
 GenerateBody = settings_body(
     "GenerateBody", GenerateSettings, exclude=("samples",), doc="Generation options: those of `music generate`.",
     primer=(Optional[list[list[int]]], Field(None, description="Time steps of MIDI pitches to continue.")),

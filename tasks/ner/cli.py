@@ -8,8 +8,9 @@ import click
 
 from nlp_tasks.cli import options
 from nlp_tasks.cli.commands import train_command
-from .pipeline import SCHEMES
 from nlp_tasks.errors import UserError
+
+from .pipeline import SCHEMES
 
 SCHEME = click.option("--scheme", type=click.Choice(SCHEMES), default="auto",
                       show_default=True, help="Tag scheme of the input files.")
@@ -64,6 +65,7 @@ def evaluate(model_dir, data, scheme, report, as_json):
     """conlleval-style entity precision, recall and F1 (micro and per type) of MODEL_DIR on DATA."""
     from nlp_tasks.metrics import format_conlleval
     from nlp_tasks.paths import atomic_write
+
     from .pipeline import NERPipeline
 
     pipe = NERPipeline.load(model_dir)
@@ -87,6 +89,7 @@ def predict(model_dir, texts, input_file, conll, fmt, as_json):
     """Tag TEXTS (raw sentences, tokenised here) or the sentences of --input."""
     from nlp_tasks.data import read_conll, read_lines
     from nlp_tasks.vocab import tokenize_words
+
     from .pipeline import NERPipeline
 
     if conll and not input_file:

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from nlp_tasks.demo import DemoData
 
-
 COURSE_SENTENCE = "Harry Potter and Hermione Granger invented a new spell."
 
 
@@ -17,8 +16,9 @@ DEMO_DATA = DemoData(name="CoNLL-2003", folder="conll2003", hub="conll2003")
 def demo(out_dir: Path, folder: Path | None = None) -> dict:
     """About a minute of CoNLL-2003 training (``folder``: the data folder's conll2003/, else
     the hub), then tag a sentence."""
-    from nlp_tasks.metrics import format_conlleval
     from nlp_tasks.data import read_conll
+    from nlp_tasks.metrics import format_conlleval
+
     from .pipeline import NERConfig, NERPipeline
 
     if folder is not None:

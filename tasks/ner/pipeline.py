@@ -26,8 +26,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from nlp_tasks.batching import Batches, pad
 from nlp_tasks import chunking
+from nlp_tasks.batching import Batches, pad
 from nlp_tasks.chunking import chunks
 from nlp_tasks.config import (
     CELLS,
@@ -109,6 +109,7 @@ class NERPipeline(Pipeline):
         import keras
 
         from nlp_tasks.layers import CRF, recurrent
+
         from .layers import CharEncoder
 
         cfg = self.config

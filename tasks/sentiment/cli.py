@@ -46,6 +46,7 @@ def evaluate(model_dir, data, png, as_json):
     """Accuracy, macro-F1, per-class P/R/F1 and the confusion matrix of MODEL_DIR on DATA."""
     from nlp_tasks.metrics import format_classification_report
     from nlp_tasks.plots import plot_confusion_matrix
+
     from .pipeline import SentimentPipeline
 
     pipe = SentimentPipeline.load(model_dir)

@@ -18,6 +18,7 @@ from nlp_tasks.errors import UserError
 from nlp_tasks.json_data import show_value
 from nlp_tasks.labels import BadLabel, label_text
 from nlp_tasks.sources import hub_split, load_hub_dataset, no_split_for_file, resolve_source
+
 from . import sst_trees
 
 

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 from nlp_tasks.demo import DemoData
-from .cli import format_prediction
 
+from .cli import format_prediction
 
 DEMO_SENTENCES = [
     "a gorgeous , witty , seductive movie .",
@@ -26,6 +26,7 @@ def demo(out_dir: Path, folder: Path | None = None) -> dict:
     and tests on their sentences, as the published figures do; without it, on the sentences of the
     Hugging Face hub's SST-5 (which has no trees)."""
     from nlp_tasks.plots import plot_confusion_matrix
+
     from .pipeline import SentimentConfig, SentimentPipeline
 
     small = {"units": 64, "embedding_dim": 64}

@@ -23,7 +23,6 @@ from __future__ import annotations
 import dataclasses
 import re
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -43,6 +42,7 @@ from nlp_tasks.model_checks import OUTPUT_LAYER, embedding_layer_name
 from nlp_tasks.pipeline import Pipeline, TrainingData, TrainingPlan
 from nlp_tasks.vectors import read_word_vectors, with_pretrained
 from nlp_tasks.vocab import Vocabulary
+
 from .data import read_examples
 from .sst_trees import TREE_LABELS
 

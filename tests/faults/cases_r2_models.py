@@ -18,7 +18,6 @@ Every case changes a copy of a tiny saved model (``tests/faults/models.py``), ne
 from __future__ import annotations
 
 import json
-import shutil
 import zipfile
 from pathlib import Path
 
