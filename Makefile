@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: demo test bench bench-cells bench-speed bench-ner bench-sentiment bench-charlm bench-music bench-export bench-serve clean
+.PHONY: demo test test-fast bench bench-cells bench-speed bench-ner bench-sentiment bench-charlm bench-music bench-export bench-serve clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +27,16 @@ $(VENV)/.installed-bench: $(VENV)/.installed setup.cfg
 demo: $(VENV)/.installed
 	$(PY) -m nlp_tasks.demo --out demo-output
 
+# Both cores: pytest-xdist runs the test files on two workers (each file's tests stay together,
+# so module fixtures are built once). `make test-fast`: the inner loop, without the tests marked
+# slow, server or browser (tests/conftest.py).
+PYTEST := $(PY) -m pytest -q -n 2 --dist loadfile
+
 test: $(VENV)/.installed-test
-	$(PY) -m pytest -q
+	$(PYTEST) --durations=25
+
+test-fast: $(VENV)/.installed-test
+	$(PYTEST) -m "not slow and not server and not browser"
 
 # Benchmarks write benchmarks/RESULTS.md and benchmarks/results/*.json (minutes to an hour each).
 bench: bench-cells bench-speed bench-ner bench-sentiment bench-charlm bench-music bench-export bench-serve

@@ -121,7 +121,8 @@ def main(argv=None) -> None:
     sample = lm.sample("ROMEO:", length=300, temperature=0.8, seed=0)
     params = int(sum(np.prod(w.shape) for w in lm.model.trainable_weights))
     best = summary["best"]
-    result = {"date": now(), "command": command.strip(), "machine": machine_info(), "config": dataclasses.asdict(config),
+    result = {"date": now(), "command": command.strip(), "machine": machine_info(),
+              "config": dataclasses.asdict(config),
               "parameters": params, "best_val_nats_per_char": best, "best_val_bits_per_char": best / math.log(2),
               "best_epoch": summary["best_epoch"], "epochs_run": summary["epochs_run"],
               "train_seconds": summary["train_seconds"], "train_chars": summary["train_tokens"],
@@ -135,15 +136,19 @@ def main(argv=None) -> None:
 def _speed_table(speed: dict) -> str:
     if "stepper_single_stream_chars_per_s" not in speed:  # a run from before the in-graph loop
         return (f"""
-| compiled step (XLA), 1 stream | compiled step (XLA), {speed['streams']} streams | naive `model.predict` on the prefix per char |
+| compiled step (XLA), 1 stream | compiled step (XLA), {speed['streams']} streams \
+| naive `model.predict` on the prefix per char |
 |---|---|---|
-| {speed['single_stream_chars_per_s']:.0f} | {speed['batched_chars_per_s']:.0f} | {speed['naive_predict_chars_per_s']:.1f} |""")
+| {speed['single_stream_chars_per_s']:.0f} | {speed['batched_chars_per_s']:.0f} \
+| {speed['naive_predict_chars_per_s']:.1f} |""")
     a = speed["arithmetic"]
     return f"""
 | sampler | 1 stream | {speed['streams']} streams |
 |---|---|---|
-| whole loop in one graph (XLA), `lm.sample` | {speed['single_stream_chars_per_s']:.0f} | {speed['batched_chars_per_s']:.0f} |
-| compiled step (XLA) + Python loop + NumPy draw (the previous sampler) | {speed['stepper_single_stream_chars_per_s']:.0f} | {speed['stepper_batched_chars_per_s']:.0f} |
+| whole loop in one graph (XLA), `lm.sample` | {speed['single_stream_chars_per_s']:.0f} \
+| {speed['batched_chars_per_s']:.0f} |
+| compiled step (XLA) + Python loop + NumPy draw (the previous sampler) \
+| {speed['stepper_single_stream_chars_per_s']:.0f} | {speed['stepper_batched_chars_per_s']:.0f} |
 | the same step without XLA | {speed['single_stream_without_xla_chars_per_s']:.0f} | - |
 | naive `model.predict` on the whole prefix per character | {speed['naive_predict_chars_per_s']:.1f} | - |
 | **in-graph / previous sampler** | **{speed['single_vs_stepper']:.1f}x** | **{speed['batched_vs_stepper']:.1f}x** |
@@ -153,7 +158,8 @@ for this length's bucket (lengths are rounded up to powers of two), took {speed[
 The arithmetic limit of one step for one stream: {a['flops_per_step'] / 1e6:.2f} MFLOP (the cells' input and
 recurrent products and the output layer). The same matrix-vector products alone, batch 1, chained in
 one compiled loop, run at {a['batch1_gflops']:.1f} GFLOP/s here: **{a['products_only_steps_per_s']:.0f} steps/s**, the
-arithmetic reference for one stream; the in-graph sampler runs at {speed['single_stream_chars_per_s'] / a['products_only_steps_per_s']:.0%} of that rate
+arithmetic reference for one stream; the in-graph sampler runs at \
+{speed['single_stream_chars_per_s'] / a['products_only_steps_per_s']:.0%} of that rate
 (the reference is a measurement too, so near 100% the two can cross: the sampler's time goes to the
 step's arithmetic, no longer to per-step dispatch). At this
 machine's 2048x2048 matmul rate ({a['matmul_peak_gflops']:.0f} GFLOP/s, which batch 1 cannot reach: each weight
@@ -181,13 +187,14 @@ def write_results() -> None:
     speed_record = RESULTS_DIR / "charlm-sampling.json"
     s = json.loads(speed_record.read_text(encoding="utf-8")) if speed_record.is_file() else r
     machine, speed, best = r["machine"], s["sampling"], r["best_val_nats_per_char"]
-    cfg = ", ".join(f"{k}={v}" for k, v in r["config"].items() if k not in ("text_column", "max_vocab", "min_freq", "lower"))
+    cfg = ", ".join(f"{k}={v}" for k, v in r["config"].items()
+                    if k not in ("text_column", "max_vocab", "min_freq", "lower"))
     where = "the training run above" if s is r else (
         f"`{s['command']}` on {_model_description(s, r)}, {s['date']}, commit {s['machine'].get('commit')}, "
         f"1-min load average {s['machine']['load_average_1min']}")
     sample_note = "" if s is r else (
-        f" of the training run's model, drawn by the sampler of commit {machine.get('commit')} (today's in-graph sampler "
-        "draws other text for the same seed)")
+        f" of the training run's model, drawn by the sampler of commit {machine.get('commit')} "
+        "(today's in-graph sampler draws other text for the same seed)")
     body = f"""Character language model on `tinyshakespeare/input.txt`: first 90% of the characters train, last 10%
 validation; the best epoch by validation loss is kept. Every validation character is scored once.
 Measured {r['date']} on {machine['cpu']} ({machine['cores']} cores, CPU only, 1-min load average at the end
@@ -199,7 +206,8 @@ Config: {cfg}; {r['parameters']:,} parameters.
 
 | validation nats/char | bits/char | best epoch | train minutes | floor / goal (nats) | nanoGPT char transformer, GPU |
 |---|---|---|---|---|---|
-| {best:.4f} | {best / math.log(2):.4f} | {r['best_epoch']}/{r['epochs_run']} | {r['train_seconds'] / 60:.1f} | {FLOOR} / {GOAL} | {NANOGPT} |
+| {best:.4f} | {best / math.log(2):.4f} | {r['best_epoch']}/{r['epochs_run']} | {r['train_seconds'] / 60:.1f} \
+| {FLOOR} / {GOAL} | {NANOGPT} |
 
 Sampling throughput, measured by {where} (characters per second, same model, same process):
 {_speed_table(speed)}

@@ -98,8 +98,10 @@ def main(argv=None) -> None:
     if args.save:
         pipe.metrics["test"] = test
         pipe.save(args.save)
-    result = {"date": now(), "command": command.strip(), "machine": machine_info(), "config": dataclasses.asdict(config),
-              "test": test, "valid": valid, "best_epoch": summary.get("best_epoch"), "epochs_run": summary["epochs_run"],
+    result = {"date": now(), "command": command.strip(), "machine": machine_info(),
+              "config": dataclasses.asdict(config),
+              "test": test, "valid": valid, "best_epoch": summary.get("best_epoch"),
+              "epochs_run": summary["epochs_run"],
               "train_seconds": summary["train_seconds"], "generation_steps_per_second": steps_per_second,
               "samples": samples, "data": str(data), "history": summary["history"]}
     write_json(result_file(config.head, dataset), result)
@@ -167,7 +169,8 @@ def _model_description(record: dict) -> str:
     c = record.get("model_config")
     if not c:
         return "model config not recorded"
-    shape = f"{c['layers']} x {c['units']} {c['cell']}" + (f", NADE {c['nade_units']} units" if c["head"] == "nade" else "")
+    shape = f"{c['layers']} x {c['units']} {c['cell']}" + (
+        f", NADE {c['nade_units']} units" if c["head"] == "nade" else "")
     epochs = (record.get("model_metrics") or {}).get("training", {}).get("epochs_run")
     return f"model {shape}" + (f", trained {epochs} epochs" if epochs is not None else "")
 
@@ -196,7 +199,8 @@ Generation speed (time steps per second, {g['steps']} steps per stream from sile
 median of 3 runs; in-graph = the whole loop in one XLA-compiled graph, `pipe.generate`; previous =
 the compiled one-step function driven from Python with a NumPy draw; one process, one model):
 
-| head | in-graph, 1 stream | previous, 1 stream | ratio | in-graph, {g['streams']} streams | previous, {g['streams']} streams | ratio | first call (compiles), s | products alone, steps/s |
+| head | in-graph, 1 stream | previous, 1 stream | ratio | in-graph, {g['streams']} streams \
+| previous, {g['streams']} streams | ratio | first call (compiles), s | products alone, steps/s |
 |---|---|---|---|---|---|---|---|---|
 {chr(10).join(rows)}
 
@@ -222,9 +226,11 @@ def section(test_steps: int, dataset: str = JSB) -> str:
         if stats:
             reference = (f"the test pieces have {stats['test_notes_per_step']:.2f} notes per step and "
                          f"{stats['test_four_note_share']:.2f} of their steps have four")
-        rows.append(f"| {head} | {test['nll_per_step']:.3f} | {valid['nll_per_step']:.3f} | {test['frame_accuracy']:.3f} | "
+        rows.append(f"| {head} | {test['nll_per_step']:.3f} | {valid['nll_per_step']:.3f} | "
+                    f"{test['frame_accuracy']:.3f} | "
                     f"{test['precision']:.3f} / {test['recall']:.3f} | {r['best_epoch']}/{r['epochs_run']} | "
-                    f"{r['train_seconds'] / 60:.1f} | {r['generation_steps_per_second']:.0f} | {samples} | {floor} / {goal} | "
+                    f"{r['train_seconds'] / 60:.1f} | {r['generation_steps_per_second']:.0f} | {samples} | "
+                    f"{floor} / {goal} | "
                     f"{PUBLISHED[head] if dataset == JSB else 'none for this data set'} |")
         cfg = ", ".join(f"{k}={v}" for k, v in r["config"].items())
         runs.append(f"- **{head}**: measured {r['date']} on {machine['cpu']} ({machine['cores']} cores, CPU only, "
@@ -235,7 +241,8 @@ def section(test_steps: int, dataset: str = JSB) -> str:
     else:
         data = (f"`{dataset}.json`, a second data set in JSB's layout (how it was made: benchmarks/NOTES.md, "
                 "\"Music: the NADE head\")")
-    return f"""{data}: train on train, keep the epoch with the lowest valid NLL, evaluate test once. NLL per time step = the frame's
+    return f"""{data}: train on train, keep the epoch with the lowest valid NLL, evaluate test once. \
+NLL per time step = the frame's
 negative log-likelihood (sigmoid head: Bernoulli NLL summed over the 88 keys; NADE head: the sum of
 its 88 conditionals, also exact), averaged over all {test_steps:,} test time steps. Frame accuracy and
 note P/R predict a key when its probability given the true past is above 0.5 (NADE: key by key,
@@ -243,7 +250,8 @@ given the keys predicted below it). Train minutes include the validation pass of
 Samples: {SAMPLES} pieces of {SAMPLE_STEPS} steps generated from silence (temperature 1, seed 0), their
 first step (a recorded opening) left out; for comparison, {reference}.
 
-| head | test NLL / step | valid NLL / step | frame accuracy | note precision / recall | best epoch | train minutes | generation steps/s | samples: notes per step / share of 4-note steps | floor / goal | published |
+| head | test NLL / step | valid NLL / step | frame accuracy | note precision / recall | best epoch | train minutes \
+| generation steps/s | samples: notes per step / share of 4-note steps | floor / goal | published |
 |---|---|---|---|---|---|---|---|---|---|---|
 {chr(10).join(rows)}
 

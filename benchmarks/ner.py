@@ -49,7 +49,8 @@ def main(argv=None) -> None:
                             "best_dev_f1": summary.get("best"), "best_epoch": summary.get("best_epoch"),
                             "epochs_run": summary["epochs_run"], "train_seconds": summary["train_seconds"],
                             "history": summary["history"]})
-    rows = "\n".join(f"| {kind} | {100 * r['precision']:.2f} | {100 * r['recall']:.2f} | {100 * r['f1']:.2f} | {r['gold']} |"
+    rows = "\n".join(f"| {kind} | {100 * r['precision']:.2f} | {100 * r['recall']:.2f} | {100 * r['f1']:.2f} | "
+                     f"{r['gold']} |"
                      for kind, r in report["per_type"].items())
     cfg = ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(config).items())
     body = f"""CoNLL-2003 English (`conll2003/`): train on train.txt, best epoch by valid.txt entity F1,

@@ -385,7 +385,8 @@ def probe_paths(rounds: int, kinds: str = "rnn,gru,lstm") -> None:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("probe", choices=("ops", "gate-xla", "bidirectional", "block-lstm", "ner-xla", "grad-ops", "ner-batch", "malloc", "paths"))
+    parser.add_argument("probe", choices=("ops", "gate-xla", "bidirectional", "block-lstm", "ner-xla", "grad-ops",
+                                          "ner-batch", "malloc", "paths"))
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--batches", type=int, default=30, help="ner-xla: training batches per pass")
     parser.add_argument("--round", type=int, default=0, help="ner-xla: pad lengths up to a multiple of this")

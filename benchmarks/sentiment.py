@@ -99,7 +99,8 @@ commit {machine.get('commit')}. Command:
 
 Config: {cfg}. No pretrained embeddings.
 
-| data | test accuracy % | test macro-F1 % | best dev accuracy % | train minutes | predict texts/s | floor / goal % | published (also trained on phrase labels) |
+| data | test accuracy % | test macro-F1 % | best dev accuracy % | train minutes | predict texts/s | floor / goal % \
+| published (also trained on phrase labels) |
 |---|---|---|---|---|---|---|---|
 """ + "\n".join(rows)
     write_section("sst", body)
@@ -155,7 +156,8 @@ accuracy on the dev sentences, the test sentences scored once. Measured {now()} 
 
 Config: {cfg}; seeds {', '.join(map(str, seeds))}. No pretrained embeddings.
 
-| data | runs | test accuracy % (mean, range) | test macro-F1 % | best epoch / run | training phrases | train minutes | floor / goal % | published, no pretrained vectors |
+| data | runs | test accuracy % (mean, range) | test macro-F1 % | best epoch / run | training phrases | train minutes \
+| floor / goal % | published, no pretrained vectors |
 |---|---|---|---|---|---|---|---|---|
 """ + "\n".join(rows)
     write_section("sst/trees", body)

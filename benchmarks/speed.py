@@ -310,7 +310,8 @@ def markdown(result: dict) -> str:
         pad = r["padding"]
         padding = ("none (stream)" if pad.get("note") else f"{pad['bucketed']:.3f} ({pad['random_batches']:.2f})")
         lines.append(
-            f"| {r['data']} | {r['task']} | {o['epoch_seconds']:.1f} / {k['epoch_seconds']:.1f} | {r['epoch_ratio']:.3f} "
+            f"| {r['data']} | {r['task']} | {o['epoch_seconds']:.1f} / {k['epoch_seconds']:.1f} "
+            f"| {r['epoch_ratio']:.3f} "
             f"| {o['examples_per_second']:.0f} / {k['examples_per_second']:.0f} "
             f"| {o['predict_per_second']:.0f} / {k['predict_per_second']:.0f} {unit} | {r['predict_ratio']:.3f} "
             f"| {padding} | {gen} | {_mb(o)} / {_mb(k)} |")

@@ -99,7 +99,8 @@ def use(name: str = "default", cpu_replicas: int | None = None, mixed_precision:
         try:
             import tensorboard as _  # noqa: F401
         except ImportError:
-            raise UserError("--tensorboard needs the tensorboard package: pip install 'nlp-tasks[tensorboard]'") from None
+            raise UserError("--tensorboard needs the tensorboard package: "
+                            "pip install 'nlp-tasks[tensorboard]'") from None
     if name not in STRATEGIES:
         raise UserError(f"strategy must be one of {', '.join(STRATEGIES)}, got {name!r}")
     if cpu_replicas is not None and name != "mirrored":

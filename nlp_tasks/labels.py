@@ -60,8 +60,9 @@ def label_text(value) -> str:
     if isinstance(value, LongInteger):
         raise _too_many_digits(f"{value.digits:,}")
     if isinstance(value, numbers.Real):
-        raise BadLabel(f"the label is the number {float(value)!r:.30}, not a text or an integer (a column of numbers holds "
-                       "floats when one of them is a fraction, missing or an integer too large for 64 bits)")
+        raise BadLabel(f"the label is the number {float(value)!r:.30}, not a text or an integer "
+                       "(a column of numbers holds floats when one of them is a fraction, missing or an integer "
+                       "too large for 64 bits)")
     raise BadLabel("missing or invalid label" if value is None
                    else f"the label {show_value(value)} is not a text or an integer")
 

@@ -19,7 +19,8 @@ A saved model is one folder that loads with one call and never runs code from th
 
 Saving writes a temporary folder beside the target and renames it into place, so an existing
 model is never left half-overwritten; everything else already in the folder (the training log,
-plots, the checkpoint, files of the user's) is carried over untouched (:mod:`nlp_tasks.outdir`). Loading checks that the folder holds the right task and
+plots, the checkpoint, files of the user's) is carried over untouched (:mod:`nlp_tasks.outdir`).
+Loading checks that the folder holds the right task and
 that vocabularies and labels match the weights (:meth:`Pipeline.check_consistency`).
 """
 

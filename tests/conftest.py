@@ -41,6 +41,39 @@ def models(tmp_path_factory):
     return tiny_models(tmp_path_factory.mktemp("models"))
 
 
+# The markers of setup.cfg, given here by where a test lives or what it needs, so that a new test
+# of the same kind is marked without anyone remembering to.
+SERVER_MODULES = {"test_serve.py", "test_serve_faults.py"}
+BROWSER_MODULES = {"test_serve_browser.py"}
+SLOW_MODULES = {"test_resume.py", "test_distribute.py", "test_readme.py", "test_export.py", "test_saved_before.py"}
+SLOW_FIXTURES = {"shared_data", "trained", "trained_nade", "lm", "exported", "pipes"}  # real data, trained models
+SLOW_TESTS = {  # TensorFlow processes, several trainings, the NADE's compiled generation loop
+    "test_runtime.py": ("test_no_tensorflow_log_line_reaches_the_terminal",),
+    "test_cli_errors.py": ("test_bad_data_file",),
+    "test_music.py": ("test_in_graph_generation_draws_each_frame",),
+    "test_nade.py": ("test_the_music_model_scored_in_chunks_is_the_model_in_one_pass[nade",),
+    "test_ner.py": ("test_cli_errors_are_one_line", "test_padding_does_not_change", "test_dev_f1_is_shown"),
+    "test_sentiment.py": ("test_cli_errors_are_one_line", "test_average_weights_are_validated",
+                          "test_every_pooling_and_cell_builds_trains_and_reloads"),
+    "test_sst_trees.py": ("test_predict_answers_the_same_way", "test_phrase_training_validates"),
+    "test_charlm.py": ("test_cli_train_sample_score_evaluate", "test_lines_mode_names_start_from_zero"),
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        module = item.path.name
+        if module in SERVER_MODULES:
+            item.add_marker(pytest.mark.server)
+        if module in BROWSER_MODULES:
+            item.add_marker(pytest.mark.browser)
+        slow_test = any(item.name.startswith(name) for name in SLOW_TESTS.get(module, ()))
+        case = getattr(item, "callspec", None) and item.callspec.params.get("case")
+        if (module in SLOW_MODULES or slow_test or SLOW_FIXTURES & set(item.fixturenames)
+                or getattr(case, "subprocess", False)):  # a fault case in a TensorFlow process of its own
+            item.add_marker(pytest.mark.slow)
+
+
 def pytest_terminal_summary(terminalreporter):
     """Say how many fault and bad-input cases ran (issue 22 asks for the count in the output)."""
     reports = [r for key in ("passed", "failed") for r in terminalreporter.stats.get(key, [])

@@ -21,7 +21,8 @@ def endpoint(fmt: str, path: str, name: str):
         import tensorflow as tf
 
         signature = tf.saved_model.load(path).signatures[name]
-        return lambda **inputs: {k: v.numpy() for k, v in signature(**{k: tf.constant(v) for k, v in inputs.items()}).items()}
+        return lambda **inputs: {k: v.numpy()
+                                 for k, v in signature(**{k: tf.constant(v) for k, v in inputs.items()}).items()}
     if fmt == "litert":
         from ai_edge_litert.interpreter import Interpreter
 
@@ -72,7 +73,8 @@ def main(jobs_path: str, out_path: str) -> None:
     for job in jobs["jobs"]:
         call = endpoint(job["format"], job["path"], job["endpoint"])
         if job.get("greedy") == "tokens":
-            out = {"tokens": np.array(greedy_tokens(call, job["state_size"], job["tokens"], job["length"], job["never"]))}
+            out = {"tokens": np.array(greedy_tokens(call, job["state_size"], job["tokens"], job["length"],
+                                                    job["never"]))}
         elif job.get("greedy") == "frames":
             out = {"frames": greedy_frames(call, job["state_size"], inputs[job["frames"]], job["length"])}
         else:

@@ -53,7 +53,8 @@ def test_cached_choice_is_used_without_timing_again(calibrating, monkeypatch):
     calibration.forget()  # a new process: only the file remembers
 
     timed = []
-    monkeypatch.setattr(calibration, "measure", lambda *a: timed.append(a[2:]) or {"bptt": 1.0, "hoisted": 2.0, "loop": 3.0})
+    monkeypatch.setattr(calibration, "measure",
+                        lambda *a: timed.append(a[2:]) or {"bptt": 1.0, "hoisted": 2.0, "loop": 3.0})
     assert Recurrent(LSTMCell(5)).training_path(9, 50, 7) == "hoisted"  # batch 9 -> 16, length capped
     assert Recurrent(LSTMCell(5)).training_path(16, None, 7) == "hoisted"
     assert timed == []

@@ -87,7 +87,8 @@ def test_labels_written_differently_but_read_the_same_are_one(value, canonical):
 
 
 @pytest.mark.parametrize("value, message", [
-    (0.0, "the number 0.0, not a text or an integer"), (float("inf"), "the number inf"), (np.float32(1.0), "the number 1.0,"),
+    (0.0, "the number 0.0, not a text or an integer"), (float("inf"), "the number inf"),
+    (np.float32(1.0), "the number 1.0,"),
     (10**18, "an integer of 19 digits; an integer label has at most 18 digits"), (HUGE, "5,000 digits"),
     (LongInteger(5000), "an integer of 5,000 digits"), (None, "missing or invalid"),
     (" \ufeff", "empty label"), ([1], "not a text or an integer"),
@@ -100,7 +101,8 @@ def test_labels_that_are_no_label(value, message):
 def test_json_integers_too_long_to_convert_are_kept_as_their_length():
     value = parse_data_json(f'{{"a": [{HUGE}, -{HUGE}, 7, 1.5]}}')["a"]
     assert [repr(v) for v in value[:2]] == ["an integer of 5,000 digits"] * 2 and value[2:] == [7, 1.5]
-    with pytest.raises(BadLabel, match="of more than 4,300 digits; an integer label has at most 18"):  # not a ValueError
+    with pytest.raises(BadLabel,
+                       match="of more than 4,300 digits; an integer label has at most 18"):  # not a ValueError
         label_text(10**5000)
     assert show_value([60, 10**5000]) == "a list holding an integer too long to print"
 

@@ -180,7 +180,8 @@ def test_language_model_exports_score_and_generate_like_the_pipeline(pipes, expo
         for row, result in enumerate(scores):
             n = len(result["probabilities"])
             if fmt == "litert":
-                got, total = out[f"charlm-litert-score{row}/token_log_probs"][0], out[f"charlm-litert-score{row}/log_prob"][0]
+                got = out[f"charlm-litert-score{row}/token_log_probs"][0]
+                total = out[f"charlm-litert-score{row}/log_prob"][0]
             else:
                 got, total = out[f"charlm-{fmt}-score/token_log_probs"][row], out[f"charlm-{fmt}-score/log_prob"][row]
             np.testing.assert_allclose(np.exp(got[:n]), [p for _, p in result["probabilities"]], atol=1e-5, err_msg=fmt)

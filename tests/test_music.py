@@ -328,7 +328,8 @@ def test_cli_trains_the_nade_head_and_refuses_a_mismatched_folder(jsb, trained_n
     assert cli.main(["music", "train", "--train", str(small), "--out", str(out), "--units", "8", "--head", "nade",
                      "--nade-units", "6", "--epochs", "1", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["epochs_run"] == 1
-    assert cli.main(["music", "generate", str(out), "--steps", "4", "--out", str(tmp_path / "x.mid"), "--seed", "1"]) == 0
+    assert cli.main(["music", "generate", str(out), "--steps", "4", "--out", str(tmp_path / "x.mid"),
+                     "--seed", "1"]) == 0
     capsys.readouterr()
     assert cli.main(["music", "train", "--train", str(small), "--out", str(tmp_path / "m2"), "--head", "rbm"]) == 2
     assert "'rbm' is not one of 'sigmoid', 'nade'" in capsys.readouterr().err

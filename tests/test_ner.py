@@ -20,7 +20,8 @@ SMALL = dict(units=24, char_units=12, word_dim=24, char_dim=12, batch_size=16, l
 
 @pytest.fixture(scope="module")
 def conll(shared_data):
-    return read_conll(shared_data / "conll2003" / "train.txt")[:500], read_conll(shared_data / "conll2003" / "valid.txt")[:150]
+    return (read_conll(shared_data / "conll2003" / "train.txt")[:500],
+            read_conll(shared_data / "conll2003" / "valid.txt")[:150])
 
 
 @pytest.fixture(scope="module")
@@ -174,7 +175,8 @@ def test_hugging_face_dataset_folder_with_class_label_tags(conll, tmp_path, caps
     folder = tmp_path / "my-conll"
     folder.mkdir()
     for split, sentences in (("train", train[:120]), ("validation", dev[:40]), ("test", dev[40:80])):
-        data = {"tokens": [t for t, _ in sentences], "ner_tags": [[names.index(x) for x in tags] for _, tags in sentences]}
+        data = {"tokens": [t for t, _ in sentences],
+                "ner_tags": [[names.index(x) for x in tags] for _, tags in sentences]}
         datasets.Dataset.from_dict(data, features=features).to_parquet(str(folder / f"{split}.parquet"))
     assert read_sentences(f"{folder}:validation")[:40] == dev[:40]
     out = tmp_path / "model"

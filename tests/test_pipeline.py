@@ -28,7 +28,8 @@ def trained(tmp_path_factory):
 
 def test_save_writes_one_complete_folder(trained):
     pipe, path = trained
-    assert sorted(p.name for p in path.iterdir()) == [".nlp-tasks", "README.md", "model.keras", "pipeline.json", "vocab-words.json"]
+    assert sorted(p.name for p in path.iterdir()) == [".nlp-tasks", "README.md", "model.keras", "pipeline.json",
+                                                      "vocab-words.json"]
     meta = json.loads((path / "pipeline.json").read_text())
     assert meta["task"] == "toy" and meta["labels"] == ["neg", "pos"]
     assert meta["config"] == {"units": 8, "cell": "gru", "epochs": 2, "seed": 0}

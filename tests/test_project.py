@@ -32,7 +32,8 @@ def test_benchmark_data_is_present(shared_data):
 def test_no_pickle_anywhere_in_the_project():
     pattern = re.compile(r"\b(import pickle|from pickle|cPickle|allow_pickle\s*=\s*True|joblib\.load|dill)\b")
     offenders = []
-    for path in list(ROOT.glob("*.py")) + [p for d in ("nlp_tasks", "tasks", "benchmarks") for p in (ROOT / d).rglob("*.py")]:
+    for path in list(ROOT.glob("*.py")) + [p for d in ("nlp_tasks", "tasks", "benchmarks")
+                                           for p in (ROOT / d).rglob("*.py")]:
         if pattern.search(path.read_text(encoding="utf-8")):
             offenders.append(str(path.relative_to(ROOT)))
     assert offenders == []
@@ -152,7 +153,8 @@ def test_each_task_is_one_package_that_imports_the_core_and_itself_only():
     graph = _graph()
     packages = sorted(p.name for p in (ROOT / "tasks").iterdir() if (p / "__init__.py").is_file())
     assert packages == ["charlm", "music", "ner", "sentiment"]
-    assert not [p.name for p in (ROOT / "tasks").glob("*.py") if p.name != "__init__.py"], "a task module outside a package"
+    assert not [p.name for p in (ROOT / "tasks").glob("*.py")
+                if p.name != "__init__.py"], "a task module outside a package"
     for module, targets in graph.items():
         if module.startswith("tasks."):
             own = ".".join(module.split(".")[:2])
@@ -162,3 +164,17 @@ def test_each_task_is_one_package_that_imports_the_core_and_itself_only():
                         .splitlines() if re.match(r"\s*(from|import) tasks\b", line)] if not (
                 ROOT / module.replace(".", "/") / "__init__.py").exists() else []
             assert not absolute, f"{module} imports its own package by name, not relatively: {absolute}"
+
+
+def test_the_code_passes_ruff():
+    """pyproject.toml's ruff configuration: line length, import order, pyflakes, pycodestyle."""
+    import shutil
+    import subprocess
+    import sys
+
+    ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
+    if ruff is None:
+        pytest.fail("ruff is not installed: pip install -e '.[test]'")
+    result = subprocess.run([ruff, "check", "--output-format", "concise", "."], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stdout[-3000:]

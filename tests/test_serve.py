@@ -119,7 +119,8 @@ def test_music_as_midi_wav_and_json(client, pipes):
     wav = post(client, "music", "generate", {**body, "format": "wav"})
     with wave.open(io.BytesIO(wav.content)) as w:
         seconds = w.getnframes() / w.getframerate()
-    assert wav.headers["content-type"] == "audio/wav" and 12 * 0.5 <= seconds <= 12 * 0.5 + 0.2  # 12 quarters at 120 bpm
+    assert (wav.headers["content-type"] == "audio/wav"
+            and 12 * 0.5 <= seconds <= 12 * 0.5 + 0.2)  # 12 quarters at 120 bpm
     out = post(client, "music", "generate", {**body, "format": "json", "primer": [[60, 64], [62]]}).json()
     assert out["primer_steps"] == 2 and len(out["roll"]) == 14 and out["seed"] == 5
     assert out["roll"] == pipes["music"].generate(steps=12, primer=[[60, 64], [62]], seed=5)["roll"]
@@ -154,7 +155,8 @@ BAD = [
     ("sentiment", "sentiment", {}, 400, "give either 'text'"),
     ("sentiment", "sentiment", {"text": "a", "texts": ["b"]}, 400, "give either 'text'"),
     ("sentiment", "sentiment", {"text": "a", "lang": "en"}, 422, "lang: Extra inputs are not permitted"),
-    ("sentiment", "sentiment", {"texts": ["a film"] * 257}, 413, "257 texts in one request, more than the limit of 256"),
+    ("sentiment", "sentiment", {"texts": ["a film"] * 257}, 413,
+     "257 texts in one request, more than the limit of 256"),
     ("sentiment", "sentiment", {"text": "film " * 20_001}, 413, "more than the limit of 20,000 (--max-tokens)"),
     ("sentiment", "sentiment", {"text": "x" * 1_000_001}, 413, "larger than the limit of 1,000,000 bytes"),
     ("ner", "entities", {"tokens": ["Anna", ""]}, 400, "token 2 ('') is empty"),
@@ -191,7 +193,8 @@ def test_chunked_body_over_the_limit_and_unknown_paths(client, server):
         for _ in range(11):
             yield b"x" * 100_000
 
-    response = client.post("/v1/models/sentiment/sentiment", content=chunks(), headers={"Content-Type": "application/json"})
+    response = client.post("/v1/models/sentiment/sentiment", content=chunks(),
+                           headers={"Content-Type": "application/json"})
     assert response.status_code == 413 and "--max-body-bytes" in response.json()["error"]
     assert client.get("/nothing").json() == {"error": "no such path: /nothing (see /docs)"}
     assert client.get("/v1/models/ner/entities").status_code == 405
@@ -294,7 +297,8 @@ def test_a_model_that_fails_to_load_stops_the_start(tmp_path, served_models):
     assert result.stderr.strip().splitlines() == [f"error: {broken / 'pipeline.json'}: corrupt model description "
                                                   "(not valid UTF-8 JSON)"]
     missing = _serve(str(tmp_path / "missing"))
-    assert missing.returncode == 2 and missing.stderr.strip() == f"error: {tmp_path / 'missing'}: model folder not found"
+    assert (missing.returncode == 2
+            and missing.stderr.strip() == f"error: {tmp_path / 'missing'}: model folder not found")
 
 
 def test_start_up_mistakes_are_one_line(tmp_path, served_models):
@@ -317,7 +321,8 @@ def test_model_names():
     from nlp_tasks.errors import UserError
     from nlp_tasks.serve import model_specs
 
-    assert model_specs(["models/conll", "lm=models/shake"]) == {"conll": Path("models/conll"), "lm": Path("models/shake")}
+    assert model_specs(["models/conll", "lm=models/shake"]) == {"conll": Path("models/conll"),
+                                                                "lm": Path("models/shake")}
     with pytest.raises(UserError, match="cannot name the model"):
         model_specs(["x/a b"])
     with pytest.raises(UserError, match="nothing to serve"):

@@ -35,7 +35,8 @@ def client(server):
 
 def post(client, model, operation, body):
     if isinstance(body, bytes):  # raw JSON, for escapes that Python's encoder would not write
-        return client.post(f"/v1/models/{model}/{operation}", content=body, headers={"Content-Type": "application/json"})
+        return client.post(f"/v1/models/{model}/{operation}", content=body,
+                           headers={"Content-Type": "application/json"})
     return client.post(f"/v1/models/{model}/{operation}", json=body)
 
 
@@ -102,7 +103,8 @@ def test_defaults_keep_the_worst_request_small():
 SURROGATES = [
     ("ner", "entities", b'{"text": "Anna \\ud800 Berg"}', "text: has a lone surrogate (\\ud800) at character 6"),
     ("ner", "entities", b'{"texts": ["Anna", "\\udfff"]}', "texts: item 2 has a lone surrogate (\\udfff)"),
-    ("ner", "entities", b'{"tokens": ["Anna", "B\\ud800"]}', "tokens: item 2 has a lone surrogate (\\ud800) at character 2"),
+    ("ner", "entities", b'{"tokens": ["Anna", "B\\ud800"]}',
+     "tokens: item 2 has a lone surrogate (\\ud800) at character 2"),
     ("sentiment", "sentiment", b'{"text": "\\ud83d"}', "text: has a lone surrogate (\\ud83d) at character 1"),
     ("sentiment", "sentiment", b'{"texts": ["a good film", "\\udc00"]}', "texts: item 2 has a lone surrogate"),
     ("charlm", "score", b'{"text": "the \\ud800"}', "text: has a lone surrogate"),
@@ -111,7 +113,8 @@ SURROGATES = [
 ]
 
 
-@pytest.mark.parametrize("model, operation, body, message", SURROGATES, ids=[f"{m}-{body[:20]!r}" for m, _, body, _ in SURROGATES])
+@pytest.mark.parametrize("model, operation, body, message", SURROGATES,
+                         ids=[f"{m}-{body[:20]!r}" for m, _, body, _ in SURROGATES])
 def test_a_lone_surrogate_is_a_422_in_every_text_field(client, model, operation, body, message):
     assert message in one_line_error(post(client, model, operation, body), 422)
 

@@ -203,7 +203,8 @@ def test_an_example_longer_than_the_maximum_is_refused_naming_file_and_line(tmp_
 
 @pytest.mark.parametrize("name, content, limit, message", [
     ("t.csv", "text,label\nfine,1\n" + "x" * 30 + ",0\n", 20, r"line 3: a field longer than the maximum example of 20"),
-    ("t.jsonl", '{"text": "fine", "label": 1}\n{"text": "' + "x" * 30 + '", "label": 0}\n', 40, "line 2: 54 characters"),
+    ("t.jsonl", '{"text": "fine", "label": 1}\n{"text": "' + "x" * 30 + '", "label": 0}\n', 40,
+     "line 2: 54 characters"),
     ("t.json", '[{"text": "fine", "label": 1}, {"text": "' + "x" * 30 + '", "label": 0}]', 20, "item 2: 30 characters"),
     ("c.txt", "EU B-ORG\n" + "".join(f"w{i} O\n" for i in range(10)), 20, "sentence at line 1: 2[0-9] characters"),
 ])
@@ -294,7 +295,8 @@ def test_skipping_bad_lines_in_conll_and_jsonl(tmp_path, capsys):
     conll = write(tmp_path / "c.txt", "EU B-ORG\nrejects\nGerman B-MISC\n\nPeter B-PER\n")
     with pytest.raises(UserError, match="line 2: a token without a tag"):
         read_conll(conll)
-    jsonl = write(tmp_path / "t.jsonl", '{"text": "a", "label": 1}\n{"text": \n{"label": 0}\n{"text": "b", "label": 0}\n')
+    jsonl = write(tmp_path / "t.jsonl",
+                  '{"text": "a", "label": 1}\n{"text": \n{"label": 0}\n{"text": "b", "label": 0}\n')
     with reading_options(on_bad_lines="skip"):
         assert read_conll(conll) == [(["EU", "German"], ["B-ORG", "B-MISC"]), (["Peter"], ["B-PER"])]
         assert read_table(jsonl) == [("1", "a"), ("0", "b")]

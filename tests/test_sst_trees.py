@@ -170,7 +170,8 @@ def test_phrases_or_binary_need_tree_data(tmp_path, source):
     for config in (SentimentConfig(phrases=True), SentimentConfig(tree_labels="binary")):
         with pytest.raises(UserError, match="need PTB-tree data"):
             SentimentPipeline(config).fit(data, verbose=0)
-    assert len(SentimentPipeline(SentimentConfig(epochs=1, units=4, embedding_dim=4)).read_training_data(data).train) == 2
+    assert len(SentimentPipeline(SentimentConfig(epochs=1, units=4, embedding_dim=4))
+               .read_training_data(data).train) == 2
 
 
 def test_predict_answers_the_same_way_for_sentence_and_phrase_models(tmp_path):
@@ -180,7 +181,8 @@ def test_predict_answers_the_same_way_for_sentence_and_phrase_models(tmp_path):
     from tasks.sentiment import SentimentConfig, SentimentPipeline
 
     train = tmp_path / "train.txt"
-    train.write_text("\n".join((TREES + ["(0 (2 It) (0 (2 (2 -LRB-) (2 is)) (0 awful)))"]) * 3) + "\n", encoding="utf-8")
+    train.write_text("\n".join((TREES + ["(0 (2 It) (0 (2 (2 -LRB-) (2 is)) (0 awful)))"]) * 3) + "\n",
+                     encoding="utf-8")
     texts = ["It is good .", "8 1/2 (the film) is great ."]
     answers = {}
     for phrases in (False, True):

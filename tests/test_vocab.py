@@ -96,7 +96,8 @@ def test_char_vocabulary_round_trips_any_unicode_text(text):
 def test_composed_and_decomposed_spellings_give_the_same_tokens_and_format_characters_none():
     nfc = "Er wohnt in München, 한국어."
     nfd = unicodedata.normalize("NFD", nfc)
-    assert nfd != nfc and tokenize_words(nfd) == tokenize_words(nfc) == ["Er", "wohnt", "in", "München", ",", "한국어", "."]
+    assert nfd != nfc and tokenize_words(nfd) == tokenize_words(nfc) == [
+        "Er", "wohnt", "in", "München", ",", "한국어", "."]
     hidden = "\ufeffPeter\u200d visited Pa\u00adris \u200d \u2060"
     assert tokenize_words(hidden) == ["Peter", "visited", "Paris"]
     for text in (nfd, hidden):  # offsets point into the text as given

@@ -81,7 +81,8 @@ def evaluate_command(pipeline: str, *, render: Callable | None = None, help: str
 
     decorators = [click.command("evaluate", help=help or f"Metrics of the {cls.task} model MODEL_DIR on DATA."),
                   click.argument("model_dir", type=click.Path()),
-                  click.option("--data", "data", metavar="SOURCE", required=True, help=data_help or "Data to evaluate on."),
+                  click.option("--data", "data", metavar="SOURCE", required=True,
+                               help=data_help or "Data to evaluate on."),
                   *extra, options.reading, options.json_output]
     for decorate in reversed(decorators):
         evaluate = decorate(evaluate)

@@ -146,7 +146,8 @@ def _param_type(field, hint):
 
 
 def setting_options(config_class, exclude=()) -> list[tuple[list, dict]]:
-    """One click option (its declarations and attributes) per setting of ``config_class`` (:func:`nlp_tasks.config.setting`), but
+    """One click option (its declarations and attributes) per setting of ``config_class``
+    (:func:`nlp_tasks.config.setting`), but
     those in ``exclude``: ``--field-name`` with the field's default, help, range and choices. A
     setting that may be None takes ``none``; a boolean one is a ``--name/--no-name`` switch, or
     the one flag its setting names. Commands take them through :func:`config_options`; scripts

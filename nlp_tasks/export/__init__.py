@@ -98,7 +98,8 @@ def export_files(folder: Path) -> set[str]:
         names.add(LITERT_FILE)
     elif kind == "onnx":
         endpoints = description.get("endpoints")
-        files = [e.get("file") for e in endpoints.values() if isinstance(e, dict)] if isinstance(endpoints, dict) else []
+        files = ([e.get("file") for e in endpoints.values() if isinstance(e, dict)]
+                 if isinstance(endpoints, dict) else [])
         names |= {f for f in files if isinstance(f, str) and re.fullmatch(r"\w+\.onnx", f)}
     vocabularies = description.get("vocabularies")
     if isinstance(vocabularies, dict):
@@ -294,7 +295,8 @@ def write_litert(saved_model: Path, endpoints, path: Path) -> None:
     try:
         model = _quietly(converter.convert)
     except Exception as err:  # the converter raises ConverterError with the MLIR diagnostics
-        raise UserError(f"cannot convert this model to LiteRT without Flex (select TF) ops: {_op_problem(err)}") from None
+        raise UserError("cannot convert this model to LiteRT without Flex (select TF) ops: "
+                        f"{_op_problem(err)}") from None
     path.write_bytes(model)
 
 
@@ -321,8 +323,9 @@ def write_onnx(endpoint: Endpoint, path: Path) -> None:
         model, _ = _quietly(tf2onnx.convert.from_function, function, input_signature=list(endpoint.inputs),
                             opset=ONNX_OPSET)
     except Exception as err:
-        raise UserError(f"cannot convert the {endpoint.name!r} endpoint to ONNX: "
-                        f"{str(err).strip().splitlines()[-1][:300] if str(err).strip() else type(err).__name__}") from None
+        raise UserError(
+            f"cannot convert the {endpoint.name!r} endpoint to ONNX: "
+            f"{str(err).strip().splitlines()[-1][:300] if str(err).strip() else type(err).__name__}") from None
     path.write_bytes(model.SerializeToString())
 
 

@@ -93,7 +93,8 @@ def model_card(pipe, export: dict | None = None) -> str:
         if figures:
             shown = True
             out += [f"{split}:", "", "| metric | value |", "|---|---|"]
-            out += [f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in sorted(figures.items())]
+            out += [f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |"
+                    for k, v in sorted(figures.items())]
             out += [""]
     if not shown:
         out += ["None recorded.", ""]

@@ -10,7 +10,8 @@ written out as explicit code-point ranges computed from *this* Python's Unicode 
 (:func:`char_class`), and the graph makes the same decisions as the Python code for every
 character that database knows. Texts and tokens lose their format characters (ZWJ, BOM, ...)
 as in :func:`nlp_tasks.vocab.normalize_text`; NFC normalisation has no TensorFlow op, so
-clients pass NFC text (``unicodedata.normalize("NFC", text)``). Lower-casing is ``tf.strings.lower(encoding="utf-8")`` (ICU's
+clients pass NFC text (``unicodedata.normalize("NFC", text)``). Lower-casing is
+``tf.strings.lower(encoding="utf-8")`` (ICU's
 full case mapping, as Python's ``str.lower``); the tests compare both on a spread of scripts.
 """
 

@@ -2,7 +2,8 @@
 
 On a GPU, Keras' ``GRU``/``LSTM`` call cuDNN's fused sequence kernel (through the backend
 functions named in :mod:`nlp_tasks._keras_compat`), one kernel for the whole sequence, where a
-time loop runs a few small kernels per step. Our ``reset_after`` GRU and our LSTM compute the same function as those layers, with the
+time loop runs a few small kernels per step. Our ``reset_after`` GRU and our LSTM compute the
+same function as those layers, with the
 weights laid out differently (:mod:`nlp_tasks.layers.convert` says how). So when a layer
 qualifies, :class:`nlp_tasks.layers.Recurrent` converts its weights *inside the graph* (so the
 gradients reach our stacked kernel) and calls that same backend function:

@@ -6,7 +6,8 @@
 
 One process loads every model first (a folder that fails to load stops the start with one line
 and exit status 2), then serves them with uvicorn: the JSON API under ``/v1`` (:mod:`.app`; the
-operations of each task are in its ``serve`` module, e.g. :mod:`tasks.ner.serve`), OpenAPI documentation at ``/docs`` and a
+operations of each task are in its ``serve`` module, e.g. :mod:`tasks.ner.serve`),
+OpenAPI documentation at ``/docs`` and a
 page at ``/`` that runs every model on a text. Concurrent requests to the same model are grouped
 into one batch (:mod:`.worker`). The dependencies come with ``pip install 'nlp-tasks[serve]'``.
 

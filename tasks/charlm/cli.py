@@ -29,7 +29,8 @@ def format_train(result: dict, level: str) -> str:
         lines = [f"saved to {result['model']} (no validation data)"]
     if "test" in result:
         lines.append(f"test {result['test']['nats_per_token']:.4f} nats/{unit}, "
-                     f"{result['test']['bits_per_token']:.4f} bits/{unit}, perplexity {result['test']['perplexity']:.2f}")
+                     f"{result['test']['bits_per_token']:.4f} bits/{unit}, "
+                     f"perplexity {result['test']['perplexity']:.2f}")
     return "\n".join(lines)
 
 

@@ -26,14 +26,15 @@ import numpy as np
 from nlp_tasks.batching import Batches, pad
 from nlp_tasks.config import SampleSettings, check_parameters, recurrent_parameters
 from nlp_tasks.errors import UserError
-from nlp_tasks.metrics.language import loss_report, nats_to_bits, text_score
+from nlp_tasks.metrics.language import loss_report, text_score
 from nlp_tasks.model_checks import OUTPUT_LAYER, embedding_layer_name
 from nlp_tasks.pipeline import Pipeline, TrainingData, TrainingPlan
 from nlp_tasks.sampling import log_softmax
-from nlp_tasks.vocab import BOS_ID, EOS_ID, PAD_ID, Vocabulary
+from nlp_tasks.vocab import BOS_ID, EOS_ID, Vocabulary
 
 from . import data as cd
 from .config import LanguageModelConfig
+from .scoring import reset_states, sum_nll, validation_figures
 
 
 class LanguageModelPipeline(Pipeline):
@@ -75,7 +76,8 @@ class LanguageModelPipeline(Pipeline):
         for layer in range(1, cfg.layers + 1):
             x = recurrent(cfg.cell, cfg.units, return_sequences=True, stateful=stateful, name=f"rnn_{layer}")(x)
             x = keras.layers.Dropout(cfg.dropout, name=f"dropout_{layer}")(x)
-        logits = keras.layers.Dense(len(self.vocab), name=OUTPUT_LAYER, dtype="float32")(x)  # float32 logits, also under mixed precision
+        logits = keras.layers.Dense(len(self.vocab), name=OUTPUT_LAYER,
+                                    dtype="float32")(x)  # float32 logits, also under mixed precision
         return keras.Model(ids, logits, name="language_model")
 
     def expected_layer_sizes(self) -> dict:
@@ -209,12 +211,12 @@ class LanguageModelPipeline(Pipeline):
         figures = None
         if data.dev is not None:
             batches = self._eval_batches(data.dev, self.config.batch_size)
-            figures = lambda: _validation_figures(model, batches)  # noqa: E731
+            figures = lambda: validation_figures(model, batches)  # noqa: E731
         return TrainingPlan(
             self._stream_dataset(data.train) if stream else self._line_batches(data.train, shuffle=True),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), validation_figures=figures,
             # Every epoch starts from a<0> = 0: truncated BPTT carries state only within an epoch.
-            callbacks=[keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: _reset_states(model))]
+            callbacks=[keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: reset_states(model))]
             if stream else [])
 
     def finish_training(self, data: TrainingData, model, summary: dict) -> None:
@@ -247,7 +249,7 @@ class LanguageModelPipeline(Pipeline):
         else:
             model = self.model
         start = time.perf_counter()
-        total, count = _sum_nll(model, self._eval_batches(sequences, batch_size))
+        total, count = sum_nll(model, self._eval_batches(sequences, batch_size))
         report = loss_report(total / count, cfg.level)
         report.update(tokens=int(count), seconds=time.perf_counter() - start)
         return report
@@ -365,37 +367,3 @@ def _as_arrays(sequences) -> list:
     if isinstance(sequences, np.ndarray):
         return [sequences]
     return [np.array([len(s) for s in sequences]), np.array([i for s in sequences for i in s], dtype=np.int64)]
-
-
-def _reset_states(model) -> None:
-    for layer in model.layers:
-        if getattr(layer, "stateful", False):
-            layer.reset_state()
-
-
-def _sum_nll(model, batches) -> tuple[float, float]:
-    """Summed negative log-likelihood (nats) and number of scored tokens (target id != 0)."""
-    import tensorflow as tf
-
-    @tf.function(reduce_retracing=True)
-    def batch_nll(x, y):
-        logits = tf.cast(model(x, training=False), tf.float32)
-        nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
-        weight = tf.cast(tf.not_equal(y, PAD_ID), nll.dtype)
-        return tf.reduce_sum(nll * weight), tf.reduce_sum(weight)
-
-    _reset_states(model)
-    total, count = 0.0, 0.0
-    for x, y in batches:
-        s, c = batch_nll(tf.constant(x), tf.constant(y))
-        total, count = total + float(s), count + float(c)
-    _reset_states(model)
-    if count == 0:
-        raise UserError("nothing to evaluate: the data has no tokens")
-    return total, count
-
-
-def _validation_figures(model, batches) -> dict:
-    """Exact validation loss (every token once): ``val_nats`` and ``val_bits`` per token."""
-    total, count = _sum_nll(model, batches)
-    return {"val_nats": total / count, "val_bits": nats_to_bits(total / count)}

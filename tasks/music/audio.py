@@ -7,7 +7,8 @@ without a click. The notes are summed and the mix scaled to a fixed peak, then w
 mono PCM with Python's :mod:`wave`. A struck note sounds the same whatever its length until its
 key is let go, so each pitch's decaying tone is computed once and every note of that pitch adds a
 slice of it: the work grows with the audio's length and the notes held, not with harmonics x
-notes, and a note is cut once it has decayed below 16-bit PCM's step (:data:`AUDIBLE_S`). It is meant for listening to what a model generated in a
+notes, and a note is cut once it has decayed below 16-bit PCM's step (:data:`AUDIBLE_S`).
+It is meant for listening to what a model generated in a
 browser (``nlp-tasks serve``), not as a piano::
 
     >>> wav = render_wav(roll, steps_per_quarter=1, tempo_bpm=100)      # doctest: +SKIP
@@ -42,7 +43,8 @@ def struck(pitch: int, seconds: float, sample_rate: int = SAMPLE_RATE) -> np.nda
     under the attack and the decay."""
     t = np.arange(int(seconds * sample_rate)) / sample_rate
     f = frequency(pitch)
-    tone = sum(a * np.sin(2 * np.pi * f * (k + 1) * t) for k, a in enumerate(HARMONICS) if f * (k + 1) < sample_rate / 2)
+    tone = sum(a * np.sin(2 * np.pi * f * (k + 1) * t) for k, a in enumerate(HARMONICS)
+               if f * (k + 1) < sample_rate / 2)
     return tone * (np.minimum(t / ATTACK_S, 1.0) * np.exp(-DECAY_PER_S * t))
 
 

@@ -47,7 +47,8 @@ cli.add_command(train_command(
 
 
 cli.add_command(evaluate_command(
-    f"{__package__}:MusicPipeline", render=lambda report, pipe: format_report(report), data_help=f"Pieces to evaluate: {DATA_HELP}.",
+    f"{__package__}:MusicPipeline", render=lambda report, pipe: format_report(report),
+    data_help=f"Pieces to evaluate: {DATA_HELP}.",
     help="NLL per time step (summed over the 88 keys), frame accuracy and note P/R/F1 of MODEL_DIR on DATA."))
 
 

@@ -49,7 +49,8 @@ def cache_dir() -> Path:
 def to_roll(steps, where: str) -> np.ndarray:
     """A list of time steps (lists of MIDI pitches) -> ``(T, 88)`` multi-hot; checked."""
     if not isinstance(steps, list) or not steps:
-        raise UserError(f"{where}: {'empty piece' if isinstance(steps, list) else 'a piece must be a list of time steps'}")
+        raise UserError(f"{where}: "
+                        f"{'empty piece' if isinstance(steps, list) else 'a piece must be a list of time steps'}")
     roll = np.zeros((len(steps), KEYS), dtype=np.float32)
     for t, step in enumerate(steps):
         if not isinstance(step, list):
@@ -115,7 +116,8 @@ def read_midi(path: str | Path, steps_per_quarter: int = 1) -> np.ndarray:
         midi = mido.MidiFile(file=io.BytesIO(data))
         events = list(mido.merge_tracks(midi.tracks))
     except Exception as err:  # mido raises OSError, EOFError, ValueError, KeyError on corrupt data
-        raise UserError(f"{path}: not a readable MIDI file ({' '.join(str(err).split())[:120] or type(err).__name__})") from None
+        raise UserError(f"{path}: not a readable MIDI file "
+                        f"({' '.join(str(err).split())[:120] or type(err).__name__})") from None
     if midi.type == 2:
         raise UserError(f"{path}: MIDI type 2 (independent sequences) is not supported")
     per_quarter = midi.ticks_per_beat or 480

@@ -38,7 +38,8 @@ def _demo_head(head: str, out_dir: Path, train, dev) -> float:
     pipe.save(out_dir / "model")
     result = pipe.generate(steps=64, seed=0, temperature=0.9)
     md.write_midi(out_dir / "generated.mid", result["roll"], tempo_bpm=90)
-    md.plot_roll(out_dir / "generated.png", result["roll"], title=f"64 quarter notes from silence ({head} head, seed 0)")
+    md.plot_roll(out_dir / "generated.png", result["roll"],
+                 title=f"64 quarter notes from silence ({head} head, seed 0)")
     primer = dev[0][:16]
     continued = pipe.generate(steps=32, primer=primer, seed=0, temperature=0.9)
     md.write_midi(out_dir / "continued.mid", continued["roll"], tempo_bpm=90, primer_steps=16)

@@ -52,7 +52,8 @@ def export_spec(pipe) -> ExportSpec:
         [Endpoint("step", step, [tf.TensorSpec((None, KEYS), tf.float32, name="frame"),
                                  tf.TensorSpec((None, layout["state_size"]), tf.float32, name="state")],
                   {"probabilities": f"(batch, {KEYS}) float32, P(key sounds at the next step)",
-                   "logits": f"(batch, {KEYS}) float32", "next_state": "(batch, state_size) float32, for the next step"},
+                   "logits": f"(batch, {KEYS}) float32",
+                   "next_state": "(batch, state_size) float32, for the next step"},
                   "One time step: the next frame's key probabilities and the new state (start: state 0, "
                   "the silent frame)."),
          Endpoint("score", score, [tf.TensorSpec((None, None, KEYS), tf.float32, name="roll"),

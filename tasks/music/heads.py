@@ -50,7 +50,8 @@ class SigmoidHead:
     def layer(nade_units: int):
         import keras
 
-        return keras.layers.Dense(KEYS, name=OUTPUT_LAYER, dtype="float32")  # float32 logits, also under mixed precision
+        return keras.layers.Dense(KEYS, name=OUTPUT_LAYER,
+                                  dtype="float32")  # float32 logits, also under mixed precision
 
     @staticmethod
     def layer_sizes(nade_units: int) -> dict:

@@ -109,7 +109,8 @@ class MusicPipeline(Pipeline):
 
         cfg = self.config
         head = head_class(cfg.head)
-        check_parameters(recurrent_parameters(cfg.units, md.KEYS, cfg.layers) + head.parameters(cfg.units, cfg.nade_units),
+        check_parameters(recurrent_parameters(cfg.units, md.KEYS, cfg.layers)
+                         + head.parameters(cfg.units, cfg.nade_units),
                          "music model")
         frames = keras.Input((None, md.KEYS), name="frames")
         x = keras.layers.Dropout(cfg.input_dropout, name="dropout_0")(frames)
@@ -239,7 +240,8 @@ class MusicPipeline(Pipeline):
         numbers with key ``seed + i``, so the same seed gives the same piece on every run, alone
         or in a batch. ``temperature`` 0 keeps every key above probability 0.5 (the options are
         :class:`tasks.music.generation.GenerateSettings`: their help and ranges). Without a primer,
-        the first frame is a training piece's opening, drawn by frequency (the module docstring says why). Returns ``{"roll": P + steps lists of 88 zeros and ones (or n such rolls),
+        the first frame is a training piece's opening, drawn by frequency (the module docstring says why).
+        Returns ``{"roll": P + steps lists of 88 zeros and ones (or n such rolls),
         "primer_steps": P}``; the primer's own frames come first, unchanged.
         """
         settings = GenerateSettings(steps=steps, temperature=temperature, seed=seed, samples=n)  # checked

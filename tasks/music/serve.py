@@ -47,9 +47,9 @@ def serve_spec(pipe) -> ServeSpec:
         as the tempo falls."""
         seconds = steps / spq * 60 / tempo
         if seconds > limits.max_audio_seconds:
-            raise OverLimit(f"{steps:,} time steps at {tempo:g} bpm ({spq} per quarter note) are {seconds:,.0f} s of "
-                            f"audio, more than the limit of {limits.max_audio_seconds:,} s (--max-audio-seconds): ask for "
-                            "fewer steps, a faster tempo or format 'midi'")
+            raise OverLimit(f"{steps:,} time steps at {tempo:g} bpm ({spq} per quarter note) are "
+                            f"{seconds:,.0f} s of audio, more than the limit of {limits.max_audio_seconds:,} s "
+                            "(--max-audio-seconds): ask for fewer steps, a faster tempo or format 'midi'")
 
     def generate(items):
         b, settings = items[0]

@@ -1,7 +1,8 @@
 """Named entity recognition (many-to-many): one IOB2 tag per token, entity spans out.
 
 ``pipeline``: the config and :class:`NERPipeline`; ``data``: the sentence readers; ``features``:
-what the model reads of a word and how tags are decoded; ``layers``: the character encoder of words; ``export`` and ``serve``: what a model offers as an exported graph and over
+what the model reads of a word and how tags are decoded; ``layers``: the character encoder of words;
+``export`` and ``serve``: what a model offers as an exported graph and over
 HTTP; ``cli`` and ``demo``: ``nlp-tasks ner ...`` and its ``make demo`` step.
 """
 

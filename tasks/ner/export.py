@@ -57,7 +57,8 @@ def export_spec(pipe) -> ExportSpec:
         present = size > 0
         starts = tf.where(present, tf.reduce_min(tf.where(member, positions, 2**30), axis=2), -1)
         ends = tf.where(present, tf.reduce_max(tf.where(member, positions, -1), axis=2) + 1, -1)
-        mean = tf.reduce_sum(tf.where(member, score[:, None, :], 0.0), axis=2) / tf.cast(tf.maximum(size, 1), score.dtype)
+        mean = (tf.reduce_sum(tf.where(member, score[:, None, :], 0.0), axis=2)
+                / tf.cast(tf.maximum(size, 1), score.dtype))
         first_kind = tf.gather(kind, tf.maximum(starts, 0), batch_dims=1)
         names = tf.constant([""] + kinds)
         del rows
@@ -84,7 +85,8 @@ def export_spec(pipe) -> ExportSpec:
                  tf.TensorSpec((None, None, None), tf.int32, name="char_ids")]
     return ExportSpec(
         [Endpoint("serve", serve, [tf.TensorSpec((None, None), tf.string, name="tokens")],
-                  {"tags": "(batch, T) string IOB2 tags, '' at padding", "tag_ids": "(batch, T) int32, index into `labels`",
+                  {"tags": "(batch, T) string IOB2 tags, '' at padding",
+                   "tag_ids": "(batch, T) int32, index into `labels`",
                    "token_scores": "(batch, T) float32, the probability of each token's tag",
                    "entity_types": "(batch, E) string, '' past a row's last entity",
                    "entity_starts": "(batch, E) int32 first token, -1 past the last",

@@ -70,5 +70,6 @@ def format_prediction(result: dict) -> str:
     return f"{result['label']:>6}  {rating}[{probs}]  {result['text']}"
 
 
-cli.add_command(predict_command(f"{__package__}:SentimentPipeline", render=lambda text, result: format_prediction(result),
+cli.add_command(predict_command(f"{__package__}:SentimentPipeline",
+                                render=lambda text, result: format_prediction(result),
                                 help="Label, rating and class probabilities for TEXTS (or each line of --input)."))

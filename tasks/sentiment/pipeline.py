@@ -182,7 +182,8 @@ class SentimentPipeline(Pipeline):
                                                  max_size=cfg.max_vocab, min_freq=cfg.min_freq, lower=cfg.lower)}
         vectors = read_word_vectors(embeddings, vocabulary=_VocabProbe(self.vocabs["words"]))[0] if embeddings else None
         return TrainingData(train_examples, dev_examples, counts={"train_examples": len(train_examples)},
-                            fingerprint=fingerprint(train_examples, dev_examples, str(embeddings) if embeddings else None),
+                            fingerprint=fingerprint(train_examples, dev_examples,
+                                                    str(embeddings) if embeddings else None),
                             build={"vectors": vectors})
 
     def training_plan(self, data: TrainingData, model) -> TrainingPlan:

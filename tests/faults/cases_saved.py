@@ -282,7 +282,8 @@ def unseen_chars(tmp, models):
 CASES = [
     # 6. tampered model folders are checked before Keras builds anything
     Case("22.6", "embedding input_dim 5e7 in model.keras", huge_input_dim,
-         error=r"vocabulary 'words' has 7 tokens but the model's embedding 'embed_words' was trained for 50000000", subprocess=True, timeout=90),
+         error=r"vocabulary 'words' has 7 tokens but the model's embedding 'embed_words' was trained for 50000000",
+         subprocess=True, timeout=90),
     Case("22.6", "embedding input_dim 5e7 where no vocabulary is saved", huge_case_embedding,
          error=r"implies at least 400,0\d\d,\d\d\d weights but its weight file holds \d+", subprocess=True,
          timeout=90),
@@ -330,7 +331,8 @@ CASES = [
          error=r"Invalid value for '--units'.*1<=x<=65536"),
     Case("22.7", "--seed 2**32", lambda tmp, m: train_argv(tmp, "--seed", str(2**32)),
          error=r"Invalid value for '--seed'.*0<=x<=4294967295"),
-    Case("22.7", "a model over the parameter bound", lambda tmp, m: train_argv(tmp, "--units", "60000", "--layers", "4"),
+    Case("22.7", "a model over the parameter bound",
+         lambda tmp, m: train_argv(tmp, "--units", "60000", "--layers", "4"),
          error=r"would have about [\d,]+ weights \([\d,.]+ GiB as float32\), more than the 1,000,000,000 allowed",
          subprocess=True, timeout=90),
     Case("22.7", "charlm sample --samples 10000000",
