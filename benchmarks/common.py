@@ -10,6 +10,18 @@ import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def configure_process() -> None:
+    """The settings nlp-tasks' programs make (TensorFlow's C++ log off, glibc's malloc tuned:
+    :func:`nlp_tasks.runtime.configure_process`), made when a benchmark starts, as the figures
+    in RESULTS.md were measured."""
+    from nlp_tasks.runtime import configure_process as configure
+
+    configure()
+
+
+configure_process()
 RESULTS_MD = ROOT / "benchmarks" / "RESULTS.md"
 RESULTS_DIR = ROOT / "benchmarks" / "results"
 

@@ -8,14 +8,12 @@ The shared core. Nothing in this package knows about NER, sentiment, text corpor
 - :mod:`nlp_tasks.pipeline`   the Pipeline base class every task builds on.
 - :mod:`nlp_tasks.errors`     :class:`UserError`, the one error type for user mistakes.
 
-Importing this package does not import TensorFlow; the submodules that need it do.
+Importing this package does not import TensorFlow (the submodules that need it do) and changes
+nothing process-wide; programs call :func:`nlp_tasks.runtime.configure_process`.
 """
 
 __version__ = "0.1.0"
 
 from nlp_tasks.errors import UserError  # noqa: E402  (light, no TensorFlow)
-from nlp_tasks.runtime import quiet_native_logs  # noqa: E402  (light, no TensorFlow)
-
-quiet_native_logs()  # before any submodule imports TensorFlow (see nlp_tasks.runtime)
 
 __all__ = ["UserError", "__version__"]

@@ -176,8 +176,9 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     try:
-        from nlp_tasks.runtime import device_summary
+        from nlp_tasks.runtime import configure_process, device_summary
 
+        configure_process()  # a program: TensorFlow's C++ log off, malloc tuned
         devices = device_summary()
         print(f"TensorFlow {devices['tensorflow']} on {devices['default_device']}")
         with atomic_write(out / "environment.json") as handle:

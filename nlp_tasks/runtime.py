@@ -8,14 +8,14 @@ read, so the import and the first device query run with the process's stderr cap
 captured text is shown if the import fails, and always with ``NLP_TASKS_TF_LOGS=1``. Later lines
 (``E0000 ... util.cc:131] oneDNN supports DT_BOOL only on platforms with AVX-512``, printed at
 the first training step on AVX-512 machines although nothing is wrong) are turned off by
-:func:`quiet_native_logs`: ``TF_CPP_MIN_LOG_LEVEL=3``, set when ``nlp_tasks`` is imported, so
-before TensorFlow in every entry point (the CLI, ``python -m nlp_tasks.demo``, the Python API).
-It overrides a value in the environment (the Makefile's old ``2`` let ERROR lines through);
-``NLP_TASKS_TF_LOGS=1`` leaves ``TF_CPP_MIN_LOG_LEVEL`` as the user set it and shows everything.
-Real failures still arrive as Python exceptions.
+:func:`quiet_native_logs`: ``TF_CPP_MIN_LOG_LEVEL=3``, set by the programs before TensorFlow
+loads (:func:`configure_process`: the CLI, ``python -m nlp_tasks.demo``, the benchmarks; a
+program of yours calls it too, or sets the variable). It overrides a value in the environment
+(the Makefile's old ``2`` let ERROR lines through); ``NLP_TASKS_TF_LOGS=1`` leaves
+``TF_CPP_MIN_LOG_LEVEL`` as the user set it and shows everything. Real failures still arrive as Python exceptions.
 
 Memory allocator: on Linux with glibc, :func:`tune_allocator` (called by
-:func:`import_tensorflow`) keeps freed memory in the process instead of handing it back to the
+:func:`configure_process`) keeps freed memory in the process instead of handing it back to the
 system after every step. With glibc's defaults, TensorFlow's many short-lived tensors of
 changing shapes (length-bucketed batches) are mapped and unmapped over and over, and every fresh
 page costs a page fault. Tuned, NER training spends less than half the time in the kernel, and
@@ -124,10 +124,19 @@ def quiet_native_logs() -> None:
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 
 
-def import_tensorflow():
-    """Import TensorFlow with its start-up noise turned down; tune the allocator and configure
-    devices once."""
+def configure_process() -> None:
+    """The process-wide settings that nlp-tasks' programs make (the ``nlp-tasks`` command and its
+    server, ``make demo``, the benchmarks), for a program of yours that wants the same: TensorFlow's
+    C++ log off (:func:`quiet_native_logs`) and glibc's malloc tuned (:func:`tune_allocator`).
+    Call it first, before anything imports TensorFlow. Importing ``nlp_tasks`` changes neither:
+    a library does not reach into the process that imports it."""
     quiet_native_logs()
+    tune_allocator()
+
+
+def import_tensorflow():
+    """Import TensorFlow with its start-up noise kept off the terminal (its native start-up
+    lines are captured, and shown only if the import fails); configure devices once."""
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     warnings.filterwarnings("ignore", category=DeprecationWarning, module="tensorflow")
     global _configured
@@ -135,7 +144,6 @@ def import_tensorflow():
         import tensorflow as tf
 
         return tf
-    tune_allocator()
     with _captured_native_stderr():
         import tensorflow as tf
 

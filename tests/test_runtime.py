@@ -103,3 +103,20 @@ def test_tensorflow_logs_on_request(monkeypatch):
     monkeypatch.delenv("NLP_TASKS_TF_LOGS")
     runtime.quiet_native_logs()
     assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "3"
+
+
+def test_importing_the_library_changes_nothing_process_wide():
+    """The programs configure the process (nlp_tasks.runtime.configure_process); a program that
+    imports nlp_tasks keeps its own TF_CPP_MIN_LOG_LEVEL and its allocator until it asks."""
+    probe = ("import os, json; os.environ['TF_CPP_MIN_LOG_LEVEL'] = '1'\n"
+             "import nlp_tasks.pipeline, tasks.sentiment\n"
+             "from nlp_tasks import runtime\n"
+             "tasks.sentiment.SentimentPipeline()  # imports TensorFlow\n"
+             "print(json.dumps([os.environ['TF_CPP_MIN_LOG_LEVEL'], runtime._allocator]))\n"
+             "runtime.configure_process()\n"
+             "print(json.dumps([os.environ['TF_CPP_MIN_LOG_LEVEL'], runtime._allocator is not None]))\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("NLP_TASKS_TF_LOGS", "NLP_TASKS_MALLOC")}
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, env=env,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(line) for line in result.stdout.splitlines()] == [["1", None], ["3", True]]

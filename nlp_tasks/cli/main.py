@@ -5,7 +5,7 @@ One subgroup per task, built from the task registry (:mod:`nlp_tasks.registry`);
 parses its arguments and calls one pipeline method. TensorFlow is imported only inside commands,
 so ``--help`` is instant. Mistakes print one line, ``error: ...``, on stderr and exit with
 status 2; no traceback. Process-wide settings (TensorFlow's C++ log level) are applied here, by
-the program, not by the library (:func:`nlp_tasks.runtime.quiet_native_logs`).
+the program, not by the library (:func:`nlp_tasks.runtime.configure_process`).
 """
 
 from __future__ import annotations
@@ -103,7 +103,10 @@ def serve(models, host, port, open_browser, log_level, **values):
 
 def main(argv=None) -> int:
     """Run the CLI; user mistakes become one line on stderr and exit status 2."""
+    from nlp_tasks.runtime import configure_process
+
     try:
+        configure_process()  # TensorFlow's C++ log off, malloc tuned: the program's to decide, not the library's
         cli.main(args=argv, prog_name="nlp-tasks", standalone_mode=False)
     except UserError as err:
         click.echo(f"error: {err.message}", err=True)
