@@ -37,6 +37,19 @@ signature we call (keras-team/keras tags):
   in-place additions that round the weights, and knows a resumed run starts swapped
   (:func:`swap_averaged_weights`).
 
+- ``keras.src.backend.common.global_state`` (``get_global_attribute``, ``set_global_attribute``)
+  and the attributes ``shared_objects/id_to_obj_map`` and ``shared_objects/id_to_config_map``
+  that ``keras.src.saving.serialization_lib.ObjectSharingScope`` sets while a model loads (in
+  Keras 3.15, installed; not traced further back): ``Bidirectional.__init__`` serialises its
+  layer and reads it back, and inside that scope the copies take part in Keras' sharing of
+  objects by ``id()``, where a saved file's ids (from the process that saved it) and the ids of
+  live objects can coincide: the backward layer came back as a GRU cell, or as the forward
+  layer, and the model failed to load, now and then. :func:`guard_bidirectional` suspends the
+  scope while Keras makes a ``Bidirectional`` from its config, and our layers that make one in
+  their constructor (``tasks.ner.layers.CharEncoder``) do so inside
+  :func:`outside_object_sharing`; :func:`object_sharing_scope` is the scope itself, for the
+  test that shows the collision.
+
 The epoch iterator's three-item steps make Keras 3.11 the lowest version the project supports.
 If :func:`backend_rnn` finds no loop, :class:`Recurrent` falls back to ``keras.layers.RNN``'s
 own (the same results, slower); :func:`patch_train_functions` refuses with
@@ -45,6 +58,7 @@ own (the same results, slower); :func:`patch_train_functions` refuses with
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 
 from nlp_tasks.errors import UserError
@@ -120,6 +134,24 @@ def _patch_tf2onnx_function():
     return patch_tf2onnx
 
 
+def _global_state_function(name: str):
+    try:
+        from keras.src.backend.common import global_state
+    except ImportError:
+        return None
+    return getattr(global_state, name, None)
+
+
+def _object_sharing_scope_class():
+    try:
+        from keras.src.saving.serialization_lib import ObjectSharingScope
+    except ImportError:
+        return None
+    return ObjectSharingScope
+
+
+SHARING_ATTRIBUTES = ("shared_objects/id_to_obj_map", "shared_objects/id_to_config_map")
+
 # name -> (how to find it, the parameters we rely on, in order, from the first)
 _RNN_PARAMETERS = ("step_function", "inputs", "initial_states", "go_backwards", "mask", "constants", "unroll",
                    "input_length", "time_major", "zero_output_for_mask", "return_all_outputs")
@@ -144,6 +176,11 @@ _NAMES = {
                                                           ("self", "optimizer")),
     "keras.callbacks.SwapEMAWeights._backend_swap_variables": (lambda: _swap_ema_method("_backend_swap_variables"),
                                                                ("self", "optimizer")),
+    "keras.src.backend.common.global_state.get_global_attribute": (
+        lambda: _global_state_function("get_global_attribute"), ("name",)),
+    "keras.src.backend.common.global_state.set_global_attribute": (
+        lambda: _global_state_function("set_global_attribute"), ("name", "value")),
+    "keras.src.saving.serialization_lib.ObjectSharingScope": (_object_sharing_scope_class, ()),
 }
 
 
@@ -263,3 +300,49 @@ def swap_averaged_weights():
             self._ema_weights_in_model = int(self.model.optimizer.iterations.numpy()) > 0
 
     return SwapAveragedWeights(swap_on_epoch=True)
+
+
+@contextlib.contextmanager
+def outside_object_sharing():
+    """Keras' object-sharing scope suspended (its maps put aside, then back): what is serialised
+    and read back meanwhile shares nothing by ``id()`` (module docstring)."""
+    get = _require("keras.src.backend.common.global_state.get_global_attribute")
+    put = _require("keras.src.backend.common.global_state.set_global_attribute")
+    saved = [get(name) for name in SHARING_ATTRIBUTES]
+    for name in SHARING_ATTRIBUTES:
+        put(name, None)
+    try:
+        yield
+    finally:
+        for name, value in zip(SHARING_ATTRIBUTES, saved):
+            put(name, value)
+
+
+def guard_bidirectional() -> None:
+    """Make ``keras.layers.Bidirectional.from_config`` (how a load makes one) run outside Keras'
+    object-sharing scope (idempotent; module docstring); a layer of ours that makes one in its
+    constructor does so inside :func:`outside_object_sharing` itself. Outside a load nothing
+    changes: no scope is active then."""
+    import keras
+
+    layer_class = keras.layers.Bidirectional
+    if getattr(layer_class.from_config, "nlp_tasks_guarded", False):
+        return
+    original = layer_class.from_config.__func__
+
+    def from_config(cls, config, custom_objects=None):
+        with outside_object_sharing():
+            return original(cls, config, custom_objects=custom_objects)
+
+    from_config.nlp_tasks_guarded = True
+    layer_class.from_config = classmethod(from_config)
+
+
+@contextlib.contextmanager
+def object_sharing_scope(objects: dict | None = None):
+    """Keras' object-sharing scope, as a load runs in; ``objects``: the map from ids to objects
+    to start it with, as a saved file's ids fill it (for the test that shows the collision)."""
+    with _require("keras.src.saving.serialization_lib.ObjectSharingScope")():
+        if objects is not None:
+            _require("keras.src.backend.common.global_state.set_global_attribute")(SHARING_ATTRIBUTES[0], objects)
+        yield

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from nlp_tasks import _keras_compat
 from nlp_tasks.errors import UserError
 from nlp_tasks.safe_files import inspect_keras_archive, layer_sizes
 
@@ -152,6 +153,7 @@ def load_keras_model(path: Path):
 
     path = Path(path)
     inspect_keras_archive(path)
+    _keras_compat.guard_bidirectional()  # its layer copies kept out of Keras' sharing by id() (a flaky load)
     with warnings.catch_warnings(record=True) as caught:
         try:
             model = keras.saving.load_model(path, safe_mode=True, compile=False)

@@ -116,3 +116,30 @@ def test_no_other_module_touches_a_private_keras_or_tensorflow_name():
         if path.resolve() not in mine and pattern.search(path.read_text(encoding="utf-8")):
             offenders.append(str(path.relative_to(ROOT)))
     assert offenders == []
+
+
+def test_a_bidirectional_made_while_a_model_loads_shares_nothing_by_id():
+    """Keras shares objects by id() while a model loads, with ids that a saved file brought (from
+    the process that saved it). One that coincides with the layer Bidirectional copies used to
+    hand back another object as its backward layer: the load failed, now and then ('GRUCell'
+    object has no attribute 'go_backwards'). Here every id coincides, on purpose: as Keras makes
+    a Bidirectional from its config, and as our CharEncoder makes one in its constructor."""
+    from nlp_tasks.layers import GRUCell, recurrent
+    from tasks.ner.layers import CharEncoder
+
+    stranger = GRUCell(3)
+
+    class EveryIdIsTaken(dict):  # what a load's map looks like when each id coincides
+        def get(self, key, default=None):
+            return super().get(key, stranger)
+
+    _keras_compat.guard_bidirectional()
+    with _keras_compat.object_sharing_scope(EveryIdIsTaken()):
+        with pytest.raises((AttributeError, ValueError), match="go_backwards"):
+            keras.layers.Bidirectional(recurrent("gru", 3))  # unguarded: what used to happen in a load
+    config = keras.saving.serialize_keras_object(keras.layers.Bidirectional(recurrent("gru", 3)))
+    with _keras_compat.object_sharing_scope(EveryIdIsTaken()):
+        made = [keras.layers.Bidirectional.from_config(config["config"]), CharEncoder("gru", 3).encoder]
+    for pair in made:
+        assert stranger not in (pair.forward_layer, pair.backward_layer)
+        assert pair.forward_layer.go_backwards is False and pair.backward_layer.go_backwards is True

@@ -178,3 +178,27 @@ def test_the_code_passes_ruff():
     result = subprocess.run([ruff, "check", "--output-format", "concise", "."], cwd=ROOT, capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 0, result.stdout[-3000:]
+
+
+def test_a_users_own_tasks_py_and_cli_py_do_not_stand_in_for_ours(tmp_path, models):
+    """Run where a user keeps an Invoke-style tasks.py and a cli.py of their own: loading a model,
+    the task registry and the nlp-tasks program still reach the built-in tasks (issue 32)."""
+    import subprocess
+    import sys
+
+    folder = tmp_path / "project-of-theirs"
+    folder.mkdir()
+    (folder / "tasks.py").write_text("MINE = True\n", encoding="utf-8")
+    (folder / "cli.py").write_text("raise SystemExit('the user cli.py ran')\n", encoding="utf-8")
+    probe = ("import tasks; assert tasks.MINE\n"
+             "from nlp_tasks.pipeline import Pipeline\n"
+             "from nlp_tasks.registry import pipeline_class\n"
+             f"pipe = Pipeline.load({str(models['sentiment'])!r})\n"
+             "print(pipe.task, pipe.predict('good film')['label'] in pipe.labels, pipeline_class('ner').task)\n")
+    env = {k: v for k, v in __import__("os").environ.items() if k != "PYTHONPATH"}
+    api = subprocess.run([sys.executable, "-c", probe], cwd=folder, capture_output=True, text=True, env=env,
+                         timeout=300)
+    assert api.returncode == 0 and api.stdout.split() == ["sentiment", "True", "ner"], api.stderr[-2000:]
+    program = subprocess.run([sys.executable, "-m", "nlp_tasks", "ner", "predict", str(models["ner"]), "Peter"],
+                             cwd=folder, capture_output=True, text=True, env=env, timeout=300)
+    assert program.returncode == 0 and program.stderr == "", program.stderr[-2000:]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from nlp_tasks import _keras_compat
 from nlp_tasks.layers import recurrent
 
 
@@ -20,7 +21,8 @@ class CharEncoder(keras.layers.Layer):
     def __init__(self, cell: str = "gru", units: int = 50, **kwargs):
         super().__init__(**kwargs)
         self.cell, self.units = cell, units
-        self.encoder = keras.layers.Bidirectional(recurrent(cell, units), name="chars_birnn")
+        with _keras_compat.outside_object_sharing():  # Bidirectional copies its layer: no sharing by id() (a load)
+            self.encoder = keras.layers.Bidirectional(recurrent(cell, units), name="chars_birnn")
 
     def build(self, input_shape):
         self.encoder.build((None, input_shape[2], input_shape[3]))
