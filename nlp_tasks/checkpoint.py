@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from nlp_tasks.errors import UserError
-from nlp_tasks.outdir import recover, replace_directory
+from nlp_tasks.outdir import FolderKind, json_format, recover, replace_directory
 from nlp_tasks.safe_files import parse_json
 
 CHECKPOINT_DIR = "checkpoint"
@@ -50,6 +50,15 @@ MAX_STATE_BYTES = 256 * 2**20  # epochs, history and callback state: kilobytes i
 
 def _own_files(folder):
     return FILES
+
+
+def is_checkpoint(folder: Path) -> bool:
+    """True for a checkpoint folder nlp-tasks wrote (its ``state.json`` is ours)."""
+    return json_format(Path(folder) / STATE_FILE) == FORMAT
+
+
+# What a checkpoint folder holds (nlp_tasks.outdir): its files, state.json written last.
+KIND = FolderKind(complete=STATE_FILE, own=_own_files, writes=FILES.__contains__, marks=is_checkpoint)
 
 
 def _without_output_settings(key):
@@ -228,7 +237,7 @@ class Checkpoint:
     def load(self) -> dict | None:
         """The saved state of this run, None when there is none; refuses another run's."""
         if self.writable:  # a write that a kill interrupted is finished or undone
-            recover(self.dir, own=_own_files, complete=STATE_FILE)
+            recover(self.dir, KIND)
         path = self.dir / STATE_FILE
         if not path.is_file():
             return None
@@ -293,7 +302,7 @@ class Checkpoint:
             full = {"format": FORMAT, "key": self.key, "model_arrays": len(model_arrays), **state}
             # Python's json writes an infinite best (before any epoch) as Infinity and reads it back.
             (tmp / STATE_FILE).write_text(json.dumps(full, indent=1, default=_plain) + "\n", encoding="utf-8")
-            replace_directory(tmp, self.dir, own=_own_files)
+            replace_directory(tmp, self.dir, KIND)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

@@ -16,8 +16,8 @@ from pathlib import Path
 from nlp_tasks import _keras_compat
 from nlp_tasks.errors import UserError
 from nlp_tasks.safe_files import inspect_keras_archive, layer_sizes
+from nlp_tasks.saving.layout import META_FILE
 
-META_FILE = "pipeline.json"
 OUTPUT_LAYER = "output"  # name of the layer whose width must equal the number of labels
 
 

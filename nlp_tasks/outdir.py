@@ -4,8 +4,8 @@ A training run or a save writes into one folder, ``OUT`` (``--out``). The rules,
 suite tests (``tests/faults/cases_outdir.py``):
 
 - **Only our folders are written.** :func:`claim` accepts a folder that does not exist, an empty
-  one, or one that nlp-tasks made (it holds our marker file ``.nlp-tasks``, a model description
-  ``pipeline.json`` or a training checkpoint). Any other non-empty folder is refused in one line
+  one, or one that nlp-tasks made (it holds our marker file ``.nlp-tasks``, or what marks a folder
+  of its kind: a model description, a training checkpoint). Any other non-empty folder is refused in one line
   that names an entry in the way. A link to a folder is followed (the link stays a link); a
   dangling link, a file, or a folder that cannot be written is refused before any training starts.
 - **Nothing we did not write is deleted or rewritten.** When a folder is replaced by a newer
@@ -13,9 +13,11 @@ suite tests (``tests/faults/cases_outdir.py``):
   replaced (the user's notes, dot-files, ``.git``, links, other vocabularies) is moved, by
   ``rename``, into the new folder: byte for byte, links as links.
 - **One run per folder.** :func:`acquire` takes an exclusive lock (``flock``) on ``.OUT.lock``
-  beside the folder, held until :func:`release` or the end of the process. A second run refuses
-  in one line naming the holder's pid. The kernel drops the lock of a killed process, so a stale
-  lock file is simply taken over.
+  beside the folder, held until :func:`release` or the end of the process; :func:`held` holds it
+  for one scope (``Pipeline.train`` across fit, test and save; a standalone fit or save for its
+  own length) and releases only what it took. A second run refuses in one line naming the
+  holder's pid. The kernel drops the lock of a killed process, so a stale lock file is simply
+  taken over.
 - **A kill at any moment is recoverable.** The swap renames ``OUT`` to ``.OUT.old-PID``, the
   fully written ``.OUT.XXXX.tmp`` to ``OUT``, then carries the user's entries across and deletes
   the superseded files. :func:`recover` (run by every claim and load) finishes or undoes a swap
@@ -23,11 +25,15 @@ suite tests (``tests/faults/cases_outdir.py``):
   (or, if there is none, the backup is put back); with ``OUT`` present, the backup's remaining
   entries are carried over; leftover temporary folders are removed, but only files that
   nlp-tasks writes: anything else makes it leave the folder where it is.
+
+It spells no names but its own (marker, lock, temporary folders): what a kind of folder holds is
+its owner's :class:`FolderKind` (``nlp_tasks.saving.layout.MODEL``, ``checkpoint.KIND``, ``export.KIND``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import json
 import os
@@ -44,6 +50,27 @@ MARKER_FORMAT = "nlp_tasks.folder"
 SCRATCH = ".scratch"  # a writer's intermediate files inside its temporary folder (nlp_tasks.export)
 _held: dict[str, int] = {}  # resolved folder -> file descriptor of its held lock file
 
+OwnNames = Callable[[Path], Iterable[str]]
+
+
+@dataclasses.dataclass(frozen=True)
+class FolderKind:
+    """What one kind of folder that nlp-tasks writes is made of, as the module that owns it says.
+
+    ``complete``: the file written last into a temporary folder (one holding it is a complete new
+    version; "" for none); ``own(folder)``: the entries of an existing folder that a new version
+    replaces (deleted; everything else is carried over); ``writes(name)``: True for a name this
+    kind writes into a temporary folder (a leftover one holding only such names is removed);
+    ``marks(folder)``: True for a folder that holds one (ours even without the marker file)."""
+
+    complete: str = ""
+    own: OwnNames = lambda folder: ()
+    writes: Callable[[str], bool] = lambda name: False
+    marks: Callable[[Path], bool] = lambda folder: False
+
+
+PLAIN = FolderKind()  # a folder of ours that holds nothing known: only the marker is ours
+
 
 # ------------------------------------------------------------------ what a folder is
 def resolve(path: str | os.PathLike, what: str = "output folder") -> Path:
@@ -57,7 +84,7 @@ def resolve(path: str | os.PathLike, what: str = "output folder") -> Path:
     return path.absolute()
 
 
-def _json_format(path: Path) -> str | None:
+def json_format(path: Path) -> str | None:
     """The ``format`` field of a small JSON file, None when it is not one of ours."""
     try:
         if not path.is_file() or path.is_symlink() or path.stat().st_size > 16 * 1024 * 1024:
@@ -68,11 +95,9 @@ def _json_format(path: Path) -> str | None:
     return value.get("format") if isinstance(value, dict) else None
 
 
-def is_ours(folder: Path) -> bool:
-    """True for a folder that nlp-tasks made: our marker, model description or checkpoint."""
-    return (_json_format(folder / MARKER) == MARKER_FORMAT
-            or _json_format(folder / "pipeline.json") == "nlp_tasks.pipeline"
-            or _json_format(folder / "checkpoint" / "state.json") == "nlp_tasks.checkpoint")
+def is_ours(folder: Path, kind: FolderKind = PLAIN) -> bool:
+    """True for a folder that nlp-tasks made: our marker, or what marks a folder of ``kind``."""
+    return json_format(folder / MARKER) == MARKER_FORMAT or kind.marks(folder)
 
 
 def _visible_entry(folder: Path) -> str | None:
@@ -85,7 +110,7 @@ def write_marker(folder: Path) -> None:
     from nlp_tasks import __version__
     from nlp_tasks.paths import atomic_write
 
-    if _json_format(folder / MARKER) != MARKER_FORMAT:
+    if json_format(folder / MARKER) != MARKER_FORMAT:
         with atomic_write(folder / MARKER) as handle:
             json.dump({"format": MARKER_FORMAT, "written_by": f"nlp-tasks {__version__}",
                        "note": "this folder was written by nlp-tasks; other files here are kept as they are"},
@@ -93,16 +118,32 @@ def write_marker(folder: Path) -> None:
             handle.write("\n")
 
 
-def claim(path: str | os.PathLike, what: str = "output folder", lock: bool = True, own: OwnNames | None = None,
-          complete: str = "pipeline.json") -> Path:
+def claim(path: str | os.PathLike, what: str = "output folder", lock: bool = True, kind: FolderKind = PLAIN) -> Path:
     """Make ``path`` ready for nlp-tasks to write: checked, locked, recovered, marked.
 
     Returns the resolved folder. Refuses (``UserError``, one line) a file, a dangling link, a
     non-empty folder nlp-tasks did not make, a folder another run holds, and one that cannot be
-    written (read-only or full file system, no permission), before any work is done. ``own`` and
-    ``complete``: what :func:`recover` treats as ours and as the file written last (a model
-    folder's by default).
-    """
+    written (read-only or full file system, no permission), before any work is done. ``kind``:
+    what the folder holds (:class:`FolderKind`). With ``lock`` the lock stays held (if this call
+    took it) until :func:`release`; :func:`held` is the scoped form."""
+    return _claim(path, what, lock, kind)[0]
+
+
+@contextlib.contextmanager
+def held(path: str | os.PathLike, what: str = "output folder", kind: FolderKind = PLAIN):
+    """``with held(path) as folder:`` :func:`claim` ``path`` for the block, its lock held until the
+    block ends (or raises), then released if this scope took it: an enclosing scope of the same
+    process that holds it already keeps it (``Pipeline.train`` across fit, test and save)."""
+    folder, mine = _claim(path, what, True, kind)
+    try:
+        yield folder
+    finally:
+        if mine:
+            release(folder)
+
+
+def _claim(path, what: str, lock: bool, kind: FolderKind) -> tuple[Path, bool]:
+    """:func:`claim`, and whether it took the lock (False when this process held it already)."""
     folder = resolve(path, what)
     if folder.exists() and not folder.is_dir():
         raise UserError(f"{what} {folder} exists and is not a folder")
@@ -110,13 +151,17 @@ def claim(path: str | os.PathLike, what: str = "output folder", lock: bool = Tru
         folder.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise UserError(f"cannot create {what} {folder}: {_reason(err)}") from None
-    if lock:
-        acquire(folder)
-    recover(folder, own or model_files, complete)
-    if folder.is_dir() and not is_ours(folder):
+    mine = acquire(folder) if lock else False
+    try:
+        recover(folder, kind)
+    except BaseException:
+        if mine:
+            release(folder)
+        raise
+    if folder.is_dir() and not is_ours(folder, kind):
         entry = _visible_entry(folder)
         if entry is not None:
-            if lock:
+            if mine:
                 release(folder)
             raise UserError(f"{what} {folder} is not empty and was not written by nlp-tasks ({entry!r} is in the "
                             "way); give a new or empty folder")
@@ -124,10 +169,10 @@ def claim(path: str | os.PathLike, what: str = "output folder", lock: bool = Tru
         folder.mkdir(exist_ok=True)
         write_marker(folder)  # also proves the folder can be written
     except OSError as err:
-        if lock:
+        if mine:
             release(folder)
         raise UserError(f"cannot write to {what} {folder}: {_reason(err)}") from None
-    return folder
+    return folder, mine
 
 
 def _reason(err: OSError) -> str:
@@ -207,30 +252,6 @@ def holds(folder: str | os.PathLike) -> bool:
 
 
 # ------------------------------------------------------------------ swap and recovery
-def model_files(folder: Path) -> set[str]:
-    """The names in a model folder that nlp-tasks wrote as the model itself: the description,
-    the weights, the marker and each vocabulary the description lists."""
-    names = {MARKER}
-    if _json_format(folder / "pipeline.json") != "nlp_tasks.pipeline":
-        return names  # without our description, a model.keras here is not ours
-    names |= {"pipeline.json", "model.keras"}
-    from nlp_tasks.export import card
-
-    if card.is_ours(folder / card.CARD):
-        names.add(card.CARD)
-    try:
-        meta = json.loads((folder / "pipeline.json").read_text(encoding="utf-8"))
-        vocabs = meta.get("vocabularies", []) if isinstance(meta, dict) else []
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
-        vocabs = []
-    if isinstance(vocabs, list):
-        names |= {f"vocab-{v}.json" for v in vocabs if isinstance(v, str) and "/" not in v and "\\" not in v}
-    return names
-
-
-OwnNames = Callable[[Path], Iterable[str]]
-
-
 def make_temporary(final_dir: Path) -> Path:
     """A new empty folder beside ``final_dir`` for writing its next version into."""
     return Path(tempfile.mkdtemp(prefix=f".{final_dir.name}.", suffix=".tmp", dir=final_dir.parent))
@@ -240,10 +261,10 @@ def _backup_name(final_dir: Path) -> Path:
     return final_dir.with_name(f".{final_dir.name}.old-{os.getpid()}")
 
 
-def replace_directory(tmp_dir: Path, final_dir: Path, own: OwnNames = lambda folder: ()) -> None:
+def replace_directory(tmp_dir: Path, final_dir: Path, kind: FolderKind = PLAIN) -> None:
     """Move a fully written ``tmp_dir`` into place at ``final_dir``, keeping everything else.
 
-    ``own(final_dir)`` names the entries of the existing folder that the new version replaces
+    ``kind.own(final_dir)`` names the entries of the existing folder that the new version replaces
     (besides those of the same names in ``tmp_dir``); they are deleted. Every other entry is
     carried into the new folder by ``rename``. At every moment one complete version exists
     under ``final_dir`` or its backup name, and :func:`recover` can finish the job.
@@ -256,12 +277,12 @@ def replace_directory(tmp_dir: Path, final_dir: Path, own: OwnNames = lambda fol
         os.replace(tmp_dir, final_dir)
         return
     new_names = set(os.listdir(tmp_dir))
-    owned = set(own(final_dir))
+    owned = set(kind.own(final_dir))
     check_in_the_way(final_dir, new_names, owned)  # before touching anything: nothing of the user's is overwritten
     replaced = new_names | owned
     backup = _backup_name(final_dir)
     if backup.exists():
-        recover(final_dir, own)
+        recover(final_dir, kind)
     os.replace(final_dir, backup)
     os.replace(tmp_dir, final_dir)
     _finish(backup, final_dir, replaced)
@@ -326,19 +347,21 @@ def leftovers(final_dir: Path) -> tuple[list[Path], list[Path]]:
     return sorted(backups), sorted(temps, key=lambda p: p.stat().st_mtime)
 
 
-def recover(final_dir: Path, own: OwnNames = model_files, complete: str = "pipeline.json") -> None:
+def recover(final_dir: Path, kind: FolderKind = PLAIN) -> None:
     """Finish or undo a swap of ``final_dir`` that a kill interrupted (see the module docstring).
 
-    ``complete`` names the file written last into a temporary folder: one that holds it is a
-    complete new version. Call it with the folder's lock held (or no other writer alive).
+    ``kind.complete`` names the file written last into a temporary folder: one that holds it is a
+    complete new version; ``kind.own`` and ``kind.writes`` say which entries are ours. Call it
+    with the folder's lock held (or no other writer alive).
     """
+    own, complete = kind.own, kind.complete
     final_dir = Path(final_dir)
     backups, temps = leftovers(final_dir)
     if not backups and not temps:
         return
     for backup in backups:
         if not final_dir.exists():
-            finished = [t for t in temps if (t / complete).is_file()]
+            finished = [t for t in temps if complete and (t / complete).is_file()]
             if finished:  # the new version was complete: finish the swap
                 newest = finished[-1]
                 replaced = set(os.listdir(newest)) | set(own(backup))
@@ -349,21 +372,13 @@ def recover(final_dir: Path, own: OwnNames = model_files, complete: str = "pipel
                 os.replace(backup, final_dir)
         else:
             _finish(backup, final_dir, set(os.listdir(final_dir)) | set(own(backup)))
-    for temp in temps:  # incomplete or superseded new versions: our files only
+    for temp in temps:  # incomplete or superseded new versions: our files only (the marker, scratch, the kind's)
         names = set(os.listdir(temp))
-        if names <= _own_temporary_names(names):
+        if all(n in (MARKER, SCRATCH) or kind.writes(n) for n in names):
             _remove_own(temp, names)
 
 
-def _own_temporary_names(names: set[str]) -> set[str]:
-    """Of ``names`` (a temporary folder's entries), those nlp-tasks writes into one."""
-    fixed = {"pipeline.json", "model.keras", MARKER, "state.json", "last.npz", "best.npz", "README.md",
-             # an export (nlp_tasks.export): its description, a SavedModel, LiteRT and ONNX files
-             "export.json", "saved_model.pb", "fingerprint.pb", "variables", "assets", "model.tflite", SCRATCH}
-    return {n for n in names if n in fixed or re.fullmatch(r"vocab-[^/\\]+\.json|\w+\.onnx", n)}
-
-
-def recover_before_reading(folder: str | os.PathLike, wait: float = 5.0) -> None:
+def recover_before_reading(folder: str | os.PathLike, kind: FolderKind = PLAIN, wait: float = 5.0) -> None:
     """Before loading ``folder``: if a killed save left its traces, finish or undo it (under the
     folder's lock; skipped when another live run holds it or the file system is read-only)."""
     folder = Path(folder).absolute()
@@ -375,7 +390,7 @@ def recover_before_reading(folder: str | os.PathLike, wait: float = 5.0) -> None
     except UserError:
         return  # a live run is writing it: it finishes its own swap
     try:
-        recover(folder)
+        recover(folder, kind)
     except OSError:
         pass  # read-only: load what is there
     finally:

@@ -15,38 +15,36 @@ A saved model is one folder that loads with one call and never runs code from th
       pipeline.json        format, task, nlp-tasks version, config, labels, vocabularies, metrics
       model.keras          the Keras model, loaded with safe_mode=True
       vocab-<name>.json    one file per vocabulary (words, chars, ...)
-      README.md            the model card (nlp_tasks.export.card), unless the user has a README.md there
+      README.md            the model card (nlp_tasks.saving.card), unless the user has a README.md there
 
-Saving writes a temporary folder beside the target and renames it into place, so an existing
-model is never left half-overwritten; everything else already in the folder (the training log,
-plots, the checkpoint, files of the user's) is carried over untouched (:mod:`nlp_tasks.outdir`).
-Loading checks that the folder holds the right task and
-that vocabularies and labels match the weights (:meth:`Pipeline.check_consistency`).
+The folder has one owner, :mod:`nlp_tasks.saving`: its names (:mod:`~nlp_tasks.saving.layout`),
+writing and reading it (:mod:`~nlp_tasks.saving.folder`), its card; :meth:`Pipeline.save`,
+:meth:`Pipeline.read_meta` and :meth:`Pipeline.load` call into it. Saving writes a temporary
+folder beside the target and renames it into place, so an existing model is never left
+half-overwritten; everything else already in the folder (the training log, plots, the
+checkpoint, files of the user's) is carried over untouched (:mod:`nlp_tasks.outdir`). Loading
+checks that the folder holds the right task and that vocabularies and labels match the weights
+(:meth:`Pipeline.check_consistency`).
+
+The output folder's lock is held by one scope: :meth:`Pipeline.train` holds it across fit, test
+and save; a :meth:`Pipeline.fit` or :meth:`Pipeline.save` alone takes and releases its own.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import json
-import re
-import shutil
 from pathlib import Path
 from typing import Any, ClassVar
 
-from nlp_tasks import __version__, model_checks
+from nlp_tasks import model_checks
 from nlp_tasks.config import Config
 from nlp_tasks.errors import UserError
-from nlp_tasks.model_checks import META_FILE, load_keras_model
-from nlp_tasks.safe_files import inspect_keras_archive, parse_json
+from nlp_tasks.saving import folder as saved
 from nlp_tasks.training import TrainingPlan  # noqa: F401 - tasks import it from here too
 from nlp_tasks.vocab import Vocabulary
 
-FORMAT = "nlp_tasks.pipeline"
-FORMAT_VERSION = 1
-MODEL_FILE = "model.keras"
-MAX_META_BYTES = 64 * 2**20  # pipeline.json holds a config, labels and metrics: kilobytes
 MANY_LABELS = 1_000  # more labels than this is likely a wrong column: a warning on stderr
-VOCAB_NAME = re.compile(r"[A-Za-z0-9_]{1,64}")  # vocabulary names stay inside the folder
 
 
 @dataclasses.dataclass
@@ -69,6 +67,13 @@ class Pipeline:
 
     task: ClassVar[str] = ""
     config_class: ClassVar[type[Config]] = Config
+    # The model card's words for this task (nlp_tasks.saving.card): the Hugging Face pipeline tag,
+    # one line on what the model does, and what holds for a model trained on any data of the task.
+    card_tag: ClassVar[str] = "other"
+    card_summary: ClassVar[str] = ""  # "" -> "A model of the task `TASK`."
+    card_limits: ClassVar[str] = ("It knows only what its training data shows: expect it to do worse on input "
+                                  "unlike that data (another domain, style or spelling). The metrics above were "
+                                  "measured on the data the training run was given, not on yours.")
 
     def __init__(self, config: Config | None = None):
         if config is None:
@@ -104,6 +109,8 @@ class Pipeline:
         record the summary in ``self.metrics["training"]`` (:meth:`finish_training`). ``run``: the
         :class:`nlp_tasks.distribute.RunContext` (strategy, precision, TensorBoard, chief; by
         default one local device). ``options`` are the task's own (``embeddings=``, NER and sentiment).
+        ``out_dir`` is claimed and locked for the run (:func:`nlp_tasks.outdir.held`) and released
+        when ``fit`` returns or raises, unless an enclosing scope holds it (:meth:`train`).
         """
         import sys
         import time
@@ -149,12 +156,16 @@ class Pipeline:
     def train(self, train, dev=None, test=None, *, out: str | Path, verbose: int = 1, run=None, **options) -> dict:
         """The whole job of ``nlp-tasks TASK train``: :meth:`fit` (checkpoints in ``out``), then
         :meth:`evaluate` ``test`` once with the best weights, record it (:meth:`test_summary`)
-        and :meth:`save` the model to ``out``. Returns the summary, with ``"model"`` and ``"test"``."""
-        summary = self.fit(train, dev, out_dir=out, verbose=verbose, run=run, **options)
-        result = {"model": str(out), **{k: v for k, v in summary.items() if k != "history"}}
-        if test is not None:
-            self.metrics["test"] = result["test"] = self.test_summary(self.evaluate(test, split="test"))
-        self.save(out, run=run)
+        and :meth:`save` the model to ``out``. Returns the summary, with ``"model"`` and ``"test"``.
+        ``out`` is claimed and locked before the data is read and stays locked across fit, test
+        and save (one scope); only the chief of a multi-worker ``run`` writes, so only it locks."""
+        writes = run is None or run.chief
+        with saved.held(out) if writes else contextlib.nullcontext():
+            summary = self.fit(train, dev, out_dir=out, verbose=verbose, run=run, **options)
+            result = {"model": str(out), **{k: v for k, v in summary.items() if k != "history"}}
+            if test is not None:
+                self.metrics["test"] = result["test"] = self.test_summary(self.evaluate(test, split="test"))
+            self.save(out, run=run)
         return result
 
     def test_summary(self, report: dict) -> dict:
@@ -192,49 +203,14 @@ class Pipeline:
 
         The folder must be new, empty or one that nlp-tasks wrote (:func:`nlp_tasks.outdir.claim`);
         everything in it that is not the model itself (logs, plots, the checkpoint, the user's own
-        files) is kept as it is. A failed save (a full disk, say) leaves the folder as it was.
+        files) is kept as it is. A failed save (a full disk, say) leaves the folder as it was. The
+        folder's lock is taken for the save and released after it, unless an enclosing scope holds
+        it (:meth:`train`). What is written: :func:`nlp_tasks.saving.folder.write`.
         """
-        model = self.require_model()
-        from nlp_tasks import outdir
-
+        self.require_model()
         if run is not None and not run.chief:
             return Path(path)
-        folder = outdir.claim(path, "model folder")
-        tmp = outdir.make_temporary(folder)
-        try:
-            model.save(tmp / MODEL_FILE)
-            for name, vocab in self.vocabs.items():
-                vocab.save(tmp / f"vocab-{name}.json")
-            meta = {
-                "format": FORMAT,
-                "version": FORMAT_VERSION,
-                "task": self.task,
-                "nlp_tasks_version": __version__,
-                "config": self.config.to_dict(),
-                "labels": list(self.labels),
-                "vocabularies": sorted(self.vocabs),
-                "metrics": self.metrics,
-            }
-            from nlp_tasks.export import card
-
-            existing = folder / card.CARD
-            if not (existing.exists() or existing.is_symlink()) or card.is_ours(existing):
-                (tmp / card.CARD).write_text(card.model_card(self), encoding="utf-8")  # a user's README.md stays
-            outdir.write_marker(tmp)
-            # Written last: a temporary folder holding it is a complete model (outdir.recover).
-            (tmp / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-            outdir.replace_directory(tmp, folder, own=outdir.model_files)
-        except OSError as err:
-            shutil.rmtree(tmp, ignore_errors=True)
-            kept = " (the training checkpoint in it is kept: run the same command again to save)" if (
-                folder / "checkpoint").is_dir() else ""
-            raise UserError(f"could not save the model to {folder}: {err.strerror or err}; the folder is as it "
-                            f"was{kept}") from None
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        finally:
-            outdir.release(folder)
+        saved.write(self, path)
         return Path(path)
 
     # ------------------------------------------------------------ export
@@ -265,72 +241,19 @@ class Pipeline:
 
     @classmethod
     def read_meta(cls, path: str | Path) -> dict:
-        """``pipeline.json`` of a model folder, checked; a clear error when it is not one."""
-        path = Path(path)
-        if not path.exists():
-            raise UserError(f"{path}: model folder not found")
-        if not path.is_dir():
-            raise UserError(f"{path}: not a model folder (it is a file)")
-        meta_path = path / META_FILE
-        if not meta_path.is_file():
-            raise UserError(f"{path}: not a model folder ({META_FILE} is missing)")
-        if meta_path.stat().st_size > MAX_META_BYTES:
-            raise UserError(f"{meta_path}: model description larger than {MAX_META_BYTES} bytes")
-        try:
-            meta = parse_json(meta_path.read_bytes().decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            raise UserError(f"{meta_path}: corrupt model description (not valid UTF-8 JSON)") from None
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-            raise UserError(f"{meta_path}: not an nlp-tasks model description")
-        if meta.get("version") != FORMAT_VERSION:
-            raise UserError(f"{meta_path}: model format version {meta.get('version')!r} is not supported")
-        if not isinstance(meta.get("task"), str):
-            raise UserError(f"{meta_path}: 'task' must be a task name, got {meta.get('task')!r}"[:300])
-        if not isinstance(meta.get("metrics", {}), (dict, type(None))):
-            raise UserError(f"{meta_path}: 'metrics' must be an object")
-        return meta
+        """``pipeline.json`` of a model folder, checked; a clear error when it is not one
+        (:func:`nlp_tasks.saving.folder.read_meta`)."""
+        return saved.read_meta(path)
 
     @classmethod
     def load(cls, path: str | Path) -> Pipeline:
         """Load a saved folder: config, vocabularies, labels and weights, checked together.
 
         Called on :class:`Pipeline` itself it returns the right task's class (via the task
-        registry); called on a task class it refuses a folder saved by another task.
+        registry); called on a task class it refuses a folder saved by another task. A save that
+        a kill interrupted is finished or undone first (:func:`nlp_tasks.saving.folder.read`).
         """
-        path = Path(path)
-        from nlp_tasks.outdir import recover_before_reading
-
-        recover_before_reading(path)  # a save that a kill interrupted is finished or undone first
-        meta = cls.read_meta(path)
-        task = meta.get("task")
-        target = cls
-        if not cls.task:
-            from nlp_tasks.registry import pipeline_class
-
-            target = pipeline_class(task)
-        elif task != cls.task:
-            raise UserError(f"{path} holds a {task!r} model, not a {cls.task!r} model")
-        config = target.config_class.from_dict(meta.get("config", {}), source=f"{path / META_FILE}: config")
-        pipe = target(config)
-        labels = meta.get("labels", [])
-        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
-            raise UserError(f"{path / META_FILE}: 'labels' must be a list of strings")
-        pipe.labels = labels
-        pipe.metrics = meta.get("metrics", {}) or {}
-        names = meta.get("vocabularies", [])
-        if not isinstance(names, list):
-            raise UserError(f"{path / META_FILE}: 'vocabularies' must be a list of names")
-        for name in names:
-            if not isinstance(name, str) or not VOCAB_NAME.fullmatch(name):
-                raise UserError(f"{path / META_FILE}: vocabulary name {name!r} is not a plain name "
-                                "(letters, digits, _): a model folder's files never lie outside it")
-        pipe.vocabs = {name: Vocabulary.load(path / f"vocab-{name}.json") for name in names}
-        target.register_layers()
-        keras_config, stored = inspect_keras_archive(path / MODEL_FILE)
-        pipe.check_model_config(keras_config, stored, source=str(path))
-        pipe.model = load_keras_model(path / MODEL_FILE)
-        pipe.check_consistency(source=str(path))
-        return pipe
+        return saved.read(cls, path)
 
     @classmethod
     def register_layers(cls) -> None:

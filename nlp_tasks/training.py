@@ -218,9 +218,12 @@ def fit(model, plan: TrainingPlan, settings: TrainSettings, *, monitor: str = "v
     the best weights and left in the model; needs a loss).
 
     With ``out_dir``: a CSV log, a loss-curve PNG, and a checkpoint after every epoch
-    (:mod:`nlp_tasks.checkpoint`). Calling ``fit`` again with the same ``out_dir``, settings and
-    ``run_key`` (what else identifies the run: the task's config and data) continues a killed
-    run from its last checkpoint, or restores a finished one without training again.
+    (:mod:`nlp_tasks.checkpoint`); the folder is claimed and locked while ``fit`` runs (a model or
+    training folder: :data:`nlp_tasks.saving.layout.MODEL`), and released when it returns or
+    raises unless the caller holds it (:func:`nlp_tasks.outdir.held`). Calling ``fit`` again with
+    the same ``out_dir``, settings and ``run_key`` (what else identifies the run: the task's
+    config and data) continues a killed run from its last checkpoint, or restores a finished one
+    without training again.
     """
     import_tensorflow()
     from nlp_tasks.distribute import LOCAL
@@ -233,13 +236,12 @@ def fit(model, plan: TrainingPlan, settings: TrainSettings, *, monitor: str = "v
         if not writes:
             return _train(model, plan, settings, monitor, mode, out_dir, run, run_key, writes, stream, bar)
         from nlp_tasks import outdir
+        from nlp_tasks.saving.layout import MODEL
 
-        out_dir = outdir.claim(out_dir)  # checked, locked for this run and marked as ours before any epoch
-        try:
+        # Checked, locked for this run and marked as ours before any epoch; the lock is released
+        # when the run ends unless an enclosing scope holds it (Pipeline.train, until its save).
+        with outdir.held(out_dir, kind=MODEL) as out_dir:
             return _train(model, plan, settings, monitor, mode, out_dir, run, run_key, writes, stream, bar)
-        except BaseException:
-            outdir.release(out_dir)  # a finished run keeps the lock until its model is saved
-            raise
 
 
 def _compile(model, plan: TrainingPlan, settings: TrainSettings, run) -> None:

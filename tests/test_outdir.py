@@ -16,6 +16,7 @@ import pytest
 
 from nlp_tasks import outdir
 from nlp_tasks.errors import UserError
+from nlp_tasks.saving.layout import MODEL
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -67,7 +68,7 @@ def test_replace_keeps_everything_it_does_not_replace(tmp_path):
     _user_files(final)
     before = {k: v for k, v in _tree(final).items() if not k.startswith(("pipeline", "model", "vocab-words",
                                                                           "vocab-chars", ".nlp"))}
-    outdir.replace_directory(_new_version(final), final, own=outdir.model_files)
+    outdir.replace_directory(_new_version(final), final, MODEL)
     after = _tree(final)
     assert {k: after[k] for k in before} == before  # byte for byte, the link still a link
     assert json.loads(after["pipeline.json"])["label"] == "new"
@@ -80,7 +81,7 @@ def test_replace_refuses_a_user_file_with_a_name_it_would_write(tmp_path):
     final.mkdir()
     (final / "model.keras").write_text("mine")  # no pipeline.json: not our model
     with pytest.raises(UserError, match="in the way"):
-        outdir.replace_directory(_new_version(final), final, own=outdir.model_files)
+        outdir.replace_directory(_new_version(final), final, MODEL)
     assert (final / "model.keras").read_text() == "mine"
 
 
@@ -103,7 +104,7 @@ def test_recover_from_a_kill_at_each_point(tmp_path, kill_point):
             os.replace(tmp, final)
             if kill_point == "while carrying":
                 os.rename(backup / ".env", final / ".env")
-    outdir.recover(final)
+    outdir.recover(final, MODEL)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
     tree = _tree(final)
     assert {k: tree[k] for k in user} == user
@@ -115,7 +116,7 @@ def test_recover_puts_the_backup_back_when_no_new_version_is_complete(tmp_path):
     tmp = _new_version(final)
     (tmp / "pipeline.json").unlink()
     os.replace(final, tmp_path / ".m.old-9")
-    outdir.recover(final)
+    outdir.recover(final, MODEL)
     assert json.loads((final / "pipeline.json").read_text())["label"] == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
 
@@ -125,7 +126,7 @@ def test_recover_leaves_a_temporary_folder_holding_foreign_files(tmp_path):
     odd = tmp_path / ".m.x1y2.tmp"
     odd.mkdir()
     (odd / "precious.txt").write_text("not ours")
-    outdir.recover(final)
+    outdir.recover(final, MODEL)
     assert (odd / "precious.txt").read_text() == "not ours"
 
 
@@ -175,6 +176,52 @@ def test_lock_is_exclusive_across_processes_and_reentrant_within_one(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code, str(folder)], cwd=ROOT, capture_output=True, text=True,
                           timeout=60)
     assert proc.returncode == 0, proc.stderr
+
+
+def _taken_elsewhere(folder) -> bool:
+    """Whether another process can take ``folder``'s lock now (it takes it and lets it go)."""
+    code = "import sys; from nlp_tasks import outdir; outdir.acquire(sys.argv[1])"
+    proc = subprocess.run([sys.executable, "-c", code, str(folder)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60)
+    return proc.returncode == 0
+
+
+def test_held_releases_what_it_took_and_only_that(tmp_path):
+    outer, inner = tmp_path / "a", tmp_path / "b"
+    with outdir.held(outer) as folder:
+        assert folder == outer and outdir.holds(outer) and not _taken_elsewhere(outer)
+        with outdir.held(outer):  # an inner scope of the same folder (a save inside train)
+            pass
+        assert outdir.holds(outer)  # still the outer scope's
+        with outdir.held(inner):  # another folder (fit into one, save into another)
+            assert outdir.holds(inner)
+        assert not outdir.holds(inner) and _taken_elsewhere(inner)
+    assert not outdir.holds(outer) and _taken_elsewhere(outer)
+    with pytest.raises(RuntimeError):
+        with outdir.held(outer):
+            raise RuntimeError("the run failed")
+    assert not outdir.holds(outer)
+
+
+def test_a_refused_claim_inside_a_scope_keeps_the_scopes_lock(tmp_path):
+    folder = tmp_path / "out"
+    with outdir.held(folder):
+        (folder / outdir.MARKER).unlink()
+        (folder / "notes.txt").write_text("mine")  # now a folder that is not ours
+        with pytest.raises(UserError, match="'notes.txt' is in the way"):
+            outdir.claim(folder)
+        assert outdir.holds(folder)
+    assert not outdir.holds(folder)
+
+
+def test_the_kinds_say_what_marks_a_folder_as_ours(tmp_path):
+    model = _model(tmp_path / "m")
+    (model / outdir.MARKER).unlink()  # a model folder without the marker is still ours as a model folder
+    assert not outdir.is_ours(model) and outdir.is_ours(model, MODEL)
+    assert outdir.claim(model, lock=False, kind=MODEL) == model
+    with pytest.raises(UserError, match="is in the way"):
+        (model / outdir.MARKER).unlink()
+        outdir.claim(model, lock=False)
 
 
 def test_a_full_disk_at_the_final_save_keeps_the_checkpoint_and_a_rerun_saves(tmp_path, monkeypatch, capsys):

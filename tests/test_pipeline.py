@@ -190,3 +190,58 @@ def dataclasses_frozen_error():
     import dataclasses
 
     return dataclasses.FrozenInstanceError
+
+
+# ---------------------------------------------------------------- the output folder's lock: one scope
+def _lock_free(folder) -> bool:
+    """Whether another process can take ``folder``'s lock now."""
+    import subprocess
+    import sys
+
+    from tests.test_outdir import ROOT
+
+    code = "import sys; from nlp_tasks import outdir; outdir.acquire(sys.argv[1])"
+    return subprocess.run([sys.executable, "-c", code, str(folder)], cwd=ROOT, capture_output=True,
+                          timeout=60).returncode == 0
+
+
+DIGITS = ["room 101", "no digits", "call 555", "hello", "year 2024", "plain words", "7 up", "none here"]
+
+
+def test_a_standalone_fit_releases_its_folder_and_a_save_elsewhere_too(tmp_path):
+    from nlp_tasks import outdir
+    from tests.toytask.pipeline import DigitConfig, DigitPipeline
+
+    pipe = DigitPipeline(DigitConfig(epochs=1, units=4))
+    pipe.fit(DIGITS, DIGITS, out_dir=tmp_path / "run", verbose=0)  # as the demos do: fit into A...
+    assert (tmp_path / "run" / "checkpoint").is_dir()
+    assert not outdir.holds((tmp_path / "run").absolute()) and _lock_free(tmp_path / "run")
+    pipe.save(tmp_path / "run" / "model")  # ... save into B
+    assert not outdir.holds((tmp_path / "run" / "model").absolute()) and _lock_free(tmp_path / "run" / "model")
+    assert _lock_free(tmp_path / "run")
+    with pytest.raises(UserError):
+        pipe.fit([], out_dir=tmp_path / "failed", verbose=0)  # a fit that raises lets its folder go too
+    assert not outdir.holds((tmp_path / "failed").absolute())
+
+
+def test_train_holds_the_lock_across_fit_test_and_save(tmp_path, monkeypatch):
+    from nlp_tasks import outdir
+    from tests.toytask.pipeline import DigitConfig, DigitPipeline
+
+    out = (tmp_path / "out").absolute()
+    seen = []
+    real_evaluate, real_save = DigitPipeline.evaluate, DigitPipeline.save
+
+    def evaluate(self, data, split="test"):
+        seen.append(("test", outdir.holds(out), _lock_free(out)))
+        return real_evaluate(self, data, split)
+
+    def save(self, path, run=None):
+        seen.append(("save", outdir.holds(out), _lock_free(out)))
+        return real_save(self, path, run=run)
+
+    monkeypatch.setattr(DigitPipeline, "evaluate", evaluate)
+    monkeypatch.setattr(DigitPipeline, "save", save)
+    DigitPipeline(DigitConfig(epochs=1, units=4)).train(DIGITS, DIGITS, DIGITS, out=tmp_path / "out", verbose=0)
+    assert seen == [("test", True, False), ("save", True, False)]
+    assert not outdir.holds(out) and _lock_free(out) and (out / "pipeline.json").is_file()

@@ -31,7 +31,9 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
+from nlp_tasks import outdir
 from nlp_tasks.errors import UserError
+from nlp_tasks.saving.layout import CARD, is_our_card, is_training_folder, is_vocab_file, vocab_file
 
 FORMATS = ("savedmodel", "litert", "onnx")
 EXPORT_FILE = "export.json"
@@ -78,19 +80,16 @@ def export_files(folder: Path) -> set[str]:
 
     Only what that export's ``export.json`` lists: its format's files (the SavedModel's, the
     LiteRT file, one ``.onnx`` per endpoint), its vocabularies, and the model card if it is still
-    ours (:func:`nlp_tasks.export.card.is_ours`). A ``vocab-mine.json``, a ``mymodel.onnx`` or a
+    ours (:func:`nlp_tasks.saving.layout.is_our_card`). A ``vocab-mine.json``, a ``mymodel.onnx`` or a
     README the user wrote are not ours, so they are kept (or, if a new export needs the name,
     refused in one line)."""
-    from nlp_tasks.export import card
-    from nlp_tasks.outdir import MARKER
-
-    names = {MARKER}
+    names = {outdir.MARKER}
     description = _description(folder / EXPORT_FILE)
     if description is None:
         return names
     names.add(EXPORT_FILE)
-    if card.is_ours(folder / card.CARD):
-        names.add(card.CARD)
+    if is_our_card(folder / CARD):
+        names.add(CARD)
     kind = description.get("export_format")
     if kind == "savedmodel":
         names |= set(SAVED_MODEL_FILES)
@@ -103,18 +102,26 @@ def export_files(folder: Path) -> set[str]:
         names |= {f for f in files if isinstance(f, str) and re.fullmatch(r"\w+\.onnx", f)}
     vocabularies = description.get("vocabularies")
     if isinstance(vocabularies, dict):
-        names |= {f for f in vocabularies.values() if isinstance(f, str) and re.fullmatch(r"vocab-\w+\.json", f)}
+        names |= {f for f in vocabularies.values() if isinstance(f, str) and is_vocab_file(f)}
     return names
 
 
 def planned_files(pipe, format: str, endpoints) -> set[str]:
     """The names an export of ``pipe`` in ``format`` writes (checked against the folder first)."""
-    from nlp_tasks.export import card
-
-    names = {EXPORT_FILE, card.CARD, *(f"vocab-{name}.json" for name in pipe.vocabs)}
+    names = {EXPORT_FILE, CARD, *(vocab_file(name) for name in pipe.vocabs)}
     if format == "savedmodel":
         return names | {"saved_model.pb", "variables"}
-    return names | ({LITERT_FILE} if format == "litert" else {f"{e.name}.onnx" for e in endpoints})
+    return names | ({LITERT_FILE} if format == "litert" else {_onnx_file(e.name) for e in endpoints})
+
+
+def _onnx_file(endpoint: str) -> str:
+    return f"{endpoint}.onnx"
+
+
+def _writes(name: str) -> bool:
+    """True for a name an export writes into its temporary folder."""
+    return (name in (EXPORT_FILE, CARD, LITERT_FILE, *SAVED_MODEL_FILES) or is_vocab_file(name)
+            or re.fullmatch(r"\w+\.onnx", name) is not None)
 
 
 def _description(path: Path) -> dict | None:
@@ -132,6 +139,10 @@ def _description(path: Path) -> dict | None:
 
 def is_export(folder: Path) -> bool:
     return _description(Path(folder) / EXPORT_FILE) is not None
+
+
+# The export folder, as nlp_tasks.outdir claims, swaps and recovers it: export.json written last.
+KIND = outdir.FolderKind(complete=EXPORT_FILE, own=export_files, writes=_writes, marks=is_export)
 
 
 def fixed_batch(endpoint: Endpoint, batch_size: int, length: int) -> Endpoint:
@@ -158,8 +169,6 @@ def export(pipe, path: str | Path, format: str = "savedmodel", batch_size: int =
     """Write ``pipe``'s model to ``path`` in ``format``; returns the description (``export.json``).
     ``batch_size`` and ``length``: the fixed batch of a LiteRT model and the fixed time dimension
     of its endpoints that need one (:func:`fixed_batch`); other formats take any shape."""
-    from nlp_tasks import outdir
-
     if format not in FORMATS:
         raise UserError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
     for name, value in (("batch size", batch_size), ("length", length)):
@@ -173,15 +182,15 @@ def export(pipe, path: str | Path, format: str = "savedmodel", batch_size: int =
     if not endpoints:
         raise UserError(f"a {pipe.task} model has nothing to export as {format}")
     target = outdir.resolve(path, "export folder")
-    if target.is_dir() and not is_export(target) and outdir.is_ours(target) and any(
-            (target / n).exists() for n in ("pipeline.json", "checkpoint")):
+    if target.is_dir() and not is_export(target) and is_training_folder(target):
         raise UserError(f"{target} is a model or training folder; export to a folder of its own")
-    folder = outdir.claim(path, "export folder", own=export_files, complete=EXPORT_FILE)
-    try:
+    with outdir.held(path, "export folder", KIND) as folder:
         outdir.check_in_the_way(folder, planned_files(pipe, format, endpoints), export_files(folder))
-    except UserError:
-        outdir.release(folder)
-        raise
+        return _write(pipe, spec, endpoints, format, batch_size, length, folder)
+
+
+def _write(pipe, spec: ExportSpec, endpoints, format: str, batch_size: int, length: int, folder: Path) -> dict:
+    """Write the export into a temporary folder beside ``folder`` and swap it into place."""
     tmp = outdir.make_temporary(folder)
     try:
         with scratch_folder(tmp / outdir.SCRATCH) as scratch:
@@ -195,30 +204,28 @@ def export(pipe, path: str | Path, format: str = "savedmodel", batch_size: int =
                     write_litert(scratch / "savedmodel", endpoints, tmp / LITERT_FILE)
                 else:
                     for endpoint in endpoints:
-                        write_onnx(endpoint, tmp / f"{endpoint.name}.onnx")
+                        write_onnx(endpoint, tmp / _onnx_file(endpoint.name))
         for name, vocab in pipe.vocabs.items():
-            vocab.save(tmp / f"vocab-{name}.json")
+            vocab.save(tmp / vocab_file(name))
         description = describe(pipe, spec, endpoints, format)
         if format == "litert":
             description["batch_size"] = batch_size
             if any(e.fixed_length for e in endpoints):
                 description["length"] = length
-        from nlp_tasks.export.card import model_card
+        from nlp_tasks.saving.card import model_card
 
-        (tmp / "README.md").write_text(model_card(pipe, export=description), encoding="utf-8")
+        (tmp / CARD).write_text(model_card(pipe, export=description), encoding="utf-8")
         outdir.write_marker(tmp)
         # Written last: a temporary folder holding it is a complete export (outdir.recover).
         (tmp / EXPORT_FILE).write_text(json.dumps(description, indent=2, ensure_ascii=False) + "\n",
                                        encoding="utf-8")
-        outdir.replace_directory(tmp, folder, own=export_files)
+        outdir.replace_directory(tmp, folder, KIND)
     except OSError as err:
         shutil.rmtree(tmp, ignore_errors=True)
         raise UserError(f"could not export to {folder}: {err.strerror or err}; the folder is as it was") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    finally:
-        outdir.release(folder)
     return description
 
 
@@ -255,9 +262,9 @@ def describe(pipe, spec: ExportSpec, endpoints, format: str) -> dict:
         "task": pipe.task,
         "nlp_tasks_version": __version__,
         "endpoints": {e.name: {"doc": e.doc, "inputs": [tensor(s) for s in e.inputs], "outputs": e.outputs,
-                               "file": files.get(format, f"{e.name}.onnx")} for e in endpoints},
+                               "file": files.get(format, _onnx_file(e.name))} for e in endpoints},
         "labels": list(pipe.labels),
-        "vocabularies": {name: f"vocab-{name}.json" for name in sorted(pipe.vocabs)},
+        "vocabularies": {name: vocab_file(name) for name in sorted(pipe.vocabs)},
         **spec.info,
     }
 

@@ -42,6 +42,10 @@ class LanguageModelPipeline(Pipeline):
 
     task = "charlm"
     config_class = LanguageModelConfig
+    card_tag = "text-generation"
+    card_summary = "A recurrent language model: scores texts and generates new ones."
+    card_limits = ("Generates text that resembles its training corpus; it knows no facts and may reproduce passages "
+                   "of the corpus. A character model refuses characters it never saw.")
 
     def __init__(self, config: LanguageModelConfig | None = None):
         super().__init__(config)

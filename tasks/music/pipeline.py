@@ -83,6 +83,10 @@ class MusicPipeline(Pipeline):
 
     task = "music"
     config_class = MusicConfig
+    card_tag = "audio-generation"
+    card_summary = "Polyphonic piano-roll generation (88 keys per time step), written as MIDI."
+    card_limits = ("Generates in the style of its training pieces, one time step at a time; no notion of long-range "
+                   "form beyond what the recurrent state keeps.")
 
     def __init__(self, config: MusicConfig | None = None):
         super().__init__(config)

@@ -83,6 +83,11 @@ class NERPipeline(Pipeline):
 
     task = "ner"
     config_class = NERConfig
+    card_tag = "token-classification"
+    card_summary = "Named entity recognition: one BIO tag per token, entity spans out."
+    card_limits = ("Tags only the entity types of its training data, and does worse on text unlike that data (another "
+                   "domain or style, lower-cased or noisy text). Input is split into words by nlp-tasks' tokenizer; "
+                   "give tokens yourself for other conventions.")
 
     @classmethod
     def register_layers(cls) -> None:

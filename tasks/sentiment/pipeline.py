@@ -81,6 +81,10 @@ class SentimentPipeline(Pipeline):
 
     task = "sentiment"
     config_class = SentimentConfig
+    card_tag = "text-classification"
+    card_summary = "Sentence classification (many-to-one): one label of its training data per text, e.g. a 1-5 rating."
+    card_limits = ("Knows the labels and the domain of its training data only: other domains, sarcasm and negation "
+                   "across clauses are hard. A text with no known words gets uniform probabilities.")
 
     def expected_layer_sizes(self) -> dict:
         cfg = self.config

@@ -3,50 +3,20 @@
 The form the Hugging Face hub and KerasHub presets use: YAML front matter (library, task,
 metrics) and sections for what the model is, how it was trained (config, data, the command),
 how well it does (the metrics the training run recorded), how to use it, and its limits.
-Everything in it comes from the pipeline's own record (``pipeline.json``): nothing is typed in.
+Everything in it comes from the pipeline's own record (``pipeline.json``) and from its task:
+the pipeline tag, the one-line summary and the limits are the task's own
+(``Pipeline.card_tag``, ``card_summary``, ``card_limits``; a neutral default in the base class).
 """
 
 from __future__ import annotations
 
 import json
 
-MARK = "<!-- model card written by nlp-tasks; it is rewritten on every save -->"
-CARD = "README.md"
-
-_TASKS = {
-    "ner": ("token-classification", "Named entity recognition: one BIO tag per token, entity spans out."),
-    "sentiment": ("text-classification", "Sentence classification (many-to-one), e.g. a 1-5 rating."),
-    "charlm": ("text-generation", "A recurrent language model: scores texts and generates new ones."),
-    "music": ("audio-generation", "Polyphonic piano-roll generation (88 keys per time step), written as MIDI."),
-}
-_LIMITS = {
-    "ner": "Tags only the entity types of its training data; trained on news text (CoNLL-2003 style), it "
-           "does worse on other domains, lower-cased or noisy text. Input is split into words by nlp-tasks' "
-           "tokenizer; give tokens yourself for other conventions.",
-    "sentiment": "Trained on one domain (SST: film reviews); sarcasm, negation across clauses and other domains "
-                 "are hard. A text with no known words gets uniform probabilities.",
-    "charlm": "Generates text that resembles its training corpus; it knows no facts and may reproduce "
-              "passages of the corpus. A character model refuses characters it never saw.",
-    "music": "Generates in the style of its training pieces (Bach chorales, say), one time step at a time; "
-             "no notion of long-range form beyond what the recurrent state keeps.",
-}
-
-
-def is_ours(path) -> bool:
-    """True when the file at ``path`` is a model card nlp-tasks wrote (a link never is)."""
-    import os
-
-    if os.path.islink(path):
-        return False
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return MARK in handle.read(4096)
-    except (OSError, UnicodeDecodeError):
-        return False
+from nlp_tasks.saving.layout import CARD_MARK, META_FILE
 
 
 def _front_matter(pipe, metrics: dict) -> list[str]:
-    tag, _ = _TASKS.get(pipe.task, ("other", ""))
+    tag = pipe.card_tag or "other"
     lines = ["---", "library_name: nlp-tasks", f"pipeline_tag: {tag}", "tags:", "- keras", "- recurrent",
              f"- {pipe.config.cell if hasattr(pipe.config, 'cell') else 'rnn'}"]
     figures = {k: v for k, v in (metrics.get("test") or {}).items() if isinstance(v, (int, float))}
@@ -64,8 +34,8 @@ def model_card(pipe, export: dict | None = None) -> str:
     cfg = pipe.config.to_dict()
     metrics = pipe.metrics or {}
     training = metrics.get("training") or {}
-    _, what = _TASKS.get(pipe.task, ("", pipe.task))
-    out = _front_matter(pipe, metrics) + ["", MARK, "", f"# nlp-tasks {pipe.task} model", "", what, ""]
+    summary = pipe.card_summary or f"A model of the task `{pipe.task}`."
+    out = _front_matter(pipe, metrics) + ["", CARD_MARK, "", f"# nlp-tasks {pipe.task} model", "", summary, ""]
     out += ["## Model", "",
             f"Task `{pipe.task}`, written by nlp-tasks {__version__}. Vocabularies: "
             + (", ".join(f"{name} ({len(v):,} tokens)" for name, v in sorted(pipe.vocabs.items())) or "none")
@@ -73,7 +43,7 @@ def model_card(pipe, export: dict | None = None) -> str:
                f". {len(pipe.labels)} labels." if pipe.labels else "."), ""]
     if pipe.model is not None:
         out += [f"Parameters: {pipe.model.count_params():,}.", ""]
-    out += ["Configuration (`pipeline.json`, `config`):", "", "```json", json.dumps(cfg, indent=1, sort_keys=True),
+    out += [f"Configuration (`{META_FILE}`, `config`):", "", "```json", json.dumps(cfg, indent=1, sort_keys=True),
             "```", ""]
     out += ["## Training data and how it was trained", ""]
     data = training.get("command") or training.get("data")
@@ -98,7 +68,7 @@ def model_card(pipe, export: dict | None = None) -> str:
             out += [""]
     if not shown:
         out += ["None recorded.", ""]
-    out += ["## Intended use", "", _usage(pipe.task, export), "", "## Limits", "", _LIMITS.get(pipe.task, ""), ""]
+    out += ["## Intended use", "", _usage(pipe.task, export), "", "## Limits", "", pipe.card_limits, ""]
     return "\n".join(out)
 
 
