@@ -13,11 +13,11 @@ suite tests (``tests/faults/cases_outdir.py``):
   replaced (the user's notes, dot-files, ``.git``, links, other vocabularies) is moved, by
   ``rename``, into the new folder: byte for byte, links as links.
 - **One run per folder.** :func:`acquire` takes an exclusive lock (``flock``) on ``.OUT.lock``
-  beside the folder, held until :func:`release` or the end of the process; :func:`held` holds it
-  for one scope (``Pipeline.train`` across fit, test and save; a standalone fit or save for its
-  own length) and releases only what it took. A second run refuses in one line naming the
-  holder's pid. The kernel drops the lock of a killed process, so a stale lock file is simply
-  taken over.
+  beside the folder (:mod:`nlp_tasks.folder_lock`). :func:`held` holds it for one block (a
+  standalone fit, a save, an export) and releases only what it took; :func:`kept` makes one scope
+  keep it across several steps (``Pipeline.train``: fit, test and save). A second run refuses in
+  one line naming the holder's pid. The kernel drops the lock of a killed process, so a stale
+  lock file is simply taken over.
 - **A kill at any moment is recoverable.** The swap renames ``OUT`` to ``.OUT.old-PID``, the
   fully written ``.OUT.XXXX.tmp`` to ``OUT``, then carries the user's entries across and deletes
   the superseded files. :func:`recover` (run by every claim and load) finishes or undoes a swap
@@ -34,21 +34,19 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import errno
 import json
 import os
 import re
 import tempfile
-import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from nlp_tasks.errors import UserError
+from nlp_tasks.folder_lock import acquire, holds, kept, kept_by_scope, lock_path, reason, release  # noqa: F401
 
 MARKER = ".nlp-tasks"  # written into every folder we claim: {"format": "nlp_tasks.folder"}
 MARKER_FORMAT = "nlp_tasks.folder"
 SCRATCH = ".scratch"  # a writer's intermediate files inside its temporary folder (nlp_tasks.export)
-_held: dict[str, int] = {}  # resolved folder -> file descriptor of its held lock file
 
 OwnNames = Callable[[Path], Iterable[str]]
 
@@ -138,7 +136,7 @@ def held(path: str | os.PathLike, what: str = "output folder", kind: FolderKind 
     try:
         yield folder
     finally:
-        if mine:
+        if mine and not kept_by_scope(folder):
             release(folder)
 
 
@@ -150,7 +148,7 @@ def _claim(path, what: str, lock: bool, kind: FolderKind) -> tuple[Path, bool]:
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise UserError(f"cannot create {what} {folder}: {_reason(err)}") from None
+        raise UserError(f"cannot create {what} {folder}: {reason(err)}") from None
     mine = acquire(folder) if lock else False
     try:
         recover(folder, kind)
@@ -171,84 +169,8 @@ def _claim(path, what: str, lock: bool, kind: FolderKind) -> tuple[Path, bool]:
     except OSError as err:
         if mine:
             release(folder)
-        raise UserError(f"cannot write to {what} {folder}: {_reason(err)}") from None
+        raise UserError(f"cannot write to {what} {folder}: {reason(err)}") from None
     return folder, mine
-
-
-def _reason(err: OSError) -> str:
-    return err.strerror or errno.errorcode.get(err.errno or 0, str(err))
-
-
-# ------------------------------------------------------------------ the lock
-def lock_path(folder: Path) -> Path:
-    return folder.with_name(f".{folder.name}.lock")
-
-
-def acquire(folder: str | os.PathLike, wait: float = 0.0) -> bool:
-    """Take the exclusive lock of ``folder`` for this process; False when it already holds it.
-
-    Another live process holding it: ``UserError`` naming its pid (after waiting up to ``wait``
-    seconds). Where ``fcntl`` does not exist (Windows) nothing is locked.
-    """
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not on Linux or macOS
-        return False
-    folder = Path(folder)
-    key = str(folder)
-    if key in _held:
-        return False
-    path = lock_path(folder)
-    deadline = time.monotonic() + wait
-    while True:
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as err:
-            raise UserError(f"cannot write beside {folder} (for its lock file {path.name}): {_reason(err)}") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            holder = _read_pid(fd)
-            os.close(fd)
-            if time.monotonic() < deadline:
-                time.sleep(0.1)
-                continue
-            raise UserError(f"{folder} is in use by another nlp-tasks run (pid {holder or 'unknown'}, lock file "
-                            f"{path}); wait for it to finish or give another output folder") from None
-        # The file may have been removed by its last holder between our open and our lock.
-        try:
-            same = os.fstat(fd).st_ino == os.stat(path).st_ino
-        except FileNotFoundError:
-            same = False
-        if same:
-            break
-        os.close(fd)
-    os.ftruncate(fd, 0)
-    os.write(fd, f"{os.getpid()}\n".encode())
-    _held[key] = fd
-    return True
-
-
-def _read_pid(fd: int) -> str | None:
-    try:
-        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
-    except OSError:
-        return None
-    return text if text.isdigit() else None
-
-
-def release(folder: str | os.PathLike) -> None:
-    """Drop this process's lock of ``folder`` (the lock file is removed while still held)."""
-    fd = _held.pop(str(Path(folder)), None)
-    if fd is None:
-        return
-    with contextlib.suppress(OSError):
-        os.unlink(lock_path(Path(folder)))
-    os.close(fd)
-
-
-def holds(folder: str | os.PathLike) -> bool:
-    return str(Path(folder)) in _held
 
 
 # ------------------------------------------------------------------ swap and recovery

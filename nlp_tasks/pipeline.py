@@ -157,10 +157,11 @@ class Pipeline:
         """The whole job of ``nlp-tasks TASK train``: :meth:`fit` (checkpoints in ``out``), then
         :meth:`evaluate` ``test`` once with the best weights, record it (:meth:`test_summary`)
         and :meth:`save` the model to ``out``. Returns the summary, with ``"model"`` and ``"test"``.
-        ``out`` is claimed and locked before the data is read and stays locked across fit, test
-        and save (one scope); only the chief of a multi-worker ``run`` writes, so only it locks."""
+        ``out`` is locked by one scope across fit, test and save: from fit's claim (after the data
+        is read, so a data error leaves ``out`` untouched) to the end of the save
+        (:func:`nlp_tasks.saving.folder.kept`); only the chief of a multi-worker ``run`` writes."""
         writes = run is None or run.chief
-        with saved.held(out) if writes else contextlib.nullcontext():
+        with saved.kept(out) if writes else contextlib.nullcontext():
             summary = self.fit(train, dev, out_dir=out, verbose=verbose, run=run, **options)
             result = {"model": str(out), **{k: v for k, v in summary.items() if k != "history"}}
             if test is not None:

@@ -203,6 +203,27 @@ def test_held_releases_what_it_took_and_only_that(tmp_path):
     assert not outdir.holds(outer)
 
 
+def test_a_kept_scope_holds_what_a_claim_inside_it_took_until_it_ends(tmp_path):
+    out = tmp_path / "out"
+    with outdir.kept(out):  # Pipeline.train: nothing is claimed until its fit claims
+        assert not outdir.holds(out) and not out.exists()
+        with outdir.held(out):  # fit
+            pass
+        assert outdir.holds(out) and not _taken_elsewhere(out)
+        with outdir.held(out):  # save
+            pass
+        assert outdir.holds(out)
+        with outdir.held(tmp_path / "other"):  # another folder is not kept
+            pass
+        assert not outdir.holds(tmp_path / "other")
+    assert not outdir.holds(out) and _taken_elsewhere(out)
+    with pytest.raises(RuntimeError):
+        with outdir.kept(out):
+            with outdir.held(out):
+                raise RuntimeError("the run failed")
+    assert not outdir.holds(out)
+
+
 def test_a_refused_claim_inside_a_scope_keeps_the_scopes_lock(tmp_path):
     folder = tmp_path / "out"
     with outdir.held(folder):

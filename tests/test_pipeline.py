@@ -245,3 +245,16 @@ def test_train_holds_the_lock_across_fit_test_and_save(tmp_path, monkeypatch):
     DigitPipeline(DigitConfig(epochs=1, units=4)).train(DIGITS, DIGITS, DIGITS, out=tmp_path / "out", verbose=0)
     assert seen == [("test", True, False), ("save", True, False)]
     assert not outdir.holds(out) and _lock_free(out) and (out / "pipeline.json").is_file()
+
+
+def test_the_model_card_takes_its_words_from_the_task(trained):
+    from nlp_tasks.saving.card import model_card
+
+    pipe, path = trained
+    card = (path / "README.md").read_text(encoding="utf-8")  # a task of the user's: the neutral words
+    assert "pipeline_tag: other" in card and "A model of the task `toy`." in card and Pipeline.card_limits in card
+    for task in ("ner", "sentiment", "charlm", "music"):
+        cls = registry.pipeline_class(task)
+        text = model_card(cls())
+        assert f"pipeline_tag: {cls.card_tag}\n" in text and cls.card_summary in text and cls.card_limits in text
+        assert "SST" not in text and "CoNLL" not in text  # nothing said of data the model may not have seen

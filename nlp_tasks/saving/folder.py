@@ -12,6 +12,7 @@ is ever run as code.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 from pathlib import Path
@@ -39,6 +40,17 @@ def held(path: str | Path, what: str = "output folder"):
     """``with held(path) as folder:`` the model (or training) folder ``path`` claimed and locked
     for the block (:func:`nlp_tasks.outdir.held`), released at its end if the block took it."""
     return outdir.held(path, what, MODEL)
+
+
+def kept(path: str | Path):
+    """``with kept(path):`` one scope across the steps that write the folder at ``path``
+    (``Pipeline.train``: fit, test, save): the lock the first of them takes is kept until the
+    scope ends (:func:`nlp_tasks.folder_lock.kept`), so nothing is written before that step."""
+    try:
+        folder = outdir.resolve(path)
+    except UserError:  # a dangling link: the first step's claim says so, in its turn
+        return contextlib.nullcontext()
+    return outdir.kept(folder)
 
 
 def meta(pipe) -> dict:
