@@ -203,8 +203,8 @@ def test_padding_does_not_change_a_sentences_scores():
     sentences = [(["Peter", "visited", "Paris"], ["B-PER", "O", "B-LOC"])] * 2
     pipe = NERPipeline(NERConfig(units=4, char_units=2, word_dim=4, char_dim=2, epochs=1))
     pipe.fit(sentences, sentences, verbose=0)
-    words, cases, chars = pipe._encode(sentences, [0])
-    decode = pipe._decoder()
+    words, cases, chars = pipe.encode([sentences[0][0]])
+    decode = pipe.compiled_forward()
     _, base = decode(words, cases, chars)
     for extra in (1, 6):
         _, padded = decode(np.pad(words, [(0, 0), (0, extra)]), np.pad(cases, [(0, 0), (0, extra)]),

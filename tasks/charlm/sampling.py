@@ -78,7 +78,7 @@ def generate(pipe, prime: str, settings: SampleSettings, in_graph: bool = True) 
     top_k, top_p, beam, stop_at_eos = settings.top_k, settings.top_p, settings.beam, settings.stop_at_eos
     if beam is not None and n != 1:
         raise UserError("beam search returns one continuation; ask for one sample")
-    primer = pipe._encode_text(prime, "the primer") if prime else []
+    primer = pipe.encode_text(prime, "the primer") if prime else []
     check_work(n, length, len(primer), beam)  # samples x length within MAX_SAMPLE_TOKENS, before any allocation
     banned = [PAD_ID, BOS_ID] + ([UNK_ID] if settings.no_unk else [])
     inputs = [BOS_ID] + primer
