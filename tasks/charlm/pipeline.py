@@ -45,7 +45,7 @@ class LanguageModelPipeline(Pipeline):
 
     def __init__(self, config: LanguageModelConfig | None = None):
         super().__init__(config)
-        self._step = None  # the compiled one-step function, built on first use
+        self._steps = {}  # the compiled one-step functions (with XLA and without), built on first use
         self._generators = {}  # the compiled sampling loops, one per set of sampling options
 
     # ------------------------------------------------------------------ vocabulary / model
@@ -223,7 +223,7 @@ class LanguageModelPipeline(Pipeline):
         # The saved model is stateless and masks padding; it shares every weight with the trained one.
         self.model = self.build_model()
         self.model.set_weights(model.get_weights())
-        self._step, self._generators = None, {}
+        self._steps, self._generators = {}, {}
         if "best" in summary:
             self.metrics["validation"] = loss_report(summary["best"], self.config.level)
 
@@ -336,13 +336,15 @@ class LanguageModelPipeline(Pipeline):
         return export_spec(self)
 
     # ------------------------------------------------------------------ sampling
-    def step_function(self):
-        """The compiled one-step function ``(ids (n,), states) -> (logits (n, V), states)``."""
-        if self._step is None:
+    def step_function(self, jit_compile: bool = True):
+        """The compiled one-step function ``(ids (n,), states) -> (logits (n, V), states)``;
+        ``jit_compile=False``: the same step without XLA."""
+        if jit_compile not in self._steps:
             from .sampling import compile_step
 
-            self._step = compile_step(self.require_model(), self.vocab_name, self.config.layers)
-        return self._step
+            self._steps[jit_compile] = compile_step(self.require_model(), self.vocab_name, self.config.layers,
+                                                    jit_compile=jit_compile)
+        return self._steps[jit_compile]
 
     def sample(self, prime: str = "", length: int = 200, temperature: float = 1.0, top_k: int | None = None,
                top_p: float | None = None, beam: int | None = None, seed: int | None = None,
