@@ -9,18 +9,9 @@ One interface for every task::
     pipe("a text")                         # same as predict
     pipe.save("model-dir")
 
-Inference is one template, written here once (the shape of Hugging Face's pipelines:
-preprocess, forward, postprocess); a task fills in the hooks::
-
-    predict(inputs)        split_inputs(inputs) -> one input or a list  (default: a text or a list of texts)
-      per item             preprocess(item, number) -> features          (abstract)
-      by length            input_length(features), collate(batch) -> the model's input arrays
-      batched              forward(batch): one compiled function per model object (model_forward inside)
-      per item             postprocess(features, output) -> plain Python (abstract; output None: an empty item)
-
-:meth:`Pipeline.forward_all` is the batching on its own (sorted by length, cut into
-:meth:`Pipeline.inference_batch_size` batches, put back in input order), for the task methods
-that answer in another form than ``predict`` (NER's ``tag``, sentiment's ``predict_proba``).
+Inference is one template, written once (:class:`nlp_tasks.inference.Inference`, which
+``Pipeline`` extends): ``predict`` splits one input or a list, and a task writes ``preprocess``
+and ``postprocess`` (and, where the defaults do not fit, the batching hooks).
 
 A saved model is one folder that loads with one call and never runs code from the file::
 
@@ -47,11 +38,10 @@ import shutil
 from pathlib import Path
 from typing import Any, ClassVar
 
-import numpy as np
-
 from nlp_tasks import __version__, model_checks
 from nlp_tasks.config import Config
 from nlp_tasks.errors import UserError
+from nlp_tasks.inference import Inference
 from nlp_tasks.model_checks import META_FILE, load_keras_model
 from nlp_tasks.safe_files import inspect_keras_archive, parse_json
 from nlp_tasks.training import TrainingPlan  # noqa: F401 - tasks import it from here too
@@ -80,7 +70,7 @@ class TrainingData:
     build: dict = dataclasses.field(default_factory=dict)
 
 
-class Pipeline(abc.ABC):
+class Pipeline(Inference):
     """Base class: subclasses set ``task`` and ``config_class`` and implement the abstract hooks:
     :meth:`build_model`, :meth:`read_training_data`, :meth:`training_plan` and :meth:`evaluate`
     (training and testing), :meth:`preprocess` and :meth:`postprocess` (the inference template,
@@ -183,102 +173,6 @@ class Pipeline(abc.ABC):
     @abc.abstractmethod
     def evaluate(self, data, split: str = "test") -> dict:
         """Figures of the model on labelled ``data`` (a path, a hub name, Python examples)."""
-
-    # ------------------------------------------------------------ inference: the template
-    def predict(self, inputs):
-        """Plain Python in, plain Python out: one input gives one result, a list gives a list.
-
-        The template every task shares: :meth:`split_inputs` (one or a list), :meth:`preprocess`
-        each item, :meth:`forward_all` (length-bucketed batches through one compiled function),
-        :meth:`postprocess` each item's output back into plain Python, in the input's order.
-        """
-        self.require_model()
-        single, items = self.split_inputs(inputs)
-        features = [self.preprocess(item, number) for number, item in enumerate(items, start=1)]
-        results = [self.postprocess(f, out) for f, out in zip(features, self.forward_all(features))]
-        return results[0] if single else results
-
-    def __call__(self, inputs):
-        return self.predict(inputs)
-
-    def split_inputs(self, inputs) -> tuple[bool, list]:
-        """``(single, items)``: whether ``inputs`` is one input, and the inputs as a list. By
-        default a string is one text and a list (or tuple) of strings is many."""
-        single = isinstance(inputs, str)
-        items = [inputs] if single else list(inputs) if isinstance(inputs, (list, tuple)) else None
-        if items is None or not all(isinstance(t, str) for t in items):
-            raise UserError("predict takes a text or a list of texts")
-        return single, items
-
-    @abc.abstractmethod
-    def preprocess(self, item, number: int):
-        """The features of one input (``number``: its 1-based place, for messages): what
-        :meth:`collate` batches and :meth:`postprocess` needs; refuse a bad input here, in one line."""
-
-    @abc.abstractmethod
-    def postprocess(self, features, output):
-        """One input's result in plain Python, from its features and its row of the model's
-        output (None for an input of :meth:`input_length` 0, which never reaches the model)."""
-
-    def input_length(self, features) -> int:
-        """The length that batches are bucketed by (by default ``len(features)``: a list of ids)."""
-        return len(features)
-
-    def collate(self, batch: list) -> tuple:
-        """The model's input arrays for a batch of features (by default: id lists, padded)."""
-        from nlp_tasks.batching import pad
-
-        return (pad(batch),)
-
-    def inference_batch_size(self) -> int:
-        """Inputs per :meth:`forward` call."""
-        return 128
-
-    def model_forward(self, model, *arrays):
-        """The graph that :meth:`forward` compiles: ``model``'s output for the :meth:`collate`
-        arrays (by default the model's call, not training); one tensor or a tuple of tensors,
-        each with one row per input."""
-        return model(arrays[0] if len(arrays) == 1 else list(arrays), training=False)
-
-    def compiled_forward(self):
-        """:meth:`model_forward` as one traced function, built once per model object
-        (``reduce_retracing``: after two shapes it serves any batch and length), not an eager
-        Keras call per batch."""
-        model = self.require_model()
-        cached = getattr(self, "_forward_fn", None)
-        if cached is None or cached[0] is not model:
-            import tensorflow as tf
-
-            def forward(*arrays):
-                return self.model_forward(model, *arrays)
-
-            self._forward_fn = (model, tf.function(forward, reduce_retracing=True))
-        return self._forward_fn[1]
-
-    def forward(self, batch: list) -> list:
-        """The outputs of a batch of features, one per input: :meth:`collate`, the
-        :meth:`compiled_forward` call, and each input's row of every output (numpy)."""
-        out = self.compiled_forward()(*self.collate(batch))
-        if isinstance(out, (tuple, list)):
-            arrays = [np.asarray(o) for o in out]
-            return [tuple(a[row] for a in arrays) for row in range(len(batch))]
-        array = np.asarray(out)
-        return [array[row] for row in range(len(batch))]
-
-    def forward_all(self, features: list, batch_size: int | None = None) -> list:
-        """:meth:`forward` over all ``features`` in batches of similar length (sorted by
-        :meth:`input_length`, ``batch_size`` or :meth:`inference_batch_size` at a time); the
-        outputs in the input order, None for an input of length 0."""
-        lengths = [self.input_length(f) for f in features]
-        outputs: list = [None] * len(features)
-        order = np.argsort(lengths, kind="stable")
-        size = batch_size or self.inference_batch_size()
-        for start in range(0, len(order), size):
-            rows = [int(i) for i in order[start:start + size] if lengths[i] > 0]
-            if rows:
-                for i, out in zip(rows, self.forward([features[i] for i in rows])):
-                    outputs[i] = out
-        return outputs
 
     def set_labels(self, labels: list[str], what: str = "labels") -> None:
         """Use ``labels``; more than :data:`MANY_LABELS` of them (a text column read as labels,
