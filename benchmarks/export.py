@@ -149,7 +149,7 @@ def ner(args, data, root):
         calls = chunks_of(sentences[: args.items * batch], batch)
         inputs = []
         for call in calls:
-            words, cases, chars = pipe._encode([(s, []) for s in call], range(len(call)))
+            words, cases, chars = pipe.encode(call)
             inputs.append((words, cases, chars))
         fixed = [tuple(np.pad(a, [(0, 0), (0, args.ner_length - a.shape[1])] + [(0, 0)] * (a.ndim - 2)) for a in x)
                  for x in inputs]

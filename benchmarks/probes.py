@@ -194,7 +194,7 @@ def probe_ner_xla(rounds: int, batches: int, round_to: int) -> None:
     train = data_dir() / "conll2003" / "train.txt"
     pipe.fit(train, None, verbose=0)
     model = pipe.model
-    dataset = pipe._dataset(read_sentences(train, "train", pipe.config.scheme), shuffle=True).dataset()
+    dataset = pipe.batches(read_sentences(train, "train", pipe.config.scheme), shuffle=True).dataset()
 
     def padded(batch):
         (words, cases, chars), y = (tuple(v.numpy() for v in batch[0]), batch[1].numpy())
@@ -289,7 +289,7 @@ def probe_ner_batch(rounds: int) -> None:
     chunks, config = {}, pipe.config
     for size in (32, 64, 128):
         pipe.config = dataclasses.replace(config, batch_size=size)
-        batches = [(x, y) for x, y in pipe._dataset(sentences, shuffle=True)]
+        batches = [(x, y) for x, y in pipe.batches(sentences, shuffle=True)]
         chunks[size] = [batches[i::8] for i in range(8)]
     pipe.config = config
     seconds, examples = {s: 0.0 for s in chunks}, {s: 0 for s in chunks}

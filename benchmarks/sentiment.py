@@ -49,7 +49,7 @@ def run(name: str, config: SentimentConfig, root: Path, trees: bool = False) -> 
     summary = pipe.fit(files["train"], files["dev"], verbose=2)
     report = pipe.evaluate(files["test"])
     start = time.perf_counter()
-    pipe.predict_proba([text for text, _ in pipe._examples(files["test"], "test")])
+    pipe.predict_proba([text for text, _ in pipe.examples(files["test"], "test")])
     throughput = report["examples"] / (time.perf_counter() - start)
     return {
         "data": name, "config": dataclasses.asdict(config), "train_examples": summary["train_examples"],

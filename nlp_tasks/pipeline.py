@@ -9,6 +9,10 @@ One interface for every task::
     pipe("a text")                         # same as predict
     pipe.save("model-dir")
 
+Inference is one template, written once (:class:`nlp_tasks.inference.Inference`, which
+``Pipeline`` extends): ``predict`` splits one input or a list, and a task writes ``preprocess``
+and ``postprocess`` (and, where the defaults do not fit, the batching hooks).
+
 A saved model is one folder that loads with one call and never runs code from the file::
 
     model-dir/
@@ -32,6 +36,7 @@ and save; a :meth:`Pipeline.fit` or :meth:`Pipeline.save` alone takes and releas
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import dataclasses
 from pathlib import Path
@@ -40,6 +45,7 @@ from typing import Any, ClassVar
 from nlp_tasks import model_checks
 from nlp_tasks.config import Config
 from nlp_tasks.errors import UserError
+from nlp_tasks.inference import Inference
 from nlp_tasks.saving import folder as saved
 from nlp_tasks.training import TrainingPlan  # noqa: F401 - tasks import it from here too
 from nlp_tasks.vocab import Vocabulary
@@ -62,8 +68,11 @@ class TrainingData:
     build: dict = dataclasses.field(default_factory=dict)
 
 
-class Pipeline:
-    """Base class: subclasses set ``task`` and ``config_class`` and implement the task API."""
+class Pipeline(Inference):
+    """Base class: subclasses set ``task`` and ``config_class`` and implement the abstract hooks:
+    :meth:`build_model`, :meth:`read_training_data`, :meth:`training_plan` and :meth:`evaluate`
+    (training and testing), :meth:`preprocess` and :meth:`postprocess` (the inference template,
+    :meth:`predict`). The other hooks have defaults that a task overrides where they do not fit."""
 
     task: ClassVar[str] = ""
     config_class: ClassVar[type[Config]] = Config
@@ -94,9 +103,9 @@ class Pipeline:
     monitor: ClassVar[str] = "val_loss"
     mode: ClassVar[str] = "min"
 
+    @abc.abstractmethod
     def build_model(self):
         """Create ``self.model`` from the config, vocabularies and labels."""
-        raise NotImplementedError
 
     def fit(self, train, dev=None, *, out_dir: str | Path | None = None, verbose: int = 1, run=None,
             **options) -> dict:
@@ -135,19 +144,19 @@ class Pipeline:
         self.finish_training(data, model, summary)
         return summary
 
+    @abc.abstractmethod
     def read_training_data(self, train, dev=None, **options) -> TrainingData:
         """Read ``train`` and ``dev``, set ``self.labels`` and ``self.vocabs`` from the training
         data, and check the dev data against them."""
-        raise NotImplementedError
 
     def build_training_model(self, data: TrainingData, run):
         """The model that :meth:`fit` trains (by default ``build_model(**data.build)``), built in
         ``run``'s strategy scope."""
         return self.build_model(**data.build)
 
+    @abc.abstractmethod
     def training_plan(self, data: TrainingData, model) -> TrainingPlan:
         """Batches, loss and validation for training ``model`` on ``data``."""
-        raise NotImplementedError
 
     def finish_training(self, data: TrainingData, model, summary: dict) -> None:
         """After training: make ``self.model`` the model to save (by default the trained one)."""
@@ -173,14 +182,9 @@ class Pipeline:
         """What of an :meth:`evaluate` report is kept in ``metrics["test"]`` (all of it by default)."""
         return report
 
+    @abc.abstractmethod
     def evaluate(self, data, split: str = "test") -> dict:
-        raise NotImplementedError
-
-    def predict(self, inputs):
-        raise NotImplementedError
-
-    def __call__(self, inputs):
-        return self.predict(inputs)
+        """Figures of the model on labelled ``data`` (a path, a hub name, Python examples)."""
 
     def set_labels(self, labels: list[str], what: str = "labels") -> None:
         """Use ``labels``; more than :data:`MANY_LABELS` of them (a text column read as labels,

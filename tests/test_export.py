@@ -77,7 +77,7 @@ def exported(pipes, tmp_path_factory):
     # the id-level inputs, as a client computes them; the empty sentence is a row of padding
     empty = NER_SENTENCES.index([])
     rows = [s for s in NER_SENTENCES if s]
-    words, cases, chars = ner._encode([(s, []) for s in rows], range(len(rows)))
+    words, cases, chars = ner.encode(rows)
     words, cases, chars = (np.insert(a, empty, 0, axis=0) for a in (words, cases, chars))
     pad = NER_LENGTH - words.shape[1]
     inputs["ner/words"], inputs["ner/cases"] = (np.pad(a, [(0, 0), (0, pad)]) for a in (words, cases))

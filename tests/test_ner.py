@@ -72,6 +72,18 @@ def test_decomposed_text_and_format_characters_tag_as_the_plain_text_does(traine
     assert pipe.tag([["Mu\u0308nchen", "Pa\u00adris"]]) == pipe.tag([["München", "Paris"]])  # given tokens too
 
 
+def test_tag_refuses_a_flat_list_of_tokens_in_one_line(trained):
+    """``tag`` takes sentences, each a list of tokens: a flat token list (or a text) would tag each
+    word as a sentence of characters, so it is refused (issue 35 item 3)."""
+    pipe = trained[0]
+    for wrong in (["EU", "rejects", "German", "call"], "EU rejects German call", [["EU", 3]]):
+        with pytest.raises(UserError, match="list of sentences, each a list of token strings") as err:
+            pipe.tag(wrong)
+        assert "\n" not in str(err.value)
+    assert pipe.tag([["EU", "rejects", "German", "call"], []])[0][1] == []  # an empty sentence: no tags
+    assert pipe.tag(iter([("EU", "rejects")])) == pipe.tag([["EU", "rejects"]])  # any iterable of sentences
+
+
 def test_softmax_head_and_lstm_cell_train_and_reload(conll, tmp_path):
     train, dev = conll
     pipe = NERPipeline(NERConfig(epochs=1, head="softmax", cell="lstm", **{**SMALL, "char_units": 0}))
@@ -203,8 +215,8 @@ def test_padding_does_not_change_a_sentences_scores():
     sentences = [(["Peter", "visited", "Paris"], ["B-PER", "O", "B-LOC"])] * 2
     pipe = NERPipeline(NERConfig(units=4, char_units=2, word_dim=4, char_dim=2, epochs=1))
     pipe.fit(sentences, sentences, verbose=0)
-    words, cases, chars = pipe._encode(sentences, [0])
-    decode = pipe._decoder()
+    words, cases, chars = pipe.encode([sentences[0][0]])
+    decode = pipe.compiled_forward()
     _, base = decode(words, cases, chars)
     for extra in (1, 6):
         _, padded = decode(np.pad(words, [(0, 0), (0, extra)]), np.pad(cases, [(0, 0), (0, extra)]),

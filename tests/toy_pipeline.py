@@ -12,7 +12,7 @@ import numpy as np
 
 from nlp_tasks.config import Config, TrainSettings
 from nlp_tasks.model_checks import embedding_layer_name
-from nlp_tasks.pipeline import Pipeline
+from nlp_tasks.pipeline import Pipeline, TrainingData
 from nlp_tasks.runtime import set_seed
 from nlp_tasks.training import TrainingPlan, fit
 from nlp_tasks.vocab import Vocabulary
@@ -46,20 +46,28 @@ class ToyPipeline(Pipeline):
     def _encode(self, texts):
         return self.vocabs["words"].encode_batch(texts)
 
-    def fit(self, train, dev=None, **options):
-        import keras
-
+    def read_training_data(self, train, dev=None) -> TrainingData:
         texts, labels = zip(*train)
-        set_seed(self.config.seed, deterministic=True)  # before the weights are initialised
         self.vocabs = {"words": Vocabulary.build(texts)}
         self.labels = sorted(set(labels))
-        self.build_model()
+        return TrainingData(list(train), dev)
+
+    def training_plan(self, data: TrainingData, model) -> TrainingPlan:
+        import keras
+
+        texts, labels = zip(*data.train)
         y = np.array([self.labels.index(label) for label in labels])
+        return TrainingPlan(self._dataset(texts, y, 4), loss=keras.losses.SparseCategoricalCrossentropy(),
+                            metrics=["accuracy"])
+
+    def fit(self, train, dev=None, **options):
+        """Its own fit (the shared one needs a TrainSettings config), made of the same hooks."""
+        data = self.read_training_data(train, dev)
+        set_seed(self.config.seed, deterministic=True)  # before the weights are initialised
+        self.build_model()
         settings = TrainSettings(epochs=self.config.epochs, batch_size=4, learning_rate=0.02, seed=self.config.seed,
                                  **options)
-        plan = TrainingPlan(self._dataset(texts, y, settings.batch_size),
-                            loss=keras.losses.SparseCategoricalCrossentropy(), metrics=["accuracy"])
-        return fit(self.model, plan, settings)
+        return fit(self.model, self.training_plan(data, self.model), settings)
 
     def _dataset(self, texts, y, batch_size):
         import tensorflow as tf
@@ -71,12 +79,12 @@ class ToyPipeline(Pipeline):
         predicted = self.predict(list(texts))
         return {"accuracy": float(np.mean([p == g for p, g in zip(predicted, labels)]))}
 
-    def predict(self, inputs, **options):
-        single = isinstance(inputs, str)
-        texts = [inputs] if single else list(inputs)
-        probs = self.require_model()(self._encode(texts)).numpy()
-        labels = [self.labels[i] for i in probs.argmax(-1)]
-        return labels[0] if single else labels
+    # predict: the base class's template (a text or a list of texts)
+    def preprocess(self, item, number):
+        return self.vocabs["words"].encode(item)
+
+    def postprocess(self, features, output):
+        return self.labels[int(np.argmax(output))]
 
 
 TOY_DATA = [

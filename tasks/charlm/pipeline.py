@@ -49,7 +49,7 @@ class LanguageModelPipeline(Pipeline):
 
     def __init__(self, config: LanguageModelConfig | None = None):
         super().__init__(config)
-        self._step = None  # the compiled one-step function, built on first use
+        self._steps = {}  # the compiled one-step functions (with XLA and without), built on first use
         self._generators = {}  # the compiled sampling loops, one per set of sampling options
 
     # ------------------------------------------------------------------ vocabulary / model
@@ -227,7 +227,7 @@ class LanguageModelPipeline(Pipeline):
         # The saved model is stateless and masks padding; it shares every weight with the trained one.
         self.model = self.build_model()
         self.model.set_weights(model.get_weights())
-        self._step, self._generators = None, {}
+        self._steps, self._generators = {}, {}
         if "best" in summary:
             self.metrics["validation"] = loss_report(summary["best"], self.config.level)
 
@@ -243,7 +243,7 @@ class LanguageModelPipeline(Pipeline):
         docs = self._read(data, split=split)
         if cfg.level == "char":
             text = "".join(docs) if cfg.mode == "stream" else "".join(cd.lines_of(docs))
-            self._encode_text("".join(sorted(set(text))), "the evaluation data")
+            self.encode_text("".join(sorted(set(text))), "the evaluation data")
         sequences = self._sequences(docs)
         batch_size = batch_size or cfg.batch_size
         if cfg.mode == "stream":
@@ -259,7 +259,9 @@ class LanguageModelPipeline(Pipeline):
         return report
 
     # ------------------------------------------------------------------ scoring
-    def _encode_text(self, text: str, what: str) -> list[int]:
+    def encode_text(self, text: str, what: str = "the text") -> list[int]:
+        """The token ids of ``text`` (no ``<bos>`` or ``<eos>``); a character model refuses characters
+        it never saw, naming the text ``what`` in the message."""
         if not isinstance(text, str):
             raise UserError(f"{what} must be a string, got {type(text).__name__}")
         vocab = self.vocab
@@ -281,30 +283,45 @@ class LanguageModelPipeline(Pipeline):
         Each result: ``{"text", "log_prob" (nats), "log2_prob" (bits), "tokens", "nats_per_token",
         "perplexity", "probabilities": [[token, p], ...], "unknown": [...]}``. A sentence ends with
         ``<eos>`` when the model was trained on lines or on words (its probability then includes
-        stopping there). A single text gives one dict; a list gives a list. A character model
-        refuses characters it never saw; a word model scores unseen words as ``<unk>`` and lists
-        them under "unknown" (:meth:`evaluate` follows the same rule).
+        stopping there). A single text gives one dict; a list gives a list, in the input's order. A
+        character model refuses characters it never saw; a word model scores unseen words as
+        ``<unk>`` and lists them under "unknown" (:meth:`evaluate` follows the same rule). The base
+        class's inference template (:meth:`preprocess`, batched :meth:`forward_all`, :meth:`postprocess`).
         """
-        model = self.require_model()
-        single = isinstance(texts, str)
-        texts = [texts] if single else list(texts)
+        return super().predict(texts)
+
+    def predict(self, inputs):
+        """Same as :meth:`score`."""
+        return self.score(inputs)
+
+    # ------------------------------------------------------------------ inference (the base class's template)
+    def split_inputs(self, inputs) -> tuple[bool, list]:
+        single = isinstance(inputs, str)
+        texts = [inputs] if single else list(inputs)
         if not texts:
             raise UserError("nothing to score: give at least one text")
-        encoded = []
-        for i, text in enumerate(texts, start=1):
-            ids = self._encode_text(text, f"text {i}") + ([EOS_ID] if self.scores_end else [])
-            if not ids:
-                raise UserError(f"text {i} is empty")
-            encoded.append(ids)
-        results = []
-        for start in range(0, len(encoded), 64):
-            chunk = encoded[start:start + 64]
-            x = pad([[BOS_ID] + ids[:-1] for ids in chunk])
-            log_probs = log_softmax(np.asarray(model(x, training=False)))
-            for row, ids in enumerate(chunk):
-                token_lp = log_probs[row, np.arange(len(ids)), ids]
-                results.append(self._score_result(texts[start + row], ids, token_lp))
-        return results[0] if single else results
+        return single, texts
+
+    def preprocess(self, item: str, number: int) -> tuple[str, list[int]]:
+        """``(text, ids)``: the ids scored (``<eos>`` last where :attr:`scores_end`); an empty text is refused."""
+        ids = self.encode_text(item, f"text {number}") + ([EOS_ID] if self.scores_end else [])
+        if not ids:
+            raise UserError(f"text {number} is empty")
+        return item, ids
+
+    def input_length(self, features) -> int:
+        return len(features[1])
+
+    def collate(self, batch: list) -> tuple:
+        return (pad([[BOS_ID] + ids[:-1] for _, ids in batch]),)  # x<1> = <bos>: each token given those before it
+
+    def inference_batch_size(self) -> int:
+        return 64  # a batch's logits are (64, length, vocabulary)
+
+    def postprocess(self, features, output) -> dict:
+        text, ids = features
+        token_lp = log_softmax(output[:len(ids)])[np.arange(len(ids)), ids]
+        return self._score_result(text, ids, token_lp)
 
     def _score_result(self, text, ids, token_lp):
         vocab = self.vocab
@@ -316,10 +333,6 @@ class LanguageModelPipeline(Pipeline):
             "unknown": [tok for tok in vocab.tokenize(text) if tok not in vocab],
         }
 
-    def predict(self, inputs):
-        """Same as :meth:`score`."""
-        return self.score(inputs)
-
     def export_spec(self):
         """A streaming ``step`` and ``score`` (:mod:`tasks.charlm.export`)."""
         from .export import export_spec
@@ -327,13 +340,15 @@ class LanguageModelPipeline(Pipeline):
         return export_spec(self)
 
     # ------------------------------------------------------------------ sampling
-    def step_function(self):
-        """The compiled one-step function ``(ids (n,), states) -> (logits (n, V), states)``."""
-        if self._step is None:
+    def step_function(self, jit_compile: bool = True):
+        """The compiled one-step function ``(ids (n,), states) -> (logits (n, V), states)``;
+        ``jit_compile=False``: the same step without XLA."""
+        if jit_compile not in self._steps:
             from .sampling import compile_step
 
-            self._step = compile_step(self.require_model(), self.vocab_name, self.config.layers)
-        return self._step
+            self._steps[jit_compile] = compile_step(self.require_model(), self.vocab_name, self.config.layers,
+                                                    jit_compile=jit_compile)
+        return self._steps[jit_compile]
 
     def sample(self, prime: str = "", length: int = 200, temperature: float = 1.0, top_k: int | None = None,
                top_p: float | None = None, beam: int | None = None, seed: int | None = None,

@@ -70,19 +70,20 @@ def _join(prime: str, generated: str, level: str) -> str:
     return prime + generated
 
 
-def generate(pipe, prime: str, settings: SampleSettings, in_graph: bool = True) -> list[str]:
+def generate(pipe, prime: str, settings: SampleSettings, in_graph: bool = True, jit_compile: bool = True) -> list[str]:
     """``settings.samples`` samples (or, with ``settings.beam``, the beam-search continuation) as
     texts prime + sample, drawn as the settings say (checked when they were made).
-    ``in_graph=False``: the step-by-step sampler with a NumPy generator (for the benchmark)."""
+    ``in_graph=False``: the step-by-step sampler with a NumPy generator (for the benchmark);
+    ``jit_compile=False``: its step without XLA (:meth:`LanguageModelPipeline.step_function`)."""
     n, length, temperature, seed = settings.samples, settings.length, settings.temperature, settings.seed
     top_k, top_p, beam, stop_at_eos = settings.top_k, settings.top_p, settings.beam, settings.stop_at_eos
     if beam is not None and n != 1:
         raise UserError("beam search returns one continuation; ask for one sample")
-    primer = pipe._encode_text(prime, "the primer") if prime else []
+    primer = pipe.encode_text(prime, "the primer") if prime else []
     check_work(n, length, len(primer), beam)  # samples x length within MAX_SAMPLE_TOKENS, before any allocation
     banned = [PAD_ID, BOS_ID] + ([UNK_ID] if settings.no_unk else [])
     inputs = [BOS_ID] + primer
-    step = pipe.step_function() if beam is not None or not in_graph else None
+    step = pipe.step_function(jit_compile) if beam is not None or not in_graph else None
     if beam is not None:
         states = step.zero_state(n)
         for token in inputs[:-1]:  # read the primer: a<t> advances

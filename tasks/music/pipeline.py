@@ -209,13 +209,33 @@ class MusicPipeline(Pipeline):
         return report
 
     def predict(self, inputs):
-        """Per-step key probabilities given the true past, for each piece: ``T`` lists of 88 floats
-        (plain Python, like every public result). For the NADE head each key's probability is
-        also given the true keys below it at that step (:meth:`NadeHead.probabilities`)."""
+        """Per-step key probabilities given the true past, for each piece of ``inputs`` (a data
+        source, as :meth:`evaluate` reads): ``T`` lists of 88 floats (plain Python, like every public
+        result), a list of them always. For the NADE head each key's probability is also given
+        the true keys below it at that step (:meth:`NadeHead.probabilities`). The base class's
+        template, each piece scored on its own in chunks of time steps (:meth:`forward`)."""
+        return super().predict(inputs)
+
+    # ------------------------------------------------------------------ inference (the base class's template)
+    def split_inputs(self, inputs) -> tuple[bool, list]:
+        return False, self._pieces(inputs, "test")
+
+    def preprocess(self, item, number: int) -> tuple[np.ndarray, np.ndarray]:
+        """A piece's inputs ``[silence] + frames[:-1]`` and its frames."""
+        (x,), (y,) = self._examples([item])
+        return x, y
+
+    def input_length(self, features) -> int:
+        return len(features[1])
+
+    def forward(self, batch: list) -> list:
+        """Each piece on its own, in chunks of time steps (:func:`tasks.music.scoring.piece_probabilities`),
+        so a piece of any length is scored in bounded memory."""
         model, head = self.require_model(), self.head
-        pieces = self._pieces(inputs, "test")
-        xs, ys = self._examples(pieces)
-        return [piece_probabilities(model, head, x, y).tolist() for x, y in zip(xs, ys)]
+        return [piece_probabilities(model, head, x, y) for x, y in batch]
+
+    def postprocess(self, features, output) -> list:
+        return [] if output is None else output.tolist()
 
     def export_spec(self):
         """A streaming ``step`` and ``score`` (:mod:`tasks.music.export`)."""

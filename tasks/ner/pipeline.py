@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 
@@ -50,6 +50,15 @@ from .data import read_sentences
 from .features import CASES, MAX_WORD_CHARS, casing, decode_tags  # noqa: F401 - casing: tasks.ner's API
 
 SCHEMES = ("auto", *chunking.SCHEMES)  # the tag schemes read, or detected
+
+
+class Sentence(NamedTuple):
+    """What inference keeps of one sentence: its tokens, and for a text, the text and each
+    token's ``(token, start, end)`` span in it."""
+
+    tokens: list
+    text: str | None = None
+    spans: list | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,18 +155,18 @@ class NERPipeline(Pipeline):
         else:
             outputs = keras.layers.Dense(len(self.labels), activation="softmax", name=OUTPUT_LAYER, dtype="float32")(x)
         self.model = keras.Model([words, cases, chars], outputs, name="ner")
-        self._decode_fn = None  # a compiled decoder belongs to one model
         if vectors:
             word_embed.set_weights([with_pretrained(word_embed.get_weights()[0], self.vocabs["words"], vectors,
                                                     "word_dim")])
         return self.model
 
     # ------------------------------------------------------------------ encoding
-    def _encode(self, sentences, indices, word_dropout: float = 0.0, rng=None):
-        """Padded (words, cases, chars) arrays for the sentences at ``indices``; with
-        ``word_dropout`` and a generator ``rng``, that share of the words becomes ``<unk>``."""
+    def encode(self, token_lists, word_dropout: float = 0.0, rng=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The model's padded ``(word ids, case ids, char ids)`` arrays for a batch of tokenised
+        sentences (none of them empty); with ``word_dropout`` and a generator ``rng``, that share
+        of the words becomes ``<unk>`` (training)."""
         words_vocab, chars_vocab = self.vocabs["words"], self.vocabs.get("chars")
-        toks = [[normalize_token(t) for t in sentences[i][0]] for i in indices]  # words, casing and characters alike
+        toks = [[normalize_token(t) for t in tokens] for tokens in token_lists]  # words, casing and characters alike
         words = pad([words_vocab.encode(tokens) for tokens in toks])
         cases = pad([[casing(t) for t in tokens] for tokens in toks])
         if chars_vocab:
@@ -176,54 +185,73 @@ class NERPipeline(Pipeline):
         pad_id = -1 if self.config.head == "crf" else 0
         return pad([[index[t] for t in sentences[i][1]] for i in indices], length, value=pad_id)
 
-    def _dataset(self, sentences, shuffle):
-        """Training batches; each batch's word-dropout mask comes from its own generator
-        (``Batches.rng``: seed, epoch, batch), so a resumed run draws the masks of an
-        uninterrupted one."""
+    def batches(self, sentences, shuffle: bool = True) -> Batches:
+        """Training batches ``((words, cases, chars), tags)`` of ``(tokens, tags)`` sentences, by
+        length (shuffled: word dropout on, a new order every epoch). Each batch's word-dropout mask
+        comes from its own generator (``Batches.rng``: seed, epoch, batch), so a resumed run draws
+        the masks of an uninterrupted one."""
         import tensorflow as tf
 
         lengths = [len(t) for t, _ in sentences]
         dropout = self.config.word_dropout if shuffle else 0.0
 
         def make_batch(indices, rng):
-            words, cases, chars = self._encode(sentences, indices, dropout, rng)
+            words, cases, chars = self.encode([sentences[i][0] for i in indices], dropout, rng)
             return (words, cases, chars), self._targets(sentences, indices, words.shape[1])
 
         signature = ((tf.TensorSpec((None, None), tf.int32), tf.TensorSpec((None, None), tf.int32),
                       tf.TensorSpec((None, None, None), tf.int32)), tf.TensorSpec((None, None), tf.int32))
         return Batches(make_batch, lengths, self.config.batch_size, signature, seed=self.config.seed, shuffle=shuffle)
 
-    # ------------------------------------------------------------------ decoding
-    def _decoder(self):
-        if getattr(self, "_decode_fn", None) is None:
-            import tensorflow as tf
+    # ------------------------------------------------------------------ inference (the base class's template)
+    def preprocess(self, item: str, number: int) -> Sentence:
+        """A text, tokenised here, with each token's character offsets."""
+        spans = tokenize_words_with_offsets(item)
+        return Sentence([tok for tok, _, _ in spans], item, spans)
 
-            model, crf = self.require_model(), self.config.head == "crf"
+    def input_length(self, features: Sentence) -> int:
+        return len(features.tokens)
 
-            @tf.function(reduce_retracing=True)
-            def decode(words, cases, chars):
-                path, score, _ = decode_tags(model, crf, words, cases, chars)
-                return path, score
+    def collate(self, batch: list) -> tuple:
+        return self.encode([sentence.tokens for sentence in batch])
 
-            self._decode_fn = decode
-        return self._decode_fn
+    def model_forward(self, model, words, cases, chars):
+        """The best tag path (CRF: Viterbi) and each token's probability of its tag."""
+        path, score, _ = decode_tags(model, self.config.head == "crf", words, cases, chars)
+        return path, score
+
+    def _tags(self, sentence: Sentence, output) -> tuple[list[str], list[float]]:
+        if output is None:  # no tokens
+            return [], []
+        path, prob = output
+        n = len(sentence.tokens)
+        return [self.labels[k] for k in path[:n]], prob[:n].tolist()
+
+    def postprocess(self, features: Sentence, output) -> list[dict]:
+        """The entities of a text (see :meth:`predict`)."""
+        return self._entities(features, *self._tags(features, output))
+
+    def _entities(self, sentence: Sentence, tags, conf) -> list[dict]:
+        entities = []
+        for kind, s, e in chunks(tags):
+            begin, end = sentence.spans[s][1], sentence.spans[e - 1][2]
+            entities.append({"text": sentence.text[begin:end], "type": kind, "start": begin, "end": end,
+                             "score": round(float(np.mean(conf[s:e])), 4)})
+        return entities
 
     def tag(self, token_lists, batch_size: int = 128):
-        """IOB2 tags and per-token confidence for pre-tokenised sentences."""
-        sentences = [(list(t), []) for t in token_lists]
-        tags, conf = [None] * len(sentences), [None] * len(sentences)
-        order = np.argsort([len(t) for t, _ in sentences], kind="stable")
-        decode = self._decoder()
-        for start in range(0, len(order), batch_size):
-            idx = [i for i in order[start:start + batch_size] if sentences[i][0]]
-            if not idx:
-                continue
-            path, prob = (a.numpy() for a in decode(*self._encode(sentences, idx)))
-            for r, i in enumerate(idx):
-                n = len(sentences[i][0])
-                tags[i] = [self.labels[k] for k in path[r, :n]]
-                conf[i] = prob[r, :n].tolist()
-        return [t or [] for t in tags], [c or [] for c in conf]
+        """IOB2 tags and per-token confidence for pre-tokenised sentences: a list of sentences,
+        each a list of tokens (a flat list of tokens is refused: it would read as one-character
+        sentences)."""
+        token_lists = None if isinstance(token_lists, str) else list(token_lists)
+        if token_lists is None or not all(isinstance(tokens, (list, tuple)) and all(isinstance(t, str) for t in tokens)
+                                          for tokens in token_lists):
+            raise UserError("tag takes a list of sentences, each a list of token strings "
+                            "(e.g. [['EU', 'rejects', 'German', 'call']]), not a text or a flat list of tokens")
+        self.require_model()
+        sentences = [Sentence(list(tokens)) for tokens in token_lists]
+        found = [self._tags(s, out) for s, out in zip(sentences, self.forward_all(sentences, batch_size))]
+        return [t for t, _ in found], [c for _, c in found]
 
     # ------------------------------------------------------------------ training
     monitor, mode = "val_f1", "max"
@@ -258,16 +286,13 @@ class NERPipeline(Pipeline):
 
         output = model.get_layer(OUTPUT_LAYER)
         loss = crf_loss(output) if self.config.head == "crf" else keras.losses.SparseCategoricalCrossentropy()
-        return TrainingPlan(self._dataset(data.train, shuffle=True), loss=loss,
+        return TrainingPlan(self.batches(data.train, shuffle=True), loss=loss,
                             validation_figures=(lambda: self._dev_figures(data.dev)) if data.dev else None)
 
     def _dev_figures(self, sentences) -> dict:
         """``val_f1``: conlleval entity F1 on the dev ``sentences`` with the current weights."""
         tags, _ = self.tag([tokens for tokens, _ in sentences])
         return {"val_f1": conlleval([t for _, t in sentences], tags)["f1"]}
-
-    def finish_training(self, data: TrainingData, model, summary: dict) -> None:
-        self.model, self._decode_fn = model, None
 
     def test_summary(self, report: dict) -> dict:
         return {k: report[k] for k in ("precision", "recall", "f1")}
@@ -302,27 +327,21 @@ class NERPipeline(Pipeline):
 
         A string gives one list of entities; a list of strings gives one list per string.
         Each entity: ``{"text", "type", "start", "end", "score"}`` (``end`` exclusive; score is
-        the mean per-token probability of the entity's tags).
+        the mean per-token probability of the entity's tags). The base class's template
+        (:meth:`preprocess`, batched :meth:`forward_all`, :meth:`postprocess`).
         """
-        single = isinstance(inputs, str)
-        texts = [inputs] if single else list(inputs)
-        if not all(isinstance(t, str) for t in texts):
-            raise UserError("predict takes a text or a list of texts")
-        results = [r["entities"] for r in self.analyse(texts)]
-        return results[0] if single else results
+        return super().predict(inputs)
 
     def analyse(self, texts, tokens=None) -> list[dict]:
-        """``{"text", "tokens", "tags", "entities"}`` for each text, in one batched :meth:`tag`; ``tokens``:
+        """``{"text", "tokens", "tags", "entities"}`` for each text, in one batched pass; ``tokens``:
         each text's ``(token, start, end)`` spans, or None to tokenise it here (the server passes a user's own)."""
+        self.require_model()
         tokens = tokens or [None] * len(texts)
-        tokenized = [tokenize_words_with_offsets(text) if t is None else t for text, t in zip(texts, tokens)]
-        tags, conf = self.tag([[tok for tok, _, _ in toks] for toks in tokenized])
+        sentences = [self.preprocess(text, number) if t is None else Sentence([tok for tok, _, _ in t], text, t)
+                     for number, (text, t) in enumerate(zip(texts, tokens), start=1)]
         results = []
-        for text, toks, t, c in zip(texts, tokenized, tags, conf):
-            entities = []
-            for kind, s, e in chunks(t):
-                begin, end = toks[s][1], toks[e - 1][2]
-                entities.append({"text": text[begin:end], "type": kind, "start": begin, "end": end,
-                                 "score": round(float(np.mean(c[s:e])), 4)})
-            results.append({"text": text, "tokens": [tok for tok, _, _ in toks], "tags": t, "entities": entities})
+        for sentence, output in zip(sentences, self.forward_all(sentences)):
+            tags, conf = self._tags(sentence, output)
+            results.append({"text": sentence.text, "tokens": list(sentence.tokens), "tags": tags,
+                            "entities": self._entities(sentence, tags, conf)})
         return results

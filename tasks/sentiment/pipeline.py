@@ -133,7 +133,10 @@ class SentimentPipeline(Pipeline):
         return self.model
 
     # ------------------------------------------------------------------ data
-    def _examples(self, source, split, with_labels=True, training=False):
+    def examples(self, source, split: str = "test", with_labels: bool = True, training: bool = False) -> list:
+        """``(text, label)`` pairs of ``source`` read with this model's columns and tree settings
+        (label None without ``with_labels``); ``training``: as training reads them (every phrase
+        of trees with ``phrases``)."""
         cfg = self.config
         return read_examples(source, split, cfg.text_column, cfg.label_column if with_labels else None,
                              cfg.tree_labels, phrases=training and cfg.phrases,
@@ -171,8 +174,8 @@ class SentimentPipeline(Pipeline):
         from nlp_tasks.checkpoint import fingerprint
 
         cfg = self.config
-        train_examples = self._examples(train, "train", training=True)
-        dev_examples = self._examples(dev, "dev") if dev is not None else None
+        train_examples = self.examples(train, "train", training=True)
+        dev_examples = self.examples(dev, "dev") if dev is not None else None
         self.set_labels(sorted({label for _, label in train_examples}, key=_label_key))
         twins = look_alike_labels(self.labels)
         if twins:
@@ -208,32 +211,30 @@ class SentimentPipeline(Pipeline):
         return {k: report[k] for k in ("accuracy", "macro_f1", "examples")}
 
     # ------------------------------------------------------------------ API
-    def _classify(self):
-        """The model's forward pass as one traced function (``reduce_retracing``: after two shapes
-        it serves any batch and length), not an eager Keras call per batch."""
-        model = self.require_model()
-        if getattr(self, "_classify_fn", (None, None))[0] is not model:
-            import tensorflow as tf
+    def inference_batch_size(self) -> int:
+        return max(self.config.batch_size, 128)
 
-            self._classify_fn = (model, tf.function(lambda ids: model(ids, training=False), reduce_retracing=True))
-        return self._classify_fn[1]
+    def preprocess(self, item: str, number: int) -> tuple[str, list[int]]:
+        """``(text, word ids)``; a text with no tokens has no ids (and never reaches the model)."""
+        return item, self.vocabs["words"].encode(item)
+
+    def input_length(self, features) -> int:
+        return len(features[1])
+
+    def collate(self, batch: list) -> tuple:
+        return (pad([ids for _, ids in batch]),)
+
+    def _uniform(self) -> np.ndarray:
+        """A text with no tokens at all: the defined answer is "no evidence", uniform probabilities."""
+        return np.full(len(self.labels), 1.0 / len(self.labels), dtype=np.float32)
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         """Class probabilities, shape (len(texts), len(labels)), in the order of ``self.labels``."""
-        classify = self._classify()
-        vocab = self.vocabs["words"]
-        ids = [vocab.encode(text) for text in texts]
+        self.require_model()
+        outputs = self.forward_all([self.preprocess(text, number) for number, text in enumerate(texts, start=1)])
         probs = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
-        empty = [i for i, x in enumerate(ids) if not x]
-        order = np.argsort([len(x) for x in ids], kind="stable")
-        size = max(self.config.batch_size, 128)
-        for start in range(0, len(order), size):
-            rows = [i for i in order[start:start + size] if ids[i]]
-            if not rows:
-                continue
-            probs[rows] = classify(pad([ids[i] for i in rows])).numpy()
-        if empty:  # no tokens at all: the defined answer is "no evidence", uniform probabilities
-            probs[empty] = 1.0 / len(self.labels)
+        for row, out in enumerate(outputs):
+            probs[row] = self._uniform() if out is None else out
         return probs
 
     def rating(self, label: str) -> int | None:
@@ -246,23 +247,22 @@ class SentimentPipeline(Pipeline):
         Each result: ``{"text", "label", "rating", "probabilities": {label: p}}``. A text with no
         tokens at all has no evidence either way: uniform probabilities, ``"label": None`` and
         ``"rating": None`` (not the first label, which would read as a confident "very negative"),
-        flagged ``"empty": True``.
+        flagged ``"empty": True``. The base class's template (:meth:`preprocess`, batched
+        :meth:`forward_all`, :meth:`postprocess`).
         """
-        single = isinstance(inputs, str)
-        texts = [inputs] if single else list(inputs)
-        if not all(isinstance(t, str) for t in texts):
-            raise UserError("predict takes a text or a list of texts")
-        probs = self.predict_proba(texts)
-        results = []
-        for text, row in zip(texts, probs):
-            empty = not self.vocabs["words"].tokenize(text)
-            label = None if empty else self.labels[int(row.argmax())]
-            result = {"text": text, "label": label, "rating": None if empty else self.rating(label),
-                      "probabilities": {lab: round(float(p), 6) for lab, p in zip(self.labels, row)}}
-            if empty:
-                result["empty"] = True
-            results.append(result)
-        return results[0] if single else results
+        return super().predict(inputs)
+
+    def postprocess(self, features, output) -> dict:
+        """One text's result (see :meth:`predict`); ``output`` None: a text with no tokens."""
+        text, _ = features
+        empty = output is None
+        row = self._uniform() if empty else output
+        label = None if empty else self.labels[int(row.argmax())]
+        result = {"text": text, "label": label, "rating": None if empty else self.rating(label),
+                  "probabilities": {lab: round(float(p), 6) for lab, p in zip(self.labels, row)}}
+        if empty:
+            result["empty"] = True
+        return result
 
     def export_spec(self):
         """Texts in, probabilities and labels out; word ids in for LiteRT and ONNX (:mod:`tasks.sentiment.export`)."""
@@ -274,7 +274,7 @@ class SentimentPipeline(Pipeline):
         """Accuracy, macro-F1, per-class P/R/F1 and the confusion matrix on labelled data."""
         from nlp_tasks.metrics import classification_report
 
-        examples = self._examples(data, split)
+        examples = self.examples(data, split)
         self._check_labels(examples, data)
         start = time.perf_counter()
         probs = self.predict_proba([text for text, _ in examples])
