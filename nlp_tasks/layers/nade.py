@@ -106,13 +106,21 @@ class NADE(keras.layers.Layer):
         temperature = tf.cast(temperature, params.dtype)
         w = tf.cast(self.input_kernel, params.dtype)
         v_out = tf.cast(self.output_kernel, params.dtype)
-        hidden, keys = b_h, []  # b_h + W[:d]^T v[:d], one key added at a time
-        for d in range(self.n_visible):
-            logit = b_v[..., d] + tf.reduce_sum(tf.sigmoid(hidden) * v_out[d], axis=-1)  # (...)
-            key = tf.cast(uniforms[..., d] < tf.sigmoid(logit / temperature), params.dtype)
-            hidden += key[..., None] * w[d]
-            keys.append(key)
-        return tf.stack(keys, axis=-1)
+        # A loop over the keys, not 88 unrolled copies: XLA compiles the generation loop that
+        # holds this in seconds rather than a minute, and draws the same keys.
+        rank = len(b_v.shape)
+        keys_first, keys_last = [rank - 1, *range(rank - 1)], [*range(1, rank), 0]  # moves the key axis
+        b_v, uniforms = (tf.transpose(x, keys_first) for x in (b_v, uniforms))
+
+        def draw(d, hidden, keys):  # hidden: b_h + W[:d]^T v[:d], one key added at a time
+            logit = b_v[d] + tf.reduce_sum(tf.sigmoid(hidden) * v_out[d], axis=-1)  # (...)
+            key = tf.cast(uniforms[d] < tf.sigmoid(logit / temperature), params.dtype)
+            return d + 1, hidden + key[..., None] * w[d], keys.write(d, key)
+
+        keys = tf.TensorArray(params.dtype, size=self.n_visible, element_shape=b_h.shape[:-1])
+        _, _, keys = tf.while_loop(lambda d, *_: d < self.n_visible, draw, (tf.constant(0), b_h, keys),
+                                   maximum_iterations=self.n_visible)
+        return tf.transpose(keys.stack(), keys_last)
 
 
 def nade_loss(nade: NADE):
