@@ -41,7 +41,7 @@ from benchmarks.common import (  # noqa: E402
     write_json,
     write_section,
 )
-from nlp_tasks.paths import data_dir  # noqa: E402
+from nlp_tasks.io.paths import data_dir  # noqa: E402
 from tasks.charlm import LanguageModelConfig, LanguageModelPipeline  # noqa: E402
 
 FLOOR, GOAL, NANOGPT = 1.60, 1.47, 1.4697

@@ -135,7 +135,7 @@ def sentiment(args, data, root):
 
 
 def ner(args, data, root):
-    from nlp_tasks.data import read_conll
+    from nlp_tasks.data.readers import read_conll
     from tasks.ner import NERConfig, NERPipeline
 
     train = read_conll(data / "conll2003" / "train.txt")[: args.train_examples]
@@ -315,7 +315,7 @@ def _model_line(pipe) -> str:
 def main(argv=None) -> None:
     from importlib.metadata import version
 
-    from nlp_tasks.paths import data_dir
+    from nlp_tasks.io.paths import data_dir
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", nargs="+", choices=TASKS, default=list(TASKS))

@@ -40,7 +40,7 @@ from benchmarks.common import (  # noqa: E402
     write_json,
     write_section,
 )
-from nlp_tasks.paths import data_dir  # noqa: E402
+from nlp_tasks.io.paths import data_dir  # noqa: E402
 from tasks.music import MusicConfig, MusicPipeline  # noqa: E402
 
 FLOORS = {"sigmoid": (8.7, 8.0), "nade": (7.0, 5.6)}  # floor / goal of each head, test NLL per time step

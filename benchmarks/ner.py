@@ -21,8 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import ROOT, add_settings, config_from_args, machine_info, now, write_json, write_section  # noqa: E402
+from nlp_tasks.io.paths import data_dir  # noqa: E402
 from nlp_tasks.metrics import format_conlleval  # noqa: E402
-from nlp_tasks.paths import data_dir  # noqa: E402
 from tasks.ner import NERConfig, NERPipeline  # noqa: E402
 
 PUBLISHED = ("BiLSTM (random emb.) 81.11, BiLSTM-CRF (random emb.) 84.26 (Huang et al. 2015); "

@@ -187,7 +187,7 @@ def probe_ner_xla(rounds: int, batches: int, round_to: int) -> None:
     import numpy as np
 
     from nlp_tasks import _keras_compat
-    from nlp_tasks.paths import data_dir
+    from nlp_tasks.io.paths import data_dir
     from tasks.ner import NERConfig, NERPipeline, read_sentences
 
     pipe = NERPipeline(NERConfig(epochs=1, word_dropout=0.2))
@@ -279,7 +279,7 @@ def probe_ner_batch(rounds: int) -> None:
     task's length bucketing: one model, each size's batches of one epoch cut into 8 chunks, and
     ``rounds`` chunks (at most 8) timed per size, alternating size from chunk to chunk. One
     epoch of ordinary training comes first, to build the vocabularies and the model."""
-    from nlp_tasks.paths import data_dir
+    from nlp_tasks.io.paths import data_dir
     from tasks.ner import NERConfig, NERPipeline, read_sentences
 
     pipe = NERPipeline(NERConfig(epochs=1, word_dropout=0.2))
@@ -319,7 +319,7 @@ def probe_malloc(rounds: int, sentences: int = 4000, epochs: int = 4) -> None:
     import subprocess
     import tempfile
 
-    from nlp_tasks.paths import data_dir
+    from nlp_tasks.io.paths import data_dir
 
     root = Path(__file__).resolve().parent.parent
     text = (data_dir() / "conll2003" / "train.txt").read_text(encoding="utf-8")

@@ -28,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import add_settings, config_from_args, machine_info, now, write_json, write_section  # noqa: E402
-from nlp_tasks.paths import data_dir  # noqa: E402
+from nlp_tasks.io.paths import data_dir  # noqa: E402
 from tasks.sentiment import SentimentConfig, SentimentPipeline  # noqa: E402
 
 PUBLISHED = {"sst5": "RNTN 45.7, CNN 48.0, Tree-LSTM 51.0", "sst2": "RNTN 85.4, CNN 87.2, Tree-LSTM 88.0"}

@@ -39,7 +39,7 @@ from benchmarks.common import machine_info, now, write_json, write_section  # no
 
 
 def train_models(data: Path, root: Path, train_examples: int) -> dict[str, Path]:
-    from nlp_tasks.data import read_conll
+    from nlp_tasks.data.readers import read_conll
     from tasks.ner import NERConfig, NERPipeline
     from tasks.sentiment import SentimentConfig, SentimentPipeline, read_examples
 
@@ -51,7 +51,7 @@ def train_models(data: Path, root: Path, train_examples: int) -> dict[str, Path]
 
 
 def workloads(data: Path) -> dict[str, tuple[str, list[dict]]]:
-    from nlp_tasks.data import read_conll
+    from nlp_tasks.data.readers import read_conll
     from tasks.sentiment import read_examples
 
     sentences = [" ".join(tokens) for tokens, _ in read_conll(data / "conll2003" / "test.txt") if tokens]
@@ -122,7 +122,7 @@ def in_process(models: dict, loads: dict, seconds: float) -> dict:
 
 
 def run_server(models: dict, batching: bool, args, loads: dict, log: Path) -> dict:
-    from tests.serve_models import ServerProcess
+    from tests.models import ServerProcess
 
     flags = [] if batching else ["--no-batching"]
     server = ServerProcess(*(f"{name}={path}" for name, path in models.items()), *flags, log=log)
@@ -143,7 +143,7 @@ def run_server(models: dict, batching: bool, args, loads: dict, log: Path) -> di
 
 
 def main(argv=None) -> None:
-    from nlp_tasks.paths import data_dir
+    from nlp_tasks.io.paths import data_dir
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=32)

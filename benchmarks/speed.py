@@ -186,8 +186,8 @@ def _runner(task, ours):
 
 def _build(task: str, impl: str, args) -> tuple[dict, object]:
     """Train one epoch of ``task`` with our layers or Keras'; (record, predict callable)."""
+    from nlp_tasks.io.paths import data_dir
     from nlp_tasks.layers import keras_builtin_layers
-    from nlp_tasks.paths import data_dir
 
     record: dict = {"task": task, "impl": impl}
     _instrument(record)

@@ -2,7 +2,7 @@
 
 Keras and TensorFlow may move or change any of these in a minor release, so ``setup.cfg`` bounds
 both to the versions the project is tested with (:data:`TESTED`), and :func:`check` (called by
-``tests/test_keras_compat.py``) fails with one message naming the name, the installed versions
+``tests/nlp_tasks/test_keras_compat.py``) fails with one message naming the name, the installed versions
 and the tested range when an upgrade moved one. Nothing else in ``nlp_tasks/``, ``tasks/``,
 ``benchmarks/`` or ``tests/`` touches a private name; they call the functions here.
 
@@ -22,11 +22,11 @@ signature we call (keras-team/keras tags):
 - the TensorFlow epoch iterator's steps, ``(begin_step, end_step, iterator)`` (Keras 3.11,
   keras-team/keras#21422; ``(step, iterator)`` before): what that replacement receives
   (:func:`epoch_step_iterators`).
-- ``keras.Model._resolve_auto_jit_compile`` (Keras 3.0): tests/test_training.py replaces it to
+- ``keras.Model._resolve_auto_jit_compile`` (Keras 3.0): tests/nlp_tasks/test_training.py replaces it to
   pretend to be a machine with a GPU (:data:`AUTO_JIT_COMPILE`).
 - ``tensorflow.python.framework.config.disable_op_determinism`` (in TensorFlow 2.21, installed;
   not traced further back): turns op determinism off again, which has no public counterpart
-  (tests/test_training.py, benchmarks/probes.py ``ner-xla``; :func:`disable_op_determinism`).
+  (tests/nlp_tasks/test_training.py, benchmarks/probes.py ``ner-xla``; :func:`disable_op_determinism`).
 
 - ``keras.src.export.tf2onnx_lib.patch_tf2onnx`` (Keras 3.8): makes ``tf2onnx`` work with
   NumPy 2, as Keras' own ONNX export does before converting (:func:`patch_tf2onnx`,
@@ -67,7 +67,7 @@ KERAS_RANGE = ">=3.11,<3.16"
 TENSORFLOW_RANGE = ">=2.16,<2.22"
 TESTED = f"Keras {KERAS_RANGE} and TensorFlow {TENSORFLOW_RANGE}"
 
-# The name of the Keras method tests/test_training.py replaces (monkeypatch) on a model.
+# The name of the Keras method tests/nlp_tasks/test_training.py replaces (monkeypatch) on a model.
 AUTO_JIT_COMPILE = "_resolve_auto_jit_compile"
 
 

@@ -46,7 +46,7 @@ MAX_SAMPLE_LENGTH = 1_000_000
 MAX_SAMPLE_TOKENS = 10_000_000
 MAX_STEPS = 100_000
 MAX_BEAM = 1_000  # hypotheses of a beam search (each keeps its own state)
-MIN_TEMPERATURE, MAX_TEMPERATURE = 1e-3, 1e3  # besides 0 (greedy); nlp_tasks.sampling says why
+MIN_TEMPERATURE, MAX_TEMPERATURE = 1e-3, 1e3  # besides 0 (greedy); nlp_tasks.decoding.sampling says why
 
 
 def recurrent_parameters(units: int, inputs: int, layers: int, directions: int = 1) -> int:
@@ -282,8 +282,8 @@ def check_work(samples: int, length: int, prime: int = 0, beam: int | None = Non
 class SampleSettings(GenerationSettings):
     """How a language model samples text, declared once for ``charlm sample``, the server's
     ``sample`` operation and the Python API (:meth:`LanguageModelPipeline.sample`). Checked as a
-    whole (:func:`nlp_tasks.sampling.check_options`: top-k or top-p with beam search is refused;
-    :func:`nlp_tasks.sampling.check_work`: samples x length is bounded before anything is
+    whole (:func:`nlp_tasks.decoding.sampling.check_options`: top-k or top-p with beam search is refused;
+    :func:`nlp_tasks.decoding.sampling.check_work`: samples x length is bounded before anything is
     allocated)."""
 
     length: int = setting(200, "Tokens to generate.", low=1, high=MAX_SAMPLE_LENGTH)

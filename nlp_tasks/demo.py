@@ -4,7 +4,7 @@ Each task registers a ``demo(out_dir, folder)`` function (:mod:`nlp_tasks.regist
 as ``DEMO_DATA`` (a :class:`DemoData`) in the same module, what it trains on: an embedded
 default that ships with the installed packages (the language model: Python's own documentation;
 music: music21's Bach chorales), or a benchmark data set read from a sub-folder of the data
-folder (``NLP_TASKS_DATA``, see :func:`nlp_tasks.paths.data_dir`) or, on a machine online, from
+folder (``NLP_TASKS_DATA``, see :func:`nlp_tasks.io.paths.data_dir`) or, on a machine online, from
 the Hugging Face hub. :func:`plan_demos` decides which demos can run; a demo whose data is
 neither on disk nor reachable is skipped with one line saying how to get it, and a demo that
 fails does not stop the others. So on a fresh clone with no data and no network, ``make demo``
@@ -13,7 +13,7 @@ still checks the layers and runs the language-model and music demos, and exits 0
 "Online" (:func:`hub_reachable`) is decided once, only when a demo needs the hub: not when
 ``HF_HUB_OFFLINE`` or ``HF_DATASETS_OFFLINE`` is set, else whether a TCP connection to the
 hub's host (``huggingface_hub``'s endpoint, ``HF_ENDPOINT``) opens within 3 seconds, name
-lookup included (the readers' own check, :func:`nlp_tasks.sources.hub_unreachable`).
+lookup included (the readers' own check, :func:`nlp_tasks.data.sources.hub_unreachable`).
 
 Before any task, it does real work that needs no data: it checks each of our recurrent cells
 against the NumPy reference (forward values and BPTT gradients) and writes the device summary
@@ -33,7 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from nlp_tasks.errors import UserError
-from nlp_tasks.paths import DATA_ENV, atomic_write, data_dir
+from nlp_tasks.io.paths import DATA_ENV, atomic_write, data_dir
 
 HUB_TIMEOUT_S = 3.0
 
@@ -60,9 +60,9 @@ class DemoStep:
 
 
 def hub_reachable(timeout: float = HUB_TIMEOUT_S) -> bool:
-    """Whether the Hugging Face hub can be reached now (:func:`nlp_tasks.sources.hub_unreachable`,
+    """Whether the Hugging Face hub can be reached now (:func:`nlp_tasks.data.sources.hub_unreachable`,
     the check the data readers make, with the demo's ``timeout``)."""
-    from nlp_tasks.sources import hub_unreachable
+    from nlp_tasks.data.sources import hub_unreachable
 
     return hub_unreachable(timeout) is None
 
@@ -159,7 +159,7 @@ def run_demos(steps: list[DemoStep], targets: dict[str, str], out: Path) -> list
             print(f"{step.task}: {step.source}")
             continue
         # A demo is a fresh run: an earlier run's checkpoint would be resumed (or refused). Only
-        # that checkpoint goes; nothing else in the folder is deleted (nlp_tasks.outdir).
+        # that checkpoint goes; nothing else in the folder is deleted (nlp_tasks.saving.outdir).
         _drop_checkpoint(out / step.task)
         try:
             resolve(targets[step.task])(out / step.task, step.folder)
@@ -209,7 +209,7 @@ def main(argv=None) -> int:
 
 def _drop_checkpoint(folder: Path) -> None:
     """Remove ``folder/checkpoint`` if it is an nlp-tasks checkpoint (and nothing else)."""
-    from nlp_tasks.checkpoint import CHECKPOINT_DIR, FILES, STATE_FILE
+    from nlp_tasks.saving.checkpoint import CHECKPOINT_DIR, FILES, STATE_FILE
 
     checkpoint = folder / CHECKPOINT_DIR
     if checkpoint.is_dir() and not checkpoint.is_symlink() and (checkpoint / STATE_FILE).is_file():

@@ -26,7 +26,7 @@ writing and reading it (:mod:`~nlp_tasks.saving.folder`), its card; :meth:`Pipel
 :meth:`Pipeline.read_meta` and :meth:`Pipeline.load` call into it. Saving writes a temporary
 folder beside the target and renames it into place, so an existing model is never left
 half-overwritten; everything else already in the folder (the training log, plots, the
-checkpoint, files of the user's) is carried over untouched (:mod:`nlp_tasks.outdir`). Loading
+checkpoint, files of the user's) is carried over untouched (:mod:`nlp_tasks.saving.outdir`). Loading
 checks that the folder holds the right task and that vocabularies and labels match the weights
 (:meth:`Pipeline.check_consistency`).
 
@@ -42,13 +42,13 @@ import dataclasses
 from pathlib import Path
 from typing import Any, ClassVar
 
-from nlp_tasks import model_checks
 from nlp_tasks.config import Config
 from nlp_tasks.errors import UserError
 from nlp_tasks.inference import Inference
 from nlp_tasks.saving import folder as saved
+from nlp_tasks.saving import model_checks
+from nlp_tasks.text.vocab import Vocabulary
 from nlp_tasks.training import TrainingPlan  # noqa: F401 - tasks import it from here too
-from nlp_tasks.vocab import Vocabulary
 
 MANY_LABELS = 1_000  # more labels than this is likely a wrong column: a warning on stderr
 
@@ -57,7 +57,7 @@ MANY_LABELS = 1_000  # more labels than this is likely a wrong column: a warning
 class TrainingData:
     """What :meth:`Pipeline.read_training_data` read: the task's own objects (examples,
     sentences, pieces) in ``train`` and ``dev``; ``fingerprint``, the parts that identify the
-    data of a run (:func:`nlp_tasks.checkpoint.fingerprint`); ``counts``, figures for the
+    data of a run (:func:`nlp_tasks.saving.checkpoint.fingerprint`); ``counts``, figures for the
     summary (``{"train_examples": 8544}``); ``build``, keyword arguments for ``build_model``
     (pretrained ``vectors``, say)."""
 
@@ -118,7 +118,7 @@ class Pipeline(Inference):
         record the summary in ``self.metrics["training"]`` (:meth:`finish_training`). ``run``: the
         :class:`nlp_tasks.distribute.RunContext` (strategy, precision, TensorBoard, chief; by
         default one local device). ``options`` are the task's own (``embeddings=``, NER and sentiment).
-        ``out_dir`` is claimed and locked for the run (:func:`nlp_tasks.outdir.held`) and released
+        ``out_dir`` is claimed and locked for the run (:func:`nlp_tasks.saving.outdir.held`) and released
         when ``fit`` returns or raises, unless an enclosing scope holds it (:meth:`train`).
         """
         import sys
@@ -206,7 +206,7 @@ class Pipeline(Inference):
         """Write the model folder atomically; returns its path. (A non-chief worker of a
         multi-worker ``run`` writes nothing: the chief saves the shared model.)
 
-        The folder must be new, empty or one that nlp-tasks wrote (:func:`nlp_tasks.outdir.claim`);
+        The folder must be new, empty or one that nlp-tasks wrote (:func:`nlp_tasks.saving.outdir.claim`);
         everything in it that is not the model itself (logs, plots, the checkpoint, the user's own
         files) is kept as it is. A failed save (a full disk, say) leaves the folder as it was. The
         folder's lock is taken for the save and released after it, unless an enclosing scope holds
@@ -275,11 +275,11 @@ class Pipeline(Inference):
 
     def check_model_config(self, keras_config: dict, stored: int, source: str = "model") -> None:
         """Refuse a Keras model config whose sizes do not fit this pipeline, before Keras builds
-        it (:func:`nlp_tasks.model_checks.check_model_config`)."""
+        it (:func:`nlp_tasks.saving.model_checks.check_model_config`)."""
         model_checks.check_model_config(self, keras_config, stored, source)
 
     def check_consistency(self, source: str = "model") -> None:
         """Refuse a folder whose vocabularies or labels do not fit its weights
-        (:func:`nlp_tasks.model_checks.check_consistency`); tasks add their own checks by
+        (:func:`nlp_tasks.saving.model_checks.check_consistency`); tasks add their own checks by
         extending this method."""
         model_checks.check_consistency(self, source)

@@ -24,7 +24,7 @@ def pyplot():
 
 def save_figure(fig, path: str | Path, dpi: int = 100) -> Path:
     """Lay out ``fig``, write it as a PNG atomically (temporary file, then rename), close it."""
-    from nlp_tasks.paths import atomic_write
+    from nlp_tasks.io.paths import atomic_write
 
     fig.tight_layout()
     path = Path(path)

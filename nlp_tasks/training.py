@@ -14,7 +14,7 @@ module knows nothing of what the model computes. What it does:
 - optionally (a plan's ``average_weights``), Polyak averaging: validation, the kept best weights
   and the saved model use an exponential moving average of the weights, not their last values;
 - with ``out_dir``: a CSV log of every epoch, a loss-curve PNG, and a checkpoint after every
-  epoch from which a killed run resumes exactly (:mod:`nlp_tasks.checkpoint`);
+  epoch from which a killed run resumes exactly (:mod:`nlp_tasks.saving.checkpoint`);
 - shows progress on a ``stream`` (none: silent) one way for every task
   (:func:`nlp_tasks.progress.progress_callback`): a bar with ETA on a terminal, one plain line per epoch otherwise;
   a task's own validation metrics (NER's dev F1) appear on that line. Epochs are counted from 1
@@ -218,9 +218,9 @@ def fit(model, plan: TrainingPlan, settings: TrainSettings, *, monitor: str = "v
     the best weights and left in the model; needs a loss).
 
     With ``out_dir``: a CSV log, a loss-curve PNG, and a checkpoint after every epoch
-    (:mod:`nlp_tasks.checkpoint`); the folder is claimed and locked while ``fit`` runs (a model or
+    (:mod:`nlp_tasks.saving.checkpoint`); the folder is claimed and locked while ``fit`` runs (a model or
     training folder: :data:`nlp_tasks.saving.layout.MODEL`), and released when it returns or
-    raises unless the caller holds it (:func:`nlp_tasks.outdir.held`). Calling ``fit`` again with
+    raises unless the caller holds it (:func:`nlp_tasks.saving.outdir.held`). Calling ``fit`` again with
     the same ``out_dir``, settings and ``run_key`` (what else identifies the run: the task's
     config and data) continues a killed run from its last checkpoint, or restores a finished one
     without training again.
@@ -235,7 +235,7 @@ def fit(model, plan: TrainingPlan, settings: TrainSettings, *, monitor: str = "v
         writes = out_dir is not None and run.chief
         if not writes:
             return _train(model, plan, settings, monitor, mode, out_dir, run, run_key, writes, stream, bar)
-        from nlp_tasks import outdir
+        from nlp_tasks.saving import outdir
         from nlp_tasks.saving.layout import MODEL
 
         # Checked, locked for this run and marked as ours before any epoch; the lock is released
@@ -274,7 +274,7 @@ def _train(model, plan: TrainingPlan, settings: TrainSettings, monitor, mode, ou
     import keras
 
     from nlp_tasks.batching import as_dataset
-    from nlp_tasks.checkpoint import Checkpoint
+    from nlp_tasks.saving.checkpoint import Checkpoint
 
     training_key = {f.name: getattr(settings, f.name) for f in dataclasses.fields(TrainSettings)}
     checkpoint = (Checkpoint(out_dir, {"training": training_key, **(run_key or {})}, writable=writes)

@@ -7,7 +7,7 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 # Our layers train along the fixed rule in tests (bptt where written): the same path on every
-# machine, no calibration timings inside the suite; tests/test_calibration.py sets it back.
+# machine, no calibration timings inside the suite; tests/nlp_tasks/layers/test_calibration.py sets it back.
 os.environ.setdefault("NLP_TASKS_RECURRENT_PATH", "fixed")
 
 import pytest  # noqa: E402
@@ -21,7 +21,7 @@ def shared_data():
     machines always have the data, so its absence there is a broken set-up, not a reason to
     quietly run fewer tests.
     """
-    from nlp_tasks.paths import data_dir
+    from nlp_tasks.io.paths import data_dir
 
     path = data_dir(required=False)
     if path is None:
@@ -33,12 +33,12 @@ def shared_data():
 
 
 @pytest.fixture(scope="session")
-def models(tmp_path_factory):
-    """A tiny saved model of every task, built once per test session (each also serves as
-    'another task's model'); tests that change one copy it first."""
-    from tests.faults.models import tiny_models
+def models(tmp_path_factory, worker_id):
+    """A tiny saved model of every task (tests/models.py), built once per test session (each also
+    serves as 'another task's model'); tests that change one copy it first."""
+    from tests.models import built_once, tiny_models
 
-    return tiny_models(tmp_path_factory.mktemp("models"))
+    return built_once(tmp_path_factory, worker_id, "tiny-models", tiny_models)
 
 
 # The markers of setup.cfg, given here by where a test lives or what it needs, so that a new test
@@ -47,7 +47,8 @@ SERVER_MODULES = {"test_serve.py", "test_serve_faults.py"}
 BROWSER_MODULES = {"test_serve_browser.py"}
 SLOW_MODULES = {"test_resume.py", "test_distribute.py", "test_readme.py", "test_export.py", "test_saved_before.py",
                 "test_contract.py"}
-SLOW_FIXTURES = {"shared_data", "trained", "trained_nade", "lm", "exported", "pipes"}  # real data, trained models
+SLOW_FIXTURES = {"shared_data", "trained", "trained_nade", "lm", "exported", "pipes",  # real data, trained models
+                 "trained_models"}
 SLOW_TESTS = {  # TensorFlow processes, several trainings, the NADE's compiled generation loop
     "test_runtime.py": ("test_no_tensorflow_log_line_reaches_the_terminal", "test_importing_the_library_changes"),
     "test_project.py": ("test_a_users_own_tasks_py_and_cli_py",),
@@ -87,19 +88,20 @@ def pytest_terminal_summary(terminalreporter):
 
 
 @pytest.fixture(scope="session")
-def served_models(tmp_path_factory):
-    """Small trained models of every task (tests/serve_models.py), for the server's tests."""
-    from tests.serve_models import train_models
+def trained_models(tmp_path_factory, worker_id):
+    """Small trained models of every task (tests/models.py), built once per test session, for the
+    server's and the export tests; tests that change one copy it first."""
+    from tests.models import built_once, trained_models
 
-    return train_models(tmp_path_factory.mktemp("served"))
+    return built_once(tmp_path_factory, worker_id, "trained-models", trained_models)
 
 
 @pytest.fixture(scope="session")
-def server(served_models, tmp_path_factory):
-    """``nlp-tasks serve`` of :func:`served_models` on 127.0.0.1 and a free port, for the session."""
-    from tests.serve_models import ServerProcess
+def server(trained_models, tmp_path_factory):
+    """``nlp-tasks serve`` of :func:`trained_models` on 127.0.0.1 and a free port, for the session."""
+    from tests.models import ServerProcess
 
-    process = ServerProcess(*(str(path) for path in served_models.values()),
+    process = ServerProcess(*(str(path) for path in trained_models.values()),
                             log=tmp_path_factory.mktemp("server") / "stderr.log")
     yield process
     process.stop()

@@ -1,4 +1,4 @@
-"""A client of exported models that does not import nlp_tasks (run by tests/test_export.py).
+"""A client of exported models that does not import nlp_tasks (run by tests/nlp_tasks/export/test_export.py).
 
 ``python tests/export_client.py JOBS.json OUT.npz``: each job runs one endpoint of one export
 (``tf.saved_model.load``, the LiteRT interpreter of ``ai-edge-litert``, or ``onnxruntime``) on

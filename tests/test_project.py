@@ -9,9 +9,8 @@ import pytest
 
 from nlp_tasks import registry
 from nlp_tasks.errors import UserError
-from nlp_tasks.paths import DATA_ENV, atomic_write, data_dir
-
-ROOT = Path(__file__).resolve().parent.parent
+from nlp_tasks.io.paths import DATA_ENV, atomic_write, data_dir
+from tests import REPO as ROOT
 
 
 def test_data_dir_follows_the_environment_variable(tmp_path, monkeypatch):
@@ -147,6 +146,35 @@ def _circles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_no_module_of_the_core_or_the_tasks_takes_part_in_an_import_circle():
     assert _circles(_graph()) == []
+
+
+def test_the_groups_of_the_core_stand_in_layers():
+    """The core's groups (its sub-packages: io, text, data, decoding, saving, layers, ...) and its
+    top modules import each other without a circle: one group never needs another that needs it
+    back (a module-level circle is refused above; this is the same rule a floor up)."""
+    def group(module: str) -> str:
+        return ".".join(module.split(".")[:2])
+
+    grouped: dict[str, set[str]] = {}
+    for module, targets in _graph().items():
+        if module.startswith("nlp_tasks."):
+            grouped.setdefault(group(module), set()).update(
+                group(t) for t in targets if t.startswith("nlp_tasks.") and group(t) != group(module))
+    groups = {"io", "text", "data", "decoding", "saving", "layers", "export", "serve", "cli"}
+    assert {f"nlp_tasks.{g}" for g in groups} <= set(grouped)
+    assert _circles(grouped) == []
+
+
+def test_the_tests_mirror_the_packages():
+    """tests/nlp_tasks/GROUP/ tests nlp_tasks/GROUP/, tests/tasks/TASK/ tests tasks/TASK/: a folder
+    of tests for a package that does not exist is a leftover of a move."""
+    tests = ROOT / "tests"
+    for base in ("nlp_tasks", "tasks"):
+        for folder in sorted(p for p in (tests / base).rglob("*") if p.is_dir() and p.name != "__pycache__"):
+            package = ROOT / folder.relative_to(tests)
+            assert (package / "__init__.py").is_file(), f"{folder.relative_to(ROOT)} mirrors no package"
+    for task in sorted(p.name for p in (ROOT / "tasks").iterdir() if (p / "__init__.py").is_file()):
+        assert list((tests / "tasks" / task).glob("test_*.py")), f"tasks/{task} has no folder of tests"
 
 
 def test_each_task_is_one_package_that_imports_the_core_and_itself_only():

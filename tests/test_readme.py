@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests import REPO as ROOT
 
 
 def python_blocks():
@@ -22,7 +21,7 @@ def test_readme_python_examples_run(tmp_path, monkeypatch):
 
 
 def test_readme_vocabulary_comments_are_true():
-    from nlp_tasks.vocab import Vocabulary
+    from nlp_tasks.text.vocab import Vocabulary
 
     words = Vocabulary.build(["The cat sat .", "The dog sat ."], level="word", max_size=10_000, min_freq=1)
     assert words.tokens[:7] == ["<pad>", "<unk>", "<bos>", "<eos>", ".", "The", "sat"]

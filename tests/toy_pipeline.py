@@ -11,11 +11,11 @@ import dataclasses
 import numpy as np
 
 from nlp_tasks.config import Config, TrainSettings
-from nlp_tasks.model_checks import embedding_layer_name
 from nlp_tasks.pipeline import Pipeline, TrainingData
 from nlp_tasks.runtime import set_seed
+from nlp_tasks.saving.model_checks import embedding_layer_name
+from nlp_tasks.text.vocab import Vocabulary
 from nlp_tasks.training import TrainingPlan, fit
-from nlp_tasks.vocab import Vocabulary
 
 
 @dataclasses.dataclass(frozen=True)

@@ -60,7 +60,7 @@ def cli():
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def info(as_json):
     """Show versions, the devices TensorFlow sees, the benchmark data folder and the tasks."""
-    from nlp_tasks.paths import data_dir
+    from nlp_tasks.io.paths import data_dir
     from nlp_tasks.runtime import device_summary
 
     summary = {"nlp_tasks": __version__, **device_summary()}

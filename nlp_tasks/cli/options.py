@@ -48,7 +48,7 @@ def verbosity(quiet: bool, as_json: bool) -> int:
 
 def texts_from(texts, input_file, what: str = "predict") -> list[str]:
     """The TEXTS arguments followed by the non-empty lines of ``--input``; an error if none."""
-    from nlp_tasks.data import read_lines
+    from nlp_tasks.data.readers import read_lines
     from nlp_tasks.errors import UserError
 
     texts = list(texts)
@@ -93,11 +93,11 @@ def distribution(command):
 
 def reading(command):
     """``--max-example-chars`` and ``--on-bad-lines`` for a command that reads data files; the
-    readers use them while the command runs (:func:`nlp_tasks.data.reading_options`)."""
+    readers use them while the command runs (:func:`nlp_tasks.data.readers.reading_options`)."""
     import functools
 
-    # Spelled out, not imported: nlp_tasks.data imports NumPy, and --help stays instant
-    # (tests/test_sources.py checks the figures against nlp_tasks.data).
+    # Spelled out, not imported: nlp_tasks.data.readers imports NumPy, and --help stays instant
+    # (tests/nlp_tasks/data/test_sources.py checks the figures against nlp_tasks.data.readers).
     @click.option("--max-example-chars", type=click.IntRange(min=1), default=None,
                   help="Refuse an example (line, text, sentence) longer than this many characters "
                        "[default: $NLP_TASKS_MAX_EXAMPLE_CHARS or 1,000,000].")
@@ -106,7 +106,7 @@ def reading(command):
                        "with an error, or skip it (counted in one warning).")
     @functools.wraps(command)
     def wrapper(*args, max_example_chars, on_bad_lines, **kwargs):
-        from nlp_tasks.data import reading_options
+        from nlp_tasks.data.readers import reading_options
 
         with reading_options(max_example_chars=max_example_chars, on_bad_lines=on_bad_lines):
             return command(*args, **kwargs)

@@ -16,7 +16,7 @@ ops nor ONNX have TensorFlow's string ops. :func:`export` writes:
 
 Every export folder also holds ``export.json`` (what each endpoint takes and gives, the state
 sizes, the special ids), the vocabularies as ``vocab-<name>.json`` and the model card
-``README.md``. The folder is written atomically (:mod:`nlp_tasks.outdir`: a temporary folder,
+``README.md``. The folder is written atomically (:mod:`nlp_tasks.saving.outdir`: a temporary folder,
 then a rename) and only into a new or empty folder or an earlier export of ours.
 """
 
@@ -31,8 +31,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
-from nlp_tasks import outdir
 from nlp_tasks.errors import UserError
+from nlp_tasks.saving import outdir
 from nlp_tasks.saving.layout import CARD, is_our_card, is_training_folder, is_vocab_file, vocab_file
 
 FORMATS = ("savedmodel", "litert", "onnx")
@@ -126,7 +126,7 @@ def _writes(name: str) -> bool:
 
 def _description(path: Path) -> dict | None:
     """An earlier export's ``export.json`` (ours: its ``format`` field), None otherwise."""
-    from nlp_tasks.safe_files import parse_json
+    from nlp_tasks.io.safe_files import parse_json
 
     try:
         if path.is_symlink() or not path.is_file() or path.stat().st_size > 16 * 2**20:
@@ -141,7 +141,7 @@ def is_export(folder: Path) -> bool:
     return _description(Path(folder) / EXPORT_FILE) is not None
 
 
-# The export folder, as nlp_tasks.outdir claims, swaps and recovers it: export.json written last.
+# The export folder, as nlp_tasks.saving.outdir claims, swaps and recovers it: export.json written last.
 KIND = outdir.FolderKind(complete=EXPORT_FILE, own=export_files, writes=_writes, marks=is_export)
 
 
@@ -236,7 +236,7 @@ def scratch_folder(path: Path):
     functions it converts as ``__autograph_generated_file*.py`` there and only deletes them when
     the process exits normally. A kill mid-export so leaves nothing in the system's temporary
     folder; the next export to the same folder removes the whole temporary folder
-    (:func:`nlp_tasks.outdir.recover`). ``tempfile.tempdir`` is process-wide: exports are not
+    (:func:`nlp_tasks.saving.outdir.recover`). ``tempfile.tempdir`` is process-wide: exports are not
     meant to run in several threads of one process."""
     path.mkdir()
     before = tempfile.tempdir

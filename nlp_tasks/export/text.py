@@ -1,7 +1,7 @@
 """The vocabulary's tokenizer and lookups as TensorFlow graph ops, for exported models.
 
 An exported NER or sentiment model takes strings, so the client needs no nlp-tasks: the graph
-splits texts into words (:func:`nlp_tasks.vocab.tokenize_words`), lower-cases them, looks them
+splits texts into words (:func:`nlp_tasks.text.vocab.tokenize_words`), lower-cases them, looks them
 up in the saved vocabulary, and (NER) computes each token's casing class and character ids.
 
 Python's ``re`` and TensorFlow's RE2 disagree on what ``\\w`` and ``\\s`` mean (RE2's are ASCII
@@ -9,7 +9,7 @@ only), and RE2 has no ``str.isdigit``/``islower``/``isupper``. So every characte
 written out as explicit code-point ranges computed from *this* Python's Unicode database
 (:func:`char_class`), and the graph makes the same decisions as the Python code for every
 character that database knows. Texts and tokens lose their format characters (ZWJ, BOM, ...)
-as in :func:`nlp_tasks.vocab.normalize_text`; NFC normalisation has no TensorFlow op, so
+as in :func:`nlp_tasks.text.vocab.normalize_text`; NFC normalisation has no TensorFlow op, so
 clients pass NFC text (``unicodedata.normalize("NFC", text)``). Lower-casing is
 ``tf.strings.lower(encoding="utf-8")`` (ICU's
 full case mapping, as Python's ``str.lower``); the tests compare both on a spread of scripts.
@@ -22,7 +22,7 @@ import re
 import sys
 import unicodedata
 
-from nlp_tasks.vocab import _WORD_RE, UNK_ID, Vocabulary
+from nlp_tasks.text.vocab import _WORD_RE, UNK_ID, Vocabulary
 
 _SURROGATES = range(0xD800, 0xE000)  # not characters: RE2 (UTF-8) cannot name them
 
@@ -70,18 +70,18 @@ def char_class(*predicates: str, negate: bool = False) -> str:
 
 
 def word_pattern() -> str:
-    """:data:`nlp_tasks.vocab._WORD_RE` in RE2 syntax with Python's classes spelled out."""
+    """:data:`nlp_tasks.text.vocab._WORD_RE` in RE2 syntax with Python's classes spelled out."""
     if _WORD_RE.pattern != r"\w+(?:[-'.,]\w+)*|[^\w\s]":  # the rewrite below is of this pattern
-        raise RuntimeError("nlp_tasks.vocab's word pattern changed: update nlp_tasks.export.text.word_pattern")
+        raise RuntimeError("nlp_tasks.text.vocab's word pattern changed: update nlp_tasks.export.text.word_pattern")
     w = char_class("word")
     return f"{w}+(?:[-'.,]{w}+)*|{char_class('word', 'space', negate=True)}"
 
 
 def strip_format(strings, keep_empty: bool = False):
     """``strings`` without format characters (Unicode Cf: ZWJ, BOM, soft hyphen, ...), as
-    :func:`nlp_tasks.vocab.normalize_text` drops them. NFC has no TensorFlow op: clients give
+    :func:`nlp_tasks.text.vocab.normalize_text` drops them. NFC has no TensorFlow op: clients give
     NFC text. ``keep_empty``: a string of format characters only stays as it was (a token, as
-    :func:`nlp_tasks.vocab.normalize_token` keeps it)."""
+    :func:`nlp_tasks.text.vocab.normalize_token` keeps it)."""
     import tensorflow as tf
 
     stripped = tf.strings.regex_replace(strings, char_class("format"), "")
@@ -89,7 +89,7 @@ def strip_format(strings, keep_empty: bool = False):
 
 
 def tokenize(texts):
-    """``(batch,)`` strings -> ``(batch, None)`` ragged words, as :func:`nlp_tasks.vocab.tokenize_words`
+    """``(batch,)`` strings -> ``(batch, None)`` ragged words, as :func:`nlp_tasks.text.vocab.tokenize_words`
     (for NFC text: see :func:`strip_format`)."""
     import tensorflow as tf
 

@@ -16,7 +16,7 @@ the backward pass of the course's BPTT equations instead (the same ones as
   (done by :class:`~nlp_tasks.layers.Recurrent` before the loop) are large products too.
 
 This is how cuDNN and oneDNN organise their RNN kernels. It computes the same gradients as
-automatic differentiation; ``tests/test_layers_reference.py`` checks it against the NumPy
+automatic differentiation; ``tests/nlp_tasks/layers/test_layers_reference.py`` checks it against the NumPy
 reference, against the automatic version, and numerically.
 
 Semantics follow Keras' backend time loop (:func:`nlp_tasks._keras_compat.backend_rnn`,

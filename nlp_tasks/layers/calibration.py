@@ -18,7 +18,7 @@ is kept, in memory and in a small JSON file per machine (:func:`cache_path`), so
 the same machine choose at once. The file only saves time: one that is absent, unreadable or
 damaged in any way (not a regular file, too large, nested too deeply, an entry of the wrong
 shape) is read as holding nothing, or only its well-formed entries, and training measures again
-and rewrites it (:func:`nlp_tasks.safe_files.read_cache_json`, :func:`_valid_entry`).
+and rewrites it (:func:`nlp_tasks.io.safe_files.read_cache_json`, :func:`_valid_entry`).
 
 The calibration never touches the random state that training uses (its weights are constants,
 its inputs come from a stateless generator) and never names a layer automatically, so a seeded
@@ -141,7 +141,7 @@ def cache_path() -> Path:
 
 def _read_cache(path: Path) -> dict:
     """The well-formed entries of the cache file ``path`` (:func:`_entries`)."""
-    from nlp_tasks.safe_files import read_cache_json
+    from nlp_tasks.io.safe_files import read_cache_json
 
     return _entries(read_cache_json(path, MAX_CACHE_BYTES)) or {}
 
@@ -194,7 +194,7 @@ def _write_cache(path: Path, entries: dict) -> None:
 def summary() -> dict:
     """For ``nlp-tasks info``: the setting, the cache file and its state (``absent``, ``ok``
     or ``damaged``: what training will measure again), and the paths it holds per cell kind."""
-    from nlp_tasks.safe_files import read_cache_json
+    from nlp_tasks.io.safe_files import read_cache_json
 
     path = cache_path()
     data = read_cache_json(path, MAX_CACHE_BYTES)

@@ -170,7 +170,7 @@ class CRF(keras.layers.Layer):
 
         # The scan runs over the reversed steps and its result is flipped back: the same as
         # tf.scan(reverse=True), whose outputs tf2onnx 1.17 leaves in reversed order (the ONNX
-        # export of NER, tests/test_export.py, gave wrong paths and marginals).
+        # export of NER, tests/nlp_tasks/export/test_export.py, gave wrong paths and marginals).
         betas = tf.reverse(tf.scan(step, (tf.reverse(e[1:], [0]), tf.reverse(m[1:], [0])), initializer=beta_last), [0])
         betas = tf.concat([betas, beta_last[None]], axis=0)  # (T, batch, K)
         log_z = tf.reduce_logsumexp(alphas[-1] + end, axis=1)

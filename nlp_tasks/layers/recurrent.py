@@ -44,7 +44,7 @@ def keras_builtin_layers():
     instead of our layers: the same units and options, Keras' defaults otherwise (its GRU is
     the ``reset_after=True`` form, like ours by default). For benchmarks that time a task's
     architecture with Keras' built-in layers; ``mingru`` has no Keras counterpart, and the
-    compiled samplers (:mod:`nlp_tasks.stepper`) need our cells."""
+    compiled samplers (:mod:`nlp_tasks.decoding.stepper`) need our cells."""
     token = _builtin.set(True)
     try:
         yield

@@ -2,16 +2,16 @@
 recall and F1 over chunks whose type and both boundaries match, token accuracy, and the report
 laid out like conlleval's output.
 
-Chunks are read from IOB tags by :func:`nlp_tasks.chunking.chunks` (conlleval's own start/end
-rules); convert IOB1 or BIOES tags with :func:`nlp_tasks.chunking.to_iob2` first.
+Chunks are read from IOB tags by :func:`nlp_tasks.text.chunking.chunks` (conlleval's own start/end
+rules); convert IOB1 or BIOES tags with :func:`nlp_tasks.text.chunking.to_iob2` first.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from nlp_tasks.chunking import chunks
 from nlp_tasks.errors import UserError
+from nlp_tasks.text.chunking import chunks
 
 
 def conlleval(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -> dict:

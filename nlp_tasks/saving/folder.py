@@ -2,7 +2,7 @@
 ``load`` do (:mod:`nlp_tasks.saving.layout` says what the folder holds).
 
 Saving writes a temporary folder beside the target and renames it into place
-(:mod:`nlp_tasks.outdir`), so an existing model is never left half-overwritten; everything else
+(:mod:`nlp_tasks.saving.outdir`), so an existing model is never left half-overwritten; everything else
 already in the folder (the training log, plots, the checkpoint, files of the user's) is carried
 over untouched. ``pipeline.json`` is written last: a temporary folder holding it is complete.
 Reading checks the description first (:func:`read_meta`), then the vocabularies, the Keras
@@ -17,9 +17,9 @@ import json
 import shutil
 from pathlib import Path
 
-from nlp_tasks import outdir
-from nlp_tasks.checkpoint import CHECKPOINT_DIR
 from nlp_tasks.errors import UserError
+from nlp_tasks.saving import outdir
+from nlp_tasks.saving.checkpoint import CHECKPOINT_DIR
 from nlp_tasks.saving.layout import (
     CARD,
     FORMAT,
@@ -38,14 +38,14 @@ WHAT = "model folder"
 
 def held(path: str | Path, what: str = "output folder"):
     """``with held(path) as folder:`` the model (or training) folder ``path`` claimed and locked
-    for the block (:func:`nlp_tasks.outdir.held`), released at its end if the block took it."""
+    for the block (:func:`nlp_tasks.saving.outdir.held`), released at its end if the block took it."""
     return outdir.held(path, what, MODEL)
 
 
 def kept(path: str | Path):
     """``with kept(path):`` one scope across the steps that write the folder at ``path``
     (``Pipeline.train``: fit, test, save): the lock the first of them takes is kept until the
-    scope ends (:func:`nlp_tasks.folder_lock.kept`), so nothing is written before that step."""
+    scope ends (:func:`nlp_tasks.saving.folder_lock.kept`), so nothing is written before that step."""
     try:
         folder = outdir.resolve(path)
     except UserError:  # a dangling link: the first step's claim says so, in its turn
@@ -104,7 +104,7 @@ def write(pipe, path: str | Path) -> Path:
 
 def read_meta(path: str | Path) -> dict:
     """``pipeline.json`` of a model folder, checked; a clear error when it is not one."""
-    from nlp_tasks.safe_files import parse_json
+    from nlp_tasks.io.safe_files import parse_json
 
     path = Path(path)
     if not path.exists():
@@ -134,9 +134,9 @@ def read_meta(path: str | Path) -> dict:
 def read(cls, path: str | Path):
     """Load the folder at ``path`` as ``cls`` (a Pipeline class; the base class finds the task's
     own through the registry, a task's class refuses another task's folder): see ``Pipeline.load``."""
-    from nlp_tasks.model_checks import load_keras_model
-    from nlp_tasks.safe_files import inspect_keras_archive
-    from nlp_tasks.vocab import Vocabulary
+    from nlp_tasks.io.safe_files import inspect_keras_archive
+    from nlp_tasks.saving.model_checks import load_keras_model
+    from nlp_tasks.text.vocab import Vocabulary
 
     path = Path(path)
     outdir.recover_before_reading(path, MODEL)  # a save that a kill interrupted is finished or undone first

@@ -7,11 +7,11 @@
       model.keras          MODEL_FILE: the Keras model, loaded with safe_mode=True
       vocab-<name>.json    vocab_file(name): one file per vocabulary (words, chars, ...)
       README.md            CARD: the model card (nlp_tasks.saving.card), unless the user has a README.md there
-      .nlp-tasks           the marker of a folder nlp-tasks wrote (nlp_tasks.outdir)
+      .nlp-tasks           the marker of a folder nlp-tasks wrote (nlp_tasks.saving.outdir)
 
 A training folder (``train --out``) is the same folder before its model is saved: it may hold a
-checkpoint (:mod:`nlp_tasks.checkpoint`), the training log and plots. :data:`MODEL` tells
-:mod:`nlp_tasks.outdir` what marks such a folder as ours, which of its entries a new save
+checkpoint (:mod:`nlp_tasks.saving.checkpoint`), the training log and plots. :data:`MODEL` tells
+:mod:`nlp_tasks.saving.outdir` what marks such a folder as ours, which of its entries a new save
 replaces (:func:`model_files`) and which file completes one (``pipeline.json``, written last).
 Nothing here imports TensorFlow.
 """
@@ -23,7 +23,7 @@ import os
 import re
 from pathlib import Path
 
-from nlp_tasks import checkpoint, outdir
+from nlp_tasks.saving import checkpoint, outdir
 
 META_FILE = "pipeline.json"
 MODEL_FILE = "model.keras"
@@ -92,5 +92,5 @@ def writes(name: str) -> bool:
     return name in (META_FILE, MODEL_FILE, CARD) or is_vocab_file(name)
 
 
-# The model (and training) folder, as nlp_tasks.outdir claims, swaps and recovers it.
+# The model (and training) folder, as nlp_tasks.saving.outdir claims, swaps and recovers it.
 MODEL = outdir.FolderKind(complete=META_FILE, own=model_files, writes=writes, marks=is_training_folder)

@@ -18,7 +18,7 @@ Two layouts (``mode``):
   truncated backpropagation through time (Elman 1990; Sutskever 2013).
 - ``lines``: each non-empty line is its own sequence ``<bos> tokens`` -> ``tokens <eos>``,
   starting from a<0> = 0 (the course's dinosaur-name setting); padded, length-bucketed batches.
-  A line longer than the maximum example (:func:`nlp_tasks.data.max_example_chars`) is refused.
+  A line longer than the maximum example (:func:`nlp_tasks.data.readers.max_example_chars`) is refused.
 
 Characters written with a space between them (PTB's character layout) are detected and warned
 about; ``separator`` reads them as intended (:func:`unseparate`).
@@ -31,10 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
-from nlp_tasks.data import read_text, split_lines, too_long
+from nlp_tasks.data.readers import read_text, split_lines, too_long
+from nlp_tasks.data.sources import hub_split, load_hub_dataset, no_split_for_file, resolve_source
 from nlp_tasks.errors import UserError
-from nlp_tasks.sources import hub_split, load_hub_dataset, no_split_for_file, resolve_source
-from nlp_tasks.vocab import BOS_ID, EOS_ID, PAD_ID, Vocabulary
+from nlp_tasks.text.vocab import BOS_ID, EOS_ID, PAD_ID, Vocabulary
 
 BUILTIN = "builtin:python-docs"
 BUILTIN_CORPORA = (BUILTIN,)

@@ -16,10 +16,10 @@ explicit tensor, and a score of whole sequences. Both portable.
 
 from __future__ import annotations
 
+from nlp_tasks.decoding.stepper import stack_step, stacked_weights
 from nlp_tasks.export import Endpoint, ExportSpec, join_state, recurrent_cells, split_state, state_layout
-from nlp_tasks.model_checks import OUTPUT_LAYER, embedding_layer_name
-from nlp_tasks.stepper import stack_step, stacked_weights
-from nlp_tasks.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+from nlp_tasks.saving.model_checks import OUTPUT_LAYER, embedding_layer_name
+from nlp_tasks.text.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 
 def export_spec(pipe) -> ExportSpec:

@@ -25,12 +25,12 @@ import numpy as np
 
 from nlp_tasks.batching import Batches, pad
 from nlp_tasks.config import SampleSettings, check_parameters, recurrent_parameters
+from nlp_tasks.decoding.sampling import log_softmax
 from nlp_tasks.errors import UserError
 from nlp_tasks.metrics.language import loss_report, text_score
-from nlp_tasks.model_checks import OUTPUT_LAYER, embedding_layer_name
 from nlp_tasks.pipeline import Pipeline, TrainingData, TrainingPlan
-from nlp_tasks.sampling import log_softmax
-from nlp_tasks.vocab import BOS_ID, EOS_ID, Vocabulary
+from nlp_tasks.saving.model_checks import OUTPUT_LAYER, embedding_layer_name
+from nlp_tasks.text.vocab import BOS_ID, EOS_ID, Vocabulary
 
 from . import data as cd
 from .config import LanguageModelConfig
@@ -179,7 +179,7 @@ class LanguageModelPipeline(Pipeline):
     def read_training_data(self, train, dev=None) -> TrainingData:
         """Text of ``train`` and ``dev`` (or the last ``valid_fraction`` of ``train``) as token-id
         sequences; the vocabulary from the training part."""
-        from nlp_tasks.checkpoint import fingerprint
+        from nlp_tasks.saving.checkpoint import fingerprint
 
         cfg = self.config
         docs = self._read(train, split="train")

@@ -1,15 +1,15 @@
 """Sampling from a language model: the whole loop in one compiled graph, or step by step.
 
 Sampling (temperature, top-k, top-p) runs in one compiled call
-(:class:`nlp_tasks.generation.GraphGenerator`): the primer, every step, the draw
-(:func:`nlp_tasks.sampling.graph_sample`, its random numbers from each stream's key) and the
+(:class:`nlp_tasks.decoding.generator.GraphGenerator`): the primer, every step, the draw
+(:func:`nlp_tasks.decoding.sampling.graph_sample`, its random numbers from each stream's key) and the
 stop at ``<eos>`` stay inside the graph, so one stream is not slowed by a Python call per token.
 Stream ``i`` of ``seed`` draws with key ``seed + i``: the same text on every run, whatever the
 number of streams generated with it.
 
 Beam search keeps its hypotheses in Python: ``compile_step`` turns a trained model's layers into
-``step(ids, states) -> (logits, states)`` (a :class:`nlp_tasks.stepper.RecurrentStepper`), one
-compiled time step that keeps its state, and :func:`nlp_tasks.sampling.beam_search` drives it.
+``step(ids, states) -> (logits, states)`` (a :class:`nlp_tasks.decoding.stepper.RecurrentStepper`), one
+compiled time step that keeps its state, and :func:`nlp_tasks.decoding.sampling.beam_search` drives it.
 The same stepper with a NumPy draw (``in_graph=False``) is the previous sampler, which the
 benchmark measures against.
 """
@@ -19,11 +19,19 @@ from __future__ import annotations
 import numpy as np
 
 from nlp_tasks.config import SampleSettings
+from nlp_tasks.decoding.sampling import (
+    beam_search,
+    check_work,
+    graph_sample,
+    log_softmax,
+    sample,
+    stream_keys,
+    stream_uniforms,
+)
+from nlp_tasks.decoding.stepper import RecurrentStepper, run_generation
 from nlp_tasks.errors import UserError
-from nlp_tasks.model_checks import OUTPUT_LAYER, embedding_layer_name
-from nlp_tasks.sampling import beam_search, check_work, graph_sample, log_softmax, sample, stream_keys, stream_uniforms
-from nlp_tasks.stepper import RecurrentStepper, run_generation
-from nlp_tasks.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+from nlp_tasks.saving.model_checks import OUTPUT_LAYER, embedding_layer_name
+from nlp_tasks.text.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 
 def compile_step(model, vocab_name: str, layers: int, jit_compile: bool = True) -> RecurrentStepper:
@@ -35,7 +43,7 @@ def compile_step(model, vocab_name: str, layers: int, jit_compile: bool = True) 
 
 def graph_generator(pipe, temperature: float, top_k, top_p, banned: tuple, stop_at_eos: bool, jit_compile: bool = True):
     """The compiled sampling loop for these options (built once per pipeline and options)."""
-    from nlp_tasks.generation import GraphGenerator
+    from nlp_tasks.decoding.generator import GraphGenerator
 
     model, options = pipe.require_model(), (temperature, top_k, top_p, banned, stop_at_eos, jit_compile)
     if pipe._generators.get("model") is not model:  # built for another model object: start again

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from nlp_tasks.errors import UserError
 from nlp_tasks.metrics.language import nats_to_bits
-from nlp_tasks.vocab import PAD_ID
+from nlp_tasks.text.vocab import PAD_ID
 
 
 def reset_states(model) -> None:

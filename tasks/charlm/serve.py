@@ -26,7 +26,7 @@ SampleBody = settings_body("SampleBody", SampleSettings, doc="Sampling options: 
 
 
 def serve_spec(pipe) -> ServeSpec:
-    from nlp_tasks.sampling import check_options, check_work
+    from nlp_tasks.decoding.sampling import check_options, check_work
 
     vocab = pipe.vocab
 

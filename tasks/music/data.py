@@ -28,16 +28,16 @@ from pathlib import Path
 
 import numpy as np
 
-from nlp_tasks.data import check_json_depth, read_text
+from nlp_tasks.data.readers import check_json_depth, read_text
+from nlp_tasks.data.sources import no_split_for_file, pick_split, resolve_source, split_role
 from nlp_tasks.errors import UserError
-from nlp_tasks.json_data import parse_data_json, show_value
-from nlp_tasks.paths import atomic_write
-from nlp_tasks.sources import no_split_for_file, pick_split, resolve_source, split_role
+from nlp_tasks.io.json_data import parse_data_json, show_value
+from nlp_tasks.io.paths import atomic_write
 
 LOW, HIGH = 21, 108  # the 88 piano keys, A0..C8
 KEYS = HIGH - LOW + 1
 BUILTIN = "builtin:bach-chorales"
-SPLITS = ("train", "valid", "test")  # the split names of JSB's piano-roll JSON (nlp_tasks.sources.pick_split)
+SPLITS = ("train", "valid", "test")  # the split names of JSB's piano-roll JSON (nlp_tasks.data.sources.pick_split)
 MIDI_SUFFIXES = (".mid", ".midi")
 MAX_STEPS = 200_000  # about 14 hours at 120 bpm in quarter steps: beyond it a file is damaged, not music
 
@@ -108,7 +108,7 @@ def read_midi(path: str | Path, steps_per_quarter: int = 1) -> np.ndarray:
     """A MIDI file -> piano roll, every non-drum note quantised to the grid."""
     import mido
 
-    from nlp_tasks.sources import read_bytes
+    from nlp_tasks.io.files import read_bytes
 
     path = Path(path)
     data = read_bytes(path, "a MIDI file")  # a FIFO or device is refused, never opened by mido
@@ -251,9 +251,9 @@ MAX_CACHE_BYTES = 256 * 2**20  # the parsed pieces of a large MIDI collection; a
 
 def _read_cache(key: str) -> list[np.ndarray] | None:
     """The pieces cached under ``key``, checked like data (at most :data:`MAX_STEPS` steps each);
-    None when the cache is absent, damaged in any way (:func:`nlp_tasks.safe_files.read_cache_json`)
+    None when the cache is absent, damaged in any way (:func:`nlp_tasks.io.safe_files.read_cache_json`)
     or holds no piece (a source that gives none is an error, never cached): parsed again."""
-    from nlp_tasks.safe_files import read_cache_json
+    from nlp_tasks.io.safe_files import read_cache_json
 
     path = cache_dir() / f"pianorolls-{key}.json"
     data = read_cache_json(path, MAX_CACHE_BYTES)

@@ -13,10 +13,10 @@ state as one explicit tensor, and a score of whole pieces. Both portable.
 
 from __future__ import annotations
 
+from nlp_tasks.decoding.stepper import stack_step, stacked_weights
 from nlp_tasks.errors import UserError
 from nlp_tasks.export import Endpoint, ExportSpec, join_state, recurrent_cells, split_state, state_layout
-from nlp_tasks.model_checks import OUTPUT_LAYER
-from nlp_tasks.stepper import stack_step, stacked_weights
+from nlp_tasks.saving.model_checks import OUTPUT_LAYER
 
 
 def export_spec(pipe) -> ExportSpec:

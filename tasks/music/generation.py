@@ -22,7 +22,7 @@ from nlp_tasks.config import (
     check_temperature,
     setting,
 )
-from nlp_tasks.model_checks import OUTPUT_LAYER
+from nlp_tasks.saving.model_checks import OUTPUT_LAYER
 
 from . import data as md
 
@@ -46,11 +46,11 @@ class GenerateSettings(GenerationSettings):
 
 def generate_frames(pipe, n: int, steps: int, primer_roll, seed, temperature: float, in_graph: bool = True):
     """``(steps, n, 88)`` frames drawn after ``primer_roll``. In one compiled loop
-    (:class:`nlp_tasks.generation.GraphGenerator`; stream ``i`` draws with key ``seed + i``), or,
+    (:class:`nlp_tasks.decoding.generator.GraphGenerator`; stream ``i`` draws with key ``seed + i``), or,
     with ``in_graph=False``, step by step with a NumPy generator seeded by ``seed`` (the earlier
     sampler, which the benchmark measures against)."""
-    from nlp_tasks.sampling import stream_keys
-    from nlp_tasks.stepper import run_generation
+    from nlp_tasks.decoding.sampling import stream_keys
+    from nlp_tasks.decoding.stepper import run_generation
 
     head = pipe.head
     openings = _usable_openings(pipe.metrics) if not len(primer_roll) else None
@@ -76,8 +76,8 @@ def _graph_generator(pipe, head, temperature: float, openings):
 
     import tensorflow as tf
 
-    from nlp_tasks.generation import GraphGenerator
-    from nlp_tasks.sampling import stream_uniforms
+    from nlp_tasks.decoding.generator import GraphGenerator
+    from nlp_tasks.decoding.sampling import stream_uniforms
 
     model = pipe.require_model()
     if pipe._generators.get("model") is not model:  # built for another model object: start again

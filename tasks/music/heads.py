@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nlp_tasks.model_checks import OUTPUT_LAYER
+from nlp_tasks.saving.model_checks import OUTPUT_LAYER
 
 from .data import KEYS
 

@@ -46,10 +46,10 @@ from nlp_tasks.config import (
     setting,
     train_default,
 )
+from nlp_tasks.data.sources import split_source
 from nlp_tasks.errors import UserError
-from nlp_tasks.model_checks import OUTPUT_LAYER
 from nlp_tasks.pipeline import Pipeline, TrainingData, TrainingPlan
-from nlp_tasks.sources import split_source
+from nlp_tasks.saving.model_checks import OUTPUT_LAYER
 
 from . import data as md
 from .generation import GenerateSettings, generate_frames, opening_frames
@@ -174,7 +174,7 @@ class MusicPipeline(Pipeline):
 
     def read_training_data(self, train, dev=None) -> TrainingData:
         """Pieces of ``train`` and ``dev`` (by default the validation split of ``train``'s source)."""
-        from nlp_tasks.checkpoint import fingerprint
+        from nlp_tasks.saving.checkpoint import fingerprint
 
         train_pieces = self._pieces(train, "train")
         if dev is None:
@@ -246,7 +246,7 @@ class MusicPipeline(Pipeline):
     # ------------------------------------------------------------------ generation
     def step_function(self):
         if self._step is None:
-            from nlp_tasks.stepper import RecurrentStepper
+            from nlp_tasks.decoding.stepper import RecurrentStepper
 
             model = self.require_model()
             self._step = RecurrentStepper([model.get_layer(f"rnn_{i}").cell for i in range(1, self.config.layers + 1)],

@@ -32,7 +32,7 @@ def format_train(result: dict, pipe=None) -> str:
 
 def configure(config, values, given, train, dev, test):
     """--dataset stands for --train/--dev/--test; --embeddings sets the word dimension."""
-    from nlp_tasks.vectors import vector_dim
+    from nlp_tasks.data.vectors import vector_dim
 
     dataset = values.pop("dataset")
     if dataset:
@@ -63,8 +63,8 @@ cli.add_command(train_command(
 @options.json_output
 def evaluate(model_dir, data, scheme, report, as_json):
     """conlleval-style entity precision, recall and F1 (micro and per type) of MODEL_DIR on DATA."""
+    from nlp_tasks.io.paths import atomic_write
     from nlp_tasks.metrics import format_conlleval
-    from nlp_tasks.paths import atomic_write
 
     from .pipeline import NERPipeline
 
@@ -87,8 +87,8 @@ def evaluate(model_dir, data, scheme, report, as_json):
 @options.json_output
 def predict(model_dir, texts, input_file, conll, fmt, as_json):
     """Tag TEXTS (raw sentences, tokenised here) or the sentences of --input."""
-    from nlp_tasks.data import read_conll, read_lines
-    from nlp_tasks.vocab import tokenize_words
+    from nlp_tasks.data.readers import read_conll, read_lines
+    from nlp_tasks.text.vocab import tokenize_words
 
     from .pipeline import NERPipeline
 

@@ -1,11 +1,11 @@
 """NER data in: ``(tokens, tags)`` sentences from CoNLL column files, Hugging Face data sets or
-Python pairs, tags converted to IOB2 (:mod:`nlp_tasks.chunking`)."""
+Python pairs, tags converted to IOB2 (:mod:`nlp_tasks.text.chunking`)."""
 
 from __future__ import annotations
 
-from nlp_tasks.data import read_conll, too_long
+from nlp_tasks.data.readers import read_conll, too_long
+from nlp_tasks.data.sources import hub_split, load_hub_dataset, no_split_for_file, resolve_source
 from nlp_tasks.errors import UserError
-from nlp_tasks.sources import hub_split, load_hub_dataset, no_split_for_file, resolve_source
 
 
 def read_sentences(source, split: str = "train", scheme: str = "auto"):
@@ -19,7 +19,7 @@ def read_sentences(source, split: str = "train", scheme: str = "auto"):
             problem = too_long(sum(len(t) + 1 for t in item[0]))
             if problem:
                 raise UserError(f"sentence {i}: {problem}")
-            from nlp_tasks.chunking import to_iob2
+            from nlp_tasks.text.chunking import to_iob2
 
             out.append((list(item[0]), to_iob2(list(item[1]), "iob2" if scheme == "auto" else scheme)))
         if not out:
@@ -43,7 +43,7 @@ def read_sentences(source, split: str = "train", scheme: str = "auto"):
         tags = [names[t] if names and isinstance(t, int) else str(t) for t in tags]
         if tokens:
             sentences.append((list(tokens), tags))
-    from nlp_tasks.chunking import detect_scheme, to_iob2
+    from nlp_tasks.text.chunking import detect_scheme, to_iob2
 
     scheme = detect_scheme(t for _, t in sentences) if scheme == "auto" else scheme
     return [(tokens, to_iob2(tags, scheme)) for tokens, tags in sentences]

@@ -16,7 +16,7 @@ DEMO_DATA = DemoData(name="CoNLL-2003", folder="conll2003", hub="conll2003")
 def demo(out_dir: Path, folder: Path | None = None) -> dict:
     """About a minute of CoNLL-2003 training (``folder``: the data folder's conll2003/, else
     the hub), then tag a sentence."""
-    from nlp_tasks.data import read_conll
+    from nlp_tasks.data.readers import read_conll
     from nlp_tasks.metrics import format_conlleval
 
     from .pipeline import NERConfig, NERPipeline

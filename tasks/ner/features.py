@@ -8,7 +8,7 @@ model's output into tag ids (Viterbi for the CRF head) with each token's probabi
 
 from __future__ import annotations
 
-from nlp_tasks.model_checks import OUTPUT_LAYER
+from nlp_tasks.saving.model_checks import OUTPUT_LAYER
 
 CASES = ["<pad>", "lower", "upper", "title", "numeric", "mostly_numeric", "has_digit", "other"]
 MAX_WORD_CHARS = 24

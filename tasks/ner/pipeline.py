@@ -26,9 +26,7 @@ from typing import ClassVar, NamedTuple
 
 import numpy as np
 
-from nlp_tasks import chunking
 from nlp_tasks.batching import Batches, pad
-from nlp_tasks.chunking import chunks
 from nlp_tasks.config import (
     CELLS,
     MAX_LAYERS,
@@ -39,12 +37,14 @@ from nlp_tasks.config import (
     setting,
     train_default,
 )
+from nlp_tasks.data.vectors import read_word_vectors, with_pretrained
 from nlp_tasks.errors import UserError
 from nlp_tasks.metrics import conlleval
-from nlp_tasks.model_checks import OUTPUT_LAYER, embedding_layer_name
 from nlp_tasks.pipeline import Pipeline, TrainingData, TrainingPlan
-from nlp_tasks.vectors import read_word_vectors, with_pretrained
-from nlp_tasks.vocab import UNK_ID, Vocabulary, normalize_token, tokenize_words_with_offsets
+from nlp_tasks.saving.model_checks import OUTPUT_LAYER, embedding_layer_name
+from nlp_tasks.text import chunking
+from nlp_tasks.text.chunking import chunks
+from nlp_tasks.text.vocab import UNK_ID, Vocabulary, normalize_token, tokenize_words_with_offsets
 
 from .data import read_sentences
 from .features import CASES, MAX_WORD_CHARS, casing, decode_tags  # noqa: F401 - casing: tasks.ner's API
@@ -259,7 +259,7 @@ class NERPipeline(Pipeline):
     def read_training_data(self, train, dev=None, embeddings: str | None = None) -> TrainingData:
         """Sentences of ``train`` and ``dev``; tags and vocabularies from ``train``; ``embeddings``:
         pretrained word vectors (GloVe / word2vec text file) of ``word_dim`` dimensions."""
-        from nlp_tasks.checkpoint import fingerprint
+        from nlp_tasks.saving.checkpoint import fingerprint
 
         cfg = self.config
         train_s = read_sentences(train, "train", cfg.scheme)

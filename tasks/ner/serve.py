@@ -23,7 +23,7 @@ class EntitiesBody(TextsBody):
 
 
 def serve_spec(pipe) -> ServeSpec:
-    from nlp_tasks.vocab import tokenize_words_with_offsets
+    from nlp_tasks.text.vocab import tokenize_words_with_offsets
 
     def count_tokens(text):
         return len(tokenize_words_with_offsets(text))

@@ -5,7 +5,7 @@ not trained on as the label ``'(3'``), CSV/TSV/JSON-lines/JSON with ``text`` and
 columns, a Hugging Face data set (hub name or local folder; a label column read as floats is
 refused naming the row), PTB-tree data (:mod:`tasks.sentiment.sst_trees`: sentences, or every labelled
 phrase) and Python pairs or dicts. Every label is read into its canonical string
-(:func:`nlp_tasks.labels.label_text`).
+(:func:`nlp_tasks.text.labels.label_text`).
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from nlp_tasks.data import TABLE_SUFFIXES, check_example, read_label_text, read_lines, read_table
+from nlp_tasks.data.readers import TABLE_SUFFIXES, check_example, read_label_text, read_lines, read_table
+from nlp_tasks.data.sources import hub_split, load_hub_dataset, no_split_for_file, resolve_source
 from nlp_tasks.errors import UserError
-from nlp_tasks.json_data import show_value
-from nlp_tasks.labels import BadLabel, label_text
-from nlp_tasks.sources import hub_split, load_hub_dataset, no_split_for_file, resolve_source
+from nlp_tasks.io.json_data import show_value
+from nlp_tasks.text.labels import BadLabel, label_text
 
 from . import sst_trees
 
@@ -78,7 +78,7 @@ def _tree_among_label_text(line: str) -> str | None:
 
 
 def _label(value, where: str):
-    """The canonical label (:func:`nlp_tasks.labels.label_text`), or a one-line error at ``where``."""
+    """The canonical label (:func:`nlp_tasks.text.labels.label_text`), or a one-line error at ``where``."""
     try:
         return label_text(value)
     except BadLabel as err:

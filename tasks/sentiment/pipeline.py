@@ -36,12 +36,12 @@ from nlp_tasks.config import (
     recurrent_parameters,
     setting,
 )
+from nlp_tasks.data.vectors import read_word_vectors, with_pretrained
 from nlp_tasks.errors import UserError
-from nlp_tasks.labels import LABEL_INT_DIGITS, look_alike_labels
-from nlp_tasks.model_checks import OUTPUT_LAYER, embedding_layer_name
 from nlp_tasks.pipeline import Pipeline, TrainingData, TrainingPlan
-from nlp_tasks.vectors import read_word_vectors, with_pretrained
-from nlp_tasks.vocab import Vocabulary
+from nlp_tasks.saving.model_checks import OUTPUT_LAYER, embedding_layer_name
+from nlp_tasks.text.labels import LABEL_INT_DIGITS, look_alike_labels
+from nlp_tasks.text.vocab import Vocabulary
 
 from .data import read_examples
 from .sst_trees import TREE_LABELS
@@ -171,7 +171,7 @@ class SentimentPipeline(Pipeline):
     def read_training_data(self, train, dev=None, embeddings: str | None = None) -> TrainingData:
         """Examples of ``train`` and ``dev``; labels and vocabulary from ``train``; ``embeddings``:
         pretrained word vectors (GloVe / word2vec text file) to start the embedding from."""
-        from nlp_tasks.checkpoint import fingerprint
+        from nlp_tasks.saving.checkpoint import fingerprint
 
         cfg = self.config
         train_examples = self.examples(train, "train", training=True)

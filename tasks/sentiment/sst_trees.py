@@ -19,7 +19,7 @@ train (Socher et al. 2013; Kim 2014; Tai et al. 2015): each node's words joined 
 example per distinct phrase text, the first occurrence's label kept (in the release a phrase's
 label comes from its entry in the phrase dictionary, so repeats carry the same label); the
 phrases of one tree, all built from its line, may hold together at most the maximum example's
-characters (:func:`nlp_tasks.data.max_example_chars`; a right-branching tree of N words has N
+characters (:func:`nlp_tasks.data.readers.max_example_chars`; a right-branching tree of N words has N
 phrases of N/2 words on average), counted before any is built. Binary
 SST-2 (``labels="binary"``): 0-1 become ``"0"`` (negative), 3-4 ``"1"`` (positive), neutral (2)
 sentences and phrases are dropped.
@@ -132,7 +132,7 @@ def read_tree_lines(lines, where: str, unit: str = "line") -> list[Tree]:
 
 
 def read_tree_file(path) -> list[Tree]:
-    from nlp_tasks.data import read_lines
+    from nlp_tasks.data.readers import read_lines
 
     return read_tree_lines(read_lines(path), str(path))
 
@@ -163,9 +163,9 @@ def phrase_chars(tree: Tree) -> int:
 
 def check_phrase_size(tree: Tree) -> None:
     """A one-line error naming the tree's line when its phrases together hold more characters
-    than one example may (:func:`nlp_tasks.data.max_example_chars`): they are all built from
+    than one example may (:func:`nlp_tasks.data.readers.max_example_chars`): they are all built from
     that one line, and are checked before any is built."""
-    from nlp_tasks.data import MAX_EXAMPLE_CHARS_ENV, max_example_chars
+    from nlp_tasks.data.readers import MAX_EXAMPLE_CHARS_ENV, max_example_chars
 
     chars, limit = phrase_chars(tree), max_example_chars()
     if chars > limit:

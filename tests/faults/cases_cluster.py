@@ -2,7 +2,7 @@
 
 Each case is one worker of a two-worker cluster on free ports of 127.0.0.1; its peer is never
 started. All but one end before TensorFlow is imported, so those subprocess cases cost about a second.
-Signals and a peer lost mid-training need two processes: ``tests/test_distribute.py``.
+Signals and a peer lost mid-training need two processes: ``tests/nlp_tasks/test_distribute.py``.
 """
 
 from __future__ import annotations

@@ -71,7 +71,7 @@ def model_folder_check(tmp, result):
 
 
 def _hold_lock(folder: Path) -> subprocess.Popen:
-    code = ("import sys, time; from nlp_tasks import outdir; outdir.claim(sys.argv[1]); "
+    code = ("import sys, time; from nlp_tasks.saving import outdir; outdir.claim(sys.argv[1]); "
             "print('held', flush=True); time.sleep(120)")
     proc = subprocess.Popen([sys.executable, "-c", code, str(folder)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "held"

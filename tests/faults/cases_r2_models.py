@@ -12,7 +12,7 @@
   of that range draw no ``<pad>``, and weights that are not finite (NaN, infinity) are refused
   when the model loads, for every task.
 
-Every case changes a copy of a tiny saved model (``tests/faults/models.py``), never the shared one.
+Every case changes a copy of a tiny saved model (``tests/models.py``), never the shared one.
 """
 
 from __future__ import annotations

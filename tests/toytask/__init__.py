@@ -1,7 +1,7 @@
 """A fifth task, written the way a new task is: one package and one registry line.
 
 It tells whether a line holds a digit. ``registry.register("digits", ENTRY)`` is all it takes
-(tests/test_task_layer.py makes that call): ``train``, ``evaluate`` and ``predict`` on the
+(tests/nlp_tasks/test_task_layer.py makes that call): ``train``, ``evaluate`` and ``predict`` on the
 command line and ``Pipeline.load`` come from the core, with no command-line code here.
 """
 

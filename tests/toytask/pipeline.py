@@ -7,11 +7,11 @@ import dataclasses
 import numpy as np
 
 from nlp_tasks.config import CELLS, TrainSettings, setting, train_default
-from nlp_tasks.data import read_lines
+from nlp_tasks.data.readers import read_lines
 from nlp_tasks.errors import UserError
-from nlp_tasks.model_checks import embedding_layer_name
 from nlp_tasks.pipeline import Pipeline, TrainingData, TrainingPlan
-from nlp_tasks.vocab import Vocabulary, pad_sequences
+from nlp_tasks.saving.model_checks import embedding_layer_name
+from nlp_tasks.text.vocab import Vocabulary, pad_sequences
 
 
 @dataclasses.dataclass(frozen=True)

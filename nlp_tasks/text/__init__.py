@@ -1,0 +1,1 @@
+"""Text as ids: vocabularies and tokenizers, labels in one canonical form, chunk tags (BIO, IOBES)."""

@@ -1,0 +1,144 @@
+"""One factory of small saved models for every task, built once per test session (issue 32).
+
+Two kinds, each a ``{task: saved folder}`` mapping; a new task adds its recipe to both:
+
+- :func:`tiny_models`: one epoch of a few examples (seconds in all), for tests whose answers do
+  not matter: the fault cases, the contract test, "another task's model". Music also has an
+  untrained NADE model (``music-nade``).
+- :func:`trained_models`: models that have learnt something (entities found, a clear sentiment,
+  text and music with some shape), for the server's tests, the export tests and the README's
+  screenshot: under a minute. The language model is a two-layer LSTM and the music model has two
+  layers, so that exports carry every kind of recurrent state.
+
+``tests/conftest.py`` builds each kind once per session (its ``models`` and ``trained_models``
+fixtures): once in all, not once per pytest-xdist worker. Tests that change a model copy it first.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PEOPLE = ["Harry Potter", "Hermione Granger", "Peter Smith", "Anna Berg"]
+PLACES = ["Paris", "London", "Berlin", "Rome"]
+REVIEWS = [("a wonderful , moving film", "4"), ("a good film", "3"), ("an ordinary film", "2"),
+           ("a dull film", "1"), ("an awful , boring mess", "0")]
+LINES = ["the cat sat on the mat.", "the dog ran to the park.", "a bird sang in the tree.",
+         "the sun was warm and bright.", "we walked along the river."]
+
+
+def ner_sentences() -> list[tuple[list[str], list[str]]]:
+    sentences = []
+    for i, person in enumerate(PEOPLE):
+        for j, place in enumerate(PLACES):
+            words = person.split()
+            tags = ["B-PER"] + ["I-PER"] * (len(words) - 1)
+            verb = ["visited", "left", "saw", "loved"][(i + j) % 4]
+            sentences.append((words + [verb, place, "."], tags + ["O", "B-LOC", "O"]))
+    return sentences
+
+
+def trained_models(root: Path) -> dict[str, Path]:
+    """``{task: saved folder}`` for the four tasks, trained on the small data above."""
+    from tasks.charlm import LanguageModelConfig, LanguageModelPipeline
+    from tasks.music import MusicConfig, MusicPipeline
+    from tasks.ner import NERConfig, NERPipeline
+    from tasks.sentiment import SentimentConfig, SentimentPipeline
+
+    fast = {"learning_rate": 0.01, "patience": None}
+    ner = NERPipeline(NERConfig(units=16, char_units=8, word_dim=16, char_dim=8, epochs=25, batch_size=8, **fast))
+    ner.fit(ner_sentences(), ner_sentences(), verbose=0)
+    sentiment = SentimentPipeline(SentimentConfig(units=8, embedding_dim=8, epochs=40, batch_size=5, **fast))
+    sentiment.fit(REVIEWS * 2, REVIEWS, verbose=0)
+    lm = LanguageModelPipeline(LanguageModelConfig(mode="lines", cell="lstm", units=32, layers=2, epochs=15,
+                                                   batch_size=5, **fast))
+    lm.fit(LINES * 4, LINES, verbose=0)
+    chorale = [[60, 64, 67], [62, 65, 69], [64, 67, 72], [60, 64, 67]] * 4
+    music = MusicPipeline(MusicConfig(units=16, layers=2, epochs=20, **fast))
+    music.fit([chorale] * 4, [chorale], verbose=0)
+    return {"ner": ner.save(root / "ner"), "sentiment": sentiment.save(root / "sentiment"),
+            "charlm": lm.save(root / "charlm"), "music": music.save(root / "music")}
+
+
+def tiny_models(root: Path) -> dict[str, Path]:
+    """``{task: saved folder}``: one epoch each (and ``music-nade``, built untrained)."""
+    from tasks.charlm import LanguageModelConfig, LanguageModelPipeline
+    from tasks.music import MusicConfig, MusicPipeline
+    from tasks.ner import NERConfig, NERPipeline
+    from tasks.sentiment import SentimentConfig, SentimentPipeline
+
+    pairs = [("good film", "1"), ("bad film", "0")] * 4
+    sentiment = SentimentPipeline(SentimentConfig(units=4, embedding_dim=4, epochs=1))
+    sentiment.fit(pairs, pairs, verbose=0)
+    lm = LanguageModelPipeline(LanguageModelConfig(mode="lines", units=4, layers=1, epochs=1, batch_size=2))
+    lm.fit(["abc", "bca", "cab"], ["abc"], verbose=0)
+    sentences = [(["Peter", "visited", "Paris"], ["B-PER", "O", "B-LOC"])] * 4
+    ner = NERPipeline(NERConfig(units=4, char_units=2, word_dim=4, char_dim=2, epochs=1))
+    ner.fit(sentences, sentences, verbose=0)
+    music = MusicPipeline(MusicConfig(units=4, epochs=1))
+    music.fit([[[60], [62, 65]] * 3] * 2, [[[60], [64]]], verbose=0)
+    # The NADE head, untrained (built and saved: a fraction of a second); 32 NADE units make one
+    # pass over a 50,000-step piece need gigabytes, which the chunked evaluation must avoid (38.5).
+    music_nade = MusicPipeline(MusicConfig(units=4, head="nade", nade_units=32))
+    music_nade.build_model()
+    return {"sentiment": sentiment.save(root / "sentiment"), "charlm": lm.save(root / "charlm"),
+            "ner": ner.save(root / "ner"), "music": music.save(root / "music"),
+            "music-nade": music_nade.save(root / "music-nade")}
+
+
+def built_once(tmp_path_factory, worker_id: str, name: str, build) -> dict[str, Path]:
+    """``build(folder)`` once per test session: under pytest-xdist the first worker builds into
+    the session's shared temporary folder (under a file lock) and the others read its list."""
+    import json
+
+    if worker_id == "master":  # no xdist: this process is the session
+        return build(tmp_path_factory.mktemp(name))
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp().parent  # pytest-N/, above every worker's popen-gwK/
+    with FileLock(str(shared / f"{name}.lock")):
+        done = shared / f"{name}.json"
+        if done.is_file():
+            return {task: Path(path) for task, path in json.loads(done.read_text(encoding="utf-8")).items()}
+        paths = build(shared / name)
+        done.write_text(json.dumps({task: str(path) for task, path in paths.items()}), encoding="utf-8")
+        return paths
+
+
+if __name__ == "__main__":  # python -m tests.models FOLDER: the models of the README's screenshot
+    import sys
+
+    print(trained_models(Path(sys.argv[1])))
+
+
+class ServerProcess:
+    """``nlp-tasks serve ARGS --port 0`` in a process of its own; ``url`` once it is up (its first
+    line on stdout says where). Its stderr goes to ``log`` (read by tests: no tracebacks)."""
+
+    def __init__(self, *args: str, log: Path, timeout: float = 180):
+        import subprocess
+        import sys
+        import threading
+
+        root = Path(__file__).resolve().parent.parent
+        self.log = log
+        self._stderr = open(log, "w", encoding="utf-8")
+        self.process = subprocess.Popen([sys.executable, str(root / "cli.py"), "serve", *args, "--port", "0"],
+                                        cwd=root, stdout=subprocess.PIPE, stderr=self._stderr, text=True)
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.append(self.process.stdout.readline()), daemon=True)
+        reader.start()
+        reader.join(timeout)
+        if not lines or " at http://" not in lines[0]:
+            self.stop()
+            raise RuntimeError(f"the server did not start: {log.read_text(encoding='utf-8')[-2000:]}")
+        self.url = lines[0].split(" at ")[1].split()[0].rstrip("/")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except Exception:  # noqa: BLE001 - a server that does not stop is killed
+                self.process.kill()
+                self.process.wait()
+        self._stderr.close()

@@ -1,0 +1,282 @@
+"""Exports (issue 17): every task in every format, loaded in a fresh process that does not import
+nlp_tasks (tests/export_client.py), gives the Python pipeline's outputs on the same inputs."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from nlp_tasks.errors import UserError
+from nlp_tasks.text.chunking import chunks
+from nlp_tasks.text.vocab import BOS_ID, EOS_ID
+from tests import REPO as ROOT
+
+FORMATS = ("savedmodel", "litert", "onnx")
+
+# Format characters (BOM, ZWJ, soft hyphen) are dropped by the pipeline and the graph alike.
+SENTIMENT_TEXTS = ["good film", "a witty , fine film !", "", "zzz unknownword ???", "GOOD Film , bad film",
+                   "\ufeffgood\u200d fi\u00adlm \u200d"]
+NER_SENTENCES = [["Peter", "visited", "Paris"], ["The", "New", "York", "Times", "reported", "it", "."], [],
+                 ["Zork", "QUX", "a1b2", "Ünïcödé", "3.14"], ["Paris"], ["Pe\u00adter", "\u200d", "Pa\u200dris"]]
+NER_LENGTH = 8  # the fixed token count of the NER LiteRT export
+LM_TEXTS = ["abc", "bcab", "c", "cabcab"]
+MUSIC_ROLLS = [[[60], [62, 65], [60, 64]] * 2, [[60], [64]]]
+
+
+@pytest.fixture(scope="module")
+def pipes(trained_models):
+    """The session's small trained models (tests/models.py: among them a two-layer LSTM language
+    model and a two-layer music model, so that every kind of recurrent state is exported)."""
+    from nlp_tasks.pipeline import Pipeline
+
+    return {task: Pipeline.load(path) for task, path in trained_models.items()}
+
+
+def _pad_tokens(sentences, length=None):
+    width = length or max(len(s) for s in sentences)
+    return np.array([list(s) + [""] * (width - len(s)) for s in sentences], dtype=str)
+
+
+def _roll(steps):
+    from tasks.music import data as md
+
+    return md.to_roll(steps, "test roll")
+
+
+@pytest.fixture(scope="module")
+def exported(pipes, tmp_path_factory):
+    """Every task exported in every format, then one client process over all of them."""
+    root = tmp_path_factory.mktemp("exports")
+    inputs, jobs = {}, []
+    pipe = pipes["sentiment"]
+    vocab = pipe.vocabs["words"]
+    inputs["sentiment/texts"] = np.array(SENTIMENT_TEXTS)
+    inputs["sentiment/ids"] = vocab.encode_batch(SENTIMENT_TEXTS)
+    ner = pipes["ner"]
+    inputs["ner/tokens"] = _pad_tokens(NER_SENTENCES)
+    # the id-level inputs, as a client computes them; the empty sentence is a row of padding
+    empty = NER_SENTENCES.index([])
+    rows = [s for s in NER_SENTENCES if s]
+    words, cases, chars = ner.encode(rows)
+    words, cases, chars = (np.insert(a, empty, 0, axis=0) for a in (words, cases, chars))
+    pad = NER_LENGTH - words.shape[1]
+    inputs["ner/words"], inputs["ner/cases"] = (np.pad(a, [(0, 0), (0, pad)]) for a in (words, cases))
+    inputs["ner/chars"] = np.pad(chars, [(0, 0), (0, pad), (0, 0)])
+    lm = pipes["charlm"]
+    inputs["charlm/ids"] = lm.vocab.encode_batch(LM_TEXTS, add_eos=lm.scores_end)
+    rolls = [_roll(r) for r in MUSIC_ROLLS]
+    width = max(len(r) for r in rolls)
+    inputs["music/rolls"] = np.array([np.pad(r, [(0, width - len(r)), (0, 0)]) for r in rolls], np.float32)
+    inputs["music/lengths"] = np.array([len(r) for r in rolls], np.int32)
+    inputs["music/primer"] = np.concatenate([np.zeros((1, 88), np.float32), rolls[0][:3]])
+    descriptions = {}
+    for fmt in FORMATS:
+        for task, p in pipes.items():
+            path = root / f"{task}-{fmt}"
+            batch = {"sentiment": len(SENTIMENT_TEXTS), "ner": len(NER_SENTENCES), "charlm": 1, "music": 1}[task]
+            descriptions[task, fmt] = p.export(path, fmt, batch_size=batch, length=NER_LENGTH)
+            common = {"format": fmt, "path": str(path)}
+            if task == "sentiment":
+                if fmt == "savedmodel":
+                    jobs.append({**common, "name": f"sentiment-{fmt}-serve", "endpoint": "serve",
+                                 "inputs": {"texts": "sentiment/texts"}})
+                jobs.append({**common, "name": f"sentiment-{fmt}-ids", "endpoint": "classify_ids",
+                             "inputs": {"word_ids": "sentiment/ids"}})
+            elif task == "ner":
+                if fmt == "savedmodel":
+                    jobs.append({**common, "name": f"ner-{fmt}-serve", "endpoint": "serve",
+                                 "inputs": {"tokens": "ner/tokens"}})
+                jobs.append({**common, "name": f"ner-{fmt}-ids", "endpoint": "tag_ids",
+                             "inputs": {"word_ids": "ner/words", "case_ids": "ner/cases", "char_ids": "ner/chars"}})
+            elif task == "charlm":
+                size = descriptions[task, fmt]["state_size"]
+                if fmt != "litert":  # the LiteRT export takes one row (batch_size 1): scored below one by one
+                    jobs.append({**common, "name": f"charlm-{fmt}-score", "endpoint": "score",
+                                 "inputs": {"token_ids": "charlm/ids"}})
+                jobs.append({**common, "name": f"charlm-{fmt}-greedy", "endpoint": "step", "greedy": "tokens",
+                             "state_size": size, "tokens": [BOS_ID] + lm.vocab.encode("ab"), "length": 12,
+                             "never": descriptions[task, fmt]["never_drawn"]})
+            else:
+                size = descriptions[task, fmt]["state_size"]
+                if fmt != "litert":
+                    jobs.append({**common, "name": f"music-{fmt}-score", "endpoint": "score",
+                                 "inputs": {"roll": "music/rolls", "lengths": "music/lengths"}})
+                jobs.append({**common, "name": f"music-{fmt}-greedy", "endpoint": "step", "greedy": "frames",
+                             "state_size": size, "frames": "music/primer", "length": 6})
+    for i in range(len(LM_TEXTS)):  # LiteRT, batch size 1: one text per call
+        inputs[f"charlm/ids{i}"] = inputs["charlm/ids"][i:i + 1]
+        jobs.append({"format": "litert", "path": str(root / "charlm-litert"), "name": f"charlm-litert-score{i}",
+                     "endpoint": "score", "inputs": {"token_ids": f"charlm/ids{i}"}})
+    np.savez(root / "inputs.npz", **inputs)
+    (root / "jobs.json").write_text(json.dumps({"inputs": str(root / "inputs.npz"), "jobs": jobs}), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    run = subprocess.run([sys.executable, str(ROOT / "tests" / "export_client.py"), str(root / "jobs.json"),
+                          str(root / "out.npz")], cwd=root, env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return dict(np.load(root / "out.npz")), descriptions, root
+
+
+def test_sentiment_exports_match_the_pipeline(pipes, exported):
+    out, _, _ = exported
+    pipe = pipes["sentiment"]
+    expected = pipe.predict_proba(SENTIMENT_TEXTS)
+    results = pipe.predict(SENTIMENT_TEXTS)
+    for fmt in FORMATS:
+        np.testing.assert_allclose(out[f"sentiment-{fmt}-ids/probabilities"], expected, atol=1e-5, err_msg=fmt)
+    np.testing.assert_allclose(out["sentiment-savedmodel-serve/probabilities"], expected, atol=1e-5)
+    assert out["sentiment-savedmodel-serve/label"].tolist() == [r["label"] or "" for r in results]
+    assert out["sentiment-savedmodel-serve/label_id"][SENTIMENT_TEXTS.index("")] == -1
+
+
+def test_ner_exports_match_the_pipeline(pipes, exported):
+    out, _, _ = exported
+    pipe = pipes["ner"]
+    tags, conf = pipe.tag(NER_SENTENCES)
+    index = {t: i for i, t in enumerate(pipe.labels)}
+    for fmt in FORMATS:
+        ids, scores = out[f"ner-{fmt}-ids/tag_ids"], out[f"ner-{fmt}-ids/token_scores"]
+        for row, (t, c) in enumerate(zip(tags, conf)):
+            assert ids[row, :len(t)].tolist() == [index[x] for x in t], fmt
+            np.testing.assert_allclose(scores[row, :len(c)], c, atol=1e-5, err_msg=fmt)
+    serve = {k.split("/")[1]: v for k, v in out.items() if k.startswith("ner-savedmodel-serve/")}
+    assert serve["tags"].shape == (len(NER_SENTENCES), max(map(len, NER_SENTENCES)))
+    for row, (sentence, t, c) in enumerate(zip(NER_SENTENCES, tags, conf)):
+        assert serve["tags"][row].tolist() == t + [""] * (serve["tags"].shape[1] - len(t))
+        spans = chunks(t)
+        found = [(k, int(s), int(e)) for k, s, e in zip(serve["entity_types"][row], serve["entity_starts"][row],
+                                                        serve["entity_ends"][row]) if k]
+        assert found == [(k, s, e) for k, s, e in spans]
+        np.testing.assert_allclose(serve["entity_scores"][row, :len(spans)], [np.mean(c[s:e]) for _, s, e in spans],
+                                   atol=1e-5)
+    assert any(serve["entity_types"].ravel()), "the model finds entities: the entity outputs are exercised"
+
+
+def test_language_model_exports_score_and_generate_like_the_pipeline(pipes, exported):
+    out, descriptions, _ = exported
+    lm = pipes["charlm"]
+    scores = lm.score(LM_TEXTS)
+    greedy = lm.sample("ab", length=12, temperature=0)
+    for fmt in FORMATS:
+        for row, result in enumerate(scores):
+            n = len(result["probabilities"])
+            if fmt == "litert":
+                got = out[f"charlm-litert-score{row}/token_log_probs"][0]
+                total = out[f"charlm-litert-score{row}/log_prob"][0]
+            else:
+                got, total = out[f"charlm-{fmt}-score/token_log_probs"][row], out[f"charlm-{fmt}-score/log_prob"][row]
+            np.testing.assert_allclose(np.exp(got[:n]), [p for _, p in result["probabilities"]], atol=1e-5, err_msg=fmt)
+            assert not got[n:].any()
+            assert total == pytest.approx(result["log_prob"], abs=1e-4)
+        tokens = out[f"charlm-{fmt}-greedy/tokens"].tolist()
+        text = "".join("\n" if t == EOS_ID else lm.vocab.id_to_token(t) for t in tokens)
+        assert "ab" + text == greedy, fmt
+    assert descriptions["charlm", "onnx"]["state_size"] == 2 * 2 * 8  # two LSTM layers: a<t> and c<t> each
+
+
+def test_music_exports_score_and_generate_like_the_pipeline(pipes, exported):
+    out, _, _ = exported
+    music = pipes["music"]
+    expected = music.predict(MUSIC_ROLLS)
+    rolls = [_roll(r) for r in MUSIC_ROLLS]
+    greedy = np.array(music.generate(6, primer=rolls[0][:3].tolist(), temperature=0)["roll"][3:])
+    for fmt in ("savedmodel", "onnx"):
+        probs, ll = out[f"music-{fmt}-score/probabilities"], out[f"music-{fmt}-score/log_likelihood"]
+        for row, (p, y) in enumerate(zip(expected, rolls)):
+            p = np.asarray(p)
+            np.testing.assert_allclose(probs[row, :len(p)], p, atol=1e-5, err_msg=fmt)
+            want = np.sum(y * np.log(p) + (1 - y) * np.log1p(-p))
+            assert ll[row] == pytest.approx(want, rel=1e-5, abs=1e-4)
+    for fmt in FORMATS:
+        np.testing.assert_array_equal(out[f"music-{fmt}-greedy/frames"], greedy, err_msg=fmt)
+
+
+def test_export_folder_describes_itself_and_carries_a_model_card(exported):
+    _, descriptions, root = exported
+    folder = root / "ner-litert"
+    meta = json.loads((folder / "export.json").read_text(encoding="utf-8"))
+    assert meta == descriptions["ner", "litert"]
+    assert meta["format"] == "nlp_tasks.export" and meta["task"] == "ner" and meta["batch_size"] == len(NER_SENTENCES)
+    assert set(meta["endpoints"]) == {"tag_ids"} and meta["length"] == NER_LENGTH
+    assert (folder / "vocab-words.json").is_file() and (folder / "vocab-chars.json").is_file()
+    card = (folder / "README.md").read_text(encoding="utf-8")
+    assert card.startswith("---\nlibrary_name: nlp-tasks") and "`tag_ids`" in card
+    assert set(descriptions["sentiment", "savedmodel"]["endpoints"]) == {"serve", "classify_ids"}
+    assert sorted(p.name for p in (root / "charlm-onnx").glob("*.onnx")) == ["score.onnx", "step.onnx"]
+
+
+def test_export_refuses_foreign_folders_and_replaces_its_own(pipes, tmp_path):
+    pipe = pipes["sentiment"]
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me", encoding="utf-8")
+    with pytest.raises(UserError, match="not empty and was not written by nlp-tasks"):
+        pipe.export(foreign, "onnx")
+    assert sorted(os.listdir(foreign)) == ["notes.txt"]
+    model_dir = pipe.save(tmp_path / "model")
+    with pytest.raises(UserError, match="model or training folder"):
+        pipe.export(model_dir, "onnx")
+    out = tmp_path / "export"
+    pipe.export(out, "onnx")
+    (out / "user-notes.md").write_text("mine", encoding="utf-8")
+    pipe.export(out, "savedmodel")  # a new export of ours replaces the old; the user's file stays
+    names = set(os.listdir(out))
+    assert "classify_ids.onnx" not in names and "saved_model.pb" in names and "user-notes.md" in names
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary folders left
+    with pytest.raises(UserError, match="unknown export format"):
+        pipe.export(tmp_path / "x", "pickle")
+
+
+def test_music_nade_export_is_refused_in_one_line(tmp_path):
+    from tasks.music import MusicConfig, MusicPipeline
+
+    music = MusicPipeline(MusicConfig(units=4, head="nade", nade_units=4, epochs=1))
+    music.fit(MUSIC_ROLLS, MUSIC_ROLLS[:1], verbose=0)
+    with pytest.raises(UserError, match="'nade' head cannot be exported yet"):
+        music.export(tmp_path / "x")
+
+
+def _readme_export_examples():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Exported models", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```py\n(.*?)```", section, flags=re.S)
+
+
+def test_readme_export_examples_run_without_nlp_tasks(exported):
+    """The README's client examples, each in a fresh process in the folder that holds the exports
+    (named as the README names them), with nothing of ours importable."""
+    _, _, root = exported
+    blocks = _readme_export_examples()
+    assert len(blocks) == 3
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    for block in blocks:
+        guard = "\nimport sys\nassert not [m for m in sys.modules if m.split('.')[0] in ('nlp_tasks', 'tasks')]\n"
+        run = subprocess.run([sys.executable, "-c", block + guard], cwd=root, env=env, capture_output=True,
+                             text=True, timeout=300)
+        assert run.returncode == 0, block + run.stderr[-3000:]
+        assert run.stdout.strip(), block
+
+
+def test_cli_export_writes_the_folder_and_refuses_a_foreign_one_in_one_line(pipes, tmp_path, capsys):
+    from nlp_tasks.cli import main as cli
+
+    model_dir = pipes["sentiment"].save(tmp_path / "model")
+    out = tmp_path / "sentiment-onnx"
+    assert cli.main(["sentiment", "export", str(model_dir), "--format", "onnx", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"as onnx to {out}" in printed and "classify_ids" in printed
+    assert (out / "classify_ids.onnx").is_file() and (out / "export.json").is_file()
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me", encoding="utf-8")
+    assert cli.main(["sentiment", "export", str(model_dir), "--out", str(foreign)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("error: ") and "not written by nlp-tasks" in err
+    assert os.listdir(foreign) == ["notes.txt"]
+    assert cli.main(["sentiment", "export", str(tmp_path / "no-model"), "--out", str(tmp_path / "x")]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
