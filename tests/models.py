@@ -50,7 +50,7 @@ def trained_models(root: Path) -> dict[str, Path]:
     sentiment = SentimentPipeline(SentimentConfig(units=8, embedding_dim=8, epochs=40, batch_size=5, **fast))
     sentiment.fit(REVIEWS * 2, REVIEWS, verbose=0)
     lm = LanguageModelPipeline(LanguageModelConfig(mode="lines", cell="lstm", units=32, layers=2, epochs=15,
-                                                   batch_size=5, **fast))
+                                                   batch_size=5, **{**fast, "learning_rate": 0.02}))
     lm.fit(LINES * 4, LINES, verbose=0)
     chorale = [[60, 64, 67], [62, 65, 69], [64, 67, 72], [60, 64, 67]] * 4
     music = MusicPipeline(MusicConfig(units=16, layers=2, epochs=20, **fast))

@@ -176,7 +176,8 @@ def test_language_model_exports_score_and_generate_like_the_pipeline(pipes, expo
         tokens = out[f"charlm-{fmt}-greedy/tokens"].tolist()
         text = "".join("\n" if t == EOS_ID else lm.vocab.id_to_token(t) for t in tokens)
         assert "ab" + text == greedy, fmt
-    assert descriptions["charlm", "onnx"]["state_size"] == 2 * 2 * 8  # two LSTM layers: a<t> and c<t> each
+    assert lm.config.cell == "lstm" and lm.config.layers == 2
+    assert descriptions["charlm", "onnx"]["state_size"] == 2 * 2 * lm.config.units  # two LSTM layers: a<t>, c<t> each
 
 
 def test_music_exports_score_and_generate_like_the_pipeline(pipes, exported):
