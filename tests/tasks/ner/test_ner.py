@@ -115,7 +115,11 @@ def cli(*args):
                           cwd=ROOT, timeout=300)
 
 
-def test_cli_train_evaluate_predict(tmp_path, shared_data):
+def test_cli_train_evaluate_predict(tmp_path, shared_data, capsys):
+    """Training in a process of its own, as a user runs it (nothing on stderr); evaluate and the
+    forms of predict through the same program in this process (no TensorFlow start each)."""
+    from nlp_tasks.cli.main import main
+
     lines = (shared_data / "conll2003" / "train.txt").read_text(encoding="utf-8").splitlines()[:400]
     train = tmp_path / "train.txt"
     train.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -125,14 +129,18 @@ def test_cli_train_evaluate_predict(tmp_path, shared_data):
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     assert 0 <= json.loads(result.stdout)["test"]["f1"] <= 1
-    result = cli("evaluate", str(out), "--data", str(train))
-    assert result.returncode == 0 and "FB1" in result.stdout and "processed" in result.stdout
-    result = cli("predict", str(out), "Harry Potter and Hermione Granger invented a new spell.", "--json")
-    assert result.returncode == 0 and "entities" in json.loads(result.stdout)[0]
-    result = cli("predict", str(out), "--input", str(train), "--conll")
-    assert result.returncode == 0 and len(result.stdout.split("\n\n")) > 5
-    result = cli("predict", str(out), "EU rejects German call", "--format", "tags")
-    assert result.returncode == 0 and result.stdout.startswith("EU/")
+
+    def run(*args):
+        code = main(["ner", *args])
+        printed = capsys.readouterr()
+        assert code == 0, printed.err
+        return printed.out
+
+    assert all(word in run("evaluate", str(out), "--data", str(train)) for word in ("FB1", "processed"))
+    assert "entities" in json.loads(run("predict", str(out), "Harry Potter and Hermione Granger invented a new "
+                                        "spell.", "--json"))[0]
+    assert len(run("predict", str(out), "--input", str(train), "--conll").split("\n\n")) > 5
+    assert run("predict", str(out), "EU rejects German call", "--format", "tags").startswith("EU/")
 
 
 @pytest.mark.parametrize("args, message", [

@@ -180,7 +180,7 @@ def cli(*args):
                           text=True, cwd=ROOT, timeout=300)
 
 
-def test_cli_train_evaluate_predict(tmp_path, shared_data):
+def test_cli_train_evaluate_predict(tmp_path, shared_data, capsys):
     train = tmp_path / "train.txt"
     train.write_text("\n".join(f"{label} {text}" for text, label in sst_sample(shared_data, "train", 120)),
                      encoding="utf-8")
@@ -190,11 +190,12 @@ def test_cli_train_evaluate_predict(tmp_path, shared_data):
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     assert json.loads(result.stdout)["test"]["examples"] == 120
-    result = cli("evaluate", str(out), "--data", str(train), "--png", str(tmp_path / "cm.png"))
-    assert result.returncode == 0, result.stderr
-    assert "macro F1" in result.stdout and (tmp_path / "cm.png").read_bytes()[:4] == b"\x89PNG"
-    result = cli("predict", str(out), "what a film", "--json")
-    assert result.returncode == 0 and json.loads(result.stdout)[0]["text"] == "what a film"
+    from nlp_tasks.cli.main import main  # evaluate and predict in this process: no TensorFlow start each
+
+    assert main(["sentiment", "evaluate", str(out), "--data", str(train), "--png", str(tmp_path / "cm.png")]) == 0
+    assert "macro F1" in capsys.readouterr().out and (tmp_path / "cm.png").read_bytes()[:4] == b"\x89PNG"
+    assert main(["sentiment", "predict", str(out), "what a film", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["text"] == "what a film"
 
 
 @pytest.mark.parametrize("args, message", [
