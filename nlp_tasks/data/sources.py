@@ -29,7 +29,8 @@ from nlp_tasks.io.files import check_file, open_file, read_bytes  # noqa: F401 -
 DATASET_FOLDER_SUFFIXES = (".csv", ".tsv", ".json", ".jsonl", ".ndjson", ".parquet", ".arrow", ".txt")
 HUB_TIMEOUT = 2.0  # seconds to wait for a connection to the hub before calling it unreachable
 _HUB_NAME = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?(:[\w.\[\]%:+-]+)?")
-_FILE_SUFFIXES = {".txt", ".csv", ".tsv", ".json", ".jsonl", ".ndjson", ".conll", ".iob", ".bio", ".mid", ".midi"}
+_FILE_SUFFIXES = {".txt", ".csv", ".tsv", ".json", ".jsonl", ".ndjson", ".conll", ".iob", ".bio", ".mid", ".midi",
+                  ".dict"}
 
 
 def looks_like_hub_name(source: str) -> bool:
