@@ -3,8 +3,8 @@
 The shared core. Nothing in this package knows about NER, sentiment, text corpora or music:
 
 - :mod:`nlp_tasks.text.vocab`      Vocabulary and tokenizers (word and character level).
-- :mod:`nlp_tasks.layers`     our own RNN / GRU / minimal GRU / LSTM cells as Keras layers.
-- :mod:`nlp_tasks.reference`  the NumPy forward pass and BPTT the layers are tested against.
+- :mod:`nlp_tasks.layers`     our own RNN / GRU / minimal GRU / LSTM cells, attention, as Keras layers.
+- :mod:`nlp_tasks.reference`  the NumPy forward passes and BPTT the layers are tested against.
 - :mod:`nlp_tasks.pipeline`   the Pipeline base class every task builds on.
 - :mod:`nlp_tasks.errors`     :class:`UserError`, the one error type for user mistakes.
 

@@ -1,5 +1,5 @@
 """Our own recurrent layers (Keras 3): cells, the fast sequence layer, weight conversion,
-the CRF and NADE output layers, word dropout.
+the CRF and NADE output layers, attention over an encoder's outputs, word dropout.
 
 >>> import keras
 >>> from nlp_tasks.layers import GRUCell, Recurrent
@@ -13,6 +13,7 @@ from nlp_tasks.runtime import import_tensorflow
 
 import_tensorflow()  # quiet start-up, before Keras pulls TensorFlow in
 
+from nlp_tasks.layers.attention import ATTENTION_KINDS, Attention  # noqa: E402
 from nlp_tasks.layers.cells import (  # noqa: E402
     INITIAL_STATE_MODES,
     GRUCell,
@@ -29,6 +30,8 @@ from nlp_tasks.layers.recurrent import CELL_TYPES, Recurrent, keras_builtin_laye
 from nlp_tasks.layers.word_dropout import WordDropout  # noqa: E402
 
 __all__ = [
+    "ATTENTION_KINDS",
+    "Attention",
     "CRF",
     "crf_loss",
     "AttentionPooling",

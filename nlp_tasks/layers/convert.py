@@ -1,4 +1,4 @@
-"""Move weights between our cells, Keras' built-in layers and the NumPy reference.
+"""Move weights between our cells (and attention), Keras' built-in layers and the NumPy reference.
 
 Keras stores ``kernel`` (n_x, G*units) and ``recurrent_kernel`` (units, G*units) for row
 vectors; we store the course's stacked ``W = [W_a | W_x]`` of shape (G*units, units + n_x).
@@ -74,3 +74,12 @@ def reference_kind(cell) -> str:
     if name not in kinds:
         raise UserError(f"no reference equations for {name}")
     return kinds[name]
+
+
+def attention_to_reference(layer) -> dict[str, np.ndarray]:
+    """The reference's attention parameters from a built :class:`~nlp_tasks.layers.Attention`: its
+    row-vector kernels transposed to act on columns (``Wq, Wh, b, v`` or ``W``)."""
+    if layer.kind == "additive":
+        return {"Wq": np.asarray(layer.query_kernel.numpy()).T, "Wh": np.asarray(layer.key_kernel.numpy()).T,
+                "b": np.asarray(layer.bias.numpy())[:, None], "v": np.asarray(layer.score_kernel.numpy())[:, None]}
+    return {"W": np.asarray(layer.key_kernel.numpy()).T}

@@ -1,15 +1,10 @@
-"""NumPy forward pass and backpropagation through time (BPTT), written out literally.
+"""The recurrent cells, BPTT over a sequence, and the softmax / sigmoid output with its loss.
 
-This is the readable derivation of every recurrent cell in :mod:`nlp_tasks.layers` and the
-oracle the Keras layers are tested against. It uses the course's conventions:
-
-- column vectors: ``x`` has shape ``(n_x, m, T_x)`` (features, examples, time steps) and the
-  activations ``a`` have shape ``(n_a, m, T_x)``;
-- each gate's weights ``W_g`` have shape ``(n_a, n_a + n_x)`` and act on the stacked column
-  ``[a<t-1>; x<t>]``; biases ``b_g`` have shape ``(n_a, 1)``;
-- parameters live in a dict: ``Wa, ba`` (Elman RNN); ``Wu, bu, Wr, br, Wc, bc`` and, for the
-  reset-after GRU, ``bcr`` (GRU); ``Wu, bu, Wc, bc`` (minimal GRU); ``Wu, bu, Wf, bf, Wc, bc,
-  Wo, bo`` (LSTM).
+Column vectors, as in :mod:`nlp_tasks.reference`: ``x`` (n_x, m, T_x), ``a`` (n_a, m, T_x); each
+gate's ``W_g`` (n_a, n_a + n_x) acts on the stacked column ``[a<t-1>; x<t>]``, biases ``b_g`` are
+(n_a, 1). Parameters live in a dict: ``Wa, ba`` (Elman RNN); ``Wu, bu, Wr, br, Wc, bc`` and, for
+the reset-after GRU, ``bcr`` (GRU); ``Wu, bu, Wc, bc`` (minimal GRU); ``Wu, bu, Wf, bf, Wc, bc,
+Wo, bo`` (LSTM).
 
 A cell's forward step takes ``(x<t>, state<t-1>)`` and returns ``(state<t>, cache)``; ``state``
 is the tuple ``(a,)``, or ``(a, c)`` for the LSTM. Its backward step takes the gradient of the
@@ -17,8 +12,6 @@ loss with respect to ``state<t>`` and the cache, and returns the gradients with 
 ``x<t>``, ``state<t-1>`` and the parameters. :func:`forward` and :func:`backward` run them over
 a sequence; :func:`loss_and_gradients` adds a softmax or sigmoid output layer
 ``ŷ<t> = g(W_y a<t> + b_y)`` and the cross-entropy loss summed over time steps and examples.
-:func:`nade_forward` / :func:`nade_backward` do the same for the NADE output layer
-(:mod:`nlp_tasks.layers.nade`): a frame's log-likelihood key by key, and its gradients.
 """
 
 from __future__ import annotations
@@ -261,91 +254,3 @@ def loss_and_gradients(kind, x, y, state0, params, output="softmax", **options):
     dx, dstate0, cell_grads = backward(kind, da, caches, cell_params, **options)
     grads.update(cell_grads, x=dx, state0=dstate0)
     return loss, grads
-
-
-# --------------------------------------------------------------------------- NADE
-def log_sigmoid(z):
-    """log σ(z), computed without overflow: -log(1 + e^-z)."""
-    return -np.logaddexp(0.0, -z)
-
-
-def nade_forward(v, bv, bh, W, V, uniforms=None, temperature=1.0):
-    """log P(v) of binary frames under a NADE, one key at a time (nlp_tasks.layers.nade).
-
-    Column vectors: ``v`` (D, m) frames, ``bv`` (D, m) and ``bh`` (n_h, m) the biases (one
-    column per example: in RNN-NADE they differ per time step), ``W`` (n_h, D) and ``V`` (D, n_h)::
-
-        a_d = b_h + W[:, :d] v[:d]        h_d = σ(a_d)
-        p_d = σ(b_v[d] + V[d] h_d)        log P(v) = Σ_d v_d log p_d + (1 - v_d) log(1 - p_d)
-
-    With ``uniforms`` (D, m) the frames are drawn instead: ``v_d = [u_d < σ(z_d / temperature)]``
-    in the order d = 0..D-1, and ``v`` is ignored (pass None). Returns ``(log P (m,), v, cache)``.
-    """
-    sampling = uniforms is not None
-    D, m = (uniforms if sampling else v).shape
-    v = np.zeros((D, m)) if sampling else v
-    a = bh.copy()  # a_0 = b_h: no key below the first
-    ll, cache = np.zeros(m), []
-    for d in range(D):
-        h = sigmoid(a)  # (n_h, m)
-        z = bv[d] + V[d] @ h  # (m,)
-        if sampling:
-            v[d] = uniforms[d] < sigmoid(z / temperature)
-        ll += v[d] * log_sigmoid(z) + (1.0 - v[d]) * log_sigmoid(-z)
-        cache.append((h, z))
-        a = a + np.outer(W[:, d], v[d])  # key d now counts for the keys above it
-    return ll, v, cache
-
-
-def nade_backward(v, cache, W, V):
-    """Gradients of Σ_examples log P(v) with respect to ``bv``, ``bh``, ``W`` and ``V``.
-
-    With g_d = v_d - p_d (the derivative of the log-likelihood by z_d) and δ_d = (g_d V[d]) ⊙
-    h_d ⊙ (1 - h_d) (by a_d): dbv[d] = g_d, dV[d] = Σ_m g_d h_d, dbh = Σ_d δ_d, and
-    dW[:, k] = Σ_m v_k Σ_{d>k} δ_d, since key k enters a_d for every key d above it.
-    """
-    D, m = v.shape
-    grads = {"bv": np.zeros((D, m)), "bh": np.zeros((W.shape[0], m)), "W": np.zeros_like(W), "V": np.zeros_like(V)}
-    above = np.zeros((W.shape[0], m))  # Σ_{d' > d} δ_d'
-    for d in reversed(range(D)):
-        h, z = cache[d]
-        g = v[d] - sigmoid(z)  # (m,)
-        grads["bv"][d] = g
-        grads["V"][d] = h @ g
-        grads["W"][:, d] = above @ v[d]
-        above += (V[d][:, None] * g) * h * (1.0 - h)
-    grads["bh"] = above
-    return grads
-
-
-# --------------------------------------------------------------------------- clipping
-def clip_by_value(grads, max_value):
-    """Clip every gradient entry into [-max_value, max_value] (the course's ``clip``)."""
-    return {k: np.clip(v, -max_value, max_value) for k, v in grads.items()}
-
-
-def clip_by_norm(grads, max_norm):
-    """Rescale all gradients together when their global L2 norm exceeds ``max_norm``.
-
-    Unlike clipping by value this keeps the gradient's direction (Pascanu et al. 2013).
-    """
-    norm = np.sqrt(sum(float(np.sum(g**2)) for g in grads.values()))
-    scale = max_norm / norm if norm > max_norm else 1.0
-    return {k: v * scale for k, v in grads.items()}
-
-
-def numerical_gradient(f, value, eps=1e-6):
-    """Central finite differences of the scalar function ``f()`` with respect to the array
-    ``value`` (changed in place, then restored): (f(v + eps) - f(v - eps)) / 2 eps per entry."""
-    grad = np.zeros_like(value)
-    it = np.nditer(value, flags=["multi_index"])
-    for _ in it:
-        i = it.multi_index
-        old = value[i]
-        value[i] = old + eps
-        plus = f()
-        value[i] = old - eps
-        minus = f()
-        value[i] = old
-        grad[i] = (plus - minus) / (2 * eps)
-    return grad
