@@ -285,7 +285,11 @@ class Searcher:
         eos_id: the token that ends a hypothesis (never in ``ids``).
         step_returns: ``"logits"`` or ``"log_probs"``.
         banned_ids: ids never produced (``<pad>``, ``<unk>``, ``<bos>``).
-        jit_compile: compile the search with XLA.
+        jit_compile: compile the search with XLA. Off by default: XLA compiles it and gives the same
+            hypotheses (tests), but on CPU it sorts float64 for ``top_k`` (no fast path as for
+            float32): 256 sources, beam 5, 20 steps of a small attention LSTM took 0.40 s against
+            0.15 s without XLA (2 CPU cores). XLA may also reorder a float32 step's arithmetic, which
+            can swap hypotheses whose scores tie to float32 precision.
     """
 
     def __init__(self, step: Callable, start_id: int, eos_id: int, *, step_returns: str = "logits",
