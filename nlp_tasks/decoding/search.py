@@ -47,8 +47,8 @@ log-probability per token; the course's heuristic is 0.7, our default.
 log-softmax, so the reported log-probabilities stay the model's own (not renormalised). A score
 that is NaN (a model that overflowed) counts as -inf, an impossible token, so it can never win
 (:func:`nlp_tasks.decoding.sampling.graph_tempered_logits` learned the same lesson); a +inf
-logit counts as 1e300 as in sampling. A source whose every continuation is impossible gets fewer
-hypotheses than ``nbest``, possibly none.
+logit counts as 1e300 as in sampling, a +inf log-probability as -inf. A source whose every
+continuation is impossible gets fewer hypotheses than ``nbest``, possibly none.
 
 :func:`greedy_decode` and :func:`beam_decode` are graph code (call them inside a ``tf.function``);
 :class:`Searcher` compiles them once per shape and answers plain Python :class:`Hypothesis` lists.
@@ -130,7 +130,8 @@ def _check_ids(start_id, eos_id, banned_ids, step_returns) -> tuple[int, ...]:
 # ---------------------------------------------------------------------- graph code
 def step_log_probs(scores, step_returns: str = "logits", banned_ids=(), eos_id: int | None = None):
     """A step's ``scores (n, V)`` as float64 log-probabilities: log-softmax of logits, NaN -> -inf
-    (impossible), +inf logits -> 1e300, banned ids -> -inf (after the softmax)."""
+    (impossible), +inf logits -> 1e300, +inf log-probabilities -> -inf, banned ids -> -inf (after
+    the softmax)."""
     import tensorflow as tf
 
     x = tf.cast(scores, tf.float64)
