@@ -34,7 +34,7 @@ class G2PConfig(TrainSettings):
                                 choices=LEVELS)
     lower: bool = setting(True, "Lower-case the source (CMUdict's words are case-free).")
     beam: int = setting(5, "Beam width when predicting and evaluating (1: greedy).", low=1, high=MAX_BEAM)
-    length_penalty: float = setting(0.6, "Beam search ranks by log P / length ** this (0: no normalisation).",
+    length_penalty: float = setting(0.7, "Beam search ranks by log P / length ** this (0: by probability alone).",
                                     low=0, high=10)
     max_output: int = setting(60, "Output symbols per word at most.", low=1, high=MAX_OUTPUT)
     epochs: int = train_default("epochs", 30)
