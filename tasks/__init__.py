@@ -1,4 +1,4 @@
-"""The four built-in tasks, one package each, registered with the core's registry when this
+"""The five built-in tasks, one package each, registered with the core's registry when this
 package is imported.
 
 Each line names, as ``"module:attribute"`` strings, the task's :class:`~nlp_tasks.pipeline.Pipeline`
@@ -32,3 +32,5 @@ register("charlm", _entry("charlm", "LanguageModelPipeline",
                           "Language models (characters or words): train, sample novel text, score sentences."))
 register("music", _entry("music", "MusicPipeline",
                          "Music generation (one-to-many): polyphonic piano rolls, MIDI in and out."))
+register("g2p", _entry("g2p", "G2PPipeline",
+                       "Grapheme-to-phoneme (many-to-many, T_x != T_y): a word -> its n best pronunciations."))

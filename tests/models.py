@@ -6,8 +6,8 @@ Two kinds, each a ``{task: saved folder}`` mapping; a new task adds its recipe t
   not matter: the fault cases, the contract test, "another task's model". Music also has an
   untrained NADE model (``music-nade``).
 - :func:`trained_models`: models that have learnt something (entities found, a clear sentiment,
-  text and music with some shape), for the server's tests, the export tests and the README's
-  screenshot: under a minute. The language model is a two-layer LSTM and the music model has two
+  text and music with some shape, pronunciations by a made-up rule), for the server's tests, the
+  export tests and the README's screenshot: under a minute. The language model is a two-layer LSTM and the music model has two
   layers, so that exports carry every kind of recurrent state.
 
 ``tests/conftest.py`` builds each kind once per session (its ``models`` and ``trained_models``
@@ -22,6 +22,16 @@ PEOPLE = ["Harry Potter", "Hermione Granger", "Peter Smith", "Anna Berg"]
 PLACES = ["Paris", "London", "Berlin", "Rome"]
 REVIEWS = [("a wonderful , moving film", "4"), ("a good film", "3"), ("an ordinary film", "2"),
            ("a dull film", "1"), ("an awful , boring mess", "0")]
+SOUNDS = {"b": "B", "d": "D", "k": "K", "m": "M", "s": "S", "t": "T", "a": "AE1", "i": "IH1", "o": "AA1"}
+
+
+def pronounce(word: str) -> str:
+    """A made-up rule: one phoneme per letter, but "sh" is one phoneme (so T_x != T_y)."""
+    return " ".join(["SH", *pronounce(word[2:]).split()] if word.startswith("sh") else
+                    [SOUNDS[word[0]], *pronounce(word[1:]).split()]) if word else ""
+
+
+LEXICON = {w: pronounce(w) for w in [a + v + c for a in ("b", "d", "k", "m", "sh") for v in "aio" for c in "dkmst"]}
 LINES = ["the cat sat on the mat.", "the dog ran to the park.", "a bird sang in the tree.",
          "the sun was warm and bright.", "we walked along the river."]
 
@@ -55,8 +65,13 @@ def trained_models(root: Path) -> dict[str, Path]:
     chorale = [[60, 64, 67], [62, 65, 69], [64, 67, 72], [60, 64, 67]] * 4
     music = MusicPipeline(MusicConfig(units=16, layers=2, epochs=20, **fast))
     music.fit([chorale] * 4, [chorale], verbose=0)
+    from tasks.g2p import G2PConfig, G2PPipeline
+
+    g2p = G2PPipeline(G2PConfig(units=24, layers=1, embedding_dim=16, epochs=40, batch_size=8, dropout=0.0,
+                                beam=3, **{**fast, "learning_rate": 0.02}))
+    g2p.fit(LEXICON, LEXICON, verbose=0)
     return {"ner": ner.save(root / "ner"), "sentiment": sentiment.save(root / "sentiment"),
-            "charlm": lm.save(root / "charlm"), "music": music.save(root / "music")}
+            "charlm": lm.save(root / "charlm"), "music": music.save(root / "music"), "g2p": g2p.save(root / "g2p")}
 
 
 def tiny_models(root: Path) -> dict[str, Path]:
@@ -80,7 +95,12 @@ def tiny_models(root: Path) -> dict[str, Path]:
     # pass over a 50,000-step piece need gigabytes, which the chunked evaluation must avoid (38.5).
     music_nade = MusicPipeline(MusicConfig(units=4, head="nade", nade_units=32))
     music_nade.build_model()
-    return {"sentiment": sentiment.save(root / "sentiment"), "charlm": lm.save(root / "charlm"),
+    from tasks.g2p import G2PConfig, G2PPipeline
+
+    g2p = G2PPipeline(G2PConfig(units=4, layers=1, embedding_dim=4, epochs=1, beam=2))
+    g2p.fit({"kit": "K IH1 T", "tad": "T AE1 D", "dim": "D IH1 M"}, verbose=0)
+    return {"g2p": g2p.save(root / "g2p"), "sentiment": sentiment.save(root / "sentiment"),
+            "charlm": lm.save(root / "charlm"),
             "ner": ner.save(root / "ner"), "music": music.save(root / "music"),
             "music-nade": music_nade.save(root / "music-nade")}
 

@@ -69,8 +69,12 @@ class G2PPipeline(Pipeline):
 
     # ------------------------------------------------------------------ data
     def lexicon(self, source, split: str | None = None) -> dict[str, list[tuple[str, ...]]]:
-        """``{word: [pronunciation, ...]}`` of a data option, read with this model's settings."""
+        """``{word: [pronunciation, ...]}`` of a data option, read with this model's settings; or
+        such a mapping given in Python (a pronunciation: its symbols, or one string of them
+        separated by spaces), checked and stripped of stress as the model says."""
         cfg = self.config
+        if isinstance(source, dict):
+            return _given_lexicon(source, cfg.stress)
         lexicon = gd.read_lexicon(source, split, stress=cfg.stress, source_level=cfg.source_level,
                                   target_level=cfg.target_level)
         if not lexicon:
@@ -234,8 +238,32 @@ class G2PPipeline(Pipeline):
         report.update(seconds=seconds, words_per_second=len(words) / seconds if seconds > 0 else None)
         return report
 
-    def evaluate(self, data, split: str = "test") -> dict:
-        """WER and PER of ``data`` (a lexicon, or ``builtin:cmudict`` whose ``split`` part is read)."""
+    def evaluate(self, data, split: str = "test", beam: int | None = None) -> dict:
+        """WER and PER of ``data`` (a lexicon, or ``builtin:cmudict`` whose ``split`` part is read),
+        decoded with ``beam`` (default: the model's)."""
         self.require_model()
         lexicon = self.lexicon(data, split if str(data) == gd.BUILTIN else None)
-        return self.score_lexicon(lexicon)
+        return self.score_lexicon(lexicon, beam=beam)
+
+
+def _given_lexicon(lexicon: dict, stress: str) -> dict[str, list[tuple[str, ...]]]:
+    """A lexicon given in Python, as the readers would give it; one-line errors otherwise."""
+    out = {}
+    for word, targets in lexicon.items():
+        if not isinstance(word, str) or not word.strip():
+            raise UserError(f"a lexicon's words must be non-empty strings, got {word!r}"[:200])
+        if isinstance(targets, (str, tuple)):
+            targets = [targets]
+        pronunciations = []
+        for target in targets:
+            symbols = tuple(target.split()) if isinstance(target, str) else tuple(target)
+            if not symbols or not all(isinstance(x, str) and x and not any(c.isspace() for c in x) for x in symbols):
+                raise UserError(f"word {word[:60]!r}: a pronunciation must be symbols without spaces, got {target!r}"
+                                [:300])
+            symbols = strip_stress(symbols) if stress == "strip" else symbols
+            if symbols not in pronunciations:
+                pronunciations.append(symbols)
+        if not pronunciations:
+            raise UserError(f"word {word[:60]!r} has no pronunciation")
+        out[word] = pronunciations
+    return out

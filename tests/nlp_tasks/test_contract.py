@@ -20,6 +20,7 @@ EXAMPLES = {
     "sentiment": {"predict": ["good film", "bad film"], "requests": {"sentiment": {"texts": ["good film"]}}},
     "charlm": {"predict": ["abc", "cab"], "requests": {"score": {"text": "abc"}, "sample": {"length": 5, "seed": 1}}},
     "music": {"predict": [[[60], [62, 65], [64]]], "requests": {"generate": {"steps": 3, "seed": 1, "format": "json"}}},
+    "g2p": {"predict": ["kit", "dim"], "requests": {"pronounce": {"words": ["kit"], "nbest": 2}}},
 }
 
 
