@@ -7,8 +7,8 @@ Two kinds, each a ``{task: saved folder}`` mapping; a new task adds its recipe t
   untrained NADE model (``music-nade``).
 - :func:`trained_models`: models that have learnt something (entities found, a clear sentiment,
   text and music with some shape, pronunciations by a made-up rule), for the server's tests, the
-  export tests and the README's screenshot: under a minute. The language model is a two-layer LSTM and the music model has two
-  layers, so that exports carry every kind of recurrent state.
+  export tests and the README's screenshot: under a minute. The language model is a two-layer
+  LSTM and the music model has two layers, so that exports carry every kind of recurrent state.
 
 ``tests/conftest.py`` builds each kind once per session (its ``models`` and ``trained_models``
 fixtures): once in all, not once per pytest-xdist worker. Tests that change a model copy it first.
