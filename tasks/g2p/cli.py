@@ -77,7 +77,7 @@ def predict(model_dir, texts, input_file, nbest, beam, as_json):
 
     words = options.texts_from(texts, input_file, "pronounce")
     pipe = G2PPipeline.load(model_dir)
-    results = pipe.predict(words, nbest=nbest, beam=max(beam or pipe.config.beam, nbest))
+    results = pipe.predict(words, nbest=nbest, beam=beam if beam is not None else max(pipe.config.beam, nbest))
     if as_json:
         click.echo(json.dumps(results, indent=2, ensure_ascii=False))
         return
