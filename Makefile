@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: demo test test-fast bench bench-cells bench-speed bench-ner bench-sentiment bench-charlm bench-music bench-export bench-serve clean
+.PHONY: demo test test-fast bench bench-cells bench-speed bench-ner bench-sentiment bench-charlm bench-music bench-export bench-serve bench-g2p clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,7 +39,7 @@ test-fast: $(VENV)/.installed-test
 	$(PYTEST) -m "not slow and not server and not browser"
 
 # Benchmarks write benchmarks/RESULTS.md and benchmarks/results/*.json (minutes to an hour each).
-bench: bench-cells bench-speed bench-ner bench-sentiment bench-charlm bench-music bench-export bench-serve
+bench: bench-cells bench-speed bench-ner bench-sentiment bench-charlm bench-music bench-export bench-serve bench-g2p
 
 bench-cells: $(VENV)/.installed-bench
 	$(PY) benchmarks/cells.py
@@ -65,6 +65,9 @@ bench-export: $(VENV)/.installed-bench
 
 bench-serve: $(VENV)/.installed-bench
 	$(PY) benchmarks/serve.py
+
+bench-g2p: $(VENV)/.installed-bench
+	$(PY) benchmarks/g2p.py
 
 clean:
 	rm -rf $(VENV) demo-output *.egg-info .pytest_cache .hypothesis
