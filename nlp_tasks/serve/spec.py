@@ -40,7 +40,7 @@ class Limits(Config):
     16 bits) and render in about a second even with every key sounding."""
 
     max_body_bytes: int = setting(1_000_000, "Largest request body.", low=1)
-    max_texts: int = setting(256, "Texts (or token lists) in one request.", low=1)
+    max_texts: int = setting(256, "Texts (or token lists, or words to pronounce) in one request.", low=1)
     max_tokens: int = setting(20_000, "Tokens in one request, all its texts together.", low=1)
     max_length: int = setting(2_000, "Generated tokens (language model) or time steps (music) in one request.",
                               low=1)
