@@ -133,6 +133,24 @@ def test_pronounce_matches_the_pipeline(client, pipes):
     assert all(0 < p["probability"] <= 1 and p["finished"] for p in best)
 
 
+def test_pronounce_batches_requests_of_other_beams_and_nbest(pipes):
+    """The words of several requests in one ``run`` (the worker's batch): each beam width searched
+    once, each word cut to its own ``nbest``, every answer as if its request ran alone (but for
+    float32 noise: a batch of another size rounds differently)."""
+    from nlp_tasks.serve.spec import Limits
+    from tasks.g2p.serve import PronounceBody
+
+    pipe = pipes["g2p"]
+    op = pipe.serve_spec().operations[0]
+    bodies = [{"words": ["kit", "dot"], "nbest": 2}, {"word": "shim", "beam": 1}, {"words": ["bad"], "nbest": 3},
+              {"words": ["mask"], "beam": 2, "nbest": 2}]
+    items = [op.items(PronounceBody(**body), Limits()) for body in bodies]
+    results = op.run([item for one in items for item in one])
+    expected = [pipe.predict(b.get("words") or [b["word"]], nbest=b.get("nbest", 1), beam=b.get("beam"))
+                for b in bodies]
+    assert same_pronunciations(results, [r for one in expected for r in one])
+
+
 def test_music_as_midi_wav_and_json(client, pipes):
     import mido
     import numpy as np
