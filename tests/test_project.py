@@ -49,10 +49,10 @@ def test_atomic_write_keeps_the_old_file_on_failure(tmp_path):
 
 
 def test_registry_entries_resolve():
-    assert sorted(registry.entries()) == ["charlm", "music", "ner", "sentiment"]
+    assert sorted(registry.entries()) == ["charlm", "g2p", "music", "ner", "sentiment"]
     for name, entry in registry.entries().items():
         assert registry.pipeline_class(name).task == name
-        assert registry.resolve(entry.cli) is not None
+        assert registry.resolve(entry.cli) is not None and registry.resolve(entry.serve) is not None
     with pytest.raises(UserError, match="unknown task"):
         registry.pipeline_class("no-such-task")
 

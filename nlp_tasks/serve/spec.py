@@ -34,17 +34,20 @@ class Limits(Config):
     The work of one request, which the size limits allow one by one but not all together (10,000
     samples of 2,000 tokens; 2,000 steps at 4 bpm are 8 hours of audio), is bounded so that a
     laptop answers within seconds: tokens through the model, samples (or beam hypotheses) x
-    (prime + length), 50 samples of 2,000 tokens in one compiled loop; and seconds of WAV audio
+    (prime + length), 50 samples of 2,000 tokens in one compiled loop; words x beam width x the
+    model's longest output for a pronunciation request (g2p); and seconds of WAV audio
     for music, (primer + steps) / steps per quarter x 60 / tempo: 5 minutes are 13 MB (22,050 Hz,
     16 bits) and render in about a second even with every key sounding."""
 
     max_body_bytes: int = setting(1_000_000, "Largest request body.", low=1)
-    max_texts: int = setting(256, "Texts (or token lists) in one request.", low=1)
+    max_texts: int = setting(256, "Texts (or token lists, or words to pronounce) in one request.", low=1)
     max_tokens: int = setting(20_000, "Tokens in one request, all its texts together.", low=1)
     max_length: int = setting(2_000, "Generated tokens (language model) or time steps (music) in one request.",
                               low=1)
     max_sample_tokens: int = setting(100_000, "Tokens one language-model sample request runs through the model: "
                                      "samples (or beam width) x (prime + length).", low=1)
+    max_decode_tokens: int = setting(100_000, "Output tokens one pronunciation (g2p) request may decode: words x beam "
+                                     "width x the model's longest output (max_output).", low=1)
     max_audio_seconds: int = setting(300, "Seconds of WAV audio one music request renders.", low=1)
     max_header_bytes: int = setting(65_536, "Request line and headers of one request (431 beyond).", low=1)
     max_batch: int = setting(64, "Texts in one model call when concurrent requests are batched.", low=1)
@@ -82,21 +85,22 @@ class ServeSpec:
     info: dict = dataclasses.field(default_factory=dict)
 
 
-def texts_of(text, texts, limits: Limits, count_tokens: Callable[[str], int]) -> list[str]:
+def texts_of(text, texts, limits: Limits, count_tokens: Callable[[str], int], one: str = "text",
+             many: str = "texts") -> list[str]:
     """The texts of a ``{"text": ...}`` or ``{"texts": [...]}`` body, each non-empty, within the
-    limits on texts and tokens."""
+    limits on texts and tokens; ``one`` and ``many`` name the fields (``"word"``, ``"words"``)."""
     if (text is None) == (texts is None):
-        raise UserError("give either 'text' (a string) or 'texts' (a list of strings)")
+        raise UserError(f"give either '{one}' (a string) or '{many}' (a list of strings)")
     found = [text] if texts is None else list(texts)
     if not found:
-        raise UserError("'texts' is empty: give at least one text")
+        raise UserError(f"'{many}' is empty: give at least one {one}")
     if len(found) > limits.max_texts:
-        raise OverLimit(f"{len(found):,} texts in one request, more than the limit of {limits.max_texts:,} "
+        raise OverLimit(f"{len(found):,} {many} in one request, more than the limit of {limits.max_texts:,} "
                         "(--max-texts)")
-    for i, one in enumerate(found, start=1):
-        if not one.strip():
-            raise UserError("text is empty" if texts is None else f"text {i} is empty")
-    check_tokens(sum(count_tokens(one) for one in found), limits)
+    for i, item in enumerate(found, start=1):
+        if not item.strip():
+            raise UserError(f"{one} is empty" if texts is None else f"{one} {i} is empty")
+    check_tokens(sum(count_tokens(item) for item in found), limits)
     return found
 
 
@@ -115,6 +119,7 @@ def check_range(name: str, value, low, high, option: str = "") -> None:
         raise error(f"{name} must be from {low:,} to {high:,}{limit}, got {value!r}")
 
 
-def one_or_many(body, results: list) -> Any:
-    """A single ``text`` (or ``tokens``) gets its result; ``texts`` gets ``{"results": [...]}``."""
-    return {"results": results} if getattr(body, "texts", None) is not None else results[0]
+def one_or_many(body, results: list, many: str = "texts") -> Any:
+    """A single ``text`` (or ``tokens``) gets its result; ``texts`` (the field ``many``) gets
+    ``{"results": [...]}``."""
+    return {"results": results} if getattr(body, many, None) is not None else results[0]

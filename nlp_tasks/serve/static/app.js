@@ -117,6 +117,55 @@ const tasks = {
       card.querySelector(".result").replaceChildren(canvas, audio, facts);
     },
   },
+  g2p: {
+    setup(model, card) {
+      card.inputs = {
+        words: field(card, "words", "words", "", true),
+        nbest: field(card, "nbest", "n best", Math.min(3, model.info.beam)),
+        beam: field(card, "beam", "beam", ""),
+      };
+      card.inputs.words.placeholder = "blank: the words of the text";
+      const button = el("button", {type: "button", className: "small"}, "Pronounce");
+      button.addEventListener("click", async () => {  // this card alone
+        button.disabled = true;
+        card.dataset.state = "running";
+        try {
+          await tasks.g2p.run(model, card, document.getElementById("text").value);
+        } catch (error) {
+          showError(card.querySelector(".result"), error);
+        }
+        button.disabled = false;
+        card.dataset.state = "done";
+      });
+      card.querySelector(".controls").append(button);
+    },
+    async run(model, card, text) {
+      const {words, nbest, beam} = card.inputs;
+      const given = words.value.split(/[\s,]+/).filter(Boolean);
+      const list = given.length ? given : (text.match(/[\p{L}\p{M}'’-]+/gu) || []).slice(0, 8);
+      const body = {words: list, nbest: readInt(nbest) ?? 1};
+      if (readInt(beam) !== null) body.beam = readInt(beam);
+      const out = await api(`/v1/models/${model.name}/pronounce`, body);
+      const result = card.querySelector(".result");
+      result.replaceChildren();
+      for (const r of out.results) {
+        const rows = el("div", {className: "bars"});
+        r.pronunciations.forEach((p, i) => {
+          const bar = el("div", {className: i === 0 ? "bar best" : "bar"});
+          bar.style.width = `${(100 * p.probability).toFixed(1)}%`;
+          const note = `log P = ${p.log_prob.toFixed(3)}` + (p.finished ? "" : " (cut at the longest output)");
+          rows.append(el("span", {className: "phonemes", title: note}, `/${p.phonemes}/`),
+            el("div", {className: "bar-track"}, bar), el("span", {}, `${(100 * p.probability).toFixed(1)}%`));
+        });
+        if (!r.pronunciations.length) rows.append(el("span", {}, "no pronunciation found"));
+        const word = el("div", {className: "pronounced"}, el("div", {className: "spelling"}, r.word), rows);
+        word.dataset.word = r.word;
+        result.append(word);
+      }
+      result.append(el("div", {className: "score-line"},
+        `beam ${body.beam ?? model.info.beam} · the ${body.nbest} most probable pronunciation(s) of each word`));
+    },
+  },
 };
 
 function blobUrl(base64, type) {

@@ -48,6 +48,8 @@ def test_health_and_models(client, trained_models):
     models = {m["name"]: m for m in client.get("/v1/models").json()["models"]}
     assert {name: m["task"] for name, m in models.items()} == {t: t for t in trained_models}
     assert [op["name"] for op in models["charlm"]["operations"]] == ["sample", "score"]
+    assert [op["name"] for op in models["g2p"]["operations"]] == ["pronounce"]
+    assert models["g2p"]["info"]["beam"] == 3 and "SH" in models["g2p"]["info"]["phonemes"]
     assert models["ner"]["labels"][0] == "O" and models["sentiment"]["info"]["ratings"] is True
     assert models["music"]["config"]["units"] == 16 and "training" in models["music"]["metrics"]
     assert client.get("/v1/models/ner").json()["path"] == str(trained_models["ner"])
@@ -101,6 +103,52 @@ def test_score_ranks_in_the_order_given(client, pipes):
     assert "probabilities" not in out[0]
     one = post(client, "charlm", "score", {"text": "the dog.", "per_token": True}).json()
     assert one["rank"] == 1 and [t for t, _ in one["probabilities"]][:3] == ["t", "h", "e"]
+
+
+def same_pronunciations(served, expected) -> bool:
+    """The same words, phonemes and order; the numbers to float32 noise (another process: its own
+    thread pool and batch)."""
+    def exact(results):
+        return [(r["word"], [(p["phonemes"], p["finished"]) for p in r["pronunciations"]]) for r in results]
+
+    def numbers(results):
+        return [p[k] for r in results for p in r["pronunciations"] for k in ("log_prob", "probability")]
+
+    return exact(served) == exact(expected) and numbers(served) == pytest.approx(numbers(expected), abs=1e-4)
+
+
+def test_pronounce_matches_the_pipeline(client, pipes):
+    words = ["kit", "shim", "dot", "bad"]
+    for nbest in (1, 2, 3):
+        out = post(client, "g2p", "pronounce", {"words": words, "nbest": nbest}).json()["results"]
+        assert same_pronunciations(out, pipes["g2p"].predict(words, nbest=nbest))
+        assert [len(r["pronunciations"]) for r in out] == [nbest] * len(words)
+    one = post(client, "g2p", "pronounce", {"word": "Shot"}).json()
+    assert same_pronunciations([one], [pipes["g2p"].predict("Shot")])
+    assert one["word"] == "Shot" and one["pronunciations"][0]["phonemes"] == "SH AA1 T"
+    greedy = post(client, "g2p", "pronounce", {"word": "mask", "beam": 1}).json()
+    assert same_pronunciations([greedy], [pipes["g2p"].predict("mask", beam=1)])
+    best = post(client, "g2p", "pronounce", {"word": "kit", "nbest": 3}).json()["pronunciations"]
+    assert [p["log_prob"] for p in best] == sorted((p["log_prob"] for p in best), reverse=True)
+    assert all(0 < p["probability"] <= 1 and p["finished"] for p in best)
+
+
+def test_pronounce_batches_requests_of_other_beams_and_nbest(pipes):
+    """The words of several requests in one ``run`` (the worker's batch): each beam width searched
+    once, each word cut to its own ``nbest``, every answer as if its request ran alone (but for
+    float32 noise: a batch of another size rounds differently)."""
+    from nlp_tasks.serve.spec import Limits
+    from tasks.g2p.serve import PronounceBody
+
+    pipe = pipes["g2p"]
+    op = pipe.serve_spec().operations[0]
+    bodies = [{"words": ["kit", "dot"], "nbest": 2}, {"word": "shim", "beam": 1}, {"words": ["bad"], "nbest": 3},
+              {"words": ["mask"], "beam": 2, "nbest": 2}]
+    items = [op.items(PronounceBody(**body), Limits()) for body in bodies]
+    results = op.run([item for one in items for item in one])
+    expected = [pipe.predict(b.get("words") or [b["word"]], nbest=b.get("nbest", 1), beam=b.get("beam"))
+                for b in bodies]
+    assert same_pronunciations(results, [r for one in expected for r in one])
 
 
 def test_music_as_midi_wav_and_json(client, pipes):
@@ -171,7 +219,23 @@ BAD = [
     ("music", "generate", {"steps": 0}, 400, "steps must be from 1 to 2,000 (--max-length), got 0"),
     ("music", "generate", {"primer": [[200]]}, 400, "pitch 200 is outside the piano's 21..108"),
     ("music", "generate", {"format": "mp3"}, 422, "format: Input should be 'midi', 'wav' or 'json'"),
-    ("nope", "sentiment", {"text": "a"}, 404, "unknown model 'nope' (loaded: charlm, music, ner, sentiment)"),
+    ("g2p", "pronounce", {"word": ""}, 400, "word is empty"),
+    ("g2p", "pronounce", {"words": ["kit", " "]}, 400, "word 2 is empty"),
+    ("g2p", "pronounce", {"words": []}, 400, "'words' is empty: give at least one word"),
+    ("g2p", "pronounce", {"nbest": 2}, 400, "give either 'word' (a string) or 'words' (a list of strings)"),
+    ("g2p", "pronounce", {"word": "kit", "words": ["dim"]}, 400, "give either 'word'"),
+    ("g2p", "pronounce", {"words": ["kit", "xyz"]}, 400, "word 2 ('xyz') has symbols the model never saw: 'x' 'y' 'z'"),
+    ("g2p", "pronounce", {"word": "kit", "nbest": 4}, 400, "nbest must be from 1 to the beam width (3), got 4"),
+    ("g2p", "pronounce", {"word": "kit", "beam": 2, "nbest": 3}, 400, "nbest must be from 1 to the beam width (2)"),
+    ("g2p", "pronounce", {"word": "kit", "nbest": 0}, 400, "nbest must be from 1 to the beam width (3), got 0"),
+    ("g2p", "pronounce", {"word": "kit", "beam": 50}, 400, "beam must be from 1 to 3 (the model's beam width), got 50"),
+    ("g2p", "pronounce", {"word": "kit", "beam": 0}, 400, "beam must be from 1 to 3"),
+    ("g2p", "pronounce", {"word": "kit", "nbest": "2"}, 422, "nbest: Input should be a valid integer"),
+    ("g2p", "pronounce", {"words": "kit"}, 422, "words: Input should be a valid list"),
+    ("g2p", "pronounce", {"word": "kit", "n": 2}, 422, "n: Extra inputs are not permitted"),
+    ("g2p", "pronounce", {"words": ["kit"] * 257}, 413, "257 words in one request, more than the limit of 256"),
+    ("g2p", "pronounce", {"word": "k" * 20_001}, 413, "more than the limit of 20,000 (--max-tokens)"),
+    ("nope", "sentiment", {"text": "a"}, 404, "unknown model 'nope' (loaded: charlm, g2p, music, ner, sentiment)"),
     ("ner", "sample", {"text": "a"}, 404, "model 'ner' (ner) has no operation 'sample' (it has: entities)"),
 ]
 

@@ -1,7 +1,8 @@
 """The web page of ``nlp-tasks serve`` in a real browser: headless Chromium (Debian's ``chromium``
 and ``chromium-driver``, which ``.ci/run`` installs) driven by Selenium loads the page, submits a
-sentence and finds the highlighted entities, the sentiment bars, a generated text and an audio
-player whose WAV the browser decodes. The screenshot goes to the test's folder, and also to
+sentence and finds the highlighted entities, the sentiment bars, a generated text, an audio
+player whose WAV the browser decodes and the pronunciations of two words with their bars. The
+screenshot goes to the test's folder, and also to
 ``$NLP_TASKS_SCREENSHOT`` when that is set (``docs/serve-page.png`` in the README comes from it).
 
 Without Chromium the test is skipped on a user's machine and fails in CI (``CI=true``).
@@ -46,11 +47,15 @@ def test_page_shows_every_model(browser, server, tmp_path):
 
     wait = WebDriverWait(browser, 120)
     browser.get(server.url + "/")
-    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "article.card")) == 4)
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "article.card")) == 5)
     box = browser.find_element(By.ID, "text")
     box.clear()
     box.send_keys(SENTENCE)
     browser.find_element(By.CSS_SELECTOR, "#model-music input[name=seed]").send_keys("3")
+    browser.find_element(By.CSS_SELECTOR, "#model-g2p input[name=words]").send_keys("kit shim")
+    nbest = browser.find_element(By.CSS_SELECTOR, "#model-g2p input[name=nbest]")
+    nbest.clear()
+    nbest.send_keys("2")
     browser.find_element(By.ID, "run").click()
     wait.until(lambda d: d.find_element(By.ID, "status").get_attribute("data-state") == "done")
 
@@ -73,6 +78,20 @@ def test_page_shows_every_model(browser, server, tmp_path):
     link = browser.find_element(By.CSS_SELECTOR, "#model-music a[download]")
     assert link.get_attribute("href").startswith("blob:") and link.get_attribute("download").endswith(".mid")
     assert browser.find_element(By.CSS_SELECTOR, "#model-music canvas.roll").size["height"] > 100
+
+    words = browser.find_elements(By.CSS_SELECTOR, "#model-g2p .pronounced")
+    assert [w.get_attribute("data-word") for w in words] == ["kit", "shim"]
+    for word in words:
+        bars = word.find_elements(By.CSS_SELECTOR, ".bar")
+        assert len(bars) == 2 and "best" in bars[0].get_attribute("class")
+    assert words[1].find_element(By.CSS_SELECTOR, ".phonemes").text == "/SH IH1 M/"  # the made-up rule: 'sh' is one
+    card_words = browser.find_element(By.CSS_SELECTOR, "#model-g2p input[name=words]")
+    card_words.clear()
+    card_words.send_keys("dot")
+    browser.find_element(By.CSS_SELECTOR, "#model-g2p button").click()  # the card's own button: this card alone
+    wait.until(lambda d: d.find_element(By.ID, "model-g2p").get_attribute("data-state") == "done")
+    assert [w.get_attribute("data-word") for w in browser.find_elements(By.CSS_SELECTOR, "#model-g2p .pronounced")] \
+        == ["dot"]
 
     resources = browser.execute_script("return performance.getEntriesByType('resource').map(r => r.name)")
     assert resources and all(r.startswith((server.url, "blob:", "data:")) for r in resources), resources

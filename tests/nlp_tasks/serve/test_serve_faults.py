@@ -84,6 +84,27 @@ def test_the_work_at_the_bound_is_allowed():
         check_work(1, 1_000, prime=99_001, limit=100_000, option="--max-sample-tokens")
 
 
+def test_the_words_of_a_pronunciation_request_are_bounded_with_the_beam(trained_models):
+    """words x beam width x the model's longest output (60) within --max-decode-tokens: a narrower
+    beam or fewer words fit where more do not; the bound is met before the model runs."""
+    from fastapi.testclient import TestClient
+
+    from nlp_tasks.pipeline import Pipeline
+    from nlp_tasks.serve.app import create_app
+
+    pipe = Pipeline.load(trained_models["g2p"])
+    app = create_app({"g2p": (pipe, trained_models["g2p"])}, Limits(max_decode_tokens=360))
+    with TestClient(app) as test:
+        error = one_line_error(post(test, "g2p", "pronounce", {"words": ["kit", "dim", "bad"], "beam": 3}), 413)
+        assert error == ("3 words x a beam of 3 x up to 60 phonemes is 540 tokens in one request, more than the "
+                         "limit of 360 (--max-decode-tokens): ask for fewer words or a narrower beam")
+        calls = test.get("/v1/models/g2p").json()["batching"]["calls"]
+        assert post(test, "g2p", "pronounce", {"words": ["kit", "dim", "bad"], "beam": 2}).status_code == 200
+        assert post(test, "g2p", "pronounce", {"words": ["kit", "dim"]}).status_code == 200  # 2 x 3 x 60 = 360
+        assert test.get("/v1/models/g2p").json()["batching"]["calls"] == calls + 2  # the refused one never ran
+    assert LIMITS.max_decode_tokens >= LIMITS.max_texts * 5 * 60  # a full request at CMUdict's beam (5) fits
+
+
 def test_slow_audio_under_the_bound_is_answered(client):
     wav = post(client, "music", "generate", {"steps": 5, "tempo": 4, "seed": 1, "format": "wav"})  # 75 s of audio
     with wave.open(io.BytesIO(wav.content)) as w:
@@ -110,6 +131,8 @@ SURROGATES = [
     ("charlm", "score", b'{"text": "the \\ud800"}', "text: has a lone surrogate"),
     ("charlm", "score", b'{"texts": ["the cat", "\\ud800"]}', "texts: item 2 has a lone surrogate"),
     ("charlm", "sample", b'{"prime": "the \\ud800", "length": 5}', "prime: has a lone surrogate"),
+    ("g2p", "pronounce", b'{"word": "k\\ud800t"}', "word: has a lone surrogate (\\ud800) at character 2"),
+    ("g2p", "pronounce", b'{"words": ["kit", "\\udfff"]}', "words: item 2 has a lone surrogate (\\udfff)"),
 ]
 
 
