@@ -12,7 +12,8 @@ pronunciations out, the whole beam search in the SavedModel's graph; an ``encode
   ``max_output``, fixed at export. ``nbest`` is the whole beam (column 0 is the best). A word the
   pipeline refuses (empty, more than 1,000 letters, or a letter the model never saw) cannot raise
   an error in a graph: its row has ``valid`` False, ``phonemes`` ``""`` and ``log_probs`` -inf.
-  A row with fewer possible hypotheses than ``nbest`` is filled the same way.
+  A row with fewer possible hypotheses than ``nbest`` is filled the same way (an empty
+  pronunciation, ``<eos>`` first, is ``""`` too, but with a finite log-probability).
 - ``encode(letter_ids (batch, T_x) int32, 0 = padding) -> state (batch, S)`` and, with attention,
   ``memory (batch, T_x, H)``, ``mask (batch, T_x)`` float32 (1 at a letter) and ``keys (batch,
   T_x, K)``: the decoder's initial state and what every step reads.
@@ -110,7 +111,7 @@ def export_spec(pipe) -> ExportSpec:
     return ExportSpec(
         [Endpoint("serve", serve, [tf.TensorSpec((None,), tf.string, name="words")],
                   {"phonemes": f"(batch, {nbest}) string, a pronunciation's symbols separated by spaces, best first; "
-                               "'' for no hypothesis",
+                               "'' for no hypothesis (log_probs -inf)",
                    "log_probs": f"(batch, {nbest}) float64, log P(pronunciation) in nats; -inf for no hypothesis",
                    "finished": f"(batch, {nbest}) bool, False where the output was cut at max_output symbols",
                    "valid": "(batch,) bool, False for a word the pipeline refuses (empty, too long, a letter "
