@@ -2,9 +2,9 @@
 
 ``python tests/export_client.py JOBS.json OUT.npz``: each job runs one endpoint of one export
 (``tf.saved_model.load``, the LiteRT interpreter of ``ai-edge-litert``, or ``onnxruntime``) on
-inputs from ``INPUTS.npz``, or drives the ``step`` endpoint in a greedy generation loop; every
-output is written to ``OUT.npz`` as ``<job>/<output>``. At the end it checks that nothing
-imported nlp_tasks or tasks.
+inputs from ``INPUTS.npz``, or drives the ``step`` endpoint in a greedy generation loop (after
+``encode`` for the g2p export); every output is written to ``OUT.npz`` as ``<job>/<output>``. At
+the end it checks that nothing imported nlp_tasks or tasks.
 """
 
 from __future__ import annotations
@@ -66,6 +66,34 @@ def greedy_frames(step, state_size: int, frames: np.ndarray, length: int) -> np.
     return np.array(out)
 
 
+def greedy_pronunciations(encode, step, letter_ids: np.ndarray, job: dict) -> dict:
+    """Greedy decoding of a batch of words through ``encode`` and ``step`` (the g2p export):
+    ``tokens`` (batch, max_length), -1 past each output's end (its <eos> left out),
+    ``log_probs`` (batch,) in nats (the <eos> included) and ``finished`` (batch,)."""
+    start = encode(letter_ids=letter_ids)
+    context = {name: start[name] for name in job["context"]}
+    rows = len(letter_ids)
+    state, token = start["state"], np.full(rows, job["bos_id"], np.int32)
+    tokens = np.full((rows, job["max_length"]), -1, np.int32)
+    log_probs, finished = np.zeros(rows), np.zeros(rows, bool)
+    for t in range(job["max_length"]):
+        result = step(token=token, state=state, **context)
+        logits = result["logits"].astype(np.float64)
+        top = logits.max(axis=1, keepdims=True)
+        logp = logits - top - np.log(np.exp(logits - top).sum(axis=1, keepdims=True))
+        logp[:, job["never"]] = -np.inf  # the pipeline never produces <pad>, <unk> or <bos>
+        best = logp.argmax(axis=1).astype(np.int32)
+        live = ~finished
+        log_probs[live] += logp[live, best[live]]
+        ended = live & (best == job["eos_id"])
+        tokens[live & ~ended, t] = best[live & ~ended]
+        finished |= ended
+        if finished.all():
+            break
+        token, state = np.where(finished, job["eos_id"], best).astype(np.int32), result["next_state"]
+    return {"tokens": tokens, "log_probs": log_probs, "finished": finished}
+
+
 def main(jobs_path: str, out_path: str) -> None:
     jobs = json.loads(open(jobs_path, encoding="utf-8").read())
     inputs = np.load(jobs["inputs"], allow_pickle=False)
@@ -77,6 +105,9 @@ def main(jobs_path: str, out_path: str) -> None:
                                                     job["never"]))}
         elif job.get("greedy") == "frames":
             out = {"frames": greedy_frames(call, job["state_size"], inputs[job["frames"]], job["length"])}
+        elif job.get("greedy") == "pronunciations":
+            encode = endpoint(job["format"], job["path"], "encode")
+            out = greedy_pronunciations(encode, call, inputs[job["letter_ids"]], job)
         else:
             out = call(**{name: _decoded(inputs[key]) for name, key in job["inputs"].items()})
         for name, value in out.items():

@@ -49,10 +49,14 @@ def _real(values, values_mask):
 
 def _masked_softmax(scores, real):
     """Softmax of ``scores`` (batch, T_y, T_x) over the real positions ``real`` (batch, 1, T_x):
-    0 at padding, and all 0 (no NaN) on a row without a real position."""
+    0 at padding, and all 0 (no NaN) on a row without a real position.
+
+    No infinity appears, not even as a stand-in for padding: ``tf2onnx`` writes a ``where`` as
+    ``c * x + (1 - c) * y`` (unless a branch is a constant infinity), and 0 * inf is NaN, which
+    made every exported ONNX attention step NaN."""
     zero = ops.zeros_like(scores)
-    top = ops.max(ops.where(real, scores, zero - float("inf")), axis=-1, keepdims=True)  # max of the real
-    top = ops.stop_gradient(ops.where(ops.isfinite(top), top, ops.zeros_like(top)))  # -inf: none is real
+    low = ops.min(ops.where(real, scores, zero), axis=-1, keepdims=True)  # at most every real score
+    top = ops.stop_gradient(ops.max(ops.where(real, scores, low), axis=-1, keepdims=True))  # max of the real
     e = ops.where(real, ops.exp(ops.where(real, scores - top, zero)), zero)
     total = ops.sum(e, axis=-1, keepdims=True)
     return e / ops.where(total > 0, total, ops.ones_like(total))

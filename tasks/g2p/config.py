@@ -12,6 +12,7 @@ from .data import LEVELS
 
 ATTENTION = ("additive", "multiplicative", "none")
 MAX_OUTPUT = 1_000  # output symbols of one word at most (CMUdict's longest pronunciation has 32)
+MAX_WORD_SYMBOLS = 1_000  # input symbols of one word at most (CMUdict's longest word has 34 letters)
 
 
 @dataclasses.dataclass(frozen=True)

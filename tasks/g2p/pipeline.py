@@ -28,9 +28,7 @@ from nlp_tasks.text.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID, Vocabulary
 from . import data as gd
 from . import model as gm
 from .arpabet import strip_stress
-from .config import G2PConfig
-
-MAX_WORD_SYMBOLS = 1_000  # input symbols of one word at most (CMUdict's longest word has 34 letters)
+from .config import MAX_WORD_SYMBOLS, G2PConfig
 
 
 class G2PPipeline(Pipeline):
@@ -207,6 +205,13 @@ class G2PPipeline(Pipeline):
         phonemes = self.vocab(gm.TARGET_VOCAB)
         return [{"phonemes": " ".join(phonemes.id_to_token(i) for i in h.ids), "log_prob": round(h.log_prob, 6),
                  "probability": round(math.exp(h.log_prob), 6), "finished": h.finished} for h in hypotheses]
+
+    def export_spec(self):
+        """Words in, n-best pronunciations out (the beam search in the graph); ``encode`` and a
+        decoder ``step`` for LiteRT and ONNX (:mod:`tasks.g2p.export`)."""
+        from .export import export_spec
+
+        return export_spec(self)
 
     # ------------------------------------------------------------------ the API
     def preprocess(self, item, number: int):

@@ -12,6 +12,7 @@ import sys
 import numpy as np
 import pytest
 
+from nlp_tasks.batching import pad as pad_rows
 from nlp_tasks.errors import UserError
 from nlp_tasks.text.chunking import chunks
 from nlp_tasks.text.vocab import BOS_ID, EOS_ID
@@ -27,6 +28,8 @@ NER_SENTENCES = [["Peter", "visited", "Paris"], ["The", "New", "York", "Times", 
 NER_LENGTH = 8  # the fixed token count of the NER LiteRT export
 LM_TEXTS = ["abc", "bcab", "c", "cabcab"]
 MUSIC_ROLLS = [[[60], [62, 65], [60, 64]] * 2, [[60], [64]]]
+G2P_WORDS = ["bad", "Shot", " kim ", "dakota", "shamash", "", "bxz"]  # the last two: refused by the pipeline
+G2P_READABLE = 5
 
 
 @pytest.fixture(scope="module")
@@ -75,11 +78,15 @@ def exported(pipes, tmp_path_factory):
     inputs["music/rolls"] = np.array([np.pad(r, [(0, width - len(r)), (0, 0)]) for r in rolls], np.float32)
     inputs["music/lengths"] = np.array([len(r) for r in rolls], np.int32)
     inputs["music/primer"] = np.concatenate([np.zeros((1, 88), np.float32), rolls[0][:3]])
+    g2p = pipes["g2p"]
+    inputs["g2p/words"] = np.array(G2P_WORDS)
+    inputs["g2p/letters"] = pad_rows([g2p.encode_word(w) for w in G2P_WORDS[:G2P_READABLE]])
     descriptions = {}
     for fmt in FORMATS:
         for task, p in pipes.items():
             path = root / f"{task}-{fmt}"
-            batch = {"sentiment": len(SENTIMENT_TEXTS), "ner": len(NER_SENTENCES), "charlm": 1, "music": 1}[task]
+            batch = {"sentiment": len(SENTIMENT_TEXTS), "ner": len(NER_SENTENCES), "charlm": 1, "music": 1,
+                     "g2p": G2P_READABLE}[task]
             descriptions[task, fmt] = p.export(path, fmt, batch_size=batch, length=NER_LENGTH)
             common = {"format": fmt, "path": str(path)}
             if task == "sentiment":
@@ -102,6 +109,14 @@ def exported(pipes, tmp_path_factory):
                 jobs.append({**common, "name": f"charlm-{fmt}-greedy", "endpoint": "step", "greedy": "tokens",
                              "state_size": size, "tokens": [BOS_ID] + lm.vocab.encode("ab"), "length": 12,
                              "never": descriptions[task, fmt]["never_drawn"]})
+            elif task == "g2p":
+                if fmt == "savedmodel":
+                    jobs.append({**common, "name": f"g2p-{fmt}-serve", "endpoint": "serve",
+                                 "inputs": {"words": "g2p/words"}})
+                meta = descriptions[task, fmt]
+                jobs.append({**common, "name": f"g2p-{fmt}-greedy", "endpoint": "step", "greedy": "pronunciations",
+                             "letter_ids": "g2p/letters", "max_length": meta["max_output"],
+                             **{k: meta[k] for k in ("context", "bos_id", "eos_id")}, "never": meta["never_drawn"]})
             else:
                 size = descriptions[task, fmt]["state_size"]
                 if fmt != "litert":
@@ -195,6 +210,35 @@ def test_music_exports_score_and_generate_like_the_pipeline(pipes, exported):
             assert ll[row] == pytest.approx(want, rel=1e-5, abs=1e-4)
     for fmt in FORMATS:
         np.testing.assert_array_equal(out[f"music-{fmt}-greedy/frames"], greedy, err_msg=fmt)
+
+
+def test_g2p_exports_pronounce_like_the_pipeline(pipes, exported):
+    """The SavedModel's beam search gives the pipeline's n best; greedy decoding through
+    ``encode`` and ``step`` gives its ``beam=1`` output in every format."""
+    out, descriptions, _ = exported
+    g2p = pipes["g2p"]
+    meta = descriptions["g2p", "savedmodel"]
+    assert meta["nbest"] == meta["beam"] == g2p.config.beam and meta["context"] == ["memory", "mask", "keys"]
+    readable = G2P_WORDS[:G2P_READABLE]
+    serve = {k.split("/")[1]: v for k, v in out.items() if k.startswith("g2p-savedmodel-serve/")}
+    assert serve["phonemes"].shape == (len(G2P_WORDS), meta["nbest"])
+    for row, result in enumerate(g2p.predict(readable, nbest=meta["nbest"])):
+        found = result["pronunciations"]
+        assert serve["phonemes"][row].tolist() == [p["phonemes"] for p in found] + [""] * (meta["nbest"] - len(found))
+        np.testing.assert_allclose(serve["log_probs"][row, :len(found)], [p["log_prob"] for p in found], atol=1e-4)
+        assert serve["finished"][row, :len(found)].tolist() == [p["finished"] for p in found]
+    assert serve["phonemes"][0, 0] == "B AE1 D"  # the model learnt its lexicon: the outputs mean something
+    assert serve["valid"].tolist() == [True] * G2P_READABLE + [False] * (len(G2P_WORDS) - G2P_READABLE)
+    assert (serve["phonemes"][G2P_READABLE:] == "").all() and np.isneginf(serve["log_probs"][G2P_READABLE:]).all()
+    phonemes = g2p.vocab("phonemes")
+    for fmt in FORMATS:
+        tokens, log_probs = out[f"g2p-{fmt}-greedy/tokens"], out[f"g2p-{fmt}-greedy/log_probs"]
+        for row, result in enumerate(g2p.predict(readable, beam=1)):
+            best = result["pronunciations"][0]
+            assert " ".join(phonemes.id_to_token(t) for t in tokens[row] if t >= 0) == best["phonemes"], fmt
+            assert log_probs[row] == pytest.approx(best["log_prob"], abs=1e-4), fmt
+            assert out[f"g2p-{fmt}-greedy/finished"][row] == best["finished"], fmt
+    assert set(descriptions["g2p", "litert"]["endpoints"]) == {"encode", "step"}
 
 
 def test_export_folder_describes_itself_and_carries_a_model_card(exported):
