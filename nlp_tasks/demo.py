@@ -8,7 +8,7 @@ folder (``NLP_TASKS_DATA``, see :func:`nlp_tasks.io.paths.data_dir`) or, on a ma
 the Hugging Face hub. :func:`plan_demos` decides which demos can run; a demo whose data is
 neither on disk nor reachable is skipped with one line saying how to get it, and a demo that
 fails does not stop the others. So on a fresh clone with no data and no network, ``make demo``
-still checks the layers and runs the language-model and music demos, and exits 0.
+still checks the layers and runs the language-model, music and g2p demos, and exits 0.
 
 "Online" (:func:`hub_reachable`) is decided once, only when a demo needs the hub: not when
 ``HF_HUB_OFFLINE`` or ``HF_DATASETS_OFFLINE`` is set, else whether a TCP connection to the
@@ -193,7 +193,7 @@ def main(argv=None) -> int:
                   f"gradient {row['max_kernel_gradient_difference']:.1e}")
         demos = task_demos()
         if not demos:
-            print("no task yet: the task pipelines (ner, sentiment, charlm, music) add their demos here")
+            print("no task yet: the task pipelines (ner, sentiment, charlm, music, g2p) add their demos here")
         steps = plan_demos({name: need for name, (_, need) in demos.items()}, data_dir(required=False))
         failed = run_demos(steps, {name: target for name, (target, _) in demos.items()}, out)
         skipped = [step.task for step in steps if not step.run]

