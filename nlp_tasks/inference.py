@@ -113,10 +113,12 @@ class Inference(abc.ABC):
         array = np.asarray(out)
         return [array[row] for row in range(len(batch))]
 
-    def forward_all(self, features: list, batch_size: int | None = None) -> list:
-        """:meth:`forward` over all ``features`` in batches of similar length (sorted by
+    def forward_all(self, features: list, batch_size: int | None = None, forward=None) -> list:
+        """:meth:`forward` (or ``forward(batch) -> outputs``, one per input: a search with
+        options of the call, say) over all ``features`` in batches of similar length (sorted by
         :meth:`input_length`, ``batch_size`` or :meth:`inference_batch_size` at a time); the
         outputs in the input order, None for an input of length 0."""
+        forward = forward or self.forward
         lengths = [self.input_length(f) for f in features]
         outputs: list = [None] * len(features)
         order = np.argsort(lengths, kind="stable")
@@ -124,6 +126,6 @@ class Inference(abc.ABC):
         for start in range(0, len(order), size):
             rows = [int(i) for i in order[start:start + size] if lengths[i] > 0]
             if rows:
-                for i, out in zip(rows, self.forward([features[i] for i in rows])):
+                for i, out in zip(rows, forward([features[i] for i in rows])):
                     outputs[i] = out
         return outputs

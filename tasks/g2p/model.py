@@ -19,7 +19,6 @@ picture. :func:`build_model` makes the training model (its layers named as below
 
 from __future__ import annotations
 
-from nlp_tasks.errors import UserError
 from nlp_tasks.saving.model_checks import OUTPUT_LAYER, embedding_layer_name
 
 SOURCE_VOCAB, TARGET_VOCAB = "letters", "phonemes"
@@ -143,9 +142,3 @@ class Decoding:
             x = self.attentional(tf.concat([x, context_vector], axis=-1))
         return self.output(x), tuple(new_states)
 
-
-def check_lengths(lengths, limit: int, what: str) -> None:
-    """Refuse a word longer than the model can read in one line."""
-    for i, n in enumerate(lengths, start=1):
-        if n > limit:
-            raise UserError(f"{what} {i} has {n:,} symbols, more than the {limit:,} allowed")

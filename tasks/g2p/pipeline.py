@@ -17,8 +17,6 @@ from __future__ import annotations
 import math
 import time
 
-import numpy as np
-
 from nlp_tasks.batching import Batches, pad
 from nlp_tasks.errors import UserError
 from nlp_tasks.metrics.sequence import sequence_report
@@ -190,16 +188,11 @@ class G2PPipeline(Pipeline):
         if nbest > beam:
             raise UserError(f"nbest ({nbest}) cannot exceed the beam width ({beam})")
         encode, searcher = self._searcher(model)
-        out: list = [None] * len(ids)
-        order = np.argsort([len(x) for x in ids], kind="stable")
-        size = max(1, min(256, 4096 // beam))
-        for start in range(0, len(order), size):
-            rows = [int(i) for i in order[start:start + size]]
-            states, context = encode(pad([ids[i] for i in rows]))
-            found = searcher.beam(states, context, cfg.max_output, beam, nbest, cfg.length_penalty)
-            for i, hypotheses in zip(rows, found):
-                out[i] = hypotheses
-        return out
+
+        def search(batch):
+            return searcher.beam(*encode(pad(batch)), cfg.max_output, beam, nbest, cfg.length_penalty)
+
+        return self.forward_all(ids, batch_size=max(1, min(256, 4096 // beam)), forward=search)
 
     def pronunciations(self, hypotheses) -> list[dict]:
         phonemes = self.vocab(gm.TARGET_VOCAB)
