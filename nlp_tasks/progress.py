@@ -12,13 +12,14 @@ def format_logs(logs: dict) -> str:
                      if key != "learning_rate")
 
 
-def progress_callback(stream, bar: bool = True):
+def progress_callback(stream, bar: bool = True, note=None):
     """The progress display of :func:`fit` on ``stream``: one per run, after the callbacks that
     add metrics.
 
     A bar with steps, ETA and the running loss, redrawn in place, when ``bar`` and the stream is
     a terminal; otherwise one plain line per epoch (no carriage returns, no colour codes). Either
-    way each epoch ends with one line: its number, its time and every figure in its logs.
+    way each epoch ends with one line: its number, its time and every figure in its logs, then
+    ``note()`` when it says something (the learning rate's reduction at that epoch's end).
     """
     import keras
 
@@ -61,6 +62,8 @@ def progress_callback(stream, bar: bool = True):
             if self.steps is None and getattr(self, "seen", None):
                 self.steps = self.seen
             line = f"epoch {epoch + 1}/{self.epochs}  {time.perf_counter() - self.start:.1f}s  {format_logs(logs)}"
+            told = note() if note is not None else ""
+            line = f"{line.rstrip()}  ({told})" if told else line
             if self.bar and self.width:  # the summary replaces the bar, on a line of its own
                 self.stream.write("\r" + " " * self.width + "\r")
             self.stream.write(line.rstrip() + "\n")

@@ -146,10 +146,27 @@ def _resumable_callbacks(state: dict | None, best_weights):
             return {"wait": self.wait, "best": self.best, "best_epoch": self.best_epoch}
 
     class ReduceLROnPlateau(keras.callbacks.ReduceLROnPlateau):
+        """Silent (``verbose=0``): a reduction is told on the epoch's own line (:meth:`note`),
+        not on a line of Keras' own."""
+
+        reduced_to = None
+
         def on_train_begin(self, logs=None):
             super().on_train_begin(logs)
             if "plateau" in saved:
                 vars(self).update(saved["plateau"])
+
+        def on_epoch_end(self, epoch, logs=None):
+            before = self._rate()
+            super().on_epoch_end(epoch, logs)
+            after = self._rate()
+            self.reduced_to = after if after < before else None
+
+        def _rate(self) -> float:
+            return float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+        def note(self) -> str:
+            return f"learning rate -> {self.reduced_to:.3g}" if self.reduced_to is not None else ""
 
         def state(self):
             return {"wait": self.wait, "best": self.best, "cooldown_counter": self.cooldown_counter}
@@ -299,10 +316,6 @@ def _train(model, plan: TrainingPlan, settings: TrainSettings, monitor, mode, ou
 
         callbacks = [swap_averaged_weights(), *callbacks]
     cbs = [_stop_on_nan_callback(), *_epoch_callbacks(plan.batches), *callbacks]
-    if stream is not None:  # after the task's callbacks, so their metrics are on the epoch's line
-        from nlp_tasks.progress import progress_callback
-
-        cbs.append(progress_callback(stream, bar))
     early = plateau = None
     if plan.validation is not None or plan.validation_figures is not None:
         EarlyStopping, ReduceLROnPlateau = _resumable_callbacks(state, checkpoint.best_weights() if state else None)
@@ -313,8 +326,12 @@ def _train(model, plan: TrainingPlan, settings: TrainSettings, monitor, mode, ou
         cbs.append(early)
         if settings.lr_decay is not None:
             plateau = ReduceLROnPlateau(monitor=monitor, mode=mode, factor=settings.lr_decay,
-                                        patience=settings.lr_patience, verbose=int(stream is not None))
+                                        patience=settings.lr_patience, verbose=0)
             cbs.append(plateau)
+    if stream is not None:  # after the task's callbacks and the plateau's: their figures are on the epoch's line
+        from nlp_tasks.progress import progress_callback
+
+        cbs.append(progress_callback(stream, bar, note=plateau.note if plateau is not None else None))
     if writes:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         cbs.append(_csv_logger(Path(out_dir) / "training-log.csv", append=state is not None))

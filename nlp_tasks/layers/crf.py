@@ -12,6 +12,14 @@ and ``p(y | x) = exp(s(y)) / Z`` with ``Z`` summed over all K^T paths by the for
 (:meth:`CRF.decode`); :meth:`CRF.marginals` gives each token's tag probabilities by
 forward-backward. Padded steps (mask 0, right padding) are skipped: the state is carried over.
 
+``decode`` and ``marginals`` take ``allowed``: which transitions the tag scheme permits
+(:func:`nlp_tasks.text.chunking.allowed_transitions`, AllenNLP's ``allowed_transitions``
+layout: a (K+2, K+2) 0/1 matrix, row = from, column = to, index K the start and K+1 the end).
+A forbidden transition scores ``FORBIDDEN``, so no path through one is chosen and its
+probability is exp(-10,000) = 0: ``I-PER`` never follows ``O``. Training's likelihood is left
+unconstrained, as in AllenNLP: the constraint is a property of the decoding, and a model saved
+before it existed is decoded under it unchanged.
+
 ``call`` passes the emissions through unchanged, so the layer sits at the end of a model and its
 weights are trained by a loss that calls :meth:`negative_log_likelihood` (see :func:`crf_loss`).
 TensorFlow backend.
@@ -23,6 +31,8 @@ import keras
 import tensorflow as tf
 
 from nlp_tasks.errors import UserError
+
+FORBIDDEN = -10_000.0  # the score of a transition the scheme forbids (AllenNLP's value)
 
 
 @keras.saving.register_keras_serializable(package="nlp_tasks")
@@ -73,12 +83,27 @@ class CRF(keras.layers.Layer):
         mask = tf.concat([mask, tf.zeros_like(mask[:, :1])], axis=1)
         return emissions, mask
 
-    def _forward(self, emissions, mask):
+    def scores(self, dtype, allowed=None):
+        """``(transitions, start, end)`` as ``dtype``, with ``FORBIDDEN`` where ``allowed`` is 0."""
+        trans, start, end = (tf.cast(w, dtype) for w in (self.transitions, self.start_scores, self.end_scores))
+        if allowed is None:
+            return trans, start, end
+        allowed = tf.convert_to_tensor(allowed)
+        if allowed.shape.rank != 2 or tuple(allowed.shape) != (self.n_tags + 2, self.n_tags + 2):
+            raise UserError(f"CRF: allowed must be a ({self.n_tags + 2}, {self.n_tags + 2}) matrix "
+                            f"(the tags, start and end), got shape {tuple(allowed.shape)}")
+        ok = tf.cast(allowed, tf.bool)
+        k = self.n_tags
+        forbid = tf.constant(FORBIDDEN, dtype)
+        return (tf.where(ok[:k, :k], trans, forbid), tf.where(ok[k, :k], start, forbid),
+                tf.where(ok[:k, k + 1], end, forbid))
+
+    def _forward(self, emissions, mask, scores=None):
         """log α_t for every t, shape (T, batch, K); α carried unchanged over padding."""
         e = tf.transpose(emissions, [1, 0, 2])  # (T, batch, K)
         m = tf.transpose(mask, [1, 0])  # (T, batch)
-        trans = tf.cast(self.transitions, e.dtype)
-        alpha0 = tf.cast(self.start_scores, e.dtype)[None, :] + e[0]
+        trans, start, _ = scores if scores is not None else self.scores(e.dtype)
+        alpha0 = start[None, :] + e[0]
 
         def step(alpha, inputs):
             e_t, m_t = inputs
@@ -115,15 +140,16 @@ class CRF(keras.layers.Layer):
         return self.log_partition(emissions, mask) - self.path_score(emissions, tags, mask)
 
     # ------------------------------------------------------------------ prediction
-    def decode(self, emissions, mask=None):
-        """Viterbi: the best tag path (batch, T) int32 (0 on padding) and its score (batch,)."""
+    def decode(self, emissions, mask=None, allowed=None):
+        """Viterbi: the best tag path (batch, T) int32 (0 on padding) and its score (batch,);
+        with ``allowed``, the best path the tag scheme permits."""
         mask = self._mask(emissions, mask)
         length = tf.shape(emissions)[1]
         emissions, padded_mask = self._pad_one_step(emissions, mask)
         e = tf.transpose(emissions, [1, 0, 2])
         m = tf.transpose(padded_mask, [1, 0])
-        trans = tf.cast(self.transitions, e.dtype)
-        delta0 = tf.cast(self.start_scores, e.dtype)[None, :] + e[0]
+        trans, start, end = self.scores(e.dtype, allowed)
+        delta0 = start[None, :] + e[0]
         batch = tf.shape(e)[1]
         identity = tf.tile(tf.range(self.n_tags)[None, :], [batch, 1])
 
@@ -137,7 +163,7 @@ class CRF(keras.layers.Layer):
             return tf.where(m_t[:, None], new, delta), tf.where(m_t[:, None], best_prev, identity)
 
         deltas, pointers = tf.scan(step, (e[1:], m[1:]), initializer=(delta0, identity))
-        final = tf.concat([delta0[None], deltas], axis=0)[-1] + tf.cast(self.end_scores, e.dtype)[None]
+        final = tf.concat([delta0[None], deltas], axis=0)[-1] + end[None]
         best_last = tf.argmax(final, axis=1, output_type=tf.int32)
         score = tf.reduce_max(final, axis=1)
 
@@ -150,17 +176,19 @@ class CRF(keras.layers.Layer):
         path = tf.transpose(path, [1, 0])[:, :length] * tf.cast(mask, tf.int32)
         return path, score
 
-    def marginals(self, emissions, mask=None):
-        """p(y_t = k | x) for every token, shape (batch, T, K), by forward-backward."""
+    def marginals(self, emissions, mask=None, allowed=None):
+        """p(y_t = k | x) for every token, shape (batch, T, K), by forward-backward; with
+        ``allowed``, over the paths the tag scheme permits."""
         mask = self._mask(emissions, mask)
         length = tf.shape(emissions)[1]
         dtype = emissions.dtype
         emissions, padded_mask = self._pad_one_step(emissions, mask)
-        alphas = self._forward(emissions, padded_mask)  # (T + 1, batch, K)
+        scores = self.scores(dtype, allowed)
+        alphas = self._forward(emissions, padded_mask, scores)  # (T + 1, batch, K)
         e = tf.transpose(emissions, [1, 0, 2])
         m = tf.transpose(padded_mask, [1, 0])
-        trans = tf.cast(self.transitions, dtype)
-        end = tf.cast(self.end_scores, dtype)[None]
+        trans, _, end = scores
+        end = end[None]
         beta_last = tf.zeros_like(e[0]) + end
 
         def step(beta, inputs):

@@ -57,6 +57,45 @@ def detect_scheme(sentences: Iterable[Sequence[str]]) -> str:
     return "iob1" if iob1 else "iob2"
 
 
+def allowed_transitions(labels: Sequence[str], scheme: str = "iob2") -> list[list[int]]:
+    """Which tag may follow which in ``scheme``: a (K+2, K+2) 0/1 matrix over ``labels`` (K of
+    them), row = from, column = to, index K the sentence's start and K+1 its end (the layout of
+    AllenNLP's ``allowed_transitions``; :meth:`nlp_tasks.layers.CRF.decode` takes it).
+
+    IOB2: ``I-X`` only after ``B-X`` or ``I-X`` (never first, never after ``O`` or another
+    type); IOB1 allows every transition; BIOES: ``I-X``/``E-X`` only after ``B-X``/``I-X``,
+    ``B``/``S``/``O`` only after the start, ``O``, ``E-`` or ``S-``, and a sentence ends after
+    ``O``, ``E-`` or ``S-`` only.
+    """
+    if scheme not in SCHEMES:
+        raise UserError(f"unknown tag scheme {scheme!r} (expected one of {', '.join(SCHEMES)})")
+    parts = [split_tag(tag) for tag in labels]
+    for tag, (prefix, _) in zip(labels, parts):
+        if prefix != "O":
+            check_tag(tag, scheme)
+    k = len(labels)
+    start, end = ("START", ""), ("END", "")
+    nodes = parts + [start, end]
+
+    def ok(a, b) -> bool:
+        (fp, fk), (tp, tk) = a, b
+        if fp == "END" or tp == "START":
+            return False
+        if scheme == "iob1":
+            return True
+        if scheme == "iob2":
+            return tp != "I" or (fp in ("B", "I") and fk == tk)
+        # bioes: inside a chunk only its own I-/E- may follow; outside, only O, B-, S- (or the end)
+        inside = fp in ("B", "I")
+        if tp == "END":
+            return not inside
+        if tp in ("I", "E"):
+            return inside and fk == tk
+        return not inside
+
+    return [[int(ok(a, b)) for b in nodes] for a in nodes[:k + 2]]
+
+
 def to_iob2(tags: Sequence[str], scheme: str = "iob2") -> list[str]:
     """Convert one sentence's tags from ``scheme`` to IOB2."""
     if scheme not in SCHEMES:

@@ -24,6 +24,7 @@ def export_spec(pipe) -> ExportSpec:
     word_table = gtext.lookup_table(words_vocab)
     char_table = gtext.lookup_table(chars_vocab) if chars_vocab else None
     crf = cfg.head == "crf"
+    allowed = tf.constant(pipe.allowed_transitions(), tf.int32) if crf else None  # decoded as the pipeline does
     prefixes = tf.constant([{"B": 1, "I": 2}.get(t[:1], 0) if t != "O" else 0 for t in labels], tf.int32)
     kinds = sorted({t[2:] for t in labels if t != "O"})
     kind_ids = tf.constant([kinds.index(t[2:]) + 1 if t != "O" else 0 for t in labels], tf.int32)
@@ -31,7 +32,7 @@ def export_spec(pipe) -> ExportSpec:
     def decode(words, cases, chars):
         length = tf.shape(words)[1]
         words, cases, chars = gtext.one_more_step(words), gtext.one_more_step(cases), gtext.one_more_step(chars)
-        path, score, mask = decode_tags(model, crf, words, cases, chars)
+        path, score, mask = decode_tags(model, crf, words, cases, chars, allowed)
         score = score * tf.cast(mask, score.dtype)
         return path[:, :length], score[:, :length]
 

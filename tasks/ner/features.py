@@ -32,17 +32,19 @@ def casing(token: str) -> int:
     return CASES.index("other")
 
 
-def decode_tags(model, crf: bool, words, cases, chars):
+def decode_tags(model, crf: bool, words, cases, chars, allowed=None):
     """``(path, score, mask)``: the best tag ids (CRF: Viterbi), each token's probability of its
-    most likely tag (CRF: its marginal) and the mask of real tokens, as tensors."""
+    most likely tag (CRF: its marginal) and the mask of real tokens, as tensors. ``allowed``:
+    the CRF's permitted transitions (:func:`nlp_tasks.text.chunking.allowed_transitions`), so
+    the path and the marginals keep to the tag scheme."""
     import tensorflow as tf
 
     out = model([words, cases, chars], training=False)
     mask = words > 0
     if crf:
         layer = model.get_layer(OUTPUT_LAYER)
-        path, _ = layer.decode(out, mask)
-        probs = layer.marginals(out, mask)
+        path, _ = layer.decode(out, mask, allowed)
+        probs = layer.marginals(out, mask, allowed)
     else:
         probs = out
         path = tf.argmax(out, axis=-1, output_type=tf.int32) * tf.cast(mask, tf.int32)

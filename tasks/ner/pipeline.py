@@ -217,8 +217,15 @@ class NERPipeline(Pipeline):
 
     def model_forward(self, model, words, cases, chars):
         """The best tag path (CRF: Viterbi) and each token's probability of its tag."""
-        path, score, _ = decode_tags(model, self.config.head == "crf", words, cases, chars)
+        path, score, _ = decode_tags(model, self.config.head == "crf", words, cases, chars, self.allowed_transitions())
         return path, score
+
+    def allowed_transitions(self) -> list[list[int]]:
+        """The transitions IOB2 permits between this model's tags (the CRF decodes under them:
+        no ``I-X`` after ``O`` or another type, none first)."""
+        from nlp_tasks.text.chunking import allowed_transitions
+
+        return allowed_transitions(self.labels, "iob2")
 
     def _tags(self, sentence: Sentence, output) -> tuple[list[str], list[float]]:
         if output is None:  # no tokens

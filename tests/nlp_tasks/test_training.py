@@ -105,6 +105,20 @@ def test_learning_rate_decays_when_the_monitor_stalls():
     assert float(model.optimizer.learning_rate) < 0.05
 
 
+def test_a_learning_rate_reduction_is_told_on_the_epochs_own_line(capsys):
+    data = counting_data()
+    shown = io.StringIO()
+    model = small_model()
+    train(model, data, validation=data.map(lambda x, y: (x, 1.0 - y)), stream=shown, epochs=3, learning_rate=0.05,
+          patience=None, lr_decay=0.5, lr_patience=0)
+    lines = shown.getvalue().splitlines()
+    assert len(lines) == 3 and all(line.startswith(f"epoch {n}/3  ") for n, line in enumerate(lines, 1)), lines
+    told = [line for line in lines if line.endswith(")")]
+    assert told and all(re.search(r"  \(learning rate -> 0\.0\d+\)$", line) for line in told), lines
+    assert float(model.optimizer.learning_rate) < 0.05
+    assert "ReduceLROnPlateau" not in "".join(capsys.readouterr())  # Keras' own line, not ours
+
+
 def test_training_without_determinism_does_not_turn_on_xla(monkeypatch):
     from nlp_tasks import _keras_compat
 

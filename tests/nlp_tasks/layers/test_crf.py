@@ -120,3 +120,35 @@ def test_bad_arguments():
         CRF(1)
     with pytest.raises(ValueError, match="expected 5"):
         CRF(5).build((None, None, 3))
+
+
+ALLOWED = np.ones((K + 2, K + 2), int)
+ALLOWED[0, 1] = ALLOWED[2, 2] = 0  # tag 0 -> 1 and 2 -> 2 forbidden
+ALLOWED[K, 1] = 0  # no path starts with tag 1
+ALLOWED[0, K + 1] = 0  # no path ends with tag 0
+ALLOWED[K + 1, :] = ALLOWED[:, K] = 0  # nothing after the end, nothing into the start
+
+
+def permitted(path) -> bool:
+    return (ALLOWED[K, path[0]] and ALLOWED[path[-1], K + 1]
+            and all(ALLOWED[a, b] for a, b in zip(path, path[1:])))
+
+
+def test_constrained_viterbi_and_marginals_keep_to_the_allowed_paths(setup):
+    """``allowed`` (AllenNLP's layout): Viterbi finds the best permitted path and the marginals
+    sum over permitted paths only, by brute force."""
+    crf, emissions, mask = setup
+    paths, best = crf.decode(tf.constant(emissions), mask, ALLOWED)
+    probs = crf.marginals(tf.constant(emissions), mask, ALLOWED).numpy()
+    for b, n in enumerate(LENGTHS):
+        scores = {p: s for p, s in brute_force(crf, emissions[b], n).items() if permitted(p)}
+        want = max(scores, key=scores.get)
+        assert tuple(paths.numpy()[b, :n]) == want
+        assert best.numpy()[b] == pytest.approx(scores[want])
+        z = np.sum(np.exp(list(scores.values())))
+        for t in range(n):
+            for k in range(K):
+                expected = sum(np.exp(s) for p, s in scores.items() if p[t] == k) / z
+                assert probs[b, t, k] == pytest.approx(expected, abs=1e-9)
+    with pytest.raises(Exception, match="allowed must be"):
+        crf.decode(tf.constant(emissions), mask, np.ones((K, K)))

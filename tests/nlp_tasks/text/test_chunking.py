@@ -51,3 +51,29 @@ def test_detect_scheme():
 def test_invalid_tags(tags, scheme, message):
     with pytest.raises(UserError, match=message):
         to_iob2(tags, scheme)
+
+
+def test_allowed_transitions_follow_each_scheme():
+    from nlp_tasks.text.chunking import allowed_transitions
+
+    labels = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+    start, end = len(labels), len(labels) + 1
+    m = allowed_transitions(labels, "iob2")
+    assert len(m) == len(m[0]) == len(labels) + 2
+    ix = labels.index
+    assert m[start][ix("B-PER")] and m[start][ix("O")] and not m[start][ix("I-PER")]
+    assert m[ix("B-PER")][ix("I-PER")] and m[ix("I-PER")][ix("I-PER")]
+    assert not m[ix("O")][ix("I-PER")] and not m[ix("B-LOC")][ix("I-PER")] and not m[ix("I-LOC")][ix("I-PER")]
+    assert all(m[i][end] for i in range(len(labels))) and not any(m[end]) and not any(r[start] for r in m)
+    assert all(m[i][j] for i in range(len(labels)) for j in range(len(labels)) if not labels[j].startswith("I-"))
+    iob1 = allowed_transitions(["O", "I-PER", "B-PER"], "iob1")
+    assert all(iob1[i][j] for i in range(4) for j in range(3)) and all(iob1[i][4] for i in range(3))
+    bioes = ["O", "B-PER", "I-PER", "E-PER", "S-PER"]
+    b = allowed_transitions(bioes, "bioes")
+    s, e = 5, 6
+    assert [bioes[j] for j in range(5) if b[s][j]] == ["O", "B-PER", "S-PER"]
+    assert [bioes[j] for j in range(5) if b[1][j]] == ["I-PER", "E-PER"]
+    assert [bioes[j] for j in range(5) if b[3][j]] == ["O", "B-PER", "S-PER"]
+    assert [bioes[i] for i in range(5) if b[i][e]] == ["O", "E-PER", "S-PER"]
+    with pytest.raises(UserError, match="not valid in the IOB2"):
+        allowed_transitions(["O", "S-PER"], "iob2")

@@ -229,3 +229,32 @@ def test_padding_does_not_change_a_sentences_scores():
         _, padded = decode(np.pad(words, [(0, 0), (0, extra)]), np.pad(cases, [(0, 0), (0, extra)]),
                            np.pad(chars, [(0, 0), (0, extra), (0, 0)]))
         np.testing.assert_allclose(padded.numpy()[:, :3], base.numpy(), atol=1e-6)
+
+
+def test_the_crf_never_emits_a_tag_its_scheme_forbids():
+    """Issue 35 item 8: with transitions that reward ``O -> I-PER`` and an ``I-PER`` start, an
+    unconstrained Viterbi emits ``I-PER`` after ``O``; the pipeline's decoding (and the export's,
+    which calls the same function) keeps to IOB2: no I-X first or after O or another type."""
+    import numpy as np
+
+    sentences = [(["Peter", "Smith", "visited", "Paris", "today"], ["B-PER", "I-PER", "O", "B-LOC", "O"])] * 4
+    pipe = NERPipeline(NERConfig(units=4, char_units=2, word_dim=4, char_dim=2, epochs=1))
+    pipe.fit(sentences, verbose=0)
+    crf = pipe.model.get_layer("output")
+    labels = pipe.labels
+    trans = np.full((len(labels), len(labels)), -5.0, np.float32)
+    trans[labels.index("O"), labels.index("I-PER")] = 50.0
+    trans[labels.index("I-PER"), labels.index("O")] = 50.0
+    start = np.full(len(labels), -5.0, np.float32)
+    start[labels.index("I-PER")] = 50.0
+    crf.set_weights([trans, start, np.zeros(len(labels), np.float32)])
+    words, cases, chars = pipe.encode([sentences[0][0]])
+    free, _ = crf.decode(pipe.model([words, cases, chars]), words > 0)
+    free_tags = [labels[k] for k in free.numpy()[0]]
+    assert free_tags[0] == "I-PER" and ("O", "I-PER") in zip(free_tags, free_tags[1:])  # the fault, unconstrained
+    tags, scores = pipe.tag([sentences[0][0], ["Peter"]])
+    for path in tags:
+        assert path[0][:2] != "I-", path
+        for before, after in zip(path, path[1:]):
+            assert not after.startswith("I-") or before[2:] == after[2:] and before != "O", path
+    assert all(0 < s <= 1 for row in scores for s in row)
