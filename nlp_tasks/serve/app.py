@@ -154,7 +154,8 @@ def create_app(models: dict, limits: Limits | None = None, on_start=None):
     def describe(name: str) -> dict:
         entry = served[name]
         pipe = entry["pipe"]
-        return {"name": name, "task": pipe.task, "path": entry["folder"], "config": pipe.config.to_dict(),
+        # The folder's name only: a server does not disclose its file system.
+        return {"name": name, "task": pipe.task, "folder": Path(entry["folder"]).name, "config": pipe.config.to_dict(),
                 "labels": list(pipe.labels), "metrics": pipe.metrics, "info": entry["spec"].info,
                 "operations": [{"name": op.name, "path": f"{API}/models/{name}/{op.name}", "doc": op.doc,
                                 "batched": op.batched} for op in entry["spec"].operations],

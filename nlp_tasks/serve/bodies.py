@@ -53,9 +53,11 @@ class TextsBody(Body):
 WARMUP = (["Warm up ."], ["A second , longer warm-up text .", "Two ."])  # two shapes (spec.Operation.warmup)
 
 
-def text_operation(name: str, doc: str, body: type, count_tokens, run, respond=one_or_many, warmup=()) -> Operation:
-    return Operation(name, doc, body, lambda b, limits: texts_of(b.text, b.texts, limits, count_tokens), run, respond,
-                     warmup=warmup)
+def text_operation(name: str, doc: str, body: type, count_tokens, run, respond=one_or_many, warmup=(),
+                   allow_empty: bool = False) -> Operation:
+    return Operation(name, doc, body,
+                     lambda b, limits: texts_of(b.text, b.texts, limits, count_tokens, allow_empty=allow_empty),
+                     run, respond, warmup=warmup)
 
 
 def settings_body(name: str, settings_class, base: type = Body, doc: str = "", exclude=(), **extra) -> type:

@@ -86,9 +86,11 @@ class ServeSpec:
 
 
 def texts_of(text, texts, limits: Limits, count_tokens: Callable[[str], int], one: str = "text",
-             many: str = "texts") -> list[str]:
-    """The texts of a ``{"text": ...}`` or ``{"texts": [...]}`` body, each non-empty, within the
-    limits on texts and tokens; ``one`` and ``many`` name the fields (``"word"``, ``"words"``)."""
+             many: str = "texts", allow_empty: bool = False) -> list[str]:
+    """The texts of a ``{"text": ...}`` or ``{"texts": [...]}`` body, within the limits on texts
+    and tokens; ``one`` and ``many`` name the fields (``"word"``, ``"words"``). An empty or blank
+    text is refused unless ``allow_empty`` (the task's API has a documented result for it, as
+    NER's no entities and sentiment's ``"empty": true``: the server answers as the API does)."""
     if (text is None) == (texts is None):
         raise UserError(f"give either '{one}' (a string) or '{many}' (a list of strings)")
     found = [text] if texts is None else list(texts)
@@ -98,7 +100,7 @@ def texts_of(text, texts, limits: Limits, count_tokens: Callable[[str], int], on
         raise OverLimit(f"{len(found):,} {many} in one request, more than the limit of {limits.max_texts:,} "
                         "(--max-texts)")
     for i, item in enumerate(found, start=1):
-        if not item.strip():
+        if not allow_empty and not item.strip():
             raise UserError(f"{one} is empty" if texts is None else f"{one} {i} is empty")
     check_tokens(sum(count_tokens(item) for item in found), limits)
     return found

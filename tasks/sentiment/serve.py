@@ -15,5 +15,5 @@ def serve_spec(pipe) -> ServeSpec:
     vocab = pipe.vocabs["words"]
     doc = "Label, rating (1-5 for SST-5 labels) and the probability of every label, for a text or several."
     return ServeSpec([text_operation("sentiment", doc, TextsBody, lambda t: len(vocab.tokenize(t)), pipe.predict,
-                                      warmup=WARMUP)],
+                                      warmup=WARMUP, allow_empty=True)],
                      {"labels": list(pipe.labels), "ratings": pipe.rating(pipe.labels[0]) is not None})

@@ -52,8 +52,19 @@ def test_health_and_models(client, trained_models):
     assert models["g2p"]["info"]["beam"] == 3 and "SH" in models["g2p"]["info"]["phonemes"]
     assert models["ner"]["labels"][0] == "O" and models["sentiment"]["info"]["ratings"] is True
     assert models["music"]["config"]["units"] == 16 and "training" in models["music"]["metrics"]
-    assert client.get("/v1/models/ner").json()["path"] == str(trained_models["ner"])
+    described = client.get("/v1/models/ner").json()
+    assert described["folder"] == trained_models["ner"].name and "path" not in described  # no server paths
+    assert str(trained_models["ner"].parent) not in client.get("/v1/models").text
     assert "/v1/models/ner/entities" in client.get("/openapi.json").json()["paths"]
+
+
+def test_an_empty_text_gets_the_apis_empty_result(client, pipes):
+    """As the CLI and the Python API: NER finds no entities, sentiment has no label ("empty")."""
+    assert post(client, "ner", "entities", {"text": ""}).json()["entities"] == pipes["ner"].predict("") == []
+    out = post(client, "sentiment", "sentiment", {"texts": ["good", "   "]})
+    assert out.status_code == 200
+    assert out.json()["results"] == pipes["sentiment"].predict(["good", "   "])
+    assert out.json()["results"][1]["empty"] is True and out.json()["results"][1]["label"] is None
 
 
 def test_entities_match_the_pipeline(client, pipes):
@@ -198,8 +209,8 @@ BAD = [
     ("sentiment", "sentiment", b'[1, 2]', 422, "body: Input should be a valid dictionary"),
     ("sentiment", "sentiment", {"text": 3}, 422, "text: Input should be a valid string"),
     ("sentiment", "sentiment", {"texts": "one"}, 422, "texts: Input should be a valid list"),
-    ("sentiment", "sentiment", {"text": "   "}, 400, "text is empty"),
-    ("sentiment", "sentiment", {"texts": ["good", ""]}, 400, "text 2 is empty"),
+    ("charlm", "score", {"text": "   "}, 400, "text is empty"),
+    ("charlm", "score", {"texts": ["the", ""]}, 400, "text 2 is empty"),
     ("sentiment", "sentiment", {"texts": []}, 400, "'texts' is empty"),
     ("sentiment", "sentiment", {}, 400, "give either 'text'"),
     ("sentiment", "sentiment", {"text": "a", "texts": ["b"]}, 400, "give either 'text'"),
