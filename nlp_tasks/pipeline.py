@@ -79,6 +79,9 @@ class Pipeline(Inference):
     # The model card's words for this task (nlp_tasks.saving.card): the Hugging Face pipeline tag,
     # one line on what the model does, and what holds for a model trained on any data of the task.
     card_tag: ClassVar[str] = "other"
+    # Whether the task's data readers take line-based text files (its train and evaluate commands
+    # then have --max-example-chars and --on-bad-lines; music reads MIDI and piano-roll JSON).
+    reads_lines: ClassVar[bool] = True
     card_summary: ClassVar[str] = ""  # "" -> "A model of the task `TASK`."
     card_limits: ClassVar[str] = ("It knows only what its training data shows: expect it to do worse on input "
                                   "unlike that data (another domain, style or spelling). The metrics above were "

@@ -60,11 +60,16 @@ def train_command(pipeline: str, *, render: Callable[[dict], str] | None = None,
         click.option("--dev", "dev", metavar="SOURCE", default=None, help=dev_help or options.DEV_HELP),
         options.test, options.out,
         options.config_options(config_class), options.preset(presets), *extra,
-        options.distribution, options.reading, options.quiet, options.json_output,
+        options.distribution, *_reading(cls), options.quiet, options.json_output,
     ]
     for decorate in reversed(decorators):
         command = decorate(command)
     return command
+
+
+def _reading(cls) -> list:
+    """The data-reading options, for a task whose readers take line-based files."""
+    return [options.reading] if cls.reads_lines else []
 
 
 def evaluate_command(pipeline: str, *, render: Callable | None = None, help: str | None = None,
@@ -83,7 +88,7 @@ def evaluate_command(pipeline: str, *, render: Callable | None = None, help: str
                   click.argument("model_dir", type=click.Path()),
                   click.option("--data", "data", metavar="SOURCE", required=True,
                                help=data_help or "Data to evaluate on."),
-                  *extra, options.reading, options.json_output]
+                  *extra, *_reading(cls), options.json_output]
     for decorate in reversed(decorators):
         evaluate = decorate(evaluate)
     return evaluate

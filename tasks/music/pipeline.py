@@ -84,6 +84,7 @@ class MusicPipeline(Pipeline):
     task = "music"
     config_class = MusicConfig
     card_tag = "audio-generation"
+    reads_lines = False  # MIDI files and piano-roll JSON: no --max-example-chars or --on-bad-lines
     card_summary = "Polyphonic piano-roll generation (88 keys per time step), written as MIDI."
     card_limits = ("Generates in the style of its training pieces, one time step at a time; no notion of long-range "
                    "form beyond what the recurrent state keeps.")

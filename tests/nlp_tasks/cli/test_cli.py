@@ -40,6 +40,18 @@ def test_unknown_command_is_one_line_exit_2():
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("args, message", [
+    (["nre", "train"], "error: No such command 'nre'. Did you mean 'ner'? (see 'nlp-tasks --help')"),
+    (["sentiment", "predcit"], "error: No such command 'predcit'. Did you mean 'predict'? "
+                               "(see 'nlp-tasks sentiment --help')"),
+    (["charlm", "sampel"], "error: No such command 'sampel'. Did you mean 'sample'? (see 'nlp-tasks charlm --help')"),
+])
+def test_a_mistyped_command_gets_a_did_you_mean(args, message, capsys):
+    """Issue 35 item 9: as click does for a mistyped option."""
+    assert cli.main(args) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [message]
+
+
 def test_info_json_is_quiet_and_machine_readable():
     result = run("info", "--json")
     assert result.returncode == 0
@@ -85,3 +97,15 @@ def test_every_option_of_every_command_has_help_text():
         for command_name, command in registry.resolve(entry.cli).commands.items():
             missing = [p.opts[0] for p in command.params if isinstance(p, click.Option) and not p.help]
             assert not missing, f"{name} {command_name}: {missing} have no help text"
+
+
+def test_options_about_text_lines_only_where_a_task_reads_lines():
+    """Issue 35 item 9: music reads MIDI and piano-roll JSON, so its commands do not offer
+    --max-example-chars or --on-bad-lines; the text tasks' commands do."""
+    from click.testing import CliRunner
+
+    runner = CliRunner()
+    for task, has in [("music", False), ("charlm", True), ("ner", True), ("g2p", True)]:
+        for command in ("train", "evaluate"):
+            shown = runner.invoke(cli.cli, [task, command, "--help"]).output
+            assert ("--on-bad-lines" in shown) is has and ("--max-example-chars" in shown) is has, (task, command)
