@@ -67,14 +67,18 @@ def generate(model_dir, out, primer, png, as_json, **values):
     from . import data as md
     from .pipeline import MusicPipeline
 
-    settings = options.config_from(GenerateSettings, values)[0].resolved()  # checked before the model loads
+    settings, given = options.config_from(GenerateSettings, values)
+    settings = settings.resolved()  # checked before the model loads
     if Path(out).suffix.lower() not in md.MIDI_SUFFIXES:
         raise UserError(f"{out}: the output file must end in .mid or .midi")
     pipe = MusicPipeline.load(model_dir)
     result = pipe.generate(steps=settings.steps, primer=primer, seed=settings.seed, temperature=settings.temperature)
     spq = pipe.config.steps_per_quarter
-    md.write_midi(out, result["roll"], spq, settings.tempo, primer_steps=result["primer_steps"])
-    report = {"midi": str(out), "seed": settings.seed, "steps": settings.steps, "primer_steps": result["primer_steps"],
+    # A continuation plays at its primer's tempo unless --tempo says otherwise.
+    tempo = settings.tempo if "tempo" in given or primer is None else (md.midi_tempo(primer) or settings.tempo)
+    md.write_midi(out, result["roll"], spq, tempo, primer_steps=result["primer_steps"])
+    report = {"midi": str(out), "seed": settings.seed, "steps": settings.steps, "tempo": tempo,
+              "primer_steps": result["primer_steps"],
               "notes_per_step": float(np.asarray(result["roll"])[result["primer_steps"]:].sum(axis=1).mean())}
     if png:
         report["png"] = str(md.plot_roll(Path(out).with_suffix(".png"), result["roll"], result["primer_steps"]))

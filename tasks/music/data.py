@@ -149,6 +149,23 @@ def read_midi(path: str | Path, steps_per_quarter: int = 1) -> np.ndarray:
     return roll
 
 
+def midi_tempo(path: str | Path) -> float | None:
+    """The tempo (beats per minute) a MIDI file starts at: its first ``set_tempo``, or MIDI's
+    default of 120 when it has none; None when ``path`` is not a MIDI file. Kept within
+    ``MIN_TEMPO_BPM..MAX_TEMPO_BPM``. (A continuation keeps its primer's tempo.)"""
+    import mido
+
+    from nlp_tasks.io.files import read_bytes
+
+    if Path(path).suffix.lower() not in MIDI_SUFFIXES:
+        return None
+    midi = mido.MidiFile(file=io.BytesIO(read_bytes(Path(path), "a MIDI file")))  # read_midi has read it
+    for message in mido.merge_tracks(midi.tracks):
+        if message.type == "set_tempo":
+            return float(min(max(round(mido.tempo2bpm(message.tempo), 3), MIN_TEMPO_BPM), MAX_TEMPO_BPM))
+    return 120.0
+
+
 def read_midi_folder(folder: Path, steps_per_quarter: int = 1) -> list[np.ndarray]:
     """Every MIDI file under ``folder``; unreadable ones reported on stderr and skipped."""
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in MIDI_SUFFIXES and p.is_file())

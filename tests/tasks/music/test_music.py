@@ -198,13 +198,18 @@ def test_cli_train_evaluate_generate(jsb, tmp_path, capsys):
     assert result["epochs_run"] == 2 and "best" in result and result["test"]["steps"] > 0  # valid split found
     assert cli.main(["music", "evaluate", str(out), "--data", f"{small}:valid", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["pieces"] == 6
-    primer = md.write_midi(tmp_path / "primer.mid", md.read_pianoroll_json(small, "test")[0][:6])
+    primer = md.write_midi(tmp_path / "primer.mid", md.read_pianoroll_json(small, "test")[0][:6], tempo_bpm=90)
     song = tmp_path / "song.mid"
     assert cli.main(["music", "generate", str(out), "--steps", "16", "--out", str(song), "--primer", str(primer),
                      "--seed", "1", "--png", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["primer_steps"] == 6 and song.is_file() and (tmp_path / "song.png").stat().st_size > 1000
     assert md.read_midi(song).shape[0] <= 22
+    # The continuation keeps its primer's 90 bpm (issue 35 item 9), unless --tempo says otherwise.
+    assert report["tempo"] == 90 and md.midi_tempo(song) == 90
+    assert cli.main(["music", "generate", str(out), "--steps", "4", "--out", str(song), "--primer", str(primer),
+                     "--tempo", "140", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["tempo"] == 140 and md.midi_tempo(song) == 140
 
 
 @pytest.mark.parametrize("args, message", [
