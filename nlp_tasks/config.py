@@ -295,7 +295,8 @@ class SampleSettings(GenerationSettings):
     beam: int | None = setting(None, "Beam search with this many hypotheses instead of sampling.", low=1,
                                high=MAX_BEAM, none="sample")
     stop_at_eos: bool = setting(False, "Stop at the end-of-sequence token.", flag="--stop-at-eos")
-    no_unk: bool = setting(False, "Never emit <unk>: draw again instead.", flag="--no-unk")
+    no_unk: bool = setting(False, "Never emit <unk>: draw again instead (a character model never does).",
+                           flag="--no-unk")
     samples: int = setting(1, f"Independent samples, drawn together as one batch (at most {MAX_SAMPLE_TOKENS:,} "
                            "tokens in all: samples x length).", low=1, high=MAX_SAMPLES)
 

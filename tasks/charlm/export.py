@@ -56,4 +56,4 @@ def export_spec(pipe) -> ExportSpec:
                    "log_prob": "(batch,) float32, their sum (nats)"},
                   "Token ids in (0 = padding), each token's log-probability after <bos> out.")],
         info={**layout, "level": pipe.vocab.level, "bos_id": BOS_ID, "eos_id": EOS_ID, "pad_id": PAD_ID,
-              "unk_id": UNK_ID, "scores_end": pipe.scores_end, "never_drawn": [PAD_ID, BOS_ID]})
+              "unk_id": UNK_ID, "scores_end": pipe.scores_end, "never_drawn": [PAD_ID, BOS_ID] + ([UNK_ID] if pipe.vocab.level == "char" else [])})  # as the sampler

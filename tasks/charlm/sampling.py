@@ -89,7 +89,9 @@ def generate(pipe, prime: str, settings: SampleSettings, in_graph: bool = True, 
         raise UserError("beam search returns one continuation; ask for one sample")
     primer = pipe.encode_text(prime, "the primer") if prime else []
     check_work(n, length, len(primer), beam)  # samples x length within MAX_SAMPLE_TOKENS, before any allocation
-    banned = [PAD_ID, BOS_ID] + ([UNK_ID] if settings.no_unk else [])
+    # A character model never writes "<unk>" into its text (it would stand for a character the
+    # model cannot name); a word model does, as a placeholder word, unless --no-unk.
+    banned = [PAD_ID, BOS_ID] + ([UNK_ID] if settings.no_unk or pipe.vocab.level == "char" else [])
     inputs = [BOS_ID] + primer
     step = pipe.step_function(jit_compile) if beam is not None or not in_graph else None
     if beam is not None:

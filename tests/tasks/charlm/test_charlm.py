@@ -223,6 +223,23 @@ def test_word_level_maps_unknown_words_and_can_avoid_them(tmp_path, shakespeare)
     assert "<unk>" not in text and text.startswith("the ")
 
 
+def test_a_character_model_never_writes_unk_into_its_text(tmp_path):
+    """Issue 35 item 9: even when the model favours <unk> (its output bias pushed up here), a
+    character model's samples and beam search draw only characters."""
+    import numpy as np
+
+    from nlp_tasks.text.vocab import UNK_ID
+
+    lm = LanguageModelPipeline(LanguageModelConfig(units=8, layers=1, embedding_dim=4, batch_size=2, window=8,
+                                                   epochs=1))
+    lm.fit(["the cat sat on the mat. " * 20], verbose=0)
+    kernel, bias = lm.model.get_layer("output").get_weights()
+    bias[UNK_ID] = 50.0
+    lm.model.get_layer("output").set_weights([kernel, bias])
+    assert "<unk>" not in "".join(lm.sample_many(3, "the", length=30, seed=0))
+    assert "<unk>" not in lm.sample("the", length=10, beam=2)
+
+
 # ---------------------------------------------------------------------- CLI
 def test_cli_train_sample_score_evaluate(tmp_path, capsys):
     corpus = tmp_path / "names.txt"
