@@ -45,6 +45,7 @@ def export_spec(pipe) -> ExportSpec:
         picked = tf.where(real, picked, 0.0)
         return {"token_log_probs": picked, "log_prob": tf.reduce_sum(picked, axis=1)}
 
+    never_drawn = [PAD_ID, BOS_ID] + ([UNK_ID] if pipe.vocab.level == "char" else [])  # as the sampler
     return ExportSpec(
         [Endpoint("step", step, [tf.TensorSpec((None,), tf.int32, name="token"),
                                  tf.TensorSpec((None, layout["state_size"]), tf.float32, name="state")],
@@ -56,4 +57,4 @@ def export_spec(pipe) -> ExportSpec:
                    "log_prob": "(batch,) float32, their sum (nats)"},
                   "Token ids in (0 = padding), each token's log-probability after <bos> out.")],
         info={**layout, "level": pipe.vocab.level, "bos_id": BOS_ID, "eos_id": EOS_ID, "pad_id": PAD_ID,
-              "unk_id": UNK_ID, "scores_end": pipe.scores_end, "never_drawn": [PAD_ID, BOS_ID] + ([UNK_ID] if pipe.vocab.level == "char" else [])})  # as the sampler
+              "unk_id": UNK_ID, "scores_end": pipe.scores_end, "never_drawn": never_drawn})

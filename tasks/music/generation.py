@@ -35,8 +35,8 @@ class GenerateSettings(GenerationSettings):
     temperature: float = setting(1.0, "Below 1: safer; above 1: wilder; 0: every key above probability 0.5 "
                                  f"(else {MIN_TEMPERATURE:g} to {MAX_TEMPERATURE:g}).")
     tempo: float = setting(100.0, f"Beats per minute of the MIDI file and the audio, {md.MIN_TEMPO_BPM} to "
-                           f"{md.MAX_TEMPO_BPM} (a MIDI file holds nothing slower); a continuation of a MIDI primer keeps the "
-                           "primer's tempo unless this is given.", low=md.MIN_TEMPO_BPM,
+                           f"{md.MAX_TEMPO_BPM} (a MIDI file holds nothing slower); a continuation of a MIDI "
+                           "primer keeps the primer's tempo unless this is given.", low=md.MIN_TEMPO_BPM,
                            high=md.MAX_TEMPO_BPM)
     samples: int = setting(1, "Pieces generated together as one batch.", low=1, high=MAX_SAMPLES)
 

@@ -226,7 +226,6 @@ def test_word_level_maps_unknown_words_and_can_avoid_them(tmp_path, shakespeare)
 def test_a_character_model_never_writes_unk_into_its_text(tmp_path):
     """Issue 35 item 9: even when the model favours <unk> (its output bias pushed up here), a
     character model's samples and beam search draw only characters."""
-    import numpy as np
 
     from nlp_tasks.text.vocab import UNK_ID
 
