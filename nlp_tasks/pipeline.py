@@ -140,7 +140,9 @@ class Pipeline(Inference):
         start = time.perf_counter()
         summary = training.fit(model, plan, cfg, monitor=self.monitor, mode=self.mode, out_dir=out_dir, run=run,
                                run_key={"task": self.task, "config": cfg.to_dict(), "data": data.fingerprint},
-                               stream=sys.stdout if verbose else None, bar=verbose == 1)
+                               stream=sys.stdout if verbose else None, bar=verbose == 1,
+                               title=f"{self.task}: training curves ({Path(out_dir).resolve().name})"
+                               if out_dir else None)
         summary["train_seconds"] = time.perf_counter() - start
         summary.update(data.counts)
         self.metrics = {"training": {k: v for k, v in summary.items() if k != "history"}}

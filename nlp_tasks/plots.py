@@ -58,9 +58,11 @@ def plot_confusion_matrix(report: dict, path: str | Path, title: str = "Confusio
     return save_figure(fig, path, dpi=110)
 
 
-def plot_training_curves(history: dict, path: str | Path, monitor: str | None = None, title: str = "") -> Path:
+def plot_training_curves(history: dict, path: str | Path, monitor: str | None = None, title: str = "",
+                         mode: str = "min") -> Path:
     """Save the loss (and the monitored validation metric, when different) per epoch as a PNG,
-    with a title and whole-number epoch ticks (epochs counted from 1)."""
+    with a title and whole-number epoch ticks (epochs counted from 1); the best epoch by
+    ``monitor`` (``mode`` min or max: the one the saved weights come from) is marked in every panel."""
     from matplotlib.ticker import MaxNLocator
 
     plt = pyplot()
@@ -78,6 +80,12 @@ def plot_training_curves(history: dict, path: str | Path, monitor: str | None = 
         axes[0, 1].plot(range(1, len(history[extra]) + 1), history[extra], marker="o", color="tab:green")
         axes[0, 1].set_xlabel("epoch")
         axes[0, 1].set_ylabel(extra)
+    if monitor and history.get(monitor):
+        values = history[monitor]
+        best = (min if mode == "min" else max)(range(len(values)), key=values.__getitem__) + 1
+        for ax in axes[0]:
+            ax.axvline(best, color="grey", linestyle="--", linewidth=1, label=f"best epoch ({best})")
+        axes[0, -1].legend()
     for ax in axes[0]:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.suptitle(title or "training curves")

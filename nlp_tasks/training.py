@@ -216,7 +216,7 @@ def _write(checkpoint, model, state, best, changed) -> None:
 
 def fit(model, plan: TrainingPlan, settings: TrainSettings, *, monitor: str = "val_loss", mode: str = "min",
         out_dir: str | Path | None = None, run=None, run_key: dict | None = None, stream=None,
-        bar: bool = True) -> dict:
+        bar: bool = True, title: str | None = None) -> dict:
     """Compile ``model`` (when the plan has a ``loss``) and train it as ``plan`` says, with
     ``settings`` (epochs, batch size, learning rate, clipping, patience, decay); returns a
     summary dict (``epochs_run``, ``history``, and with validation ``best`` and ``best_epoch``).
@@ -234,7 +234,8 @@ def fit(model, plan: TrainingPlan, settings: TrainSettings, *, monitor: str = "v
     exponential moving average of the weights, updated every step, is what is validated, kept as
     the best weights and left in the model; needs a loss).
 
-    With ``out_dir``: a CSV log, a loss-curve PNG, and a checkpoint after every epoch
+    With ``out_dir``: a CSV log, a loss-curve PNG (titled ``title``, else with the folder's name;
+    the best epoch marked), and a checkpoint after every epoch
     (:mod:`nlp_tasks.saving.checkpoint`); the folder is claimed and locked while ``fit`` runs (a model or
     training folder: :data:`nlp_tasks.saving.layout.MODEL`), and released when it returns or
     raises unless the caller holds it (:func:`nlp_tasks.saving.outdir.held`). Calling ``fit`` again with
@@ -251,14 +252,14 @@ def fit(model, plan: TrainingPlan, settings: TrainSettings, *, monitor: str = "v
         # Under multi-worker training only the chief writes; the other workers read its checkpoint.
         writes = out_dir is not None and run.chief
         if not writes:
-            return _train(model, plan, settings, monitor, mode, out_dir, run, run_key, writes, stream, bar)
+            return _train(model, plan, settings, monitor, mode, out_dir, run, run_key, writes, stream, bar, title)
         from nlp_tasks.saving import outdir
         from nlp_tasks.saving.layout import MODEL
 
         # Checked, locked for this run and marked as ours before any epoch; the lock is released
         # when the run ends unless an enclosing scope holds it (Pipeline.train, until its save).
         with outdir.held(out_dir, kind=MODEL) as out_dir:
-            return _train(model, plan, settings, monitor, mode, out_dir, run, run_key, writes, stream, bar)
+            return _train(model, plan, settings, monitor, mode, out_dir, run, run_key, writes, stream, bar, title)
 
 
 def _compile(model, plan: TrainingPlan, settings: TrainSettings, run) -> None:
@@ -287,7 +288,7 @@ def _say(stream, text: str) -> None:
 
 
 def _train(model, plan: TrainingPlan, settings: TrainSettings, monitor, mode, out_dir, run, run_key, writes,
-           stream, bar) -> dict:
+           stream, bar, title=None) -> dict:
     import keras
 
     from nlp_tasks.batching import as_dataset
@@ -346,8 +347,8 @@ def _train(model, plan: TrainingPlan, settings: TrainSettings, monitor, mode, ou
     if writes and history:
         from nlp_tasks.plots import plot_training_curves
 
-        plot_training_curves(history, Path(out_dir) / "training-curves.png", monitor=monitor,
-                             title=f"training curves: {Path(out_dir).resolve().name}")
+        plot_training_curves(history, Path(out_dir) / "training-curves.png", monitor=monitor, mode=mode,
+                             title=title or f"training curves: {Path(out_dir).resolve().name}")
     return _summary(history, monitor, mode, resumed_from=done)
 
 

@@ -197,6 +197,21 @@ def test_training_curves_have_a_title_and_whole_epoch_ticks(tmp_path, monkeypatc
         assert ticks and all(float(t).is_integer() for t in ticks), ticks
 
 
+def test_training_curves_mark_the_best_epoch(tmp_path, monkeypatch):
+    """Issue 35 item 9: the best epoch by the monitor (its mode) is marked in every panel (a
+    pipeline's plot is titled with its task: tests/tasks/ner/test_ner.py)."""
+    from nlp_tasks import plots
+
+    figures = []
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path: figures.append(fig) or path)
+    history = {"loss": [0.9, 0.7, 0.6, 0.5], "val_loss": [1.0, 0.8, 0.75, 0.9], "val_f1": [0.1, 0.5, 0.4, 0.3]}
+    plots.plot_training_curves(history, tmp_path / "c.png", monitor="val_f1", mode="max")
+    plots.plot_training_curves(history, tmp_path / "d.png", monitor="val_loss", mode="min")
+    for fig, best in zip(figures, (2, 3)):
+        marks = [line for ax in fig.axes for line in ax.get_lines() if line.get_label() == f"best epoch ({best})"]
+        assert len(marks) == len(fig.axes) and all(list(m.get_xdata()) == [best, best] for m in marks)
+
+
 def test_a_checkpoint_written_before_the_settings_moved_still_matches():
     """Older run identities hold training.verbose, and a task config without the training
     settings it did not declare then (lr_patience, deterministic): the same run, still resumed."""

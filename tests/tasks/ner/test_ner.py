@@ -214,6 +214,17 @@ def test_dev_f1_is_shown_once_per_epoch_on_the_progress_line(capsys):
     assert all(line.count("val_f1") == 1 for line in lines) and "dev entity F1" not in "\n".join(lines)
 
 
+def test_the_training_curves_are_titled_with_the_task(tmp_path, monkeypatch):
+    from nlp_tasks import plots
+
+    titles = []
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path: titles.append(fig._suptitle.get_text()) or path)
+    sentences = [(["Peter", "visited", "Paris"], ["B-PER", "O", "B-LOC"])] * 4
+    NERPipeline(NERConfig(units=4, char_units=2, word_dim=4, char_dim=2, epochs=1)).fit(
+        sentences, sentences, out_dir=tmp_path / "run", verbose=0)
+    assert titles == ["ner: training curves (run)"]
+
+
 def test_padding_does_not_change_a_sentences_scores():
     """Every input of the model's Concatenate carries the word mask (Keras keeps a step that any
     input's mask keeps), so the encoder never runs over padding: more padding, same scores."""
