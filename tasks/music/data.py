@@ -409,7 +409,8 @@ def plot_roll(path: str | Path, roll: np.ndarray, primer_steps: int = 0, title: 
         cmap = plt.get_cmap("Blues")
         ax.legend(handles=[Patch(color=cmap(0.45), label=f"primer ({primer_steps} steps)"),
                            Patch(color=cmap(1.0), label="the model's continuation")],
-                  loc="upper right", fontsize="small")
+                  loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False,
+                  fontsize="small")  # below the axes: it never covers a note
     ax.set_xlabel("time step")
     ax.set_ylabel("MIDI pitch")
     ax.set_title(title or f"{len(roll)} steps" + (f" (primer: first {primer_steps})" if primer_steps else ""))

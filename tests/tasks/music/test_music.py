@@ -85,6 +85,12 @@ def test_piano_roll_picture_of_a_continuation_has_a_legend(tmp_path, monkeypatch
     legend = figures[0].axes[0].get_legend()
     assert [t.get_text() for t in legend.get_texts()] == ["primer (4 steps)", "the model's continuation"]
     assert figures[1].axes[0].get_legend() is None  # one colour, nothing to tell apart
+    fig = figures[0]
+    fig.tight_layout()
+    fig.canvas.draw()  # the legend sits outside the notes' area (issue 35 item 9: it covered notes)
+    renderer = fig.canvas.get_renderer()
+    box, area = legend.get_window_extent(renderer), fig.axes[0].get_window_extent(renderer)
+    assert box.y1 <= area.y0 and box.y0 >= 0, (box, area)
 
 
 def test_midi_folder_skips_a_bad_file_and_caches(tmp_path, capsys, monkeypatch):
