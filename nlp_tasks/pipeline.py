@@ -39,6 +39,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import dataclasses
+import os
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -66,6 +67,19 @@ class TrainingData:
     fingerprint: Any = None
     counts: dict = dataclasses.field(default_factory=dict)
     build: dict = dataclasses.field(default_factory=dict)
+
+
+def data_name(source) -> str:
+    """How a model card names a data source: a hub or ``builtin:`` name, or a relative path, as
+    given; an absolute path by its file name only (a card is shared: it does not disclose the
+    trainer's file system); Python examples by their number."""
+    if isinstance(source, (str, os.PathLike)):
+        text = os.fspath(source)
+        return Path(text).name if os.path.isabs(text) else text
+    try:
+        return f"{len(source):,} examples given in Python"
+    except TypeError:
+        return "examples given in Python"
 
 
 class Pipeline(Inference):
@@ -146,6 +160,8 @@ class Pipeline(Inference):
         summary["train_seconds"] = time.perf_counter() - start
         summary.update(data.counts)
         self.metrics = {"training": {k: v for k, v in summary.items() if k != "history"}}
+        self.metrics["training"]["data"] = {"train": data_name(train), **({"dev": data_name(dev)} if dev is not None
+                                                                           else {})}
         self.finish_training(data, model, summary)
         return summary
 
@@ -167,19 +183,24 @@ class Pipeline(Inference):
         """After training: make ``self.model`` the model to save (by default the trained one)."""
         self.model = model
 
-    def train(self, train, dev=None, test=None, *, out: str | Path, verbose: int = 1, run=None, **options) -> dict:
+    def train(self, train, dev=None, test=None, *, out: str | Path, verbose: int = 1, run=None,
+              command: str | None = None, **options) -> dict:
         """The whole job of ``nlp-tasks TASK train``: :meth:`fit` (checkpoints in ``out``), then
         :meth:`evaluate` ``test`` once with the best weights, record it (:meth:`test_summary`)
         and :meth:`save` the model to ``out``. Returns the summary, with ``"model"`` and ``"test"``.
         ``out`` is locked by one scope across fit, test and save: from fit's claim (after the data
         is read, so a data error leaves ``out`` untouched) to the end of the save
-        (:func:`nlp_tasks.saving.folder.kept`); only the chief of a multi-worker ``run`` writes."""
+        (:func:`nlp_tasks.saving.folder.kept`); only the chief of a multi-worker ``run`` writes.
+        ``command``: the command line that ran it, recorded for the model card (the CLI gives it)."""
         writes = run is None or run.chief
         with saved.kept(out) if writes else contextlib.nullcontext():
             summary = self.fit(train, dev, out_dir=out, verbose=verbose, run=run, **options)
             result = {"model": str(out), **{k: v for k, v in summary.items() if k != "history"}}
+            if command:
+                self.metrics["training"]["command"] = command
             if test is not None:
                 self.metrics["test"] = result["test"] = self.test_summary(self.evaluate(test, split="test"))
+                self.metrics["training"]["data"]["test"] = data_name(test)
             self.save(out, run=run)
         return result
 

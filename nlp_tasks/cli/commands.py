@@ -48,7 +48,8 @@ def train_command(pipeline: str, *, render: Callable[[dict], str] | None = None,
         if configure is not None:
             config, train, dev, test = configure(config, values, given, train, dev, test)
         pipe = cls(config)
-        result = pipe.train(train, dev, test, out=out, verbose=options.verbosity(quiet, as_json), run=run, **values)
+        result = pipe.train(train, dev, test, out=out, verbose=options.verbosity(quiet, as_json), run=run,
+                            command=options.command_line(), **values)
         click.echo(json.dumps(result, indent=2) if as_json else (render or _default_render)(result, pipe))
 
     command.__doc__ = (f"Train a {cls.task} model on TRAIN, keep the best epoch by its validation figure "

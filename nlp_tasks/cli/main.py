@@ -122,6 +122,7 @@ def main(argv=None) -> int:
 
     try:
         configure_process()  # TensorFlow's C++ log off, malloc tuned: the program's to decide, not the library's
+        options.COMMAND_LINE[:] = list(sys.argv[1:] if argv is None else argv)
         cli.main(args=argv, prog_name="nlp-tasks", standalone_mode=False)
     except UserError as err:
         click.echo(f"error: {err.message}", err=True)

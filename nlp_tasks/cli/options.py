@@ -30,6 +30,18 @@ quiet = click.option("--quiet", is_flag=True,
                      help="No progress while training (a bar on a terminal, else one line per epoch).")
 
 
+# The arguments of the running ``nlp-tasks`` command (set by nlp_tasks.cli.main.main), recorded
+# in a trained model's card as the command that made it.
+COMMAND_LINE: list[str] = []
+
+
+def command_line() -> str | None:
+    """``nlp-tasks ARGS...`` of the running command, quoted for a shell; None outside the CLI."""
+    import shlex
+
+    return "nlp-tasks " + shlex.join(COMMAND_LINE) if COMMAND_LINE else None
+
+
 def texts(input_help: str = "A file with one text per line."):
     """``TEXTS...`` arguments and ``--input FILE`` (read with :func:`texts_from`)."""
 

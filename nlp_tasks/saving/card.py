@@ -46,9 +46,13 @@ def model_card(pipe, export: dict | None = None) -> str:
     out += [f"Configuration (`{META_FILE}`, `config`):", "", "```json", json.dumps(cfg, indent=1, sort_keys=True),
             "```", ""]
     out += ["## Training data and how it was trained", ""]
-    data = training.get("command") or training.get("data")
-    if data:
-        out += [f"Command: `{data}`", ""]
+    data = training.get("data")
+    if isinstance(data, dict) and data:
+        parts = {"train": "Trained on", "dev": "the best epoch chosen on", "test": "tested once on"}
+        out += ["; ".join(f"{words} `{data[k]}`" for k, words in parts.items() if isinstance(data.get(k), str))
+                + ".", ""]
+    if isinstance(training.get("command"), str):
+        out += [f"Command: `{training['command']}`", ""]
     counts = {k: v for k, v in training.items() if k.startswith("train_") and isinstance(v, (int, float))}
     if counts:
         out += ["; ".join(f"{k}: {v:,}" if isinstance(v, int) else f"{k}: {v:.1f}" for k, v in sorted(counts.items()))
@@ -60,6 +64,11 @@ def model_card(pipe, export: dict | None = None) -> str:
     for split in ("test", "training"):
         figures = {k: v for k, v in (metrics.get(split) or {}).items() if isinstance(v, (int, float))
                    and not isinstance(v, bool)}
+        if split == "training" and "best" in figures and isinstance(training.get("monitor"), str):
+            # "best | 1" says nothing: name the figure and its epoch
+            epoch = figures.pop("best_epoch", None)
+            figures[f"best {training['monitor']}" + (f" (epoch {epoch})" if epoch is not None else "")] = \
+                figures.pop("best")
         if figures:
             shown = True
             out += [f"{split}:", "", "| metric | value |", "|---|---|"]

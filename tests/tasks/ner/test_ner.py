@@ -269,3 +269,27 @@ def test_the_crf_never_emits_a_tag_its_scheme_forbids():
         for before, after in zip(path, path[1:]):
             assert not after.startswith("I-") or before[2:] == after[2:] and before != "O", path
     assert all(0 < s <= 1 for row in scores for s in row)
+
+
+def test_the_model_card_names_the_data_the_command_and_the_best_epoch(tmp_path, capsys):
+    """Issue 35 item 5: the card says what the model was trained, validated and tested on (a
+    relative path as given, an absolute one by its name only), the command, and which figure
+    the best epoch was chosen by, instead of ``best | 1``."""
+    from nlp_tasks.cli import main as cli
+
+    conll = tmp_path / "tiny.conll"
+    conll.write_text("Peter B-PER\nvisited O\nParis B-LOC\n\nAnna B-PER\nleft O\nRome B-LOC\n\n" * 3,
+                     encoding="utf-8")
+    out = tmp_path / "model"
+    args = ["ner", "train", "--train", str(conll), "--dev", str(conll), "--test", str(conll), "--out", str(out),
+            "--units", "4", "--char-units", "2", "--word-dim", "4", "--char-dim", "2", "--epochs", "2", "--quiet"]
+    assert cli.main(args) == 0
+    capsys.readouterr()
+    card = (out / "README.md").read_text(encoding="utf-8")
+    assert ("Trained on `tiny.conll`; the best epoch chosen on `tiny.conll`; tested once on `tiny.conll`."
+            in card), card
+    assert str(tmp_path) not in card.replace(f"`nlp-tasks {' '.join(args)}`", "")  # only in the user's own command
+    assert f"Command: `nlp-tasks {' '.join(args)}`" in card
+    assert "| best val_f1 (epoch " in card and "| best |" not in card and "| best_epoch |" not in card
+    meta = json.loads((out / "pipeline.json").read_text(encoding="utf-8"))
+    assert meta["metrics"]["training"]["data"] == {"train": "tiny.conll", "dev": "tiny.conll", "test": "tiny.conll"}
