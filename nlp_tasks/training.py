@@ -306,7 +306,11 @@ def _train(model, plan: TrainingPlan, settings: TrainSettings, monitor, mode, ou
             _say(stream, f"training already complete in {checkpoint.dir} ({done} epochs): restored its final "
                          f"weights (delete {checkpoint.dir} to train again)")
             return _summary(history, monitor, mode, resumed_from=done)
-        _say(stream, f"resuming from {checkpoint.dir}: {done} of {settings.epochs} epochs done")
+        if checkpoint.extended_from is not None:
+            _say(stream, f"training on from {checkpoint.dir}: {done} epochs done (a run of "
+                         f"{checkpoint.extended_from}), {settings.epochs} now")
+        else:
+            _say(stream, f"resuming from {checkpoint.dir}: {done} of {settings.epochs} epochs done")
     # Task callbacks run first, so metrics they add to the epoch logs (a dev F1, say) can be
     # monitored by early stopping and written to the CSV log.
     callbacks = list(plan.callbacks)

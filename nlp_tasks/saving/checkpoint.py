@@ -250,7 +250,9 @@ class Checkpoint:
         if not isinstance(state, dict) or state.get("format") != FORMAT:
             raise UserError(f"{path}: not an nlp-tasks checkpoint; delete {self.dir} to start over")
         saved = _without_output_settings(state.get("key"))
-        if saved != self.key:
+        if saved != self.key and self._longer(saved, state):
+            state = {**state, "complete": False}  # trains on from its last epoch (Keras' initial_epoch)
+        elif saved != self.key:
             differs = _differences(self.key, saved if isinstance(saved, dict) else {})
             raise UserError(f"{self.dir} holds a checkpoint of a different training run (differs in: "
                             f"{', '.join(differs) or 'everything'}); use another output folder or delete it "
@@ -260,6 +262,32 @@ class Checkpoint:
             raise UserError(f"{path}: damaged checkpoint description ({problem}); delete {self.dir} to start over")
         self.state = state
         return state
+
+    def _longer(self, saved, state) -> bool:
+        """Whether this run is the saved one asking for more epochs than it had: the only
+        difference the epoch count (``training.epochs``, and the task config's ``epochs``), now
+        larger. Such a run trains on from the saved one's last checkpoint (its weights, optimizer
+        and callback state), as Keras' ``initial_epoch`` and Hugging Face's
+        ``resume_from_checkpoint`` let a finished run train on. ``extended_from``: its epochs."""
+        if not isinstance(saved, dict):
+            return False
+        differs = set(_differences(self.key, saved))
+        if not differs or not differs <= {"training.epochs", "config.epochs"}:
+            return False
+        try:
+            before, now = int(saved["training"]["epochs"]), int(self.key["training"]["epochs"])
+        except (KeyError, TypeError, ValueError):
+            return False
+        config = self.key.get("config")
+        if isinstance(config, dict) and "epochs" in config and config["epochs"] != now:
+            return False  # a task's config holds the same count
+        done = state.get("epochs_done")
+        if now <= before or not _count(done) or done > before:
+            return False
+        self.extended_from = before
+        return True
+
+    extended_from: int | None = None
 
     def restore(self, model) -> None:
         """Model and optimizer variables from ``last.npz`` (the optimizer must be compiled in)."""

@@ -182,6 +182,25 @@ def test_output_settings_do_not_block_a_resume(tmp_path):
         fit(small_model(), plan, TrainSettings(epochs=1, seed=3), out_dir=tmp_path)
 
 
+def test_a_finished_run_trains_on_when_asked_for_more_epochs(tmp_path):
+    """Issue 35 item 7: more epochs into the folder of a finished run continue it from its last
+    checkpoint (as Keras' initial_epoch does) instead of refusing the changed epoch count."""
+    data = counting_data()
+    plan = TrainingPlan(data, loss="binary_crossentropy", validation=data)
+    first = fit(small_model(), plan, TrainSettings(epochs=2, patience=None), out_dir=tmp_path)
+    shown = io.StringIO()
+    more = fit(small_model(), plan, TrainSettings(epochs=4, patience=None), out_dir=tmp_path, stream=shown)
+    assert "training on from" in shown.getvalue() and "2 epochs done (a run of 2), 4 now" in shown.getvalue()
+    assert more["resumed_from_epoch"] == 2 and more["epochs_run"] == 4
+    assert more["history"]["loss"][:2] == first["history"]["loss"]
+    again = io.StringIO()  # the extended run is now the folder's run: complete at 4
+    fit(small_model(), plan, TrainSettings(epochs=4, patience=None), out_dir=tmp_path, stream=again)
+    assert "training already complete" in again.getvalue()
+    for fewer_or_other in (TrainSettings(epochs=3, patience=None), TrainSettings(epochs=6, patience=None, seed=5)):
+        with pytest.raises(UserError, match="different training run"):
+            fit(small_model(), plan, fewer_or_other, out_dir=tmp_path)
+
+
 def test_training_curves_have_a_title_and_whole_epoch_ticks(tmp_path, monkeypatch):
     from nlp_tasks import plots
 

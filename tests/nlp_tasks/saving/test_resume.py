@@ -226,3 +226,25 @@ def test_a_different_run_is_refused_naming_the_field(tmp_path):
     _state_file(tmp_path, {"training": {"epochs": 3, "seed": 0}, "config": {"units": 8}, "task": "toy"})
     with pytest.raises(UserError, match=r"differs in: config\.units, training\.seed\)"):
         Checkpoint(tmp_path, {"training": {"epochs": 3, "seed": 1}, "config": {"units": 16}, "task": "toy"}).load()
+
+
+def test_more_epochs_of_a_task_run_train_on_and_nothing_else_may_change(tmp_path):
+    """A task's run identity holds the epochs twice (training and the task config): both larger
+    is the same run trained on; any other change, or fewer epochs, is refused."""
+    from nlp_tasks.errors import UserError
+    from nlp_tasks.saving.checkpoint import Checkpoint
+
+    def key(epochs, units=8):
+        return {"training": {"epochs": epochs, "seed": 0}, "config": {"epochs": epochs, "units": units}, "task": "toy"}
+
+    _state_file(tmp_path, key(3))
+    state = (checkpoint := Checkpoint(tmp_path, key(5))).load()
+    assert state["epochs_done"] == 1 and state["complete"] is False and checkpoint.extended_from == 3
+    with pytest.raises(UserError, match=r"differs in: config\.epochs, config\.units, training\.epochs\)"):
+        Checkpoint(tmp_path, key(5, units=16)).load()
+    with pytest.raises(UserError, match=r"differs in: config\.epochs, training\.epochs\)"):
+        Checkpoint(tmp_path, key(2)).load()
+    half = key(5)
+    half["config"]["epochs"] = 3
+    with pytest.raises(UserError, match=r"differs in: training\.epochs\)"):
+        Checkpoint(tmp_path, half).load()
