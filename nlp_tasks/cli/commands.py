@@ -81,6 +81,7 @@ def evaluate_command(pipeline: str, *, render: Callable | None = None, help: str
     cls = resolve(pipeline)
 
     def evaluate(model_dir, data, as_json, **values):
+        options.check_sources(data)  # a mistyped path in a second, not after TensorFlow's start-up
         pipe = cls.load(model_dir)
         report = pipe.evaluate(data, **values)
         click.echo(json.dumps(report, indent=2) if as_json else (render or _default_render)(report, pipe))

@@ -71,6 +71,17 @@ def texts_from(texts, input_file, what: str = "predict") -> list[str]:
     return texts
 
 
+def check_sources(*sources) -> None:
+    """Refuse a data source that names no file, folder or hub data set, before any model or
+    TensorFlow is loaded (the readers would say the same after seconds of start-up). Python
+    objects and ``builtin:`` names are the task readers' to check."""
+    from nlp_tasks.data.sources import resolve_source
+
+    for source in sources:
+        if isinstance(source, str) and not source.startswith("builtin:"):
+            resolve_source(source)
+
+
 def distribution(command):
     """``--strategy``, ``--cpu-replicas``, ``--mixed-precision``, ``--tensorboard``,
     ``--worker-timeout`` for a train command; set up before anything is built, the command gets
@@ -95,6 +106,8 @@ def distribution(command):
         from nlp_tasks import distribute
         from nlp_tasks.cluster import guarded
 
+        # The data options first: a mistyped path in a second, not after TensorFlow's start-up.
+        check_sources(*(kwargs.get(name) for name in ("train", "dev", "test")))
         # Multi-worker: SIGINT/SIGTERM and a lost peer end the whole command with one line.
         with guarded(strategy == "multi-worker"):
             run = distribute.use(strategy, cpu_replicas, mixed_precision, tensorboard, worker_timeout)

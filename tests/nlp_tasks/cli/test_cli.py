@@ -33,6 +33,22 @@ def test_help_is_instant_and_does_not_import_tensorflow():
     assert elapsed < 5  # generous for a loaded CI machine; about 0.15 s here
 
 
+@pytest.mark.parametrize("args", [
+    ["ner", "train", "--train", "no-such.txt", "--out", "{tmp}/m"],
+    ["sentiment", "train", "--train", "{tmp}", "--dev", "no-such.txt", "--out", "{tmp}/m"],
+    ["charlm", "evaluate", "{tmp}/m", "--data", "no-such.txt"],
+])
+def test_a_missing_data_file_is_refused_before_tensorflow_starts(args, tmp_path):
+    """Issue 35 item 6: a mistake costs a second, not TensorFlow's start-up."""
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    result = subprocess.run(
+        [sys.executable, "-c", f"import sys; import cli; code = cli.main({argv!r}); "
+         "print('TF', 'tensorflow' in sys.modules); sys.exit(code)"],
+        capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 2 and result.stderr.strip() == "error: no-such.txt: file not found", result.stderr
+    assert "TF False" in result.stdout
+
+
 def test_unknown_command_is_one_line_exit_2():
     result = run("translate")
     assert result.returncode == 2
