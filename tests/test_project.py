@@ -230,3 +230,14 @@ def test_a_users_own_tasks_py_and_cli_py_do_not_stand_in_for_ours(tmp_path, mode
     program = subprocess.run([sys.executable, "-m", "nlp_tasks", "ner", "predict", str(models["ner"]), "Peter"],
                              cwd=folder, capture_output=True, text=True, env=env, timeout=300)
     assert program.returncode == 0 and program.stderr == "", program.stderr[-2000:]
+
+
+def test_the_licence_that_setup_cfg_names_ships_with_the_code():
+    """Issue 35: setup.cfg said MIT and the repository had no LICENSE."""
+    import configparser
+
+    setup = configparser.ConfigParser()
+    setup.read(ROOT / "setup.cfg", encoding="utf-8")
+    assert setup["metadata"]["license"] == "MIT" and setup["metadata"]["license_files"] == "LICENSE"
+    text = (ROOT / "LICENSE").read_text(encoding="utf-8")
+    assert text.startswith("MIT License") and "Permission is hereby granted, free of charge" in text
