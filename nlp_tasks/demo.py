@@ -160,7 +160,7 @@ def run_demos(steps: list[DemoStep], targets: dict[str, str], out: Path) -> list
             continue
         # A demo is a fresh run: an earlier run's checkpoint would be resumed (or refused). Only
         # that checkpoint goes; nothing else in the folder is deleted (nlp_tasks.saving.outdir).
-        _drop_checkpoint(out / step.task)
+        _drop_checkpoints(out / step.task)
         try:
             resolve(targets[step.task])(out / step.task, step.folder)
         except UserError as err:
@@ -205,6 +205,16 @@ def main(argv=None) -> int:
         print(f"error: demo failed for {', '.join(failed)} (the others ran)", file=sys.stderr)
         return 2
     return 0
+
+
+def _drop_checkpoints(folder: Path) -> None:
+    """The checkpoints of a demo's runs: ``folder``'s and its sub-folders' (music's NADE run is
+    ``music/nade``), so a second ``make demo`` trains every model again, as the first did."""
+    _drop_checkpoint(folder)
+    if folder.is_dir() and not folder.is_symlink():
+        for sub in sorted(folder.iterdir()):
+            if sub.is_dir() and not sub.is_symlink():
+                _drop_checkpoint(sub)
 
 
 def _drop_checkpoint(folder: Path) -> None:

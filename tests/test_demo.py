@@ -119,3 +119,16 @@ def test_a_fresh_demo_run_drops_only_its_own_checkpoint(tmp_path):
     (folder / "checkpoint" / "precious.txt").write_text("not ours")
     _drop_checkpoint(folder)  # a file we never write in there: the folder is left alone
     assert (folder / "checkpoint" / "precious.txt").read_text() == "not ours"
+
+
+def test_a_second_demo_run_drops_the_checkpoints_of_every_run_of_a_task(tmp_path):
+    """Issue 35 item 2: music's NADE run (music/nade) was restored, not trained, the second time."""
+    from nlp_tasks.demo import _drop_checkpoints
+
+    for run in (tmp_path / "music", tmp_path / "music" / "nade"):
+        (run / "checkpoint").mkdir(parents=True)
+        (run / "checkpoint" / "state.json").write_text("{}")
+        (run / "model").mkdir()
+    _drop_checkpoints(tmp_path / "music")
+    assert sorted(p.name for p in (tmp_path / "music").iterdir()) == ["model", "nade"]
+    assert [p.name for p in (tmp_path / "music" / "nade").iterdir()] == ["model"]
