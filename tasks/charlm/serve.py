@@ -15,6 +15,7 @@ from nlp_tasks.config import SampleSettings
 from nlp_tasks.errors import UserError
 from nlp_tasks.serve.bodies import TextsBody, settings_body, settings_of, text_operation
 from nlp_tasks.serve.spec import Operation, OverLimit, ServeSpec, check_range, check_tokens, one_or_many
+from nlp_tasks.text.vocab import SPECIALS
 
 
 class ScoreBody(TextsBody):
@@ -59,4 +60,6 @@ def serve_spec(pipe) -> ServeSpec:
         text_operation("score", "Log-probability (nats and bits), perplexity and rank (1 = most probable) of each "
                                  "text, in the order given.", ScoreBody, lambda t: len(vocab.tokenize(t)),
                         lambda texts: pipe.score(list(texts)), score_respond),
-    ], {"level": pipe.config.level, "mode": pipe.config.mode})
+    ], {"level": pipe.config.level, "mode": pipe.config.mode,
+        # a character model's symbols: the page scores only text the model can score
+        **({"characters": vocab.tokens[len(SPECIALS):], "lower": vocab.lower} if pipe.config.level == "char" else {})})

@@ -25,6 +25,24 @@ const field = (card, name, label, value, wide) => {
 
 const readInt = (input) => input.value.trim() === "" ? null : Number(input.value);
 
+const checkbox = (card, name, label, checked) => {
+  const input = el("input", {type: "checkbox", name, checked});
+  card.querySelector(".controls").append(el("label", {}, input, " " + label));
+  return input;
+};
+
+// Why a character model cannot score `text` ("" when it can): characters it never saw, or, for a
+// model of separate lines, more than one line.
+function unscorable(model, text) {
+  const {characters, lower, mode} = model.info;
+  if (!text.trim()) return "the text box is empty";
+  if (mode === "lines" && text.trim().includes("\n")) return "the model scores one line at a time";
+  if (!characters) return "";
+  const known = new Set(characters);
+  const unseen = [...new Set([...(lower ? text.toLowerCase() : text)])].filter((c) => !known.has(c));
+  return unseen.length ? `characters the model never saw: ${unseen.slice(0, 5).map((c) => JSON.stringify(c)).join(" ")}` : "";
+}
+
 function showError(target, error) {
   target.replaceChildren(el("div", {className: "error"}, error.message || String(error)));
 }
@@ -75,16 +93,24 @@ const tasks = {
         length: field(card, "length", "length", 200),
         temperature: field(card, "temperature", "temperature", 0.8),
         seed: field(card, "seed", "seed", ""),
+        // a model of separate lines (names, say) ends a sample at the end of its line
+        stop: checkbox(card, "stop_at_eos", "stop at the end of a line", model.info.mode === "lines"),
       };
     },
     async run(model, card, text) {
-      const {prime, length, temperature, seed} = card.inputs;
+      const {prime, length, temperature, seed, stop} = card.inputs;
       const result = card.querySelector(".result");
       const out = await api(`/v1/models/${model.name}/sample`, {
         prime: prime.value, length: readInt(length), temperature: Number(temperature.value), seed: readInt(seed),
+        stop_at_eos: stop.checked,
       });
       const line = el("div", {className: "score-line"}, `seed ${out.seed}`);
       result.replaceChildren(el("pre", {className: "generated"}, out.samples[0]), line);
+      const why = unscorable(model, text);
+      if (why) {  // not sent: the server would refuse it
+        line.append(` · the text above is not scored (${why})`);
+        return;
+      }
       try {  // how likely the model finds the text in the box
         const score = await api(`/v1/models/${model.name}/score`, {text});
         line.append(` · the text above: ${score.log2_prob.toFixed(1)} bits, perplexity ${score.perplexity.toFixed(2)}`);
@@ -99,6 +125,8 @@ const tasks = {
         steps: field(card, "steps", "steps", 32),
         temperature: field(card, "temperature", "temperature", 1.0),
         seed: field(card, "seed", "seed", ""),
+        // a model of separate lines (names, say) ends a sample at the end of its line
+        stop: checkbox(card, "stop_at_eos", "stop at the end of a line", model.info.mode === "lines"),
       };
     },
     async run(model, card) {

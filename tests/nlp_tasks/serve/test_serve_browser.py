@@ -93,6 +93,18 @@ def test_page_shows_every_model(browser, server, tmp_path):
     assert [w.get_attribute("data-word") for w in browser.find_elements(By.CSS_SELECTOR, "#model-g2p .pronounced")] \
         == ["dot"]
 
+    # The language model's card (issue 35 item 9): a stop-at-end-of-line switch, on for a model of
+    # separate lines only, and no score asked for text the model cannot score.
+    stop = browser.find_element(By.CSS_SELECTOR, "#model-charlm input[name=stop_at_eos]")
+    assert stop.get_attribute("type") == "checkbox" and not stop.is_selected()  # this model reads a stream
+    box.clear()
+    box.send_keys("snow \u2603")
+    browser.find_element(By.CSS_SELECTOR, "#model-charlm button").click()
+    wait.until(lambda d: d.find_element(By.ID, "model-charlm").get_attribute("data-state") == "done")
+    line = browser.find_element(By.CSS_SELECTOR, "#model-charlm .score-line").text
+    assert 'not scored (characters the model never saw: "\u2603")' in line, line
+    assert browser.find_elements(By.CSS_SELECTOR, "#model-charlm .error") == []
+
     resources = browser.execute_script("return performance.getEntriesByType('resource').map(r => r.name)")
     assert resources and all(r.startswith((server.url, "blob:", "data:")) for r in resources), resources
 
