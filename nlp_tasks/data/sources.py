@@ -5,6 +5,8 @@
 - :data:`SPLIT_NAMES`         the one table of split names: a reader asks for ``train``, ``dev`` or
   ``test``; :func:`hub_split` names it for Hugging Face (``dev`` -> ``validation``),
   :func:`pick_split` finds it among a file's own splits (``dev`` -> ``valid`` in JSB's JSON).
+- :func:`builtin_part`        ``builtin:NAME[:SPLIT]``, a data set a task ships inside its package:
+  its name and the part (train, dev, test) to read.
 - regular files only (:mod:`nlp_tasks.io.files`): a FIFO, device or socket is refused before it
   is opened, so a read never blocks.
 - :func:`load_hub_dataset`    ``datasets.load_dataset`` for a hub name or a local folder, one-line
@@ -108,6 +110,25 @@ def pick_split(split: str, available) -> str:
         return split
     role = split_role(split)
     return next((name for name in (role, *SPLIT_NAMES.get(role, ())) if name in available), split)
+
+
+def builtin_part(source, known, split: str) -> tuple[str, str] | None:
+    """``(name, role)`` when ``source`` names one of the built-in data sets ``known`` (a task's
+    ``builtin:NAME``, shipped inside its package): ``builtin:NAME`` reads ``split``'s part,
+    ``builtin:NAME:SPLIT`` the part SPLIT names (:func:`split_role`: ``train``, ``dev`` /
+    ``validation`` / ``valid``, ``test``). None for any other source; an unknown built-in name or
+    split is a one-line error."""
+    text = str(source) if isinstance(source, (str, os.PathLike)) else ""
+    if not text.startswith("builtin:"):
+        return None
+    base, _, part = text.partition(":")[2].partition(":")
+    name = f"builtin:{base}"
+    if name not in known:
+        raise UserError(f"unknown built-in data set {text!r} (known: {', '.join(known)})")
+    role = split_role(part or split)
+    if role is None:
+        raise UserError(f"{name}: unknown split {part or split!r} (its parts are train, dev and test)")
+    return name, role
 
 
 def no_split_for_file(name: str, split: str | None) -> None:

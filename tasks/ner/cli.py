@@ -46,10 +46,13 @@ def configure(config, values, given, train, dev, test):
 
 cli.add_command(train_command(
     f"{__package__}:NERPipeline", render=format_train, configure=configure, train_required=False,
-    train_help="Training data: a CoNLL column file, or a Hugging Face dataset name.",
+    train_help="Training data: a CoNLL column file, a Hugging Face dataset name, or builtin:wikigold (its train "
+               "part; ships with nlp-tasks).",
+    dev_help="Development data for early stopping and model selection [default: builtin:wikigold's dev part when "
+             "training on it, else none].",
     extra=[click.option("--dataset", default=None, metavar="NAME",
-                        help="A Hugging Face dataset with tokens/ner_tags columns; its train, validation and test "
-                             "splits stand in for --train/--dev/--test."),
+                        help="A Hugging Face dataset with tokens/ner_tags columns, or builtin:wikigold; its train, "
+                             "validation and test splits stand in for --train/--dev/--test."),
            click.option("--embeddings", type=click.Path(dir_okay=False), default=None,
                         help="Pretrained word vectors (GloVe / word2vec text file); sets --word-dim.")]))
 
@@ -62,7 +65,8 @@ cli.add_command(train_command(
 @options.reading
 @options.json_output
 def evaluate(model_dir, data, scheme, report, as_json):
-    """conlleval-style entity precision, recall and F1 (micro and per type) of MODEL_DIR on DATA."""
+    """conlleval-style entity precision, recall and F1 (micro and per type) of MODEL_DIR on DATA
+    (builtin:wikigold: its test part; builtin:wikigold:dev for the dev part)."""
     from nlp_tasks.io.paths import atomic_write
     from nlp_tasks.metrics import format_conlleval
 

@@ -1,15 +1,37 @@
-"""NER data in: ``(tokens, tags)`` sentences from CoNLL column files, Hugging Face data sets or
-Python pairs, tags converted to IOB2 (:mod:`nlp_tasks.text.chunking`)."""
+"""NER data in: ``(tokens, tags)`` sentences from CoNLL column files, Hugging Face data sets,
+Python pairs or the built-in Wikigold corpus, tags converted to IOB2 (:mod:`nlp_tasks.text.chunking`).
+
+``builtin:wikigold`` needs no data folder and no network: Wikigold (Balasuriya et al. 2009; CC BY
+4.0), 145 Wikipedia articles (1,696 sentences, 39,007 tokens) tagged PER, LOC, ORG and MISC in
+IOB1, shipped gzipped in this package (``builtin/wikigold.conll.gz``; ``builtin/NOTICE.md`` says
+where it comes from). Its split is this project's own, by whole documents so that no article
+is in two parts: document ``i`` (0-based, in file order) goes to ``train`` when ``i % 10`` is
+0-7, to ``dev`` when it is 8 and to ``test`` when it is 9 (117 / 14 / 14 documents; 1,384 / 195
+/ 117 sentences). ``builtin:wikigold`` reads the part the reader is asked for (training: train;
+evaluation: test), ``builtin:wikigold:dev`` names one. The file is read a line at a time.
+"""
 
 from __future__ import annotations
 
+import gzip
+from pathlib import Path
+
 from nlp_tasks.data.readers import read_conll, too_long
-from nlp_tasks.data.sources import hub_split, load_hub_dataset, no_split_for_file, resolve_source
+from nlp_tasks.data.sources import builtin_part, hub_split, load_hub_dataset, no_split_for_file, resolve_source
 from nlp_tasks.errors import UserError
+
+BUILTIN = "builtin:wikigold"
+BUILTIN_FILE = Path(__file__).parent / "builtin" / "wikigold.conll.gz"
+PARTS = {"train": range(0, 8), "dev": range(8, 9), "test": range(9, 10)}  # document index % 10
 
 
 def read_sentences(source, split: str = "train", scheme: str = "auto"):
-    """``[(tokens, tags)]`` from a CoNLL file, a hub/local HF dataset, or Python pairs."""
+    """``[(tokens, tags)]`` from a CoNLL file, a hub/local HF dataset, Python pairs, or
+    ``builtin:wikigold`` (its ``split`` part, or the one ``builtin:wikigold:SPLIT`` names; its
+    tags are IOB1 whatever ``scheme`` says)."""
+    builtin = builtin_part(source, (BUILTIN,), split)
+    if builtin is not None:
+        return wikigold(builtin[1])
     if isinstance(source, (list, tuple)):
         out = []
         for i, item in enumerate(source, start=1):
@@ -47,3 +69,54 @@ def read_sentences(source, split: str = "train", scheme: str = "auto"):
 
     scheme = detect_scheme(t for _, t in sentences) if scheme == "auto" else scheme
     return [(tokens, to_iob2(tags, scheme)) for tokens, tags in sentences]
+
+
+def default_dev(train) -> str | None:
+    """The dev data that goes with ``train`` when none is given: ``builtin:wikigold``'s dev part
+    when training on its train part; else None."""
+    found = builtin_part(train, (BUILTIN,), "train")
+    return f"{BUILTIN}:dev" if found is not None and found[1] == "train" else None
+
+
+# ------------------------------------------------------------------------------------------ Wikigold
+def wikigold_documents(path: str | Path = BUILTIN_FILE):
+    """Each document of the Wikigold file, in order: a list of ``(tokens, tags)`` sentences, tags
+    as written (IOB1). ``-DOCSTART-`` lines separate the documents, blank lines the sentences;
+    read a line at a time."""
+    document: list = []
+    tokens: list[str] = []
+    tags: list[str] = []
+    with gzip.open(path, "rt", encoding="utf-8") as lines:
+        for line in lines:
+            fields = line.split()
+            if len(fields) == 2 and fields[0] != "-DOCSTART-":
+                tokens.append(fields[0])
+                tags.append(fields[1])
+                continue
+            if fields and fields[0] != "-DOCSTART-":
+                raise UserError(f"{path}: not a Wikigold line {line.strip()[:60]!r}")
+            if tokens:
+                document.append((tokens, tags))
+                tokens, tags = [], []
+            if fields and document:  # -DOCSTART-: the next document begins
+                yield document
+                document = []
+    if tokens:
+        document.append((tokens, tags))
+    if document:
+        yield document
+
+
+def wikigold_part(index: int) -> str:
+    """``"train"``, ``"dev"`` or ``"test"``: the part of the document at ``index`` (:data:`PARTS`)."""
+    return next(name for name, rests in PARTS.items() if index % 10 in rests)
+
+
+def wikigold(part: str = "train") -> list[tuple[list[str], list[str]]]:
+    """The sentences of one part of ``builtin:wikigold`` (``train``, ``dev`` or ``test``), tags in IOB2."""
+    from nlp_tasks.text.chunking import to_iob2
+
+    if part not in PARTS:
+        raise UserError(f"{BUILTIN}: unknown split {part!r} (its parts are train, dev and test)")
+    return [(tokens, to_iob2(tags, "iob1")) for index, document in enumerate(wikigold_documents())
+            if wikigold_part(index) == part for tokens, tags in document]

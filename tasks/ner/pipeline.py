@@ -10,7 +10,8 @@ Model (Lample et al. 2016; Ma & Hovy 2016, with our own GRU cells)::
                                                                         -> CRF (Viterbi) or softmax
 
 Data: CoNLL column files (IOB1/IOB2/BIOES, converted to IOB2), a Hugging Face dataset with
-``tokens`` and ``ner_tags`` columns, or Python ``(tokens, tags)`` pairs. The best epoch by dev
+``tokens`` and ``ner_tags`` columns, Python ``(tokens, tags)`` pairs, or ``builtin:wikigold``
+(shipped with the package; :mod:`tasks.ner.data`). The best epoch by dev
 entity F1 (conlleval) is kept.
 
     >>> ner = NERPipeline.load("models/conll")                              # doctest: +SKIP
@@ -46,7 +47,7 @@ from nlp_tasks.text import chunking
 from nlp_tasks.text.chunking import chunks
 from nlp_tasks.text.vocab import UNK_ID, Vocabulary, normalize_token, tokenize_words_with_offsets
 
-from .data import read_sentences
+from .data import default_dev, read_sentences
 from .features import CASES, MAX_WORD_CHARS, casing, decode_tags  # noqa: F401 - casing: tasks.ner's API
 
 SCHEMES = ("auto", *chunking.SCHEMES)  # the tag schemes read, or detected
@@ -264,11 +265,13 @@ class NERPipeline(Pipeline):
     monitor, mode = "val_f1", "max"
 
     def read_training_data(self, train, dev=None, embeddings: str | None = None) -> TrainingData:
-        """Sentences of ``train`` and ``dev``; tags and vocabularies from ``train``; ``embeddings``:
-        pretrained word vectors (GloVe / word2vec text file) of ``word_dim`` dimensions."""
+        """Sentences of ``train`` and ``dev`` (``builtin:wikigold`` without ``dev``: its dev part);
+        tags and vocabularies from ``train``; ``embeddings``: pretrained word vectors (GloVe /
+        word2vec text file) of ``word_dim`` dimensions."""
         from nlp_tasks.saving.checkpoint import fingerprint
 
         cfg = self.config
+        dev = default_dev(train) if dev is None else dev
         train_s = read_sentences(train, "train", cfg.scheme)
         dev_s = read_sentences(dev, "dev", cfg.scheme) if dev is not None else None
         tags = {t for _, ts in train_s for t in ts}

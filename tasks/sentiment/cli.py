@@ -31,7 +31,13 @@ def format_train(result: dict, pipe=None) -> str:
 
 EMBEDDINGS = click.option("--embeddings", type=click.Path(dir_okay=False), default=None,
                           help="Pretrained word vectors (GloVe / word2vec text file).")
-cli.add_command(train_command(f"{__package__}:SentimentPipeline", render=format_train, extra=[EMBEDDINGS]))
+TRAIN_HELP = ("Training data: a LABEL-text file, a CSV/TSV/JSON table, PTB trees, a Hugging Face data set, or "
+              "builtin:rt-snippets (five classes) or builtin:rt-snippets-binary (their train part; ship with "
+              "nlp-tasks).")
+DEV_HELP = ("Development data for early stopping and model selection [default: the built-in snippets' dev part "
+            "when training on them, else none].")
+cli.add_command(train_command(f"{__package__}:SentimentPipeline", render=format_train, extra=[EMBEDDINGS],
+                              train_help=TRAIN_HELP, dev_help=DEV_HELP))
 
 
 @cli.command()
@@ -43,7 +49,8 @@ cli.add_command(train_command(f"{__package__}:SentimentPipeline", render=format_
 @options.reading
 @options.json_output
 def evaluate(model_dir, data, png, as_json):
-    """Accuracy, macro-F1, per-class P/R/F1 and the confusion matrix of MODEL_DIR on DATA."""
+    """Accuracy, macro-F1, per-class P/R/F1 and the confusion matrix of MODEL_DIR on DATA
+    (builtin:rt-snippets: its test part; builtin:rt-snippets:dev for the dev part)."""
     from nlp_tasks.metrics import format_classification_report
     from nlp_tasks.plots import plot_confusion_matrix
 

@@ -4,22 +4,44 @@
 not trained on as the label ``'(3'``), CSV/TSV/JSON-lines/JSON with ``text`` and ``label``
 columns, a Hugging Face data set (hub name or local folder; a label column read as floats is
 refused naming the row), PTB-tree data (:mod:`tasks.sentiment.sst_trees`: sentences, or every labelled
-phrase) and Python pairs or dicts. Every label is read into its canonical string
-(:func:`nlp_tasks.text.labels.label_text`).
+phrase), Python pairs or dicts, and the built-in snippets. Every label is read into its canonical
+string (:func:`nlp_tasks.text.labels.label_text`).
+
+``builtin:rt-snippets`` needs no data folder and no network: the 10,605 Rotten Tomatoes snippets
+of Pang and Lee's sentence polarity data (CC BY 4.0) with the mean rating, -4..+4, that at least
+20 of VADER's raters gave each (Hutto and Gilbert 2014; MIT), shipped gzipped in this package
+(``builtin/rt-snippets.tsv.gz``; ``builtin/NOTICE.md`` says where it comes from). Its labels are
+five equal-width bins of the scale (:data:`FIVE_BOUNDS`), ``"0"``..``"4"`` like SST-5's, so a
+model shows them as ratings 1-5; ``builtin:rt-snippets-binary`` labels a snippet ``"0"`` below 0
+and ``"1"`` above it, leaving out the 37 rated exactly 0, like SST-2. A snippet's part is
+``int(sha1(text.encode("utf-8")).hexdigest(), 16) % 10``: 0-7 train, 8 dev, 9 test (8,522 / 1,048
+/ 1,035 snippets; a text that occurs twice is in one part). ``builtin:rt-snippets`` reads the part
+the reader is asked for (training: train; evaluation: test), ``builtin:rt-snippets:dev`` names
+one. The file is read a line at a time.
 """
 
 from __future__ import annotations
 
+import bisect
+import gzip
+import hashlib
 import math
 from pathlib import Path
 
 from nlp_tasks.data.readers import TABLE_SUFFIXES, check_example, read_label_text, read_lines, read_table
-from nlp_tasks.data.sources import hub_split, load_hub_dataset, no_split_for_file, resolve_source
+from nlp_tasks.data.sources import builtin_part, hub_split, load_hub_dataset, no_split_for_file, resolve_source
 from nlp_tasks.errors import UserError
 from nlp_tasks.io.json_data import show_value
 from nlp_tasks.text.labels import BadLabel, label_text
 
 from . import sst_trees
+
+BUILTIN = "builtin:rt-snippets"  # five classes, "0".."4"
+BUILTIN_BINARY = "builtin:rt-snippets-binary"  # "0" negative, "1" positive
+BUILTINS = (BUILTIN, BUILTIN_BINARY)
+BUILTIN_FILE = Path(__file__).parent / "builtin" / "rt-snippets.tsv.gz"
+FIVE_BOUNDS = (-2.4, -0.8, 0.8, 2.4)  # class k: [bound k-1, bound k) of -4..4, the last one closed
+PARTS = {"train": range(0, 8), "dev": range(8, 9), "test": range(9, 10)}  # sha1(text) % 10
 
 
 def read_examples(source, split: str = "train", text_column: str = "text", label_column: str | None = "label",
@@ -27,7 +49,8 @@ def read_examples(source, split: str = "train", text_column: str = "text", label
     """``[(text, label)]`` from a file, a hub dataset name, or Python pairs/dicts.
 
     ``label_column=None`` reads texts only (labels ``None``). A hub name may carry its split:
-    ``"SetFit/sst5:validation"``; otherwise ``split`` (train/dev/test) picks the usual one.
+    ``"SetFit/sst5:validation"``; otherwise ``split`` (train/dev/test) picks the usual one, as it
+    does of ``builtin:rt-snippets`` (``builtin:rt-snippets:dev`` names one).
     PTB-tree data (a file of ``(LABEL ...)`` lines, a data set with a ``ptb_tree`` column; see
     :mod:`tasks.sentiment.sst_trees`) gives its sentences, or with ``phrases`` every distinct labelled
     phrase, labelled as ``tree_labels`` says; ``trees_only`` refuses other data.
@@ -41,6 +64,13 @@ def read_examples(source, split: str = "train", text_column: str = "text", label
             raise UserError(f"{what}: --phrases and --tree-labels binary need PTB-tree data (one '(LABEL ...)' tree "
                             "per line, as in sst/trees/train.txt, or a data set with a ptb_tree column)")
 
+    builtin = builtin_part(source, BUILTINS, split)
+    if builtin is not None:
+        if trees_only:
+            raise UserError(f"{builtin[0]}: --phrases and --tree-labels binary need PTB-tree data; the snippets' "
+                            f"two classes are {BUILTIN_BINARY}")
+        return [(text, None if label_column is None else label)
+                for text, label in rt_snippets(builtin[1], binary=builtin[0] == BUILTIN_BINARY)]
     if isinstance(source, (list, tuple)):
         not_trees("Python examples")
         return [_python_example(item, i) for i, item in enumerate(source, start=1)]
@@ -111,3 +141,51 @@ def _hub_examples(name, data, text_column, label_column):
         _label(labels[row], f"data set {name!r}, row {row + 1}")
     return [(text, _label(label, f"data set {name!r}, row {row}"))
             for row, (text, label) in enumerate(zip(texts, labels), start=1)]
+
+
+def default_dev(train) -> str | None:
+    """The dev data that goes with ``train`` when none is given: the built-in snippets' dev part
+    when training on their train part; else None."""
+    found = builtin_part(train, BUILTINS, "train")
+    return f"{found[0]}:dev" if found is not None and found[1] == "train" else None
+
+
+# ------------------------------------------------------------------------------------------ the snippets
+def snippet_part(text: str) -> str:
+    """``"train"``, ``"dev"`` or ``"test"``: the part of a snippet, by the sha1 of its text (:data:`PARTS`)."""
+    rest = int(hashlib.sha1(text.encode("utf-8")).hexdigest(), 16) % 10
+    return next(name for name, rests in PARTS.items() if rest in rests)
+
+
+def five_class(mean: float) -> str:
+    """``"0"``..``"4"``: the equal-width bin of the -4..4 scale that ``mean`` falls in (:data:`FIVE_BOUNDS`)."""
+    return str(bisect.bisect_right(FIVE_BOUNDS, mean))
+
+
+def snippet_rows(path: str | Path = BUILTIN_FILE):
+    """``(id, mean rating, text)`` of every snippet of the file (tab-separated, a header line),
+    read a line at a time."""
+    with gzip.open(path, "rt", encoding="utf-8") as lines:
+        header = next(lines, "").rstrip("\r\n")
+        if header != "id\tsentiment\ttext":
+            raise UserError(f"{path}: unexpected header {header[:60]!r}")
+        for number, line in enumerate(lines, start=2):
+            fields = line.rstrip("\r\n").split("\t")
+            if fields == [""]:
+                continue
+            if len(fields) != 3:
+                raise UserError(f"{path}, line {number}: expected id, rating and text")
+            yield fields[0], float(fields[1]), fields[2]
+
+
+def rt_snippets(part: str = "train", binary: bool = False) -> list[tuple[str, str]]:
+    """``(text, label)`` of one part (``train``, ``dev``, ``test``) of the built-in snippets: five
+    classes (:func:`five_class`), or with ``binary`` ``"0"``/``"1"`` for a mean below/above 0."""
+    if part not in PARTS:
+        raise UserError(f"{BUILTIN}: unknown split {part!r} (its parts are train, dev and test)")
+    examples = []
+    for _, mean, text in snippet_rows():
+        if snippet_part(text) != part or (binary and mean == 0):
+            continue
+        examples.append((text, str(int(mean > 0)) if binary else five_class(mean)))
+    return examples

@@ -8,9 +8,11 @@ class weights for imbalanced data, and Polyak averaging of the weights (``averag
 
 Data (:mod:`tasks.sentiment.data`): ``LABEL text`` lines (the SST files), CSV/TSV/JSON-lines/JSON
 with ``text`` and ``label`` columns (configurable), a Hugging Face dataset (hub name or local
-folder), PTB trees, or Python pairs ``(text, label)``. Labels are strings, each in one canonical
-form (``0``, ``"0"`` and ``" 0"`` are one label); their sorted order is saved with the model.
-When the labels are exactly ``0..4`` (SST-5) they are shown to users as ratings 1..5.
+folder), PTB trees, Python pairs ``(text, label)``, or ``builtin:rt-snippets`` (shipped with the
+package; five classes ``0..4``, or ``builtin:rt-snippets-binary``). Labels are strings, each in
+one canonical form (``0``, ``"0"`` and ``" 0"`` are one label); their sorted order is saved with
+the model. When the labels are exactly ``0..4`` (SST-5, the snippets' five classes) they are
+shown to users as ratings 1..5.
 
     >>> pipe = SentimentPipeline(SentimentConfig(epochs=5))          # doctest: +SKIP
     >>> pipe.fit("sst5.train.txt", "sst5.dev.txt")                     # doctest: +SKIP
@@ -43,7 +45,7 @@ from nlp_tasks.saving.model_checks import OUTPUT_LAYER, embedding_layer_name
 from nlp_tasks.text.labels import LABEL_INT_DIGITS, look_alike_labels
 from nlp_tasks.text.vocab import Vocabulary
 
-from .data import read_examples
+from .data import default_dev, read_examples
 from .sst_trees import TREE_LABELS
 
 POOLINGS = ("last", "max", "mean", "attention")
@@ -169,11 +171,13 @@ class SentimentPipeline(Pipeline):
     monitor, mode = "val_accuracy", "max"
 
     def read_training_data(self, train, dev=None, embeddings: str | None = None) -> TrainingData:
-        """Examples of ``train`` and ``dev``; labels and vocabulary from ``train``; ``embeddings``:
-        pretrained word vectors (GloVe / word2vec text file) to start the embedding from."""
+        """Examples of ``train`` and ``dev`` (the built-in snippets without ``dev``: their dev part);
+        labels and vocabulary from ``train``; ``embeddings``: pretrained word vectors (GloVe /
+        word2vec text file) to start the embedding from."""
         from nlp_tasks.saving.checkpoint import fingerprint
 
         cfg = self.config
+        dev = default_dev(train) if dev is None else dev
         train_examples = self.examples(train, "train", training=True)
         dev_examples = self.examples(dev, "dev") if dev is not None else None
         self.set_labels(sorted({label for _, label in train_examples}, key=_label_key))

@@ -359,3 +359,21 @@ def test_one_table_of_split_names():
     assert pick_split("dev", ["train", "valid", "test"]) == "valid"
     assert pick_split("validation", {"train": 1, "valid": 2}) == "valid"
     assert pick_split("dev", ["train", "dev"]) == "dev" and pick_split("other", ["train"]) == "other"
+
+
+def test_a_builtin_source_names_its_part_or_says_in_one_line_what_is_wrong():
+    from nlp_tasks.data.sources import builtin_part
+
+    known = ("builtin:a", "builtin:a-2")
+    assert builtin_part("builtin:a", known, "train") == ("builtin:a", "train")
+    assert builtin_part("builtin:a", known, "test") == ("builtin:a", "test")
+    assert builtin_part("builtin:a-2:validation", known, "train") == ("builtin:a-2", "dev")
+    assert builtin_part("builtin:a:valid", known, "test") == ("builtin:a", "dev")  # the name's split wins
+    for other in ("a.txt", "owner/a:test", ["x"], None):
+        assert builtin_part(other, known, "train") is None
+    for source, message in (("builtin:b", "unknown built-in data set 'builtin:b' (known: builtin:a, builtin:a-2)"),
+                            ("builtin:a:train[:10]", "builtin:a: unknown split 'train[:10]' (its parts are train, "
+                                                     "dev and test)")):
+        with pytest.raises(UserError) as err:
+            builtin_part(source, known, "train")
+        assert err.value.message == message

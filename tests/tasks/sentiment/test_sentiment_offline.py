@@ -1,0 +1,87 @@
+"""A fresh clone: sentiment trained, evaluated and used on ``builtin:rt-snippets`` with no data
+folder and no network, from Python and from the command line; its five classes shown as ratings
+1-5 like SST-5's."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from tasks.sentiment import SentimentConfig, SentimentPipeline, read_examples
+from tasks.sentiment.data import BUILTIN, BUILTIN_BINARY
+from tests import REPO as ROOT
+
+TINY = dict(units=8, embedding_dim=16, batch_size=64, learning_rate=5e-3, patience=None)
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("a connection was opened although the data ships with the package")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+
+
+def test_a_tiny_model_learns_from_a_slice_and_rates_one_to_five(no_network):
+    pipe = SentimentPipeline(SentimentConfig(epochs=2, **TINY))
+    summary = pipe.fit(read_examples(BUILTIN)[::14], read_examples(f"{BUILTIN}:dev")[::10], verbose=0)
+    assert summary["history"]["loss"][-1] < summary["history"]["loss"][0]
+    assert pipe.labels == ["0", "1", "2", "3", "4"]
+    result = pipe.predict("A gorgeous, witty, seductive movie.")
+    assert result["rating"] == int(result["label"]) + 1 and set(result["probabilities"]) == set(pipe.labels)
+    report = pipe.evaluate(BUILTIN)  # evaluation reads the test part
+    assert report["examples"] == 1035 and 0 <= report["accuracy"] <= 1
+
+
+def test_the_binary_view_trains_two_labels_without_ratings(no_network):
+    pipe = SentimentPipeline(SentimentConfig(epochs=1, **TINY))
+    pipe.fit(read_examples(BUILTIN_BINARY)[::28], verbose=0)
+    assert pipe.labels == ["0", "1"] and pipe.predict("what a film")["rating"] is None
+
+
+def test_training_on_the_builtin_without_dev_validates_on_its_dev_part(no_network, monkeypatch):
+    read = []
+
+    def examples(self, source, split="test", with_labels=True, training=False):
+        read.append((source, split))
+        return read_examples(source, split)[::100]
+
+    monkeypatch.setattr(SentimentPipeline, "examples", examples)
+    summary = SentimentPipeline(SentimentConfig(epochs=1, **TINY)).fit(BUILTIN_BINARY, verbose=0)
+    assert read == [(BUILTIN_BINARY, "train"), (f"{BUILTIN_BINARY}:dev", "dev")]
+    assert "val_accuracy" in summary["history"]
+
+
+def cli(*args, env=None):
+    return subprocess.run([sys.executable, str(ROOT / "cli.py"), "sentiment", *args], capture_output=True, text=True,
+                          cwd=ROOT, timeout=600, env=env)
+
+
+def test_cli_train_evaluate_predict_on_a_fresh_clone(tmp_path, capsys, monkeypatch):
+    """``sentiment train --train builtin:rt-snippets`` in a process of its own with an empty data
+    folder and the hub switched off: it validates on the dev part by itself and tests on the test part."""
+    from nlp_tasks.cli.main import main
+
+    env = {**os.environ, "NLP_TASKS_DATA": str(tmp_path / "no-data"), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    out = tmp_path / "model"
+    result = cli("train", "--train", BUILTIN, "--test", BUILTIN, "--out", str(out), "--epochs", "1", "--units", "8",
+                 "--embedding-dim", "8", "--batch-size", "256", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    summary = json.loads(result.stdout)
+    assert summary["train_examples"] == 8522 and summary["best_epoch"] == 1 and summary["test"]["examples"] == 1035
+
+    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: pytest.fail("connected"))
+    assert main(["sentiment", "evaluate", str(out), "--data", f"{BUILTIN}:dev", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["examples"] == 1048
+    assert main(["sentiment", "predict", str(out), "An utterly incompetent and boring film."]) == 0
+    assert "rating " in capsys.readouterr().out
+    assert main(["sentiment", "evaluate", str(out), "--data", "builtin:rt-snippets:tests"]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert error[-1] == "error: builtin:rt-snippets: unknown split 'tests' (its parts are train, dev and test)"
