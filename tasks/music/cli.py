@@ -66,6 +66,7 @@ def generate(model_dir, out, primer, png, as_json, **values):
 
     from . import data as md
     from .pipeline import MusicPipeline
+    from .plots import plot_roll
 
     settings, given = options.config_from(GenerateSettings, values)
     settings = settings.resolved()  # checked before the model loads
@@ -81,7 +82,7 @@ def generate(model_dir, out, primer, png, as_json, **values):
               "primer_steps": result["primer_steps"],
               "notes_per_step": float(np.asarray(result["roll"])[result["primer_steps"]:].sum(axis=1).mean())}
     if png:
-        report["png"] = str(md.plot_roll(Path(out).with_suffix(".png"), result["roll"], result["primer_steps"]))
+        report["png"] = str(plot_roll(Path(out).with_suffix(".png"), result["roll"], result["primer_steps"]))
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:

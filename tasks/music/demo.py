@@ -29,6 +29,7 @@ def demo(out_dir: Path, folder: Path | None = None) -> dict:
 def _demo_head(head: str, out_dir: Path, train, dev) -> float:
     from . import data as md
     from .pipeline import MusicConfig, MusicPipeline
+    from .plots import plot_roll
 
     pipe = MusicPipeline(MusicConfig(units=128, epochs=DEMO_EPOCHS, patience=None, head=head))
     what = "88 independent sigmoids" if head == "sigmoid" else "an RNN-NADE head (the keys of a frame drawn jointly)"
@@ -38,12 +39,12 @@ def _demo_head(head: str, out_dir: Path, train, dev) -> float:
     pipe.save(out_dir / "model")
     result = pipe.generate(steps=64, seed=0, temperature=0.9)
     md.write_midi(out_dir / "generated.mid", result["roll"], tempo_bpm=90)
-    md.plot_roll(out_dir / "generated.png", result["roll"],
+    plot_roll(out_dir / "generated.png", result["roll"],
                  title=f"64 quarter notes from silence ({head} head, seed 0)")
     primer = dev[0][:16]
     continued = pipe.generate(steps=32, primer=primer, seed=0, temperature=0.9)
     md.write_midi(out_dir / "continued.mid", continued["roll"], tempo_bpm=90, primer_steps=16)
-    md.plot_roll(out_dir / "continued.png", continued["roll"], primer_steps=16)
+    plot_roll(out_dir / "continued.png", continued["roll"], primer_steps=16)
     print(f"{head} head: validation NLL {summary['best']:.2f} per time step; wrote generated.mid/.png and "
           f"continued.mid/.png (a chorale's first 16 steps, continued by 32) to {out_dir}")
     return summary["best"]

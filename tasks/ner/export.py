@@ -10,6 +10,8 @@ Word ids (lower-cased), casing classes and character ids are computed in the gra
 
 from __future__ import annotations
 
+import numpy as np
+
 from nlp_tasks.export import Endpoint, ExportSpec
 from nlp_tasks.export import text as gtext
 
@@ -24,7 +26,9 @@ def export_spec(pipe) -> ExportSpec:
     word_table = gtext.lookup_table(words_vocab)
     char_table = gtext.lookup_table(chars_vocab) if chars_vocab else None
     crf = cfg.head == "crf"
-    allowed = tf.constant(pipe.allowed_transitions(), tf.int32) if crf else None  # decoded as the pipeline does
+    # Decoded as the pipeline does. A NumPy array, made a constant inside each traced graph: an
+    # eager tensor would be captured, and tf2onnx turns a captured tensor into an input.
+    allowed = np.asarray(pipe.allowed_transitions(), np.int32) if crf else None
     prefixes = tf.constant([{"B": 1, "I": 2}.get(t[:1], 0) if t != "O" else 0 for t in labels], tf.int32)
     kinds = sorted({t[2:] for t in labels if t != "O"})
     kind_ids = tf.constant([kinds.index(t[2:]) + 1 if t != "O" else 0 for t in labels], tf.int32)

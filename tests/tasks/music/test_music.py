@@ -12,6 +12,7 @@ from nlp_tasks.cli import main as cli
 from nlp_tasks.errors import UserError
 from tasks.music import MusicConfig, MusicPipeline
 from tasks.music import data as md
+from tasks.music.plots import plot_roll
 
 JSB = "jsb_chorales/jsb-chorales-quarter.json"
 
@@ -80,8 +81,8 @@ def test_piano_roll_picture_of_a_continuation_has_a_legend(tmp_path, monkeypatch
     monkeypatch.setattr(plots, "save_figure", lambda fig, path: figures.append(fig) or path)
     roll = np.zeros((12, 88), dtype=np.float32)
     roll[:, 40] = 1.0
-    md.plot_roll(tmp_path / "c.png", roll, primer_steps=4)
-    md.plot_roll(tmp_path / "g.png", roll)
+    plot_roll(tmp_path / "c.png", roll, primer_steps=4)
+    plot_roll(tmp_path / "g.png", roll)
     legend = figures[0].axes[0].get_legend()
     assert [t.get_text() for t in legend.get_texts()] == ["primer (4 steps)", "the model's continuation"]
     assert figures[1].axes[0].get_legend() is None  # one colour, nothing to tell apart
