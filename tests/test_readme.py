@@ -8,16 +8,18 @@ from tests import REPO as ROOT
 
 
 def python_blocks():
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    return re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    """(file, block) for the README and then every page of docs/, in order."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    return [(str(page.relative_to(ROOT)), block) for page in pages
+            for block in re.findall(r"```python\n(.*?)```", page.read_text(encoding="utf-8"), flags=re.S)]
 
 
 def test_readme_python_examples_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the examples save files
     blocks = python_blocks()
     assert len(blocks) >= 2
-    for block in blocks:
-        exec(compile(block, "README.md", "exec"), {})
+    for name, block in blocks:
+        exec(compile(block, name, "exec"), {})
 
 
 def test_readme_vocabulary_comments_are_true():
