@@ -45,13 +45,13 @@ def models(tmp_path_factory, worker_id):
 # of the same kind is marked without anyone remembering to.
 SERVER_MODULES = {"test_serve.py", "test_serve_faults.py"}
 BROWSER_MODULES = {"test_serve_browser.py"}
-SLOW_MODULES = {"test_resume.py", "test_distribute.py", "test_readme.py", "test_export.py", "test_saved_before.py",
-                "test_contract.py"}
+SLOW_MODULES = {"test_resume.py", "test_distribute.py", "test_export.py", "test_saved_before.py", "test_contract.py"}
 SLOW_FIXTURES = {"shared_data", "trained", "trained_nade", "lm", "exported", "pipes",  # real data, trained models
                  "trained_models"}
 SLOW_TESTS = {  # TensorFlow processes, several trainings, the NADE's compiled generation loop
     "test_runtime.py": ("test_no_tensorflow_log_line_reaches_the_terminal", "test_importing_the_library_changes"),
     "test_project.py": ("test_a_users_own_tasks_py_and_cli_py",),
+    "test_readme.py": ("test_python_examples_run",),  # the examples train small models
     "test_cli_errors.py": ("test_bad_data_file",),
     "test_music.py": ("test_in_graph_generation_draws_each_frame",),
     "test_nade.py": ("test_the_music_model_scored_in_chunks_is_the_model_in_one_pass[nade",),

@@ -286,17 +286,16 @@ def test_music_nade_export_is_refused_in_one_line(tmp_path):
         music.export(tmp_path / "x")
 
 
-def _readme_export_examples():
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = text.split("## Exported models", 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"```py\n(.*?)```", section, flags=re.S)
+def _docs_export_examples():
+    text = (ROOT / "docs" / "export.md").read_text(encoding="utf-8")
+    return re.findall(r"```py\n(.*?)```", text, flags=re.S)
 
 
-def test_readme_export_examples_run_without_nlp_tasks(exported):
-    """The README's client examples, each in a fresh process in the folder that holds the exports
-    (named as the README names them), with nothing of ours importable."""
+def test_docs_export_examples_run_without_nlp_tasks(exported):
+    """The client examples of docs/export.md, each in a fresh process in the folder that holds the
+    exports (named as the page names them), with nothing of ours importable."""
     _, _, root = exported
-    blocks = _readme_export_examples()
+    blocks = _docs_export_examples()
     assert len(blocks) == 3
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     for block in blocks:
