@@ -7,7 +7,7 @@ A second data set of the layout users bring (``{"train": [...], "valid": [...], 
 each piece a list of time steps, each step a list of MIDI pitches), made from a corpus that ships
 with a dependency: no download, no data folder. The composer's files are sorted by name, every
 ``--every``-th is kept, each is sampled at every quarter note as JSB Chorales was
-(:func:`tasks.music.data._music21_roll`: every part, a note sounds at grid point t when it sounds
+(:func:`tasks.music.chorales._music21_roll`: every part, a note sounds at grid point t when it sounds
 at time t), and the kept pieces are split by position, 8 of 10 to train, then 1 to valid, 1 to
 test. Nothing is written into the repository: ``--out`` is the user's path.
 """
@@ -22,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from tasks.music import chorales  # noqa: E402
 from tasks.music import data as md  # noqa: E402
 
 
@@ -32,7 +33,7 @@ def corpus_pieces(composer: str, every: int) -> tuple[list[str], list]:
     files = sorted((Path(p) for p in corpus.getComposer(composer)), key=lambda p: p.name)[::every]
     names, rolls = [], []
     for path in files:
-        roll = md._music21_roll(corpus.parse(str(path)), 1)
+        roll = chorales._music21_roll(corpus.parse(str(path)), 1)
         if roll is not None and roll.sum() > 0:
             names.append(path.name)
             rolls.append(roll)

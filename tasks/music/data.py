@@ -9,7 +9,8 @@ pitch 21..108, column ``pitch - 21``) sounds. Sources:
 - a MIDI file, or a folder of them, quantised to ``steps_per_quarter`` frames per quarter note
   (a bad file in a folder is reported and skipped);
 - ``builtin:bach-chorales``: the Bach chorales in the ``music21`` package's corpus (offline),
-  quantised the same way and split deterministically into train / valid / test.
+  quantised the same way and split deterministically into train / valid / test
+  (:mod:`tasks.music.chorales`).
 
 Parsed MIDI folders and the built-in corpus are cached as JSON under ``$NLP_TASKS_CACHE``
 (default ``~/.cache/nlp-tasks``), keyed by the files' names, sizes and modification times, so a
@@ -29,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from nlp_tasks.data.readers import check_json_depth, read_text
-from nlp_tasks.data.sources import no_split_for_file, pick_split, resolve_source, split_role
+from nlp_tasks.data.sources import no_split_for_file, pick_split, resolve_source
 from nlp_tasks.errors import UserError
 from nlp_tasks.io.json_data import parse_data_json, show_value
 from nlp_tasks.io.paths import atomic_write
@@ -188,72 +189,6 @@ def read_midi_folder(folder: Path, steps_per_quarter: int = 1) -> list[np.ndarra
     return pieces
 
 
-# ---------------------------------------------------------------------- music21's Bach chorales
-def bach_chorales(split: str = "train", steps_per_quarter: int = 1, limit: int | None = None) -> list[np.ndarray]:
-    """The music21 corpus's Bach chorales, quantised; split by position (8 of 10 train)."""
-    pieces = _all_bach_chorales(steps_per_quarter, limit)
-    role = split_role(split)
-    if role is None:
-        raise UserError(f"{BUILTIN}: no split {split!r} (train, valid, test)")
-    index = {"train": range(0, 8), "dev": (8,), "test": (9,)}[role]
-    return [piece for i, piece in enumerate(pieces) if i % 10 in index]
-
-
-def _all_bach_chorales(steps_per_quarter: int, limit: int | None) -> list[np.ndarray]:
-    try:
-        import music21
-        from music21 import corpus
-    except ImportError:  # pragma: no cover - a dependency of the package
-        raise UserError(f"{BUILTIN} needs the music21 package") from None
-    files = sorted(corpus.getComposer("bach"), key=lambda p: Path(p).name)
-    files = [Path(p) for p in files if Path(p).suffix in (".mxl", ".xml", ".krn")][:limit]
-    key = _files_key(files, steps_per_quarter, extra=music21.__version__)
-    cached = _read_cache(key)
-    if cached is not None:
-        return cached
-    print(f"parsing {len(files)} Bach chorales from music21's corpus (once; cached in {cache_dir()})", file=sys.stderr)
-    pieces = []
-    for path in files:
-        try:
-            roll = _music21_roll(corpus.parse(str(path)), steps_per_quarter)
-        except Exception as err:  # a corpus file music21 cannot read: skip it, say so
-            print(f"warning: skipped {path.name}: {type(err).__name__}", file=sys.stderr)
-            continue
-        if roll is not None:
-            pieces.append(roll)
-    if not pieces:
-        raise UserError(f"{BUILTIN}: none of the {len(files)} corpus files of music21 gave a piece")
-    _write_cache(key, pieces)
-    return pieces
-
-
-VOICES = ("soprano", "alto", "tenor", "bass")
-
-
-def _music21_roll(score, steps_per_quarter: int) -> np.ndarray | None:
-    """The four voices sampled at every grid point, as the JSB Chorales data set was made: a
-    note sounds in frame t when it sounds at time t / steps_per_quarter (passing notes between
-    grid points drop out). Instrumental doubling parts, when a score has them, are left out."""
-    parts = list(score.parts)
-    voices = [p for p in parts if str(p.partName or p.id or "").strip().lower() in VOICES]
-    notes = []
-    for part in voices if len(voices) == 4 else parts:
-        for element in part.flatten().notes:
-            start, length = float(element.offset), float(element.quarterLength)
-            for pitch in getattr(element, "pitches", ()):
-                notes.append((pitch.midi, start, start + length))
-    if not notes:
-        return None
-    eps = 1e-6
-    length = max(int(math.ceil(end * steps_per_quarter - eps)) for _, _, end in notes)
-    roll = np.zeros((max(length, 1), KEYS), dtype=np.float32)
-    for pitch, start, end in notes:
-        if LOW <= pitch <= HIGH:
-            roll[int(math.ceil(start * steps_per_quarter - eps)):int(math.ceil(end * steps_per_quarter - eps)),
-                 pitch - LOW] = 1.0
-    return roll
-
-
 # ---------------------------------------------------------------------- the cache
 def _files_key(files, steps_per_quarter, extra="") -> str:
     digest = hashlib.sha256(f"v2|{steps_per_quarter}|{extra}".encode())
@@ -307,6 +242,8 @@ def read_pieces(source, split: str = "train", steps_per_quarter: int = 1) -> lis
         base, _, chosen = name.partition(":")[2].partition(":")
         if f"builtin:{base}" != BUILTIN:
             raise UserError(f"unknown built-in corpus {name!r} (known: {BUILTIN})")
+        from .chorales import bach_chorales
+
         pieces = bach_chorales(chosen or split, steps_per_quarter)
         if not pieces:  # training, evaluating or predicting on nothing is never a success
             raise UserError(f"{name}: no pieces in the {chosen or split!r} split")

@@ -13,11 +13,11 @@ def demo(out_dir: Path, folder: Path | None = None) -> dict:
     """A short run of each output head on music21's Bach chorales, then a generated MIDI file and
     its piano roll from each, and a chorale opening continued (``folder`` is unused: the corpus
     ships with music21). The sigmoid head's files are in ``out_dir``, the NADE's in ``out_dir/nade``."""
-    from . import data as md
+    from .chorales import bach_chorales
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    train = md.bach_chorales("train", limit=DEMO_CHORALES)
-    dev = md.bach_chorales("valid", limit=DEMO_CHORALES)
+    train = bach_chorales("train", limit=DEMO_CHORALES)
+    dev = bach_chorales("valid", limit=DEMO_CHORALES)
     result = {}
     for head, where in (("sigmoid", out_dir), ("nade", out_dir / "nade")):
         result[head] = _demo_head(head, where, train, dev)

@@ -10,7 +10,7 @@ import pytest
 
 from nlp_tasks.cli import main as cli
 from nlp_tasks.errors import UserError
-from tasks.music import MusicConfig, MusicPipeline
+from tasks.music import MusicConfig, MusicPipeline, chorales
 from tasks.music import data as md
 from tasks.music.plots import plot_roll
 
@@ -131,9 +131,23 @@ def test_midi_with_a_damaged_delta_time_is_refused_not_allocated(tmp_path):
 
 
 def test_music21_bach_chorales_are_read_offline():
-    pieces = md._all_bach_chorales(1, limit=4)
+    pieces = chorales._all_bach_chorales(1, limit=4)
     assert len(pieces) == 4 and all(p.shape[1] == 88 and p.sum(axis=1).max() == 4 for p in pieces)  # SATB
-    assert len(md.bach_chorales("train", limit=4)) == 4 and md.bach_chorales("valid", limit=4) == []
+    assert len(chorales.bach_chorales("train", limit=4)) == 4 and chorales.bach_chorales("valid", limit=4) == []
+
+
+def test_each_chorale_is_parsed_once_whatever_the_limit(tmp_path, monkeypatch, capsys):
+    """Issue 35 item 2: the demo's first chorales stay cached for a run that reads more (it
+    parses only the rest), and parsing says how far it has got."""
+    monkeypatch.setenv("NLP_TASKS_CACHE", str(tmp_path))
+    monkeypatch.setattr(chorales, "PROGRESS_EVERY_S", 0.0)
+    first = chorales._all_bach_chorales(1, limit=3)
+    assert "parsing 3 of 3 Bach chorales" in capsys.readouterr().err
+    more = chorales._all_bach_chorales(1, limit=5)
+    said = capsys.readouterr().err
+    assert "parsing 2 of 5 Bach chorales" in said and "1 of 2 parsed" in said
+    assert all(np.array_equal(a, b) for a, b in zip(first, more[:3])) and len(more) == 5
+    assert chorales._all_bach_chorales(1, limit=5) is not None and capsys.readouterr().err == ""  # all cached
 
 
 # ---------------------------------------------------------------------- metric and model
