@@ -154,7 +154,7 @@ oracle WER@n % | best dev WER % | train minutes | words/s greedy / beam 5 (batch
 |---|---|---|---|---|---|---|---|---|---|
 {chr(10).join(rows)}
 
-Commands (`g2p train builtin:cmudict --preset cmudict` trains the first row's model):
+Commands (`nlp-tasks g2p train --train builtin:cmudict --preset cmudict` trains the first row's model):
 
 {chr(10).join(commands)}
 
