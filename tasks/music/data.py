@@ -10,7 +10,7 @@ pitch 21..108, column ``pitch - 21``) sounds. Sources:
   (a bad file in a folder is reported and skipped);
 - ``builtin:bach-chorales``: the Bach chorales in the ``music21`` package's corpus (offline),
   quantised the same way and split deterministically into train / valid / test
-  (:mod:`tasks.music.chorales`).
+  (:mod:`tasks.music.chorales`); :func:`tasks.music.sources.read_pieces` reads any of them.
 
 Parsed MIDI folders and the built-in corpus are cached as JSON under ``$NLP_TASKS_CACHE``
 (default ``~/.cache/nlp-tasks``), keyed by the files' names, sizes and modification times, so a
@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from nlp_tasks.data.readers import check_json_depth, read_text
-from nlp_tasks.data.sources import no_split_for_file, pick_split, resolve_source
+from nlp_tasks.data.sources import pick_split
 from nlp_tasks.errors import UserError
 from nlp_tasks.io.json_data import parse_data_json, show_value
 from nlp_tasks.io.paths import atomic_write
@@ -226,39 +226,6 @@ def _write_cache(key: str, pieces) -> None:
             handle.write(text)
     except OSError:
         pass  # a read-only home: no cache, still correct
-
-
-# ---------------------------------------------------------------------- any source
-def read_pieces(source, split: str = "train", steps_per_quarter: int = 1) -> list[np.ndarray]:
-    """Pieces from a JSON file (``file.json:split``), a MIDI file or folder, the built-in corpus,
-    or Python lists of time steps / arrays."""
-    if isinstance(source, (list, tuple)):
-        if not source:
-            raise UserError("no pieces given")
-        return [np.asarray(p, dtype=np.float32) if isinstance(p, np.ndarray) else to_roll(p, f"piece {i + 1}")
-                for i, p in enumerate(source)]
-    name = str(source)
-    if name.startswith("builtin:"):
-        base, _, chosen = name.partition(":")[2].partition(":")
-        if f"builtin:{base}" != BUILTIN:
-            raise UserError(f"unknown built-in corpus {name!r} (known: {BUILTIN})")
-        from .chorales import bach_chorales
-
-        pieces = bach_chorales(chosen or split, steps_per_quarter)
-        if not pieces:  # training, evaluating or predicting on nothing is never a success
-            raise UserError(f"{name}: no pieces in the {chosen or split!r} split")
-        return pieces
-    kind, name, chosen = resolve_source(name)  # "file.json:valid"
-    path, split = Path(name), chosen or split
-    if kind == "hub":
-        raise UserError(f"{name}: file not found (music reads local JSON and MIDI files, or {BUILTIN})")
-    if kind == "folder":
-        no_split_for_file(name, chosen)
-        return read_midi_folder(path, steps_per_quarter)
-    if path.suffix.lower() in MIDI_SUFFIXES:
-        no_split_for_file(name, chosen)
-        return [read_midi(path, steps_per_quarter)]
-    return read_pianoroll_json(path, split)
 
 
 # ---------------------------------------------------------------------- writing

@@ -55,6 +55,7 @@ from . import data as md
 from .generation import GenerateSettings, generate_frames, opening_frames
 from .heads import HEADS, head_class
 from .scoring import frame_metrics, piece_probabilities, validation_figures
+from .sources import read_pieces
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,7 +144,7 @@ class MusicPipeline(Pipeline):
 
     # ------------------------------------------------------------------ data
     def _pieces(self, source, split):
-        return md.read_pieces(source, split, self.config.steps_per_quarter)
+        return read_pieces(source, split, self.config.steps_per_quarter)
 
     @staticmethod
     def _examples(pieces):
@@ -279,7 +280,7 @@ class MusicPipeline(Pipeline):
             if primer_roll.ndim != 2 or primer_roll.shape[1] != md.KEYS:
                 raise UserError(f"a primer piano roll must have shape (T, {md.KEYS}), got {primer_roll.shape}")
         else:
-            primer_roll = md.read_pieces(primer, "train", self.config.steps_per_quarter)[0]
+            primer_roll = read_pieces(primer, "train", self.config.steps_per_quarter)[0]
         frames = generate_frames(self, n, steps, primer_roll, settings.seed, settings.temperature)
         out = np.swapaxes(frames, 0, 1).astype(np.float32)  # (n, steps, 88)
         rolls = [np.concatenate([primer_roll, o]) for o in out]

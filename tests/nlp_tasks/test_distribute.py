@@ -107,6 +107,13 @@ def test_two_workers_on_localhost_match_one_device(shared_data, tmp_path):
     assert [json.loads(stdout).get("resumed_from_epoch") for _, stdout, _ in again] == [3, 3]
 
 
+def _data_file(tmp_path):
+    """A training file that exists: the data options are checked before the strategy is set up."""
+    path = tmp_path / "x.txt"
+    path.write_text("1 a good film\n0 a dull film\n", encoding="utf-8")
+    return path
+
+
 @pytest.mark.parametrize("tf_config, message", [
     (None, "needs TF_CONFIG"),
     ("{", "TF_CONFIG is not valid JSON"),
@@ -119,17 +126,18 @@ def test_bad_tf_config_is_one_line(tf_config, message, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
     if tf_config is not None:
         env["TF_CONFIG"] = tf_config
-    result = subprocess.run(_command(tmp_path / "x.txt", tmp_path / "o", "--strategy", "multi-worker"),
+    result = subprocess.run(_command(_data_file(tmp_path), tmp_path / "o", "--strategy", "multi-worker"),
                             capture_output=True, text=True, cwd=ROOT, timeout=120, env=env)
     assert result.returncode == 2 and message in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
 
 
-def test_unsupported_combinations_are_clear(capsys):
-    assert cli.main(["sentiment", "train", "--train", "x.txt", "--out", "o", "--strategy", "multi-worker",
+def test_unsupported_combinations_are_clear(capsys, tmp_path):
+    data = str(_data_file(tmp_path))
+    assert cli.main(["sentiment", "train", "--train", data, "--out", "o", "--strategy", "multi-worker",
                      "--cpu-replicas", "2"]) == 2
     assert "only applies to --strategy mirrored" in capsys.readouterr().err
-    assert cli.main(["sentiment", "train", "--train", "x.txt", "--out", "o", "--cpu-replicas", "2"]) == 2
+    assert cli.main(["sentiment", "train", "--train", data, "--out", "o", "--cpu-replicas", "2"]) == 2
     assert "only applies to --strategy mirrored" in capsys.readouterr().err
 
 
@@ -183,7 +191,7 @@ def _listening(port):
 def test_signal_ends_a_worker_waiting_for_its_peer(signum, tmp_path):
     # Worker 1 never starts; worker 0 waits for it (listening on its own port) until the signal.
     ports = free_ports(2)
-    command = _command(tmp_path / "x.txt", tmp_path / "out", "--strategy", "multi-worker", "--worker-timeout", "120")
+    command = _command(_data_file(tmp_path), tmp_path / "out", "--strategy", "multi-worker", "--worker-timeout", "120")
     process = subprocess.Popen(command, cwd=ROOT, env=_cluster_env(ports, 0), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     try:
@@ -319,7 +327,7 @@ def test_sigint_ends_a_worker_whose_cluster_never_forms(tmp_path):
     fake = socket.socket()
     fake.bind(("127.0.0.1", ports[1]))
     fake.listen(8)
-    command = _command(tmp_path / "x.txt", tmp_path / "out", "--strategy", "multi-worker", "--worker-timeout", "300")
+    command = _command(_data_file(tmp_path), tmp_path / "out", "--strategy", "multi-worker", "--worker-timeout", "300")
     process = subprocess.Popen(command, cwd=ROOT, env=_cluster_env(ports, 0), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     try:

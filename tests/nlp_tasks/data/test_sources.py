@@ -27,6 +27,7 @@ from nlp_tasks.data.sources import check_dataset_folder, load_hub_dataset, resol
 from nlp_tasks.errors import UserError
 from tasks.charlm import data as charlm_data
 from tasks.music import data as music_data
+from tasks.music import sources as music_sources
 
 
 def write(path, content):
@@ -111,7 +112,7 @@ def test_every_task_reads_the_split_syntax(tmp_path, monkeypatch):
     with pytest.raises(UserError, match="a file has no splits"):
         read_examples(f"{path}:train[:5]")
     with pytest.raises(UserError, match="file not found"):
-        music_data.read_pieces("owner/name:train")
+        music_sources.read_pieces("owner/name:train")
 
 
 # ---------------------------------------------------------------------- 22.4 special files, folders

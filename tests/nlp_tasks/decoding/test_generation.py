@@ -19,7 +19,7 @@ from nlp_tasks.decoding.sampling import (
     stream_uniforms,
     stream_uniforms_numpy,
 )
-from nlp_tasks.text.vocab import BOS_ID, EOS_ID, PAD_ID
+from nlp_tasks.text.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 from tasks.charlm import LanguageModelConfig, LanguageModelPipeline
 from tasks.charlm.sampling import generate
 
@@ -151,7 +151,7 @@ def test_greedy_in_graph_is_the_step_by_step_greedy_continuation(lm):
 def test_stop_at_eos_ends_the_loop_when_every_stream_has_ended(lm):
     texts = lm.sample_many(6, length=300, seed=2, stop_at_eos=True)
     assert all("\n" not in t and len(t) < 300 for t in texts)
-    generator = lm._generators[(1.0, None, None, (PAD_ID, BOS_ID), True, True)]
+    generator = lm._generators[(1.0, None, None, (PAD_ID, BOS_ID, UNK_ID), True, True)]  # a character model: no <unk>
     drawn = generator(np.full((1, 6), BOS_ID), 300, stream_keys(2, 6))
     ended = [np.flatnonzero(column == EOS_ID) for column in drawn.T]
     assert all(len(e) for e in ended) and len(drawn) == max(e[0] for e in ended) + 1  # stops at the last <eos>

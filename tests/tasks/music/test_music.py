@@ -13,6 +13,7 @@ from nlp_tasks.errors import UserError
 from tasks.music import MusicConfig, MusicPipeline, chorales
 from tasks.music import data as md
 from tasks.music.plots import plot_roll
+from tasks.music.sources import read_pieces
 
 JSB = "jsb_chorales/jsb-chorales-quarter.json"
 
@@ -41,7 +42,7 @@ def test_jsb_json_has_the_published_split(jsb):
     assert [len(sizes[s]) for s in ("train", "valid", "test")] == [229, 76, 77]
     assert [sum(len(p) for p in sizes[s]) for s in ("train", "valid", "test")] == [13807, 4602, 4725]
     assert all(p.shape[1] == 88 and set(np.unique(p)) <= {0.0, 1.0} for p in sizes["test"])
-    assert md.read_pieces(f"{jsb}:valid")[0].shape == sizes["valid"][0].shape
+    assert read_pieces(f"{jsb}:valid")[0].shape == sizes["valid"][0].shape
 
 
 @pytest.mark.parametrize("content, message", [
