@@ -20,7 +20,7 @@ with ``num_threads`` = the machine's cores). Workloads, on the data set's test s
   has 124), so every sentence is padded to it there;
 - language model (tiny-shakespeare lines): the pipeline's ``score(texts)`` vs ``score``, and
   greedy generation of ``--generate`` characters: the pipeline's compiled sampler
-  (``sample_many(n, temperature=0)``) vs a Python loop over the ``step`` endpoint (the README's
+  (``sample_many(n, temperature=0)``) vs a Python loop over the ``step`` endpoint (docs/export.md's
   client loop: one call per character, argmax in NumPy);
 - music (JSB Chorales test pieces): the pipeline's ``predict(pieces)`` vs ``score``, and greedy
   generation of ``--generate`` frames: ``generate(n=, temperature=0)`` vs a loop over ``step``.
