@@ -13,6 +13,18 @@ os.environ.setdefault("NLP_TASKS_RECURRENT_PATH", "fixed")
 import pytest  # noqa: E402
 
 
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any connection fails the test: for code that must work offline (the data a task ships)."""
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a connection was opened although the data ships with the package")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+
+
 @pytest.fixture(scope="session")
 def shared_data():
     """The benchmark data folder (``NLP_TASKS_DATA`` or ../shared/data).

@@ -61,7 +61,7 @@ def train_command(pipeline: str, *, render: Callable[[dict], str] | None = None,
         click.option("--dev", "dev", metavar="SOURCE", default=None, help=dev_help or options.DEV_HELP),
         options.test, options.out,
         options.config_options(config_class), options.preset(presets), *extra,
-        options.distribution, *_reading(cls), options.quiet, options.json_output,
+        options.sources_checked, options.distribution, *_reading(cls), options.quiet, options.json_output,
     ]
     for decorate in reversed(decorators):
         command = decorate(command)

@@ -82,6 +82,20 @@ def check_sources(*sources) -> None:
             resolve_source(source)
 
 
+def sources_checked(command):
+    """A train command whose ``--train``, ``--dev`` and ``--test`` are checked first
+    (:func:`check_sources`): a mistyped path in a second, not after TensorFlow's start-up. Outside
+    :func:`distribution`, which sets up TensorFlow."""
+    import functools
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        check_sources(*(kwargs.get(name) for name in ("train", "dev", "test")))
+        return command(*args, **kwargs)
+
+    return wrapper
+
+
 def distribution(command):
     """``--strategy``, ``--cpu-replicas``, ``--mixed-precision``, ``--tensorboard``,
     ``--worker-timeout`` for a train command; set up before anything is built, the command gets
@@ -106,8 +120,6 @@ def distribution(command):
         from nlp_tasks import distribute
         from nlp_tasks.cluster import guarded
 
-        # The data options first: a mistyped path in a second, not after TensorFlow's start-up.
-        check_sources(*(kwargs.get(name) for name in ("train", "dev", "test")))
         # Multi-worker: SIGINT/SIGTERM and a lost peer end the whole command with one line.
         with guarded(strategy == "multi-worker"):
             run = distribute.use(strategy, cpu_replicas, mixed_precision, tensorboard, worker_timeout)

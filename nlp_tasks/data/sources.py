@@ -6,7 +6,8 @@
   ``test``; :func:`hub_split` names it for Hugging Face (``dev`` -> ``validation``),
   :func:`pick_split` finds it among a file's own splits (``dev`` -> ``valid`` in JSB's JSON).
 - :func:`builtin_part`        ``builtin:NAME[:SPLIT]``, a data set a task ships inside its package:
-  its name and the part (train, dev, test) to read.
+  its name and the part (train, dev, test) to read; :func:`builtin_part_of` which part an
+  example is in, :func:`builtin_default_dev` the dev part that goes with a train part.
 - regular files only (:mod:`nlp_tasks.io.files`): a FIFO, device or socket is refused before it
   is opened, so a read never blocks.
 - :func:`load_hub_dataset`    ``datasets.load_dataset`` for a hub name or a local folder, one-line
@@ -129,6 +130,24 @@ def builtin_part(source, known, split: str) -> tuple[str, str] | None:
     if role is None:
         raise UserError(f"{name}: unknown split {part or split!r} (its parts are train, dev and test)")
     return name, role
+
+
+# How the data sets a task ships divide into parts: by a number of each example's (a document's
+# position, a hash of the text) modulo 10.
+BUILTIN_PARTS = {"train": range(0, 8), "dev": range(8, 9), "test": range(9, 10)}
+
+
+def builtin_part_of(number: int) -> str:
+    """``"train"``, ``"dev"`` or ``"test"``: the part of a built-in data set's example whose
+    number is ``number`` (:data:`BUILTIN_PARTS`: 0-7 modulo 10 train, 8 dev, 9 test)."""
+    return next(name for name, rests in BUILTIN_PARTS.items() if number % 10 in rests)
+
+
+def builtin_default_dev(train, known) -> str | None:
+    """The dev data that goes with ``train`` when none is given: ``builtin:NAME:dev`` when
+    ``train`` is the train part of one of the built-in data sets ``known``; else None."""
+    found = builtin_part(train, known, "train")
+    return f"{found[0]}:dev" if found is not None and found[1] == "train" else None
 
 
 def no_split_for_file(name: str, split: str | None) -> None:

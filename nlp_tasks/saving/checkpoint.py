@@ -232,6 +232,7 @@ class Checkpoint:
         self.writable = writable  # False: read only (a non-chief worker of a multi-worker run)
         self.key = json.loads(json.dumps(key, default=str))  # as it will read back from JSON
         self.state: dict | None = None
+        self.extended_from: int | None = None  # a finished run's epochs, when this one trains on from it
         self._weights = None  # the model's weights, once restore() has seen the model
 
     def load(self) -> dict | None:
@@ -250,13 +251,14 @@ class Checkpoint:
         if not isinstance(state, dict) or state.get("format") != FORMAT:
             raise UserError(f"{path}: not an nlp-tasks checkpoint; delete {self.dir} to start over")
         saved = _without_output_settings(state.get("key"))
-        if saved != self.key and self._longer(saved, state):
-            state = {**state, "complete": False}  # trains on from its last epoch (Keras' initial_epoch)
-        elif saved != self.key:
-            differs = _differences(self.key, saved if isinstance(saved, dict) else {})
-            raise UserError(f"{self.dir} holds a checkpoint of a different training run (differs in: "
-                            f"{', '.join(differs) or 'everything'}); use another output folder or delete it "
-                            "to start over")
+        if saved != self.key:
+            if self._longer(saved, state):
+                state = {**state, "complete": False}  # trains on from its last epoch (Keras' initial_epoch)
+            else:
+                differs = _differences(self.key, saved if isinstance(saved, dict) else {})
+                raise UserError(f"{self.dir} holds a checkpoint of a different training run (differs in: "
+                                f"{', '.join(differs) or 'everything'}); use another output folder or delete it "
+                                "to start over")
         problem = _state_problem(state, self.key)
         if problem:
             raise UserError(f"{path}: damaged checkpoint description ({problem}); delete {self.dir} to start over")
@@ -286,8 +288,6 @@ class Checkpoint:
             return False
         self.extended_from = before
         return True
-
-    extended_from: int | None = None
 
     def restore(self, model) -> None:
         """Model and optimizer variables from ``last.npz`` (the optimizer must be compiled in)."""

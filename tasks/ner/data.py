@@ -17,12 +17,20 @@ import gzip
 from pathlib import Path
 
 from nlp_tasks.data.readers import read_conll, too_long
-from nlp_tasks.data.sources import builtin_part, hub_split, load_hub_dataset, no_split_for_file, resolve_source
+from nlp_tasks.data.sources import (
+    BUILTIN_PARTS,
+    builtin_default_dev,
+    builtin_part,
+    builtin_part_of,
+    hub_split,
+    load_hub_dataset,
+    no_split_for_file,
+    resolve_source,
+)
 from nlp_tasks.errors import UserError
 
 BUILTIN = "builtin:wikigold"
 BUILTIN_FILE = Path(__file__).parent / "builtin" / "wikigold.conll.gz"
-PARTS = {"train": range(0, 8), "dev": range(8, 9), "test": range(9, 10)}  # document index % 10
 
 
 def read_sentences(source, split: str = "train", scheme: str = "auto"):
@@ -72,10 +80,8 @@ def read_sentences(source, split: str = "train", scheme: str = "auto"):
 
 
 def default_dev(train) -> str | None:
-    """The dev data that goes with ``train`` when none is given: ``builtin:wikigold``'s dev part
-    when training on its train part; else None."""
-    found = builtin_part(train, (BUILTIN,), "train")
-    return f"{BUILTIN}:dev" if found is not None and found[1] == "train" else None
+    """``builtin:wikigold:dev`` when training on its train part; else None."""
+    return builtin_default_dev(train, (BUILTIN,))
 
 
 # ------------------------------------------------------------------------------------------ Wikigold
@@ -108,15 +114,15 @@ def wikigold_documents(path: str | Path = BUILTIN_FILE):
 
 
 def wikigold_part(index: int) -> str:
-    """``"train"``, ``"dev"`` or ``"test"``: the part of the document at ``index`` (:data:`PARTS`)."""
-    return next(name for name, rests in PARTS.items() if index % 10 in rests)
+    """``"train"``, ``"dev"`` or ``"test"``: the part of the document at ``index`` (in file order)."""
+    return builtin_part_of(index)
 
 
 def wikigold(part: str = "train") -> list[tuple[list[str], list[str]]]:
     """The sentences of one part of ``builtin:wikigold`` (``train``, ``dev`` or ``test``), tags in IOB2."""
     from nlp_tasks.text.chunking import to_iob2
 
-    if part not in PARTS:
+    if part not in BUILTIN_PARTS:
         raise UserError(f"{BUILTIN}: unknown split {part!r} (its parts are train, dev and test)")
     return [(tokens, to_iob2(tags, "iob1")) for index, document in enumerate(wikigold_documents())
             if wikigold_part(index) == part for tokens, tags in document]

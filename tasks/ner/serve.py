@@ -30,8 +30,8 @@ def serve_spec(pipe) -> ServeSpec:
 
     def items(body, limits):
         if body.tokens is None:
-            return [(text, None) for text in texts_of(body.text, body.texts, limits, count_tokens,
-                                                                      allow_empty=True)]
+            texts = texts_of(body.text, body.texts, limits, count_tokens, allow_empty=True)  # as the API: no entities
+            return [(text, None) for text in texts]
         if body.text is not None or body.texts is not None:
             raise UserError("give one of 'text', 'texts' or 'tokens'")
         if not body.tokens:

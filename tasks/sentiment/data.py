@@ -29,7 +29,16 @@ import math
 from pathlib import Path
 
 from nlp_tasks.data.readers import TABLE_SUFFIXES, check_example, read_label_text, read_lines, read_table
-from nlp_tasks.data.sources import builtin_part, hub_split, load_hub_dataset, no_split_for_file, resolve_source
+from nlp_tasks.data.sources import (
+    BUILTIN_PARTS,
+    builtin_default_dev,
+    builtin_part,
+    builtin_part_of,
+    hub_split,
+    load_hub_dataset,
+    no_split_for_file,
+    resolve_source,
+)
 from nlp_tasks.errors import UserError
 from nlp_tasks.io.json_data import show_value
 from nlp_tasks.text.labels import BadLabel, label_text
@@ -41,7 +50,6 @@ BUILTIN_BINARY = "builtin:rt-snippets-binary"  # "0" negative, "1" positive
 BUILTINS = (BUILTIN, BUILTIN_BINARY)
 BUILTIN_FILE = Path(__file__).parent / "builtin" / "rt-snippets.tsv.gz"
 FIVE_BOUNDS = (-2.4, -0.8, 0.8, 2.4)  # class k: [bound k-1, bound k) of -4..4, the last one closed
-PARTS = {"train": range(0, 8), "dev": range(8, 9), "test": range(9, 10)}  # sha1(text) % 10
 
 
 def read_examples(source, split: str = "train", text_column: str = "text", label_column: str | None = "label",
@@ -144,17 +152,14 @@ def _hub_examples(name, data, text_column, label_column):
 
 
 def default_dev(train) -> str | None:
-    """The dev data that goes with ``train`` when none is given: the built-in snippets' dev part
-    when training on their train part; else None."""
-    found = builtin_part(train, BUILTINS, "train")
-    return f"{found[0]}:dev" if found is not None and found[1] == "train" else None
+    """The built-in snippets' dev part when training on their train part; else None."""
+    return builtin_default_dev(train, BUILTINS)
 
 
 # ------------------------------------------------------------------------------------------ the snippets
 def snippet_part(text: str) -> str:
-    """``"train"``, ``"dev"`` or ``"test"``: the part of a snippet, by the sha1 of its text (:data:`PARTS`)."""
-    rest = int(hashlib.sha1(text.encode("utf-8")).hexdigest(), 16) % 10
-    return next(name for name, rests in PARTS.items() if rest in rests)
+    """``"train"``, ``"dev"`` or ``"test"``: the part of a snippet, by the sha1 of its text."""
+    return builtin_part_of(int(hashlib.sha1(text.encode("utf-8")).hexdigest(), 16))
 
 
 def five_class(mean: float) -> str:
@@ -181,7 +186,7 @@ def snippet_rows(path: str | Path = BUILTIN_FILE):
 def rt_snippets(part: str = "train", binary: bool = False) -> list[tuple[str, str]]:
     """``(text, label)`` of one part (``train``, ``dev``, ``test``) of the built-in snippets: five
     classes (:func:`five_class`), or with ``binary`` ``"0"``/``"1"`` for a mean below/above 0."""
-    if part not in PARTS:
+    if part not in BUILTIN_PARTS:
         raise UserError(f"{BUILTIN}: unknown split {part!r} (its parts are train, dev and test)")
     examples = []
     for _, mean, text in snippet_rows():
