@@ -106,7 +106,7 @@ def main(argv=None) -> None:
         write_json("charlm-sampling.json", {"date": now(), "command": command.strip(), "machine": machine_info(),
                                             "model": args.model, "model_config": dataclasses.asdict(lm.config),
                                             "model_metrics": lm.metrics, "sampling": sampling_speed(lm),
-                                            "sample": lm.sample("ROMEO:", length=300, temperature=0.8, seed=0)})
+                                            "sample": lm.generate("ROMEO:", length=300, temperature=0.8, seed=0)})
         write_results()
         return
     config = config_from_args(LanguageModelConfig, args)
@@ -116,7 +116,7 @@ def main(argv=None) -> None:
     if args.save:
         lm.save(args.save)
     speed = sampling_speed(lm)
-    sample = lm.sample("ROMEO:", length=300, temperature=0.8, seed=0)
+    sample = lm.generate("ROMEO:", length=300, temperature=0.8, seed=0)
     params = int(sum(np.prod(w.shape) for w in lm.model.trainable_weights))
     best = summary["best"]
     result = {"date": now(), "command": command.strip(), "machine": machine_info(),

@@ -20,7 +20,7 @@ with ``num_threads`` = the machine's cores). Workloads, on the data set's test s
   has 124), so every sentence is padded to it there;
 - language model (tiny-shakespeare lines): the pipeline's ``score(texts)`` vs ``score``, and
   greedy generation of ``--generate`` characters: the pipeline's compiled sampler
-  (``sample_many(n, temperature=0)``) vs a Python loop over the ``step`` endpoint (docs/export.md's
+  (``generate(n=, temperature=0)``) vs a Python loop over the ``step`` endpoint (docs/export.md's
   client loop: one call per character, argmax in NumPy);
 - music (JSB Chorales test pieces): the pipeline's ``predict(pieces)`` vs ``score``, and greedy
   generation of ``--generate`` frames: ``generate(n=, temperature=0)`` vs a loop over ``step``.
@@ -199,8 +199,8 @@ def charlm(args, data, root):
         workloads[f"score, batch {batch}"] = {"calls": len(calls), "items": sum(map(len, calls)), "unit": "lines",
                                               "contenders": contenders}
     for batch in (1, BIG):
-        contenders = {"pipeline sample_many": lambda batch=batch: pipe.sample_many(batch, length=args.generate,
-                                                                                     temperature=0.0)}
+        contenders = {"pipeline generate": lambda batch=batch: pipe.generate(length=args.generate, temperature=0.0,
+                                                                             n=batch)}
         for fmt, step in clients.each_format("step", batch).items():
             contenders[f"{fmt} step loop"] = lambda step=step, batch=batch: _greedy_tokens(
                 step, batch, meta["state_size"], meta["bos_id"], meta["never_drawn"], args.generate)

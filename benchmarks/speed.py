@@ -151,9 +151,9 @@ def _run_charlm(args, record, data, ours: bool):
     record["padding"] = {"real_tokens": cut, "bucketed": 1.0, "random_batches": 1.0, "note": "stream mode"}
     if ours:
         for streams in (1, 32):
-            pipe.sample_many(streams, prime="ROMEO:", length=20, seed=0)  # compile
+            pipe.generate(prime="ROMEO:", length=20, seed=0, n=streams)  # compile
             start = time.perf_counter()
-            pipe.sample_many(streams, prime="ROMEO:", length=400, seed=0)
+            pipe.generate(prime="ROMEO:", length=400, seed=0, n=streams)
             record[f"sample_chars_per_second_{streams}"] = streams * 400 / (time.perf_counter() - start)
     return pipe, predict
 

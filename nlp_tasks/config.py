@@ -37,7 +37,7 @@ MAX_SEED = 2**32 - 1
 MAX_EPOCHS = 1_000_000
 MAX_BATCH_SIZE = 1_048_576
 MAX_PARAMETERS = 1_000_000_000  # 4 GB of float32 weights, 16 GB with Adam's moments and gradients
-# Generation: at most MAX_SAMPLES texts of MAX_SAMPLE_LENGTH tokens at once (charlm sample), and
+# Generation: at most MAX_SAMPLES texts of MAX_SAMPLE_LENGTH tokens at once (charlm generate), and
 # at most MAX_SAMPLE_TOKENS tokens in all (samples x length: each limit alone allows 10^10, 40 GB
 # of token ids; 10^7 is 40 MB, e.g. 10,000 samples of 1,000 tokens), MAX_STEPS time steps of
 # music (about 14 hours at one step per quarter note, 120 bpm).
@@ -280,8 +280,8 @@ def check_work(samples: int, length: int, prime: int = 0, beam: int | None = Non
 
 @dataclasses.dataclass(frozen=True)
 class SampleSettings(GenerationSettings):
-    """How a language model samples text, declared once for ``charlm sample``, the server's
-    ``sample`` operation and the Python API (:meth:`LanguageModelPipeline.sample`). Checked as a
+    """How a language model samples text, declared once for ``charlm generate``, the server's
+    ``generate`` operation and the Python API (:meth:`LanguageModelPipeline.generate`). Checked as a
     whole (:func:`nlp_tasks.decoding.sampling.check_options`: top-k or top-p with beam search is refused;
     :func:`nlp_tasks.decoding.sampling.check_work`: samples x length is bounded before anything is
     allocated)."""

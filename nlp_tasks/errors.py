@@ -23,3 +23,13 @@ class UserError(ValueError):
     @property
     def message(self) -> str:
         return self.args[0]
+
+
+def deprecated(old: str, new: str) -> None:
+    """Warn that ``old`` (a method, a command, an HTTP operation) is now ``new``: a
+    :class:`DeprecationWarning` pointing at the caller's line (Python shows it for code run in
+    ``__main__`` and in notebooks, and pytest shows it); the old name still works."""
+    import warnings
+
+    warnings.warn(f"{old} is deprecated and will be removed in a later release: use {new}", DeprecationWarning,
+                  stacklevel=3)

@@ -101,19 +101,21 @@ def serve(models, host, port, open_browser, log_level, **values):
     run_server(models, host, port, limits, open_browser, log_level)
 
 
-def did_you_mean(err: click.UsageError) -> str:
-    """`` Did you mean 'train'?`` for a mistyped command, as click says it for a mistyped option."""
+def usage_message(err: click.UsageError) -> str:
+    """The mistake in one line; a mistyped command gets ``Did you mean 'train'?``, as click says it
+    for a mistyped option, among the commands ``--help`` shows (not a former, hidden name)."""
     import difflib
-    import re
 
-    found = re.match(r"No such command '(.+)'", err.format_message())
-    group = err.ctx.command if err.ctx is not None else None
-    if not found or not isinstance(group, click.Group):
-        return ""
-    close = difflib.get_close_matches(found.group(1), group.list_commands(err.ctx), n=3, cutoff=0.6)
+    if not isinstance(err, click.exceptions.NoSuchCommand):
+        return " ".join(err.format_message().split())
+    group = err.ctx.command if err.ctx is not None else None  # click's own suggestion counts hidden names
+    shown = [name for name in group.list_commands(err.ctx) if not group.get_command(err.ctx, name).hidden] \
+        if isinstance(group, click.Group) else []
+    close = difflib.get_close_matches(err.command_name, shown, n=3, cutoff=0.6)
     if not close:
-        return ""
-    return f" Did you mean {close[0]!r}?" if len(close) == 1 else f" (Possible commands: {', '.join(close)})"
+        return err.message
+    return err.message + (f" Did you mean {close[0]!r}?" if len(close) == 1 else
+                          f" (Possible commands: {', '.join(close)})")
 
 
 def main(argv=None) -> int:
@@ -129,7 +131,7 @@ def main(argv=None) -> int:
         return err.exit_code
     except click.UsageError as err:
         hint = f" (see '{err.ctx.command_path} --help')" if err.ctx else ""
-        click.echo(f"error: {' '.join(err.format_message().split())}{did_you_mean(err)}{hint}", err=True)
+        click.echo(f"error: {usage_message(err)}{hint}", err=True)
         return 2
     except click.ClickException as err:
         click.echo(f"error: {' '.join(err.format_message().split())}", err=True)

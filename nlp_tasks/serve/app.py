@@ -182,21 +182,29 @@ def create_app(models: dict, limits: Limits | None = None, on_start=None):
         find(name)
         return describe(name)
 
-    def add_route(name: str, entry: dict, op):
+    def add_route(name: str, entry: dict, op, path_name: str):
         body_type = op.body
+        path = f"{API}/models/{name}/{op.name}"
+        old = path_name != op.name  # a former name (Operation.aliases): answered as the operation, and said so
+        headers = {"Deprecation": "true", "Link": f'<{path}>; rel="successor-version"'} if old else None
 
         async def endpoint(body: body_type):
             items = op.items(body, limits)
             results = await entry["worker"].submit(op, items)
             answer = op.respond(body, results)
-            return answer if isinstance(answer, Response) else JSONResponse(answer)
+            if not isinstance(answer, Response):
+                answer = JSONResponse(answer)
+            answer.headers.update(headers or {})
+            return answer
 
-        app.post(f"{API}/models/{name}/{op.name}", summary=f"{name}: {op.name}", description=op.doc,
-                 name=f"{name}-{op.name}")(endpoint)
+        doc = f"Deprecated: the former name of {path}." if old else op.doc
+        app.post(f"{API}/models/{name}/{path_name}", summary=f"{name}: {path_name}", description=doc,
+                 name=f"{name}-{path_name}", deprecated=old or None)(endpoint)
 
     for name, entry in served.items():
         for op in entry["spec"].operations:
-            add_route(name, entry, op)
+            for path_name in (op.name, *op.aliases):
+                add_route(name, entry, op, path_name)
 
     @app.post(API + "/models/{name}/{operation}", include_in_schema=False)
     async def unknown_operation(name: str, operation: str):

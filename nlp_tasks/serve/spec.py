@@ -13,7 +13,9 @@ A task's :meth:`nlp_tasks.pipeline.Pipeline.serve_spec` returns a :class:`ServeS
   ``Response`` (a MIDI file, say);
 - ``warmup``: lists of items the worker runs once when the server starts, before any request,
   so that the first requests do not wait for TensorFlow to trace and compile the model's function
-  (two batches of different shapes: ``reduce_retracing`` then traces for any shape).
+  (two batches of different shapes: ``reduce_retracing`` then traces for any shape);
+- ``aliases``: former names of the operation, still served (marked deprecated at ``/docs``, with a
+  ``Deprecation`` header and a ``Link`` to the new path) but not listed at ``/v1/models``.
 """
 
 from __future__ import annotations
@@ -75,6 +77,7 @@ class Operation:
     respond: Callable[[Any, list], Any]
     batched: bool = True
     warmup: tuple = ()
+    aliases: tuple = ()
 
 
 @dataclasses.dataclass

@@ -1,4 +1,4 @@
-"""``nlp-tasks charlm ...``: train, evaluate, sample and score language models.
+"""``nlp-tasks charlm ...``: train, evaluate, generate (sample) text and score language models.
 
 Each command parses its options and calls one :class:`tasks.charlm.LanguageModelPipeline`
 method; TensorFlow is imported only when a command runs.
@@ -17,7 +17,7 @@ from nlp_tasks.config import MAX_BATCH_SIZE, SampleSettings
 
 @click.group()
 def cli():
-    """Language models over characters or words: train, sample novel text, score sentences."""
+    """Language models over characters or words: train, generate novel text, score sentences."""
 
 
 def format_train(result: dict, level: str) -> str:
@@ -54,21 +54,34 @@ cli.add_command(evaluate_command(
                         help="Parallel rows [default: as trained].")]))
 
 
-@cli.command()
-@click.argument("model_dir", type=click.Path())
-@click.option("--prime", default="", help="Text to continue [default: none; a<0> = 0 and x<1> = 0].")
-@options.config_options(SampleSettings)
-@options.json_output
-def sample(model_dir, prime, as_json, **values):
-    """Generate novel text from MODEL_DIR, feeding each sampled token back in."""
-    from .pipeline import LanguageModelPipeline
+def generate_command(name: str, old: bool = False) -> click.Command:
+    """``charlm generate`` (and, with ``old``, its former name ``sample``: hidden, with a note)."""
 
-    settings = options.config_from(SampleSettings, values)[0].resolved()  # checked before the model loads
-    texts = LanguageModelPipeline.load(model_dir).sample_texts(prime, settings)
-    if as_json:
-        click.echo(json.dumps({"seed": settings.seed, "prime": prime, "samples": texts}, indent=2, ensure_ascii=False))
-        return
-    click.echo("\n\n".join(texts))
+    @click.command(name, hidden=old)
+    @click.argument("model_dir", type=click.Path())
+    @click.option("--prime", default="", help="Text to continue [default: none; a<0> = 0 and x<1> = 0].")
+    @options.config_options(SampleSettings)
+    @options.json_output
+    def generate(model_dir, prime, as_json, **values):
+        """Generate novel text from MODEL_DIR by sampling, feeding each sampled token back in."""
+        from .pipeline import LanguageModelPipeline
+
+        if old:  # one line on stderr: the output itself stays as it was
+            click.echo(f"note: 'charlm {name}' is now 'charlm generate' (the old name will be removed in a later "
+                       "release)", err=True)
+        settings = options.config_from(SampleSettings, values)[0].resolved()  # checked before the model loads
+        texts = LanguageModelPipeline.load(model_dir).generate_texts(prime, settings)
+        if as_json:
+            click.echo(json.dumps({"seed": settings.seed, "prime": prime, "samples": texts}, indent=2,
+                                  ensure_ascii=False))
+            return
+        click.echo("\n\n".join(texts))
+
+    return generate
+
+
+cli.add_command(generate_command("generate"))
+cli.add_command(generate_command("sample", old=True))  # its name until generation had one verb in every task
 
 
 @cli.command()

@@ -28,7 +28,7 @@ def demo(out_dir: Path, folder: Path | None = None) -> dict:
           "(a full run: see benchmarks/charlm.py)")
     summary = lm.fit(BUILTIN, out_dir=out_dir, verbose=1)
     lm.save(out_dir / "model")
-    text = lm.sample("The ", length=400, temperature=0.7, seed=0)
+    text = lm.generate("The ", length=400, temperature=0.7, seed=0)
     (out_dir / "sample.txt").write_text(text + "\n", encoding="utf-8")
     print(f"validation {summary['best']:.3f} nats/char; a sample (temperature 0.7, seed 0):\n{text}\n")
     ranking = rank(lm.score(DEMO_SENTENCES))

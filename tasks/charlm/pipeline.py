@@ -12,7 +12,7 @@ exactly (every validation token once) at the end of every epoch; the best epoch 
 
     >>> lm = LanguageModelPipeline(LanguageModelConfig(epochs=5))        # doctest: +SKIP
     >>> lm.fit("input.txt")                                              # doctest: +SKIP
-    >>> lm.sample("ROMEO:", length=200, temperature=0.8, seed=1)          # doctest: +SKIP
+    >>> lm.generate("ROMEO:", length=200, temperature=0.8, seed=1)        # doctest: +SKIP
     >>> lm.score(["The apple and pear salad", "The apple and pair salad"])  # doctest: +SKIP
 """
 
@@ -26,7 +26,7 @@ import numpy as np
 from nlp_tasks.batching import Batches, pad
 from nlp_tasks.config import SampleSettings, check_parameters, recurrent_parameters
 from nlp_tasks.decoding.sampling import log_softmax
-from nlp_tasks.errors import UserError
+from nlp_tasks.errors import UserError, deprecated
 from nlp_tasks.metrics.language import loss_report, text_score
 from nlp_tasks.pipeline import Pipeline, TrainingData, TrainingPlan
 from nlp_tasks.saving.model_checks import OUTPUT_LAYER, embedding_layer_name
@@ -350,32 +350,42 @@ class LanguageModelPipeline(Pipeline):
                                                     jit_compile=jit_compile)
         return self._steps[jit_compile]
 
-    def sample(self, prime: str = "", length: int = 200, temperature: float = 1.0, top_k: int | None = None,
-               top_p: float | None = None, beam: int | None = None, seed: int | None = None,
-               stop_at_eos: bool = False, no_unk: bool = False) -> str:
-        """Novel text continuing ``prime`` (from a<0> = 0, x<1> = 0 when it is empty).
+    def generate(self, prime: str = "", length: int = 200, temperature: float = 1.0, top_k: int | None = None,
+                 top_p: float | None = None, beam: int | None = None, seed: int | None = None,
+                 stop_at_eos: bool = False, no_unk: bool = False, n: int = 1) -> str | list[str]:
+        """Novel text continuing ``prime`` (from a<0> = 0, x<1> = 0 when it is empty), by sampling.
 
         Each sampled token is fed back as the next input, until ``length`` tokens or, with
         ``stop_at_eos``, the first ``<eos>``. ``seed`` fixes the output; ``beam`` returns the most
-        likely continuation found by beam search instead of a random one. Returns prime + text.
-        The options are :class:`nlp_tasks.config.SampleSettings` (their help and ranges).
+        likely continuation found by beam search instead of a random one. Returns prime + text;
+        with ``n`` > 1, a list of ``n`` independent texts drawn together as one batch (text ``i``
+        draws with seed ``seed + i``, so it is the same alone or in a batch), as
+        :meth:`tasks.music.MusicPipeline.generate` returns ``n`` pieces. The options are
+        :class:`nlp_tasks.config.SampleSettings` (their help and ranges), those of ``charlm generate``.
         """
-        return self.sample_many(1, prime, length, temperature, top_k, top_p, beam, seed, stop_at_eos, no_unk)[0]
-
-    def sample_many(self, n: int, prime: str = "", length: int = 200, temperature: float = 1.0,
-                    top_k: int | None = None, top_p: float | None = None, beam: int | None = None,
-                    seed: int | None = None, stop_at_eos: bool = False, no_unk: bool = False) -> list[str]:
-        """``n`` independent samples drawn together as one batch (see :meth:`sample`)."""
         settings = SampleSettings(length=length, temperature=temperature, top_k=top_k, top_p=top_p, beam=beam,
                                   seed=seed, stop_at_eos=stop_at_eos, no_unk=no_unk, samples=n)
-        return self.sample_texts(prime, settings)
+        texts = self.generate_texts(prime, settings)
+        return texts[0] if n == 1 else texts
 
-    def sample_texts(self, prime: str, settings: SampleSettings) -> list[str]:
+    def generate_texts(self, prime: str, settings: SampleSettings) -> list[str]:
         """``settings.samples`` texts continuing ``prime``, drawn as ``settings`` say (the CLI's and
         the server's way in: the settings were checked when they were made)."""
         from .sampling import generate
 
         return generate(self, prime, settings)
+
+    # The names before every task generated with one verb (``generate``): kept for a while, with a warning.
+    def sample(self, prime: str = "", length: int = 200, *args, **options) -> str:
+        """Deprecated: :meth:`generate` (the same arguments, in the same order)."""
+        deprecated("LanguageModelPipeline.sample", "generate")
+        return self.generate(prime, length, *args, **options)
+
+    def sample_many(self, n: int, prime: str = "", length: int = 200, *args, **options) -> list[str]:
+        """Deprecated: :meth:`generate` with ``n`` (the other arguments in the same order)."""
+        deprecated("LanguageModelPipeline.sample_many", "generate(..., n=N)")
+        options.update(zip(("temperature", "top_k", "top_p", "beam", "seed", "stop_at_eos", "no_unk"), args))
+        return self.generate_texts(prime, SampleSettings(length=length, samples=n, **options))
 
 
 # ---------------------------------------------------------------------- helpers

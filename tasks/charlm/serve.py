@@ -1,10 +1,11 @@
 """What a language model offers over HTTP (``nlp-tasks serve``)::
 
-    POST .../sample     {"prime", "length", "temperature", "top_k", "top_p", "beam", "seed", ...}
+    POST .../generate   {"prime", "length", "temperature", "top_k", "top_p", "beam", "seed", ...}
     POST .../score      {"text" | "texts", "per_token"}
 
-Scoring is batched across concurrent requests (:mod:`nlp_tasks.serve.worker`); sampling runs one
-request per call, its work bounded before the model runs (``--max-sample-tokens``).
+Scoring is batched across concurrent requests (:mod:`nlp_tasks.serve.worker`); generation runs one
+request per call, its work bounded before the model runs (``--max-sample-tokens``). ``.../sample``,
+the operation's former name, is still served.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ class ScoreBody(TextsBody):
     per_token: bool = Field(False, description="Also give every token's probability.")
 
 
-SampleBody = settings_body("SampleBody", SampleSettings, doc="Sampling options: those of `charlm sample`.",
+SampleBody = settings_body("SampleBody", SampleSettings, doc="Sampling options: those of `charlm generate`.",
                            prime=(str, Field("", description="Text to continue (none: a<0> = 0 and x<1> = 0).")))
 
 
@@ -31,7 +32,7 @@ def serve_spec(pipe) -> ServeSpec:
 
     vocab = pipe.vocab
 
-    def sample_items(body, limits):
+    def generate_items(body, limits):
         check_options(body.temperature, body.top_k, body.top_p, body.beam)  # the CLI's messages first
         check_range("length", body.length, 1, limits.max_length, "--max-length")
         prime = len(vocab.tokenize(body.prime))
@@ -42,9 +43,9 @@ def serve_spec(pipe) -> ServeSpec:
             raise OverLimit(err.message) from None
         return [(body.prime, settings_of(SampleSettings, body).resolved())]
 
-    def sample(items):
+    def generate(items):
         prime, settings = items[0]
-        return [{"seed": settings.seed, "prime": prime, "samples": pipe.sample_texts(prime, settings)}]
+        return [{"seed": settings.seed, "prime": prime, "samples": pipe.generate_texts(prime, settings)}]
 
     def score_respond(body, results):
         order = sorted(range(len(results)), key=lambda i: -results[i]["log_prob"])
@@ -54,9 +55,9 @@ def serve_spec(pipe) -> ServeSpec:
         return one_or_many(body, results)
 
     return ServeSpec([
-        Operation("sample", "Novel text continuing a prime, with the CLI's sampling options; the seed used is "
-                            "returned.", SampleBody, sample_items, sample, lambda body, results: results[0],
-                  batched=False),
+        Operation("generate", "Novel text continuing a prime, with the CLI's sampling options; the seed used is "
+                              "returned.", SampleBody, generate_items, generate, lambda body, results: results[0],
+                  batched=False, aliases=("sample",)),
         text_operation("score", "Log-probability (nats and bits), perplexity and rank (1 = most probable) of each "
                                  "text, in the order given.", ScoreBody, lambda t: len(vocab.tokenize(t)),
                         lambda texts: pipe.score(list(texts)), score_respond),

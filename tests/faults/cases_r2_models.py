@@ -125,7 +125,7 @@ def external_storage(tmp, models):
 
 # ---------------------------------------------------------------- 38.7: temperature, weights not finite
 def charlm_sample(*options):
-    return lambda tmp, models: ["charlm", "sample", models["charlm"], *options, *SAMPLE]
+    return lambda tmp, models: ["charlm", "generate", models["charlm"], *options, *SAMPLE]
 
 
 def music_generate(*options, model: str = "music-nade"):
@@ -158,14 +158,14 @@ CASES = [
          error=r"refusing to load model: layer 'output' \(NADE\): .*expected 4 variables, but received 3"),
     Case("38.6", "model.weights.h5 keeps an array in an outside file", external_storage,
          error=r"refusing to load model: .*keeps its values in a file outside the model"),
-    Case("38.7", "charlm sample --temperature 1e308", charlm_sample("--temperature", "1e308"), error=TEMPERATURE),
-    Case("38.7", "charlm sample --temperature 1e-308", charlm_sample("--temperature", "1e-308"), error=TEMPERATURE),
-    Case("38.7", "charlm sample --temperature nan", charlm_sample("--temperature", "nan"), error=TEMPERATURE),
-    Case("38.7", "charlm sample at temperature 1000 draws no <pad>", charlm_sample("--temperature", "1000"), exit=0,
+    Case("38.7", "charlm generate --temperature 1e308", charlm_sample("--temperature", "1e308"), error=TEMPERATURE),
+    Case("38.7", "charlm generate --temperature 1e-308", charlm_sample("--temperature", "1e-308"), error=TEMPERATURE),
+    Case("38.7", "charlm generate --temperature nan", charlm_sample("--temperature", "nan"), error=TEMPERATURE),
+    Case("38.7", "charlm generate at temperature 1000 draws no <pad>", charlm_sample("--temperature", "1000"), exit=0,
          check=no_pad),
-    Case("38.7", "charlm sample at temperature 0.001, top-k, draws no <pad>",
+    Case("38.7", "charlm generate at temperature 0.001, top-k, draws no <pad>",
          charlm_sample("--temperature", "0.001", "--top-k", "2"), exit=0, check=no_pad),
-    Case("38.7", "charlm sample at temperature 1000, top-p, draws no <pad>",
+    Case("38.7", "charlm generate at temperature 1000, top-p, draws no <pad>",
          charlm_sample("--temperature", "1000", "--top-p", "0.5", "--no-unk"), exit=0, check=no_pad),
     Case("38.7", "music generate --temperature 1e308", music_generate("--temperature", "1e308"), error=TEMPERATURE),
     Case("38.7", "music generate --temperature inf", music_generate("--temperature", "inf"), error=TEMPERATURE),

@@ -1,6 +1,6 @@
 """Work bounds and the tempo range reachable from the CLI (issue 38 items 2 and 3).
 
-Each limit of ``charlm sample`` alone (10,000 samples, 1,000,000 tokens) allows a run that asks
+Each limit of ``charlm generate`` alone (10,000 samples, 1,000,000 tokens) allows a run that asks
 TensorFlow for 40 GB: the product is bounded (``MAX_SAMPLE_TOKENS``) before anything is
 allocated, by the command and again by the pipeline once the prime's tokens are known. A MIDI
 file cannot hold a tempo below 3.58 bpm, so ``music generate --tempo`` takes 4 to 1000.
@@ -14,7 +14,7 @@ from tests.faults.harness import Case
 
 
 def sample(models: dict, *options: str) -> list[str]:
-    return ["charlm", "sample", str(models["charlm"]), *options]
+    return ["charlm", "generate", str(models["charlm"]), *options]
 
 
 def generate(tmp: Path, models: dict, tempo: str) -> list[str]:
@@ -34,11 +34,11 @@ def written_at_4_bpm(tmp: Path, result) -> None:
 
 CASES = [
     # A regression allocates 40 GB: in a child process, so that it fails the case, not the run.
-    Case("38.2", "charlm sample: samples x length over the bound",
+    Case("38.2", "charlm generate: samples x length over the bound",
          setup=lambda tmp, models: sample(models, "--samples", "10000", "--length", "1000000"),
          error=r"10,000 samples of 1,000,000 tokens is 10,000,000,000 tokens in one run, more than the limit of "
                r"10,000,000: ask for fewer samples", subprocess=True, timeout=90),
-    Case("38.2", "charlm sample: the prime's tokens take it over the bound",
+    Case("38.2", "charlm generate: the prime's tokens take it over the bound",
          setup=lambda tmp, models: sample(models, "--samples", "10000", "--length", "1000", "--prime", "abc"),
          error=r"after a prime of 3 is 10,030,000 tokens in one run, more than the limit of 10,000,000"),
     Case("38.3", "music generate --tempo below what MIDI can hold",

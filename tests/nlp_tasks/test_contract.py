@@ -18,7 +18,7 @@ from nlp_tasks import registry
 EXAMPLES = {
     "ner": {"predict": ["Peter visited Paris ."], "requests": {"entities": {"text": "Peter visited Paris ."}}},
     "sentiment": {"predict": ["good film", "bad film"], "requests": {"sentiment": {"texts": ["good film"]}}},
-    "charlm": {"predict": ["abc", "cab"], "requests": {"score": {"text": "abc"}, "sample": {"length": 5, "seed": 1}}},
+    "charlm": {"predict": ["abc", "cab"], "requests": {"score": {"text": "abc"}, "generate": {"length": 5, "seed": 1}}},
     "music": {"predict": [[[60], [62, 65], [64]]], "requests": {"generate": {"steps": 3, "seed": 1, "format": "json"}}},
     "g2p": {"predict": ["kit", "dim"], "requests": {"pronounce": {"words": ["kit"], "nbest": 2}}},
 }

@@ -100,7 +100,7 @@ const tasks = {
     async run(model, card, text) {
       const {prime, length, temperature, seed, stop} = card.inputs;
       const result = card.querySelector(".result");
-      const out = await api(`/v1/models/${model.name}/sample`, {
+      const out = await api(`/v1/models/${model.name}/generate`, {
         prime: prime.value, length: readInt(length), temperature: Number(temperature.value), seed: readInt(seed),
         stop_at_eos: stop.checked,
       });

@@ -24,7 +24,7 @@ COMMANDS = {
 TRAIN = {name for name in COMMANDS if name.endswith("train")}
 BAD_OPTIONS = {
     "ner train": ["--epochs", "0"], "sentiment train": ["--batch-size", "0"], "charlm train": ["--dropout", "1.5"],
-    "music train": ["--units", "-3"], "charlm sample": ["--top-k", "x"], "music generate": ["--tempo", "0"],
+    "music train": ["--units", "-3"], "charlm generate": ["--top-k", "x"], "music generate": ["--tempo", "0"],
     "ner predict": ["--format", "xml"], "sentiment predict": ["--bogus"],
 }
 
@@ -58,20 +58,20 @@ def test_bad_data_file(name, problem, tmp_path, capsys, models):
     _run(_fill(COMMANDS[name], tmp_path, path, model), capsys)
 
 
-@pytest.mark.parametrize("name", sorted(n for n in COMMANDS if n not in TRAIN) + ["charlm sample"])
+@pytest.mark.parametrize("name", sorted(n for n in COMMANDS if n not in TRAIN) + ["charlm generate"])
 def test_model_folder_of_another_task(name, tmp_path, capsys, models):
     task = name.split()[0]
     other = models["charlm"] if task == "sentiment" else models["sentiment"]
     data = tmp_path / "data.txt"
     data.write_text("some text\n", encoding="utf-8")
-    args = COMMANDS.get(name, ["charlm", "sample", "{model}"])
+    args = COMMANDS.get(name, ["charlm", "generate", "{model}"])
     message = _run(_fill(args, tmp_path, data, other), capsys)
     assert "model, not a" in message
 
 
-@pytest.mark.parametrize("name", sorted(n for n in COMMANDS if n not in TRAIN) + ["charlm sample"])
+@pytest.mark.parametrize("name", sorted(n for n in COMMANDS if n not in TRAIN) + ["charlm generate"])
 def test_missing_model_folder(name, tmp_path, capsys):
-    args = COMMANDS.get(name, ["charlm", "sample", "{model}"])
+    args = COMMANDS.get(name, ["charlm", "generate", "{model}"])
     message = _run(_fill(args, tmp_path, tmp_path / "data.txt", tmp_path / "no-model"), capsys)
     assert "not found" in message
 
@@ -80,5 +80,5 @@ def test_missing_model_folder(name, tmp_path, capsys):
 def test_invalid_option_values(name, tmp_path, capsys, models):
     data = tmp_path / "data.txt"
     data.write_text("x\n", encoding="utf-8")
-    args = COMMANDS.get(name, ["charlm", "sample", "{model}"])
+    args = COMMANDS.get(name, ["charlm", "generate", "{model}"])
     _run(_fill(args, tmp_path, data, models[name.split()[0]]) + BAD_OPTIONS[name], capsys)

@@ -135,10 +135,10 @@ def test_long_samples_follow_the_model_distribution(lm, options):
 
 
 def test_a_stream_is_the_same_alone_and_at_any_batch_position(lm):
-    alone = [lm.sample("ste", length=40, seed=s, temperature=0.9) for s in (5, 6, 7)]
-    assert lm.sample_many(3, "ste", length=40, seed=5, temperature=0.9) == alone
-    assert lm.sample_many(5, "ste", length=40, seed=3, temperature=0.9)[2:] == alone
-    assert lm.sample("ste", length=40, seed=5, temperature=0.9) == alone[0]  # and on every run
+    alone = [lm.generate("ste", length=40, seed=s, temperature=0.9) for s in (5, 6, 7)]
+    assert lm.generate("ste", length=40, seed=5, temperature=0.9, n=3) == alone
+    assert lm.generate("ste", length=40, seed=3, temperature=0.9, n=5)[2:] == alone
+    assert lm.generate("ste", length=40, seed=5, temperature=0.9) == alone[0]  # and on every run
     assert len(set(alone)) == 3
 
 
@@ -149,7 +149,7 @@ def test_greedy_in_graph_is_the_step_by_step_greedy_continuation(lm):
 
 
 def test_stop_at_eos_ends_the_loop_when_every_stream_has_ended(lm):
-    texts = lm.sample_many(6, length=300, seed=2, stop_at_eos=True)
+    texts = lm.generate(length=300, seed=2, stop_at_eos=True, n=6)
     assert all("\n" not in t and len(t) < 300 for t in texts)
     generator = lm._generators[(1.0, None, None, (PAD_ID, BOS_ID, UNK_ID), True, True)]  # a character model: no <unk>
     drawn = generator(np.full((1, 6), BOS_ID), 300, stream_keys(2, 6))
@@ -160,13 +160,13 @@ def test_stop_at_eos_ends_the_loop_when_every_stream_has_ended(lm):
 
 
 def test_the_generator_follows_further_training_and_a_new_model(lm, tmp_path):
-    before = lm.sample("a", length=20, seed=1)
+    before = lm.generate("a", length=20, seed=1)
     saved = lm.save(tmp_path / "m")
     loaded = LanguageModelPipeline.load(saved)
-    assert loaded.sample("a", length=20, seed=1) == before
+    assert loaded.generate("a", length=20, seed=1) == before
     weights = loaded.model.get_weights()
     loaded.model.set_weights([w * 0.5 for w in weights])  # the same model object, new weights
-    assert loaded.sample("a", length=20, seed=1, temperature=0) == generate(
+    assert loaded.generate("a", length=20, seed=1, temperature=0) == generate(
         loaded, "a", SampleSettings(length=20, temperature=0.0, seed=1), in_graph=False)[0]
 
 

@@ -176,7 +176,7 @@ def test_language_model_exports_score_and_generate_like_the_pipeline(pipes, expo
     out, descriptions, _ = exported
     lm = pipes["charlm"]
     scores = lm.score(LM_TEXTS)
-    greedy = lm.sample("ab", length=12, temperature=0)
+    greedy = lm.generate("ab", length=12, temperature=0)
     for fmt in FORMATS:
         for row, result in enumerate(scores):
             n = len(result["probabilities"])

@@ -47,7 +47,7 @@ def test_health_and_models(client, trained_models):
     assert client.get("/health").json() == {"status": "ok", "models": sorted(trained_models)}
     models = {m["name"]: m for m in client.get("/v1/models").json()["models"]}
     assert {name: m["task"] for name, m in models.items()} == {t: t for t in trained_models}
-    assert [op["name"] for op in models["charlm"]["operations"]] == ["sample", "score"]
+    assert [op["name"] for op in models["charlm"]["operations"]] == ["generate", "score"]
     assert [op["name"] for op in models["g2p"]["operations"]] == ["pronounce"]
     assert models["g2p"]["info"]["beam"] == 3 and "SH" in models["g2p"]["info"]["phonemes"]
     assert models["ner"]["labels"][0] == "O" and models["sentiment"]["info"]["ratings"] is True
@@ -96,13 +96,19 @@ def test_sentiment_matches_the_pipeline(client, pipes):
 
 def test_sample_is_seeded_and_matches_the_pipeline(client, pipes):
     body = {"prime": "the ", "length": 40, "temperature": 0.8, "top_k": 5, "seed": 11, "samples": 2}
-    first, again = post(client, "charlm", "sample", body).json(), post(client, "charlm", "sample", body).json()
+    first, again = post(client, "charlm", "generate", body).json(), post(client, "charlm", "generate", body).json()
     assert first == again and first["seed"] == 11 and first["prime"] == "the "
-    assert first["samples"] == pipes["charlm"].sample_many(2, "the ", 40, 0.8, 5, None, None, 11)
-    fresh = post(client, "charlm", "sample", {"length": 5}).json()
+    assert first["samples"] == pipes["charlm"].generate("the ", 40, 0.8, 5, None, None, 11, n=2)
+    fresh = post(client, "charlm", "generate", {"length": 5}).json()
     assert isinstance(fresh["seed"], int) and len(fresh["samples"]) == 1  # a fresh seed, returned
-    beam = post(client, "charlm", "sample", {"prime": "the ", "length": 10, "beam": 3}).json()
-    assert beam["samples"][0] == pipes["charlm"].sample("the ", 10, beam=3)
+    beam = post(client, "charlm", "generate", {"prime": "the ", "length": 10, "beam": 3}).json()
+    assert beam["samples"][0] == pipes["charlm"].generate("the ", 10, beam=3)
+    # the operation's former name is still served, and says it is deprecated (issue 35 item 9)
+    old = post(client, "charlm", "sample", body)
+    assert old.json() == first and old.headers["Deprecation"] == "true"
+    assert old.headers["Link"] == '</v1/models/charlm/generate>; rel="successor-version"'
+    assert "Deprecation" not in post(client, "charlm", "generate", body).headers
+    assert client.get("/openapi.json").json()["paths"]["/v1/models/charlm/sample"]["post"]["deprecated"] is True
 
 
 def test_score_ranks_in_the_order_given(client, pipes):
@@ -221,11 +227,11 @@ BAD = [
     ("sentiment", "sentiment", {"text": "x" * 1_000_001}, 413, "larger than the limit of 1,000,000 bytes"),
     ("ner", "entities", {"tokens": ["Anna", ""]}, 400, "token 2 ('') is empty"),
     ("ner", "entities", {"tokens": ["Anna"], "text": "Anna"}, 400, "give one of 'text', 'texts' or 'tokens'"),
-    ("charlm", "sample", {"length": 2001}, 413, "length must be from 1 to 2,000 (--max-length), got 2001"),
-    ("charlm", "sample", {"temperature": -1}, 400, "temperature must be 0 (greedy) or from 0.001 to 1000, got -1"),
-    ("charlm", "sample", {"beam": 2, "top_k": 3}, 400, "give --beam or --top-k/--top-p, not both"),
-    ("charlm", "sample", {"length": "5"}, 422, "length: Input should be a valid integer"),
-    ("charlm", "sample", {"seed": -1}, 400, "seed must be >= 0"),
+    ("charlm", "generate", {"length": 2001}, 413, "length must be from 1 to 2,000 (--max-length), got 2001"),
+    ("charlm", "generate", {"temperature": -1}, 400, "temperature must be 0 (greedy) or from 0.001 to 1000, got -1"),
+    ("charlm", "generate", {"beam": 2, "top_k": 3}, 400, "give --beam or --top-k/--top-p, not both"),
+    ("charlm", "generate", {"length": "5"}, 422, "length: Input should be a valid integer"),
+    ("charlm", "generate", {"seed": -1}, 400, "seed must be >= 0"),
     ("charlm", "score", {"text": "QQQ"}, 400, "text 1 contains character(s) the model never saw: 'Q'"),
     ("music", "generate", {"steps": 0}, 400, "steps must be from 1 to 2,000 (--max-length), got 0"),
     ("music", "generate", {"primer": [[200]]}, 400, "pitch 200 is outside the piano's 21..108"),

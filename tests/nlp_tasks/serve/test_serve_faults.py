@@ -49,19 +49,19 @@ def one_line_error(response, status: int) -> str:
 
 # ---------------------------------------------------------------------- item 2: the work of a request
 OVER = [
-    ("charlm", "sample", {"samples": 10_000, "length": 2_000},
+    ("charlm", "generate", {"samples": 10_000, "length": 2_000},
      "10,000 samples of 2,000 tokens is 20,000,000 tokens in one run, more than the limit of 100,000 "
      "(--max-sample-tokens)"),
-    ("charlm", "sample", {"samples": 50, "length": 2_000, "prime": "the "},
+    ("charlm", "generate", {"samples": 50, "length": 2_000, "prime": "the "},
      "after a prime of 4 is 100,200 tokens in one run, more than the limit of 100,000 (--max-sample-tokens)"),
-    ("charlm", "sample", {"beam": 100, "length": 2_000},
+    ("charlm", "generate", {"beam": 100, "length": 2_000},
      "beam search with 100 hypotheses of 2,000 tokens is 200,000 tokens"),
     ("music", "generate", {"tempo": 4, "steps": 2_000, "format": "wav"},
      "2,000 time steps at 4 bpm (1 per quarter note) are 30,000 s of audio, more than the limit of 300 s "
      "(--max-audio-seconds)"),
     ("music", "generate", {"steps": 2_000, "format": "json"}, "are 1,200 s of audio"),  # JSON holds the WAV too
     ("music", "generate", {"steps": 499, "primer": [[60], [62]], "format": "wav"}, "501 time steps at 100 bpm"),
-    ("charlm", "sample", {"length": 2_001}, "length must be from 1 to 2,000 (--max-length), got 2001"),
+    ("charlm", "generate", {"length": 2_001}, "length must be from 1 to 2,000 (--max-length), got 2001"),
     ("sentiment", "sentiment", {"texts": ["a film"] * 257}, "257 texts in one request, more than the limit of 256"),
 ]
 
@@ -130,7 +130,7 @@ SURROGATES = [
     ("sentiment", "sentiment", b'{"texts": ["a good film", "\\udc00"]}', "texts: item 2 has a lone surrogate"),
     ("charlm", "score", b'{"text": "the \\ud800"}', "text: has a lone surrogate"),
     ("charlm", "score", b'{"texts": ["the cat", "\\ud800"]}', "texts: item 2 has a lone surrogate"),
-    ("charlm", "sample", b'{"prime": "the \\ud800", "length": 5}', "prime: has a lone surrogate"),
+    ("charlm", "generate", b'{"prime": "the \\ud800", "length": 5}', "prime: has a lone surrogate"),
     ("g2p", "pronounce", b'{"word": "k\\ud800t"}', "word: has a lone surrogate (\\ud800) at character 2"),
     ("g2p", "pronounce", b'{"words": ["kit", "\\udfff"]}', "words: item 2 has a lone surrogate (\\udfff)"),
 ]
@@ -254,7 +254,7 @@ def test_sigterm_answers_waiting_requests_503_and_exits_quickly(trained_models, 
 
     def long_sample(seed):
         try:
-            answers.append(httpx.post(f"{server.url}/v1/models/charlm/sample", timeout=120,
+            answers.append(httpx.post(f"{server.url}/v1/models/charlm/generate", timeout=120,
                                       json={"length": 1_000_000, "seed": seed}))
         except httpx.HTTPError as err:  # recorded: the assertions below say so
             answers.append(err)

@@ -148,17 +148,29 @@ def test_score_is_the_sum_of_token_log_probabilities(trained):
 
 def test_sampling_is_reproducible_and_respects_its_options(trained):
     lm, _, _ = trained
-    a = lm.sample("ROMEO:", length=60, temperature=0.8, seed=3)
-    assert a == lm.sample("ROMEO:", length=60, temperature=0.8, seed=3)
+    a = lm.generate("ROMEO:", length=60, temperature=0.8, seed=3)
+    assert a == lm.generate("ROMEO:", length=60, temperature=0.8, seed=3)
     assert a.startswith("ROMEO:") and len(a) == len("ROMEO:") + 60
-    assert a != lm.sample("ROMEO:", length=60, temperature=0.8, seed=4)
-    many = lm.sample_many(3, length=20, seed=1, top_k=5, top_p=0.9)
+    assert a != lm.generate("ROMEO:", length=60, temperature=0.8, seed=4)
+    many = lm.generate(length=20, seed=1, top_k=5, top_p=0.9, n=3)
     assert len(many) == 3 and all(len(s) == 20 for s in many)
-    greedy = lm.sample("The ", length=15, temperature=0)
-    assert greedy == lm.sample("The ", length=15, temperature=0, seed=99)
-    beam = lm.sample("The ", length=15, beam=4)
+    greedy = lm.generate("The ", length=15, temperature=0)
+    assert greedy == lm.generate("The ", length=15, temperature=0, seed=99)
+    beam = lm.generate("The ", length=15, beam=4)
     assert beam.startswith("The ") and len(beam) <= 19
-    assert "<" not in lm.sample(length=200, seed=0, no_unk=True)
+    assert "<" not in lm.generate(length=200, seed=0, no_unk=True)
+
+
+def test_the_former_name_sample_still_works_and_says_so(trained):
+    """Issue 35 item 9: one verb (``generate``) in every task; ``sample`` and ``sample_many`` warn."""
+    lm, _, _ = trained
+    with pytest.warns(DeprecationWarning, match="LanguageModelPipeline.sample is deprecated.*use generate"):
+        old = lm.sample("ROMEO:", length=30, temperature=0.8, seed=3)
+    assert old == lm.generate("ROMEO:", length=30, temperature=0.8, seed=3)
+    with pytest.warns(DeprecationWarning, match=r"use generate\(\.\.\., n=N\)"):
+        assert lm.sample_many(2, "A", 10, 1.0, None, None, None, 1) == lm.generate("A", length=10, seed=1, n=2)
+    with pytest.warns(DeprecationWarning):
+        assert lm.sample_many(1, "A", length=10, seed=1) == [lm.generate("A", length=10, seed=1)]
 
 
 def test_save_load_round_trip(trained):
@@ -166,7 +178,7 @@ def test_save_load_round_trip(trained):
     loaded = LanguageModelPipeline.load(path)
     assert loaded.vocab == lm.vocab and loaded.config == lm.config
     assert loaded.score("good morrow")["log_prob"] == pytest.approx(lm.score("good morrow")["log_prob"], rel=1e-6)
-    assert loaded.sample("A", length=30, seed=5) == lm.sample("A", length=30, seed=5)
+    assert loaded.generate("A", length=30, seed=5) == lm.generate("A", length=30, seed=5)
 
 
 def test_inconsistent_vocabulary_is_refused(trained, tmp_path):
@@ -192,7 +204,7 @@ def test_inconsistent_vocabulary_is_refused(trained, tmp_path):
 def test_bad_sampling_options(trained, kwargs, message):
     lm, _, _ = trained
     with pytest.raises(UserError, match=message):
-        lm.sample(**kwargs)
+        lm.generate(**kwargs)
 
 
 def test_lines_mode_names_start_from_zero_and_end_with_eos(tmp_path):
@@ -203,7 +215,7 @@ def test_lines_mode_names_start_from_zero_and_end_with_eos(tmp_path):
                                                    patience=None))
     summary = lm.fit(path, verbose=0)
     assert summary["history"]["val_nats"][-1] < summary["history"]["val_nats"][0]
-    names = lm.sample_many(5, length=40, seed=0, stop_at_eos=True)
+    names = lm.generate(length=40, seed=0, stop_at_eos=True, n=5)
     assert all("\n" not in name and len(name) <= 40 for name in names)
     result = lm.score("allosaurus")
     assert result["probabilities"][-1][0] == "<eos>" and result["tokens"] == len("allosaurus") + 1
@@ -219,7 +231,7 @@ def test_word_level_maps_unknown_words_and_can_avoid_them(tmp_path, shakespeare)
     assert len(lm.vocab) == 304
     result = lm.score("the zyzzyva of Rome")
     assert result["unknown"] == ["zyzzyva"] and result["probabilities"][-1][0] == "<eos>"
-    text = lm.sample("the", length=80, seed=0, no_unk=True)
+    text = lm.generate("the", length=80, seed=0, no_unk=True)
     assert "<unk>" not in text and text.startswith("the ")
 
 
@@ -235,8 +247,8 @@ def test_a_character_model_never_writes_unk_into_its_text(tmp_path):
     kernel, bias = lm.model.get_layer("output").get_weights()
     bias[UNK_ID] = 50.0
     lm.model.get_layer("output").set_weights([kernel, bias])
-    assert "<unk>" not in "".join(lm.sample_many(3, "the", length=30, seed=0))
-    assert "<unk>" not in lm.sample("the", length=10, beam=2)
+    assert "<unk>" not in "".join(lm.generate("the", length=30, seed=0, n=3))
+    assert "<unk>" not in lm.generate("the", length=10, beam=2)
 
 
 # ---------------------------------------------------------------------- CLI
@@ -248,7 +260,7 @@ def test_cli_train_sample_score_evaluate(tmp_path, capsys):
                      "--layers", "1", "--epochs", "2", "--batch-size", "8", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["epochs_run"] == 2 and (out / "training-log.csv").is_file() and (out / "model.keras").is_file()
-    assert cli.main(["charlm", "sample", str(out), "--seed", "1", "--samples", "2", "--stop-at-eos", "--json"]) == 0
+    assert cli.main(["charlm", "generate", str(out), "--seed", "1", "--samples", "2", "--stop-at-eos", "--json"]) == 0
     sampled = json.loads(capsys.readouterr().out)
     assert sampled["seed"] == 1 and len(sampled["samples"]) == 2
     assert cli.main(["charlm", "score", str(out), "diplodocus", "sodocuplid", "--json"]) == 0
@@ -256,13 +268,22 @@ def test_cli_train_sample_score_evaluate(tmp_path, capsys):
     assert [r["rank"] for r in ranked] == [1, 2] and ranked[0]["log_prob"] >= ranked[1]["log_prob"]
     assert cli.main(["charlm", "evaluate", str(out), "--data", str(corpus), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["tokens"] == sum(len(n) + 1 for n in NAMES * 3)
+    # `charlm sample`, the command's former name: the same output, a note on stderr, hidden from --help
+    assert cli.main(["charlm", "sample", str(out), "--seed", "1", "--samples", "2", "--stop-at-eos", "--json"]) == 0
+    old = capsys.readouterr()
+    assert json.loads(old.out) == sampled
+    assert old.err.strip().splitlines() == ["note: 'charlm sample' is now 'charlm generate' (the old name will be "
+                                            "removed in a later release)"]
+    assert cli.main(["charlm", "--help"]) == 0
+    shown = capsys.readouterr().out
+    assert "generate" in shown and "sample " not in shown
 
 
 @pytest.mark.parametrize("args, message", [
-    (["sample", "{model}", "--temperature", "-1"], "temperature"),
-    (["sample", "{model}", "--top-p", "0"], "top-p"),
-    (["sample", "{model}", "--prime", "\u2603"], "never saw"),
-    (["sample", "{missing}"], "not found"),
+    (["generate", "{model}", "--temperature", "-1"], "temperature"),
+    (["generate", "{model}", "--top-p", "0"], "top-p"),
+    (["generate", "{model}", "--prime", "\u2603"], "never saw"),
+    (["generate", "{missing}"], "not found"),
     (["score", "{model}"], "nothing to score"),
     (["train", "--train", "{missing}", "--out", "{out}"], "not found"),
 ])
