@@ -69,9 +69,17 @@ def _workers(sst, out, ports):
     return results
 
 
-def test_mirrored_on_two_cpu_devices_matches_one_device(shared_data, tmp_path):
-    sst = _sst_sample(shared_data, tmp_path, 400)
-    one, one_losses = _train(tmp_path, sst, "one")
+@pytest.fixture(scope="module")
+def one_device(shared_data, tmp_path_factory):
+    """400 SST-2 sentences and the single-device run on them, the reference of the distributed runs."""
+    folder = tmp_path_factory.mktemp("one-device")
+    sst = _sst_sample(shared_data, folder, 400)
+    result, losses = _train(folder, sst, "one")
+    return sst, folder / "one", result, losses
+
+
+def test_mirrored_on_two_cpu_devices_matches_one_device(one_device, tmp_path):
+    sst, _, one, one_losses = one_device
     two, two_losses = _train(tmp_path, sst, "two", "--strategy", "mirrored", "--cpu-replicas", "2")
     # Each global batch of 32 is split 16 + 16 and the gradients all-reduced: the same arithmetic
     # up to float32 summation order (about 1e-7 relative per reduction; measured ~3e-7 after 3 epochs).
@@ -79,16 +87,15 @@ def test_mirrored_on_two_cpu_devices_matches_one_device(shared_data, tmp_path):
     assert two["best"] == pytest.approx(one["best"], abs=1e-6)
 
 
-def test_two_workers_on_localhost_match_one_device(shared_data, tmp_path):
+def test_two_workers_on_localhost_match_one_device(one_device, tmp_path):
     # 400 sentences in global batches of 32: every batch, the short last one too (16), splits
     # evenly (16 + 16, 8 + 8), so the all-reduced gradient is the single-device gradient and only
     # float32 summation order differs (measured: losses equal to ~2e-7 relative, weights to 2e-7).
     # An uneven split is weighted per worker, as Keras does on one machine (README).
-    sst = _sst_sample(shared_data, tmp_path, 400)
-    one, _ = _train(tmp_path, sst, "one")
+    sst, reference, one, _ = one_device
     out = tmp_path / "workers"
     (chief_code, chief_out, _), (_, worker_out, _) = _workers(sst, out, free_ports(2))
-    single, multi = _log(tmp_path / "one"), _log(out)
+    single, multi = _log(reference), _log(out)
     assert len(multi) == len(single) == 3
     for a, b in zip(single, multi):
         # the loss is the training loss; the accuracies count every example of both workers
@@ -96,10 +103,10 @@ def test_two_workers_on_localhost_match_one_device(shared_data, tmp_path):
     chief, worker = json.loads(chief_out), json.loads(worker_out)
     assert chief["best"] == pytest.approx(one["best"], abs=1e-6) and worker["best"] == chief["best"]
     # Only the chief writes: one model folder, no worker leftovers beside it.
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["one", "sst.txt", "workers"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["workers"]
     from tasks.sentiment import SentimentPipeline
 
-    a, b = SentimentPipeline.load(tmp_path / "one"), SentimentPipeline.load(out)
+    a, b = SentimentPipeline.load(reference), SentimentPipeline.load(out)
     for x, y in zip(a.model.get_weights(), b.model.get_weights()):
         assert abs(x - y).max() < 1e-5
     # Running the same command again finds the finished run in the chief's checkpoint, on both workers.

@@ -33,8 +33,8 @@ def _weights(path):
 def sst_files(shared_data, tmp_path_factory):
     folder = tmp_path_factory.mktemp("sst")
     lines = (shared_data / "sst" / "sst2.train.txt").read_text(encoding="utf-8").splitlines()
-    (folder / "train.txt").write_text("\n".join(lines[:2000]) + "\n", encoding="utf-8")
-    (folder / "dev.txt").write_text("\n".join(lines[2000:2300]) + "\n", encoding="utf-8")
+    (folder / "train.txt").write_text("\n".join(lines[:1000]) + "\n", encoding="utf-8")
+    (folder / "dev.txt").write_text("\n".join(lines[1000:1200]) + "\n", encoding="utf-8")
     return folder / "train.txt", folder / "dev.txt"
 
 
@@ -179,13 +179,14 @@ def chorales(shared_data, tmp_path_factory):
     return path
 
 
-@pytest.mark.parametrize("head", ["sigmoid", "nade"])
-def test_music_resume_after_sigkill_gives_the_uninterrupted_result(chorales, tmp_path, head):
+def test_music_resume_after_sigkill_gives_the_uninterrupted_result(chorales, tmp_path):
+    """The NADE head: the recurrent layers and input dropout of the default sigmoid head, plus the
+    NADE's own weights (the head draws nothing while training: no random stream of its own)."""
     from tasks.music import MusicPipeline
 
     def command(out):  # input dropout and dropout > 0: every random stream must resume
         return _cli("music", "--train", chorales, "--out", out, "--epochs", 4, "--units", 16, "--batch-size", 8,
-                    "--input-dropout", 0.2, "--dropout", 0.2, "--patience", 10, "--seed", 4, "--head", head,
+                    "--input-dropout", 0.2, "--dropout", 0.2, "--patience", 10, "--seed", 4, "--head", "nade",
                     "--nade-units", 8)
 
     _resume_matches_uninterrupted(command, lambda p: MusicPipeline.load(p).model.get_weights(), tmp_path, 4)

@@ -4,13 +4,9 @@ no network, from Python and from the command line."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 from tasks.ner import NERConfig, NERPipeline, read_sentences
 from tasks.ner.data import BUILTIN
-from tests import REPO as ROOT
 
 TINY = dict(units=16, char_units=8, word_dim=16, char_dim=8, batch_size=32, learning_rate=5e-3, patience=None)
 
@@ -38,23 +34,19 @@ def test_training_on_the_builtin_without_dev_validates_on_its_dev_part(no_networ
     assert read == [(BUILTIN, "train"), (f"{BUILTIN}:dev", "dev")] and "val_f1" in summary["history"]
 
 
-def cli(*args, env=None):
-    return subprocess.run([sys.executable, str(ROOT / "cli.py"), "ner", *args], capture_output=True, text=True,
-                          cwd=ROOT, timeout=600, env=env)
-
-
-def test_cli_train_evaluate_predict_on_a_fresh_clone(tmp_path, capsys, no_network):
-    """``ner train --train builtin:wikigold`` in a process of its own with an empty data folder and
-    the hub switched off: it validates on the dev part by itself and tests on the test part."""
+def test_cli_train_evaluate_predict_on_a_fresh_clone(tmp_path, capsys, no_network, monkeypatch):
+    """``ner train --train builtin:wikigold`` with an empty data folder and no network (every connection
+    fails the test): it validates on the dev part by itself and tests on the test part. In this
+    process (tests/nlp_tasks/test_runtime.py checks a fresh process's terminal output)."""
     from nlp_tasks.cli.main import main
 
-    env = {**os.environ, "NLP_TASKS_DATA": str(tmp_path / "no-data"), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    monkeypatch.setenv("NLP_TASKS_DATA", str(tmp_path / "no-data"))
     out = tmp_path / "model"
-    result = cli("train", "--train", BUILTIN, "--test", BUILTIN, "--out", str(out), "--epochs", "1", "--units", "8",
-                 "--char-units", "0", "--word-dim", "8", "--batch-size", "64", "--json", env=env)
-    assert result.returncode == 0, result.stderr
-    assert result.stderr == ""
-    summary = json.loads(result.stdout)
+    code = main(["ner", "train", "--train", BUILTIN, "--test", BUILTIN, "--out", str(out), "--epochs", "1",
+                 "--units", "8", "--char-units", "0", "--word-dim", "8", "--batch-size", "64", "--json"])
+    printed = capsys.readouterr()
+    assert code == 0 and printed.err == "", printed.err
+    summary = json.loads(printed.out)
     assert summary["best_epoch"] == 1 and 0 <= summary["best"] <= 1 and 0 <= summary["test"]["f1"] <= 1
     assert summary["train_sentences"] == 1384
 

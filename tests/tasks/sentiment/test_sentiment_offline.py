@@ -5,13 +5,9 @@ folder and no network, from Python and from the command line; its five classes s
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 from tasks.sentiment import SentimentConfig, SentimentPipeline, read_examples
 from tasks.sentiment.data import BUILTIN, BUILTIN_BINARY
-from tests import REPO as ROOT
 
 TINY = dict(units=8, embedding_dim=16, batch_size=64, learning_rate=5e-3, patience=None)
 
@@ -46,23 +42,19 @@ def test_training_on_the_builtin_without_dev_validates_on_its_dev_part(no_networ
     assert "val_accuracy" in summary["history"]
 
 
-def cli(*args, env=None):
-    return subprocess.run([sys.executable, str(ROOT / "cli.py"), "sentiment", *args], capture_output=True, text=True,
-                          cwd=ROOT, timeout=600, env=env)
-
-
-def test_cli_train_evaluate_predict_on_a_fresh_clone(tmp_path, capsys, no_network):
-    """``sentiment train --train builtin:rt-snippets`` in a process of its own with an empty data
-    folder and the hub switched off: it validates on the dev part by itself and tests on the test part."""
+def test_cli_train_evaluate_predict_on_a_fresh_clone(tmp_path, capsys, no_network, monkeypatch):
+    """``sentiment train --train builtin:rt-snippets`` with an empty data folder and no network (every connection
+    fails the test): it validates on the dev part by itself and tests on the test part. In this
+    process (tests/nlp_tasks/test_runtime.py checks a fresh process's terminal output)."""
     from nlp_tasks.cli.main import main
 
-    env = {**os.environ, "NLP_TASKS_DATA": str(tmp_path / "no-data"), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    monkeypatch.setenv("NLP_TASKS_DATA", str(tmp_path / "no-data"))
     out = tmp_path / "model"
-    result = cli("train", "--train", BUILTIN, "--test", BUILTIN, "--out", str(out), "--epochs", "1", "--units", "8",
-                 "--embedding-dim", "8", "--batch-size", "256", "--json", env=env)
-    assert result.returncode == 0, result.stderr
-    assert result.stderr == ""
-    summary = json.loads(result.stdout)
+    code = main(["sentiment", "train", "--train", BUILTIN, "--test", BUILTIN, "--out", str(out), "--epochs", "1",
+                 "--units", "8", "--embedding-dim", "8", "--batch-size", "256", "--json"])
+    printed = capsys.readouterr()
+    assert code == 0 and printed.err == "", printed.err
+    summary = json.loads(printed.out)
     assert summary["train_examples"] == 8522 and summary["best_epoch"] == 1 and summary["test"]["examples"] == 1035
 
     assert main(["sentiment", "evaluate", str(out), "--data", f"{BUILTIN}:dev", "--json"]) == 0
