@@ -217,6 +217,46 @@ def windows(inputs: np.ndarray, targets: np.ndarray, window: int, drop_last: boo
     return [(inputs[:, a:b], targets[:, a:b]) for a, b in zip(starts, stops)]
 
 
+class StreamWindows:
+    """The windows of :func:`stream_rows` cut by :func:`windows`, each made when it is asked for
+    from ``ids`` (an array or a memory-mapped token store): ``len``, ``[k]`` (window k of every
+    row, ``(x, y)`` int32 arrays) and iteration in time order. The same arrays as those two
+    functions, without a copy of the corpus: a window reads ``rows x window`` ids."""
+
+    def __init__(self, ids, rows: int, window: int, pad_last: bool = False, drop_last: bool = True):
+        if rows < 1:
+            raise UserError(f"batch size must be >= 1, got {rows}")
+        self.ids, self.rows, self.n = ids, rows, len(ids)
+        self.length = -(-self.n // rows) if pad_last else self.n // rows
+        if self.length < 1:
+            raise UserError(f"the text has {self.n} tokens, too few for {rows} parallel rows; use a smaller batch "
+                            "size")
+        stops = list(range(window, self.length + 1, window))
+        if not drop_last and (not stops or stops[-1] < self.length):
+            stops.append(self.length)
+        self.spans = list(zip([0] + stops[:-1], stops))
+        self.starts = (np.arange(rows, dtype=np.int64) * self.length)[:, None]
+
+    def __len__(self) -> int:
+        return len(self.spans)
+
+    def _take(self, index: np.ndarray) -> np.ndarray:
+        inside = (index >= 0) & (index < min(self.n, self.rows * self.length))
+        return np.where(inside, np.asarray(self.ids[np.where(inside, index, 0)]), PAD_ID).astype(np.int32)
+
+    def __getitem__(self, k: int):
+        a, b = self.spans[k]
+        index = self.starts + np.arange(a, b, dtype=np.int64)[None, :]
+        y = self._take(index)
+        x = self._take(index - 1)
+        if a == 0:
+            x[:, 0] = BOS_ID  # each row starts from the zero input x<1>
+        return x, y
+
+    def __iter__(self):
+        return (self[k] for k in range(len(self)))
+
+
 def line_examples(sequences: list[list[int]]) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """``<bos> t1 .. tn`` -> ``t1 .. tn <eos>`` for every line."""
     xs = [np.array([BOS_ID] + s, dtype=np.int32) for s in sequences]
