@@ -161,6 +161,13 @@ class Vocabulary:
         counts: Counter[str] = Counter()
         for item in corpus:
             counts.update(tok for tok in probe.tokenize(item) if tok not in probe._stoi)
+        return cls.from_counts(counts, level, max_size, min_freq, lower)
+
+    @classmethod
+    def from_counts(cls, counts: dict, level: str = "word", max_size: int | None = None, min_freq: int = 1,
+                    lower: bool = False) -> Vocabulary:
+        """:meth:`build` from ``{token: count}`` counted elsewhere (tokens already normalised, no
+        specials), as a corpus read in pieces counts them (:mod:`nlp_tasks.text.charcodes`)."""
         # Most frequent first; ties in code-point order, independent of reading order.
         ranked = sorted((tok for tok, n in counts.items() if n >= min_freq), key=lambda t: (-counts[t], t))
         if max_size is not None:
@@ -195,7 +202,10 @@ class Vocabulary:
     pad_id, unk_id, bos_id, eos_id = PAD_ID, UNK_ID, BOS_ID, EOS_ID
 
     def _normalize(self, token: str) -> str:
-        return token.lower() if self.lower and token not in SPECIALS else token
+        if not self.lower or token in SPECIALS:
+            return token
+        lowered = token.lower()  # a character whose lower case is two (U+0130) stays itself: one token, one character
+        return token if self.level == "char" and len(lowered) != len(token) else lowered
 
     def tokenize(self, text: str | Sequence[str]) -> list[str]:
         """Split a string by this vocabulary's level; a list of tokens is passed through."""

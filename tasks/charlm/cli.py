@@ -14,6 +14,8 @@ from nlp_tasks.cli import options
 from nlp_tasks.cli.commands import evaluate_command, train_command
 from nlp_tasks.config import MAX_BATCH_SIZE, SampleSettings
 
+from .config import DATA_SETTINGS, LanguageModelConfig
+
 
 @click.group()
 def cli():
@@ -34,10 +36,21 @@ def format_train(result: dict, level: str) -> str:
     return "\n".join(lines)
 
 
+def store_settings(config, values, given, train, dev, test):
+    """Training on a prepared store (``charlm prepare``): its data settings, unless given here."""
+    from nlp_tasks.data.tokenstore import is_store, open_store
+
+    if train is not None and is_store(train):
+        stored = open_store(train, check_sources=False).settings
+        config = config.replace(**{k: stored[k] for k in DATA_SETTINGS if k in stored and k not in given})
+    return config, train, dev, test
+
+
 cli.add_command(train_command(
     f"{__package__}:LanguageModelPipeline", render=lambda result, lm: format_train(result, lm.config.level),
+    configure=store_settings,
     train_help="Training text: a UTF-8 file, a folder of files, a Hugging Face dataset with a text column, "
-               "or builtin:python-docs (ships with Python).",
+               "builtin:python-docs (ships with Python), or a store made by 'charlm prepare'.",
     dev_help="Validation text [default: the last --valid-fraction of the training text]."))
 
 
@@ -52,6 +65,27 @@ cli.add_command(evaluate_command(
     help="Cross-entropy of MODEL_DIR on DATA: nats and bits per token (per character), perplexity.",
     extra=[click.option("--batch-size", type=click.IntRange(1, MAX_BATCH_SIZE), default=None,
                         help="Parallel rows [default: as trained].")]))
+
+
+@cli.command()
+@click.argument("source")
+@click.option("--out", required=True, type=click.Path(), help="The store's folder (a new one, or a store to replace).")
+@options.config_options(LanguageModelConfig, exclude=[f.name for f in LanguageModelConfig.settings()
+                                                      if f.name not in DATA_SETTINGS])
+@options.json_output
+def prepare(source, out, as_json, **values):
+    """Tokenise SOURCE once into a store of token ids that training reads through a memory map
+    (for corpora bigger than memory): 'charlm train --train OUT' then trains on it."""
+    from .prepared import prepare as prepare_store
+
+    options.check_sources(source)
+    config = options.config_from(LanguageModelConfig, values)[0]
+    summary = prepare_store(source, out, config)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    parts = ", ".join(f"{name} {count:,}" for name, count in summary["tokens"].items())
+    click.echo(f"prepared {out}: {parts} tokens of {summary['vocabulary']:,} ({summary['dtype']})")
 
 
 def generate_command(name: str, old: bool = False) -> click.Command:

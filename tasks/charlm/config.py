@@ -12,6 +12,9 @@ from nlp_tasks.errors import UserError
 from . import data as cd
 
 LEVELS = ("char", "word")
+# The settings that decide a corpus's token ids: those a prepared store is made with (``charlm prepare``).
+DATA_SETTINGS = ("level", "mode", "lower", "max_vocab", "min_freq", "valid_fraction", "text_column", "separator",
+                 "word_boundary")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -25,8 +25,9 @@ import numpy as np
 
 from nlp_tasks.batching import Batches, pad
 from nlp_tasks.config import SampleSettings, check_parameters, recurrent_parameters
+from nlp_tasks.data.tokenstore import is_store
 from nlp_tasks.decoding.sampling import log_softmax
-from nlp_tasks.errors import UserError, deprecated
+from nlp_tasks.errors import UserError
 from nlp_tasks.metrics.language import loss_report, text_score
 from nlp_tasks.pipeline import Pipeline, TrainingData, TrainingPlan
 from nlp_tasks.saving.model_checks import OUTPUT_LAYER, embedding_layer_name
@@ -34,10 +35,11 @@ from nlp_tasks.text.vocab import BOS_ID, EOS_ID, Vocabulary
 
 from . import data as cd
 from .config import LanguageModelConfig
+from .sampling import FormerNames
 from .scoring import reset_states, sum_nll, validation_figures
 
 
-class LanguageModelPipeline(Pipeline):
+class LanguageModelPipeline(FormerNames, Pipeline):
     """Train, sample and score a language model; see the module docstring."""
 
     task = "charlm"
@@ -112,6 +114,8 @@ class LanguageModelPipeline(Pipeline):
 
     def _read(self, source, split):
         cfg = self.config
+        if is_store(source):
+            raise UserError(f"{source}: a prepared token store is for 'charlm train --train'; give the text here")
         return cd.read_corpus(source, cfg.text_column, split=split, mode=cfg.mode, separator=cfg.separator,
                               word_boundary=cfg.word_boundary)
 
@@ -141,14 +145,17 @@ class LanguageModelPipeline(Pipeline):
         import tensorflow as tf
 
         cfg = self.config
-        inputs, targets = cd.stream_rows(ids, cfg.batch_size)
-        chunks = cd.windows(inputs, targets, cfg.window, drop_last=True)
-        if not chunks:
+        chunks = cd.StreamWindows(ids, cfg.batch_size, cfg.window, drop_last=True)  # made batch by batch
+        if not len(chunks):
             raise UserError(f"the training text ({len(ids)} tokens) is too short for {cfg.batch_size} rows of "
                             f"{cfg.window}-step windows; lower --batch-size or --window")
-        xs = np.stack([x for x, _ in chunks])  # (windows, batch, window): element k is batch k
-        ys = np.stack([y for _, y in chunks])
-        return tf.data.Dataset.from_tensor_slices((xs, ys))
+        shape = (cfg.batch_size, cfg.window)
+
+        def window(k):  # element k is batch k: window k of every row
+            x, y = tf.numpy_function(lambda k: chunks[int(k)], [k], (tf.int32, tf.int32), stateful=False)
+            return tf.ensure_shape(x, shape), tf.ensure_shape(y, shape)
+
+        return tf.data.Dataset.range(len(chunks)).map(window)
 
     def _line_batches(self, sequences, shuffle, batch_size=None):
         """Padded batches ``(x, y)`` of lines, by length: a :class:`Batches` source when
@@ -169,8 +176,7 @@ class LanguageModelPipeline(Pipeline):
     def _eval_batches(self, sequences, batch_size):
         """Batches that score every token exactly once (stream: stateful windows, in order)."""
         if self.config.mode == "stream":
-            inputs, targets = cd.stream_rows(sequences, batch_size, pad_last=True)
-            return cd.windows(inputs, targets, self.config.window, drop_last=False)
+            return cd.StreamWindows(sequences, batch_size, self.config.window, pad_last=True, drop_last=False)
         return self._line_batches(sequences, shuffle=False, batch_size=batch_size)
 
     # ------------------------------------------------------------------ training
@@ -182,6 +188,12 @@ class LanguageModelPipeline(Pipeline):
         from nlp_tasks.saving.checkpoint import fingerprint
 
         cfg = self.config
+        if is_store(train):  # prepared by `charlm prepare`: ids read through a memory map
+            from .prepared import training_data
+
+            ids, dev_ids, identity = training_data(self, train, dev)
+            return TrainingData(ids, dev_ids, counts={"train_tokens": int(len(ids))},
+                                fingerprint=fingerprint(self.vocab.tokens, *identity))
         docs = self._read(train, split="train")
         self._build_vocab(docs)  # fails early on a corpus with fewer than two distinct tokens
         if dev is not None:
@@ -374,18 +386,6 @@ class LanguageModelPipeline(Pipeline):
         from .sampling import generate
 
         return generate(self, prime, settings)
-
-    # The names before every task generated with one verb (``generate``): kept for a while, with a warning.
-    def sample(self, prime: str = "", length: int = 200, *args, **options) -> str:
-        """Deprecated: :meth:`generate` (the same arguments, in the same order)."""
-        deprecated("LanguageModelPipeline.sample", "generate")
-        return self.generate(prime, length, *args, **options)
-
-    def sample_many(self, n: int, prime: str = "", length: int = 200, *args, **options) -> list[str]:
-        """Deprecated: :meth:`generate` with ``n`` (the other arguments in the same order)."""
-        deprecated("LanguageModelPipeline.sample_many", "generate(..., n=N)")
-        options.update(zip(("temperature", "top_k", "top_p", "beam", "seed", "stop_at_eos", "no_unk"), args))
-        return self.generate_texts(prime, SampleSettings(length=length, samples=n, **options))
 
 
 # ---------------------------------------------------------------------- helpers

@@ -29,7 +29,7 @@ from nlp_tasks.decoding.sampling import (
     stream_uniforms,
 )
 from nlp_tasks.decoding.stepper import RecurrentStepper, run_generation
-from nlp_tasks.errors import UserError
+from nlp_tasks.errors import UserError, deprecated
 from nlp_tasks.saving.model_checks import OUTPUT_LAYER, embedding_layer_name
 from nlp_tasks.text.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
@@ -129,3 +129,19 @@ def generate(pipe, prime: str, settings: SampleSettings, in_graph: bool = True, 
             tokens = tokens[:tokens.index(EOS_ID)]
         generated.append(tokens)
     return [_join(prime, _render(pipe, ids), pipe.vocab.level) for ids in generated]
+
+
+class FormerNames:
+    """The language model's generation methods under their names before every task generated with
+    one verb (``generate``): kept for a while, with a :class:`DeprecationWarning`."""
+
+    def sample(self, prime: str = "", length: int = 200, *args, **options) -> str:
+        """Deprecated: :meth:`generate` (the same arguments, in the same order)."""
+        deprecated("LanguageModelPipeline.sample", "generate")
+        return self.generate(prime, length, *args, **options)
+
+    def sample_many(self, n: int, prime: str = "", length: int = 200, *args, **options) -> list[str]:
+        """Deprecated: :meth:`generate` with ``n`` (the other arguments in the same order)."""
+        deprecated("LanguageModelPipeline.sample_many", "generate(..., n=N)")
+        options.update(zip(("temperature", "top_k", "top_p", "beam", "seed", "stop_at_eos", "no_unk"), args))
+        return self.generate_texts(prime, SampleSettings(length=length, samples=n, **options))
