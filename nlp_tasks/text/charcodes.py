@@ -4,10 +4,10 @@ vocabulary without a Python object per character.
 :meth:`nlp_tasks.text.vocab.Vocabulary.encode` makes a Python list (about 36 bytes per
 character); a corpus of hundreds of megabytes is encoded here instead, with the same result:
 
-- :func:`code_points`: the text in NFC (as :func:`nlp_tasks.text.vocab.tokenize_chars`) as a
-  ``uint32`` array (its UTF-32 bytes, viewed);
-- :class:`CharCounts`: exact counts of every code point, summed piece by piece (a bincount over
-  the 1,114,112 code points), folded into the vocabulary's tokens (lower-cased where it lowers);
+- :func:`code_points`: the text in NFC (as :func:`nlp_tasks.text.vocab.tokenize_chars`) as an
+  array (its bytes for ASCII, its UTF-32 otherwise, viewed);
+- :class:`CharCounts`: exact counts of every code point, summed piece by piece (a bincount),
+  folded into the vocabulary's tokens (lower-cased where it lowers);
 - :func:`lookup_table`: the id of every code point under a character vocabulary, so that the ids
   of a text are ``table[code_points(text)]``.
 
@@ -29,10 +29,11 @@ CODE_POINTS = sys.maxunicode + 1
 
 
 def code_points(text: str) -> np.ndarray:
-    """The code points of ``text`` in NFC, as a ``uint32`` array (lone surrogates kept as such)."""
-    if not text.isascii():
-        text = unicodedata.normalize("NFC", text)
-    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
+    """The code points of ``text`` in NFC, as an unsigned array: ``uint8`` for ASCII text (its
+    bytes), else ``uint32`` (its UTF-32, lone surrogates kept as such)."""
+    if text.isascii():
+        return np.frombuffer(text.encode("ascii"), dtype=np.uint8)
+    return np.frombuffer(unicodedata.normalize("NFC", text).encode("utf-32-le", "surrogatepass"), dtype="<u4")
 
 
 class CharCounts:
@@ -44,7 +45,8 @@ class CharCounts:
     def add(self, text: str) -> None:
         points = code_points(text)
         if points.size:
-            self.counts += np.bincount(points, minlength=CODE_POINTS)
+            found = np.bincount(points)  # up to the largest code point present
+            self.counts[:found.size] += found
 
     def tokens(self, lower: bool = False) -> dict:
         """``{token: count}`` as :meth:`Vocabulary.build` counts characters (``lower``: each
