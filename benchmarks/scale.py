@@ -1,20 +1,21 @@
 """Data bigger than memory (issue 34): the language model prepared into a memory-mapped token store
 (``charlm prepare``) against reading the text in memory, on corpora of 10 MB, 100 MB and 1 GB.
 
-The corpora are made here by repeating tiny-shakespeare (or, without the data folder, Python's
-own documentation): content that repeats changes nothing about memory or speed. For each size, in
+The corpora are made here by repeating tiny-shakespeare (``$NLP_TASKS_DATA`` or ../shared/data):
+content that repeats changes nothing about memory or speed. For each size, in
 processes of their own (peak resident memory is each process's ``ru_maxrss``):
 
 - ``prepare``: seconds, MB of text per second, peak memory;
 - ``train`` from the store and, where it fits (``--memory-path-limit``, default 100 MB: the
-  in-memory path needs about 35 bytes per character), from the text: peak memory, and training
-  steps per second over ``--steps`` steps after ``--warmup`` (the default model: 2 x 512 GRU,
-  batch 64, window 100), everything a run does before its first step included in the memory.
+  in-memory path needs about 12 bytes per character, for its Python list of ids), from the
+  text: peak memory, and training steps per second over ``--steps`` steps after ``--warmup``
+  (the default model: 2 x 512 GRU, batch 64, window 100), everything a run does before its
+  first step included in the memory.
 
     python benchmarks/scale.py                       # 10 MB, 100 MB, 1 GB (about half an hour)
     python benchmarks/scale.py --sizes 10 --steps 5  # a quick look
 
-Writes ``benchmarks/results/scale.json`` and the ``scale`` section of RESULTS.md.
+Writes ``benchmarks/results/scale.json`` and its section of RESULTS.md (:data:`HEADING`).
 """
 
 from __future__ import annotations
@@ -33,18 +34,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.common import ROOT, machine_info, now, write_json, write_section  # noqa: E402
 
 MB = 1_000_000
+HEADING = "Data bigger than memory: tinyshakespeare repeated to 10 MB, 100 MB and 1 GB"
 
 
 def make_corpus(path: Path, size_mb: int) -> Path:
     """A text file of ``size_mb`` MB: a base text repeated, written in blocks."""
     from nlp_tasks.io.paths import data_dir
 
-    data = data_dir(required=False)
-    base = (data / "tinyshakespeare" / "input.txt").read_text(encoding="utf-8") if data else None
-    if base is None:
-        from tasks.charlm.data import builtin_corpus
-
-        base = builtin_corpus()[0]
+    base = (data_dir() / "tinyshakespeare" / "input.txt").read_text(encoding="utf-8")
     block = (base * (1 + 4 * MB // len(base)))[:4 * MB]
     with open(path, "w", encoding="utf-8") as handle:
         for _ in range(size_mb * MB // len(block)):
@@ -124,9 +121,9 @@ def main() -> None:
             print(json.dumps(row), flush=True)
             corpus.unlink()
     result = {"date": now(), "machine": machine_info(), "steps": args.steps, "warmup": args.warmup,
-              "command": "python benchmarks/scale.py " + " ".join(sys.argv[1:]), "rows": rows}
+              "command": " ".join(["python benchmarks/scale.py", *sys.argv[1:]]), "rows": rows}
     write_json("scale.json", result)
-    write_section("scale", section(result))
+    write_section(HEADING, section(result))
 
 
 def section(r: dict) -> str:
