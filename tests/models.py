@@ -6,8 +6,8 @@ Two kinds, each a ``{task: saved folder}`` mapping; a new task adds its recipe t
   not matter: the fault cases, the contract test, "another task's model". Music also has an
   untrained NADE model (``music-nade``).
 - :func:`trained_models`: models that have learnt something (entities found, a clear sentiment,
-  text and music with some shape, pronunciations by a made-up rule), for the server's tests, the
-  export tests and the README's screenshot: under a minute. The language model is a two-layer
+  text and music with some shape, pronunciations by a made-up rule), for the server's tests and the
+  export tests: under a minute. The language model is a two-layer
   LSTM and the music model has two layers, so that exports carry every kind of recurrent state.
 
 ``tests/conftest.py`` builds each kind once per session (its ``models`` and ``trained_models``
@@ -124,7 +124,7 @@ def built_once(tmp_path_factory, worker_id: str, name: str, build) -> dict[str, 
         return paths
 
 
-if __name__ == "__main__":  # python -m tests.models FOLDER: the models of the README's screenshot
+if __name__ == "__main__":  # python -m tests.models FOLDER: the trained test models, to look at
     import sys
 
     print(trained_models(Path(sys.argv[1])))

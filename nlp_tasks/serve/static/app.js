@@ -125,8 +125,6 @@ const tasks = {
         steps: field(card, "steps", "steps", 32),
         temperature: field(card, "temperature", "temperature", 1.0),
         seed: field(card, "seed", "seed", ""),
-        // a model of separate lines (names, say) ends a sample at the end of its line
-        stop: checkbox(card, "stop_at_eos", "stop at the end of a line", model.info.mode === "lines"),
       };
     },
     async run(model, card) {
@@ -191,7 +189,7 @@ const tasks = {
         result.append(word);
       }
       result.append(el("div", {className: "score-line"},
-        `beam ${body.beam ?? model.info.beam} · the ${body.nbest} most probable pronunciation(s) of each word`));
+        `beam ${body.beam ?? model.info.beam} · the ${body.nbest} best pronunciation(s) of each word, ranked by length-normalised log-probability`));
     },
   },
 };

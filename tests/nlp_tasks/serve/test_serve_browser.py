@@ -2,8 +2,8 @@
 and ``chromium-driver``, which ``.ci/run`` installs) driven by Selenium loads the page, submits a
 sentence and finds the highlighted entities, the sentiment bars, a generated text, an audio
 player whose WAV the browser decodes and the pronunciations of two words with their bars. The
-screenshot goes to the test's folder, and also to
-``$NLP_TASKS_SCREENSHOT`` when that is set (``docs/serve-page.png`` in the README comes from it).
+screenshot goes to the test's folder, and also to ``$NLP_TASKS_SCREENSHOT`` when that is set
+(the README's, of models trained on the benchmark data, is ``docs/screenshot.py``'s).
 
 Without Chromium the test is skipped on a user's machine and fails in CI (``CI=true``).
 """
@@ -79,6 +79,7 @@ def test_page_shows_every_model(browser, server, tmp_path):
     link = browser.find_element(By.CSS_SELECTOR, "#model-music a[download]")
     assert link.get_attribute("href").startswith("blob:") and link.get_attribute("download").endswith(".mid")
     assert browser.find_element(By.CSS_SELECTOR, "#model-music canvas.roll").size["height"] > 100
+    assert browser.find_elements(By.CSS_SELECTOR, "#model-music input[name=stop_at_eos]") == []  # the LM's alone
 
     words = browser.find_elements(By.CSS_SELECTOR, "#model-g2p .pronounced")
     assert [w.get_attribute("data-word") for w in words] == ["kit", "shim"]
