@@ -32,7 +32,8 @@ from pathlib import Path
 import numpy as np
 
 from nlp_tasks.data.readers import read_text, split_lines, too_long
-from nlp_tasks.data.sources import hub_split, load_hub_dataset, no_split_for_file, resolve_source
+from nlp_tasks.data.sources import hub_split, load_hub_dataset, no_split_for_file, resolve_source, split_source
+from nlp_tasks.data.tokenstore import is_store
 from nlp_tasks.errors import UserError
 from nlp_tasks.text.vocab import BOS_ID, EOS_ID, PAD_ID, Vocabulary
 
@@ -71,6 +72,9 @@ def read_corpus(source, text_column: str = "text", split: str = "train", mode: s
     name = str(source)
     if name.startswith("builtin:"):
         return builtin_corpus(name)
+    if is_store(split_source(name)[0]):
+        raise UserError(f"{name}: a prepared token store (charlm prepare) is read by 'charlm train --train' and "
+                        "'charlm evaluate --data'; give text here")
     kind, name, chosen = resolve_source(name)  # "folder:validation", "owner/name:test[:10%]"
     split = chosen or hub_split(split)
     if kind == "hub":

@@ -35,6 +35,7 @@ from nlp_tasks.text.vocab import BOS_ID, EOS_ID, Vocabulary
 
 from . import data as cd
 from .config import LanguageModelConfig
+from .prepared import store_part
 from .sampling import FormerNames
 from .scoring import reset_states, sum_nll, validation_figures
 
@@ -114,8 +115,6 @@ class LanguageModelPipeline(FormerNames, Pipeline):
 
     def _read(self, source, split):
         cfg = self.config
-        if is_store(source):
-            raise UserError(f"{source}: a prepared token store is for 'charlm train --train'; give the text here")
         return cd.read_corpus(source, cfg.text_column, split=split, mode=cfg.mode, separator=cfg.separator,
                               word_boundary=cfg.word_boundary)
 
@@ -252,11 +251,13 @@ class LanguageModelPipeline(FormerNames, Pipeline):
         """
         self.require_model()
         cfg = self.config
-        docs = self._read(data, split=split)
-        if cfg.level == "char":
-            text = "".join(docs) if cfg.mode == "stream" else "".join(cd.lines_of(docs))
-            self.encode_text("".join(sorted(set(text))), "the evaluation data")
-        sequences = self._sequences(docs)
+        sequences = store_part(self, data)  # STORE[:valid|:train], prepared by `charlm prepare`; else text:
+        if sequences is None:
+            docs = self._read(data, split=split)
+            if cfg.level == "char":
+                text = "".join(docs) if cfg.mode == "stream" else "".join(cd.lines_of(docs))
+                self.encode_text("".join(sorted(set(text))), "the evaluation data")
+            sequences = self._sequences(docs)
         batch_size = batch_size or cfg.batch_size
         if cfg.mode == "stream":
             batch_size = max(1, min(batch_size, len(sequences)))

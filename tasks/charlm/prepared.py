@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from nlp_tasks.data.readers import split_lines
-from nlp_tasks.data.sources import hub_split, load_hub_dataset, open_file, resolve_source
-from nlp_tasks.data.tokenstore import Writer, open_store, source_facts
+from nlp_tasks.data.sources import hub_split, load_hub_dataset, open_file, resolve_source, split_source
+from nlp_tasks.data.tokenstore import Writer, is_store, open_store, source_facts
 from nlp_tasks.errors import UserError
 from nlp_tasks.text.charcodes import CharCounts, code_points, lookup_table
 from nlp_tasks.text.vocab import EOS_ID, Vocabulary
@@ -303,3 +303,23 @@ def training_data(pipe, folder, dev):
         return train, dev_ids, [store.content_hash, dev_ids]
     valid = store.part("valid") if store.parts.get("valid", (0, 0))[1] else None
     return train, valid, [store.content_hash]
+
+
+def store_part(pipe, source):
+    """The ids of ``STORE``'s validation part (``STORE:train``: its training part) for
+    :meth:`tasks.charlm.LanguageModelPipeline.evaluate`, or None when ``source`` is no store. The
+    store's vocabulary and data settings must be the model's: its ids mean the model's tokens."""
+    if isinstance(source, (list, tuple)):
+        return None
+    name, part = split_source(str(source))
+    if not is_store(name):
+        return None
+    store = open_store(name)
+    if store.vocab != pipe.vocab or store.settings.get("mode") != pipe.config.mode:
+        raise UserError(f"{name}: the store was prepared with another vocabulary or mode than the model's; evaluate "
+                        "on the text itself, or on a store prepared for this model")
+    part = part or ("valid" if store.parts.get("valid", (0, 0))[1] else "train")
+    ids = store.part(part)
+    if not len(ids):
+        raise UserError(f"{name}: the store's {part} part is empty")
+    return ids

@@ -92,6 +92,22 @@ def test_training_on_a_store_gives_the_in_memory_model(corpora, tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
+def test_evaluating_a_stores_part_gives_the_validation_figure_of_training(corpora, tmp_path):
+    settings = dict(units=8, layers=1, embedding_dim=4, epochs=2, batch_size=4, window=20, seed=3)
+    store = tmp_path / "store"
+    prepared.prepare(str(corpora["one text"]), store, LanguageModelConfig(**settings), stream=io.StringIO())
+    lm = LanguageModelPipeline(LanguageModelConfig(**settings))
+    summary = lm.fit(str(store), verbose=0)
+    assert lm.evaluate(str(store))["nats_per_token"] == pytest.approx(summary["best"], rel=1e-5)  # the valid part
+    assert lm.evaluate(f"{store}:train")["tokens"] == tokenstore.open_store(store).parts["train"][1]
+    other = tmp_path / "words"
+    prepared.prepare(str(corpora["one text"]), other, LanguageModelConfig(level="word"), stream=io.StringIO())
+    with pytest.raises(UserError, match="prepared with another vocabulary or mode than the model's"):
+        lm.evaluate(str(other))
+    with pytest.raises(UserError, match=r"a prepared token store \(charlm prepare\) is read by"):
+        lm.fit(str(corpora["one text"]), dev=str(store), verbose=0)
+
+
 def test_characters_count_and_encode_as_the_vocabulary_does():
     text = "A\u0130b\u00c9e\u0301\u1e9e\U0001f600 \n"
     for lower in (False, True):
@@ -184,6 +200,8 @@ def test_cli_prepare_then_train_on_the_store(corpora, tmp_path, capsys):
                  "--layers", "1", "--epochs", "1", "--batch-size", "2", "--window", "10", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert LanguageModelPipeline.load(tmp_path / "model").config.level == "word" and "best" in result
+    assert main(["charlm", "evaluate", str(tmp_path / "model"), "--data", f"{store}:valid", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["nats_per_token"] == pytest.approx(result["best"], rel=1e-5)
     assert main(["charlm", "prepare", str(corpora["one text"]), "--out", str(store), "--mode", "lines"]) == 2
     assert capsys.readouterr().err.strip().splitlines() == [
         "error: charlm prepare makes stores for --mode stream (lines mode keeps its lines in memory)"]
