@@ -7,8 +7,8 @@ processes of their own (peak resident memory is each process's ``ru_maxrss``):
 
 - ``prepare``: seconds, MB of text per second, peak memory;
 - ``train`` from the store and, where it fits (``--memory-path-limit``, default 100 MB: the
-  in-memory path needs about 12 bytes per character, for its Python list of ids), from the
-  text: peak memory, and training steps per second over ``--steps`` steps after ``--warmup``
+  in-memory path took about 12 bytes per character more than the store in the recorded run),
+  from the text: peak memory, and training steps per second over ``--steps`` steps after ``--warmup``
   (the default model: 2 x 512 GRU, batch 64, window 100), everything a run does before its
   first step included in the memory.
 

@@ -107,8 +107,6 @@ class Writer:
         ids = np.asarray(ids)
         if not self.parts or self.parts[-1]["name"] != part:
             if any(p["name"] == part for p in self.parts):
-                if not ids.size:
-                    return
                 raise ValueError(f"part {part!r} was already written")
             self.parts.append({"name": part, "start": self._count, "count": 0})
         if ids.size:
@@ -156,9 +154,10 @@ class Store:
 
     @property
     def content_hash(self) -> str:
-        """A short identity of what the store holds: its sources' hashes, settings and vocabulary."""
-        digest = hashlib.sha256(json.dumps([[s["sha256"] for s in self.sources], self.settings,
-                                            self.vocab.tokens, sorted(self.parts.items())]).encode("utf-8"))
+        """A short identity of what the store holds: its sources (files with their hashes, a hub data
+        set with its fingerprint), settings, vocabulary and parts."""
+        digest = hashlib.sha256(json.dumps([self.sources, self.settings, self.vocab.tokens,
+                                            sorted(self.parts.items())], default=str).encode("utf-8"))
         return digest.hexdigest()[:16]
 
 

@@ -1,8 +1,9 @@
 """Characters as NumPy arrays of code points: counting and encoding text for a character
 vocabulary without a Python object per character.
 
-:meth:`nlp_tasks.text.vocab.Vocabulary.encode` makes a Python list (about 36 bytes per
-character); a corpus of hundreds of megabytes is encoded here instead, with the same result:
+:meth:`nlp_tasks.text.vocab.Vocabulary.encode` makes a Python list (a reference, 8 bytes, per
+character, before any array is made of it); a corpus of hundreds of megabytes is encoded here
+instead, with the same result:
 
 - :func:`code_points`: the text in NFC (as :func:`nlp_tasks.text.vocab.tokenize_chars`) as an
   array (its bytes for ASCII, its UTF-32 otherwise, viewed);

@@ -83,22 +83,36 @@ def read_corpus(source, text_column: str = "text", split: str = "train", mode: s
     if kind == "file":
         no_split_for_file(name, chosen)
         return _checked([read_text(path)], [str(path)], mode, separator, word_boundary, str(path))
-    files = sorted(p for p in path.rglob("*") if p.is_file() and not any(
-        part.startswith(".") for part in p.relative_to(path).parts))
-    if not files:
-        raise UserError(f"{path}: the folder has no files")
-    if any(p.suffix in (".arrow", ".parquet") or p.name == "dataset_info.json" for p in files):
+    files = corpus_files(path)
+    if files is None:
         return _hub_corpus(str(path), split, text_column, mode, separator, word_boundary)
     no_split_for_file(name, chosen)
     return _checked([read_text(p) for p in files], [str(p) for p in files], mode, separator, word_boundary,
                     str(path))
 
 
-def _hub_corpus(name, split, text_column, mode, separator, word_boundary):
+def corpus_files(path: Path) -> list[Path] | None:
+    """The files of a corpus folder (recursively, in name order, hidden ones left out), or None
+    when the folder is a data set that ``datasets`` reads (Arrow or Parquet files)."""
+    files = sorted(p for p in path.rglob("*") if p.is_file() and not any(
+        part.startswith(".") for part in p.relative_to(path).parts))
+    if not files:
+        raise UserError(f"{path}: the folder has no files")
+    if any(p.suffix in (".arrow", ".parquet") or p.name == "dataset_info.json" for p in files):
+        return None
+    return files
+
+
+def text_dataset(name: str, split: str, text_column: str):
+    """A hub data set (or a data set folder) with ``text_column`` checked to be there."""
     data = load_hub_dataset(name, split=split)
     if text_column not in data.column_names:
         raise UserError(f"data set {name!r}: no column {text_column!r} (columns: {', '.join(data.column_names)})")
-    docs = [t for t in data[text_column] if isinstance(t, str)]
+    return data
+
+
+def _hub_corpus(name, split, text_column, mode, separator, word_boundary):
+    docs = [t for t in text_dataset(name, split, text_column)[text_column] if isinstance(t, str)]
     return _checked(docs, [f"data set {name!r}"] * len(docs), mode, separator, word_boundary, name)
 
 

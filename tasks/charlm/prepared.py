@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from nlp_tasks.data.readers import split_lines
-from nlp_tasks.data.sources import hub_split, load_hub_dataset, open_file, resolve_source, split_source
+from nlp_tasks.data.sources import hub_split, open_file, resolve_source, split_source
 from nlp_tasks.data.tokenstore import Writer, is_store, open_store, source_facts
 from nlp_tasks.errors import UserError
 from nlp_tasks.text.charcodes import CharCounts, code_points, lookup_table
@@ -124,20 +124,11 @@ class Documents:
             self.sources = [{"name": str(source)}]
         else:
             kind, name, chosen = resolve_source(str(source))
-            path = Path(name)
-            files = [path] if kind == "file" else sorted(
-                p for p in path.rglob("*") if p.is_file() and not any(
-                    part.startswith(".") for part in p.relative_to(path).parts)) if kind == "folder" else []
-            if kind == "hub" or any(p.suffix in (".arrow", ".parquet") or p.name == "dataset_info.json"
-                                    for p in files):
-                data = load_hub_dataset(name, split=chosen or hub_split("train"))
-                if cfg.text_column not in data.column_names:
-                    raise UserError(f"data set {name!r}: no column {cfg.text_column!r} (columns: "
-                                    f"{', '.join(data.column_names)})")
+            files = None if kind == "hub" else [Path(name)] if kind == "file" else cd.corpus_files(Path(name))
+            if files is None:  # a hub data set, or a data set folder
+                data = cd.text_dataset(name, chosen or hub_split("train"), cfg.text_column)
                 self._hub = data.select_columns([cfg.text_column])
                 self.sources = [{"name": str(source), "fingerprint": getattr(data, "_fingerprint", None)}]
-            elif not files:
-                raise UserError(f"{path}: the folder has no files")
             else:
                 self._files = files
                 self.sources = [source_facts(p) for p in files]
@@ -150,7 +141,7 @@ class Documents:
 
     def pieces(self):
         """``(document, text piece)``, the text as the corpus reader gives it (``--separator`` applied)."""
-        documents = ((p for p in file_pieces(f)) for f in self._files) if self._files is not None else \
+        documents = (file_pieces(f) for f in self._files) if self._files is not None else \
             (_text_pieces(t) for t in (self._texts if self._texts is not None else self._hub_texts()))
         separator = self.cfg.separator
         for index, pieces in enumerate(documents):
@@ -262,8 +253,6 @@ def write_ids(docs: Documents, vocab: Vocabulary, cfg, writer: Writer, progress:
                 ids.append(EOS_ID)
             content = content and not ends
         writer.write(current, np.array(ids, np.int32))
-    for part in ("train", "valid") if cfg.valid_fraction else ("train",):
-        writer.write(part, np.zeros(0, np.int32))  # a part with no ids is still a part
 
 
 def prepare(source, out, cfg, stream=None) -> dict:

@@ -67,6 +67,21 @@ def test_a_store_holds_the_in_memory_ids_vocabulary_and_split(corpora, tmp_path,
     assert stored.train.dtype == np.uint8  # the smallest type that holds the vocabulary
 
 
+def test_a_data_set_folder_prepares_as_it_reads(tmp_path):
+    """A Hugging Face data set folder (its text column; rows without text left out) as documents."""
+    import datasets
+
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    rows = [f"row {i} says {'hello' if i % 3 else 'goodbye'}\n" for i in range(40)] + [None]
+    datasets.Dataset.from_dict({"text": rows, "id": list(range(41))}).to_parquet(str(folder / "train.parquet"))
+    memory_pipe, memory = _data(folder)
+    prepared.prepare(str(folder), tmp_path / "store", LanguageModelConfig(), stream=io.StringIO())
+    store_pipe, stored = _data(tmp_path / "store")
+    assert store_pipe.vocab == memory_pipe.vocab
+    assert np.array_equal(stored.train, memory.train) and np.array_equal(stored.dev, memory.dev)
+
+
 def test_the_windows_of_a_store_are_those_of_the_in_memory_rows():
     rng = np.random.default_rng(0)
     for n, rows, window, pad in [(1001, 7, 50, False), (1001, 7, 50, True), (100, 4, 3, True), (17, 2, 10, False)]:
