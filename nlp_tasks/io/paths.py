@@ -16,6 +16,7 @@ from pathlib import Path
 from nlp_tasks.errors import UserError
 
 DATA_ENV = "NLP_TASKS_DATA"
+CACHE_ENV = "NLP_TASKS_CACHE"
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]  # nlp_tasks/io/paths.py -> the source tree
 
 
@@ -48,6 +49,14 @@ def data_dir(required: bool = True) -> Path | None:
             "tinyshakespeare/ and jsb_chorales/, or pass a file or a Hugging Face dataset name"
         )
     return None
+
+
+def cache_dir() -> Path:
+    """What nlp-tasks keeps between runs and may rebuild at any time: ``$NLP_TASKS_CACHE``, else
+    ``$XDG_CACHE_HOME/nlp-tasks``, else ``~/.cache/nlp-tasks`` (not created here)."""
+    root = os.environ.get(CACHE_ENV) or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "nlp-tasks")
+    return Path(root)
 
 
 @contextlib.contextmanager

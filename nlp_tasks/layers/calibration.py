@@ -48,10 +48,11 @@ import threading
 import time
 from pathlib import Path
 
+from nlp_tasks.io.paths import CACHE_ENV  # noqa: F401 - the variable naming the cache folder (tests set it)
+
 PATHS = ("bptt", "hoisted", "loop")
 MODES = ("calibrate", "fixed", *PATHS)
 ENV = "NLP_TASKS_RECURRENT_PATH"
-CACHE_ENV = "NLP_TASKS_CACHE"
 MAX_BATCH, MAX_STEPS, DEFAULT_BATCH, DEFAULT_STEPS = 64, 64, 32, 32
 MIN_ROUNDS, MAX_ROUNDS, BLOCK_SECONDS, BUDGET_SECONDS = 7, 31, 0.05, 2.0
 CACHE_VERSION = 1
@@ -133,10 +134,10 @@ def cache_path() -> Path:
     """``$NLP_TASKS_CACHE`` (or ``$XDG_CACHE_HOME/nlp-tasks``, or ``~/.cache/nlp-tasks``) /
     ``recurrent-paths-<machine digest>.json``: one file per kind of machine, so a home folder
     shared by several kinds of machine keeps each one's choices."""
-    root = os.environ.get(CACHE_ENV) or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "nlp-tasks")
+    from nlp_tasks.io.paths import cache_dir
+
     digest = hashlib.sha256(json.dumps(machine(), sort_keys=True).encode()).hexdigest()[:12]
-    return Path(root) / f"recurrent-paths-{digest}.json"
+    return cache_dir() / f"recurrent-paths-{digest}.json"
 
 
 def _read_cache(path: Path) -> dict:

@@ -12,9 +12,9 @@ pitch 21..108, column ``pitch - 21``) sounds. Sources:
   quantised the same way and split deterministically into train / valid / test
   (:mod:`tasks.music.chorales`); :func:`tasks.music.sources.read_pieces` reads any of them.
 
-Parsed MIDI folders and the built-in corpus are cached as JSON under ``$NLP_TASKS_CACHE``
-(default ``~/.cache/nlp-tasks``), keyed by the files' names, sizes and modification times, so a
-second run does not parse again.
+Parsed MIDI folders and the built-in corpus are cached as JSON under ``$NLP_TASKS_CACHE`` (else
+``$XDG_CACHE_HOME/nlp-tasks`` or ``~/.cache/nlp-tasks``: :func:`nlp_tasks.io.paths.cache_dir`), keyed
+by the files' names, sizes and modification times, so a second run does not parse again.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import hashlib
 import io
 import json
 import math
-import os
 import sys
 from pathlib import Path
 
@@ -44,7 +43,10 @@ MAX_STEPS = 200_000  # about 14 hours at 120 bpm in quarter steps: beyond it a f
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("NLP_TASKS_CACHE") or Path.home() / ".cache" / "nlp-tasks")
+    """The cache folder (:func:`nlp_tasks.io.paths.cache_dir`)."""
+    from nlp_tasks.io.paths import cache_dir as shared
+
+    return shared()
 
 
 def to_roll(steps, where: str) -> np.ndarray:
