@@ -16,6 +16,7 @@ Nothing here imports TensorFlow: the pipeline's own module is imported when a co
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Callable
 
@@ -106,12 +107,15 @@ def predict_command(pipeline: str, *, render: Callable | None = None, help: str 
     @options.texts("A file with one input per line.")
     @options.json_output
     def predict(model_dir, texts, input_file, as_json):
-        texts = options.texts_from(texts, input_file, "predict")
-        results = cls.load(model_dir).predict(texts)
+        blocks = options.text_blocks(texts, input_file, "predict")  # written block by block: any size of --input
+        first = next(blocks)  # "nothing to predict" before the model is loaded
+        pipe = cls.load(model_dir)
+        pairs = ((text, result) for block in itertools.chain([first], blocks)
+                 for text, result in zip(block, pipe.predict(block)))
         if as_json or render is None:
-            click.echo(json.dumps(results, indent=2, ensure_ascii=False))
+            options.echo_json_items(result for _, result in pairs)
             return
-        for text, result in zip(texts, results):
+        for text, result in pairs:
             click.echo(render(text, result))
 
     predict.help = help or f"Predictions of the {cls.task} model MODEL_DIR for TEXTS (or each line of --input)."

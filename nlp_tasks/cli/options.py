@@ -60,15 +60,56 @@ def verbosity(quiet: bool, as_json: bool) -> int:
 
 def texts_from(texts, input_file, what: str = "predict") -> list[str]:
     """The TEXTS arguments followed by the non-empty lines of ``--input``; an error if none."""
-    from nlp_tasks.data.readers import read_lines
+    texts = [text for block in text_blocks(texts, input_file, what) for text in block]
+    return texts
+
+
+PREDICT_BLOCK = 4096  # inputs predicted, and their results written, at a time
+
+
+def text_blocks(texts, input_file, what: str = "predict", block: int | None = None, items: str = "texts"):
+    """The TEXTS arguments followed by the non-empty lines of ``--input``, in lists of at most
+    ``block`` (default :data:`PREDICT_BLOCK`): a command predicts a block and writes its results
+    before it reads the next, so an input of any size runs in the memory of one block. An error
+    if there are none (raised before any block is given)."""
+    from nlp_tasks.data.readers import BadLines, numbered_lines
     from nlp_tasks.errors import UserError
 
-    texts = list(texts)
-    if input_file:
-        texts += [line for line in read_lines(input_file) if line.strip()]
-    if not texts:
-        raise UserError(f"nothing to {what}: give texts as arguments or --input FILE")
-    return texts
+    def lines():
+        yield from texts
+        if input_file:
+            bad = BadLines(input_file)
+            yield from (line for _, line in numbered_lines(input_file, bad) if line.strip())
+            bad.report()
+
+    block = block or PREDICT_BLOCK
+    current: list[str] = []
+    given = False
+    for text in lines():
+        current.append(text)
+        if len(current) >= block:
+            given = True
+            yield current
+            current = []
+    if current or given:
+        if current:
+            yield current
+        return
+    raise UserError(f"nothing to {what}: give {items} as arguments or --input FILE")
+
+
+def echo_json_items(items, indent: int = 2) -> None:
+    """Print ``items`` (an iterable, consumed as it goes) as one JSON list, byte for byte what
+    ``json.dumps(list(items), indent=indent, ensure_ascii=False)`` prints, without holding the list."""
+    import json
+
+    pad = " " * indent
+    first = True
+    for item in items:
+        text = json.dumps(item, indent=indent, ensure_ascii=False).replace("\n", "\n" + pad)
+        click.echo(("[\n" if first else ",\n") + pad + text, nl=False)
+        first = False
+    click.echo("[]" if first else "\n]")
 
 
 def check_sources(*sources) -> None:

@@ -8,7 +8,7 @@ rules); convert IOB1 or BIOES tags with :func:`nlp_tasks.text.chunking.to_iob2` 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from nlp_tasks.errors import UserError
 from nlp_tasks.text.chunking import chunks
@@ -23,11 +23,18 @@ def conlleval(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]])
     """
     if len(gold) != len(predicted):
         raise UserError(f"{len(gold)} gold sentences but {len(predicted)} predicted")
-    correct_tokens = tokens = 0
+    return conlleval_pairs(zip(gold, predicted))
+
+
+def conlleval_pairs(pairs: Iterable[tuple[Sequence[str], Sequence[str]]]) -> dict:
+    """:func:`conlleval` of ``(gold tags, predicted tags)`` sentence pairs given one at a time
+    (an evaluation that never holds every sentence's tags)."""
+    correct_tokens = tokens = sentences = 0
     found_gold: dict[str, int] = {}
     found_pred: dict[str, int] = {}
     correct: dict[str, int] = {}
-    for i, (g, p) in enumerate(zip(gold, predicted)):
+    for i, (g, p) in enumerate(pairs):
+        sentences += 1
         if len(g) != len(p):
             raise UserError(f"sentence {i + 1}: {len(g)} gold tags but {len(p)} predicted")
         tokens += len(g)
@@ -53,7 +60,7 @@ def conlleval(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]])
         **total,
         "accuracy": correct_tokens / tokens if tokens else 0.0,
         "tokens": tokens,
-        "sentences": len(gold),
+        "sentences": sentences,
         "per_type": {t: prf(correct.get(t, 0), found_pred.get(t, 0), found_gold.get(t, 0)) for t in types},
     }
 

@@ -340,11 +340,19 @@ def fingerprint(*parts) -> str:
     """A short SHA-256 of training data (NumPy arrays, or anything JSON can write): a run's identity."""
     import hashlib
 
+    from nlp_tasks.data.examples import ExampleTable
+
     digest = hashlib.sha256()
     for part in parts:
         if isinstance(part, np.ndarray):
             digest.update(str((part.dtype.str, part.shape)).encode())
             digest.update(np.ascontiguousarray(part).tobytes())
+        elif isinstance(part, ExampleTable):  # the JSON of its list of rows, written a row at a time
+            digest.update(b"[")
+            for i, row in enumerate(part):
+                digest.update((", " if i else "").encode() + json.dumps(row, sort_keys=True, default=str,
+                                                                       ensure_ascii=False).encode("utf-8"))
+            digest.update(b"]")
         else:
             digest.update(json.dumps(part, sort_keys=True, default=str, ensure_ascii=False).encode("utf-8"))
     return digest.hexdigest()[:16]

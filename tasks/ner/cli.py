@@ -91,43 +91,46 @@ def evaluate(model_dir, data, scheme, report, as_json):
 @options.json_output
 def predict(model_dir, texts, input_file, conll, fmt, as_json):
     """Tag TEXTS (raw sentences, tokenised here) or the sentences of --input."""
-    from nlp_tasks.data.readers import read_conll, read_lines
+    import itertools
+
+    from nlp_tasks.data.readers import iter_conll
     from nlp_tasks.text.vocab import tokenize_words
 
     from .pipeline import NERPipeline
 
     if conll and not input_file:
         raise UserError("--conll needs --input FILE")
-    pipe = NERPipeline.load(model_dir)
+    # Read, tagged and written a block at a time: an --input of any size runs in the memory of one block.
     if conll:
-        token_lists = [tokens for tokens, _ in read_conll(input_file, scheme=pipe.config.scheme)]
-        tags, _ = pipe.tag(token_lists)
-        output = [{"tokens": t, "tags": g} for t, g in zip(token_lists, tags)]
+        pipe = NERPipeline.load(model_dir)
+        sentences = iter_conll(input_file, scheme=pipe.config.scheme)
+        blocks = iter(lambda: [tokens for tokens, _ in itertools.islice(sentences, options.PREDICT_BLOCK)], [])
+        rows = ({"tokens": t, "tags": g} for block in blocks for t, g in zip(block, pipe.tag(block)[0]))
         if as_json:
-            click.echo(json.dumps(output, indent=2, ensure_ascii=False))
+            options.echo_json_items(rows)
         else:
-            for row in output:
+            for row in rows:
                 click.echo("\n".join(f"{tok} {tag}" for tok, tag in zip(row["tokens"], row["tags"])) + "\n")
         return
-    texts = list(texts) + ([line for line in read_lines(input_file) if line.strip()] if input_file else [])
-    if not texts:
-        raise UserError("nothing to tag: give sentences as arguments or --input FILE")
+    pipe = NERPipeline.load(model_dir)
+    blocks = options.text_blocks(texts, input_file, "tag", items="sentences")
     if fmt == "tags":
-        token_lists = [tokenize_words(text) for text in texts]
-        tags, _ = pipe.tag(token_lists)
-        output = [{"text": x, "tokens": t, "tags": g} for x, t, g in zip(texts, token_lists, tags)]
+        def tagged(block):
+            token_lists = [tokenize_words(text) for text in block]
+            return zip(block, token_lists, pipe.tag(token_lists)[0])
+
+        rows = ({"text": x, "tokens": t, "tags": g} for block in blocks for x, t, g in tagged(block))
         if as_json:
-            click.echo(json.dumps(output, indent=2, ensure_ascii=False))
+            options.echo_json_items(rows)
         else:
-            for row in output:
+            for row in rows:
                 click.echo(" ".join(f"{tok}/{tag}" for tok, tag in zip(row["tokens"], row["tags"])))
         return
-    entities = pipe.predict(texts)
+    found = ((text, entities) for block in blocks for text, entities in zip(block, pipe.predict(block)))
     if as_json:
-        click.echo(json.dumps([{"text": x, "entities": e} for x, e in zip(texts, entities)], indent=2,
-                              ensure_ascii=False))
+        options.echo_json_items({"text": x, "entities": e} for x, e in found)
         return
-    for text, found in zip(texts, entities):
+    for text, entities in found:
         click.echo(text)
-        for e in found:
+        for e in entities:
             click.echo(f"  {e['type']:5} {e['start']:>4}-{e['end']:<4} {e['score']:.2f}  {e['text']}")

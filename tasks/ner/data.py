@@ -16,7 +16,7 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
-from nlp_tasks.data.readers import read_conll, too_long
+from nlp_tasks.data.readers import iter_conll, too_long
 from nlp_tasks.data.sources import (
     BUILTIN_PARTS,
     builtin_default_dev,
@@ -33,50 +33,86 @@ BUILTIN = "builtin:wikigold"
 BUILTIN_FILE = Path(__file__).parent / "builtin" / "wikigold.conll.gz"
 
 
+COLUMNS = {"tokens": "tokens", "tags": "tokens"}  # a sentence in an ExampleTable
+
+
 def read_sentences(source, split: str = "train", scheme: str = "auto"):
     """``[(tokens, tags)]`` from a CoNLL file, a hub/local HF dataset, Python pairs, or
     ``builtin:wikigold`` (its ``split`` part, or the one ``builtin:wikigold:SPLIT`` names; its
-    tags are IOB1 whatever ``scheme`` says)."""
+    tags are IOB1 whatever ``scheme`` says): :func:`iter_sentences` in a list."""
+    return list(iter_sentences(source, split, scheme))
+
+
+def sentence_table(source, split: str = "train", scheme: str = "auto"):
+    """The sentences of ``source`` as training and evaluation hold them: a file's or a data set's
+    in an :class:`~nlp_tasks.data.examples.ExampleTable` (memory-mapped; nothing per sentence in
+    the process), Python pairs and the built-in corpus in a list."""
+    from nlp_tasks.data.examples import ExampleTable
+
+    if isinstance(source, (list, tuple)) or builtin_part(source, (BUILTIN,), split) is not None:
+        return read_sentences(source, split, scheme)
+    return ExampleTable.write(iter_sentences(source, split, scheme), COLUMNS)
+
+
+def iter_sentences(source, split: str = "train", scheme: str = "auto"):
+    """The ``(tokens, tags)`` sentences of ``source`` (see :func:`read_sentences`), one at a
+    time: a file and a data set are read a block at a time (twice with ``scheme="auto"``: the
+    first pass finds the scheme)."""
     builtin = builtin_part(source, (BUILTIN,), split)
     if builtin is not None:
-        return wikigold(builtin[1])
+        yield from wikigold(builtin[1])
+        return
     if isinstance(source, (list, tuple)):
-        out = []
-        for i, item in enumerate(source, start=1):
-            if (not isinstance(item, (list, tuple)) or len(item) != 2 or len(item[0]) != len(item[1])
-                    or not all(isinstance(t, str) for t in list(item[0]) + list(item[1]))):
-                raise UserError(f"sentence {i}: expected (tokens, tags) of equal length")
-            problem = too_long(sum(len(t) + 1 for t in item[0]))
-            if problem:
-                raise UserError(f"sentence {i}: {problem}")
-            from nlp_tasks.text.chunking import to_iob2
-
-            out.append((list(item[0]), to_iob2(list(item[1]), "iob2" if scheme == "auto" else scheme)))
-        if not out:
-            raise UserError("no sentences given")
-        return out
+        yield from _python_sentences(source, scheme)
+        return
     kind, name, chosen = resolve_source(str(source))  # "conll2003:train[:5000]", "folder:test"
     if kind == "file":
         no_split_for_file(name, chosen)
-        return read_conll(name, scheme=scheme)
+        yield from iter_conll(name, scheme=scheme)
+        return
     data = load_hub_dataset(name, split=chosen or hub_split(split))
     for column in ("tokens", "ner_tags"):
         if column not in data.column_names:
             raise UserError(f"data set {name!r}: no column {column!r} (columns: {', '.join(data.column_names)})")
-    feature = data.features["ner_tags"]
-    names = getattr(getattr(feature, "feature", None), "names", None)
-    sentences = []
-    for row, (tokens, tags) in enumerate(zip(data["tokens"], data["ner_tags"]), start=1):
-        problem = too_long(sum(len(str(t)) + 1 for t in tokens))
-        if problem:
-            raise UserError(f"data set {name!r}, row {row}: {problem}")
-        tags = [names[t] if names and isinstance(t, int) else str(t) for t in tags]
-        if tokens:
-            sentences.append((list(tokens), tags))
     from nlp_tasks.text.chunking import detect_scheme, to_iob2
 
-    scheme = detect_scheme(t for _, t in sentences) if scheme == "auto" else scheme
-    return [(tokens, to_iob2(tags, scheme)) for tokens, tags in sentences]
+    if scheme == "auto":
+        scheme = detect_scheme(tags for _, tags in _hub_sentences(name, data))
+    for tokens, tags in _hub_sentences(name, data):
+        yield tokens, to_iob2(tags, scheme)
+
+
+def _python_sentences(source, scheme):
+    from nlp_tasks.text.chunking import to_iob2
+
+    found = False
+    for i, item in enumerate(source, start=1):
+        if (not isinstance(item, (list, tuple)) or len(item) != 2 or len(item[0]) != len(item[1])
+                or not all(isinstance(t, str) for t in list(item[0]) + list(item[1]))):
+            raise UserError(f"sentence {i}: expected (tokens, tags) of equal length")
+        problem = too_long(sum(len(t) + 1 for t in item[0]))
+        if problem:
+            raise UserError(f"sentence {i}: {problem}")
+        found = True
+        yield list(item[0]), to_iob2(list(item[1]), "iob2" if scheme == "auto" else scheme)
+    if not found:
+        raise UserError("no sentences given")
+
+
+def _hub_sentences(name, data, rows: int = 1000):
+    """``(tokens, tags as names)`` of a data set's non-empty rows, ``rows`` at a time (a column
+    read whole would be a list of every sentence)."""
+    feature = data.features["ner_tags"]
+    names = getattr(getattr(feature, "feature", None), "names", None)
+    row = 0
+    for block in data.select_columns(["tokens", "ner_tags"]).iter(batch_size=rows):
+        for tokens, tags in zip(block["tokens"], block["ner_tags"]):
+            row += 1
+            problem = too_long(sum(len(str(t)) + 1 for t in tokens))
+            if problem:
+                raise UserError(f"data set {name!r}, row {row}: {problem}")
+            if tokens:
+                yield list(tokens), [names[t] if names and isinstance(t, int) else str(t) for t in tags]
 
 
 def default_dev(train) -> str | None:

@@ -38,19 +38,21 @@ from nlp_tasks.config import (
     setting,
     train_default,
 )
+from nlp_tasks.data.examples import example_lengths, take
 from nlp_tasks.data.vectors import read_word_vectors, with_pretrained
 from nlp_tasks.errors import UserError
-from nlp_tasks.metrics import conlleval
+from nlp_tasks.metrics.chunks import conlleval_pairs
 from nlp_tasks.pipeline import Pipeline, TrainingData, TrainingPlan
 from nlp_tasks.saving.model_checks import OUTPUT_LAYER, embedding_layer_name
 from nlp_tasks.text import chunking
 from nlp_tasks.text.chunking import chunks
 from nlp_tasks.text.vocab import UNK_ID, Vocabulary, normalize_token, tokenize_words_with_offsets
 
-from .data import default_dev, read_sentences
+from .data import default_dev, sentence_table
 from .features import CASES, MAX_WORD_CHARS, casing, decode_tags  # noqa: F401 - casing: tasks.ner's API
 
 SCHEMES = ("auto", *chunking.SCHEMES)  # the tag schemes read, or detected
+EVALUATION_BLOCK = 8192  # sentences tagged at a time by evaluate and the dev figure
 
 
 class Sentence(NamedTuple):
@@ -181,10 +183,10 @@ class NERPipeline(Pipeline):
             words[drop] = UNK_ID
         return words, cases, chars
 
-    def _targets(self, sentences, indices, length):
+    def _targets(self, rows, length):
         index = {tag: i for i, tag in enumerate(self.labels)}
         pad_id = -1 if self.config.head == "crf" else 0
-        return pad([[index[t] for t in sentences[i][1]] for i in indices], length, value=pad_id)
+        return pad([[index[t] for t in tags] for _, tags in rows], length, value=pad_id)
 
     def batches(self, sentences, shuffle: bool = True) -> Batches:
         """Training batches ``((words, cases, chars), tags)`` of ``(tokens, tags)`` sentences, by
@@ -193,12 +195,13 @@ class NERPipeline(Pipeline):
         the masks of an uninterrupted one."""
         import tensorflow as tf
 
-        lengths = [len(t) for t, _ in sentences]
+        lengths = example_lengths(sentences, "tokens")
         dropout = self.config.word_dropout if shuffle else 0.0
 
         def make_batch(indices, rng):
-            words, cases, chars = self.encode([sentences[i][0] for i in indices], dropout, rng)
-            return (words, cases, chars), self._targets(sentences, indices, words.shape[1])
+            rows = take(sentences, indices)  # one read of the table (a memory-mapped file, or a list)
+            words, cases, chars = self.encode([tokens for tokens, _ in rows], dropout, rng)
+            return (words, cases, chars), self._targets(rows, words.shape[1])
 
         signature = ((tf.TensorSpec((None, None), tf.int32), tf.TensorSpec((None, None), tf.int32),
                       tf.TensorSpec((None, None, None), tf.int32)), tf.TensorSpec((None, None), tf.int32))
@@ -272,8 +275,8 @@ class NERPipeline(Pipeline):
 
         cfg = self.config
         dev = default_dev(train) if dev is None else dev
-        train_s = read_sentences(train, "train", cfg.scheme)
-        dev_s = read_sentences(dev, "dev", cfg.scheme) if dev is not None else None
+        train_s = sentence_table(train, "train", cfg.scheme)
+        dev_s = sentence_table(dev, "dev", cfg.scheme) if dev is not None else None
         tags = {t for _, ts in train_s for t in ts}
         self.set_labels(["O"] + sorted(tags - {"O"}, key=lambda t: (t[2:], t[0])), "tags")
         if dev_s:
@@ -301,8 +304,15 @@ class NERPipeline(Pipeline):
 
     def _dev_figures(self, sentences) -> dict:
         """``val_f1``: conlleval entity F1 on the dev ``sentences`` with the current weights."""
-        tags, _ = self.tag([tokens for tokens, _ in sentences])
-        return {"val_f1": conlleval([t for _, t in sentences], tags)["f1"]}
+        return {"val_f1": conlleval_pairs(self._gold_and_predicted(sentences))["f1"]}
+
+    def _gold_and_predicted(self, sentences, block: int = EVALUATION_BLOCK):
+        """``(gold tags, predicted tags)`` of each sentence, tagged ``block`` sentences at a time
+        (an evaluation set is never held whole: it may be a memory-mapped table of millions)."""
+        for start in range(0, len(sentences), block):
+            part = sentences[start:start + block]
+            predicted, _ = self.tag([tokens for tokens, _ in part])
+            yield from zip((tags for _, tags in part), predicted)
 
     def test_summary(self, report: dict) -> dict:
         return {k: report[k] for k in ("precision", "recall", "f1")}
@@ -322,12 +332,11 @@ class NERPipeline(Pipeline):
 
     def evaluate(self, data, split: str = "test") -> dict:
         """conlleval entity P/R/F1 (micro and per type), token accuracy, sentences/s."""
-        sentences = read_sentences(data, split, self.config.scheme)
+        sentences = sentence_table(data, split, self.config.scheme)
         self._check_tags(sentences, data)
         start = time.perf_counter()
-        predicted, _ = self.tag([tokens for tokens, _ in sentences])
+        report = conlleval_pairs(self._gold_and_predicted(sentences))
         seconds = time.perf_counter() - start
-        report = conlleval([tags for _, tags in sentences], predicted)
         report["seconds"] = seconds
         report["sentences_per_second"] = len(sentences) / seconds if seconds else None
         return report

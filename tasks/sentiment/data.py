@@ -28,7 +28,16 @@ import hashlib
 import math
 from pathlib import Path
 
-from nlp_tasks.data.readers import TABLE_SUFFIXES, check_example, read_label_text, read_lines, read_table
+from nlp_tasks.data.readers import (
+    TABLE_SUFFIXES,
+    BadLines,
+    check_example,
+    iter_label_text,
+    iter_table,
+    numbered_lines,
+    read_lines,
+    text_lines,
+)
 from nlp_tasks.data.sources import (
     BUILTIN_PARTS,
     builtin_default_dev,
@@ -52,9 +61,33 @@ BUILTIN_FILE = Path(__file__).parent / "builtin" / "rt-snippets.tsv.gz"
 FIVE_BOUNDS = (-2.4, -0.8, 0.8, 2.4)  # class k: [bound k-1, bound k) of -4..4, the last one closed
 
 
+COLUMNS = {"text": "text", "label": "text"}  # an example in an ExampleTable
+
+
 def read_examples(source, split: str = "train", text_column: str = "text", label_column: str | None = "label",
+                  tree_labels: str = "fine", phrases: bool = False, trees_only: bool = False) -> list:
+    """``[(text, label)]`` from a file, a hub dataset name, or Python pairs/dicts: :func:`iter_examples`
+    in a list."""
+    return list(iter_examples(source, split, text_column, label_column, tree_labels, phrases, trees_only))
+
+
+def example_table(source, split: str = "train", text_column: str = "text", label_column: str | None = "label",
                   tree_labels: str = "fine", phrases: bool = False, trees_only: bool = False):
-    """``[(text, label)]`` from a file, a hub dataset name, or Python pairs/dicts.
+    """The examples of ``source`` as training and evaluation hold them: a file's or a data set's in
+    an :class:`~nlp_tasks.data.examples.ExampleTable` (memory-mapped; nothing per example in the
+    process), Python examples and the built-in snippets in a list."""
+    from nlp_tasks.data.examples import ExampleTable
+
+    examples = iter_examples(source, split, text_column, label_column, tree_labels, phrases, trees_only)
+    if isinstance(source, (list, tuple)) or builtin_part(source, BUILTINS, split) is not None:
+        return list(examples)
+    return ExampleTable.write(examples, COLUMNS)
+
+
+def iter_examples(source, split: str = "train", text_column: str = "text", label_column: str | None = "label",
+                  tree_labels: str = "fine", phrases: bool = False, trees_only: bool = False):
+    """The ``(text, label)`` examples of a file, a hub dataset name, or Python pairs/dicts, one at
+    a time (a file and a data set are read a block at a time; PTB trees are parsed whole).
 
     ``label_column=None`` reads texts only (labels ``None``). A hub name may carry its split:
     ``"SetFit/sst5:validation"``; otherwise ``split`` (train/dev/test) picks the usual one, as it
@@ -77,33 +110,44 @@ def read_examples(source, split: str = "train", text_column: str = "text", label
         if trees_only:
             raise UserError(f"{builtin[0]}: --phrases and --tree-labels binary need PTB-tree data; the snippets' "
                             f"two classes are {BUILTIN_BINARY}")
-        return [(text, None if label_column is None else label)
-                for text, label in rt_snippets(builtin[1], binary=builtin[0] == BUILTIN_BINARY)]
+        yield from ((text, None if label_column is None else label)
+                    for text, label in rt_snippets(builtin[1], binary=builtin[0] == BUILTIN_BINARY))
+        return
     if isinstance(source, (list, tuple)):
         not_trees("Python examples")
-        return [_python_example(item, i) for i, item in enumerate(source, start=1)]
+        yield from (_python_example(item, i) for i, item in enumerate(source, start=1))
+        return
     kind, name, chosen = resolve_source(str(source))
     if kind != "file":  # a local folder or a hub name, "SetFit/sst5:validation", "folder:train[:500]"
         data = load_hub_dataset(name, split=chosen or hub_split(split))
         if "ptb_tree" in data.column_names and text_column not in data.column_names:
-            return trees(sst_trees.read_tree_lines(data["ptb_tree"], f"data set {name!r}", "row"))
+            yield from trees(sst_trees.read_tree_lines(data["ptb_tree"], f"data set {name!r}", "row"))
+            return
         not_trees(f"data set {name!r}")
-        return _hub_examples(name, data, text_column, label_column)
+        yield from _hub_examples(name, data, text_column, label_column)
+        return
     no_split_for_file(name, chosen)
     path = Path(name)
     if path.suffix.lower() in TABLE_SUFFIXES:
         not_trees(str(path))
-        return [(text, label) for label, text in read_table(path, text_column, label_column)]
-    lines = read_lines(path)
-    if sst_trees.looks_like_tree(next((line for line in lines if line.strip()), "")):
-        return trees(sst_trees.read_tree_lines(lines, str(path)))
+        yield from ((text, label) for label, text in iter_table(path, text_column, label_column))
+        return
+    first = next((line for _, line in text_lines(path) if not isinstance(line, str) or line.strip()), "")
+    if isinstance(first, str) and sst_trees.looks_like_tree(first):
+        yield from trees(sst_trees.read_tree_lines(read_lines(path), str(path)))
+        return
     not_trees(str(path))
     if label_column is None:
-        texts = [line for line in lines if line.strip()]
-        if not texts:
+        bad, found = BadLines(path), False
+        for _, line in numbered_lines(path, bad):
+            if line.strip():
+                found = True
+                yield line, None
+        bad.report()
+        if not found:
             raise UserError(f"{path}: no examples (the file is empty)")
-        return [(text, None) for text in texts]
-    return [(text, label) for label, text in read_label_text(path, _tree_among_label_text)]
+        return
+    yield from ((text, label) for label, text in iter_label_text(path, _tree_among_label_text))
 
 
 def _tree_among_label_text(line: str) -> str | None:
@@ -132,23 +176,38 @@ def _python_example(item, index):
     return check_example(item[0], f"example {index}"), None if label is None else _label(label, f"example {index}")
 
 
-def _hub_examples(name, data, text_column, label_column):
+def _hub_examples(name, data, text_column, label_column, rows: int = 1000):
+    """The ``(text, label)`` examples of a data set, ``rows`` at a time (a column read whole
+    would be a list of every text)."""
     for column in (text_column, label_column):
         if column is not None and column not in data.column_names:
             raise UserError(f"data set {name!r}: no column {column!r} (columns: {', '.join(data.column_names)})")
-    texts = data[text_column]
-    for row, text in enumerate(texts, start=1):
-        if isinstance(text, str):
-            check_example(text, f"data set {name!r}, row {row}")
-    if label_column is None:
-        return [(text, None) for text in texts]
-    labels = data[label_column]
-    floats = [row for row, label in enumerate(labels) if isinstance(label, float)]
-    if floats:  # a column read as floats: name the value that made it so (inf for a huge integer), else the first
-        row = next((r for r in floats if not (math.isfinite(labels[r]) and labels[r].is_integer())), floats[0])
-        _label(labels[row], f"data set {name!r}, row {row + 1}")
-    return [(text, _label(label, f"data set {name!r}, row {row}"))
-            for row, (text, label) in enumerate(zip(texts, labels), start=1)]
+    columns = [text_column] if label_column is None else [text_column, label_column]
+    part = data.select_columns(columns)
+    row = 0
+    for block in part.iter(batch_size=rows):  # the texts' lengths first, as the whole column was checked
+        for text in block[text_column]:
+            row += 1
+            if isinstance(text, str):
+                check_example(text, f"data set {name!r}, row {row}")
+    if label_column is not None and _float_column(data, label_column):
+        labels = data[label_column]  # a column read as floats: name the value that made it so (inf for a huge
+        floats = [row for row, label in enumerate(labels) if isinstance(label, float)]  # integer), else the first
+        if floats:
+            row = next((r for r in floats if not (math.isfinite(labels[r]) and labels[r].is_integer())), floats[0])
+            _label(labels[row], f"data set {name!r}, row {row + 1}")
+    row = 0
+    for block in part.iter(batch_size=rows):
+        labels = block[label_column] if label_column is not None else [None] * len(block[text_column])
+        for text, label in zip(block[text_column], labels):
+            row += 1
+            yield text, None if label_column is None else _label(label, f"data set {name!r}, row {row}")
+
+
+def _float_column(data, column: str) -> bool:
+    """Whether a data set holds ``column`` as floating-point numbers (or of a type not known here)."""
+    dtype = getattr(data.features.get(column), "dtype", None)
+    return dtype is None or str(dtype).startswith(("float", "double", "half"))
 
 
 def default_dev(train) -> str | None:

@@ -38,6 +38,7 @@ from nlp_tasks.config import (
     recurrent_parameters,
     setting,
 )
+from nlp_tasks.data.examples import take
 from nlp_tasks.data.vectors import read_word_vectors, with_pretrained
 from nlp_tasks.errors import UserError
 from nlp_tasks.pipeline import Pipeline, TrainingData, TrainingPlan
@@ -45,11 +46,12 @@ from nlp_tasks.saving.model_checks import OUTPUT_LAYER, embedding_layer_name
 from nlp_tasks.text.labels import LABEL_INT_DIGITS, look_alike_labels
 from nlp_tasks.text.vocab import Vocabulary
 
-from .data import default_dev, read_examples
+from .data import default_dev, example_table
 from .sst_trees import TREE_LABELS
 
 POOLINGS = ("last", "max", "mean", "attention")
 RATING_LABELS = ["0", "1", "2", "3", "4"]
+EVALUATION_BLOCK = 8192  # texts scored at a time by evaluate
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,12 +137,13 @@ class SentimentPipeline(Pipeline):
         return self.model
 
     # ------------------------------------------------------------------ data
-    def examples(self, source, split: str = "test", with_labels: bool = True, training: bool = False) -> list:
+    def examples(self, source, split: str = "test", with_labels: bool = True, training: bool = False):
         """``(text, label)`` pairs of ``source`` read with this model's columns and tree settings
         (label None without ``with_labels``); ``training``: as training reads them (every phrase
-        of trees with ``phrases``)."""
+        of trees with ``phrases``). A file's or a data set's in a memory-mapped table
+        (:func:`tasks.sentiment.data.example_table`), others in a list."""
         cfg = self.config
-        return read_examples(source, split, cfg.text_column, cfg.label_column if with_labels else None,
+        return example_table(source, split, cfg.text_column, cfg.label_column if with_labels else None,
                              cfg.tree_labels, phrases=training and cfg.phrases,
                              trees_only=training and (cfg.phrases or cfg.tree_labels != "fine"))
 
@@ -148,18 +151,24 @@ class SentimentPipeline(Pipeline):
         import tensorflow as tf
 
         vocab = self.vocabs["words"]
-        ids = [vocab.encode(text) or [vocab.unk_id] for text, _ in examples]
-        index = {label: i for i, label in enumerate(self.labels)}
-        y = np.array([index[label] for _, label in examples], dtype=np.int32)
+        y = self._label_ids(examples)
         w = np.ones(len(y), dtype=np.float32) if weights is None else weights[y].astype(np.float32)
-        lengths = [len(x) for x in ids]
+        # Each text's ids are made again with its batch: held for all, they would grow with the data.
+        lengths = np.fromiter((max(len(vocab.encode(text)), 1) for text, _ in examples), dtype=np.int64,
+                              count=len(examples))
 
         def make_batch(indices, rng):  # nothing random here: dropout is the model's (its state is checkpointed)
-            return pad([ids[i] for i in indices]), y[indices], w[indices]
+            return pad([vocab.encode(text) or [vocab.unk_id] for text, _ in take(examples, indices)]), y[indices], \
+                w[indices]
 
         signature = (tf.TensorSpec((None, None), tf.int32), tf.TensorSpec((None,), tf.int32),
                      tf.TensorSpec((None,), tf.float32))
         return Batches(make_batch, lengths, self.config.batch_size, signature, seed=self.config.seed, shuffle=shuffle)
+
+    def _label_ids(self, examples) -> np.ndarray:
+        """Each example's label as its index in :attr:`labels`."""
+        index = {label: i for i, label in enumerate(self.labels)}
+        return np.fromiter((index[label] for _, label in examples), dtype=np.int32, count=len(examples))
 
     def _check_labels(self, examples, source):
         unknown = sorted({label for _, label in examples} - set(self.labels))
@@ -202,7 +211,7 @@ class SentimentPipeline(Pipeline):
 
         weights = None
         if self.config.class_weights:
-            counts = np.bincount([self.labels.index(label) for _, label in data.train], minlength=len(self.labels))
+            counts = np.bincount(self._label_ids(data.train), minlength=len(self.labels))
             weights = len(data.train) / (len(self.labels) * np.maximum(counts, 1))
         return TrainingPlan(
             self._dataset(data.train, shuffle=True, weights=weights),
@@ -281,10 +290,11 @@ class SentimentPipeline(Pipeline):
         examples = self.examples(data, split)
         self._check_labels(examples, data)
         start = time.perf_counter()
-        probs = self.predict_proba([text for text, _ in examples])
+        predicted = np.concatenate([  # a block at a time: an evaluation set is never held whole
+            self.predict_proba([text for text, _ in examples[i:i + EVALUATION_BLOCK]]).argmax(axis=1)
+            for i in range(0, len(examples), EVALUATION_BLOCK)] or [np.zeros(0, np.int64)])
         seconds = time.perf_counter() - start
-        gold = [self.labels.index(label) for _, label in examples]
-        report = classification_report(gold, probs.argmax(axis=1).tolist(), self.labels)
+        report = classification_report(self._label_ids(examples).tolist(), predicted.tolist(), self.labels)
         report["seconds"] = seconds
         report["texts_per_second"] = len(examples) / seconds if seconds > 0 else None
         return report

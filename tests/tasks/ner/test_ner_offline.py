@@ -29,7 +29,7 @@ def test_training_on_the_builtin_without_dev_validates_on_its_dev_part(no_networ
         read.append((source, split))
         return read_sentences(source, split)[:40]
 
-    monkeypatch.setattr("tasks.ner.pipeline.read_sentences", sentences)
+    monkeypatch.setattr("tasks.ner.pipeline.sentence_table", sentences)
     summary = pipe.fit(BUILTIN, verbose=0)
     assert read == [(BUILTIN, "train"), (f"{BUILTIN}:dev", "dev")] and "val_f1" in summary["history"]
 
