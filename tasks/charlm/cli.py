@@ -7,6 +7,7 @@ method; TensorFlow is imported only when a command runs.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -37,9 +38,27 @@ def format_train(result: dict, level: str) -> str:
 
 
 def store_settings(config, values, given, train, dev, test):
-    """Training on a prepared store (``charlm prepare``): its data settings, unless given here."""
-    from nlp_tasks.data.tokenstore import is_store, open_store
+    """Training on a prepared store (``charlm prepare``): its data settings, unless given here.
+    ``--prepared DIR`` (or a training text of 1 GiB or more, into the cache folder) prepares the
+    text into a store first, or trains on the one there when it holds the same text and settings."""
+    import hashlib
+    import sys
 
+    from nlp_tasks.data.tokenstore import is_store, open_store
+    from nlp_tasks.io.paths import cache_dir
+
+    from . import prepared as stores
+
+    folder = values.pop("prepared", None)
+    if train is not None and not is_store(train):
+        size = stores.source_bytes(train)
+        if folder is None and size is not None and size >= stores.AUTO_PREPARE_BYTES:
+            key = json.dumps([str(Path(train).resolve()), {k: getattr(config, k) for k in DATA_SETTINGS}])
+            folder = cache_dir() / "stores" / hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+            print(f"note: {train} is {size / 1e9:.1f} GB: preparing it once into {folder} (charlm prepare; "
+                  "--prepared DIR puts it elsewhere)", file=sys.stderr)
+        if folder is not None:
+            train = str(stores.store_for(train, folder, config))
     if train is not None and is_store(train):
         stored = open_store(train, check_sources=False).settings
         config = config.replace(**{k: stored[k] for k in DATA_SETTINGS if k in stored and k not in given})
@@ -49,6 +68,10 @@ def store_settings(config, values, given, train, dev, test):
 cli.add_command(train_command(
     f"{__package__}:LanguageModelPipeline", render=lambda result, lm: format_train(result, lm.config.level),
     configure=store_settings,
+    extra=[click.option("--prepared", type=click.Path(file_okay=False), default=None, metavar="DIR",
+                        help="Prepare the training text into a token store at DIR first (charlm prepare), or train on "
+                             "the store there when it holds the same text and settings [default: a text of 1 GiB or "
+                             "more is prepared into the cache folder].")],
     train_help="Training text: a UTF-8 file, a folder of files, a Hugging Face dataset with a text column, "
                "builtin:python-docs (ships with Python), or a store made by 'charlm prepare'.",
     dev_help="Validation text [default: the last --valid-fraction of the training text]."))

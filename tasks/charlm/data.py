@@ -275,8 +275,33 @@ class StreamWindows:
         return (self[k] for k in range(len(self)))
 
 
-def line_examples(sequences: list[list[int]]) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """``<bos> t1 .. tn`` -> ``t1 .. tn <eos>`` for every line."""
-    xs = [np.array([BOS_ID] + s, dtype=np.int32) for s in sequences]
-    ys = [np.array(s + [EOS_ID], dtype=np.int32) for s in sequences]
+def line_examples(sequences) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """``<bos> t1 .. tn`` -> ``t1 .. tn <eos>`` for every line (a list of ids, or an array)."""
+    xs = [np.concatenate([[BOS_ID], np.asarray(s, dtype=np.int32)]).astype(np.int32) for s in sequences]
+    ys = [np.concatenate([np.asarray(s, dtype=np.int32), [EOS_ID]]).astype(np.int32) for s in sequences]
     return xs, ys
+
+
+def line_lengths(sequences) -> np.ndarray:
+    """Each line's number of tokens: of a store's lines without reading them (their ends), else counted."""
+    if hasattr(sequences, "lengths"):
+        return sequences.lengths()
+    return np.array([len(s) for s in sequences], dtype=np.int64)
+
+
+def line_pieces(pieces):
+    """``(part, fragment, ends)`` for every line fragment of ``(part, document, piece)``: ``ends``
+    when the fragment ends its line (a line end, or the end of its piece's document or part)."""
+    previous = None
+    for part, doc, piece in pieces:
+        if previous is not None and previous[:2] != (part, doc):
+            yield previous[0], "", True  # the document (or the part) ended a line left open
+            previous = None
+        lines = split_lines(piece)
+        closed = piece.endswith(("\n", "\r"))
+        for i, line in enumerate(lines):
+            last = i == len(lines) - 1
+            yield part, line, not last or closed
+        previous = (part, doc) if lines and not closed else None
+    if previous is not None:
+        yield previous[0], "", True

@@ -157,20 +157,20 @@ class LanguageModelPipeline(FormerNames, Pipeline):
         return tf.data.Dataset.range(len(chunks)).map(window)
 
     def _line_batches(self, sequences, shuffle, batch_size=None):
-        """Padded batches ``(x, y)`` of lines, by length: a :class:`Batches` source when
-        shuffled (training), a list when not."""
+        """Padded batches ``(x, y)`` of lines (lists, or a store's lines read from its memory map),
+        by length, made batch by batch: a :class:`Batches` source (unshuffled for evaluation)."""
         import tensorflow as tf
 
-        xs, ys = cd.line_examples(sequences)
-        lengths = [len(x) for x in xs]
+        lengths = cd.line_lengths(sequences) + 1
 
         def make_batch(indices, rng):  # nothing random here: dropout is the model's (its state is checkpointed)
-            return pad([xs[i] for i in indices]), pad([ys[i] for i in indices])
+            xs, ys = cd.line_examples([sequences[i] for i in indices])
+            return pad(xs), pad(ys)
 
         signature = (tf.TensorSpec((None, None), tf.int32), tf.TensorSpec((None, None), tf.int32))
         batches = Batches(make_batch, lengths, batch_size or self.config.batch_size, signature,
                           seed=self.config.seed, shuffle=shuffle)
-        return batches if shuffle else list(batches.for_epoch(0))
+        return batches  # unshuffled (evaluation): the same batches at every pass, made as they are read
 
     def _eval_batches(self, sequences, batch_size):
         """Batches that score every token exactly once (stream: stateful windows, in order)."""
@@ -191,7 +191,8 @@ class LanguageModelPipeline(FormerNames, Pipeline):
             from .prepared import training_data
 
             ids, dev_ids, identity = training_data(self, train, dev)
-            return TrainingData(ids, dev_ids, counts={"train_tokens": int(len(ids))},
+            tokens = len(ids) if cfg.mode == "stream" else int(cd.line_lengths(ids).sum()) + len(ids)
+            return TrainingData(ids, dev_ids, counts={"train_tokens": int(tokens)},
                                 fingerprint=fingerprint(self.vocab.tokens, *identity))
         docs = self._read(train, split="train")
         self._build_vocab(docs)  # fails early on a corpus with fewer than two distinct tokens

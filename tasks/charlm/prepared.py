@@ -11,8 +11,8 @@ map (:class:`tasks.charlm.data.StreamWindows`): the batches are those of the in-
 The corpus is read in pieces that end at line ends (:func:`file_pieces`), two or three times: the
 length of a one-text corpus (for the split), the vocabulary's counts, the ids. Memory stays that of
 a piece: characters are counted and encoded as NumPy arrays of code points
-(:mod:`nlp_tasks.text.charcodes`); words go through the tokenizer a piece at a time. Stream mode
-only: lines mode keeps its lines in memory.
+(:mod:`nlp_tasks.text.charcodes`); words go through the tokenizer a piece at a time. Lines mode
+(a store of lines, each read back on its own) is :mod:`tasks.charlm.prepared_lines`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from pathlib import Path
 
 import numpy as np
 
-from nlp_tasks.data.readers import split_lines
 from nlp_tasks.data.sources import hub_split, open_file, resolve_source, split_source
 from nlp_tasks.data.tokenstore import Writer, is_store, open_store, source_facts
 from nlp_tasks.errors import UserError
@@ -41,7 +40,7 @@ PIECE_BYTES = 1 << 22  # 4 MB of text read at a time (a word piece makes about 3
 def file_pieces(path, piece_bytes: int | None = None):
     """The UTF-8 text of ``path`` (a byte-order mark dropped, as :func:`nlp_tasks.data.readers.read_text`
     does) in pieces that end at a line end, or, in a line longer than four pieces, after a space:
-    no NFC composition and no word straddles two pieces (:func:`line_pieces` joins a line's
+    no NFC composition and no word straddles two pieces (:func:`tasks.charlm.data.line_pieces` joins a line's
     pieces again). Always at least one piece."""
     piece_bytes = piece_bytes or PIECE_BYTES
     decoder = codecs.getincrementaldecoder("utf-8-sig")()
@@ -89,24 +88,6 @@ def _text_pieces(text: str, piece_chars: int | None = None):
         start = stop
 
 
-def line_pieces(pieces):
-    """``(part, fragment, ends)`` for every line fragment of ``(part, document, piece)``: ``ends``
-    when the fragment ends its line (a line end, or the end of its piece's document or part)."""
-    previous = None
-    for part, doc, piece in pieces:
-        if previous is not None and previous[:2] != (part, doc):
-            yield previous[0], "", True  # the document (or the part) ended a line left open
-            previous = None
-        lines = split_lines(piece)
-        closed = piece.endswith(("\n", "\r"))
-        for i, line in enumerate(lines):
-            last = i == len(lines) - 1
-            yield part, line, not last or closed
-        previous = (part, doc) if lines and not closed else None
-    if previous is not None:
-        yield previous[0], "", True
-
-
 class Documents:
     """A corpus as ``count`` documents and :meth:`pieces`: ``(document index, text)`` in order,
     every document at least once (an empty one as ``""``); ``sources``: what identifies them."""
@@ -122,6 +103,7 @@ class Documents:
         elif str(source).startswith("builtin:"):
             self._texts = cd.builtin_corpus(str(source))
             self.sources = [{"name": str(source)}]
+            self.name = str(source)
         else:
             kind, name, chosen = resolve_source(str(source))
             files = None if kind == "hub" else [Path(name)] if kind == "file" else cd.corpus_files(Path(name))
@@ -134,6 +116,12 @@ class Documents:
                 self.sources = [source_facts(p) for p in files]
         self.count = (len(self._files) if self._files is not None else len(self._texts) if self._texts is not None
                       else sum(1 for _ in self._hub_texts()))
+
+    def where(self, index: int) -> str:
+        """How an error names document ``index``: its file, the data set, or the corpus."""
+        if self._files is not None:
+            return str(self._files[index])
+        return self.name if self._hub is not None else "the corpus"
 
     def _hub_texts(self):
         for batch in self._hub.iter(batch_size=1000):
@@ -217,7 +205,7 @@ def count_vocabulary(docs: Documents, cfg, progress: Progress) -> Vocabulary:
             if part == "train":
                 chars.add(piece)
     else:
-        for part, fragment, _ in line_pieces(pieces):
+        for part, fragment, _ in cd.line_pieces(pieces):
             if part == "train":
                 words.update(probe.tokenize(fragment))
     if not seen["train"] and not seen["valid"]:
@@ -243,7 +231,7 @@ def write_ids(docs: Documents, vocab: Vocabulary, cfg, writer: Writer, progress:
             last = (part, doc)
     else:  # words: every non-empty line ends with <eos>
         ids, content, current = [], False, "train"
-        for part, fragment, ends in line_pieces(pieces):
+        for part, fragment, ends in cd.line_pieces(pieces):
             if part != current or len(ids) > PIECE_BYTES // 8:
                 writer.write(current, np.array(ids, np.int32))
                 ids, current = [], part
@@ -257,18 +245,62 @@ def write_ids(docs: Documents, vocab: Vocabulary, cfg, writer: Writer, progress:
 
 def prepare(source, out, cfg, stream=None) -> dict:
     """Tokenise ``source`` into a store at ``out`` with ``cfg``'s data settings; a summary."""
-    if cfg.mode != "stream":
-        raise UserError("charlm prepare makes stores for --mode stream (lines mode keeps its lines in memory)")
+    from . import prepared_lines
+
+    lines = cfg.mode == "lines"
     progress = Progress(stream)
     docs = Documents(source, cfg)
-    vocab = count_vocabulary(docs, cfg, progress)
+    # Lines mode without a validation part counts the whole text, as stream mode does.
+    count = prepared_lines.count_vocabulary if lines and cfg.valid_fraction else count_vocabulary
+    vocab = count(docs, cfg, progress)
     settings = {name: getattr(cfg, name) for name in DATA_SETTINGS}
     start = time.perf_counter()
     with Writer(out, vocab, settings, docs.sources) as writer:
-        write_ids(docs, vocab, cfg, writer, progress)
+        (prepared_lines.write_ids if lines else write_ids)(docs, vocab, cfg, writer, progress)
     store = open_store(out)
     return {"store": str(out), "tokens": {name: count for name, (_, count) in store.parts.items()},
             "vocabulary": len(vocab), "dtype": store.ids.dtype.name, "seconds": round(time.perf_counter() - start, 3)}
+
+
+AUTO_PREPARE_BYTES = 1 << 30  # a training text of 1 GiB or more is prepared before training (charlm train)
+
+
+def source_bytes(source) -> int | None:
+    """The size of a training text on disk (a file, or a folder's files), or None (a hub data set,
+    the built-in corpus, a store)."""
+    if not isinstance(source, (str, Path)) or str(source).startswith("builtin:") or is_store(source):
+        return None
+    path = Path(source)
+    if path.is_file():
+        return path.stat().st_size
+    if path.is_dir():
+        files = cd.corpus_files(path)
+        return sum(f.stat().st_size for f in files) if files is not None else None
+    return None
+
+
+def store_for(source, folder, cfg, stream=None) -> Path:
+    """A store of ``source`` under ``cfg``'s data settings at ``folder``: the one already there when
+    it was prepared from the same files (unchanged since) with the same settings, else one
+    prepared now (replacing an older store of ours there)."""
+    stream = stream if stream is not None else sys.stderr
+    folder = Path(folder)
+    settings = {name: getattr(cfg, name) for name in DATA_SETTINGS}
+    if is_store(folder):
+        try:
+            store = open_store(folder)  # refuses a store whose files changed since
+        except UserError:
+            store = None
+        path = Path(str(source))
+        files = [path] if path.is_file() else cd.corpus_files(path) if path.is_dir() else None
+        named = [str(f.resolve()) for f in files] if files is not None else None
+        if store is not None and store.settings == settings and (
+                [s.get("path") for s in store.sources] == named if named is not None
+                else [s.get("name") for s in store.sources] == [str(source)]):
+            stream.write(f"note: {folder} holds {source} prepared with these settings: training on it\n")
+            return folder
+    prepare(source, folder, cfg, stream)
+    return folder
 
 
 def training_data(pipe, folder, dev):
@@ -284,13 +316,16 @@ def training_data(pipe, folder, dev):
         raise UserError(f"{folder}: the store was prepared with other data settings: {', '.join(differ)}; train "
                         "with the store's settings or prepare it again")
     pipe.vocabs = {pipe.vocab_name: store.vocab}
-    train = store.part("train")
-    if len(train) < 2:
-        raise UserError(f"{folder}: the corpus has fewer than two tokens")
+    lines = cfg.mode == "lines"  # a store of lines: each line read from the memory map when its batch is made
+    train = store.lines("train") if lines else store.part("train")
+    if len(train) < (1 if lines else 2):
+        raise UserError(f"{folder}: " + ("no non-empty lines to train on" if lines else
+                                         "the corpus has fewer than two tokens"))
     if dev is not None:
         dev_ids = pipe._sequences(pipe._read(dev, split="dev"))
         return train, dev_ids, [store.content_hash, dev_ids]
-    valid = store.part("valid") if store.parts.get("valid", (0, 0))[1] else None
+    has_valid = store.parts.get("valid", (0, 0))[1]
+    valid = (store.lines("valid") if lines else store.part("valid")) if has_valid else None
     return train, valid, [store.content_hash]
 
 
@@ -308,7 +343,7 @@ def store_part(pipe, source):
         raise UserError(f"{name}: the store was prepared with another vocabulary or mode than the model's; evaluate "
                         "on the text itself, or on a store prepared for this model")
     part = part or ("valid" if store.parts.get("valid", (0, 0))[1] else "train")
-    ids = store.part(part)
+    ids = store.lines(part) if pipe.config.mode == "lines" else store.part(part)
     if not len(ids):
         raise UserError(f"{name}: the store's {part} part is empty")
     return ids

@@ -161,10 +161,18 @@ def shakespeare(shared_data, tmp_path_factory):
 
 @pytest.mark.parametrize("mode", ["stream", "lines"])
 def test_charlm_resume_after_sigkill_gives_the_uninterrupted_result(shakespeare, tmp_path, mode):
-    from tasks.charlm import LanguageModelPipeline
+    """On a prepared store (charlm prepare), whose batches are those of the text read in memory
+    (tests/tasks/charlm/test_prepared.py): the windows or lines read from its memory map resume too."""
+    import io
+
+    from tasks.charlm import LanguageModelConfig, LanguageModelPipeline
+    from tasks.charlm.prepared import prepare
+
+    store = tmp_path / "store"
+    prepare(str(shakespeare), store, LanguageModelConfig(mode=mode), stream=io.StringIO())
 
     def command(out):  # dropout > 0: the dropout layers' random state must resume too
-        return _cli("charlm", "--train", shakespeare, "--out", out, "--mode", mode, "--epochs", 4, "--units", 16,
+        return _cli("charlm", "--train", store, "--out", out, "--mode", mode, "--epochs", 4, "--units", 16,
                     "--layers", 1, "--embedding-dim", 8, "--window", 25, "--batch-size", 8, "--dropout", 0.2,
                     "--patience", 10, "--seed", 2)
 

@@ -217,6 +217,89 @@ def test_cli_prepare_then_train_on_the_store(corpora, tmp_path, capsys):
     assert LanguageModelPipeline.load(tmp_path / "model").config.level == "word" and "best" in result
     assert main(["charlm", "evaluate", str(tmp_path / "model"), "--data", f"{store}:valid", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["nats_per_token"] == pytest.approx(result["best"], rel=1e-5)
-    assert main(["charlm", "prepare", str(corpora["one text"]), "--out", str(store), "--mode", "lines"]) == 2
-    assert capsys.readouterr().err.strip().splitlines() == [
-        "error: charlm prepare makes stores for --mode stream (lines mode keeps its lines in memory)"]
+    assert main(["charlm", "prepare", str(corpora["one text"]), "--out", str(tmp_path / "lines"), "--mode",
+                 "lines"]) == 0
+    assert tokenstore.open_store(tmp_path / "lines").settings["mode"] == "lines"
+
+
+# ------------------------------------------------------------------------------------------ lines mode
+LINE_SETTINGS = [dict(), dict(level="word"), dict(lower=True, valid_fraction=0.3), dict(valid_fraction=0),
+                 dict(level="word", valid_fraction=0, max_vocab=6)]
+
+
+@pytest.mark.parametrize("settings", LINE_SETTINGS,
+                         ids=lambda s: ",".join(f"{k}={v}" for k, v in s.items()) or "default")
+@pytest.mark.parametrize("which", ["one text", "a folder of documents"])
+def test_a_store_of_lines_holds_the_in_memory_lines_vocabulary_and_split(corpora, tmp_path, small_pieces, which,
+                                                                          settings):
+    """Lines mode: every non-empty line's ids, read back one line at a time from the memory map."""
+    settings = dict(mode="lines", **settings)
+    memory_pipe, memory = _data(corpora[which], **settings)
+    prepared.prepare(str(corpora[which]), tmp_path / "store", LanguageModelConfig(**settings), stream=io.StringIO())
+    store_pipe, stored = _data(tmp_path / "store", **settings)
+    assert store_pipe.vocab == memory_pipe.vocab
+    assert isinstance(stored.train, tokenstore.Lines) and [s.tolist() for s in stored.train] == memory.train
+    assert (stored.dev is None) == (memory.dev is None) and stored.counts == memory.counts
+    if memory.dev is not None:
+        assert [s.tolist() for s in stored.dev] == memory.dev
+    assert cd.line_lengths(stored.train).tolist() == [len(s) for s in memory.train]
+
+
+def test_training_and_evaluating_on_a_store_of_lines_gives_the_in_memory_model(corpora, tmp_path):
+    settings = dict(mode="lines", units=8, layers=1, embedding_dim=4, epochs=2, batch_size=4, seed=3)
+    memory = LanguageModelPipeline(LanguageModelConfig(**settings))
+    expected = memory.fit(str(corpora["one text"]), verbose=0)
+    store = tmp_path / "store"
+    prepared.prepare(str(corpora["one text"]), store, LanguageModelConfig(**settings), stream=io.StringIO())
+    lm = LanguageModelPipeline(LanguageModelConfig(**settings))
+    assert lm.fit(str(store), verbose=0)["history"] == expected["history"]
+    for a, b in zip(memory.model.get_weights(), lm.model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert lm.evaluate(str(store))["nats_per_token"] == pytest.approx(expected["best"], rel=1e-5)
+
+
+def test_a_store_of_lines_refuses_a_long_line_and_a_damaged_index_in_one_line(tmp_path):
+    from nlp_tasks.data.readers import reading_options
+
+    path = tmp_path / "names.txt"
+    path.write_text("anna\nbob\n" + "c" * 40 + "\ndora\n", encoding="utf-8")
+    config = LanguageModelConfig(mode="lines")
+    with reading_options(max_example_chars=30), pytest.raises(UserError, match=r"names\.txt, line 3: 40 characters"):
+        prepared.prepare(str(path), tmp_path / "store", config, stream=io.StringIO())
+    path.write_text("anna\nbob\ncarl\ndora\nemil\nfrida\n", encoding="utf-8")
+    prepared.prepare(str(path), tmp_path / "store", config, stream=io.StringIO())
+    with open(tmp_path / "store" / tokenstore.LINES, "r+b") as handle:
+        handle.truncate(8)
+    with pytest.raises(UserError, match="lines.bin is missing or does not match the manifest: the store is damaged"):
+        tokenstore.open_store(tmp_path / "store")
+
+
+def test_train_prepares_into_a_store_first_and_reuses_it(corpora, tmp_path, capsys, monkeypatch):
+    """``charlm train --prepared DIR`` prepares the text into DIR, a second run trains on the store
+    there, a changed text is prepared again; a text of AUTO_PREPARE_BYTES or more is prepared into
+    the cache folder unasked, saying so."""
+    from nlp_tasks.cli.main import main
+
+    text = tmp_path / "text.txt"
+    text.write_text(TEXT, encoding="utf-8")
+    store = tmp_path / "store"
+    args = ["--units", "4", "--layers", "1", "--epochs", "1", "--batch-size", "2", "--window", "10", "--json"]
+
+    runs = iter(range(10))
+
+    def train(*extra):
+        out = tmp_path / f"model-{next(runs)}"
+        assert main(["charlm", "train", "--train", str(text), "--out", str(out), *args, *extra]) == 0
+        return capsys.readouterr().err
+
+    assert [line.split(":")[0] for line in train("--prepared", str(store)).splitlines()] == ["counting", "encoding"]
+    assert train("--prepared", str(store)).splitlines() == [
+        f"note: {store} holds {text} prepared with these settings: training on it"]
+    text.write_text(TEXT + "more\n", encoding="utf-8")
+    assert "encoding" in train("--prepared", str(store))
+    assert tokenstore.open_store(store).sources[0]["size"] == text.stat().st_size
+    monkeypatch.setattr(prepared, "AUTO_PREPARE_BYTES", 100)
+    monkeypatch.setenv("NLP_TASKS_CACHE", str(tmp_path / "cache"))
+    err = train()
+    assert err.startswith(f"note: {text} is 0.0 GB: preparing it once into {tmp_path / 'cache' / 'stores'}")
+    assert len(list((tmp_path / "cache" / "stores").iterdir())) == 1
