@@ -10,7 +10,8 @@ tuples, so code written for a list of examples reads it unchanged; what reads ma
 uses :meth:`ExampleTable.take` (one batch) or iterates (a block at a time).
 
 The file lives in ``cache_dir()/examples`` (:func:`nlp_tasks.io.paths.cache_dir`: a disk, where
-``/tmp`` may be memory) and is unlinked as soon as it is mapped: nothing is left behind when the
+``/tmp`` may be memory; the temporary folder where that cannot be written) and is unlinked as soon
+as it is mapped: nothing is left behind when the
 process ends, however it ends. A process killed while writing leaves its half-written file; the
 next table made on the machine removes the leftovers of processes no longer running.
 
@@ -27,6 +28,8 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from nlp_tasks.errors import UserError
 
 BATCH_ROWS = 4096  # rows converted to Arrow at a time while writing
 _LEFTOVER = re.compile(r"examples-(\d+)-.*\.arrow$")
@@ -51,6 +54,20 @@ def _remove_leftovers(folder: Path) -> None:
             path.unlink(missing_ok=True)
         except OSError:  # running, under another user
             pass
+
+
+def _new_file(folder: Path):
+    """A new file for a table in ``folder`` (leftovers there removed first), or, where that folder
+    cannot be written (a read-only home), in the system's temporary folder."""
+    for where in (folder, Path(tempfile.gettempdir()) / "nlp-tasks-examples"):
+        try:
+            where.mkdir(parents=True, exist_ok=True)
+            _remove_leftovers(where)
+            return tempfile.mkstemp(prefix=f"examples-{os.getpid()}-", suffix=".arrow", dir=where)
+        except OSError as err:
+            problem = err
+    raise UserError(f"cannot write the examples' table in {folder} or the temporary folder "
+                    f"({problem.strerror or problem}); set NLP_TASKS_CACHE to a folder that can be written")
 
 
 class ExampleTable(collections.abc.Sequence):
@@ -83,10 +100,7 @@ class ExampleTable(collections.abc.Sequence):
         if unknown:
             raise ValueError(f"unknown column kind(s) {sorted(unknown)}; kinds are {', '.join(cls.KINDS)}")
         schema = pa.schema([(name, types[kind]) for name, kind in columns.items()])
-        folder = Path(folder) if folder is not None else examples_folder()
-        folder.mkdir(parents=True, exist_ok=True)
-        _remove_leftovers(folder)
-        fd, name = tempfile.mkstemp(prefix=f"examples-{os.getpid()}-", suffix=".arrow", dir=folder)
+        fd, name = _new_file(Path(folder) if folder is not None else examples_folder())
         os.close(fd)
         try:
             with pa.OSFile(name, "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
@@ -99,6 +113,9 @@ class ExampleTable(collections.abc.Sequence):
                 if block:
                     writer.write_batch(_record_batch(block, schema))
             table = pa.ipc.open_file(pa.memory_map(name, "r")).read_all()
+        except OSError as err:  # a full disk, say (Arrow's I/O errors are OSErrors)
+            raise UserError(f"cannot write the examples' table {name} ({err.strerror or err}); free space there or "
+                            "set NLP_TASKS_CACHE to another folder") from None
         finally:
             os.unlink(name)  # the mapping keeps the pages; the name goes now
         return cls(table, tuple(columns))

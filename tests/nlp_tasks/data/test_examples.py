@@ -14,6 +14,7 @@ import sys
 import numpy as np
 import pytest
 
+from nlp_tasks.data import examples as examples_module
 from nlp_tasks.data.examples import ExampleTable
 from nlp_tasks.data.readers import read_text, reading_options, split_lines, text_lines
 from nlp_tasks.errors import UserError
@@ -189,3 +190,13 @@ def test_predict_input_is_written_block_by_block_as_in_one_block(tmp_path, model
         assert outputs[0] == outputs[1] and outputs[0], args
         if "--json" in args:
             assert len(json.loads(outputs[0])) == (9 + ("first text" in args) if "--conll" not in args else 8)
+
+
+def test_a_cache_folder_that_cannot_be_written_falls_back_to_the_temporary_folder(tmp_path, monkeypatch):
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    monkeypatch.setenv("NLP_TASKS_CACHE", str(blocked))
+    monkeypatch.setattr(examples_module.tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    assert ExampleTable.write([("a", "1")], {"text": "text", "label": "text"}) == [("a", "1")]
+    assert os.listdir(tmp_path / "tmp" / "nlp-tasks-examples") == [] and blocked.read_text() == "not a folder"
