@@ -12,9 +12,11 @@ memory is each process's ``ru_maxrss``):
   examples (what every file was read into before), then trained on the list;
 
 each: seconds to read (everything before the model is built: reading, labels, vocabulary,
-fingerprint), peak memory, and training steps per second over ``--steps`` steps after
-``--warmup`` (default model of each task). Also ``evaluate`` on the file (seconds, peak memory),
-up to ``--evaluate-limit`` examples.
+fingerprint), peak memory over 20 training steps (default model of each task), and the resident
+memory at the end. Training speed is measured apart, in one process for both paths
+(:func:`paired_speed`: ``--steps`` steps of each after ``--warmup``, in turns of
+:data:`PAIRED_BLOCK`), as separate processes differ too much from run to run here. Also
+``evaluate`` on the file (seconds, peak memory), up to ``--evaluate-limit`` examples.
 
     python benchmarks/scale_examples.py                              # both tasks, 10k 100k 1M
     python benchmarks/scale_examples.py --tasks ner --sizes 10000    # a quick look
@@ -38,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.common import ROOT, machine_info, now, write_json, write_section  # noqa: E402
 
 DATA_SETS = {"ner": "conll2003", "sentiment": "sst"}
+PAIRED_BLOCK = 10  # steps of each path in turn in the paired run
 HEADINGS = {"ner": "Data bigger than memory: conll2003 repeated to 10k, 100k and 1M sentences",
             "sentiment": "Data bigger than memory: sst (SST-5) repeated to 10k, 100k and 1M sentences"}
 
@@ -60,9 +63,10 @@ def make_file(task: str, path: Path, examples: int) -> Path:
     return path
 
 
-def run_child(*args) -> dict:
+def run_child(*args, steps: int = 20, warmup: int = 10) -> dict:
     """``scale_examples.py --child ARGS`` in a process of its own: its JSON answer and its peak memory."""
-    process = subprocess.Popen([sys.executable, __file__, "--child", *map(str, args)], stdout=subprocess.PIPE,
+    process = subprocess.Popen([sys.executable, __file__, "--child", *map(str, args), "--steps", str(steps),
+                                "--warmup", str(warmup)], stdout=subprocess.PIPE,
                                cwd=ROOT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     out = process.stdout.read()
     _, status, usage = os.wait4(process.pid, 0)
@@ -95,6 +99,8 @@ def child(task: str, kind: str, source: str, steps: int, warmup: int) -> dict:
         report = pipe.evaluate(source)
         return {"evaluate_seconds": time.perf_counter() - start, "examples": report.get("sentences",
                                                                                        report.get("examples"))}
+    if kind == "paired":
+        return paired_speed(Pipeline, Config, read, source, steps, warmup, PAIRED_BLOCK)
     data = pipe.read_training_data(read(source) if kind == "list" else source)
     read_seconds = time.perf_counter() - start
     model = pipe.build_training_model(data, LOCAL)
@@ -113,12 +119,52 @@ def child(task: str, kind: str, source: str, steps: int, warmup: int) -> dict:
             "model": f"default settings: bidirectional {cfg.cell.upper()} of {cfg.units} units, batch {cfg.batch_size}"}
 
 
+def paired_speed(Pipeline, Config, read, source: str, steps: int, warmup: int, block: int = 10) -> dict:
+    """Steps/s of training from the file's table and from the list, in one process and one model,
+    ``block`` steps of each in turn over the same batches (so that what the machine does meanwhile
+    falls on both alike): each path's steps per second over all its blocks (both trained on the same
+    batches, of lengths that differ from block to block: a ratio of sums)."""
+    import itertools
+    import statistics
+
+    import keras
+    import tensorflow as tf
+
+    from nlp_tasks.distribute import LOCAL
+    from nlp_tasks.training import make_optimizer
+
+    pipes = {"file": Pipeline(Config()), "list": Pipeline(Config())}
+    data = {"file": pipes["file"].read_training_data(source), "list": pipes["list"].read_training_data(read(source))}
+    model = pipes["file"].build_training_model(data["file"], LOCAL)
+    plans = {kind: pipes[kind].training_plan(data[kind], model) for kind in pipes}
+    model.compile(optimizer=make_optimizer(pipes["file"].config), loss=plans["file"].loss,
+                  metrics=plans["file"].metrics)
+    per_step: dict = {"file": [], "list": []}
+    rounds = (warmup + steps) // block
+    for r in range(rounds):
+        for kind in (("file", "list") if r % 2 else ("list", "file")):  # who goes first alternates
+            batches = plans[kind].batches
+            first = r * block % max(len(batches) - block, 1)  # round r's batches of epoch 0 (from the start again
+            dataset = tf.data.Dataset.from_generator(  # on a corpus of fewer batches)
+                lambda b=batches, k=first: itertools.islice(b.for_epoch(0), k, k + block),
+                output_signature=batches.signature)
+            stamps = []
+            callback = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: stamps.append(
+                time.perf_counter()))
+            model.fit(dataset, epochs=1, verbose=0, callbacks=[callback])
+            if r * block >= warmup:
+                per_step[kind].append((stamps[-1] - stamps[0]) / (len(stamps) - 1))
+    seconds = {kind: statistics.fmean(values) for kind, values in per_step.items()}  # the same batches: a ratio of sums
+    return {"file_steps_per_second": 1 / seconds["file"], "list_steps_per_second": 1 / seconds["list"],
+            "blocks": len(per_step["file"])}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", nargs="+", default=["ner", "sentiment"], choices=sorted(DATA_SETS))
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000], help="examples")
     parser.add_argument("--steps", type=int, default=100)
-    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--list-limit", type=int, default=1_000_000, help="most examples trained on as a list")
     parser.add_argument("--evaluate-limit", type=int, default=100_000, help="most examples evaluated (NER tags "
                         "about 500 sentences/s here: 1M would take half an hour)")
@@ -142,6 +188,11 @@ def main() -> None:
                     row[kind] = {"read_seconds": round(found["read_seconds"], 2), "peak_mb": found["peak_mb"],
                                  "end_anon_mb": round(found["rss_anon_mb"]), "end_file_mb": round(found["rss_file_mb"]),
                                  "steps_per_second": round(found["steps_per_second"], 3), "held_in": found["held_in"]}
+                if size <= args.list_limit:  # steps/s of both, in turn in one process
+                    paired = run_child(task, "paired", path, steps=args.steps, warmup=args.warmup)
+                    row["paired"] = {"file_steps_per_second": round(paired["file_steps_per_second"], 3),
+                                     "list_steps_per_second": round(paired["list_steps_per_second"], 3),
+                                     "peak_mb": paired["peak_mb"]}
                 if size <= args.evaluate_limit:
                     evaluated = run_child(task, "evaluate", path)
                     row["evaluate"] = {"seconds": round(evaluated["evaluate_seconds"], 2),
@@ -157,6 +208,11 @@ def main() -> None:
         write_section(HEADINGS[task], section(result, task))
 
 
+def speed(row: dict, kind: str):
+    """Steps/s of ``kind`` in the paired run, or ``-``."""
+    return row["paired"][f"{kind}_steps_per_second"] if "paired" in row else "-"
+
+
 def at_end(run: dict | None) -> str:
     """``anon + file`` MB resident at the end of a run, or ``-``."""
     return f"{run['end_anon_mb']:,} + {run['end_file_mb']:,}" if run else "-"
@@ -165,15 +221,18 @@ def at_end(run: dict | None) -> str:
 def section(r: dict, task: str) -> str:
     model = r["tasks"][task][0]["model"]
     lines = [f"`{r['command']}` on {r['machine']['cpu']} ({r['machine']['cores']} cores), {r['date'][:10]}, commit "
-             f"{r['machine'].get('commit')}. The {task} model's {model}; steps/s over {r['steps']} steps after "
-             f"{r['warmup']}; peak resident memory of each process (ru_maxrss), everything before the first step "
-             "included. File: "
+             f"{r['machine'].get('commit')}. The {task} model's {model}; peak resident memory of each process "
+             "(ru_maxrss) over reading and 20 training steps. File: "
              f"`{task} train --train FILE` (the file read a block at a time into a memory-mapped Arrow table); "
              "list: the same examples first read into a Python list (what a file was read into before), then "
              "trained on. Read: everything before the model is built (reading, labels, vocabulary, fingerprint). "
              f"Evaluate: `{task} evaluate` of the same file.", "",
              "At the end: resident memory of the process's own (anonymous) pages and of files' pages (the "
              "mapped table among them: the kernel may drop those, they are not the process's to keep).", "",
+             "Steps/s: training from the file's table and from the list in one process, one model, "
+             f"{PAIRED_BLOCK} steps of each in turn over the same batches ({r['steps']} of each after {r['warmup']}), "
+             "steps over the seconds of all blocks (separate "
+             "processes differed by up to a fifth from run to run on this machine, both ways).", "",
              "| examples | file MB | read s, file | list | peak MB, file | list | at the end, anon + file MB, file | "
              "list | steps/s, file | list | file / list | evaluate s | evaluate peak MB |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -183,9 +242,8 @@ def section(r: dict, task: str) -> str:
                      f"{held['read_seconds'] if held else '-'} | {f['peak_mb']:,.0f} | "
                      f"{format(held['peak_mb'], ',.0f') if held else '-'} | "
                      f"{at_end(f)} | {at_end(held)} | "
-                     f"{f['steps_per_second']} | "
-                     f"{held['steps_per_second'] if held else '-'} | "
-                     f"{round(f['steps_per_second'] / held['steps_per_second'], 3) if held else '-'} | "
+                     f"{speed(row, 'file')} | {speed(row, 'list')} | "
+                     f"{round(speed(row, 'file') / speed(row, 'list'), 3) if 'paired' in row else '-'} | "
                      f"{row['evaluate']['seconds'] if 'evaluate' in row else '-'} | "
                      f"{format(row['evaluate']['peak_mb'], ',.0f') if 'evaluate' in row else '-'} |")
     return "\n".join(lines)
