@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: demo test test-fast bench bench-cells bench-speed bench-ner bench-sentiment bench-charlm bench-music bench-export bench-serve bench-g2p clean
+.PHONY: demo test test-fast bench bench-cells bench-speed bench-ner bench-sentiment bench-charlm bench-music bench-export bench-serve bench-g2p bench-scale clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,7 +40,7 @@ test-fast: $(VENV)/.installed-test
 	$(PYTEST) -m "not slow and not server and not browser"
 
 # Benchmarks write benchmarks/RESULTS.md and benchmarks/results/*.json (minutes to an hour each).
-bench: bench-cells bench-speed bench-ner bench-sentiment bench-charlm bench-music bench-export bench-serve bench-g2p
+bench: bench-cells bench-speed bench-ner bench-sentiment bench-charlm bench-music bench-export bench-serve bench-g2p bench-scale
 
 bench-cells: $(VENV)/.installed-bench
 	$(PY) benchmarks/cells.py
@@ -69,6 +69,11 @@ bench-serve: $(VENV)/.installed-bench
 
 bench-g2p: $(VENV)/.installed-bench
 	$(PY) benchmarks/g2p.py
+
+# Data bigger than memory: the language model's store on 10 MB to 1 GB; NER and sentiment on 10k to 1M examples
+bench-scale: $(VENV)/.installed-bench
+	$(PY) benchmarks/scale.py
+	$(PY) benchmarks/scale_examples.py
 
 clean:
 	rm -rf $(VENV) demo-output *.egg-info .pytest_cache .hypothesis
