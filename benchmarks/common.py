@@ -166,3 +166,17 @@ def step_arithmetic(cells, output_units: int, input_width: int, iterations: int 
     return {"flops_per_step": flops, "products_only_steps_per_s": 1 / seconds,
             "batch1_gflops": flops / seconds / 1e9, "matmul_peak_gflops": peak / 1e9,
             "peak_limit_steps_per_s": peak / flops}
+
+
+def measured_child(script: str, *args) -> dict:
+    """``python SCRIPT --child ARGS`` in a process of its own (TensorFlow's C++ log off): the JSON
+    it prints, with ``peak_mb``, its peak resident memory (``ru_maxrss``)."""
+    import sys
+
+    process = subprocess.Popen([sys.executable, script, "--child", *map(str, args)], stdout=subprocess.PIPE,
+                               cwd=ROOT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    out = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"child {args} failed")
+    return {**json.loads(out), "peak_mb": round(usage.ru_maxrss / 1024, 1)}  # ru_maxrss: KiB on Linux

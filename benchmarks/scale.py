@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import ROOT, machine_info, now, write_json, write_section  # noqa: E402
+from benchmarks.common import machine_info, measured_child, now, write_json, write_section  # noqa: E402
 
 MB = 1_000_000
 HEADING = "Data bigger than memory: tinyshakespeare repeated to 10 MB, 100 MB and 1 GB"
@@ -52,13 +50,7 @@ def make_corpus(path: Path, size_mb: int) -> Path:
 
 def run_child(*args) -> dict:
     """``scale.py --child ARGS`` in a process of its own: its JSON answer and its peak memory."""
-    process = subprocess.Popen([sys.executable, __file__, "--child", *map(str, args)], stdout=subprocess.PIPE,
-                               cwd=ROOT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    out = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"child {args} failed")
-    return {**json.loads(out), "peak_mb": round(usage.ru_maxrss / 1024, 1)}  # ru_maxrss: KiB on Linux
+    return measured_child(__file__, *args)
 
 
 def child(kind: str, source: str, out: str, steps: int, warmup: int) -> dict:

@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,7 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import ROOT, machine_info, now, write_json, write_section  # noqa: E402
+from benchmarks.common import machine_info, measured_child, now, write_json, write_section  # noqa: E402
 
 DATA_SETS = {"ner": "conll2003", "sentiment": "sst"}
 PAIRED_BLOCK = 10  # steps of each path in turn in the paired run
@@ -65,14 +63,7 @@ def make_file(task: str, path: Path, examples: int) -> Path:
 
 def run_child(*args, steps: int = 20, warmup: int = 10) -> dict:
     """``scale_examples.py --child ARGS`` in a process of its own: its JSON answer and its peak memory."""
-    process = subprocess.Popen([sys.executable, __file__, "--child", *map(str, args), "--steps", str(steps),
-                                "--warmup", str(warmup)], stdout=subprocess.PIPE,
-                               cwd=ROOT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    out = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"child {args} failed")
-    return {**json.loads(out), "peak_mb": round(usage.ru_maxrss / 1024, 1)}  # ru_maxrss: KiB on Linux
+    return measured_child(__file__, *args, "--steps", steps, "--warmup", warmup)
 
 
 def child(task: str, kind: str, source: str, steps: int, warmup: int) -> dict:
