@@ -134,14 +134,14 @@ def iter_table(path: str | Path, text_column: str = "text", label_column: str | 
     bad = BadLines(path)
     found = 0
     where = "line" if kind != "json" else "item"
+    limit = max_example_chars()
     for number, row in _table_rows(path, kind, bad, text_column, label_column):
         value = row.get(text_column)
         if not isinstance(value, str):
             bad.bad(number, f"missing or non-text {text_column!r}", where)
             continue
-        problem = too_long(len(value))
-        if problem:
-            bad.bad(number, problem, where)
+        if len(value) > limit:
+            bad.bad(number, too_long(len(value)), where)
             continue
         label = None
         if label_column is not None:
@@ -258,6 +258,7 @@ def _conll_sentences(path, bad: BadLines):
     first_line = 0
     size = 0  # characters of the sentence so far, a space after each token
     found = False
+    limit, tags_seen = max_example_chars(), set()  # looked up once: a line's checks cost a set lookup
     for number, line in numbered_lines(path, bad):
         fields = line.split()
         if not fields or fields[0] == "-DOCSTART-":
@@ -269,17 +270,18 @@ def _conll_sentences(path, bad: BadLines):
         if len(fields) < 2:
             bad.bad(number, f"a token without a tag ({line.strip()[:40]!r})")
             continue
-        try:
-            split_tag(fields[-1])
-        except UserError as err:
-            bad.bad(number, err.message)
-            continue
+        if fields[-1] not in tags_seen:
+            try:
+                split_tag(fields[-1])
+            except UserError as err:
+                bad.bad(number, err.message)
+                continue
+            tags_seen.add(fields[-1])
         if not tokens:
             first_line = number
         size += len(fields[0]) + 1
-        problem = too_long(size)
-        if problem:
-            raise UserError(f"{path}, sentence at line {first_line}: {problem}")
+        if size > limit:
+            raise UserError(f"{path}, sentence at line {first_line}: {too_long(size)}")
         tokens.append(fields[0])
         tags.append(fields[-1])
     if tokens:
