@@ -125,8 +125,8 @@ class ExampleTable(collections.abc.Sequence):
         return self.table.num_rows
 
     def __getitem__(self, index):
-        if isinstance(index, slice):
-            return self.take(np.arange(len(self))[index])
+        if isinstance(index, slice):  # the rows of the slice only (a block of an evaluation, say)
+            return self.take(np.asarray(range(len(self))[index], dtype=np.int64))
         if not isinstance(index, (int, np.integer)):
             raise TypeError(f"table indices are integers or slices, not {type(index).__name__}")
         n = len(self)
