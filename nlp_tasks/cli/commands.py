@@ -32,14 +32,15 @@ def _default_render(result, pipe=None) -> str:
 
 def train_command(pipeline: str, *, render: Callable[[dict], str] | None = None, extra=(),
                   configure: Callable | None = None, train_help: str | None = None, dev_help: str | None = None,
-                  train_required: bool = True) -> click.Command:
+                  train_required: bool = True, precheck: Callable | None = None) -> click.Command:
     """``train --train --dev --test --out [settings] [--preset]`` for the Pipeline ``"module:Class"``.
 
     ``extra``: click options of the task's own, passed to ``Pipeline.train`` as keyword
     arguments (``--embeddings``); ``configure(config, extra_values, given) -> (config, train,
     dev, test)`` adjusts the config or the data options before training (``given``: the
     settings set on the command line); ``render(result, pipe) -> str`` prints the result (JSON with
-    ``--json`` in any case)."""
+    ``--json`` in any case); ``precheck(options)`` refuses a wrong combination of options (a
+    UserError) before TensorFlow starts."""
     cls = resolve(pipeline)
     config_class = cls.config_class
     presets = getattr(config_class, "presets", {}) or {}
@@ -62,11 +63,28 @@ def train_command(pipeline: str, *, render: Callable[[dict], str] | None = None,
         click.option("--dev", "dev", metavar="SOURCE", default=None, help=dev_help or options.DEV_HELP),
         options.test, options.out,
         options.config_options(config_class), options.preset(presets), *extra,
-        options.sources_checked, options.distribution, *_reading(cls), options.quiet, options.json_output,
+        options.sources_checked, *([_prechecked(precheck)] if precheck else []), options.distribution,
+        *_reading(cls), options.quiet, options.json_output,
     ]
     for decorate in reversed(decorators):
         command = decorate(command)
     return command
+
+
+def _prechecked(check: Callable):
+    """A command that calls ``check(options)`` first (placed outside :func:`options.distribution`:
+    before TensorFlow starts)."""
+    import functools
+
+    def decorate(command):
+        @functools.wraps(command)
+        def wrapper(*args, **kwargs):
+            check(kwargs)
+            return command(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
 
 
 def _reading(cls) -> list:

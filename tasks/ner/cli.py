@@ -44,8 +44,15 @@ def configure(config, values, given, train, dev, test):
     return config, train, dev, test
 
 
+def need_training_data(given: dict) -> None:
+    """``--train`` or ``--dataset``, checked before TensorFlow starts."""
+    if not given.get("train") and not given.get("dataset"):
+        raise UserError("give --train FILE (or --dataset NAME)")
+
+
 cli.add_command(train_command(
     f"{__package__}:NERPipeline", render=format_train, configure=configure, train_required=False,
+    precheck=need_training_data,
     train_help="Training data: a CoNLL column file, a Hugging Face dataset name, or builtin:wikigold (its train "
                "part; ships with nlp-tasks).",
     dev_help="Development data for early stopping and model selection [default: builtin:wikigold's dev part when "
