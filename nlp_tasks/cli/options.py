@@ -60,8 +60,7 @@ def verbosity(quiet: bool, as_json: bool) -> int:
 
 def texts_from(texts, input_file, what: str = "predict") -> list[str]:
     """The TEXTS arguments followed by the non-empty lines of ``--input``; an error if none."""
-    texts = [text for block in text_blocks(texts, input_file, what) for text in block]
-    return texts
+    return [text for block in text_blocks(texts, input_file, what) for text in block]
 
 
 PREDICT_BLOCK = 4096  # inputs predicted, and their results written, at a time
@@ -84,18 +83,17 @@ def text_blocks(texts, input_file, what: str = "predict", block: int | None = No
 
     block = block or PREDICT_BLOCK
     current: list[str] = []
-    given = False
+    found = False
     for text in lines():
         current.append(text)
+        found = True
         if len(current) >= block:
-            given = True
             yield current
             current = []
-    if current or given:
-        if current:
-            yield current
-        return
-    raise UserError(f"nothing to {what}: give {items} as arguments or --input FILE")
+    if current:
+        yield current
+    if not found:
+        raise UserError(f"nothing to {what}: give {items} as arguments or --input FILE")
 
 
 def echo_json_items(items, indent: int = 2) -> None:

@@ -190,8 +190,7 @@ class ExampleTable(collections.abc.Sequence):
 def _record_batch(block: list, schema):
     import pyarrow as pa
 
-    columns = list(zip(*block)) if block else [[] for _ in schema]
-    return pa.record_batch([pa.array(list(values), type=field.type) for values, field in zip(columns, schema)],
+    return pa.record_batch([pa.array(list(values), type=field.type) for values, field in zip(zip(*block), schema)],
                            schema=schema)
 
 
