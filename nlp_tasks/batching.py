@@ -11,6 +11,8 @@ function of ``(seed, epoch)``, so a run resumed at epoch k sees what an uninterr
   (``default_rng([seed, epoch, batch])``, for word dropout and the like), and gives Keras a
   ``tf.data`` view (:meth:`Batches.dataset`) plus the callback that tells it which epoch starts
   (:meth:`Batches.epoch_callback`).
+- :func:`as_dataset`        what ``keras.Model.fit`` takes; under multi-worker training, a dataset
+  per worker that makes only that worker's rows of every batch (:meth:`Batches.pieces`).
 
 Nothing here draws from a generator that lives across batches or epochs: a generator made
 once per ``fit`` and advanced every batch would make a resumed run replay other draws.
@@ -111,6 +113,28 @@ class Batches:
         for batch, indices in enumerate(self.order(epoch)):
             yield self.make_batch(indices, self.rng(epoch, batch))
 
+    def pieces(self, epoch: int, replicas: int, mine: range) -> Iterator[tuple]:
+        """This worker's share of the batches of ``epoch`` when ``replicas`` replicas split each
+        batch and this worker feeds the replicas ``mine``: for every batch, one piece per replica
+        of ``mine``, made from only that piece's rows (a worker never reads another's rows).
+
+        Each batch is cut as tf.data's rebatching cuts it (the split every worker used to take
+        from the whole batch it made): replica ``r`` takes the ``r``-th run of ``ceil(n /
+        replicas)`` rows, so a short batch leaves the last replicas a piece of no rows (its arrays
+        have 0 rows; the loss of an empty piece is 0). A piece is padded to its own longest row,
+        and its random generator is ``default_rng([seed, epoch, batch, replica])``: with word
+        dropout, the masks are not those of one device (the same rows' draws of a whole batch),
+        but they are still a pure function of the seed, the epoch and the batch's place."""
+        for batch, indices in enumerate(self.order(epoch)):
+            size = -(-len(indices) // replicas)
+            for replica in mine:
+                rows = indices[replica * size:(replica + 1) * size]
+                rng = np.random.default_rng([self.seed, epoch, batch, replica])
+                if len(rows):
+                    yield self.make_batch(rows, rng)
+                else:  # the arrays of one row, cut to none: the shapes and types a replica expects
+                    yield _no_rows(self.make_batch(indices[:1], rng))
+
     def set_epoch(self, epoch: int) -> None:
         """Serve ``epoch`` from the next pass on (:meth:`dataset` reads it when a pass starts)."""
         self.epoch = int(epoch)
@@ -121,13 +145,20 @@ class Batches:
     def __iter__(self) -> Iterator[tuple]:
         return self.for_epoch(self.epoch)
 
-    def dataset(self):
-        """A ``tf.data.Dataset`` view: each pass yields the batches of the current epoch."""
+    def dataset(self, context=None):
+        """A ``tf.data.Dataset`` view: each pass yields the batches of the current epoch. With a
+        ``tf.distribute.InputContext`` (one worker of several, one replica each), this worker's
+        pieces of them (:meth:`pieces`)."""
         import tensorflow as tf
 
         if self.signature is None:
             raise UserError("these batches have no tensor signature, so no tf.data view")
-        dataset = tf.data.Dataset.from_generator(lambda: self.for_epoch(self.epoch), output_signature=self.signature)
+        if context is None:
+            make = lambda: self.for_epoch(self.epoch)  # noqa: E731
+        else:
+            replicas, worker = context.num_replicas_in_sync, context.input_pipeline_id
+            make = lambda: self.pieces(self.epoch, replicas, range(worker, worker + 1))  # noqa: E731
+        dataset = tf.data.Dataset.from_generator(make, output_signature=self.signature)
         # Tell Keras how many batches an epoch has (a generator's count is unknown otherwise).
         return dataset.apply(tf.data.experimental.assert_cardinality(self._count)).prefetch(2)
 
@@ -145,7 +176,25 @@ class Batches:
         return BatchEpoch()
 
 
-def as_dataset(data):
+def _no_rows(arrays):
+    """The same structure of arrays, each cut to its first 0 rows."""
+    if isinstance(arrays, (tuple, list)):
+        return type(arrays)(_no_rows(a) for a in arrays)
+    return np.asarray(arrays)[:0]
+
+
+def as_dataset(data, run=None):
     """What ``keras.Model.fit`` takes: a :class:`Batches` source's ``tf.data`` view; anything
-    else (a ``tf.data.Dataset``, None) as it is."""
-    return data.dataset() if isinstance(data, Batches) else data
+    else (a ``tf.data.Dataset``, None) as it is.
+
+    Under multi-worker training (``run``, a :class:`nlp_tasks.distribute.RunContext`) where every
+    worker has one replica, each worker gets a dataset of only its pieces of every batch
+    (``distribute_datasets_from_function``): a worker reads and encodes its own rows, not the
+    whole batch. With several replicas on a worker, the whole batch is made on every worker and
+    tf.data's auto-sharding hands each its share (the count of steps of a per-worker dataset
+    that feeds several replicas is not known to Keras)."""
+    if not isinstance(data, Batches):
+        return data
+    if run is None or not run.multi_worker or len(run.strategy.extended.worker_devices) != 1:
+        return data.dataset()
+    return run.strategy.distribute_datasets_from_function(data.dataset)

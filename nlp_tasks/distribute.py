@@ -23,8 +23,10 @@ with tensor cores (and bfloat16 on CPUs that have it); on other CPUs it is slowe
 ``multi-worker`` trains one model on several machines (or several processes of one machine) with
 ``tf.distribute.MultiWorkerMirroredStrategy``. Every worker runs the same command with its own
 ``TF_CONFIG`` (the cluster's addresses and this worker's place in it, checked here); each local
-device of each worker is a replica, ``--batch-size`` stays the global batch, and tf.data's
-auto-sharding hands every worker its slice of each global batch. The first worker (``chief``, or
+device of each worker is a replica, ``--batch-size`` stays the global batch, and every worker
+trains on its slice of each global batch: with one replica a worker, it makes only its slice's
+rows (:func:`nlp_tasks.batching.as_dataset`); with several, it makes the whole batch and tf.data's
+auto-sharding hands it its slice. The first worker (``chief``, or
 ``worker`` 0 when there is no chief) writes the output folder: checkpoints, logs, the model.
 The other workers write nothing there; they read the chief's checkpoint to resume, so resuming
 a multi-machine run needs ``--out`` on storage every worker sees (one machine always does).

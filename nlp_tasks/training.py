@@ -344,8 +344,9 @@ def _train(model, plan: TrainingPlan, settings: TrainSettings, monitor, mode, ou
             cbs.append(keras.callbacks.TensorBoard(log_dir=str(Path(out_dir) / "tensorboard")))
         cbs.append(_checkpoint_callback(checkpoint, history, early, plateau))
     # Shuffling belongs to the batch source (a pure function of the seed and epoch), not to fit().
-    result = model.fit(as_dataset(plan.batches), validation_data=as_dataset(plan.validation), epochs=settings.epochs,
-                       callbacks=cbs, verbose=0, shuffle=False, initial_epoch=done)
+    # Under multi-worker training each worker makes only its own rows of every batch (as_dataset).
+    result = model.fit(as_dataset(plan.batches, run), validation_data=as_dataset(plan.validation, run),
+                       epochs=settings.epochs, callbacks=cbs, verbose=0, shuffle=False, initial_epoch=done)
     if not writes:  # the checkpoint callback did not collect it: this run's epochs after the restored ones
         history = {k: list(history.get(k, [])) + [float(v) for v in values] for k, values in result.history.items()}
     if writes and history:

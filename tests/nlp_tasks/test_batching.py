@@ -61,3 +61,40 @@ def test_the_dataset_view_serves_the_epoch_the_callback_sets():
     assert _same(got, list(batches.for_epoch(5)))
     batches.set_epoch(0)
     assert _same(list(batches), list(batches.for_epoch(0)))
+
+
+def test_workers_pieces_are_disjoint_and_cover_every_batch():
+    # Multi-worker training: each worker makes only its replicas' rows of every batch, cut as
+    # tf.data's rebatching cut the whole batch (runs of ceil(n / replicas) rows).
+    batches, lengths = _source(seed=4), [3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5]
+    whole = list(batches.for_epoch(1))
+    assert [len(ids) for ids, _ in whole] == [3, 3, 2, 3]
+    for replicas in (2, 3, 4):
+        workers = [list(batches.pieces(1, replicas, range(r, r + 1))) for r in range(replicas)]
+        assert all(len(pieces) == len(whole) for pieces in workers)  # one piece per batch: the same count of steps
+        for batch, (ids, _) in enumerate(whole):
+            rows = [[int(row[0]) - 1 for row in workers[r][batch][0]] for r in range(replicas)]
+            assert sum(rows, []) == [int(row[0]) - 1 for row in ids]  # every row once, in order, by one worker
+            size = -(-len(ids) // replicas)
+            assert [len(r) for r in rows] == [len(ids[r * size:(r + 1) * size]) for r in range(replicas)]
+            for r, row_ids in enumerate(rows):
+                piece = workers[r][batch][0]
+                # padded to its own longest row; a replica past a short batch's rows gets no rows
+                assert piece.shape == (len(row_ids), max((lengths[i] for i in row_ids), default=piece.shape[1]))
+    # Two replicas on one worker: both pieces of each batch, in turn; each piece's draws are its own
+    # (a function of the seed, epoch, batch and replica)
+    both = list(batches.pieces(1, 2, range(2)))
+    assert len(both) == 2 * len(whole) and _same(both, list(_source(seed=4).pieces(1, 2, range(2))))
+    assert not np.array_equal(both[0][1], both[1][1][:len(both[0][1])])
+
+
+def test_a_worker_without_rows_gets_arrays_of_no_rows_and_the_dataset_serves_its_pieces():
+    import tensorflow as tf
+
+    batches = _source(seed=4)
+    empty = list(batches.pieces(1, 3, range(2, 3)))[2]  # the third batch has 2 rows: the third replica has none
+    assert empty[0].shape[0] == 0 and empty[0].dtype == np.int32 and empty[1].shape == (0,)
+    context = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=1, num_replicas_in_sync=2)
+    batches.set_epoch(1)
+    got = [tuple(t.numpy() for t in b) for b in batches.dataset(context)]
+    assert _same(got, list(batches.pieces(1, 2, range(1, 2))))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -47,14 +48,20 @@ def _sst_sample(shared_data, tmp_path, lines):
     return sst
 
 
-def _workers(sst, out, ports):
-    """Run the same train command as two workers of one cluster; returns both results."""
+def _workers(sst, out, ports, record=None):
+    """Run the same train command as two workers of one cluster; returns both results. With
+    ``record`` (a folder), worker i writes the rows of every batch it makes to
+    ``record/rows-i.jsonl`` (tests/record_rows.py)."""
     cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
     processes = []
     for index in range(len(ports)):
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
                "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
-        processes.append(subprocess.Popen(_command(sst, out, "--strategy", "multi-worker"), cwd=ROOT, env=env,
+        command = _command(sst, out, "--strategy", "multi-worker")
+        if record is not None:
+            command[1] = str(ROOT / "tests" / "record_rows.py")
+            env["RECORD_ROWS"] = str(record / f"rows-{index}.jsonl")
+        processes.append(subprocess.Popen(command, cwd=ROOT, env=env,
                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     results = []
     try:
@@ -93,8 +100,11 @@ def test_two_workers_on_localhost_match_one_device(one_device, tmp_path):
     # float32 summation order differs (measured: losses equal to ~2e-7 relative, weights to 2e-7).
     # An uneven split is weighted per worker, as Keras does on one machine (README).
     sst, reference, one, _ = one_device
-    out = tmp_path / "workers"
-    (chief_code, chief_out, _), (_, worker_out, _) = _workers(sst, out, free_ports(2))
+    out, record = tmp_path / "workers", tmp_path / "rows"
+    record.mkdir()
+    (chief_code, chief_out, _), (_, worker_out, _) = _workers(sst, out, free_ports(2), record)
+    _assert_disjoint_rows(record, rows=400, epochs=3)
+    shutil.rmtree(record)
     single, multi = _log(reference), _log(out)
     assert len(multi) == len(single) == 3
     for a, b in zip(single, multi):
@@ -112,6 +122,24 @@ def test_two_workers_on_localhost_match_one_device(one_device, tmp_path):
     # Running the same command again finds the finished run in the chief's checkpoint, on both workers.
     again = _workers(sst, out, free_ports(2))
     assert [json.loads(stdout).get("resumed_from_epoch") for _, stdout, _ in again] == [3, 3]
+
+
+def _assert_disjoint_rows(record, rows, epochs):
+    """Each worker made only its own rows of every batch: in every training epoch the two
+    workers' rows are disjoint and together every row (each worker making whole batches, as
+    before, would read every row), and so are their validation rows."""
+    made = [[json.loads(line) for line in (record / f"rows-{i}.jsonl").read_text().splitlines()] for i in (0, 1)]
+    for epoch in range(epochs):
+        mine = [[r for batch in worker if batch["shuffle"] and batch["epoch"] == epoch for r in batch["rows"]]
+                for worker in made]
+        assert not set(mine[0]) & set(mine[1]), f"epoch {epoch}: a row read by both workers"
+        # Before the first step Keras builds the model from a first batch of an iterator of its
+        # own, which reads ahead: epoch 0's first pieces are made twice, each by its own worker.
+        together = sorted(set(mine[0] + mine[1]) if epoch == 0 else mine[0] + mine[1])
+        assert together == list(range(rows)), f"epoch {epoch}"
+    # Validation batches keep their order: each worker reads the same half of the rows every time.
+    validation = [{r for batch in worker if not batch["shuffle"] for r in batch["rows"]} for worker in made]
+    assert not validation[0] & validation[1] and sorted(validation[0] | validation[1]) == list(range(rows))
 
 
 def _data_file(tmp_path):
