@@ -6,7 +6,7 @@ is imported only when a command runs.
 
 from __future__ import annotations
 
-import json
+import itertools
 
 import click
 
@@ -75,11 +75,14 @@ def predict(model_dir, texts, input_file, nbest, beam, as_json):
     """The pronunciations of WORDS (or each line of --input), best first, with their probabilities."""
     from .pipeline import G2PPipeline
 
-    words = options.texts_from(texts, input_file, "pronounce")
+    blocks = options.text_blocks(texts, input_file, "pronounce", items="words")  # any size of --input
+    first = next(blocks)  # "nothing to pronounce" before the model is loaded
     pipe = G2PPipeline.load(model_dir)
-    results = pipe.predict(words, nbest=nbest, beam=beam if beam is not None else max(pipe.config.beam, nbest))
+    beam = beam if beam is not None else max(pipe.config.beam, nbest)
+    results = (result for block in itertools.chain([first], blocks)
+               for result in pipe.predict(block, nbest=nbest, beam=beam))
     if as_json:
-        click.echo(json.dumps(results, indent=2, ensure_ascii=False))
+        options.echo_json_items(results)
         return
     for result in results:
         click.echo(format_prediction(result))

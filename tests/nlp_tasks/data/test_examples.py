@@ -172,11 +172,15 @@ def test_predict_input_is_written_block_by_block_as_in_one_block(tmp_path, model
     lines.write_text("Peter visited Paris\n\ngood film\n" * 4 + "bad film\n", encoding="utf-8")
     conll = tmp_path / "in.conll"
     conll.write_text(CONLL * 2, encoding="utf-8")
+    words = tmp_path / "words.txt"
+    words.write_text("kit\n\ntad\ndim\n" * 3, encoding="utf-8")  # the tiny g2p model's letters
     runs = [["sentiment", "predict", str(models["sentiment"]), "first text", "--input", str(lines)],
             ["sentiment", "predict", str(models["sentiment"]), "--input", str(lines), "--json"],
             ["ner", "predict", str(models["ner"]), "--input", str(lines), "--json"],
             ["ner", "predict", str(models["ner"]), "--input", str(lines), "--format", "tags"],
-            ["ner", "predict", str(models["ner"]), "--input", str(conll), "--conll", "--json"]]
+            ["ner", "predict", str(models["ner"]), "--input", str(conll), "--conll", "--json"],
+            ["g2p", "predict", str(models["g2p"]), "--input", str(words), "--json"],
+            ["g2p", "predict", str(models["g2p"]), "mid", "--input", str(words), "--nbest", "2"]]
     for args in runs:
         outputs = []
         for block in (options.PREDICT_BLOCK, 3):
@@ -188,6 +192,7 @@ def test_predict_input_is_written_block_by_block_as_in_one_block(tmp_path, model
         assert outputs[0] == outputs[1] and outputs[0], args
         if "--json" in args:
             assert len(json.loads(outputs[0])) == (9 if "--conll" not in args else 8)
+    # charlm score ranks every text against every other: it reads them all (texts_from)
 
 
 def test_a_cache_folder_that_cannot_be_written_falls_back_to_the_temporary_folder(tmp_path, monkeypatch):
