@@ -48,9 +48,9 @@ def shared_data():
 def models(tmp_path_factory, worker_id):
     """A tiny saved model of every task (tests/models.py), built once per test session (each also
     serves as 'another task's model'); tests that change one copy it first."""
-    from tests.models import built_once, tiny_models
+    from tests.models import TINY, built_once
 
-    return built_once(tmp_path_factory, worker_id, "tiny-models", tiny_models)
+    return built_once(tmp_path_factory, worker_id, "tiny-models", TINY)
 
 
 # The markers of setup.cfg, given here by where a test lives or what it needs, so that a new test
@@ -105,9 +105,9 @@ def pytest_terminal_summary(terminalreporter):
 def trained_models(tmp_path_factory, worker_id):
     """Small trained models of every task (tests/models.py), built once per test session, for the
     server's and the export tests; tests that change one copy it first."""
-    from tests.models import built_once, trained_models
+    from tests.models import TRAINED, built_once
 
-    return built_once(tmp_path_factory, worker_id, "trained-models", trained_models)
+    return built_once(tmp_path_factory, worker_id, "trained-models", TRAINED)
 
 
 @pytest.fixture(scope="session")

@@ -1,17 +1,19 @@
 """One factory of small saved models for every task, built once per test session (issue 32).
 
-Two kinds, each a ``{task: saved folder}`` mapping; a new task adds its recipe to both:
+Two kinds, each a ``{task: builder}`` mapping (a builder saves its model into a folder and returns
+where); a new task adds its recipe to both:
 
-- :func:`tiny_models`: one epoch of a few examples (seconds in all), for tests whose answers do
+- :data:`TINY`: one epoch of a few examples (seconds in all), for tests whose answers do
   not matter: the fault cases, the contract test, "another task's model". Music also has an
   untrained NADE model (``music-nade``).
-- :func:`trained_models`: models that have learnt something (entities found, a clear sentiment,
+- :data:`TRAINED`: models that have learnt something (entities found, a clear sentiment,
   text and music with some shape, pronunciations by a made-up rule), for the server's tests and the
   export tests: under a minute. The language model is a two-layer
   LSTM and the music model has two layers, so that exports carry every kind of recurrent state.
 
 ``tests/conftest.py`` builds each kind once per session (its ``models`` and ``trained_models``
-fixtures): once in all, not once per pytest-xdist worker. Tests that change a model copy it first.
+fixtures): once in all, not once per pytest-xdist worker, the workers sharing the building
+(:func:`built_once`). Tests that change a model copy it first.
 """
 
 from __future__ import annotations
@@ -47,81 +49,141 @@ def ner_sentences() -> list[tuple[list[str], list[str]]]:
     return sentences
 
 
-def trained_models(root: Path) -> dict[str, Path]:
-    """``{task: saved folder}`` for the four tasks, trained on the small data above."""
-    from tasks.charlm import LanguageModelConfig, LanguageModelPipeline
-    from tasks.music import MusicConfig, MusicPipeline
+FAST = {"learning_rate": 0.01, "patience": None}
+
+
+def _trained_ner(root: Path) -> Path:
     from tasks.ner import NERConfig, NERPipeline
+
+    ner = NERPipeline(NERConfig(units=16, char_units=8, word_dim=16, char_dim=8, epochs=25, batch_size=8, **FAST))
+    ner.fit(ner_sentences(), ner_sentences(), verbose=0)
+    return ner.save(root / "ner")
+
+
+def _trained_sentiment(root: Path) -> Path:
     from tasks.sentiment import SentimentConfig, SentimentPipeline
 
-    fast = {"learning_rate": 0.01, "patience": None}
-    ner = NERPipeline(NERConfig(units=16, char_units=8, word_dim=16, char_dim=8, epochs=25, batch_size=8, **fast))
-    ner.fit(ner_sentences(), ner_sentences(), verbose=0)
-    sentiment = SentimentPipeline(SentimentConfig(units=8, embedding_dim=8, epochs=40, batch_size=5, **fast))
+    sentiment = SentimentPipeline(SentimentConfig(units=8, embedding_dim=8, epochs=40, batch_size=5, **FAST))
     sentiment.fit(REVIEWS * 2, REVIEWS, verbose=0)
+    return sentiment.save(root / "sentiment")
+
+
+def _trained_charlm(root: Path) -> Path:
+    from tasks.charlm import LanguageModelConfig, LanguageModelPipeline
+
     lm = LanguageModelPipeline(LanguageModelConfig(mode="lines", cell="lstm", units=32, layers=2, epochs=15,
-                                                   batch_size=5, **{**fast, "learning_rate": 0.02}))
+                                                   batch_size=5, **{**FAST, "learning_rate": 0.02}))
     lm.fit(LINES * 4, LINES, verbose=0)
+    return lm.save(root / "charlm")
+
+
+def _trained_music(root: Path) -> Path:
+    from tasks.music import MusicConfig, MusicPipeline
+
     chorale = [[60, 64, 67], [62, 65, 69], [64, 67, 72], [60, 64, 67]] * 4
-    music = MusicPipeline(MusicConfig(units=16, layers=2, epochs=20, **fast))
+    music = MusicPipeline(MusicConfig(units=16, layers=2, epochs=20, **FAST))
     music.fit([chorale] * 4, [chorale], verbose=0)
+    return music.save(root / "music")
+
+
+def _trained_g2p(root: Path) -> Path:
     from tasks.g2p import G2PConfig, G2PPipeline
 
     g2p = G2PPipeline(G2PConfig(units=24, layers=1, embedding_dim=16, epochs=40, batch_size=8, dropout=0.0,
-                                beam=3, **{**fast, "learning_rate": 0.02}))
+                                beam=3, **{**FAST, "learning_rate": 0.02}))
     g2p.fit(LEXICON, LEXICON, verbose=0)
-    return {"ner": ner.save(root / "ner"), "sentiment": sentiment.save(root / "sentiment"),
-            "charlm": lm.save(root / "charlm"), "music": music.save(root / "music"), "g2p": g2p.save(root / "g2p")}
+    return g2p.save(root / "g2p")
 
 
-def tiny_models(root: Path) -> dict[str, Path]:
-    """``{task: saved folder}``: one epoch each (and ``music-nade``, built untrained)."""
-    from tasks.charlm import LanguageModelConfig, LanguageModelPipeline
-    from tasks.music import MusicConfig, MusicPipeline
-    from tasks.ner import NERConfig, NERPipeline
+# Small trained models of the five tasks, trained on the small data above: {task: builder(folder) -> saved folder}.
+TRAINED = {"ner": _trained_ner, "sentiment": _trained_sentiment, "charlm": _trained_charlm, "music": _trained_music,
+           "g2p": _trained_g2p}
+
+
+def _tiny_g2p(root: Path) -> Path:
+    from tasks.g2p import G2PConfig, G2PPipeline
+
+    g2p = G2PPipeline(G2PConfig(units=4, layers=1, embedding_dim=4, epochs=1, beam=2))
+    g2p.fit({"kit": "K IH1 T", "tad": "T AE1 D", "dim": "D IH1 M"}, verbose=0)
+    return g2p.save(root / "g2p")
+
+
+def _tiny_sentiment(root: Path) -> Path:
     from tasks.sentiment import SentimentConfig, SentimentPipeline
 
     pairs = [("good film", "1"), ("bad film", "0")] * 4
     sentiment = SentimentPipeline(SentimentConfig(units=4, embedding_dim=4, epochs=1))
     sentiment.fit(pairs, pairs, verbose=0)
+    return sentiment.save(root / "sentiment")
+
+
+def _tiny_charlm(root: Path) -> Path:
+    from tasks.charlm import LanguageModelConfig, LanguageModelPipeline
+
     lm = LanguageModelPipeline(LanguageModelConfig(mode="lines", units=4, layers=1, epochs=1, batch_size=2))
     lm.fit(["abc", "bca", "cab"], ["abc"], verbose=0)
+    return lm.save(root / "charlm")
+
+
+def _tiny_ner(root: Path) -> Path:
+    from tasks.ner import NERConfig, NERPipeline
+
     sentences = [(["Peter", "visited", "Paris"], ["B-PER", "O", "B-LOC"])] * 4
     ner = NERPipeline(NERConfig(units=4, char_units=2, word_dim=4, char_dim=2, epochs=1))
     ner.fit(sentences, sentences, verbose=0)
+    return ner.save(root / "ner")
+
+
+def _tiny_music(root: Path) -> Path:
+    from tasks.music import MusicConfig, MusicPipeline
+
     music = MusicPipeline(MusicConfig(units=4, epochs=1))
     music.fit([[[60], [62, 65]] * 3] * 2, [[[60], [64]]], verbose=0)
+    return music.save(root / "music")
+
+
+def _tiny_music_nade(root: Path) -> Path:
+    from tasks.music import MusicConfig, MusicPipeline
+
     # The NADE head, untrained (built and saved: a fraction of a second); 32 NADE units make one
     # pass over a 50,000-step piece need gigabytes, which the chunked evaluation must avoid (38.5).
     music_nade = MusicPipeline(MusicConfig(units=4, head="nade", nade_units=32))
     music_nade.build_model()
-    from tasks.g2p import G2PConfig, G2PPipeline
-
-    g2p = G2PPipeline(G2PConfig(units=4, layers=1, embedding_dim=4, epochs=1, beam=2))
-    g2p.fit({"kit": "K IH1 T", "tad": "T AE1 D", "dim": "D IH1 M"}, verbose=0)
-    return {"g2p": g2p.save(root / "g2p"), "sentiment": sentiment.save(root / "sentiment"),
-            "charlm": lm.save(root / "charlm"),
-            "ner": ner.save(root / "ner"), "music": music.save(root / "music"),
-            "music-nade": music_nade.save(root / "music-nade")}
+    return music_nade.save(root / "music-nade")
 
 
-def built_once(tmp_path_factory, worker_id: str, name: str, build) -> dict[str, Path]:
-    """``build(folder)`` once per test session: under pytest-xdist the first worker builds into
-    the session's shared temporary folder (under a file lock) and the others read its list."""
-    import json
+# One epoch each (and music-nade, built untrained): {task: builder(folder) -> saved folder}.
+TINY = {"g2p": _tiny_g2p, "sentiment": _tiny_sentiment, "charlm": _tiny_charlm, "ner": _tiny_ner,
+        "music": _tiny_music, "music-nade": _tiny_music_nade}
 
+
+def trained_models(root: Path) -> dict[str, Path]:
+    """``{task: saved folder}`` of :data:`TRAINED`, built into ``root``."""
+    return {task: build(root) for task, build in TRAINED.items()}
+
+
+def built_once(tmp_path_factory, worker_id: str, name: str, builders: dict) -> dict[str, Path]:
+    """``{task: saved folder}``, each ``builders[task](folder)`` built once per test session:
+    under pytest-xdist into the session's shared temporary folder, one model at a time under a
+    lock of its own, the workers taking the models in opposite orders, so that two workers that
+    need them at the same time build half each instead of one waiting for the other."""
     if worker_id == "master":  # no xdist: this process is the session
-        return build(tmp_path_factory.mktemp(name))
+        root = tmp_path_factory.mktemp(name)
+        return {task: build(root) for task, build in builders.items()}
     from filelock import FileLock
 
     shared = tmp_path_factory.getbasetemp().parent  # pytest-N/, above every worker's popen-gwK/
-    with FileLock(str(shared / f"{name}.lock")):
-        done = shared / f"{name}.json"
-        if done.is_file():
-            return {task: Path(path) for task, path in json.loads(done.read_text(encoding="utf-8")).items()}
-        paths = build(shared / name)
-        done.write_text(json.dumps({task: str(path) for task, path in paths.items()}), encoding="utf-8")
-        return paths
+    order = list(builders)
+    if int(worker_id.removeprefix("gw")) % 2:
+        order.reverse()
+    paths = {}
+    for task in order:
+        with FileLock(str(shared / f"{name}-{task}.lock")):
+            done = shared / f"{name}-{task}.path"
+            if not done.is_file():
+                done.write_text(str(builders[task](shared / name)), encoding="utf-8")
+            paths[task] = Path(done.read_text(encoding="utf-8"))
+    return {task: paths[task] for task in builders}
 
 
 if __name__ == "__main__":  # python -m tests.models FOLDER: the trained test models, to look at
