@@ -13,8 +13,8 @@ fills in the hooks::
 :meth:`Inference.inference_batch_size` batches, put back in input order), for the task methods
 that answer in another form than ``predict`` (NER's ``tag``, sentiment's ``predict_proba``).
 
-A task whose inference is not one batched call (music scores each piece on its own, in chunks of
-time steps) overrides :meth:`Inference.forward` and keeps the rest.
+A task whose inference is not one call of the model (music scores a batch of pieces in chunks of
+time steps, carrying the states) overrides :meth:`Inference.forward` and keeps the rest.
 """
 
 from __future__ import annotations

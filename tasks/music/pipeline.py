@@ -54,7 +54,7 @@ from nlp_tasks.saving.model_checks import OUTPUT_LAYER
 from . import data as md
 from .generation import GenerateSettings, generate_frames, opening_frames
 from .heads import HEADS, head_class
-from .scoring import frame_metrics, piece_probabilities, validation_figures
+from .scoring import PieceScorer, frame_metrics, validation_figures
 from .sources import read_pieces
 
 
@@ -94,6 +94,7 @@ class MusicPipeline(Pipeline):
         super().__init__(config)
         self._step = self._head = None
         self._generators = {}  # the compiled generation loops, one per temperature and openings
+        self._scorer = None  # (model, PieceScorer): predict's chunked scoring, made once per model
 
     @property
     def head(self):
@@ -195,7 +196,8 @@ class MusicPipeline(Pipeline):
         return TrainingPlan(self._batches(data.train, shuffle=True), loss=head.loss(), validation_figures=figures)
 
     def finish_training(self, data: TrainingData, model, summary: dict) -> None:
-        self.model, self._step, self._generators = model, None, {}
+        # the stepper and the scorer hold copies of the recurrent weights: made again from the new ones
+        self.model, self._step, self._generators, self._scorer = model, None, {}, None
         self.metrics["training"]["openings"] = opening_frames(data.train)
 
     # ------------------------------------------------------------------ evaluation
@@ -215,7 +217,7 @@ class MusicPipeline(Pipeline):
         source, as :meth:`evaluate` reads): ``T`` lists of 88 floats (plain Python, like every public
         result), a list of them always. For the NADE head each key's probability is also given
         the true keys below it at that step (:meth:`NadeHead.probabilities`). The base class's
-        template, each piece scored on its own in chunks of time steps (:meth:`forward`)."""
+        template: pieces of similar length scored in batches, in chunks of time steps (:meth:`forward`)."""
         return super().predict(inputs)
 
     # ------------------------------------------------------------------ inference (the base class's template)
@@ -231,10 +233,14 @@ class MusicPipeline(Pipeline):
         return len(features[1])
 
     def forward(self, batch: list) -> list:
-        """Each piece on its own, in chunks of time steps (:func:`tasks.music.scoring.piece_probabilities`),
-        so a piece of any length is scored in bounded memory."""
-        model, head = self.require_model(), self.head
-        return [piece_probabilities(model, head, x, y) for x, y in batch]
+        """A batch of pieces (of similar length: the template sorts them) scored together, in
+        chunks of time steps, so pieces of any length are scored in bounded memory; one
+        :class:`tasks.music.scoring.PieceScorer` per model object."""
+        model = self.require_model()
+        cached = self._scorer
+        if cached is None or cached[0] is not model:
+            self._scorer = cached = (model, PieceScorer(model, self.head))
+        return cached[1]([x for x, _ in batch], [y for _, y in batch])
 
     def postprocess(self, features, output) -> list:
         return [] if output is None else output.tolist()

@@ -114,15 +114,39 @@ def validation_figures(model, head, batches) -> dict:
     return {"val_nll": report["nll_per_step"], "val_frame_accuracy": report["frame_accuracy"]}
 
 
+class PieceScorer:
+    """Each step's key probabilities of a batch of pieces given the true past
+    (:meth:`MusicHead.probabilities`), chunk by chunk: one :class:`ChunkedForward` and one traced
+    chunk function, made once per model and used for every batch (making them for each piece,
+    as before, cost more than scoring it).
+
+    The pieces of a batch are padded at the end to the longest: the model is causal, so the steps
+    after a piece's end change none of its own steps, and each piece's rows are cut back to its
+    length."""
+
+    def __init__(self, model, head):
+        import tensorflow as tf
+
+        self.head = head
+        self.forward = ChunkedForward(model, head.values_per_step())
+        self.step = self.forward.compile(self.forward, tf.TensorSpec((None, None, KEYS), tf.float32))
+
+    def __call__(self, xs: list, ys: list) -> list[np.ndarray]:
+        """``(T_i, 88)`` float64 for each piece ``i`` (inputs ``xs[i]``, frames ``ys[i]``)."""
+        import tensorflow as tf
+
+        from nlp_tasks.batching import pad
+
+        x, y = pad(xs, dtype=np.float32), pad(ys, dtype=np.float32)
+        states, parts = self.forward.zero_state(len(xs)), []
+        for span in self.forward.spans(*x.shape[:2]):
+            outputs, states = self.step(tf.constant(x[:, span]), states)
+            parts.append(self.head.probabilities(y[:, span], np.asarray(tf.cast(outputs, tf.float32))))
+        probabilities = np.concatenate(parts, axis=1)
+        return [probabilities[i, :len(piece)] for i, piece in enumerate(xs)]
+
+
 def piece_probabilities(model, head, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """``(T, 88)`` float64: each step's key probabilities of one piece (inputs ``x``, frames ``y``)
     given the true past (:meth:`MusicHead.probabilities`), chunk by chunk."""
-    import tensorflow as tf
-
-    forward = ChunkedForward(model, head.values_per_step())
-    step = forward.compile(forward, tf.TensorSpec((None, None, KEYS), tf.float32))
-    states, parts = forward.zero_state(1), []
-    for span in forward.spans(1, len(x)):
-        outputs, states = step(tf.constant(x[None, span]), states)
-        parts.append(head.probabilities(y[None, span], np.asarray(tf.cast(outputs, tf.float32)))[0])
-    return np.concatenate(parts)
+    return PieceScorer(model, head)([x], [y])[0]

@@ -423,3 +423,21 @@ def test_openings_are_drawn_by_their_recorded_counts(trained):
         obs, exp = obs[:-1], exp[:-1]
     df = len(obs) - 1
     assert np.sum((obs - exp) ** 2 / exp) < df * (1 - 2 / (9 * df) + 3.09 * np.sqrt(2 / (9 * df))) ** 3
+
+
+@pytest.mark.parametrize("name", ["music", "music-nade"])
+def test_pieces_scored_in_one_batch_are_each_scored_alone(models, monkeypatch, name):
+    """predict scores pieces of different lengths together, padded at the end (the model is
+    causal), in chunks of time steps: each piece's probabilities are those of the piece alone."""
+    from nlp_tasks.pipeline import Pipeline
+    from tasks.music import scoring
+
+    pieces = [[[60, 64], [62]] * n for n in (1, 5, 3)]  # 2, 10 and 6 steps
+    pipe = Pipeline.load(models[name])
+    alone = [pipe.predict([piece])[0] for piece in pieces]
+    width = scoring.ChunkedForward(pipe.model, pipe.head.values_per_step()).width
+    monkeypatch.setattr(scoring, "CHUNK_VALUES", 3 * 3 * width)  # 3 steps of 3 pieces a chunk
+    together = Pipeline.load(models[name]).predict(pieces)
+    for piece, a, b in zip(pieces, alone, together):
+        assert len(a) == len(b) == len(piece) and len(b[0]) == md.KEYS
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-7)
