@@ -197,15 +197,15 @@ class ServerProcess:
     line on stdout says where). Its stderr goes to ``log`` (read by tests: no tracebacks)."""
 
     def __init__(self, *args: str, log: Path, timeout: float = 180):
-        import subprocess
-        import sys
         import threading
+
+        from tests import forked
 
         root = Path(__file__).resolve().parent.parent
         self.log = log
         self._stderr = open(log, "w", encoding="utf-8")
-        self.process = subprocess.Popen([sys.executable, str(root / "cli.py"), "serve", *args, "--port", "0"],
-                                        cwd=root, stdout=subprocess.PIPE, stderr=self._stderr, text=True)
+        self.process = forked.Process(["serve", *args, "--port", "0"], cwd=root, stdout=forked.PIPE,
+                                      stderr=self._stderr, text=True)
         lines: list[str] = []
         reader = threading.Thread(target=lambda: lines.append(self.process.stdout.readline()), daemon=True)
         reader.start()

@@ -12,8 +12,9 @@ Write a case as::
          exit=0, check=lambda tmp, result: ...)    # assert inside check
 
 ``subprocess=True`` runs ``python cli.py ARGV`` in a child process bounded by ``timeout``
-seconds (for crashes, blocking reads and huge allocations); otherwise ``cli.main(argv)`` runs in
-this process and its output is captured.
+seconds (for crashes, blocking reads and huge allocations), forked from the test zygote
+(:mod:`tests.forked`: TensorFlow already imported); otherwise ``cli.main(argv)`` runs in this
+process and its output is captured.
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ import dataclasses
 import os
 import re
 import subprocess as sp
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from tests import forked
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -89,8 +91,7 @@ def run_in_process(argv: list[str], capsys, env: dict | None = None) -> Result:
 def run_subprocess(argv: list[str], timeout: float, env: dict | None = None, cwd: Path | None = None) -> Result:
     full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
     try:
-        proc = sp.run([sys.executable, str(ROOT / "cli.py"), *map(str, argv)], capture_output=True, text=True,
-                      timeout=timeout, env=full_env, cwd=cwd or ROOT, stdin=sp.DEVNULL)
+        proc = forked.run(argv, timeout=timeout, env=full_env, cwd=cwd or ROOT)  # a child of the test zygote
     except sp.TimeoutExpired as err:
         raise AssertionError(f"no answer within {timeout} s: {argv}") from err
     return Result(proc.returncode, proc.stdout, proc.stderr)

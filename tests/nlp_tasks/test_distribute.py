@@ -19,6 +19,7 @@ import pytest
 from nlp_tasks import cluster
 from nlp_tasks.cli import main as cli
 from tests import REPO as ROOT
+from tests import forked
 from tests.faults.harness import free_ports
 
 
@@ -35,8 +36,8 @@ def _log(out):
 
 def _train(tmp_path, sst, name, *strategy):
     out = tmp_path / name
-    result = subprocess.run(_command(sst, out, *strategy), capture_output=True, text=True, cwd=ROOT, timeout=600,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    result = forked.run_command(_command(sst, out, *strategy), cwd=ROOT, timeout=600,
+                                env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     assert result.returncode == 0, result.stderr[-2000:]
     return json.loads(result.stdout), [row["loss"] for row in _log(out)]
 
@@ -61,8 +62,8 @@ def _workers(sst, out, ports, record=None):
         if record is not None:
             command[1] = str(ROOT / "tests" / "record_rows.py")
             env["RECORD_ROWS"] = str(record / f"rows-{index}.jsonl")
-        processes.append(subprocess.Popen(command, cwd=ROOT, env=env,
-                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        processes.append(forked.popen(command, cwd=ROOT, env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     results = []
     try:
         for process in processes:
@@ -161,8 +162,8 @@ def test_bad_tf_config_is_one_line(tf_config, message, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
     if tf_config is not None:
         env["TF_CONFIG"] = tf_config
-    result = subprocess.run(_command(_data_file(tmp_path), tmp_path / "o", "--strategy", "multi-worker"),
-                            capture_output=True, text=True, cwd=ROOT, timeout=120, env=env)
+    result = forked.run_command(_command(_data_file(tmp_path), tmp_path / "o", "--strategy", "multi-worker"),
+                                cwd=ROOT, timeout=120, env=env)
     assert result.returncode == 2 and message in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
 
@@ -182,8 +183,8 @@ def test_mixed_precision_and_tensorboard(shared_data, tmp_path):
     command = [sys.executable, str(ROOT / "cli.py"), "sentiment", "train", "--train", str(sst), "--dev", str(sst),
                "--out", str(out), "--epochs", "2", "--units", "8", "--embedding-dim", "8", "--json",
                "--mixed-precision", "bfloat16", "--tensorboard"]
-    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=600,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    result = forked.run_command(command, cwd=ROOT, timeout=600,
+                                env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     assert result.returncode == 0, result.stderr[-2000:]
     assert list((out / "tensorboard" / "train").glob("events.out.tfevents.*"))
     from tasks.sentiment import SentimentPipeline
@@ -227,8 +228,8 @@ def test_signal_ends_a_worker_waiting_for_its_peer(signum, tmp_path):
     # Worker 1 never starts; worker 0 waits for it (listening on its own port) until the signal.
     ports = free_ports(2)
     command = _command(_data_file(tmp_path), tmp_path / "out", "--strategy", "multi-worker", "--worker-timeout", "120")
-    process = subprocess.Popen(command, cwd=ROOT, env=_cluster_env(ports, 0), stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    process = forked.popen(command, cwd=ROOT, env=_cluster_env(ports, 0), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
     try:
         _wait_until(lambda: _listening(ports[0]) or process.poll() is not None, 60, "worker 0 listening")
         process.send_signal(signum)
@@ -252,8 +253,8 @@ def test_a_signal_ends_a_main_thread_stuck_in_native_code():
         "    libc.pthread_mutex_lock(mutex)",
         "    libc.pthread_mutex_lock(mutex)  # waits forever, with the interpreter released",
     ])
-    process = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    process = forked.popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
         assert process.stdout.readline().strip() == "ready"
         time.sleep(0.5)  # into the second lock
@@ -277,8 +278,8 @@ def test_a_signal_caught_and_raised_again_as_another_error_is_still_an_interrupt
         "    except Exception as error:",
         "        raise RuntimeError('wrapped by a library') from error",
     ])
-    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    result = forked.run_command([sys.executable, "-c", script], cwd=ROOT, timeout=60,
+                                env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert result.returncode == 143 and "interrupted (SIGTERM)" in _one_line(result.stderr), result.stderr
     assert "Traceback" not in result.stderr
 
@@ -290,8 +291,8 @@ def _long_training(tmp_path, ports):
     data, out = write_sentiment_data(tmp_path, lines=64), tmp_path / "out"
     command = [sys.executable, str(ROOT / "cli.py"), "sentiment", "train", "--train", str(data), "--out", str(out),
                "--epochs", "1000", "--units", "4", "--embedding-dim", "4", "--json", "--strategy", "multi-worker"]
-    processes = [subprocess.Popen(command, cwd=ROOT, env=_cluster_env(ports, index), stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True) for index in range(2)]
+    processes = [forked.popen(command, cwd=ROOT, env=_cluster_env(ports, index), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for index in range(2)]
 
     def started():
         return (out / "checkpoint" / "state.json").is_file() or any(p.poll() is not None for p in processes)
@@ -363,8 +364,8 @@ def test_sigint_ends_a_worker_whose_cluster_never_forms(tmp_path):
     fake.bind(("127.0.0.1", ports[1]))
     fake.listen(8)
     command = _command(_data_file(tmp_path), tmp_path / "out", "--strategy", "multi-worker", "--worker-timeout", "300")
-    process = subprocess.Popen(command, cwd=ROOT, env=_cluster_env(ports, 0), stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    process = forked.popen(command, cwd=ROOT, env=_cluster_env(ports, 0), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
     try:
         _wait_until(lambda: _grpc_answers(ports[0]) or process.poll() is not None, 120, "TensorFlow's server")
         process.send_signal(signal.SIGINT)

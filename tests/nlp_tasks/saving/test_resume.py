@@ -15,6 +15,7 @@ import pytest
 
 from nlp_tasks.errors import UserError
 from tests import REPO as ROOT
+from tests import forked
 
 
 def _train_command(train, dev, out, epochs=6):
@@ -39,13 +40,13 @@ def sst_files(shared_data, tmp_path_factory):
 
 
 def _run(command, env):
-    return subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    return forked.run_command(command, env=env, cwd=ROOT, timeout=600)
 
 
 def _kill_during_epoch_3_then_resume(command, out: Path, epochs: int, env: dict, delay: float = 0.0):
     """Start ``command``, SIGKILL it once the checkpoint of epoch 2 is on disk (during epoch 3),
     run it again; returns the resumed run's JSON and the epochs the killed run had finished."""
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+    process = forked.popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=ROOT)
     state_file = out / "checkpoint" / "state.json"
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:  # wait for the checkpoint of epoch 2, then kill during epoch 3
@@ -109,8 +110,8 @@ def _resume_matches_uninterrupted(command, load, tmp_path, epochs):
     epoch and end with identical weights. The logs matter: the saved weights are the best
     epoch's, which may come before the kill."""
     env = _env(threads=1)
-    reference = subprocess.Popen(command(tmp_path / "reference"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                 text=True, env=env, cwd=ROOT)
+    reference = forked.popen(command(tmp_path / "reference"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, env=env, cwd=ROOT)
     out = tmp_path / "killed"
     try:
         result, _ = _kill_during_epoch_3_then_resume(command(out), out, epochs, env)

@@ -8,7 +8,6 @@ import asyncio
 import io
 import json
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -21,6 +20,7 @@ import httpx
 import pytest
 
 from tests import REPO as ROOT
+from tests import forked
 
 TEXT = "Harry Potter visited Paris with Hermione Granger."
 
@@ -366,8 +366,7 @@ def test_worker_batches_off_the_event_loop_and_isolates_errors(batching):
 
 # ---------------------------------------------------------------------- start-up
 def _serve(*args, timeout=120):
-    return subprocess.run([sys.executable, str(ROOT / "cli.py"), "serve", *args], capture_output=True, text=True,
-                          cwd=ROOT, timeout=timeout)
+    return forked.run(["serve", *args], cwd=ROOT, timeout=timeout)
 
 
 def test_a_model_that_fails_to_load_stops_the_start(tmp_path, trained_models):

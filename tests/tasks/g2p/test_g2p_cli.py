@@ -4,12 +4,11 @@ in one line."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
 from tests import REPO as ROOT
+from tests import forked
 from tests.models import LEXICON
 
 
@@ -25,11 +24,10 @@ def trained(tmp_path_factory):
     folder = tmp_path_factory.mktemp("g2p-cli")
     data = _lexicon(folder / "lexicon.dict")
     out = folder / "model"
-    result = subprocess.run([sys.executable, str(ROOT / "cli.py"), "g2p", "train", "--train", str(data), "--dev",
-                             str(data), "--test", str(data), "--out", str(out), "--units", "24", "--layers", "1",
-                             "--embedding-dim", "16", "--epochs", "30", "--batch-size", "8", "--learning-rate",
-                             "0.02", "--dropout", "0", "--beam", "3", "--patience", "none", "--json"],
-                            capture_output=True, text=True, cwd=ROOT, timeout=600)
+    result = forked.run(["g2p", "train", "--train", data, "--dev", data, "--test", data, "--out", out, "--units", "24",
+                         "--layers", "1", "--embedding-dim", "16", "--epochs", "30", "--batch-size", "8",
+                         "--learning-rate", "0.02", "--dropout", "0", "--beam", "3", "--patience", "none", "--json"],
+                        cwd=ROOT, timeout=600)
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     return data, out, json.loads(result.stdout)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import unicodedata
 
 import pytest
@@ -13,6 +11,7 @@ from nlp_tasks.data.readers import read_conll
 from nlp_tasks.errors import UserError
 from tasks.ner import NERConfig, NERPipeline, casing, read_sentences
 from tests import REPO as ROOT
+from tests import forked
 
 SMALL = dict(units=24, char_units=12, word_dim=24, char_dim=12, batch_size=16, learning_rate=5e-3)
 
@@ -111,8 +110,7 @@ def test_read_sentences_from_python_and_bad_input(tmp_path):
 
 
 def cli(*args):
-    return subprocess.run([sys.executable, str(ROOT / "cli.py"), "ner", *args], capture_output=True, text=True,
-                          cwd=ROOT, timeout=300)
+    return forked.run(["ner", *args], cwd=ROOT, timeout=300)
 
 
 def test_cli_train_evaluate_predict(tmp_path, shared_data, capsys):

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -13,6 +11,7 @@ from nlp_tasks.errors import UserError
 from tasks.sentiment import SentimentConfig, SentimentPipeline, read_examples
 from tasks.sentiment.cli import format_prediction
 from tests import REPO as ROOT
+from tests import forked
 
 
 def sst_sample(shared_data, split, n):
@@ -177,8 +176,7 @@ def test_read_examples_from_label_text_file(shared_data):
 
 
 def cli(*args):
-    return subprocess.run([sys.executable, str(ROOT / "cli.py"), "sentiment", *args], capture_output=True,
-                          text=True, cwd=ROOT, timeout=300)
+    return forked.run(["sentiment", *args], cwd=ROOT, timeout=300)
 
 
 def test_cli_train_evaluate_predict(tmp_path, shared_data, capsys):
