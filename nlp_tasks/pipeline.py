@@ -245,14 +245,16 @@ class Pipeline(Inference):
         return Path(path)
 
     # ------------------------------------------------------------ export
-    def export(self, path: str | Path, format: str = "savedmodel", batch_size: int = 1, length: int = 128) -> dict:
+    def export(self, path: str | Path, format: str = "savedmodel", batch_size: int = 1, length: int = 128,
+               quantize: str | None = None) -> dict:
         """Write the model to ``path`` as a SavedModel, LiteRT or ONNX model that runs without
         nlp-tasks (:mod:`nlp_tasks.export`); returns the export's description (``export.json``).
         ``batch_size``, ``length``: the fixed batch of a LiteRT model and the fixed time dimension
-        of those of its endpoints that need one (NER's); other formats take any shape."""
+        of those of its endpoints that need one (NER's); other formats take any shape.
+        ``quantize="int8"``: int8 weights, float activations (LiteRT and ONNX)."""
         from nlp_tasks.export import export
 
-        return export(self, path, format, batch_size, length)
+        return export(self, path, format, batch_size, length, quantize)
 
     def export_spec(self):
         """What an export of this task offers: a :class:`nlp_tasks.export.ExportSpec` of graph

@@ -23,6 +23,7 @@ from typing import Callable
 import click
 
 from nlp_tasks.cli import options
+from nlp_tasks.errors import UserError
 from nlp_tasks.registry import resolve
 
 
@@ -142,7 +143,8 @@ def predict_command(pipeline: str, *, render: Callable | None = None, help: str 
 
 def export_command(pipeline: str) -> click.Command:
     """``export MODEL_DIR --format savedmodel|litert|onnx --out PATH``: :meth:`Pipeline.export`."""
-    from nlp_tasks.export import FORMATS
+    from nlp_tasks.export import FORMATS, QUANTIZATIONS
+    from nlp_tasks.export.int8 import quantization_line
 
     @click.command("export")
     @click.argument("model_dir", type=click.Path())
@@ -155,15 +157,23 @@ def export_command(pipeline: str) -> click.Command:
                   help="LiteRT only: the fixed number of rows per call.")
     @click.option("--length", "length", type=int, default=128, show_default=True,
                   help="LiteRT only: the fixed number of tokens per row of NER's endpoint.")
+    @click.option("--quantize", type=click.Choice(QUANTIZATIONS), default=None,
+                  help="LiteRT and ONNX: int8 weights of the matrix products, float activations (dynamic range; "
+                       "about a quarter of the size).")
     @options.json_output
-    def export(model_dir, fmt, out, batch_size, length, as_json):
-        description = resolve(pipeline).load(model_dir).export(out, fmt, batch_size=batch_size, length=length)
+    def export(model_dir, fmt, out, batch_size, length, quantize, as_json):
+        if quantize and fmt == "savedmodel":  # before the model is loaded
+            raise UserError("--quantize int8 is for --format litert or onnx: a SavedModel keeps float weights")
+        description = resolve(pipeline).load(model_dir).export(out, fmt, batch_size=batch_size, length=length,
+                                                              quantize=quantize)
         if as_json:
             click.echo(json.dumps(description, indent=2, ensure_ascii=False))
             return
         click.echo(f"exported the {description['task']} model {model_dir} as {fmt} to {out}")
         for name, endpoint in description["endpoints"].items():
             click.echo(f"  {name:13} {endpoint['file']:16} {endpoint['doc']}")
+        if quantize:
+            click.echo(f"  {quantization_line(description['quantization'])}")
 
     export.help = ("Write the model MODEL_DIR as a SavedModel, LiteRT or ONNX model that runs "
                    "without nlp-tasks (export.json in OUT describes its inputs and outputs).")

@@ -14,6 +14,12 @@ ops nor ONNX have TensorFlow's string ops. :func:`export` writes:
   in one line naming the op;
 - ``onnx``: ``<endpoint>.onnx`` per portable endpoint, converted by ``tf2onnx``.
 
+``quantize="int8"`` (LiteRT and ONNX) stores the weights of the matrix products as int8 with a
+scale each and keeps the activations float (dynamic-range quantisation): TensorFlow's
+converter's default optimisation for LiteRT, ONNX Runtime's ``quantize_dynamic`` for ONNX, inside
+the recurrent loops too (:mod:`nlp_tasks.export.int8`). ``export.json``'s ``quantization`` counts
+the int8 weight tensors and names those left float. A SavedModel keeps float weights.
+
 Every export folder also holds ``export.json`` (what each endpoint takes and gives, the state
 sizes, the special ids), the vocabularies as ``vocab-<name>.json`` and the model card
 ``README.md``. The folder is written atomically (:mod:`nlp_tasks.saving.outdir`: a temporary folder,
@@ -36,6 +42,7 @@ from nlp_tasks.saving import outdir
 from nlp_tasks.saving.layout import CARD, is_our_card, is_training_folder, is_vocab_file, vocab_file
 
 FORMATS = ("savedmodel", "litert", "onnx")
+QUANTIZATIONS = ("int8",)
 EXPORT_FILE = "export.json"
 EXPORT_FORMAT = "nlp_tasks.export"
 EXPORT_VERSION = 1
@@ -165,18 +172,26 @@ def fixed_batch(endpoint: Endpoint, batch_size: int, length: int) -> Endpoint:
     return dataclasses.replace(endpoint, inputs=inputs)
 
 
-def export(pipe, path: str | Path, format: str = "savedmodel", batch_size: int = 1, length: int = 128) -> dict:
+def export(pipe, path: str | Path, format: str = "savedmodel", batch_size: int = 1, length: int = 128,
+           quantize: str | None = None) -> dict:
     """Write ``pipe``'s model to ``path`` in ``format``; returns the description (``export.json``).
     ``batch_size`` and ``length``: the fixed batch of a LiteRT model and the fixed time dimension
-    of its endpoints that need one (:func:`fixed_batch`); other formats take any shape."""
+    of its endpoints that need one (:func:`fixed_batch`); other formats take any shape.
+    ``quantize``: None (float weights) or ``"int8"`` (LiteRT and ONNX; see the module notes)."""
     if format not in FORMATS:
         raise UserError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
+    if quantize is not None and quantize not in QUANTIZATIONS:
+        raise UserError(f"unknown quantization {quantize!r}; choose one of {', '.join(QUANTIZATIONS)}")
+    if quantize and format == "savedmodel":
+        raise UserError("--quantize int8 is for --format litert or onnx: a SavedModel keeps float weights")
     for name, value in (("batch size", batch_size), ("length", length)):
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65536:
             raise UserError(f"{name} must be an integer from 1 to 65536, got {value!r}")
     pipe.require_model()
     if format == "onnx":
         _require_module("tf2onnx", "ONNX export")
+        if quantize:
+            _require_module("onnxruntime.quantization", "int8 ONNX export")
     spec = pipe.export_spec()
     endpoints = spec.endpoints if format == "savedmodel" else [e for e in spec.endpoints if e.portable]
     if not endpoints:
@@ -186,10 +201,11 @@ def export(pipe, path: str | Path, format: str = "savedmodel", batch_size: int =
         raise UserError(f"{target} is a model or training folder; export to a folder of its own")
     with outdir.held(path, "export folder", KIND) as folder:
         outdir.check_in_the_way(folder, planned_files(pipe, format, endpoints), export_files(folder))
-        return _write(pipe, spec, endpoints, format, batch_size, length, folder)
+        return _write(pipe, spec, endpoints, format, batch_size, length, folder, quantize)
 
 
-def _write(pipe, spec: ExportSpec, endpoints, format: str, batch_size: int, length: int, folder: Path) -> dict:
+def _write(pipe, spec: ExportSpec, endpoints, format: str, batch_size: int, length: int, folder: Path,
+           quantize: str | None = None) -> dict:
     """Write the export into a temporary folder beside ``folder`` and swap it into place."""
     tmp = outdir.make_temporary(folder)
     try:
@@ -201,13 +217,26 @@ def _write(pipe, spec: ExportSpec, endpoints, format: str, batch_size: int, leng
                     endpoints = [fixed_batch(e, batch_size, length) for e in endpoints]
                 write_saved_model(pipe, spec, endpoints, scratch / "savedmodel", tables=False)
                 if format == "litert":
-                    write_litert(scratch / "savedmodel", endpoints, tmp / LITERT_FILE)
+                    quantization = write_litert(scratch / "savedmodel", endpoints, tmp / LITERT_FILE, quantize)
                 else:
+                    quantization = {"int8": 0, "float": []}
                     for endpoint in endpoints:
-                        write_onnx(endpoint, tmp / _onnx_file(endpoint.name))
+                        target = tmp / _onnx_file(endpoint.name)
+                        if quantize:
+                            write_onnx(endpoint, scratch / target.name)
+                            from .int8 import quantize_onnx
+
+                            done = quantize_onnx(scratch / target.name, target)
+                            quantization["int8"] += done["int8"]
+                            quantization["float"] += [f"{endpoint.name}: {name}" for name in done["float"]]
+                        else:
+                            write_onnx(endpoint, target)
         for name, vocab in pipe.vocabs.items():
             vocab.save(tmp / vocab_file(name))
         description = describe(pipe, spec, endpoints, format)
+        if quantize:
+            description["quantization"] = {"weights": quantize, "activations": "float32",
+                                           "method": "dynamic range", **quantization}  # int8, float: counted
         if format == "litert":
             description["batch_size"] = batch_size
             if any(e.fixed_length for e in endpoints):
@@ -293,18 +322,27 @@ def write_saved_model(pipe, spec: ExportSpec, endpoints, path: Path, tables: boo
     _quietly(archive.write_out, str(path), verbose=False)
 
 
-def write_litert(saved_model: Path, endpoints, path: Path) -> None:
-    """``model.tflite`` from the SavedModel's ``endpoints`` with LiteRT's built-in ops only."""
+def write_litert(saved_model: Path, endpoints, path: Path, quantize: str | None = None) -> dict:
+    """``model.tflite`` from the SavedModel's ``endpoints`` with LiteRT's built-in ops only; with
+    ``quantize="int8"``, the converter's dynamic-range quantisation (int8 weights, float
+    activations). Returns what was quantised (empty without ``quantize``)."""
     import tensorflow as tf
 
     converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model), signature_keys=[e.name for e in endpoints])
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if quantize:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
     try:
         model = _quietly(converter.convert)
     except Exception as err:  # the converter raises ConverterError with the MLIR diagnostics
         raise UserError("cannot convert this model to LiteRT without Flex (select TF) ops: "
                         f"{_op_problem(err)}") from None
     path.write_bytes(model)
+    if not quantize:
+        return {}
+    from .int8 import litert_weights
+
+    return litert_weights(path)
 
 
 def _op_problem(err: Exception) -> str:
