@@ -353,7 +353,8 @@ def _serve(address: str) -> None:
                 except OSError:
                     pass
                 connection.close()
-        if os.getppid() != parent:  # the pytest process is gone
+        if os.getppid() != parent:  # the pytest process is gone (xdist's workers end without atexit)
+            shutil.rmtree(os.path.dirname(address), ignore_errors=True)
             return
 
 
