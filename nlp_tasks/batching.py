@@ -120,11 +120,12 @@ class Batches:
 
         Each batch is cut as tf.data's rebatching cuts it (the split every worker used to take
         from the whole batch it made): replica ``r`` takes the ``r``-th run of ``ceil(n /
-        replicas)`` rows, so a short batch leaves the last replicas a piece of no rows (its arrays
-        have 0 rows; the loss of an empty piece is 0). A piece is padded to its own longest row,
-        and its random generator is ``default_rng([seed, epoch, batch, replica])``: with word
-        dropout, the masks are not those of one device (the same rows' draws of a whole batch),
-        but they are still a pure function of the seed, the epoch and the batch's place."""
+        replicas)`` rows, so a short batch leaves the last replicas a piece of no rows (arrays of 0
+        rows; Keras' own losses divide a sum over none by none as 0; not exercised by a test). A
+        piece is padded to its own longest row, and its random generator is
+        ``default_rng([seed, epoch, batch, replica])``: with word dropout, the masks are not those
+        of one device (the same rows' draws of a whole batch), but they are still a pure function
+        of the seed, the epoch and the batch's place."""
         for batch, indices in enumerate(self.order(epoch)):
             size = -(-len(indices) // replicas)
             for replica in mine:

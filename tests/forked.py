@@ -9,11 +9,12 @@ its own (its pid, signals, exit status, stdin/stdout/stderr on the pipes the tes
 runs ``cli.py`` with the command's arguments, environment and working folder, as
 ``python cli.py`` would, only with those modules already imported.
 
-:func:`run` is ``subprocess.run(capture_output=True, text=True)`` and :class:`Process` is the part
-of ``subprocess.Popen`` the tests use. Tests about how a process starts (TensorFlow's log lines,
-what importing the library changes, being refused before TensorFlow starts) keep using real
-``python`` processes. ``NLP_TASKS_TEST_FORK=0`` makes these real ``python cli.py`` processes
-too.
+:func:`run_command` is ``subprocess.run(capture_output=True)`` and :func:`popen` is
+``subprocess.Popen`` (a :class:`Process`: the part of Popen the tests use) for such commands, and
+the real thing for any other; :func:`run` takes the CLI's arguments alone. Tests about how a
+process starts (TensorFlow's log lines, what importing the library changes, being refused before
+TensorFlow starts) keep using real ``python`` processes. ``NLP_TASKS_TEST_FORK=0`` makes these
+real ``python cli.py`` processes too.
 
 The zygote (``python -m tests.forked SOCKET``) serves one Unix socket: a request is the command
 (JSON) with the child's three file descriptors (``SCM_RIGHTS``); it answers the child's pid, and
@@ -81,47 +82,41 @@ def _stop(process, folder: str) -> None:
 
 
 class Process:
-    """A child of the zygote running ``cli.py ARGS``: ``pid``, ``returncode``, ``poll``,
-    ``wait``, ``communicate``, ``send_signal``, ``terminate``, ``kill``, and ``stdout`` /
-    ``stderr`` file objects where PIPE was asked for (text when ``text``)."""
+    """A child of the zygote running ``cli.py ARGS`` (made by :func:`popen`): ``pid``,
+    ``returncode``, ``poll``, ``wait``, ``communicate``, ``send_signal``, ``terminate``, ``kill``,
+    and ``stdout`` / ``stderr`` file objects where PIPE was asked for (text when ``text``).
+    ``stdin``, ``stdout``, ``stderr``: PIPE (outputs only), DEVNULL, None (this process's) or a
+    file."""
 
     def __init__(self, args, env=None, cwd=None, stdin=DEVNULL, stdout=None, stderr=None, text=False):
-        args = [str(a) for a in args]
-        if not enabled():
-            self._popen = subprocess.Popen([sys.executable, str(CLI), *args], env=env, cwd=cwd, stdin=stdin,
-                                           stdout=stdout, stderr=stderr, text=text)
-            self.pid, self.stdout, self.stderr = self._popen.pid, self._popen.stdout, self._popen.stderr
-            return
-        self._popen, self.returncode = None, None
-        ends, keep, self.stdout, self.stderr = [], [], None, None
+        self.returncode, self.stdout, self.stderr = None, None, None
+        ends, opened = [], []  # the child's three descriptors; those made here, closed once sent
         for name, how, fd in (("stdin", stdin, 0), ("stdout", stdout, 1), ("stderr", stderr, 2)):
-            if how == PIPE:
+            if how == PIPE and name != "stdin":
                 read, write = os.pipe()
-                child, mine = (read, write) if name == "stdin" else (write, read)
-                setattr(self, name, os.fdopen(mine, ("w" if name == "stdin" else "r") + ("" if text else "b")))
-                ends.append(child)
-                keep.append(child)
+                setattr(self, name, os.fdopen(read, "r" if text else "rb"))
+                ends.append(write)
+                opened.append(write)
             elif how == DEVNULL:
-                null = os.open(os.devnull, os.O_RDWR)
-                ends.append(null)
-                keep.append(null)
+                ends.append(os.open(os.devnull, os.O_RDWR))
+                opened.append(ends[-1])
             elif how is None:
                 ends.append(fd)
+            elif how == PIPE:
+                raise ValueError("a forked process takes no stdin pipe")
             else:  # a file object or a descriptor
                 ends.append(how if isinstance(how, int) else how.fileno())
-        request = {"argv": [str(CLI), *args], "env": dict(os.environ if env is None else env),
+        request = {"argv": [str(CLI), *map(str, args)], "env": dict(os.environ if env is None else env),
                    "cwd": str(cwd or os.getcwd())}
         self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._socket.connect(_address())
         socket.send_fds(self._socket, [json.dumps(request).encode() + b"\n"], ends)
-        for fd in keep:
+        for fd in opened:
             os.close(fd)
         self._reader = self._socket.makefile("r")
         self.pid = int(self._reader.readline())
 
     def poll(self):
-        if self._popen is not None:
-            return self._popen.poll()
         if self.returncode is None:
             import select
 
@@ -130,8 +125,6 @@ class Process:
         return self.returncode
 
     def wait(self, timeout=None):
-        if self._popen is not None:
-            return self._popen.wait(timeout)
         if self.returncode is None:
             self._socket.settimeout(timeout)
             try:
@@ -143,14 +136,8 @@ class Process:
             self.returncode = os.waitstatus_to_exitcode(int(line))
         return self.returncode
 
-    @property
-    def args(self):
-        return self._popen.args if self._popen is not None else None
-
     def communicate(self, timeout=None):
         """Both outputs read to their end (in threads, so neither pipe fills), then the status."""
-        if self._popen is not None:
-            return self._popen.communicate(timeout=timeout)
         results: dict = {}
 
         def drain(name):
@@ -172,8 +159,6 @@ class Process:
         return results["stdout"], results["stderr"]
 
     def send_signal(self, sig):
-        if self._popen is not None:
-            return self._popen.send_signal(sig)
         if self.poll() is None:
             os.kill(self.pid, sig)
 
@@ -183,32 +168,12 @@ class Process:
     def kill(self):
         self.send_signal(signal.SIGKILL)
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        if self.returncode is None and self._popen is None:
-            self.kill()
-            self.wait()
-
-
-def run(args, env=None, cwd=None, timeout=None, stdin=DEVNULL, text=True) -> subprocess.CompletedProcess:
-    """``subprocess.run([python, cli.py, *args], capture_output=True, text=True, ...)`` in a
-    child of the zygote; a child past ``timeout`` is killed and TimeoutExpired raised."""
-    process = Process(args, env=env, cwd=cwd, stdin=stdin, stdout=PIPE, stderr=PIPE, text=text)
-    try:
-        out, err = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-        raise
-    return subprocess.CompletedProcess([sys.executable, str(CLI), *map(str, args)], process.returncode, out, err)
-
 
 def _cli_arguments(command) -> list[str] | None:
-    """The arguments of a ``[sys.executable, ".../cli.py", *args]`` command, else None."""
+    """The arguments of a ``[sys.executable, ".../cli.py", *args]`` command when forking is on,
+    else None."""
     command = [str(part) for part in command]
-    if len(command) >= 2 and command[0] == sys.executable and Path(command[1]) == CLI:
+    if enabled() and len(command) >= 2 and command[0] == sys.executable and Path(command[1]) == CLI:
         return command[2:]
     return None
 
@@ -222,12 +187,25 @@ def popen(command, *, env=None, cwd=None, stdin=None, stdout=None, stderr=None, 
 
 
 def run_command(command, *, env=None, cwd=None, timeout=None, text=True) -> subprocess.CompletedProcess:
-    """``subprocess.run(command, capture_output=True, ...)``; a ``python cli.py ARGS`` command as a
-    child of the zygote."""
+    """``subprocess.run(command, capture_output=True, stdin=DEVNULL, ...)``; a ``python cli.py ARGS``
+    command as a child of the zygote (killed past ``timeout``, and TimeoutExpired raised)."""
     arguments = _cli_arguments(command)
     if arguments is None:
-        return subprocess.run(command, env=env, cwd=cwd, timeout=timeout, text=text, capture_output=True)
-    return run(arguments, env=env, cwd=cwd, timeout=timeout, stdin=None, text=text)
+        return subprocess.run(command, env=env, cwd=cwd, timeout=timeout, text=text, capture_output=True,
+                              stdin=DEVNULL)
+    process = Process(arguments, env=env, cwd=cwd, stdin=DEVNULL, stdout=PIPE, stderr=PIPE, text=text)
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise
+    return subprocess.CompletedProcess(list(command), process.returncode, out, err)
+
+
+def run(args, env=None, cwd=None, timeout=None, text=True) -> subprocess.CompletedProcess:
+    """``python cli.py ARGS`` as :func:`run_command` runs it."""
+    return run_command([sys.executable, str(CLI), *map(str, args)], env=env, cwd=cwd, timeout=timeout, text=text)
 
 
 # ---------------------------------------------------------------------------------------- the zygote

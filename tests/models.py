@@ -197,6 +197,7 @@ class ServerProcess:
     line on stdout says where). Its stderr goes to ``log`` (read by tests: no tracebacks)."""
 
     def __init__(self, *args: str, log: Path, timeout: float = 180):
+        import sys
         import threading
 
         from tests import forked
@@ -204,8 +205,8 @@ class ServerProcess:
         root = Path(__file__).resolve().parent.parent
         self.log = log
         self._stderr = open(log, "w", encoding="utf-8")
-        self.process = forked.Process(["serve", *args, "--port", "0"], cwd=root, stdout=forked.PIPE,
-                                      stderr=self._stderr, text=True)
+        self.process = forked.popen([sys.executable, str(root / "cli.py"), "serve", *args, "--port", "0"], cwd=root,
+                                    stdout=forked.PIPE, stderr=self._stderr, text=True)
         lines: list[str] = []
         reader = threading.Thread(target=lambda: lines.append(self.process.stdout.readline()), daemon=True)
         reader.start()

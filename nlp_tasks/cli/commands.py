@@ -23,7 +23,6 @@ from typing import Callable
 import click
 
 from nlp_tasks.cli import options
-from nlp_tasks.errors import UserError
 from nlp_tasks.registry import resolve
 
 
@@ -143,7 +142,7 @@ def predict_command(pipeline: str, *, render: Callable | None = None, help: str 
 
 def export_command(pipeline: str) -> click.Command:
     """``export MODEL_DIR --format savedmodel|litert|onnx --out PATH``: :meth:`Pipeline.export`."""
-    from nlp_tasks.export import FORMATS, QUANTIZATIONS
+    from nlp_tasks.export import FORMATS, QUANTIZATIONS, check_quantize
     from nlp_tasks.export.int8 import quantization_line
 
     @click.command("export")
@@ -159,11 +158,10 @@ def export_command(pipeline: str) -> click.Command:
                   help="LiteRT only: the fixed number of tokens per row of NER's endpoint.")
     @click.option("--quantize", type=click.Choice(QUANTIZATIONS), default=None,
                   help="LiteRT and ONNX: int8 weights of the matrix products, float activations (dynamic range; "
-                       "about a quarter of the size).")
+                       "export.json says which weights stay float).")
     @options.json_output
     def export(model_dir, fmt, out, batch_size, length, quantize, as_json):
-        if quantize and fmt == "savedmodel":  # before the model is loaded
-            raise UserError("--quantize int8 is for --format litert or onnx: a SavedModel keeps float weights")
+        check_quantize(fmt, quantize)  # before the model is read
         description = resolve(pipeline).load(model_dir).export(out, fmt, batch_size=batch_size, length=length,
                                                               quantize=quantize)
         if as_json:

@@ -182,10 +182,7 @@ def export(pipe, path: str | Path, format: str = "savedmodel", batch_size: int =
     ``quantize``: None (float weights) or ``"int8"`` (LiteRT and ONNX; see the module notes)."""
     if format not in FORMATS:
         raise UserError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
-    if quantize is not None and quantize not in QUANTIZATIONS:
-        raise UserError(f"unknown quantization {quantize!r}; choose one of {', '.join(QUANTIZATIONS)}")
-    if quantize and format == "savedmodel":
-        raise UserError("--quantize int8 is for --format litert or onnx: a SavedModel keeps float weights")
+    check_quantize(format, quantize)
     for name, value in (("batch size", batch_size), ("length", length)):
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65536:
             raise UserError(f"{name} must be an integer from 1 to 65536, got {value!r}")
@@ -204,6 +201,14 @@ def export(pipe, path: str | Path, format: str = "savedmodel", batch_size: int =
     with outdir.held(path, "export folder", KIND) as folder:
         outdir.check_in_the_way(folder, planned_files(pipe, format, endpoints), export_files(folder))
         return _write(pipe, spec, endpoints, format, batch_size, length, folder, quantize)
+
+
+def check_quantize(format: str, quantize: str | None) -> None:
+    """Refuse a quantisation this format does not take (the CLI calls it before reading the model)."""
+    if quantize is not None and quantize not in QUANTIZATIONS:
+        raise UserError(f"unknown quantization {quantize!r}; choose one of {', '.join(QUANTIZATIONS)}")
+    if quantize and format == "savedmodel":
+        raise UserError("--quantize int8 is for --format litert or onnx: a SavedModel keeps float weights")
 
 
 def _write(pipe, spec: ExportSpec, endpoints, format: str, batch_size: int, length: int, folder: Path,

@@ -60,11 +60,11 @@ def _inline(graph, constants: dict) -> int:
     import onnx
 
     moved = 0
+    used_after = _used_names(graph) | {output.name for output in graph.output}  # removing a Loop output keeps it
     for node in graph.node:
         bodies = [attribute.g for attribute in node.attribute if attribute.HasField("g")]
         if node.op_type == "Loop" and bodies:
             body = bodies[0]
-            used_after = _used_names(graph) | {output.name for output in graph.output}
             for k in reversed(range(len(node.input) - 2)):  # inputs: trip count, condition, carried values
                 outer, inner = node.input[2 + k], body.input[2 + k].name
                 if (outer in constants and body.output[1 + k].name == inner
@@ -84,24 +84,18 @@ def _inline(graph, constants: dict) -> int:
     return moved
 
 
-def _nodes(graph):
-    """Every node of ``graph`` and of its subgraphs."""
+def _graphs(graph):
+    """``graph`` and every subgraph in it (loop bodies, branches), nested ones too."""
+    yield graph
     for node in graph.node:
-        yield node
         for attribute in node.attribute:
             if attribute.HasField("g"):
-                yield from _nodes(attribute.g)
+                yield from _graphs(attribute.g)
 
 
 def _used_names(graph) -> set[str]:
     """Every name a node of ``graph`` or of its subgraphs reads."""
-    names = set()
-    for node in graph.node:
-        names.update(node.input)
-        for attribute in node.attribute:
-            if attribute.HasField("g"):
-                names |= _used_names(attribute.g)
-    return names
+    return {name for g in _graphs(graph) for node in g.node for name in node.input}
 
 
 def quantize_onnx(source: Path, target: Path) -> dict:
@@ -121,8 +115,8 @@ def quantize_onnx(source: Path, target: Path) -> dict:
     # layer's products stay float too: their input can hold the fill value of a row that is all
     # padding (an empty text's pooled features), and one such row would set the scale of the whole
     # batch's dynamic quantisation (measured: every other row's probabilities became one-hot).
-    output = [node.name for node in _nodes(model.graph) if node.op_type == "MatMul"
-              and f"/{OUTPUT_LAYER}" in node.name]
+    output = [node.name for g in _graphs(model.graph) for node in g.node
+              if node.op_type == "MatMul" and f"/{OUTPUT_LAYER}" in node.name]
     _quietly(quantize_dynamic, str(source), str(target), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"],
              nodes_to_exclude=output, extra_options={"EnableSubgraph": True})
     return onnx_weights(onnx.load(str(target)))
@@ -133,24 +127,9 @@ def onnx_weights(model) -> dict:
     float: what a quantisation left float is named here."""
     import onnx
 
-    int8, left = 0, []
-
-    def walk(graph):
-        nonlocal int8
-        for tensor in graph.initializer:
-            if len(tensor.dims) < 2:
-                continue
-            if tensor.data_type == onnx.TensorProto.INT8:
-                int8 += 1
-            elif tensor.data_type == onnx.TensorProto.FLOAT:
-                left.append(tensor.name)
-        for node in graph.node:
-            for attribute in node.attribute:
-                if attribute.HasField("g"):
-                    walk(attribute.g)
-
-    walk(model.graph)
-    return {"int8": int8, "float": left}
+    weights = [tensor for g in _graphs(model.graph) for tensor in g.initializer if len(tensor.dims) >= 2]
+    return {"int8": sum(tensor.data_type == onnx.TensorProto.INT8 for tensor in weights),
+            "float": [tensor.name for tensor in weights if tensor.data_type == onnx.TensorProto.FLOAT]}
 
 
 def quantization_line(quantization: dict) -> str:

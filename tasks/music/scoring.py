@@ -144,9 +144,3 @@ class PieceScorer:
             parts.append(self.head.probabilities(y[:, span], np.asarray(tf.cast(outputs, tf.float32))))
         probabilities = np.concatenate(parts, axis=1)
         return [probabilities[i, :len(piece)] for i, piece in enumerate(xs)]
-
-
-def piece_probabilities(model, head, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """``(T, 88)`` float64: each step's key probabilities of one piece (inputs ``x``, frames ``y``)
-    given the true past (:meth:`MusicHead.probabilities`), chunk by chunk."""
-    return PieceScorer(model, head)([x], [y])[0]
