@@ -9,6 +9,7 @@ the end it checks that nothing imported nlp_tasks or tasks.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 
@@ -51,16 +52,20 @@ def greedy_tokens(step, state_size: int, tokens: list[int], length: int, never: 
     return out
 
 
-def greedy_frames(step, state_size: int, frames: np.ndarray, length: int) -> np.ndarray:
+def greedy_frames(step, state_size: int, frames: np.ndarray, length: int, nade: bool = False) -> np.ndarray:
     """Greedy (temperature 0) continuation of ``frames`` (silence and the primer): each key
-    sounds when its probability is above 0.5 (its logit above 0)."""
+    sounds when its probability is above 0.5 (its logit above 0). The NADE head's step draws the
+    keys itself: greedy with uniforms 0.5 at temperature 1."""
+    if nade:
+        draw = {"uniforms": np.full((1, 88), 0.5, np.float32), "temperature": np.array(1.0, np.float32)}
+        step = functools.partial(step, **draw)
     state = np.zeros((1, state_size), np.float32)
     for frame in frames[:-1]:
         state = step(frame=frame[None].astype(np.float32), state=state)["next_state"]
     frame, out = frames[-1], []
     for _ in range(length):
         result = step(frame=frame[None].astype(np.float32), state=state)
-        frame = (result["logits"][0] > 0).astype(np.float32)
+        frame = result["next_frame"][0] if nade else (result["logits"][0] > 0).astype(np.float32)
         out.append(frame)
         state = result["next_state"]
     return np.array(out)
@@ -104,7 +109,8 @@ def main(jobs_path: str, out_path: str) -> None:
             out = {"tokens": np.array(greedy_tokens(call, job["state_size"], job["tokens"], job["length"],
                                                     job["never"]))}
         elif job.get("greedy") == "frames":
-            out = {"frames": greedy_frames(call, job["state_size"], inputs[job["frames"]], job["length"])}
+            out = {"frames": greedy_frames(call, job["state_size"], inputs[job["frames"]], job["length"],
+                                           job.get("nade", False))}
         elif job.get("greedy") == "pronunciations":
             encode = endpoint(job["format"], job["path"], "encode")
             out = greedy_pronunciations(encode, call, inputs[job["letter_ids"]], job)

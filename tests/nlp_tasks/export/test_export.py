@@ -53,7 +53,16 @@ def _roll(steps):
 
 
 @pytest.fixture(scope="module")
-def exported(pipes, tmp_path_factory):
+def nade(models):
+    """The untrained NADE-head music model of tests/models.py (its outputs are fixed by its
+    initial weights, which is all the comparison with the pipeline needs)."""
+    from nlp_tasks.pipeline import Pipeline
+
+    return Pipeline.load(models["music-nade"])
+
+
+@pytest.fixture(scope="module")
+def exported(pipes, nade, tmp_path_factory):
     """Every task exported in every format, then one client process over all of them."""
     root = tmp_path_factory.mktemp("exports")
     inputs, jobs = {}, []
@@ -124,6 +133,26 @@ def exported(pipes, tmp_path_factory):
                                  "inputs": {"roll": "music/rolls", "lengths": "music/lengths"}})
                 jobs.append({**common, "name": f"music-{fmt}-greedy", "endpoint": "step", "greedy": "frames",
                              "state_size": size, "frames": "music/primer", "length": 6})
+    # The NADE head: its keys drawn inside the step (greedy, and one tempered draw from given
+    # uniforms), its score; LiteRT has a fixed batch of 1, so it scores one roll per call.
+    inputs["music/silence"] = np.zeros((1, 88), np.float32)
+    inputs["music/state0"] = np.zeros((1, nade.export_spec().info["state_size"]), np.float32)
+    inputs["music/uniforms"] = np.random.default_rng(0).random((1, 88)).astype(np.float32)
+    inputs["music/temperature"] = np.array(0.8, np.float32)
+    for i, roll in enumerate(rolls):
+        inputs[f"music/roll{i}"], inputs[f"music/length{i}"] = roll[None], np.array([len(roll)], np.int32)
+    for fmt in FORMATS:
+        path = root / f"music-nade-{fmt}"
+        descriptions["music-nade", fmt] = meta = nade.export(path, fmt, batch_size=1)
+        common = {"format": fmt, "path": str(path)}
+        jobs.append({**common, "name": f"music-nade-{fmt}-greedy", "endpoint": "step", "greedy": "frames",
+                     "nade": True, "state_size": meta["state_size"], "frames": "music/primer", "length": 6})
+        jobs.append({**common, "name": f"music-nade-{fmt}-draw", "endpoint": "step",
+                     "inputs": {"frame": "music/silence", "state": "music/state0", "uniforms": "music/uniforms",
+                                "temperature": "music/temperature"}})
+        for i in range(len(rolls)):
+            jobs.append({**common, "name": f"music-nade-{fmt}-score{i}", "endpoint": "score",
+                         "inputs": {"roll": f"music/roll{i}", "lengths": f"music/length{i}"}})
     for task, endpoint, names in (("sentiment", "classify_ids", {"word_ids": "sentiment/ids"}),
                                   ("ner", "tag_ids", {"word_ids": "ner/words", "case_ids": "ner/cases",
                                                       "char_ids": "ner/chars"})):
@@ -318,13 +347,28 @@ def test_export_refuses_foreign_folders_and_replaces_its_own(pipes, tmp_path):
         pipe.export(tmp_path / "x", "pickle")
 
 
-def test_music_nade_export_is_refused_in_one_line(tmp_path):
-    from tasks.music import MusicConfig, MusicPipeline
-
-    music = MusicPipeline(MusicConfig(units=4, head="nade", nade_units=4, epochs=1))
-    music.fit(MUSIC_ROLLS, MUSIC_ROLLS[:1], verbose=0)
-    with pytest.raises(UserError, match="'nade' head cannot be exported yet"):
-        music.export(tmp_path / "x")
+def test_music_nade_exports_draw_and_score_like_the_pipeline(nade, exported):
+    """The NADE head's export: ``score`` gives the pipeline's conditionals and the exact
+    log-likelihood; ``step`` draws the pipeline's greedy continuation key by key, and from given
+    uniforms at temperature 0.8 the keys the pipeline's own draw gives (the first step from silence
+    is the NADE's biases alone, so the pipeline's draw can be fed the model's output there)."""
+    out, descriptions, _ = exported
+    expected = nade.predict(MUSIC_ROLLS)
+    rolls = [_roll(r) for r in MUSIC_ROLLS]
+    greedy = np.array(nade.generate(6, primer=rolls[0][:3].tolist(), temperature=0)["roll"][3:])
+    params = nade.require_model()(np.zeros((1, 1, 88), np.float32), training=False)[:, 0]
+    uniforms = np.random.default_rng(0).random((1, 88)).astype(np.float32)
+    drawn = nade.head.draw(np.asarray(params), uniforms, 0.8)
+    for fmt in FORMATS:
+        assert descriptions["music-nade", fmt]["head"] == "nade"
+        for row, (p, y) in enumerate(zip(expected, rolls)):
+            p = np.asarray(p)
+            probs, ll = out[f"music-nade-{fmt}-score{row}/probabilities"], out[f"music-nade-{fmt}-score{row}/log_likelihood"]
+            np.testing.assert_allclose(probs[0], p, atol=1e-5, err_msg=fmt)
+            assert ll[0] == pytest.approx(np.sum(y * np.log(p) + (1 - y) * np.log1p(-p)), rel=1e-5, abs=1e-4), fmt
+        np.testing.assert_array_equal(out[f"music-nade-{fmt}-greedy/frames"], greedy, err_msg=fmt)
+        np.testing.assert_array_equal(out[f"music-nade-{fmt}-draw/next_frame"], drawn, err_msg=fmt)
+        assert 0 < drawn.sum() < 88  # a draw, not all keys or none
 
 
 def _docs_export_examples():
