@@ -41,6 +41,7 @@ from nlp_tasks.errors import UserError
 from nlp_tasks.saving import outdir
 from nlp_tasks.saving.layout import CARD, is_our_card, is_training_folder, is_vocab_file, vocab_file
 
+from .litert import fixed_batch, length_buckets, litert_endpoints, write_litert  # noqa: F401
 from .state import join_state, recurrent_cells, split_state, state_layout  # noqa: F401  (the tasks' export specs)
 
 FORMATS = ("savedmodel", "litert", "onnx")
@@ -154,26 +155,6 @@ def is_export(folder: Path) -> bool:
 KIND = outdir.FolderKind(complete=EXPORT_FILE, own=export_files, writes=_writes, marks=is_export)
 
 
-def fixed_batch(endpoint: Endpoint, batch_size: int, length: int) -> Endpoint:
-    """``endpoint`` with the batch dimension of every input fixed to ``batch_size`` (and, for
-    an endpoint marked ``fixed_length``, the time dimension to ``length``).
-
-    TensorFlow's LiteRT converter lowers the recurrent loop's TensorList to built-in ops only
-    when each element's shape (batch, units) is static; without a known batch it needs the Flex
-    op ``TensorListReserve``. So LiteRT models take batches of exactly ``batch_size`` rows (fill a
-    short batch with padding rows); the time dimension stays free (``resize_tensor_input``),
-    except where a loop runs over batch x time (NER's characters of every token): there every
-    input has ``length`` steps (fill with padding; longer input is cut by the client)."""
-    import tensorflow as tf
-
-    def shape(s):
-        dims = s.shape.as_list()
-        return [batch_size, *([length] if endpoint.fixed_length and len(dims) > 1 else dims[1:2]), *dims[2:]]
-
-    inputs = [tf.TensorSpec(shape(s), s.dtype, name=s.name) for s in endpoint.inputs]
-    return dataclasses.replace(endpoint, inputs=inputs)
-
-
 def export(pipe, path: str | Path, format: str = "savedmodel", batch_size: int = 1, length: int = 128,
            quantize: str | None = None) -> dict:
     """Write ``pipe``'s model to ``path`` in ``format``; returns the description (``export.json``).
@@ -221,7 +202,7 @@ def _write(pipe, spec: ExportSpec, endpoints, format: str, batch_size: int, leng
                 write_saved_model(pipe, spec, endpoints, tmp)
             else:
                 if format == "litert":  # LiteRT's loops need a known batch size (see fixed_batch)
-                    endpoints = [fixed_batch(e, batch_size, length) for e in endpoints]
+                    endpoints = litert_endpoints(endpoints, batch_size, length)
                 write_saved_model(pipe, spec, endpoints, scratch / "savedmodel", tables=False)
                 if format == "litert":
                     quantization = write_litert(scratch / "savedmodel", endpoints, tmp / LITERT_FILE, quantize)
@@ -248,6 +229,7 @@ def _write(pipe, spec: ExportSpec, endpoints, format: str, batch_size: int, leng
             description["batch_size"] = batch_size
             if any(e.fixed_length for e in endpoints):
                 description["length"] = length
+                description["length_buckets"] = {e.name: e.inputs[0].shape[1] for e in endpoints if e.fixed_length}
         from nlp_tasks.saving.card import model_card
 
         (tmp / CARD).write_text(model_card(pipe, export=description), encoding="utf-8")
@@ -327,39 +309,6 @@ def write_saved_model(pipe, spec: ExportSpec, endpoints, path: Path, tables: boo
     for endpoint in endpoints:
         archive.add_endpoint(endpoint.name, endpoint.fn, input_signature=list(endpoint.inputs))
     _quietly(archive.write_out, str(path), verbose=False)
-
-
-def write_litert(saved_model: Path, endpoints, path: Path, quantize: str | None = None) -> dict:
-    """``model.tflite`` from the SavedModel's ``endpoints`` with LiteRT's built-in ops only; with
-    ``quantize="int8"``, the converter's dynamic-range quantisation (int8 weights, float
-    activations). Returns what was quantised (empty without ``quantize``)."""
-    import tensorflow as tf
-
-    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model), signature_keys=[e.name for e in endpoints])
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    if quantize:
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    try:
-        model = _quietly(converter.convert)
-    except Exception as err:  # the converter raises ConverterError with the MLIR diagnostics
-        raise UserError("cannot convert this model to LiteRT without Flex (select TF) ops: "
-                        f"{_op_problem(err)}") from None
-    path.write_bytes(model)
-    if not quantize:
-        return {}
-    from .int8 import litert_weights
-
-    return litert_weights(path)
-
-
-def _op_problem(err: Exception) -> str:
-    """The first op the converter names in ``err``, and why, in one line."""
-    text = str(err)
-    ops = re.findall(r"'(tf\.\w+)' op", text) or re.findall(r"\b(tf\.\w+)\b", text)
-    reason = re.search(r"error: ([^\n]+)", text)
-    why = reason.group(1).strip() if reason else text.strip().splitlines()[-1] if text.strip() else type(err).__name__
-    first = f"{ops[0]} " if ops else ""
-    return f"{first}({why})"[:400]
 
 
 def write_onnx(endpoint: Endpoint, path: Path) -> None:

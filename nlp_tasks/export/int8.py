@@ -3,16 +3,18 @@
 - LiteRT: TensorFlow's converter with its default optimisation (:func:`nlp_tasks.export.write_litert`)
   quantises the weights of fully connected layers, inside the recurrent loops' subgraphs too;
   it leaves float the weights of fewer than 1,024 values (the converter's own threshold: a
-  small model shrinks less) and the embedding tables it reads with a gather.
+  small model shrinks less); the embedding tables it reads with a gather become int8 too.
 - ONNX: tf2onnx writes a recurrent layer as a ``Loop`` whose weights come in as loop-carried
   values, passed through every step unchanged; ONNX Runtime's ``quantize_dynamic`` quantises only
   the products whose weights are constants of their own graph. :func:`inline_loop_constants`
   first makes each such weight a constant of the loop's body (removing it from the carried
   values and from the outer graph when nothing else uses it), then :func:`quantize_onnx`
-  quantises the matrix products, in the subgraphs too. The embedding tables stay float (ONNX
-  Runtime aborts on the NER graph with quantised lookups), so an ONNX export shrinks less than a
-  LiteRT one, and so does the output layer (an all-padding row's fill values would set the scale
-  of a whole batch's dynamic quantisation: :func:`quantize_onnx`).
+  quantises the matrix products, in the subgraphs too, except the output layer's (an all-padding
+  row's fill values would set the scale of a whole batch's dynamic quantisation:
+  :func:`quantize_onnx`). The embedding tables become int8 rows with a scale per row
+  (:func:`quantize_lookups`: ONNX Runtime's own quantised lookups abort on the NER graph), and a
+  weight copied into a loop body that its outer graph also uses is stored once
+  (:func:`share_copies`).
 
 Both report what they did as ``{"int8": count of int8 weight tensors, "float": names of the weight
 tensors (two or more dimensions) left float}``, recorded in ``export.json`` under ``quantization``.
@@ -98,6 +100,96 @@ def _used_names(graph) -> set[str]:
     return {name for g in _graphs(graph) for node in g.node for name in node.input}
 
 
+def quantize_lookups(model) -> int:
+    """Store each embedding table that a ``Gather`` reads as int8 with one scale per row (in place;
+    returns how many): ``Gather(table, ids)`` becomes ``Cast(Gather(table_int8, ids)) *
+    Unsqueeze(Gather(scales, ids))``, so only the rows looked up are turned back to float. The
+    per-row symmetric scheme of Keras' own ``Embedding.quantize("int8")``, written as plain ONNX
+    ops (ONNX Runtime's quantised lookups abort on the NER graph: see the module notes)."""
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+
+    changed = 0
+    for graph in _graphs(model.graph):
+        tables = {t.name: t for t in graph.initializer if len(t.dims) == 2 and t.data_type == onnx.TensorProto.FLOAT}
+        readers = {}
+        for g in _graphs(graph):
+            for node in g.node:
+                for name in node.input:
+                    readers.setdefault(name, []).append(node)
+        nodes = list(graph.node)
+        for node in nodes:
+            name = node.input[0] if node.op_type == "Gather" and node.input else None
+            axis = next((a.i for a in node.attribute if a.name == "axis"), 0)
+            if name not in tables or axis != 0 or len(readers.get(name, [])) != 1:
+                continue  # only a table that this one lookup reads
+            table = numpy_helper.to_array(tables[name]).astype(np.float32)
+            scales = np.maximum(np.abs(table).max(axis=1), np.finfo(np.float32).tiny) / 127.0
+            quantized = np.clip(np.round(table / scales[:, None]), -127, 127).astype(np.int8)
+            graph.initializer.remove(tables.pop(name))
+            graph.initializer.extend([numpy_helper.from_array(quantized, f"{name}_int8"),
+                                      numpy_helper.from_array(scales.astype(np.float32), f"{name}_scales"),
+                                      numpy_helper.from_array(np.array([-1], np.int64), f"{name}_axes")])
+            ids, out, stem = node.input[1], node.output[0], f"{node.name or name}_int8"
+            node.input[0], node.output[0] = f"{name}_int8", f"{stem}_rows"
+            added = [helper.make_node("Cast", [f"{stem}_rows"], [f"{stem}_float"], to=onnx.TensorProto.FLOAT),
+                     helper.make_node("Gather", [f"{name}_scales", ids], [f"{stem}_row_scales"], axis=0),
+                     helper.make_node("Unsqueeze", [f"{stem}_row_scales", f"{name}_axes"], [f"{stem}_scale"]),
+                     helper.make_node("Mul", [f"{stem}_float", f"{stem}_scale"], [out])]
+            at = list(graph.node).index(node) + 1
+            for offset, new in enumerate(added):
+                graph.node.insert(at + offset, new)
+            changed += 1
+    return changed
+
+
+def share_copies(graph, outer: dict | None = None) -> int:
+    """Remove each large constant of a subgraph that equals a constant of an enclosing graph, the
+    subgraph reading the enclosing one by name instead (ONNX scopes allow it); in place, returns how
+    many. :func:`inline_loop_constants` copies a weight into a loop body that its graph also uses
+    outside the loop (a recurrent layer's first step is outside its ``Loop``): after quantisation
+    the two copies are the same int8 bytes, stored once again here."""
+    from onnx import numpy_helper
+
+    def key(tensor):
+        return tensor.data_type, tuple(tensor.dims), numpy_helper.to_array(tensor).tobytes()
+
+    outer = dict(outer or {})
+    mine = {key(t): t.name for t in graph.initializer if len(t.dims) >= 2}
+    shared = 0
+    for node in graph.node:
+        for attribute in node.attribute:
+            if not attribute.HasField("g"):
+                continue
+            body = attribute.g
+            visible = {**outer, **mine}
+            for tensor in list(body.initializer):
+                name = visible.get(key(tensor)) if len(tensor.dims) >= 2 else None
+                if name is None or name in _defined_names(body):
+                    continue
+                body.initializer.remove(tensor)
+                _rename_reads(body, tensor.name, name)
+                shared += 1
+            shared += share_copies(body, visible)
+    return shared
+
+
+def _defined_names(graph) -> set[str]:
+    """Names that ``graph`` itself defines (its inputs, initializers and node outputs): an outer
+    name that one of them shadows cannot be read from inside."""
+    return ({i.name for i in graph.input} | {t.name for t in graph.initializer}
+            | {name for node in graph.node for name in node.output})
+
+
+def _rename_reads(graph, old: str, new: str) -> None:
+    for g in _graphs(graph):
+        for node in g.node:
+            for i, name in enumerate(node.input):
+                if name == old:
+                    node.input[i] = new
+
+
 def quantize_onnx(source: Path, target: Path) -> dict:
     """``target``: the ONNX model ``source`` with its loops' constant weights inlined and ONNX
     Runtime's dynamic quantisation of its matrix products' weights (int8)."""
@@ -107,11 +199,11 @@ def quantize_onnx(source: Path, target: Path) -> dict:
     from nlp_tasks.export import _quietly
 
     model = onnx.load(str(source))
-    if inline_loop_constants(model):
+    if inline_loop_constants(model) + quantize_lookups(model):
         onnx.checker.check_model(model)
         onnx.save(model, str(source))
-    # The matrix products only: quantised lookups (Gather) make ONNX Runtime 1.32 abort on loading
-    # the NER graph (an assertion in its graph code), so the embedding tables stay float. The output
+    # The matrix products only: ONNX Runtime's quantised lookups (Gather) make ONNX Runtime 1.32 abort
+    # on loading the NER graph (an assertion in its graph code); quantize_lookups did the tables. The output
     # layer's products stay float too: their input can hold the fill value of a row that is all
     # padding (an empty text's pooled features), and one such row would set the scale of the whole
     # batch's dynamic quantisation (measured: every other row's probabilities became one-hot).
@@ -119,7 +211,11 @@ def quantize_onnx(source: Path, target: Path) -> dict:
               if node.op_type == "MatMul" and f"/{OUTPUT_LAYER}" in node.name]
     _quietly(quantize_dynamic, str(source), str(target), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"],
              nodes_to_exclude=output, extra_options={"EnableSubgraph": True})
-    return onnx_weights(onnx.load(str(target)))
+    model = onnx.load(str(target))
+    if share_copies(model.graph):
+        onnx.checker.check_model(model)
+        onnx.save(model, str(target))
+    return onnx_weights(model)
 
 
 def onnx_weights(model) -> dict:

@@ -25,7 +25,7 @@ SENTIMENT_TEXTS = ["good film", "a witty , fine film !", "", "zzz unknownword ??
                    "\ufeffgood\u200d fi\u00adlm \u200d"]
 NER_SENTENCES = [["Peter", "visited", "Paris"], ["The", "New", "York", "Times", "reported", "it", "."], [],
                  ["Zork", "QUX", "a1b2", "Ünïcödé", "3.14"], ["Paris"], ["Pe\u00adter", "\u200d", "Pa\u200dris"]]
-NER_LENGTH = 8  # the fixed token count of the NER LiteRT export
+NER_LENGTH = 16  # the fixed token count of the NER LiteRT export (its bucket below: 8)
 LM_TEXTS = ["abc", "bcab", "c", "cabcab"]
 MUSIC_ROLLS = [[[60], [62, 65], [60, 64]] * 2, [[60], [64]]]
 G2P_WORDS = ["bad", "Shot", " kim ", "dakota", "shamash", "", "bxz"]  # the last two: refused by the pipeline
@@ -80,6 +80,8 @@ def exported(pipes, nade, tmp_path_factory):
     pad = NER_LENGTH - words.shape[1]
     inputs["ner/words"], inputs["ner/cases"] = (np.pad(a, [(0, 0), (0, pad)]) for a in (words, cases))
     inputs["ner/chars"] = np.pad(chars, [(0, 0), (0, pad), (0, 0)])
+    for name in ("words", "cases", "chars"):  # the 8-token bucket of the LiteRT export
+        inputs[f"ner/{name}8"] = inputs[f"ner/{name}"][:, :8]
     lm = pipes["charlm"]
     inputs["charlm/ids"] = lm.vocab.encode_batch(LM_TEXTS, add_eos=lm.scores_end)
     rolls = [_roll(r) for r in MUSIC_ROLLS]
@@ -110,6 +112,10 @@ def exported(pipes, nade, tmp_path_factory):
                                  "inputs": {"tokens": "ner/tokens"}})
                 jobs.append({**common, "name": f"ner-{fmt}-ids", "endpoint": "tag_ids",
                              "inputs": {"word_ids": "ner/words", "case_ids": "ner/cases", "char_ids": "ner/chars"}})
+                if fmt == "litert":
+                    jobs.append({**common, "name": "ner-litert-ids8", "endpoint": "tag_ids_8",
+                                 "inputs": {"word_ids": "ner/words8", "case_ids": "ner/cases8",
+                                            "char_ids": "ner/chars8"}})
             elif task == "charlm":
                 size = descriptions[task, fmt]["state_size"]
                 if fmt != "litert":  # the LiteRT export takes one row (batch_size 1): scored below one by one
@@ -214,18 +220,23 @@ def test_int8_exports_agree_with_the_float_pipeline(pipes, exported):
             small = fmt == "litert" and task == "sentiment"
             assert (quantization["int8"] == 0 and quantization["float"]) if small else quantization["int8"] > 0
     # ONNX: the recurrent weights inside the loops are int8 too (made constants of the loop bodies
-    # first); left float: the embedding tables, the output layer and the CRF's own constants
+    # first), and so are the embedding tables (int8 rows with a scale each); left float: the output
+    # layer and the CRF's own constants
     left = descriptions["ner", "onnx-int8"]["quantization"]["float"]
-    assert any("embed_words" in name for name in left) and not any("recurrent" in name for name in left), left
+    assert not any("embed" in name or "recurrent" in name for name in left), left
 
 
 def test_ner_exports_match_the_pipeline(pipes, exported):
-    out, _, _ = exported
+    """In every format, and through the LiteRT model's 8-token length bucket (``tag_ids_8``)."""
+    out, descriptions, _ = exported
     pipe = pipes["ner"]
     tags, conf = pipe.tag(NER_SENTENCES)
     index = {t: i for i, t in enumerate(pipe.labels)}
-    for fmt in FORMATS:
-        ids, scores = out[f"ner-{fmt}-ids/tag_ids"], out[f"ner-{fmt}-ids/token_scores"]
+    assert descriptions["ner", "litert"]["length_buckets"] == {"tag_ids": NER_LENGTH, "tag_ids_8": 8}
+    for fmt in (*FORMATS, "litert-8"):
+        job = "ner-litert-ids8" if fmt == "litert-8" else f"ner-{fmt}-ids"
+        ids, scores = out[f"{job}/tag_ids"], out[f"{job}/token_scores"]
+        assert ids.shape[1] == {"litert-8": 8}.get(fmt, NER_LENGTH)
         for row, (t, c) in enumerate(zip(tags, conf)):
             assert ids[row, :len(t)].tolist() == [index[x] for x in t], fmt
             np.testing.assert_allclose(scores[row, :len(c)], c, atol=1e-5, err_msg=fmt)
@@ -317,7 +328,7 @@ def test_export_folder_describes_itself_and_carries_a_model_card(exported):
     meta = json.loads((folder / "export.json").read_text(encoding="utf-8"))
     assert meta == descriptions["ner", "litert"]
     assert meta["format"] == "nlp_tasks.export" and meta["task"] == "ner" and meta["batch_size"] == len(NER_SENTENCES)
-    assert set(meta["endpoints"]) == {"tag_ids"} and meta["length"] == NER_LENGTH
+    assert set(meta["endpoints"]) == {"tag_ids", "tag_ids_8"} and meta["length"] == NER_LENGTH
     assert (folder / "vocab-words.json").is_file() and (folder / "vocab-chars.json").is_file()
     card = (folder / "README.md").read_text(encoding="utf-8")
     assert card.startswith("---\nlibrary_name: nlp-tasks") and "`tag_ids`" in card
@@ -363,7 +374,8 @@ def test_music_nade_exports_draw_and_score_like_the_pipeline(nade, exported):
         assert descriptions["music-nade", fmt]["head"] == "nade"
         for row, (p, y) in enumerate(zip(expected, rolls)):
             p = np.asarray(p)
-            probs, ll = out[f"music-nade-{fmt}-score{row}/probabilities"], out[f"music-nade-{fmt}-score{row}/log_likelihood"]
+            job = f"music-nade-{fmt}-score{row}"
+            probs, ll = out[f"{job}/probabilities"], out[f"{job}/log_likelihood"]
             np.testing.assert_allclose(probs[0], p, atol=1e-5, err_msg=fmt)
             assert ll[0] == pytest.approx(np.sum(y * np.log(p) + (1 - y) * np.log1p(-p)), rel=1e-5, abs=1e-4), fmt
         np.testing.assert_array_equal(out[f"music-nade-{fmt}-greedy/frames"], greedy, err_msg=fmt)
