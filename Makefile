@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: demo test test-fast bench bench-cells bench-speed bench-ner bench-sentiment bench-charlm bench-music bench-export bench-serve bench-g2p bench-scale clean
+.PHONY: demo test test-fast bench bench-cells bench-speed bench-ner bench-sentiment bench-charlm bench-music bench-export bench-serve bench-g2p bench-scale bench-int8 clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,7 +40,7 @@ test-fast: $(VENV)/.installed-test
 	$(PYTEST) -m "not slow and not server and not browser"
 
 # Benchmarks write benchmarks/RESULTS.md and benchmarks/results/*.json (minutes to an hour each).
-bench: bench-cells bench-speed bench-ner bench-sentiment bench-charlm bench-music bench-export bench-serve bench-g2p bench-scale
+bench: bench-cells bench-speed bench-ner bench-sentiment bench-charlm bench-music bench-export bench-serve bench-g2p bench-scale bench-int8
 
 bench-cells: $(VENV)/.installed-bench
 	$(PY) benchmarks/cells.py
@@ -74,6 +74,11 @@ bench-g2p: $(VENV)/.installed-bench
 bench-scale: $(VENV)/.installed-bench
 	$(PY) benchmarks/scale.py
 	$(PY) benchmarks/scale_examples.py
+
+# int8 exports against float: trains six models into /tmp/bench/int8 (about 50 minutes), then measures (about 30)
+bench-int8: $(VENV)/.installed-bench
+	$(PY) benchmarks/int8.py train
+	$(PY) benchmarks/int8.py measure
 
 clean:
 	rm -rf $(VENV) demo-output *.egg-info .pytest_cache .hypothesis

@@ -155,7 +155,8 @@ def export_command(pipeline: str) -> click.Command:
     @click.option("--batch-size", "batch_size", type=int, default=1, show_default=True,
                   help="LiteRT only: the fixed number of rows per call.")
     @click.option("--length", "length", type=int, default=128, show_default=True,
-                  help="LiteRT only: the fixed number of tokens per row of NER's endpoint.")
+                  help="LiteRT only: the fixed number of tokens per row of NER's tag_ids (the model also "
+                       "holds tag_ids_8, _16, ... below it: export.json's length_buckets).")
     @click.option("--quantize", type=click.Choice(QUANTIZATIONS), default=None,
                   help="LiteRT and ONNX: int8 weights of the matrix products, float activations (dynamic range; "
                        "export.json says which weights stay float).")

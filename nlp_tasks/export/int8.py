@@ -28,7 +28,9 @@ from nlp_tasks.saving.model_checks import OUTPUT_LAYER
 
 
 def litert_weights(path: Path) -> dict:
-    """The constant tensors of two or more dimensions in a LiteRT model file, int8 or float."""
+    """The constant tensors of two or more dimensions in a LiteRT model file, int8 or float (all-zero
+    ones left out: the converter stores a loop's step buffers and zero states as constants)."""
+    import numpy as np
     from tensorflow.lite.tools import flatbuffer_utils
 
     model = flatbuffer_utils.read_model(str(path))
@@ -37,6 +39,8 @@ def litert_weights(path: Path) -> dict:
         for tensor in subgraph.tensors:
             data = model.buffers[tensor.buffer].data if tensor.buffer < len(model.buffers) else None
             if data is None or len(data) == 0 or tensor.shape is None or len(tensor.shape) < 2:
+                continue
+            if not np.any(np.asarray(data)):  # all zeros: a loop's step buffer or a zero state, not a weight
                 continue
             name = tensor.name.decode() if isinstance(tensor.name, bytes) else str(tensor.name)
             if tensor.type == 9:  # INT8 in the LiteRT schema
