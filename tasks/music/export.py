@@ -34,22 +34,27 @@ from nlp_tasks.saving.model_checks import OUTPUT_LAYER
 
 
 def _nade_draw(nade, params, uniforms, temperature):
-    """The NADE's frames drawn key by key (:meth:`nlp_tasks.layers.NADE.sample`'s rule), unrolled
-    over the 88 keys: plain ops that every format converts (no TensorArray loop). Returns the
-    frames and each drawn key's tempered conditional probability, both ``(batch, keys)``."""
+    """The NADE's frames drawn key by key (:meth:`nlp_tasks.layers.NADE.sample`'s rule) in a loop
+    over the 88 keys that every format converts (ONNX ``Loop``, LiteRT ``WHILE``; 88 unrolled
+    key steps convert too, but the ONNX and LiteRT conversions then take about 4x as long). Returns the frames and each drawn
+    key's tempered conditional probability, both ``(batch, keys)``."""
     import tensorflow as tf
 
     b_v, hidden = nade.split(params)
     w, v = tf.cast(nade.input_kernel, tf.float32), tf.cast(nade.output_kernel, tf.float32)
-    keys, probabilities = [], []
-    for d in range(nade.n_visible):
-        logit = b_v[:, d] + tf.reduce_sum(tf.sigmoid(hidden) * v[d], axis=-1)
+    b_v, uniforms = tf.transpose(b_v), tf.transpose(uniforms)  # (keys, batch): key d is row d
+    rows = params.shape[0]  # None, or the fixed batch of a LiteRT model
+
+    def draw(d, hidden, keys, probabilities):  # hidden: b_h + W[:d]^T v[:d]
+        logit = b_v[d] + tf.reduce_sum(tf.sigmoid(hidden) * v[d], axis=-1)
         p = tf.sigmoid(logit / temperature)
-        key = tf.cast(uniforms[:, d] < p, tf.float32)
-        keys.append(key)
-        probabilities.append(p)
-        hidden = hidden + key[:, None] * w[d]
-    return tf.stack(keys, axis=1), tf.stack(probabilities, axis=1)
+        key = tf.cast(uniforms[d] < p, tf.float32)
+        return d + 1, hidden + key[:, None] * w[d], keys.write(d, key), probabilities.write(d, p)
+
+    arrays = [tf.TensorArray(tf.float32, size=nade.n_visible, element_shape=[rows]) for _ in range(2)]
+    _, _, keys, probabilities = tf.while_loop(lambda d, *_: d < nade.n_visible, draw,
+                                              (tf.constant(0), hidden, *arrays), maximum_iterations=nade.n_visible)
+    return tf.transpose(keys.stack()), tf.transpose(probabilities.stack())
 
 
 def export_spec(pipe) -> ExportSpec:
