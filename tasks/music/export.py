@@ -36,8 +36,8 @@ from nlp_tasks.saving.model_checks import OUTPUT_LAYER
 def _nade_draw(nade, params, uniforms, temperature):
     """The NADE's frames drawn key by key (:meth:`nlp_tasks.layers.NADE.sample`'s rule) in a loop
     over the 88 keys that every format converts (ONNX ``Loop``, LiteRT ``WHILE``; 88 unrolled
-    key steps convert too, but the ONNX and LiteRT conversions then take about 4x as long). Returns the frames and each drawn
-    key's tempered conditional probability, both ``(batch, keys)``."""
+    key steps convert too, but the ONNX and LiteRT conversions then take about 4x as long).
+    Returns the frames and each drawn key's tempered conditional probability, both ``(batch, keys)``."""
     import tensorflow as tf
 
     b_v, hidden = nade.split(params)
