@@ -43,6 +43,8 @@ RECIPES = {
     "tinyshakespeare": ["charlm", "train", "--preset", "tinyshakespeare", "--epochs", "2",
                         "--train", "{data}/tinyshakespeare/input.txt"],
     "jsb_chorales": ["music", "train", "--train", "{data}/jsb_chorales/jsb-chorales-quarter.json"],
+    "jsb_chorales-nade": ["music", "train", "--train", "{data}/jsb_chorales/jsb-chorales-quarter.json",
+                          "--head", "nade", "--dropout", "0.5", "--input-dropout", "0.2"],
     "cmudict": ["g2p", "train", "--train", "builtin:cmudict", "--preset", "cmudict", "--epochs", "5"],
 }
 
@@ -255,7 +257,7 @@ def g2p_task(pipe, data: Path, name: str, items: int):
 
 
 TASKS = {"sst5": sentiment_task, "sst2": sentiment_task, "conll2003": ner_task, "tinyshakespeare": charlm_task,
-         "jsb_chorales": music_task, "cmudict": g2p_task}
+         "jsb_chorales": music_task, "jsb_chorales-nade": music_task, "cmudict": g2p_task}
 
 
 # ------------------------------------------------------------------------------ measuring
@@ -389,7 +391,7 @@ def measure(args, data: Path) -> None:
 
 
 DATASETS = {"sst5": "sst (sst5)", "sst2": "sst (sst2)", "conll2003": "conll2003", "tinyshakespeare": "tinyshakespeare",
-            "jsb_chorales": "jsb_chorales", "cmudict": "cmudict"}
+            "jsb_chorales": "jsb_chorales", "jsb_chorales-nade": "jsb_chorales (NADE head)", "cmudict": "cmudict"}
 BARS = "size <= 0.3x float; metric within 0.5 points (accuracy, F1) or 0.02 nats; batch-1 time <= 0.7x float"
 
 
