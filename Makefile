@@ -75,7 +75,7 @@ bench-scale: $(VENV)/.installed-bench
 	$(PY) benchmarks/scale.py
 	$(PY) benchmarks/scale_examples.py
 
-# int8 exports against float: trains six models into /tmp/bench/int8 (about 50 minutes), then measures (about 30)
+# int8 exports against float: trains seven models into /tmp/bench/int8 (about an hour), then measures (about 30 minutes)
 bench-int8: $(VENV)/.installed-bench
 	$(PY) benchmarks/int8.py train
 	$(PY) benchmarks/int8.py measure

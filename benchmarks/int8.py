@@ -1,6 +1,6 @@
 """int8 exports against float exports of the same trained model, per task, on the benchmark test sets.
 
-    python benchmarks/int8.py train               # trains the models (about 50 minutes on 2 cores)
+    python benchmarks/int8.py train               # trains the models (about an hour on 2 cores)
     python benchmarks/int8.py measure             # exports, scores and times them
 
 ``train`` runs each task's recipe (below) through the CLI into ``--work`` (default
@@ -12,7 +12,7 @@ on the test split from the export's outputs, the bytes of its model files, and t
 at batch 1 and batch 64; with the language model, also how LiteRT's and ONNX Runtime's time per
 step grows with the length at batch 64 (:func:`loop_scaling`). Writes
 ``benchmarks/results/int8.json`` and the "int8 exports" section of ``benchmarks/RESULTS.md``.
-About 30 minutes for all six models on 2 cores; nothing else should run meanwhile.
+About 30 minutes for all seven models on 2 cores; nothing else should run meanwhile.
 """
 
 from __future__ import annotations
