@@ -180,3 +180,57 @@ def measured_child(script: str, *args) -> dict:
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"child {args} failed")
     return {**json.loads(out), "peak_mb": round(usage.ru_maxrss / 1024, 1)}  # ru_maxrss: KiB on Linux
+
+
+# ------------------------------------------------------------------ exported models (export.py, int8.py)
+EXPORT_RUNTIMES = ("onnxruntime", "ai-edge-litert", "tf2onnx")
+
+
+def runtime_versions() -> dict:
+    """The versions of the packages that convert and run exports."""
+    from importlib.metadata import version
+
+    return {name: version(name) for name in EXPORT_RUNTIMES}
+
+
+def runtime_line(date: str, machine: dict, versions: dict) -> str:
+    """"Measured DATE on CPU (N cores, CPU only), TensorFlow .., Keras .., onnxruntime .., ..., commit ..\""""
+    return (f"Measured {date} on {machine['cpu']} ({machine['cores']} cores, CPU only), TensorFlow "
+            f"{machine.get('tensorflow')}, Keras {machine.get('keras')}, "
+            + ", ".join(f"{name} {versions[name]}" for name in EXPORT_RUNTIMES) + f", commit {machine.get('commit')}")
+
+
+def load_endpoint(folder: Path, fmt: str, name: str):
+    """``call(**inputs) -> {output: array}`` of endpoint ``name`` of an ONNX or LiteRT export, loaded
+    as a client loads it (onnxruntime with its default threads; LiteRT with ``num_threads`` = cores)."""
+    if fmt == "litert":
+        from ai_edge_litert.interpreter import Interpreter
+
+        interpreter = Interpreter(model_path=str(Path(folder) / "model.tflite"), num_threads=os.cpu_count())
+        return interpreter.get_signature_runner(name)
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(Path(folder) / f"{name}.onnx"), providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    return lambda **inputs: dict(zip(names, session.run(None, inputs)))
+
+
+def interleaved_times(contenders: dict, rounds: int) -> dict:
+    """``{name: [seconds per round]}``: every contender called once for warm-up (traces,
+    allocations, LiteRT resizes), then once per round, the order rotated from round to round."""
+    import time
+
+    names = list(contenders)
+    for name in names:
+        contenders[name]()
+    times = {name: [] for name in names}
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            start = time.perf_counter()
+            contenders[name]()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def chunks_of(items, size: int) -> list:
+    return [items[i:i + size] for i in range(0, len(items), size)]

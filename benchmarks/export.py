@@ -52,7 +52,17 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import machine_info, now, write_json, write_section  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    chunks_of,
+    interleaved_times,
+    load_endpoint,
+    machine_info,
+    now,
+    runtime_line,
+    runtime_versions,
+    write_json,
+    write_section,
+)
 from nlp_tasks.batching import pad  # noqa: E402
 from nlp_tasks.export import length_buckets  # noqa: E402
 
@@ -80,19 +90,10 @@ class Clients:
         return call
 
     def litert(self, name, batch):
-        from ai_edge_litert.interpreter import Interpreter
-
-        interpreter = Interpreter(model_path=str(self.root / f"litert-{batch}" / "model.tflite"),
-                                  num_threads=os.cpu_count())
-        return interpreter.get_signature_runner(name)
+        return load_endpoint(self.root / f"litert-{batch}", "litert", name)
 
     def onnx(self, name):
-        import onnxruntime
-
-        session = onnxruntime.InferenceSession(str(self.root / "onnx" / f"{name}.onnx"),
-                                               providers=["CPUExecutionProvider"])
-        names = [o.name for o in session.get_outputs()]
-        return lambda **inputs: dict(zip(names, session.run(None, inputs)))
+        return load_endpoint(self.root / "onnx", "onnx", name)
 
     def each_format(self, name, batch):
         """``{format: call}`` for the id-level endpoint ``name`` at a batch size."""
@@ -105,10 +106,6 @@ def export_all(pipe, root: Path, ner_length: int) -> None:
         start = time.perf_counter()
         pipe.export(folder, fmt, batch_size=batch, length=ner_length)
         print(f"  exported {folder.name} in {time.perf_counter() - start:.1f} s", flush=True)
-
-
-def chunks_of(items, size):
-    return [items[i:i + size] for i in range(0, len(items), size)]
 
 
 # ------------------------------------------------------------------------------ tasks
@@ -265,15 +262,7 @@ def measure(workload: dict, rounds: int) -> dict:
     """Interleaved rounds over the contenders; medians and per-round ratios to the pipeline's."""
     contenders = workload["contenders"]
     names = list(contenders)
-    for name in names:  # warm-up: traces, allocations, LiteRT resizes
-        contenders[name]()
-    times = {name: [] for name in names}
-    for r in range(rounds):
-        order = names[r % len(names):] + names[: r % len(names)]
-        for name in order:
-            start = time.perf_counter()
-            contenders[name]()
-            times[name].append(time.perf_counter() - start)
+    times = interleaved_times(contenders, rounds)
     baseline = names[0]
     rows = []
     for name in names:
@@ -300,10 +289,8 @@ def markdown(result: dict) -> str:
             continue
         m, v = entry["machine"], entry["versions"]
         lines += ["", f"### {DATASETS[task]}: {task}", "",
-                  f"Measured {entry['date']} on {m['cpu']} ({m['cores']} cores, CPU only), TensorFlow "
-                  f"{m.get('tensorflow')}, Keras {m.get('keras')}, onnxruntime {v['onnxruntime']}, ai-edge-litert "
-                  f"{v['ai-edge-litert']}, tf2onnx {v['tf2onnx']}, commit {m.get('commit')}; {entry['rounds']} "
-                  f"rounds; 1-min load average {entry['load_start']:.1f} at start, {entry['load_end']:.1f} at end"
+                  runtime_line(entry["date"], m, v) + f"; {entry['rounds']} rounds; 1-min load average "
+                  f"{entry['load_start']:.1f} at start, {entry['load_end']:.1f} at end"
                   + (f"; LiteRT NER length {entry['ner_length']}" if task == "ner" else "") + ". Command:", "",
                   f"    {entry['command']}", "", f"Model: {entry['model']}.", "",
                   "| workload | contender | ms per call (generation: per step) | per second | speed-up vs pipeline |",
@@ -324,7 +311,6 @@ def _model_line(pipe) -> str:
 
 
 def main(argv=None) -> None:
-    from importlib.metadata import version
 
     from nlp_tasks.io.paths import data_dir
 
@@ -346,7 +332,7 @@ def main(argv=None) -> None:
     command = shlex.join([".venv/bin/python", "benchmarks/export.py", *(argv if argv is not None else sys.argv[1:])])
     path = Path(__file__).resolve().parent / "results" / "export.json"
     result = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"tasks": {}}
-    versions = {p: version(p) for p in ("onnxruntime", "ai-edge-litert", "tf2onnx")}
+    versions = runtime_versions()
     for task in args.tasks:
         print(f"{task}: training one epoch and exporting", flush=True)
         entry = {"date": now(), "command": command, "machine": machine_info(), "versions": versions,

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import statistics
 import subprocess
@@ -31,6 +30,14 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.common import (  # noqa: E402
+    chunks_of,
+    interleaved_times,
+    load_endpoint,
+    median_time,
+    runtime_line,
+)
 
 # Each model's recipe: the quality benchmark's configuration (the CLI's defaults or the task's
 # preset), with fewer epochs where the full run takes longer than this benchmark should (the
@@ -78,20 +85,6 @@ def exported(pipe, root: Path, fmt: str, quantize: bool, batch: int) -> Path:
     return folder
 
 
-def endpoint(folder: Path, fmt: str, name: str):
-    """``call(**inputs) -> {output: array}``, loaded as a client loads it."""
-    if fmt == "litert":
-        from ai_edge_litert.interpreter import Interpreter
-
-        interpreter = Interpreter(model_path=str(folder / "model.tflite"), num_threads=os.cpu_count())
-        return interpreter.get_signature_runner(name)
-    import onnxruntime
-
-    session = onnxruntime.InferenceSession(str(folder / f"{name}.onnx"), providers=["CPUExecutionProvider"])
-    names = [o.name for o in session.get_outputs()]
-    return lambda **inputs: dict(zip(names, session.run(None, inputs)))
-
-
 def model_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.iterdir() if p.suffix in (".onnx", ".tflite"))
 
@@ -101,10 +94,6 @@ def fill(array: np.ndarray, rows: int) -> np.ndarray:
     if len(array) >= rows:
         return array
     return np.concatenate([array, np.zeros((rows - len(array), *array.shape[1:]), array.dtype)])
-
-
-def chunks_of(items, size):
-    return [items[i:i + size] for i in range(0, len(items), size)]
 
 
 # ------------------------------------------------------------------------------ tasks
@@ -147,9 +136,9 @@ def ner_task(pipe, data: Path, name: str, items: int):
 
     def loader(folder: Path, fmt: str):
         if fmt != "litert":
-            return endpoint(folder, fmt, "tag_ids")
+            return load_endpoint(folder, fmt, "tag_ids")
         buckets = json.loads((folder / "export.json").read_text(encoding="utf-8"))["length_buckets"]
-        runners = {size: endpoint(folder, fmt, name) for name, size in buckets.items()}
+        runners = {size: load_endpoint(folder, fmt, name) for name, size in buckets.items()}
 
         def call(**inputs):  # the smallest length bucket that holds the batch's longest sentence
             size = min(s for s in runners if s >= inputs["word_ids"].shape[1])
@@ -213,7 +202,7 @@ def greedy_decoder(folder: Path, fmt: str):
     """``call(letter_ids) -> {"tokens"}``: greedy decoding through the g2p export's ``encode`` and
     ``step`` (docs/export.md's client loop): tokens (rows, max_output), -1 past each output's end."""
     meta = json.loads((folder / "export.json").read_text(encoding="utf-8"))
-    encode, step = endpoint(folder, fmt, "encode"), endpoint(folder, fmt, "step")
+    encode, step = load_endpoint(folder, fmt, "encode"), load_endpoint(folder, fmt, "step")
 
     def call(letter_ids):
         start = encode(letter_ids=letter_ids)
@@ -262,7 +251,7 @@ TASKS = {"sst5": sentiment_task, "sst2": sentiment_task, "conll2003": ner_task, 
 
 # ------------------------------------------------------------------------------ measuring
 def load(task, folder: Path, fmt: str):
-    return task["loader"](folder, fmt) if task["loader"] else endpoint(folder, fmt, task["endpoint"])
+    return task["loader"](folder, fmt) if task["loader"] else load_endpoint(folder, fmt, task["endpoint"])
 
 
 def run_all(call, task, fmt: str, limit: int | None = None):
@@ -274,20 +263,6 @@ def run_all(call, task, fmt: str, limit: int | None = None):
             inputs = {k: fill(v, BIG) for k, v in inputs.items()}
         outputs.append(call(**inputs))
     return outputs
-
-
-def timed(contenders: dict, rounds: int) -> dict:
-    """Interleaved rounds (order alternating); per contender the median seconds of a round."""
-    for run in contenders.values():
-        run()  # warm-up
-    times = {name: [] for name in contenders}
-    names = list(contenders)
-    for r in range(rounds):
-        for name in (names if r % 2 == 0 else names[::-1]):
-            start = time.perf_counter()
-            contenders[name]()
-            times[name].append(time.perf_counter() - start)
-    return times
 
 
 def measure_model(name: str, args, data: Path) -> dict:
@@ -323,7 +298,7 @@ def measure_model(name: str, args, data: Path) -> dict:
                 else:
                     contenders[key] = lambda call=call: run_all(call, task, fmt, args.big_calls)
             calls = len(task["singles"]) if batch == 1 else len(task["calls"][:args.big_calls])
-            times = timed(contenders, args.rounds)
+            times = interleaved_times(contenders, args.rounds)
             row[f"batch {batch}"] = {
                 "calls": calls, "float_ms": 1000 * statistics.median(times["float"]) / calls,
                 "int8_ms": 1000 * statistics.median(times["int8"]) / calls,
@@ -348,19 +323,14 @@ def loop_scaling(args, lengths=(32, 64, 128, 256), repeats: int = 3) -> dict:
     """Why LiteRT's looped endpoints fall behind at batch 64: the language model's float ``score``
     at batch 64 for several lengths, LiteRT against ONNX; time per step (random ids)."""
     root = args.work / "tinyshakespeare-exports"
-    litert, onnx = endpoint(root / "litert-64", "litert", "score"), endpoint(root / "onnx", "onnx", "score")
+    litert, onnx = load_endpoint(root / "litert-64", "litert", "score"), load_endpoint(root / "onnx", "onnx", "score")
     rng, rows = np.random.default_rng(0), []
     for length in lengths:
         ids = rng.integers(4, 40, (BIG, length)).astype(np.int32)
         row = {"length": length}
         for name, call in (("litert", litert), ("onnx", onnx)):
-            call(token_ids=ids)
-            times = []
-            for _ in range(repeats):
-                start = time.perf_counter()
-                call(token_ids=ids)
-                times.append(time.perf_counter() - start)
-            row[f"{name}_ms"] = 1000 * statistics.median(times)
+            call(token_ids=ids)  # warm-up
+            row[f"{name}_ms"] = 1000 * median_time(lambda call=call: call(token_ids=ids), repeats)
             row[f"{name}_us_per_step"] = 1000 * row[f"{name}_ms"] / length
         rows.append(row)
         print(f"loops: length {length}: LiteRT {row['litert_us_per_step']:.0f} us/step, "
@@ -369,14 +339,12 @@ def loop_scaling(args, lengths=(32, 64, 128, 256), repeats: int = 3) -> dict:
 
 
 def measure(args, data: Path) -> None:
-    from importlib.metadata import version
-
-    from benchmarks.common import machine_info, now, write_json
+    from benchmarks.common import machine_info, now, runtime_versions, write_json
 
     path = ROOT / "benchmarks" / "results" / "int8.json"
     result = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"models": {}}
     command = shlex.join(["python", "benchmarks/int8.py", *(args.argv or [])])
-    versions = {p: version(p) for p in ("onnxruntime", "ai-edge-litert", "tf2onnx", "tensorflow")}
+    versions = runtime_versions()
     for name in args.models:
         entry = measure_model(name, args, data)
         entry.update(date=now(), command=command, machine=machine_info(), versions=versions, rounds=args.rounds,
@@ -422,9 +390,7 @@ def markdown(result: dict) -> str:
             continue
         m, v = entry["machine"], entry["versions"]
         lines += ["", f"### {DATASETS[name]}: {entry['task']}", "",
-                  f"Measured {entry['date']} on {m['cpu']} ({m['cores']} cores, CPU only), TensorFlow "
-                  f"{v['tensorflow']}, onnxruntime {v['onnxruntime']}, ai-edge-litert {v['ai-edge-litert']}, "
-                  f"tf2onnx {v['tf2onnx']}, commit {m.get('commit')}; {entry['rounds']} rounds. Model: "
+                  runtime_line(entry["date"], m, v) + f"; {entry['rounds']} rounds. Model: "
                   f"`{entry['recipe']}` ({entry['model_line']}). Command: `{entry['command']}` after "
                   f"`python benchmarks/int8.py train --models {name}`.", "",
                   f"| format | {entry['metric']} float | int8 | change | MB float | int8 | size ratio | batch 1 ms "

@@ -36,7 +36,7 @@ from nlp_tasks.saving.model_checks import OUTPUT_LAYER
 def _nade_draw(nade, params, uniforms, temperature):
     """The NADE's frames drawn key by key (:meth:`nlp_tasks.layers.NADE.sample`'s rule) in a loop
     over the 88 keys that every format converts (ONNX ``Loop``, LiteRT ``WHILE``; 88 unrolled
-    key steps convert too, but the ONNX and LiteRT conversions then take about 4x as long).
+    key steps convert too, into a graph with 88 copies of the step's ops).
     Returns the frames and each drawn key's tempered conditional probability, both ``(batch, keys)``."""
     import tensorflow as tf
 
