@@ -32,6 +32,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -77,6 +78,10 @@ class MusicConfig(TrainSettings):
     patience: int | None = train_default("patience", 20)
     lr_decay: float | None = train_default("lr_decay", 0.5)
     lr_patience: int = train_default("lr_patience", 4)
+
+    # Recorded recipes (--preset): the JSB Chorales runs of benchmarks/RESULTS.md (section ``jsb_chorales``).
+    presets: ClassVar[dict] = {"jsb": {"head": "sigmoid", "dropout": 0.3, "input_dropout": 0.1},
+                               "jsb-nade": {"head": "nade", "dropout": 0.5, "input_dropout": 0.2}}
 
 
 class MusicPipeline(Pipeline):

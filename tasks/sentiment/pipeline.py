@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import time
+from typing import ClassVar
 
 import numpy as np
 
@@ -78,6 +79,12 @@ class SentimentConfig(TrainSettings):
                                    "column), not only on whole sentences; validation and test stay sentences.")
     tree_labels: str = setting("fine", "Labels of PTB-tree data: fine (0..4) or binary (SST-2: 0-1 -> 0, 3-4 -> 1, "
                                        "neutral dropped).", choices=TREE_LABELS)
+
+    # Recorded recipes (--preset): the parse-tree runs of benchmarks/RESULTS.md (section ``sst/trees``),
+    # with --train sst/trees/train.txt --dev sst/trees/dev.txt.
+    presets: ClassVar[dict] = {
+        "sst5-trees": {"phrases": True, "tree_labels": "fine", "epochs": 4, "batch_size": 64, "learning_rate": 2e-3},
+        "sst2-trees": {"phrases": True, "tree_labels": "binary", "epochs": 4, "batch_size": 64, "learning_rate": 2e-3}}
 
 
 class SentimentPipeline(Pipeline):
