@@ -38,6 +38,9 @@ class LanguageModelConfig(TrainSettings):
     separator: str | None = setting(None, "The files' characters are separated by this (PTB's layout: ' ').",
                                     none="read the text as written")
     word_boundary: str = setting("_", "With --separator: the token read as a space.")
+    reverse: bool = setting(False, "Read every text backwards, last token first: a backward language model "
+                            "(scores, generates and exports text reversed; the second model of "
+                            "'ner train --lm-features').")
     epochs: int = train_default("epochs", 20)
     batch_size: int = train_default("batch_size", 64)
     learning_rate: float = train_default("learning_rate", 2e-3)

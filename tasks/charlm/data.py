@@ -305,3 +305,42 @@ def line_pieces(pieces):
         previous = (part, doc) if lines and not closed else None
     if previous is not None:
         yield previous[0], "", True
+
+
+class ReversedLines:
+    """Each line of ``lines`` (lists, or a store's lines read from its memory map) last token
+    first, read when asked for: a backward model's view, nothing copied."""
+
+    def __init__(self, lines):
+        self.lines = lines
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def __getitem__(self, index):
+        return self.lines[index][::-1]
+
+    def __iter__(self):
+        return (line[::-1] for line in self.lines)
+
+    def lengths(self) -> np.ndarray:
+        return line_lengths(self.lines)
+
+
+def backwards(sequences):
+    """``sequences`` read backwards (``charlm train --reverse``): stream ids as a reversed view of
+    the same array (a memory map stays one), lines each reversed (:class:`ReversedLines`); None stays None."""
+    if sequences is None:
+        return None
+    if isinstance(sequences, np.ndarray):
+        return sequences[::-1]
+    return ReversedLines(sequences)
+
+
+def as_arrays(sequences) -> list:
+    """Stream ids (one array) or line ids (lists) as arrays, for the run's data fingerprint."""
+    if sequences is None:
+        return []
+    if isinstance(sequences, np.ndarray):
+        return [sequences]
+    return [np.array([len(s) for s in sequences]), np.array([i for s in sequences for i in s], dtype=np.int64)]

@@ -11,7 +11,9 @@ explicit tensor, and a score of whole sequences. Both portable.
   scores ends (``scores_end`` in ``export.json``) expects ``<eos>`` (id 3) after each text, as
   :meth:`LanguageModelPipeline.score` appends it.
 
-``S``, the state size, and the layout of the layers' states within it are in ``export.json``.
+``S``, the state size, and the layout of the layers' states within it are in ``export.json``; so is
+``reverse``: a backward model (``charlm train --reverse``) reads each text last token first, and a
+client feeds and scores its ids in that order, as the pipeline does.
 """
 
 from __future__ import annotations
@@ -56,5 +58,6 @@ def export_spec(pipe) -> ExportSpec:
                   {"token_log_probs": "(batch, T) float32, log P(token | the tokens before it), 0 at padding",
                    "log_prob": "(batch,) float32, their sum (nats)"},
                   "Token ids in (0 = padding), each token's log-probability after <bos> out.")],
-        info={**layout, "level": pipe.vocab.level, "bos_id": BOS_ID, "eos_id": EOS_ID, "pad_id": PAD_ID,
-              "unk_id": UNK_ID, "scores_end": pipe.scores_end, "never_drawn": never_drawn})
+        info={**layout, "level": pipe.vocab.level, "reverse": pipe.config.reverse, "bos_id": BOS_ID,
+              "eos_id": EOS_ID, "pad_id": PAD_ID, "unk_id": UNK_ID, "scores_end": pipe.scores_end,
+              "never_drawn": never_drawn})

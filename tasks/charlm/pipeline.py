@@ -192,7 +192,7 @@ class LanguageModelPipeline(FormerNames, Pipeline):
 
             ids, dev_ids, identity = training_data(self, train, dev)
             tokens = len(ids) if cfg.mode == "stream" else int(cd.line_lengths(ids).sum()) + len(ids)
-            return TrainingData(ids, dev_ids, counts={"train_tokens": int(tokens)},
+            return TrainingData(*self._oriented(ids, dev_ids), counts={"train_tokens": int(tokens)},
                                 fingerprint=fingerprint(self.vocab.tokens, *identity))
         docs = self._read(train, split="train")
         self._build_vocab(docs)  # fails early on a corpus with fewer than two distinct tokens
@@ -209,8 +209,13 @@ class LanguageModelPipeline(FormerNames, Pipeline):
             raise UserError(f"{train}: no non-empty lines to train on")
         stream = cfg.mode == "stream"
         tokens = int(len(train_seqs) if stream else sum(len(s) + 1 for s in train_seqs))
-        return TrainingData(train_seqs, dev_seqs, counts={"train_tokens": tokens},
-                            fingerprint=fingerprint(self.vocab.tokens, *_as_arrays(train_seqs), *_as_arrays(dev_seqs)))
+        return TrainingData(*self._oriented(train_seqs, dev_seqs), counts={"train_tokens": tokens},
+                            fingerprint=fingerprint(self.vocab.tokens, *cd.as_arrays(train_seqs),
+                                                    *cd.as_arrays(dev_seqs)))
+
+    def _oriented(self, *sequences):
+        """``sequences`` as the model reads them: backwards with ``reverse``."""
+        return [cd.backwards(s) for s in sequences] if self.config.reverse else list(sequences)
 
     def build_training_model(self, data: TrainingData, run):
         """Stream mode trains a stateful copy (truncated BPTT needs a fixed batch size)."""
@@ -259,6 +264,7 @@ class LanguageModelPipeline(FormerNames, Pipeline):
                 text = "".join(docs) if cfg.mode == "stream" else "".join(cd.lines_of(docs))
                 self.encode_text("".join(sorted(set(text))), "the evaluation data")
             sequences = self._sequences(docs)
+        (sequences,) = self._oriented(sequences)
         batch_size = batch_size or cfg.batch_size
         if cfg.mode == "stream":
             batch_size = max(1, min(batch_size, len(sequences)))
@@ -299,7 +305,8 @@ class LanguageModelPipeline(FormerNames, Pipeline):
         ``<eos>`` when the model was trained on lines or on words (its probability then includes
         stopping there). A single text gives one dict; a list gives a list, in the input's order. A
         character model refuses characters it never saw; a word model scores unseen words as
-        ``<unk>`` and lists them under "unknown" (:meth:`evaluate` follows the same rule). The base
+        ``<unk>`` and lists them under "unknown" (:meth:`evaluate` follows the same rule). A backward
+        model (``reverse``) scores the text read last token first, and lists its tokens in that order. The base
         class's inference template (:meth:`preprocess`, batched :meth:`forward_all`, :meth:`postprocess`).
         """
         return super().predict(texts)
@@ -318,7 +325,8 @@ class LanguageModelPipeline(FormerNames, Pipeline):
 
     def preprocess(self, item: str, number: int) -> tuple[str, list[int]]:
         """``(text, ids)``: the ids scored (``<eos>`` last where :attr:`scores_end`); an empty text is refused."""
-        ids = self.encode_text(item, f"text {number}") + ([EOS_ID] if self.scores_end else [])
+        ids = self.encode_text(item, f"text {number}")
+        ids = (ids[::-1] if self.config.reverse else ids) + ([EOS_ID] if self.scores_end else [])  # reverse: last first
         if not ids:
             raise UserError(f"text {number} is empty")
         return item, ids
@@ -371,7 +379,8 @@ class LanguageModelPipeline(FormerNames, Pipeline):
 
         Each sampled token is fed back as the next input, until ``length`` tokens or, with
         ``stop_at_eos``, the first ``<eos>``. ``seed`` fixes the output; ``beam`` returns the most
-        likely continuation found by beam search instead of a random one. Returns prime + text;
+        likely continuation found by beam search instead of a random one. Returns prime + text (a
+        backward model, ``reverse``: the text it wrote before ``prime``, then ``prime``);
         with ``n`` > 1, a list of ``n`` independent texts drawn together as one batch (text ``i``
         draws with seed ``seed + i``, so it is the same alone or in a batch), as
         :meth:`tasks.music.MusicPipeline.generate` returns ``n`` pieces. The options are
@@ -389,12 +398,3 @@ class LanguageModelPipeline(FormerNames, Pipeline):
 
         return generate(self, prime, settings)
 
-
-# ---------------------------------------------------------------------- helpers
-def _as_arrays(sequences) -> list:
-    """Stream ids (one array) or line ids (lists) as arrays, for the run's data fingerprint."""
-    if sequences is None:
-        return []
-    if isinstance(sequences, np.ndarray):
-        return [sequences]
-    return [np.array([len(s) for s in sequences]), np.array([i for s in sequences for i in s], dtype=np.int64)]

@@ -78,6 +78,14 @@ def _join(prime: str, generated: str, level: str) -> str:
     return prime + generated
 
 
+def _text(pipe, prime: str, ids: list[int], backward: bool) -> str:
+    """Prime + the text of generated ``ids``; a backward model's ids, drawn last token first,
+    are the text before the prime."""
+    if not backward:
+        return _join(prime, _render(pipe, ids), pipe.vocab.level)
+    return _join(_render(pipe, ids[::-1]), prime, pipe.vocab.level)
+
+
 def generate(pipe, prime: str, settings: SampleSettings, in_graph: bool = True, jit_compile: bool = True) -> list[str]:
     """``settings.samples`` samples (or, with ``settings.beam``, the beam-search continuation) as
     texts prime + sample, drawn as the settings say (checked when they were made).
@@ -88,6 +96,8 @@ def generate(pipe, prime: str, settings: SampleSettings, in_graph: bool = True, 
     if beam is not None and n != 1:
         raise UserError("beam search returns one continuation; ask for one sample")
     primer = pipe.encode_text(prime, "the primer") if prime else []
+    backward = pipe.config.reverse  # a backward model reads the primer last token first and writes what precedes it
+    primer = primer[::-1] if backward else primer
     check_work(n, length, len(primer), beam)  # samples x length within MAX_SAMPLE_TOKENS, before any allocation
     # A character model never writes "<unk>" into its text (it would stand for a character the
     # model cannot name); a word model does, as a placeholder word, unless --no-unk.
@@ -108,7 +118,7 @@ def generate(pipe, prime: str, settings: SampleSettings, in_graph: bool = True, 
                              eos_id=EOS_ID if stop_at_eos else None, banned=banned)
         if stop_at_eos and ids and ids[-1] == EOS_ID:
             ids = ids[:-1]
-        return [_join(prime, _render(pipe, ids), pipe.vocab.level)]
+        return [_text(pipe, prime, ids, backward)]
     if in_graph:
         generator = graph_generator(pipe, float(temperature), top_k, top_p, tuple(banned), stop_at_eos)
         drawn = generator(np.repeat(np.array(inputs)[:, None], n, axis=1), length, stream_keys(seed, n))
@@ -128,7 +138,7 @@ def generate(pipe, prime: str, settings: SampleSettings, in_graph: bool = True, 
         if stop_at_eos and EOS_ID in tokens:
             tokens = tokens[:tokens.index(EOS_ID)]
         generated.append(tokens)
-    return [_join(prime, _render(pipe, ids), pipe.vocab.level) for ids in generated]
+    return [_text(pipe, prime, ids, backward) for ids in generated]
 
 
 class FormerNames:

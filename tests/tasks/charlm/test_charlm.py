@@ -222,6 +222,39 @@ def test_lines_mode_names_start_from_zero_and_end_with_eos(tmp_path):
     assert lm.score("allosaurus")["log_prob"] > lm.score("sualloaurus")["log_prob"]
 
 
+def test_a_backward_model_is_the_forward_model_of_the_reversed_text(tmp_path):
+    """``reverse``: trained on each line read backwards, a model gets the weights of a forward model
+    trained on the reversed lines (same seed), scores a text as that model scores it reversed, and
+    writes the text before its primer that the forward model writes after the reversed primer."""
+    for name, names in (("names", NAMES), ("reversed", [n[::-1] for n in NAMES])):
+        (tmp_path / f"{name}.txt").write_text("\n".join(names * 4) + "\n", encoding="utf-8")
+        (tmp_path / f"{name}-dev.txt").write_text("\n".join(names[:5]) + "\n", encoding="utf-8")
+    settings = dict(mode="lines", units=16, layers=1, embedding_dim=8, batch_size=8, epochs=2, patience=None)
+    backward = LanguageModelPipeline(LanguageModelConfig(reverse=True, **settings))
+    backward.fit(tmp_path / "names.txt", tmp_path / "names-dev.txt", verbose=0)
+    forward = LanguageModelPipeline(LanguageModelConfig(**settings))
+    forward.fit(tmp_path / "reversed.txt", tmp_path / "reversed-dev.txt", verbose=0)
+    assert backward.vocab == forward.vocab
+    for mine, theirs in zip(backward.model.get_weights(), forward.model.get_weights()):
+        np.testing.assert_array_equal(mine, theirs)
+    assert backward.score("diplodocus")["log_prob"] == pytest.approx(forward.score("sucodolpid")["log_prob"], abs=1e-5)
+    assert backward.evaluate(tmp_path / "names-dev.txt")["nats_per_token"] == pytest.approx(
+        forward.evaluate(tmp_path / "reversed-dev.txt")["nats_per_token"], abs=1e-6)
+    before = backward.generate("saurus", length=12, seed=3)
+    assert before.endswith("saurus") and before == forward.generate("suruas", length=12, seed=3)[::-1]
+
+
+def test_backwards_reads_stream_ids_and_lines_last_first_without_copying(tmp_path):
+    ids = np.lib.format.open_memmap(tmp_path / "ids.npy", mode="w+", dtype=np.int32, shape=(5,))
+    ids[:] = [4, 5, 6, 7, 8]
+    view = cd.backwards(ids)
+    assert view.tolist() == [8, 7, 6, 5, 4] and np.shares_memory(view, ids)
+    lines = cd.backwards([[4, 5], [6, 7, 8]])
+    assert len(lines) == 2 and lines[1] == [8, 7, 6]
+    assert list(lines) == [[5, 4], [8, 7, 6]] and cd.line_lengths(lines).tolist() == [2, 3]
+    assert cd.backwards(None) is None
+
+
 def test_word_level_maps_unknown_words_and_can_avoid_them(tmp_path, shakespeare):
     path = tmp_path / "plays.txt"
     path.write_text(shakespeare[:20000], encoding="utf-8")
