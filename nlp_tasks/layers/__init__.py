@@ -1,5 +1,6 @@
 """Our own recurrent layers (Keras 3): cells, the fast sequence layer, weight conversion,
-the CRF and NADE output layers, attention over an encoder's outputs, word dropout.
+the CRF and NADE output layers, attention over an encoder's outputs, word dropout, a language
+model's states as another model's features.
 
 >>> import keras
 >>> from nlp_tasks.layers import GRUCell, Recurrent
@@ -24,6 +25,7 @@ from nlp_tasks.layers.cells import (  # noqa: E402
 )
 from nlp_tasks.layers.crf import CRF, crf_loss  # noqa: E402
 from nlp_tasks.layers.features import TokenFeatures  # noqa: E402
+from nlp_tasks.layers.lm_states import LanguageModelStates  # noqa: E402
 from nlp_tasks.layers.nade import NADE, nade_loss  # noqa: E402
 from nlp_tasks.layers.pooling import AttentionPooling, MaskedMaxPooling, MaskedMeanPooling  # noqa: E402
 from nlp_tasks.layers.recurrent import CELL_TYPES, Recurrent, keras_builtin_layers, recurrent  # noqa: E402
@@ -49,6 +51,7 @@ __all__ = [
     "RecurrentCell",
     "recurrent",
     "keras_builtin_layers",
+    "LanguageModelStates",
     "TokenFeatures",
     "WordDropout",
 ]

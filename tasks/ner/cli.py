@@ -61,7 +61,11 @@ cli.add_command(train_command(
                         help="A Hugging Face dataset with tokens/ner_tags columns, or builtin:wikigold; its train, "
                              "validation and test splits stand in for --train/--dev/--test."),
            click.option("--embeddings", type=click.Path(dir_okay=False), default=None,
-                        help="Pretrained word vectors (GloVe / word2vec text file); sets --word-dim.")]))
+                        help="Pretrained word vectors (GloVe / word2vec text file); sets --word-dim."),
+           click.option("--lm-features", default=None, metavar="FWD_MODEL[,BWD_MODEL]",
+                        help="Saved character language models (charlm train; the second with --reverse) whose "
+                             "states at each word's end and start join the word features (Akbik et al. 2018); "
+                             "frozen unless --lm-fine-tune.")]))
 
 
 @cli.command()

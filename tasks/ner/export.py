@@ -36,7 +36,7 @@ def export_spec(pipe) -> ExportSpec:
     def decode(words, cases, chars):
         length = tf.shape(words)[1]
         words, cases, chars = gtext.one_more_step(words), gtext.one_more_step(cases), gtext.one_more_step(chars)
-        path, score, mask = decode_tags(model, crf, words, cases, chars, allowed)
+        path, score, mask = decode_tags(model, crf, (words, cases, chars), allowed)
         score = score * tf.cast(mask, score.dtype)
         return path[:, :length], score[:, :length]
 

@@ -32,15 +32,16 @@ def casing(token: str) -> int:
     return CASES.index("other")
 
 
-def decode_tags(model, crf: bool, words, cases, chars, allowed=None):
+def decode_tags(model, crf: bool, inputs, allowed=None):
     """``(path, score, mask)``: the best tag ids (CRF: Viterbi), each token's probability of its
-    most likely tag (CRF: its marginal) and the mask of real tokens, as tensors. ``allowed``:
+    most likely tag (CRF: its marginal) and the mask of real tokens, as tensors, for the model's
+    ``inputs`` (word ids first, as :meth:`tasks.ner.NERPipeline.encode` makes them). ``allowed``:
     the CRF's permitted transitions (:func:`nlp_tasks.text.chunking.allowed_transitions`), so
     the path and the marginals keep to the tag scheme."""
     import tensorflow as tf
 
-    out = model([words, cases, chars], training=False)
-    mask = words > 0
+    out = model(list(inputs), training=False)
+    mask = inputs[0] > 0
     if crf:
         layer = model.get_layer(OUTPUT_LAYER)
         path, _ = layer.decode(out, mask, allowed)

@@ -48,6 +48,7 @@ from nlp_tasks.text import chunking
 from nlp_tasks.text.chunking import chunks
 from nlp_tasks.text.vocab import UNK_ID, Vocabulary, normalize_token, tokenize_words_with_offsets
 
+from . import lm_features as lmf
 from .data import default_dev, sentence_table
 from .features import CASES, MAX_WORD_CHARS, casing, decode_tags  # noqa: F401 - casing: tasks.ner's API
 
@@ -83,6 +84,8 @@ class NERConfig(TrainSettings):
     min_freq: int = setting(1, "Words seen fewer times than this become <unk>.", low=1)
     max_vocab: int | None = setting(None, "Most frequent words kept.", low=1, none="every word")
     scheme: str = setting("auto", "Tag scheme of the input files.", choices=SCHEMES)
+    lm_fine_tune: bool = setting(False, "With --lm-features: train the language models' weights with the tagger "
+                                        "(default: frozen, as Akbik et al. 2018).")
     epochs: int = train_default("epochs", 30)
     patience: int | None = train_default("patience", 5)
 
@@ -115,6 +118,8 @@ class NERPipeline(Pipeline):
                                                     "output_dim": cfg.char_dim}
             sizes["char_encoder"] = {"units": cfg.char_units}
         sizes.update({f"encoder_{i}": {"units": cfg.units} for i in range(1, cfg.layers + 1)})
+        sizes.update({lmf.vocab_name(d): {"vocab_size": len(self.vocabs[lmf.vocab_name(d)])}
+                      for d in lmf.directions(self.vocabs)})
         if self.labels and cfg.head == "crf":
             sizes.update(output={"n_tags": len(self.labels)}, emissions={"units": len(self.labels)})
         elif self.labels:
@@ -122,7 +127,10 @@ class NERPipeline(Pipeline):
         return sizes
 
     # ------------------------------------------------------------------ model
-    def build_model(self, vectors: dict | None = None):
+    def build_model(self, vectors: dict | None = None, language_models: list | None = None):
+        """The tagger; ``vectors``: pretrained word vectors; ``language_models``: the
+        ``(direction, model, provenance)`` of :func:`tasks.ner.lm_features.read_language_models`,
+        whose weights the LM-feature layers take (:mod:`tasks.ner.lm_features`)."""
         import keras
 
         from nlp_tasks.layers import CRF, recurrent
@@ -130,8 +138,13 @@ class NERPipeline(Pipeline):
         from .layers import CharEncoder
 
         cfg = self.config
-        width = cfg.word_dim + cfg.case_dim + 2 * cfg.char_units
-        check_parameters(len(self.vocabs["words"]) * cfg.word_dim + len(self.vocabs.get("chars", ())) * cfg.char_dim
+        lms = {direction: lm for direction, lm, _ in language_models or []}
+        if set(lms) != set(lmf.directions(self.vocabs)):
+            raise UserError("a tagger with LM features is built from its language models: give them (--lm-features)")
+        lm_layers = [lmf.lm_layer(d, lms[d], cfg.lm_fine_tune) for d in lmf.directions(self.vocabs)]
+        width = cfg.word_dim + cfg.case_dim + 2 * cfg.char_units + sum(layer.units for layer in lm_layers)
+        check_parameters(sum(layer.count_params() for layer in lm_layers)
+                         + len(self.vocabs["words"]) * cfg.word_dim + len(self.vocabs.get("chars", ())) * cfg.char_dim
                          + recurrent_parameters(cfg.char_units, cfg.char_dim, 1, 2)
                          + recurrent_parameters(cfg.units, width, cfg.layers, 2)
                          + (2 * cfg.units + len(self.labels) + 1) * len(self.labels), "NER model")
@@ -146,6 +159,11 @@ class NERPipeline(Pipeline):
             char_embed = keras.layers.Embedding(len(self.vocabs["chars"]), cfg.char_dim, mask_zero=True,
                                                 name=embedding_layer_name("chars"))
             parts.append(CharEncoder(cfg.cell, cfg.char_units, name="char_encoder")(char_embed(chars)))
+        inputs = [words, cases, chars]
+        for layer in lm_layers:  # [ids, positions] of each language model -> its states at the words
+            pair = [keras.Input((None,), dtype="int32", name=f"{layer.name}_{part}") for part in ("ids", "positions")]
+            inputs += pair
+            parts.append(layer(pair))
         x = keras.layers.Concatenate()(parts)
         x = keras.layers.Dropout(cfg.dropout)(x)
         for layer in range(cfg.layers):
@@ -157,17 +175,18 @@ class NERPipeline(Pipeline):
             outputs = CRF(len(self.labels), name=OUTPUT_LAYER, dtype="float32")(scores)  # float32 under mixed precision
         else:
             outputs = keras.layers.Dense(len(self.labels), activation="softmax", name=OUTPUT_LAYER, dtype="float32")(x)
-        self.model = keras.Model([words, cases, chars], outputs, name="ner")
+        self.model = keras.Model(inputs, outputs, name="ner")
         if vectors:
             word_embed.set_weights([with_pretrained(word_embed.get_weights()[0], self.vocabs["words"], vectors,
                                                     "word_dim")])
         return self.model
 
     # ------------------------------------------------------------------ encoding
-    def encode(self, token_lists, word_dropout: float = 0.0, rng=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def encode(self, token_lists, word_dropout: float = 0.0, rng=None) -> tuple[np.ndarray, ...]:
         """The model's padded ``(word ids, case ids, char ids)`` arrays for a batch of tokenised
-        sentences (none of them empty); with ``word_dropout`` and a generator ``rng``, that share
-        of the words becomes ``<unk>`` (training)."""
+        sentences (none of them empty), then each language model's ``(ids, positions)`` for a tagger
+        with LM features; with ``word_dropout`` and a generator ``rng``, that share of the words
+        becomes ``<unk>`` (training)."""
         words_vocab, chars_vocab = self.vocabs["words"], self.vocabs.get("chars")
         toks = [[normalize_token(t) for t in tokens] for tokens in token_lists]  # words, casing and characters alike
         words = pad([words_vocab.encode(tokens) for tokens in toks])
@@ -181,7 +200,9 @@ class NERPipeline(Pipeline):
         if word_dropout and rng is not None:
             drop = (rng.random(words.shape) < word_dropout) & (words > 0)
             words[drop] = UNK_ID
-        return words, cases, chars
+        lm_inputs = [array for d in lmf.directions(self.vocabs)
+                     for array in lmf.encode(self.vocabs[lmf.vocab_name(d)], token_lists, d)]
+        return (words, cases, chars, *lm_inputs)
 
     def _targets(self, rows, length):
         index = {tag: i for i, tag in enumerate(self.labels)}
@@ -200,11 +221,12 @@ class NERPipeline(Pipeline):
 
         def make_batch(indices, rng):
             rows = take(sentences, indices)  # one read of the table (a memory-mapped file, or a list)
-            words, cases, chars = self.encode([tokens for tokens, _ in rows], dropout, rng)
-            return (words, cases, chars), self._targets(rows, words.shape[1])
+            inputs = self.encode([tokens for tokens, _ in rows], dropout, rng)
+            return inputs, self._targets(rows, inputs[0].shape[1])
 
+        lm_specs = 2 * len(lmf.directions(self.vocabs)) * (tf.TensorSpec((None, None), tf.int32),)
         signature = ((tf.TensorSpec((None, None), tf.int32), tf.TensorSpec((None, None), tf.int32),
-                      tf.TensorSpec((None, None, None), tf.int32)), tf.TensorSpec((None, None), tf.int32))
+                      tf.TensorSpec((None, None, None), tf.int32), *lm_specs), tf.TensorSpec((None, None), tf.int32))
         return Batches(make_batch, lengths, self.config.batch_size, signature, seed=self.config.seed, shuffle=shuffle)
 
     # ------------------------------------------------------------------ inference (the base class's template)
@@ -219,9 +241,9 @@ class NERPipeline(Pipeline):
     def collate(self, batch: list) -> tuple:
         return self.encode([sentence.tokens for sentence in batch])
 
-    def model_forward(self, model, words, cases, chars):
+    def model_forward(self, model, *inputs):
         """The best tag path (CRF: Viterbi) and each token's probability of its tag."""
-        path, score, _ = decode_tags(model, self.config.head == "crf", words, cases, chars, self.allowed_transitions())
+        path, score, _ = decode_tags(model, self.config.head == "crf", inputs, self.allowed_transitions())
         return path, score
 
     def allowed_transitions(self) -> list[list[int]]:
@@ -267,10 +289,12 @@ class NERPipeline(Pipeline):
     # ------------------------------------------------------------------ training
     monitor, mode = "val_f1", "max"
 
-    def read_training_data(self, train, dev=None, embeddings: str | None = None) -> TrainingData:
+    def read_training_data(self, train, dev=None, embeddings: str | None = None,
+                           lm_features: str | None = None) -> TrainingData:
         """Sentences of ``train`` and ``dev`` (``builtin:wikigold`` without ``dev``: its dev part);
         tags and vocabularies from ``train``; ``embeddings``: pretrained word vectors (GloVe /
-        word2vec text file) of ``word_dim`` dimensions."""
+        word2vec text file) of ``word_dim`` dimensions; ``lm_features``: ``FWD[,BWD]``, saved
+        character language models whose states join the features (:mod:`tasks.ner.lm_features`)."""
         from nlp_tasks.saving.checkpoint import fingerprint
 
         cfg = self.config
@@ -288,9 +312,13 @@ class NERPipeline(Pipeline):
         vectors = None
         if embeddings:
             vectors = read_word_vectors(embeddings, vocabulary=set(self.vocabs["words"].tokens))[0]
-        return TrainingData(train_s, dev_s, counts={"train_sentences": len(train_s)},
-                            fingerprint=fingerprint(train_s, dev_s, str(embeddings) if embeddings else None),
-                            build={"vectors": vectors})
+        lms = lmf.read_language_models(lm_features) if lm_features else []
+        self.vocabs.update({lmf.vocab_name(direction): lm.vocab for direction, lm, _ in lms})
+        counts = {"train_sentences": len(train_s), **({"lm_features": [seen for _, _, seen in lms]} if lms else {})}
+        return TrainingData(train_s, dev_s, counts=counts,
+                            fingerprint=fingerprint(train_s, dev_s, str(embeddings) if embeddings else None,
+                                                    *[seen["sha256"] for _, _, seen in lms]),
+                            build={"vectors": vectors, **({"language_models": lms} if lms else {})})
 
     def training_plan(self, data: TrainingData, model) -> TrainingPlan:
         import keras
