@@ -19,8 +19,14 @@ from nlp_tasks.export import text as gtext
 def export_spec(pipe) -> ExportSpec:
     import tensorflow as tf
 
+    from nlp_tasks.errors import UserError
+
+    from . import lm_features as lmf
     from .features import CASES, MAX_WORD_CHARS, decode_tags
 
+    if lmf.directions(pipe.vocabs):
+        raise UserError("a tagger with LM features (--lm-features) does not export yet; serve it with "
+                        "'nlp-tasks serve' or use it from Python")
     model, cfg, labels = pipe.require_model(), pipe.config, list(pipe.labels)
     words_vocab, chars_vocab = pipe.vocabs["words"], pipe.vocabs.get("chars")
     word_table = gtext.lookup_table(words_vocab)

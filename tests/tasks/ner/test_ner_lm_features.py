@@ -90,6 +90,10 @@ def test_the_language_models_stay_frozen_and_travel_with_the_saved_tagger(tagger
     text = "Peter Blackburn met officials of the European Union in Brussels."
     assert loaded.predict(text) == pipe.predict(text)
     assert loaded.tag([["EU", "rejects", "German", "call"]]) == pipe.tag([["EU", "rejects", "German", "call"]])
+    assert loaded.analyse([text])[0]["entities"] == pipe.predict(text)  # what `nlp-tasks serve` answers with
+    with pytest.raises(UserError, match="with LM features .* does not export yet"):
+        loaded.export(path.parent / "exported")
+    assert not (path.parent / "exported").exists()
 
 
 def test_fine_tuning_moves_the_language_models_weights(language_models):
