@@ -2,12 +2,16 @@
 
     .venv/bin/python benchmarks/ner.py                      # default NERConfig
     .venv/bin/python benchmarks/ner.py --epochs 40 --units 256 --head softmax
+    .venv/bin/python benchmarks/ner.py --preset conll2003 --lm-features LM_FWD,LM_BWD   # issue 37's ablation
 
 Data: ``$NLP_TASKS_DATA/conll2003/{train,valid,test}.txt`` (default ``../shared/data``). No
 pretrained embeddings. Writes ``benchmarks/results/ner.json`` (with the per-epoch history) and
 the ``conll2003`` section of ``benchmarks/RESULTS.md``: test entity F1 (micro and per type, as
 conlleval), training time on this machine, and prediction throughput (sentences/s, batched).
 The trained model is saved to ``--save`` (default ``runs/ner-conll2003``, ignored by git).
+With ``--lm-features FWD[,BWD]`` (saved character language models, :mod:`tasks.ner.lm_features`)
+it writes ``ner-lm.json`` and the section "conll2003, with character-LM features" instead, with
+each language model's size, corpus, training time and validation loss.
 """
 
 from __future__ import annotations
@@ -33,18 +37,22 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_settings(parser, NERConfig)
     parser.add_argument("--save", default=str(ROOT / "runs" / "ner-conll2003"))
+    parser.add_argument("--lm-features", default=None, metavar="FWD[,BWD]",
+                        help="saved character language models whose states join the features")
     args = parser.parse_args(argv)
     config = config_from_args(NERConfig, args)
     folder = data_dir() / "conll2003"
     pipe = NERPipeline(config)
-    summary = pipe.fit(folder / "train.txt", folder / "valid.txt", verbose=2)
+    summary = pipe.fit(folder / "train.txt", folder / "valid.txt", verbose=2, lm_features=args.lm_features)
     report = pipe.evaluate(folder / "test.txt")
     pipe.metrics["test"] = pipe.test_summary(report)
     pipe.save(args.save)
     print(format_conlleval(report))
     command = ("python benchmarks/ner.py " + shlex.join(argv if argv is not None else sys.argv[1:])).strip()
     machine = machine_info()
-    write_json("ner.json", {"date": now(), "command": command, "machine": machine,
+    teachers = teacher_rows(args.lm_features) if args.lm_features else []
+    write_json("ner-lm.json" if teachers else "ner.json", {"date": now(), "command": command, "machine": machine,
+                            "language_models": teachers,
                             "config": dataclasses.asdict(config), "test": report,
                             "best_dev_f1": summary.get("best"), "best_epoch": summary.get("best_epoch"),
                             "epochs_run": summary["epochs_run"], "train_seconds": summary["train_seconds"],
@@ -54,7 +62,8 @@ def main(argv=None) -> None:
                      for kind, r in report["per_type"].items())
     cfg = ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(config).items())
     body = f"""CoNLL-2003 English (`conll2003/`): train on train.txt, best epoch by valid.txt entity F1,
-test.txt once; conlleval scoring. No pretrained embeddings. Measured {now()} on {machine['cpu']}
+test.txt once; conlleval scoring. {LM_NOTE if teachers else "No pretrained embeddings."}
+Measured {now()} on {machine['cpu']}
 ({machine['cores']} cores, CPU only), TensorFlow {machine.get('tensorflow')}, commit {machine.get('commit')}.
 Command:
 
@@ -71,7 +80,36 @@ training {summary['train_seconds'] / 60:.1f} min; prediction {report['sentences_
 | type | precision | recall | F1 | gold entities |
 |---|---|---|---|---|
 {rows}"""
-    write_section("conll2003", body)
+    if teachers:
+        body += ("\n\nThe language models (`charlm train`; validation: the last 10% of their corpus):\n\n"
+                 "| direction | model | cell x units x layers | corpus | characters trained | epochs | train minutes "
+                 "| validation nats/char |\n|---|---|---|---|---|---|---|---|\n"
+                 + "\n".join(f"| {t['direction']} | `{t['path']}` | {t['shape']} | `{t['corpus']}` | "
+                              f"{t['train_tokens']:,} | {t['epochs']} | {t['train_minutes']:.1f} | "
+                              f"{t['val_nats']:.4f} |"
+                              for t in teachers))
+    write_section("conll2003, with character-LM features" if teachers else "conll2003", body)
+
+
+LM_NOTE = ("No pretrained word vectors. The states of a forward and a backward character language model at "
+           "each word's boundaries join the word, casing and character features (`--lm-features`, frozen; "
+           "Akbik et al. 2018).")
+
+
+def teacher_rows(spec: str) -> list[dict]:
+    """What each language model of ``--lm-features`` is: shape, corpus, cost, validation loss."""
+    from tasks.charlm import LanguageModelPipeline
+
+    rows = []
+    for direction, path in zip(("forward", "backward"), spec.split(",")):
+        lm = LanguageModelPipeline.load(path)
+        cfg, training = lm.config, lm.metrics.get("training", {})
+        rows.append({"direction": direction, "path": path, "shape": f"{cfg.cell} x {cfg.units} x {cfg.layers}",
+                     "corpus": training.get("data", {}).get("train"), "train_tokens": training.get("train_tokens", 0),
+                     "epochs": training.get("epochs_run"), "train_minutes": training.get("train_seconds", 0) / 60,
+                     "val_nats": lm.metrics.get("validation", {}).get("nats_per_token", float("nan")),
+                     "command": training.get("command"), "config": cfg.to_dict()})
+    return rows
 
 
 if __name__ == "__main__":
