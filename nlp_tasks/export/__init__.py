@@ -70,6 +70,7 @@ class Endpoint:
     doc: str
     portable: bool = True
     fixed_length: bool = False  # LiteRT needs the time dimension fixed too (a loop over batch x T)
+    not_for_litert: str | None = None  # why LiteRT cannot take this endpoint: a LiteRT export is refused with it
 
 
 @dataclasses.dataclass
@@ -176,6 +177,8 @@ def export(pipe, path: str | Path, format: str = "savedmodel", batch_size: int =
     endpoints = spec.endpoints if format == "savedmodel" else [e for e in spec.endpoints if e.portable]
     if not endpoints:
         raise UserError(f"a {pipe.task} model has nothing to export as {format}")
+    if format == "litert" and any(e.not_for_litert for e in endpoints):
+        raise UserError(next(e.not_for_litert for e in endpoints if e.not_for_litert))
     target = outdir.resolve(path, "export folder")
     if target.is_dir() and not is_export(target) and is_training_folder(target):
         raise UserError(f"{target} is a model or training folder; export to a folder of its own")

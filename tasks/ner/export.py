@@ -6,6 +6,11 @@ conlleval reads them off the tags (``entity_types``, ``entity_starts``, ``entity
 exclusive, in tokens, and ``entity_scores``, the mean token score; padded with ``""``/-1/0).
 Word ids (lower-cased), casing classes and character ids are computed in the graph
 (:mod:`nlp_tasks.export.text`). ``tag_ids`` takes the three id tensors instead (portable).
+
+A tagger with LM features (:mod:`tasks.ner.lm_features`) also computes each language model's
+character ids and word positions in the ``serve`` graph; its ``tag_ids`` takes them as two more
+inputs per model (``lm_forward_ids``, ``lm_forward_positions``, ...), and it exports as a
+SavedModel or to ONNX, not to LiteRT (a fixed length of characters per sentence would be needed).
 """
 
 from __future__ import annotations
@@ -19,18 +24,16 @@ from nlp_tasks.export import text as gtext
 def export_spec(pipe) -> ExportSpec:
     import tensorflow as tf
 
-    from nlp_tasks.errors import UserError
-
     from . import lm_features as lmf
     from .features import CASES, MAX_WORD_CHARS, decode_tags
 
-    if lmf.directions(pipe.vocabs):
-        raise UserError("a tagger with LM features (--lm-features) does not export yet; serve it with "
-                        "'nlp-tasks serve' or use it from Python")
     model, cfg, labels = pipe.require_model(), pipe.config, list(pipe.labels)
     words_vocab, chars_vocab = pipe.vocabs["words"], pipe.vocabs.get("chars")
     word_table = gtext.lookup_table(words_vocab)
     char_table = gtext.lookup_table(chars_vocab) if chars_vocab else None
+    directions = lmf.directions(pipe.vocabs)  # the language models of a tagger with LM features
+    lm_vocabs = [pipe.vocabs[lmf.vocab_name(d)] for d in directions]
+    lm_tables = [gtext.lookup_table(vocab) for vocab in lm_vocabs]
     crf = cfg.head == "crf"
     # Decoded as the pipeline does. A NumPy array, made a constant inside each traced graph: an
     # eager tensor would be captured, and tf2onnx turns a captured tensor into an input.
@@ -39,15 +42,14 @@ def export_spec(pipe) -> ExportSpec:
     kinds = sorted({t[2:] for t in labels if t != "O"})
     kind_ids = tf.constant([kinds.index(t[2:]) + 1 if t != "O" else 0 for t in labels], tf.int32)
 
-    def decode(words, cases, chars):
-        length = tf.shape(words)[1]
-        words, cases, chars = gtext.one_more_step(words), gtext.one_more_step(cases), gtext.one_more_step(chars)
-        path, score, mask = decode_tags(model, crf, (words, cases, chars), allowed)
+    def decode(*inputs):  # words, cases, chars, then each language model's ids and positions
+        length = tf.shape(inputs[0])[1]
+        path, score, mask = decode_tags(model, crf, [gtext.one_more_step(x) for x in inputs], allowed)
         score = score * tf.cast(mask, score.dtype)
         return path[:, :length], score[:, :length]
 
-    def tag_ids(word_ids, case_ids, char_ids):
-        path, score = decode(word_ids, case_ids, char_ids)
+    def tag_ids(*inputs):
+        path, score = decode(*inputs)
         return {"tag_ids": path, "token_scores": score}
 
     def entities(path, score, mask):
@@ -86,7 +88,9 @@ def export_spec(pipe) -> ExportSpec:
             chars = gtext.char_ids(char_table, tokens, MAX_WORD_CHARS)
         else:
             chars = tf.zeros(tf.concat([tf.shape(tokens), [1]], 0), tf.int32)
-        path, score = decode(words, cases, chars)
+        lm_inputs = [x for d, table, vocab in zip(directions, lm_tables, lm_vocabs)
+                     for x in lmf.graph_inputs(table, vocab, tokens, d)]
+        path, score = decode(words, cases, chars, *lm_inputs)
         mask = mask & (words > 0)
         tags = tf.where(mask, tf.gather(tf.constant(labels), path), "")
         return {"tags": tags, "tag_ids": path, "token_scores": score, **entities(path, score, mask)}
@@ -94,6 +98,10 @@ def export_spec(pipe) -> ExportSpec:
     id_inputs = [tf.TensorSpec((None, None), tf.int32, name="word_ids"),
                  tf.TensorSpec((None, None), tf.int32, name="case_ids"),
                  tf.TensorSpec((None, None, None), tf.int32, name="char_ids")]
+    id_inputs += [tf.TensorSpec((None, None), tf.int32, name=f"{lmf.vocab_name(d)}_{part}")
+                  for d in directions for part in ("ids", "positions")]
+    lm_doc = ("; then each language model's character ids after <bos> (vocab-lm_forward.json, vocab-lm_backward."
+              "json) and each word's position in them, as tasks.ner.lm_features computes them" if directions else "")
     return ExportSpec(
         [Endpoint("serve", serve, [tf.TensorSpec((None, None), tf.string, name="tokens")],
                   {"tags": "(batch, T) string IOB2 tags, '' at padding",
@@ -108,8 +116,12 @@ def export_spec(pipe) -> ExportSpec:
          Endpoint("tag_ids", tag_ids, id_inputs,
                   {"tag_ids": "(batch, T) int32, index into `labels`", "token_scores": "(batch, T) float32"},
                   "Word ids (vocab-words.json, lower-cased), casing classes (`cases`) and character ids "
-                  f"(vocab-chars.json, first {MAX_WORD_CHARS} characters) in, tag ids out.",
-                  fixed_length=char_table is not None)],
-        resources=[t for t in (word_table, char_table) if t is not None],
+                  f"(vocab-chars.json, first {MAX_WORD_CHARS} characters){lm_doc} in, tag ids out.",
+                  fixed_length=char_table is not None,
+                  not_for_litert="a tagger with LM features exports as savedmodel or onnx, not litert (its character "
+                                 "inputs have no fixed length)" if directions else None)],
+        resources=[t for t in (word_table, char_table, *lm_tables) if t is not None],
         info={"cases": list(CASES), "max_word_chars": MAX_WORD_CHARS, "pad_id": 0, "unk_id": 1,
+              "lm_features": [{"direction": d, "start": lmf.START if lmf.START in v else "", "lower": v.lower}
+                              for d, v in zip(directions, lm_vocabs)],
               "head": cfg.head, "normalization": gtext.NORMALIZATION})

@@ -15,7 +15,9 @@ from nlp_tasks.errors import UserError
 from nlp_tasks.text.vocab import BOS_ID
 from tasks.charlm import LanguageModelConfig, LanguageModelPipeline
 from tasks.ner import NERConfig, NERPipeline
+from tasks.ner import lm_features as lmf
 from tests import forked
+from tests.export_client import endpoint
 
 TEXT = ("EU rejects German call to boycott British lamb .\nPeter Blackburn met officials in Brussels .\n"
         "The European Commission said on Thursday it disagreed with German advice to consumers .\n") * 6
@@ -91,9 +93,46 @@ def test_the_language_models_stay_frozen_and_travel_with_the_saved_tagger(tagger
     assert loaded.predict(text) == pipe.predict(text)
     assert loaded.tag([["EU", "rejects", "German", "call"]]) == pipe.tag([["EU", "rejects", "German", "call"]])
     assert loaded.analyse([text])[0]["entities"] == pipe.predict(text)  # what `nlp-tasks serve` answers with
-    with pytest.raises(UserError, match="with LM features .* does not export yet"):
-        loaded.export(path.parent / "exported")
-    assert not (path.parent / "exported").exists()
+
+
+def test_the_graph_computes_the_language_models_inputs_as_python_does():
+    import tensorflow as tf
+
+    from nlp_tasks.export.text import lookup_table
+    from nlp_tasks.text.vocab import Vocabulary
+
+    sentences = [["Zürich", "said", "?"], ["a"], ["BRUSSELS", "1996-08-22", "naïve", "x"]]
+    padded = tf.constant([s + [""] * (4 - len(s)) for s in sentences])
+    for lower, start in ((False, "\n"), (True, "")):
+        vocab = Vocabulary.build(["Brussels said a x 19-08 " + start], level="char", lower=lower)
+        for direction in lmf.DIRECTIONS:
+            ids, positions = lmf.encode(vocab, sentences, direction)
+            got_ids, got_positions = lmf.graph_inputs(lookup_table(vocab), vocab, padded, direction)
+            np.testing.assert_array_equal(got_ids.numpy(), ids, err_msg=f"{direction} lower={lower}")
+            np.testing.assert_array_equal(got_positions.numpy()[:, :positions.shape[1]], positions)
+
+
+def test_the_tagger_exports_as_savedmodel_and_onnx_and_tags_as_the_pipeline(tagger, tmp_path):
+    pipe = tagger[0]
+    sentences = [["Peter", "Blackburn", "met", "officials", "in", "Brussels", "."], ["EU", "rejects", "German", "call"],
+                 ["BRUSSELS", "1996-08-22"]]
+    tags, _ = pipe.tag(sentences)
+    index = {t: i for i, t in enumerate(pipe.labels)}
+    inputs = pipe.encode(sentences)
+    names = ["word_ids", "case_ids", "char_ids"] + [f"lm_{d}_{p}" for d in lmf.DIRECTIONS for p in ("ids", "positions")]
+    for fmt in ("savedmodel", "onnx"):
+        description = pipe.export(tmp_path / fmt, format=fmt)
+        assert [e["direction"] for e in description["lm_features"]] == ["forward", "backward"]
+        out = endpoint(fmt, str(tmp_path / fmt), "tag_ids")(**dict(zip(names, inputs)))
+        for row, t in enumerate(tags):
+            assert out["tag_ids"][row, :len(t)].tolist() == [index[x] for x in t], fmt
+    serve = endpoint("savedmodel", str(tmp_path / "savedmodel"), "serve")(
+        tokens=np.array([s + [""] * (7 - len(s)) for s in sentences]))
+    for row, t in enumerate(tags):
+        assert [x.decode() for x in serve["tags"][row, :len(t)]] == t
+    with pytest.raises(UserError, match="exports as savedmodel or onnx, not litert"):
+        pipe.export(tmp_path / "litert", format="litert")
+    assert not (tmp_path / "litert").exists()
 
 
 def test_fine_tuning_moves_the_language_models_weights(language_models):
