@@ -18,16 +18,13 @@ folders again; where they came from (path and the SHA-256 of their model file) i
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
-
 import numpy as np
 
+from nlp_tasks import teachers
 from nlp_tasks.batching import pad
-from nlp_tasks.errors import UserError
+from nlp_tasks.teachers import DIRECTIONS
 from nlp_tasks.text.vocab import BOS_ID, normalize_token
 
-DIRECTIONS = ("forward", "backward")
 START = "\n"  # read first, where the model knows it: a sentence starts a line
 
 
@@ -43,26 +40,7 @@ def directions(vocabs: dict) -> list[str]:
 def read_language_models(spec: str) -> list[tuple[str, object, dict]]:
     """``[(direction, language model pipeline, provenance)]`` of ``FWD[,BWD]``: saved character
     language models, the first reading forwards, the second (if given) backwards."""
-    from nlp_tasks.pipeline import Pipeline
-    from nlp_tasks.saving.layout import MODEL_FILE
-
-    paths = [p.strip() for p in str(spec).split(",")]
-    if not 1 <= len(paths) <= 2 or not all(paths):
-        raise UserError(f"--lm-features takes FWD_MODEL or FWD_MODEL,BWD_MODEL (saved charlm models), got {spec!r}")
-    models = []
-    for direction, path in zip(DIRECTIONS, paths):
-        if not (Path(path) / MODEL_FILE).is_file():
-            raise UserError(f"--lm-features: {path} is not a saved model folder (no {MODEL_FILE})")
-        lm = Pipeline.load(path)
-        if lm.task != "charlm" or lm.config.level != "char":
-            raise UserError(f"--lm-features: {path} is not a character language model ('charlm train' makes one)")
-        if lm.config.reverse != (direction == "backward"):
-            raise UserError(f"--lm-features: {path} reads text {'backwards' if lm.config.reverse else 'forwards'}; "
-                            f"the {direction} model must " + ("not " if direction == "forward" else "")
-                            + "be trained with --reverse")
-        digest = hashlib.sha256((Path(path) / MODEL_FILE).read_bytes()).hexdigest()
-        models.append((direction, lm, {"path": str(path), "sha256": digest}))
-    return models
+    return teachers.read_language_models(spec, "--lm-features", "char")
 
 
 def lm_layer(direction: str, lm, fine_tune: bool):
@@ -96,3 +74,35 @@ def encode(vocab, token_lists, direction: str) -> tuple[np.ndarray, np.ndarray]:
         rows.append(ids)
         places.append(where[::-1] if direction == "backward" else where)
     return pad(rows), pad(places)
+
+
+def graph_inputs(table, vocab, tokens, direction: str):
+    """:func:`encode` as graph ops, for the exported ``serve`` endpoint: ``tokens (batch, T)``
+    strings (format characters stripped, real tokens first, ``""`` after them) -> ``(ids (batch,
+    C), positions (batch, T))``; ``table``: the vocabulary's lookup (:func:`nlp_tasks.export.text.lookup_table`)."""
+    import tensorflow as tf
+
+    real = tf.not_equal(tokens, "")
+    if vocab.lower:
+        tokens = tf.strings.lower(tokens, encoding="utf-8")
+    lengths = tf.strings.length(tokens, unit="UTF8_CHAR")  # (batch, T)
+    chars = tf.strings.unicode_split(tokens, "UTF-8").to_tensor(default_value="")  # (batch, T, W)
+    count = tf.reduce_sum(tf.cast(real, tf.int32), axis=1)[:, None]  # real tokens per row
+    steps = tf.range(tf.shape(tokens)[1])[None, :]
+    order = tf.where(steps < count, count - 1 - steps, steps)  # the real tokens last first (its own inverse)
+    if direction == "backward":  # each word spelled backwards, the words in reverse order
+        j = tf.range(tf.shape(chars)[2])[None, None, :]
+        spelled = tf.gather(chars, tf.maximum(lengths[:, :, None] - 1 - j, 0), batch_dims=2)
+        chars = tf.gather(tf.where(j < lengths[:, :, None], spelled, ""), order, batch_dims=1)
+        lengths = tf.gather(lengths, order, batch_dims=1)
+    pieces = tf.concat([chars, tf.where(real, " ", "")[:, :, None]], axis=2)  # each word and its space
+    flat = tf.reshape(pieces, [tf.shape(tokens)[0], -1])
+    text = tf.ragged.boolean_mask(flat, tf.not_equal(flat, ""))
+    prefix = [BOS_ID] + (vocab.encode(START) if START in vocab else [])
+    ids = tf.concat([tf.tile(tf.constant([prefix], tf.int32), [tf.shape(tokens)[0], 1]),
+                     tf.ragged.map_flat_values(table.lookup, text).to_tensor(default_value=0)], axis=1)
+    spaces = tf.cumsum(lengths + 1, axis=1) + len(prefix) - 1  # the index of each word's space
+    positions = tf.where(real, spaces, 0)
+    if direction == "backward":
+        positions = tf.gather(positions, order, batch_dims=1)
+    return ids, positions

@@ -36,8 +36,23 @@ TRAIN_HELP = ("Training data: a LABEL-text file, a CSV/TSV/JSON table, PTB trees
               "nlp-tasks).")
 DEV_HELP = ("Development data for early stopping and model selection [default: the built-in snippets' dev part "
             "when training on them, else none].")
-cli.add_command(train_command(f"{__package__}:SentimentPipeline", render=format_train, extra=[EMBEDDINGS],
-                              train_help=TRAIN_HELP, dev_help=DEV_HELP))
+INIT_FROM = click.option("--init-from", default=None, metavar="FWD_MODEL[,BWD_MODEL]",
+                         help="Start from saved word-level language models (charlm train --level word; the second "
+                              "with --reverse): their vocabulary, embedding table and first recurrent layer (Dai and "
+                              "Le 2015); sets --cell, --units and --embedding-dim unless given.")
+
+
+def configure(config, values, given, train, dev, test):
+    """--init-from sets the encoder's shape from the forward language model."""
+    if values.get("init_from"):
+        from .init_lm import configure as lm_shape
+
+        config = lm_shape(values["init_from"], config, given)
+    return config, train, dev, test
+
+
+cli.add_command(train_command(f"{__package__}:SentimentPipeline", render=format_train, configure=configure,
+                              extra=[EMBEDDINGS, INIT_FROM], train_help=TRAIN_HELP, dev_help=DEV_HELP))
 
 
 @cli.command()

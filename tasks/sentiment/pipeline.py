@@ -47,6 +47,7 @@ from nlp_tasks.saving.model_checks import OUTPUT_LAYER, embedding_layer_name
 from nlp_tasks.text.labels import LABEL_INT_DIGITS, look_alike_labels
 from nlp_tasks.text.vocab import Vocabulary
 
+from . import init_lm
 from .data import default_dev, example_table
 from .sst_trees import TREE_LABELS
 
@@ -107,7 +108,9 @@ class SentimentPipeline(Pipeline):
         return sizes
 
     # ------------------------------------------------------------------ model
-    def build_model(self, vectors: dict | None = None):
+    def build_model(self, vectors: dict | None = None, language_models: list | None = None):
+        """The classifier; ``vectors``: pretrained word vectors; ``language_models``: those of
+        ``--init-from`` (:mod:`tasks.sentiment.init_lm`), whose weights it starts from."""
         import keras
 
         from nlp_tasks.layers import AttentionPooling, MaskedMaxPooling, MaskedMeanPooling, WordDropout, recurrent
@@ -141,6 +144,8 @@ class SentimentPipeline(Pipeline):
         outputs = keras.layers.Dense(len(self.labels), activation="softmax", name=OUTPUT_LAYER,
                                      dtype="float32")(x)  # float32 probabilities, also under mixed precision
         self.model = keras.Model(inputs, outputs, name="sentiment")
+        if language_models:
+            init_lm.copy_weights(self.model, language_models)
         return self.model
 
     # ------------------------------------------------------------------ data
@@ -186,10 +191,12 @@ class SentimentPipeline(Pipeline):
     # ------------------------------------------------------------------ training
     monitor, mode = "val_accuracy", "max"
 
-    def read_training_data(self, train, dev=None, embeddings: str | None = None) -> TrainingData:
+    def read_training_data(self, train, dev=None, embeddings: str | None = None,
+                           init_from: str | None = None) -> TrainingData:
         """Examples of ``train`` and ``dev`` (the built-in snippets without ``dev``: their dev part);
         labels and vocabulary from ``train``; ``embeddings``: pretrained word vectors (GloVe /
-        word2vec text file) to start the embedding from."""
+        word2vec text file) to start the embedding from; ``init_from``: ``FWD[,BWD]``, word-level
+        language models to start from, whose vocabulary the classifier takes (:mod:`tasks.sentiment.init_lm`)."""
         from nlp_tasks.saving.checkpoint import fingerprint
 
         cfg = self.config
@@ -205,13 +212,19 @@ class SentimentPipeline(Pipeline):
             raise UserError(f"{train}: training data needs at least two labels, found {self.labels}")
         if dev_examples is not None:
             self._check_labels(dev_examples, dev)
-        self.vocabs = {"words": Vocabulary.build((t for t, _ in train_examples), level="word",
-                                                 max_size=cfg.max_vocab, min_freq=cfg.min_freq, lower=cfg.lower)}
+        if init_from and embeddings:
+            raise UserError("--init-from and --embeddings both start the embedding table: give one of them")
+        lms = init_lm.read(init_from, cfg) if init_from else []
+        self.vocabs = {"words": lms[0][1].vocab if lms else Vocabulary.build(
+            (t for t, _ in train_examples), level="word", max_size=cfg.max_vocab, min_freq=cfg.min_freq,
+            lower=cfg.lower)}
         vectors = read_word_vectors(embeddings, vocabulary=_VocabProbe(self.vocabs["words"]))[0] if embeddings else None
-        return TrainingData(train_examples, dev_examples, counts={"train_examples": len(train_examples)},
+        counts = {"train_examples": len(train_examples), **({"init_from": [seen for _, _, seen in lms]} if lms else {})}
+        return TrainingData(train_examples, dev_examples, counts=counts,
                             fingerprint=fingerprint(train_examples, dev_examples,
-                                                    str(embeddings) if embeddings else None),
-                            build={"vectors": vectors})
+                                                    str(embeddings) if embeddings else None,
+                                                    *[seen["sha256"] for _, _, seen in lms]),
+                            build={"vectors": vectors, **({"language_models": lms} if lms else {})})
 
     def training_plan(self, data: TrainingData, model) -> TrainingPlan:
         import keras

@@ -1,0 +1,58 @@
+"""The classifier started from word-level language models (``sentiment train --init-from
+FWD[,BWD]``): Dai and Le 2015's LM-LSTM, the first step of ULMFiT (Howard and Ruder 2018).
+
+The classifier takes the forward model's vocabulary (its word ids are the language model's) and
+embedding table, and its first bidirectional layer takes the forward model's lowest recurrent
+layer as its forward half and the backward model's (``charlm train --level word --reverse``) as
+its backward half: a ``Bidirectional`` layer's backward half reads each text last word first, as
+the backward model was trained to. Then everything is trained on the labels (fine-tuned). Layers
+above the first read both halves' outputs, a width no language-model layer has: they start
+random. The cell, the units and the embedding width must be the language models'; the command
+line takes them from the forward model unless given.
+"""
+
+from __future__ import annotations
+
+from nlp_tasks import teachers
+from nlp_tasks.errors import UserError
+from nlp_tasks.saving.model_checks import embedding_layer_name
+
+SHAPE = ("cell", "units", "embedding_dim")  # settings the classifier must share with its language models
+
+
+def read(spec: str, cfg) -> list[tuple[str, object, dict]]:
+    """The language models of ``--init-from``, checked against the classifier's settings ``cfg``."""
+    lms = teachers.read_language_models(spec, "--init-from", "word")
+    forward = lms[0][1]
+    for _, lm, seen in lms:
+        if lm.config.embedding_dim is None:
+            raise UserError(f"--init-from: {seen['path']} reads one-hot words (no embedding table to start from)")
+        differ = [f"{name} {getattr(lm.config, name)} (here {getattr(cfg, name)})" for name in SHAPE
+                  if getattr(lm.config, name) != getattr(cfg, name)]
+        if differ:
+            raise UserError(f"--init-from: {seen['path']} has {', '.join(differ)}; the classifier must have the same")
+        if lm.vocab != forward.vocab:
+            raise UserError(f"--init-from: {seen['path']} has another vocabulary than {lms[0][2]['path']}; "
+                            "train both language models on the same corpus with the same settings")
+    return lms
+
+
+def configure(spec: str, config, given: set):
+    """``config`` with :data:`SHAPE` taken from the forward language model's saved config where the
+    command line did not give them."""
+    from nlp_tasks.saving.folder import read_meta
+
+    path = spec.split(",")[0].strip()
+    saved = read_meta(path).get("config", {})
+    return config.replace(**{name: saved[name] for name in SHAPE if name not in given and name in saved})
+
+
+def copy_weights(model, lms) -> None:
+    """Put the language models' embedding table and lowest recurrent layers into ``model``."""
+    forward = lms[0][1].require_model()
+    model.get_layer(embedding_layer_name("words")).set_weights(
+        [forward.get_layer(embedding_layer_name("words")).get_weights()[0]])
+    encoder = model.get_layer("encoder_1")
+    for direction, lm, _ in lms:
+        half = encoder.forward_layer if direction == "forward" else encoder.backward_layer
+        half.set_weights(teachers.recurrent_weights(lm, 1))

@@ -1,0 +1,87 @@
+"""Sentiment started from word-level language models (``--init-from FWD[,BWD]``): the classifier
+takes their vocabulary, embedding table and lowest recurrent layers (the forward model's as the
+forward half, the backward model's as the backward half), trains, saves and loads; mismatches are
+refused in one line; the command line takes the shape from the forward model."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from nlp_tasks.errors import UserError
+from nlp_tasks.saving.model_checks import embedding_layer_name
+from tasks.charlm import LanguageModelConfig, LanguageModelPipeline
+from tasks.sentiment import SentimentConfig, SentimentPipeline
+from tests import forked
+
+GOOD = ["a witty and moving film", "a gorgeous , funny ride", "the best film of the year", "warm and witty"]
+BAD = ["a dull and boring film", "the worst film of the year", "a tedious , silly mess", "flat and dull"]
+EXAMPLES = [(t, "1") for t in GOOD] + [(t, "0") for t in BAD]
+SHAPE = dict(cell="gru", units=6, embedding_dim=5)
+
+
+@pytest.fixture(scope="module")
+def word_models(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("word-lms")
+    corpus = folder / "corpus.txt"
+    corpus.write_text("\n".join(GOOD + BAD) * 5 + "\n", encoding="utf-8")
+    paths = {}
+    for name, reverse in (("fwd", False), ("bwd", True)):
+        lm = LanguageModelPipeline(LanguageModelConfig(level="word", mode="lines", layers=1, batch_size=4, epochs=1,
+                                                       reverse=reverse, valid_fraction=0, **SHAPE))
+        lm.fit(corpus, verbose=0)
+        paths[name] = lm.save(folder / name)
+    return paths
+
+
+def test_the_classifier_starts_from_the_language_models_weights(word_models):
+    pipe = SentimentPipeline(SentimentConfig(epochs=1, **SHAPE))
+    data = pipe.read_training_data(EXAMPLES, EXAMPLES, init_from=f"{word_models['fwd']},{word_models['bwd']}")
+    model = pipe.build_model(**data.build)
+    fwd, bwd = (LanguageModelPipeline.load(word_models[k]) for k in ("fwd", "bwd"))
+    assert pipe.vocabs["words"] == fwd.vocab
+    np.testing.assert_array_equal(model.get_layer(embedding_layer_name("words")).get_weights()[0],
+                                  fwd.model.get_layer(embedding_layer_name("words")).get_weights()[0])
+    encoder = model.get_layer("encoder_1")
+    for half, lm in ((encoder.forward_layer, fwd), (encoder.backward_layer, bwd)):
+        for mine, theirs in zip(half.get_weights(), lm.model.get_layer("rnn_1").get_weights()):
+            np.testing.assert_array_equal(mine, theirs)
+    assert [seen["path"] for seen in data.counts["init_from"]] == [str(word_models["fwd"]), str(word_models["bwd"])]
+
+
+def test_it_trains_saves_and_loads(word_models, tmp_path):
+    pipe = SentimentPipeline(SentimentConfig(epochs=2, learning_rate=1e-2, **SHAPE))
+    pipe.fit(EXAMPLES, EXAMPLES, verbose=0, init_from=str(word_models["fwd"]))
+    loaded = SentimentPipeline.load(pipe.save(tmp_path / "model"))
+    assert loaded.predict(GOOD) == pipe.predict(GOOD)
+    assert pipe.metrics["training"]["init_from"][0]["path"] == str(word_models["fwd"])
+
+
+def test_mismatches_are_refused_in_one_line(word_models, tmp_path):
+    fwd, bwd = str(word_models["fwd"]), str(word_models["bwd"])
+    char_lm = LanguageModelPipeline(LanguageModelConfig(layers=1, epochs=1, batch_size=2, window=8, **SHAPE))
+    char_lm.fit(["a witty film " * 20], verbose=0)
+    char = str(char_lm.save(tmp_path / "char"))
+    cases = [(SHAPE, f"{bwd}", "reads text backwards"),
+             ({**SHAPE, "units": 7}, fwd, "has units 6 \\(here 7\\); the classifier must have the same"),
+             (SHAPE, char, "is not a word-level language model")]
+    for settings, spec, message in cases:
+        with pytest.raises(UserError, match=message):
+            SentimentPipeline(SentimentConfig(epochs=1, **settings)).fit(EXAMPLES, verbose=0, init_from=spec)
+    vectors = tmp_path / "vectors.txt"
+    vectors.write_text("film 1 1 1 1 1\n", encoding="utf-8")
+    with pytest.raises(UserError, match="give one of them"):
+        SentimentPipeline(SentimentConfig(epochs=1, **SHAPE)).fit(EXAMPLES, verbose=0, init_from=fwd,
+                                                                  embeddings=str(vectors))
+
+
+def test_the_command_line_takes_the_shape_from_the_forward_model(word_models, tmp_path):
+    train = tmp_path / "train.txt"
+    train.write_text("".join(f"{label} {text}\n" for text, label in EXAMPLES), encoding="utf-8")
+    result = forked.run(["sentiment", "train", "--train", str(train), "--out", str(tmp_path / "m"), "--epochs", "1",
+                         "--init-from", f"{word_models['fwd']},{word_models['bwd']}", "--json"], timeout=300)
+    assert result.returncode == 0, result.stderr
+    config = json.loads((tmp_path / "m" / "pipeline.json").read_text(encoding="utf-8"))["config"]
+    assert {k: config[k] for k in SHAPE} == SHAPE
