@@ -292,3 +292,25 @@ def write_midi(path: str | Path, roll: np.ndarray, steps_per_quarter: int = 1, t
     with atomic_write(path, mode="wb") as handle:
         handle.write(data)
     return path
+
+
+def transpositions(roll: np.ndarray, spread: int) -> tuple[int, int]:
+    """``(low, high)``: the shifts in semitones from ``-spread`` to ``spread`` that keep every
+    sounding key of ``roll (T, 88)`` on the keyboard (``(0, 0)`` for a silent piece)."""
+    keys = np.flatnonzero(roll.any(axis=0))
+    if not len(keys):
+        return 0, 0
+    return max(-spread, -int(keys[0])), min(spread, KEYS - 1 - int(keys[-1]))
+
+
+def transposed(roll: np.ndarray, shift: int) -> np.ndarray:
+    """``roll`` with every key moved ``shift`` semitones (up when positive); keys moved off the
+    keyboard are dropped (:func:`transpositions` gives the shifts that drop none)."""
+    if shift == 0:
+        return roll
+    out = np.zeros_like(roll)
+    if shift > 0:
+        out[:, shift:] = roll[:, :-shift]
+    else:
+        out[:, :shift] = roll[:, -shift:]
+    return out

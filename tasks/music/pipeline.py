@@ -70,6 +70,9 @@ class MusicConfig(TrainSettings):
     nade_units: int = setting(150, "Hidden units of the NADE head (with --head nade).", low=1, high=MAX_WIDTH)
     input_dropout: float = setting(0.1, "Share of the sounding keys of input frames dropped while training "
                                    "(robustness to its own mistakes).", low=0, high=1, high_open=True)
+    transpose: int = setting(0, "Transposition augmentation: each training piece shifted by a random number of "
+                             "semitones from -N to N (drawn per piece and epoch, kept within the 88 keys); 0: off.",
+                             low=0, high=24)
     steps_per_quarter: int = setting(1, "Time grid for MIDI input and output (JSB Chorales: 1 frame per quarter).",
                                      low=1, high=96)
     epochs: int = train_default("epochs", 200)
@@ -165,10 +168,17 @@ class MusicPipeline(Pipeline):
 
         xs, ys = self._examples(pieces)
         lengths = [len(y) for y in ys]
+        spread = self.config.transpose if shuffle else 0
+        ranges = [md.transpositions(p, spread) for p in pieces] if spread else None
 
-        def make_batch(indices, rng):  # nothing random here: (input) dropout is the model's, checkpointed
-            x = pad([xs[i] for i in indices], dtype=np.float32)
-            y = pad([ys[i] for i in indices], dtype=np.float32)
+        def make_batch(indices, rng):  # (input) dropout is the model's, checkpointed; the shifts come from rng
+            if ranges:  # transposition: one shift per piece, from this batch's generator (seed, epoch, batch)
+                ys_ = [md.transposed(ys[i], int(rng.integers(*ranges[i], endpoint=True))) for i in indices]
+                xs_, _ = self._examples(ys_)
+            else:
+                xs_, ys_ = [xs[i] for i in indices], [ys[i] for i in indices]
+            x = pad(xs_, dtype=np.float32)
+            y = pad(ys_, dtype=np.float32)
             w = pad([np.ones(lengths[i], np.float32) for i in indices], dtype=np.float32)  # 1 on real steps
             return x, y, w
 

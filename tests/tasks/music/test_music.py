@@ -152,6 +152,31 @@ def test_each_chorale_is_parsed_once_whatever_the_limit(tmp_path, monkeypatch, c
 
 
 # ---------------------------------------------------------------------- metric and model
+def test_transposition_shifts_each_training_piece_within_the_keyboard_and_nothing_else(jsb):
+    pieces = md.read_pianoroll_json(jsb, "train")[:6]
+    plain = MusicPipeline(MusicConfig(batch_size=1))._batches(pieces, shuffle=True)
+    moved = MusicPipeline(MusicConfig(batch_size=1, transpose=3))._batches(pieces, shuffle=True)
+    seen = set()
+    for epoch in (0, 1):
+        for (x0, y0, w0), (x, y, w) in zip(plain.for_epoch(epoch), moved.for_epoch(epoch)):
+            np.testing.assert_array_equal(w, w0)
+            shift = next(s for s in range(-3, 4) if np.array_equal(md.transposed(y0[0], s), y[0]))
+            assert y.sum() == y0.sum()  # no note fell off the keyboard
+            np.testing.assert_array_equal(x[0], np.concatenate([np.zeros((1, md.KEYS)), y[0][:-1]]))
+            seen.add(shift)
+    assert len(seen) > 1  # shifts differ between pieces and epochs
+    again = MusicPipeline(MusicConfig(batch_size=1, transpose=3))._batches(pieces, shuffle=True)
+    for (_, y, _), (_, y2, _) in zip(moved.for_epoch(1), again.for_epoch(1)):
+        np.testing.assert_array_equal(y, y2)  # the seed, epoch and batch decide the shifts
+    assert md.transpositions(np.zeros((4, md.KEYS)), 5) == (0, 0)
+    edge = np.zeros((2, md.KEYS))
+    edge[0, [1, md.KEYS - 3]] = 1
+    assert md.transpositions(edge, 5) == (-1, 2)
+    validation = MusicPipeline(MusicConfig(batch_size=1, transpose=3))._batches(pieces, shuffle=False)
+    np.testing.assert_array_equal(validation[0][1], MusicPipeline(MusicConfig(batch_size=1))._batches(
+        pieces, shuffle=False)[0][1])  # validation pieces are never moved
+
+
 def test_nll_per_step_is_the_summed_bernoulli_nll_over_all_steps(trained):
     pipe, _, valid, _ = trained
     pieces = valid[:5]
