@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/ner.py                      # default NERConfig
     .venv/bin/python benchmarks/ner.py --epochs 40 --units 256 --head softmax
-    .venv/bin/python benchmarks/ner.py --preset conll2003 --lm-features LM_FWD,LM_BWD   # issue 37's ablation
+    .venv/bin/python benchmarks/ner.py --epochs 20 --word-dropout 0.2 --lm-features LM_FWD,LM_BWD   # issue 37
 
 Data: ``$NLP_TASKS_DATA/conll2003/{train,valid,test}.txt`` (default ``../shared/data``). No
 pretrained embeddings. Writes ``benchmarks/results/ner.json`` (with the per-epoch history) and
