@@ -84,7 +84,7 @@ class MusicConfig(TrainSettings):
 
     # Recorded recipes (--preset): the JSB Chorales runs of benchmarks/RESULTS.md (section ``jsb_chorales``).
     presets: ClassVar[dict] = {"jsb": {"head": "sigmoid", "dropout": 0.3, "input_dropout": 0.1},
-                               "jsb-nade": {"head": "nade", "dropout": 0.5, "input_dropout": 0.2}}
+                               "jsb-nade": {"head": "nade", "dropout": 0.5, "input_dropout": 0.2, "transpose": 3}}
 
 
 class MusicPipeline(Pipeline):
