@@ -18,13 +18,23 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import shlex
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import ROOT, add_settings, config_from_args, machine_info, now, write_json, write_section  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    RESULTS_DIR,
+    ROOT,
+    add_settings,
+    config_from_args,
+    machine_info,
+    now,
+    write_json,
+    write_section,
+)
 from nlp_tasks.io.paths import data_dir  # noqa: E402
 from nlp_tasks.metrics import format_conlleval  # noqa: E402
 from tasks.ner import NERConfig, NERPipeline  # noqa: E402
@@ -39,7 +49,11 @@ def main(argv=None) -> None:
     parser.add_argument("--save", default=str(ROOT / "runs" / "ner-conll2003"))
     parser.add_argument("--lm-features", default=None, metavar="FWD[,BWD]",
                         help="saved character language models whose states join the features")
+    parser.add_argument("--render", default=None, metavar="JSON",
+                        help="write the RESULTS.md section of a recorded run again (a file of benchmarks/results)")
     args = parser.parse_args(argv)
+    if args.render:
+        return render(json.loads((RESULTS_DIR / args.render).read_text(encoding="utf-8")))
     config = config_from_args(NERConfig, args)
     folder = data_dir() / "conll2003"
     pipe = NERPipeline(config)
@@ -49,32 +63,47 @@ def main(argv=None) -> None:
     pipe.save(args.save)
     print(format_conlleval(report))
     command = ("python benchmarks/ner.py " + shlex.join(argv if argv is not None else sys.argv[1:])).strip()
-    machine = machine_info()
     teachers = teacher_rows(args.lm_features) if args.lm_features else []
-    write_json("ner-lm.json" if teachers else "ner.json", {"date": now(), "command": command, "machine": machine,
-                            "language_models": teachers,
-                            "config": dataclasses.asdict(config), "test": report,
-                            "best_dev_f1": summary.get("best"), "best_epoch": summary.get("best_epoch"),
-                            "epochs_run": summary["epochs_run"], "train_seconds": summary["train_seconds"],
-                            "history": summary["history"]})
+    record = {"date": now(), "command": command, "machine": machine_info(), "language_models": teachers,
+              "config": dataclasses.asdict(config), "test": report,
+              "best_dev_f1": summary.get("best"), "best_epoch": summary.get("best_epoch"),
+              "epochs_run": summary["epochs_run"], "train_seconds": summary["train_seconds"],
+              "history": summary["history"]}
+    write_json("ner-lm.json" if teachers else "ner.json", record)
+    render(record)
+
+
+def render(record: dict) -> None:
+    """The RESULTS.md section of a run's record (``--render FILE`` writes it again from the JSON)."""
+    report, machine, teachers = record["test"], record["machine"], record.get("language_models") or []
     rows = "\n".join(f"| {kind} | {100 * r['precision']:.2f} | {100 * r['recall']:.2f} | {100 * r['f1']:.2f} | "
                      f"{r['gold']} |"
                      for kind, r in report["per_type"].items())
-    cfg = ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(config).items())
+    cfg = ", ".join(f"{k}={v}" for k, v in record["config"].items())
+    if teachers:
+        which = " and a ".join(t["direction"] for t in teachers)
+        words = {"forward": "the forward model's after each word and the space after it",
+                 "backward": "the backward model's before each word, read from the sentence's end"}
+        about = (f"No pretrained word vectors. The states of a {which} character language model ("
+                 + "; ".join(words[t["direction"]] for t in teachers)
+                 + ") join the word, casing and character features (`--lm-features`, frozen; Akbik et al. 2018).")
+    else:
+        about = "No pretrained embeddings."
     body = f"""CoNLL-2003 English (`conll2003/`): train on train.txt, best epoch by valid.txt entity F1,
-test.txt once; conlleval scoring. {LM_NOTE if teachers else "No pretrained embeddings."}
-Measured {now()} on {machine['cpu']}
+test.txt once; conlleval scoring. {about}
+Measured {record['date']} on {machine['cpu']}
 ({machine['cores']} cores, CPU only), TensorFlow {machine.get('tensorflow')}, commit {machine.get('commit')}.
+{record.get('note', '')}
 Command:
 
-    {command}
+    {record['command']}
 
 Config: {cfg}.
 
 **Test entity F1 {100 * report['f1']:.2f}** (precision {100 * report['precision']:.2f}, recall
 {100 * report['recall']:.2f}; token accuracy {100 * report['accuracy']:.2f}); best valid F1
-{100 * summary.get('best', 0):.2f} at epoch {summary.get('best_epoch')} of {summary['epochs_run']};
-training {summary['train_seconds'] / 60:.1f} min; prediction {report['sentences_per_second']:.0f} sentences/s
+{100 * (record['best_dev_f1'] or 0):.2f} at epoch {record['best_epoch']} of {record['epochs_run']};
+training {record['train_seconds'] / 60:.1f} min; prediction {report['sentences_per_second']:.0f} sentences/s
 (batched, decoding included). Floor 85.0, goal 88.0. Published: {PUBLISHED}.
 
 | type | precision | recall | F1 | gold entities |
@@ -87,13 +116,15 @@ training {summary['train_seconds'] / 60:.1f} min; prediction {report['sentences_
                  + "\n".join(f"| {t['direction']} | `{t['path']}` | {t['shape']} | `{t['corpus']}` | "
                               f"{t['train_tokens']:,} | {t['epochs']} | {t['train_minutes']:.1f} | "
                               f"{t['val_nats']:.4f} |"
-                              for t in teachers))
+                              for t in teachers)
+                 + "\n\nTrained by: " + "; ".join(f"`{t['command']}`" for t in teachers) + ".")
+        without = RESULTS_DIR / "ner.json"
+        if without.exists():
+            base = json.loads(without.read_text(encoding="utf-8"))
+            body += (f"\n\nWithout LM features (section conll2003, {base['date'][:10]}, "
+                     f"`{base['command']}`): test F1 {100 * base['test']['f1']:.2f}, best valid "
+                     f"{100 * base['best_dev_f1']:.2f}.")
     write_section("conll2003, with character-LM features" if teachers else "conll2003", body)
-
-
-LM_NOTE = ("No pretrained word vectors. The states of a forward and a backward character language model at "
-           "each word's boundaries join the word, casing and character features (`--lm-features`, frozen; "
-           "Akbik et al. 2018).")
 
 
 def teacher_rows(spec: str) -> list[dict]:
