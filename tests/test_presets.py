@@ -16,6 +16,8 @@ def _run(name: str, data: str | None = None, seed: int = 0) -> dict:
     """The recorded configuration of results file ``name`` (in a multi-run file, the run on ``data``
     with ``seed``)."""
     recorded = json.loads((RESULTS / f"{name}.json").read_text(encoding="utf-8"))
+    if data == "teacher":  # the first language model a run with --lm-features read
+        return recorded["language_models"][0]["config"]
     if "runs" in recorded:
         (run,) = [r for r in recorded["runs"] if r["data"] == data and r["config"]["seed"] == seed]
         return run["config"]
@@ -34,6 +36,7 @@ def _recorded():
         (SentimentConfig, "sst5-trees"): _run("sentiment-trees", "sst5"),
         (SentimentConfig, "sst2-trees"): _run("sentiment-trees", "sst2"),
         (LanguageModelConfig, "tinyshakespeare"): _run("charlm"),
+        (LanguageModelConfig, "teacher-small"): _run("ner-lm", "teacher"),
         (MusicConfig, "jsb"): _run("music"),
         (MusicConfig, "jsb-nade"): _run("music-nade"),
         (G2PConfig, "cmudict"): _run("g2p-additive-strip"),

@@ -46,8 +46,10 @@ class LanguageModelConfig(TrainSettings):
     learning_rate: float = train_default("learning_rate", 2e-3)
     lr_decay: float | None = train_default("lr_decay", 0.5)
 
-    # Recorded recipes (--preset): the tiny-shakespeare run of benchmarks/RESULTS.md.
-    presets: ClassVar[dict] = {"tinyshakespeare": {"epochs": 15}}
+    # Recorded recipes (--preset): the tiny-shakespeare run of benchmarks/RESULTS.md, and the teacher of its
+    # section "conll2003, with character-LM features" (trained on benchmarks/lm_corpus.py --fraction 0.2).
+    presets: ClassVar[dict] = {"tinyshakespeare": {"epochs": 15},
+                               "teacher-small": {"units": 256, "layers": 1, "epochs": 1, "max_vocab": 200}}
 
     def __post_init__(self):
         super().__post_init__()
