@@ -100,7 +100,8 @@ def _run(command: list[str], cwd: Path, what: str) -> None:
         raise SystemExit(f"error: {what} ({command[0]}) is needed to fetch the corpus's packages")
     result = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
     if result.returncode:
-        raise SystemExit(f"error: {' '.join(command)} failed: {result.stderr.strip().splitlines()[-1:]}")
+        last = (result.stderr.strip().splitlines() or ["no message"])[-1]
+        raise SystemExit(f"error: {' '.join(command)} failed: {last}")
 
 
 def documents(source: str, work: Path):
