@@ -10,8 +10,9 @@ the ``conll2003`` section of ``benchmarks/RESULTS.md``: test entity F1 (micro an
 conlleval), training time on this machine, and prediction throughput (sentences/s, batched).
 The trained model is saved to ``--save`` (default ``runs/ner-conll2003``, ignored by git).
 With ``--lm-features FWD[,BWD]`` (saved character language models, :mod:`tasks.ner.lm_features`)
-it writes ``ner-lm.json`` and the section "conll2003, with character-LM features" instead, with
-each language model's size, corpus, training time and validation loss.
+it writes ``ner-lm.json`` and the section "conll2003, with character-LM features" instead (with
+one model: ``ner-lm-forward.json``, "... (forward only)"), with each language model's size, corpus,
+training time and validation loss.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def main(argv=None) -> None:
               "best_dev_f1": summary.get("best"), "best_epoch": summary.get("best_epoch"),
               "epochs_run": summary["epochs_run"], "train_seconds": summary["train_seconds"],
               "history": summary["history"]}
-    write_json("ner-lm.json" if teachers else "ner.json", record)
+    write_json(results_name(teachers), record)
     render(record)
 
 
@@ -124,7 +125,15 @@ training {record['train_seconds'] / 60:.1f} min; prediction {report['sentences_p
             body += (f"\n\nWithout LM features (section conll2003, {base['date'][:10]}, "
                      f"`{base['command']}`): test F1 {100 * base['test']['f1']:.2f}, best valid "
                      f"{100 * base['best_dev_f1']:.2f}.")
-    write_section("conll2003, with character-LM features" if teachers else "conll2003", body)
+    heading = "conll2003"
+    if teachers:
+        heading += ", with character-LM features" + (" (forward only)" if len(teachers) == 1 else "")
+    write_section(heading, body)
+
+
+def results_name(teachers: list) -> str:
+    """``ner.json``; with LM features ``ner-lm.json`` (both directions) or ``ner-lm-forward.json``."""
+    return "ner.json" if not teachers else "ner-lm.json" if len(teachers) == 2 else "ner-lm-forward.json"
 
 
 def teacher_rows(spec: str) -> list[dict]:

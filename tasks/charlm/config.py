@@ -47,7 +47,7 @@ class LanguageModelConfig(TrainSettings):
     lr_decay: float | None = train_default("lr_decay", 0.5)
 
     # Recorded recipes (--preset): the tiny-shakespeare run of benchmarks/RESULTS.md, and the teacher of its
-    # section "conll2003, with character-LM features" (trained on benchmarks/lm_corpus.py --fraction 0.2).
+    # section "conll2003, with character-LM features (forward only)" (trained on lm_corpus.py --fraction 0.2).
     presets: ClassVar[dict] = {"tinyshakespeare": {"epochs": 15},
                                "teacher-small": {"units": 256, "layers": 1, "epochs": 1, "max_vocab": 200}}
 
