@@ -26,6 +26,19 @@ RESULTS_MD = ROOT / "benchmarks" / "RESULTS.md"
 RESULTS_DIR = ROOT / "benchmarks" / "results"
 
 
+def _commit() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              cwd=ROOT, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+# The commit of the code a benchmark loaded: read when it starts, not when it writes its results
+# (commits that land during an hour-long run are not the code that ran).
+COMMIT = _commit()
+
+
 def machine_info() -> dict:
     cpu = platform.processor() or "unknown CPU"
     try:
@@ -45,11 +58,7 @@ def machine_info() -> dict:
                     gpus=[d.name for d in tf.config.list_logical_devices("GPU")])
     except ImportError:
         pass
-    try:
-        info["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                        cwd=ROOT, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        info["commit"] = None
+    info["commit"] = COMMIT
     return info
 
 
