@@ -159,7 +159,8 @@ def create_app(models: dict, limits: Limits | None = None, on_start=None):
                 "labels": list(pipe.labels), "metrics": pipe.metrics, "info": entry["spec"].info,
                 "operations": [{"name": op.name, "path": f"{API}/models/{name}/{op.name}", "doc": op.doc,
                                 "batched": op.batched} for op in entry["spec"].operations],
-                "batching": {"calls": entry["worker"].calls, "items": entry["worker"].items}}
+                "batching": {"calls": entry["worker"].calls, "items": entry["worker"].items,
+                             "waiting": len(entry["worker"].pending)}}
 
     def find(name: str) -> dict:
         if name not in served:

@@ -315,6 +315,7 @@ def test_concurrent_requests_are_batched(client, pipes):
     after = client.get("/v1/models/sentiment").json()["batching"]
     calls, items = after["calls"] - before["calls"], after["items"] - before["items"]
     assert items == len(texts) and calls < len(texts)  # requests shared model calls
+    assert after["waiting"] == 0  # every request answered: none left waiting
 
 
 def _operation(record, fail_on=None):
