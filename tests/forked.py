@@ -58,7 +58,7 @@ def _address() -> str:
             return _zygote["address"]
         folder = tempfile.mkdtemp(prefix="nlp-tasks-zygote-")
         address = os.path.join(folder, "socket")
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT)}
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
         process = subprocess.Popen([sys.executable, "-m", "tests.forked", address], cwd=ROOT, env=env,
                                    stdin=DEVNULL, stdout=DEVNULL, stderr=open(os.path.join(folder, "log"), "wb"))
         deadline = time.monotonic() + 120
@@ -274,6 +274,13 @@ def _child(request: dict, fds: list[int]) -> None:
 def _serve(address: str) -> None:
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     import selectors
+
+    # What `python cli.py` does before TensorFlow loads (its C++ log off, glibc's malloc tuned):
+    # TensorFlow reads its log level when it loads, here, not in the child (an AVX-512 machine
+    # prints an ERROR line at the first training step that the CLI turns off).
+    from nlp_tasks.runtime import configure_process
+
+    configure_process()
 
     import keras  # noqa: F401
     import tensorflow  # noqa: F401
