@@ -37,6 +37,9 @@ signature we call (keras-team/keras tags):
   in-place additions that round the weights, and knows a resumed run starts swapped
   (:func:`swap_averaged_weights`).
 
+- ``keras.optimizers.Optimizer._get_variable_index`` (Keras 3.0): which of the optimizer's
+  variables a step updates, as Keras' own optimizers find their moments; the per-group learning
+  rates of :mod:`nlp_tasks.layer_rates` find each variable's group by it (:func:`optimizer_variable_index`).
 - ``keras.src.backend.common.global_state`` (``get_global_attribute``, ``set_global_attribute``)
   and the attributes ``shared_objects/id_to_obj_map`` and ``shared_objects/id_to_config_map``
   that ``keras.src.saving.serialization_lib.ObjectSharingScope`` sets while a model loads (in
@@ -88,6 +91,12 @@ def _error(name: str, problem: str) -> KerasCompatError:
         f"private API {name} {problem}; installed: {versions()}; nlp-tasks is tested with {TESTED} "
         "(see nlp_tasks/_keras_compat.py)"
     )
+
+
+def _optimizer_method(attribute: str):
+    import keras
+
+    return getattr(keras.optimizers.Optimizer, attribute, None)
 
 
 def _model_method(attribute: str):
@@ -181,6 +190,8 @@ _NAMES = {
     "keras.src.backend.common.global_state.set_global_attribute": (
         lambda: _global_state_function("set_global_attribute"), ("name", "value")),
     "keras.src.saving.serialization_lib.ObjectSharingScope": (_object_sharing_scope_class, ()),
+    "keras.optimizers.Optimizer._get_variable_index": (lambda: _optimizer_method("_get_variable_index"),
+                                                       ("self", "variable")),
 }
 
 
@@ -224,6 +235,12 @@ def check() -> None:
     for name in _NAMES:
         _require(name)
     _check_epoch_steps()
+
+
+def optimizer_variable_index(optimizer, variable) -> int:
+    """The position of ``variable`` (a model variable, or its backend value inside a step) among
+    the variables ``optimizer`` was built with."""
+    return optimizer._get_variable_index(variable)
 
 
 def backend_rnn():

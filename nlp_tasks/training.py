@@ -13,6 +13,8 @@ module knows nothing of what the model computes. What it does:
 - optionally, the learning rate decays by ``lr_decay`` when the monitored metric stalls;
 - optionally (a plan's ``average_weights``), Polyak averaging: validation, the kept best weights
   and the saved model use an exponential moving average of the weights, not their last values;
+- optionally (a plan's ``layer_rates``), a learning rate per layer group and gradual unfreezing
+  (ULMFiT, :mod:`nlp_tasks.layer_rates`);
 - with ``out_dir``: a CSV log of every epoch, a loss-curve PNG, and a checkpoint after every
   epoch from which a killed run resumes exactly (:mod:`nlp_tasks.saving.checkpoint`);
 - shows progress on a ``stream`` (none: silent) one way for every task
@@ -42,7 +44,9 @@ class TrainingPlan:
     :class:`nlp_tasks.batching.Batches` source), the ``loss`` and Keras ``metrics``; validation
     either as ``validation`` data for Keras or as ``validation_figures``, a function computing
     ``{name: value}`` after each epoch (a dev F1); any other Keras ``callbacks``;
-    ``average_weights``: a momentum for Polyak averaging of the weights, None for none."""
+    ``average_weights``: a momentum for Polyak averaging of the weights, None for none;
+    ``layer_rates``: a :class:`nlp_tasks.layer_rates.LayerRates` (a learning rate per layer group,
+    gradual unfreezing), None for one rate for every weight."""
 
     batches: Any
     loss: Any = None
@@ -51,6 +55,7 @@ class TrainingPlan:
     validation_figures: Any = None
     callbacks: list = dataclasses.field(default_factory=list)
     average_weights: float | None = None
+    layer_rates: Any = None
 
 
 class TrainingDiverged(UserError):
@@ -66,15 +71,21 @@ def callback_base():
     return keras.callbacks.Callback
 
 
-def make_optimizer(settings: TrainSettings, average_weights: float | None = None):
+def make_optimizer(settings: TrainSettings, average_weights: float | None = None, model=None, layer_rates=None):
     """Adam with gradient clipping; with ``average_weights`` (a momentum in (0, 1)) it also keeps
-    an exponential moving average of the weights (Keras' ``use_ema``), one of its variables."""
+    an exponential moving average of the weights (Keras' ``use_ema``), one of its variables; with
+    ``layer_rates`` (and the ``model`` whose layers it names) each layer group's steps are scaled
+    (:func:`nlp_tasks.layer_rates.grouped_adam`)."""
     import keras
 
-    if average_weights is None:
-        return keras.optimizers.Adam(learning_rate=settings.learning_rate, global_clipnorm=settings.clipnorm)
-    return keras.optimizers.Adam(learning_rate=settings.learning_rate, global_clipnorm=settings.clipnorm,
-                                 use_ema=True, ema_momentum=average_weights)
+    adam = {"learning_rate": settings.learning_rate, "global_clipnorm": settings.clipnorm}
+    if average_weights is not None:
+        adam.update(use_ema=True, ema_momentum=average_weights)
+    if layer_rates is not None:
+        from nlp_tasks.layer_rates import grouped_adam
+
+        return grouped_adam(model, layer_rates, **adam)
+    return keras.optimizers.Adam(**adam)
 
 
 def _stop_on_nan_callback():
@@ -275,10 +286,10 @@ def _compile(model, plan: TrainingPlan, settings: TrainSettings, run) -> None:
                    for m in plan.metrics or []]
         # No XLA: Keras' default ("auto") would compile whenever op determinism is off, and with
         # length-bucketed batches every batch shape is a new compilation (benchmarks/NOTES.md).
-        model.compile(optimizer=make_optimizer(settings, plan.average_weights), loss=plan.loss, metrics=metrics,
-                      jit_compile=False)
-    elif plan.average_weights is not None:
-        raise ValueError("fit: average_weights needs a loss (the optimizer that keeps the averages is made here)")
+        optimizer = make_optimizer(settings, plan.average_weights, model, plan.layer_rates)
+        model.compile(optimizer=optimizer, loss=plan.loss, metrics=metrics, jit_compile=False)
+    elif plan.average_weights is not None or plan.layer_rates is not None:
+        raise ValueError("fit: average_weights and layer_rates need a loss (the optimizer is made here)")
     distribute.prepare_model(model, run)
 
 
@@ -320,6 +331,10 @@ def _train(model, plan: TrainingPlan, settings: TrainSettings, monitor, mode, ou
         from nlp_tasks._keras_compat import swap_averaged_weights
 
         callbacks = [swap_averaged_weights(), *callbacks]
+    if plan.layer_rates is not None:  # each epoch's group scales (gradual unfreezing)
+        from nlp_tasks.layer_rates import unfreezing_callback
+
+        callbacks = [unfreezing_callback(plan.layer_rates), *callbacks]
     cbs = [_stop_on_nan_callback(), *_epoch_callbacks(plan.batches), *callbacks]
     early = plateau = None
     if plan.validation is not None or plan.validation_figures is not None:

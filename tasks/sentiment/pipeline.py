@@ -70,6 +70,13 @@ class SentimentConfig(TrainSettings):
     average_weights: float | None = setting(None, "Polyak averaging: validate, keep and save the moving average of the "
                                                   "weights with this momentum per step (e.g. 0.999).",
                                             low=0, high=1, low_open=True, high_open=True, none="the last weights")
+    discriminative_lr: float | None = setting(
+        None, "Each layer group learns at the rate of the group above it divided by this (ULMFiT's discriminative "
+              "fine-tuning: 2.6), for a model started by --init-from or --embeddings. Groups, lowest first: the "
+              "embedding, each encoder layer, the rest.", low=1, none="one rate for all")
+    gradual_unfreezing: bool = setting(False, "The first epoch trains the top group only (pooling and output), each "
+                                              "later epoch one group more, downwards (ULMFiT's gradual unfreezing; "
+                                              "groups as for --discriminative-lr).")
     max_vocab: int | None = setting(30000, "Most frequent words kept.", low=1, none="every word")
     min_freq: int = setting(1, "Words seen fewer times than this become <unk>.", low=1)
     lower: bool = setting(True, "Lower-case the words.")
@@ -238,7 +245,17 @@ class SentimentPipeline(Pipeline):
             loss=keras.losses.SparseCategoricalCrossentropy(),
             metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
             validation=self._dataset(data.dev, shuffle=False) if data.dev else None,
-            average_weights=self.config.average_weights)
+            average_weights=self.config.average_weights, layer_rates=self.layer_rates())
+
+    def layer_rates(self):
+        """The layer groups of ``discriminative_lr`` and ``gradual_unfreezing`` (None: neither)."""
+        from nlp_tasks.layer_rates import LayerRates
+
+        cfg = self.config
+        if cfg.discriminative_lr is None and not cfg.gradual_unfreezing:
+            return None
+        groups = ((embedding_layer_name("words"),), *((f"encoder_{i}",) for i in range(1, cfg.layers + 1)), ())
+        return LayerRates(groups, cfg.discriminative_lr, cfg.gradual_unfreezing)
 
     def test_summary(self, report: dict) -> dict:
         return {k: report[k] for k in ("accuracy", "macro_f1", "examples")}

@@ -59,6 +59,23 @@ def test_it_trains_saves_and_loads(word_models, tmp_path):
     assert pipe.metrics["training"]["init_from"][0]["path"] == str(word_models["fwd"])
 
 
+def test_ulmfit_gradual_unfreezing_keeps_the_language_models_weights_while_the_top_learns(word_models):
+    """ULMFiT's options (``--gradual-unfreezing``, ``--discriminative-lr``): after one epoch only the
+    layers above the encoder have moved; after two, the first encoder layer too, not the embedding."""
+    spec = f"{word_models['fwd']},{word_models['bwd']}"
+    fwd = LanguageModelPipeline.load(word_models["fwd"]).model
+    table = fwd.get_layer(embedding_layer_name("words")).get_weights()[0]
+    layer = fwd.get_layer("rnn_1").get_weights()
+    for epochs, encoder_moved in ((1, False), (2, True)):
+        pipe = SentimentPipeline(SentimentConfig(epochs=epochs, learning_rate=1e-2, gradual_unfreezing=True,
+                                                 discriminative_lr=2.6, **SHAPE))
+        pipe.fit(EXAMPLES, verbose=0, init_from=spec)  # no validation: the last epoch's weights are kept
+        np.testing.assert_array_equal(pipe.model.get_layer(embedding_layer_name("words")).get_weights()[0], table)
+        moved = [not np.array_equal(mine, theirs)
+                 for mine, theirs in zip(pipe.model.get_layer("encoder_1").forward_layer.get_weights(), layer)]
+        assert any(moved) == encoder_moved and all(moved) == encoder_moved, (epochs, moved)
+
+
 def test_mismatches_are_refused_in_one_line(word_models, tmp_path):
     fwd, bwd = str(word_models["fwd"]), str(word_models["bwd"])
     char_lm = LanguageModelPipeline(LanguageModelConfig(layers=1, epochs=1, batch_size=2, window=8, **SHAPE))
