@@ -107,6 +107,36 @@ def config_from_args(config_class, args):
     return config_class(**{k: v for k, v in vars(args).items() if k in names})
 
 
+def language_model_rows(spec: str) -> list[dict]:
+    """What each saved language model of ``FWD[,BWD]`` is (``ner --lm-features``, ``sentiment
+    --init-from``): shape, corpus, cost, validation loss and the command that trained it."""
+    from tasks.charlm import LanguageModelPipeline
+
+    rows = []
+    for direction, path in zip(("forward", "backward"), spec.split(",")):
+        lm = LanguageModelPipeline.load(path)
+        cfg, training = lm.config, lm.metrics.get("training", {})
+        rows.append({"direction": direction, "path": path, "shape": f"{cfg.cell} x {cfg.units} x {cfg.layers}",
+                     "corpus": training.get("data", {}).get("train"), "train_tokens": training.get("train_tokens", 0),
+                     "epochs": training.get("epochs_run"), "train_minutes": training.get("train_seconds", 0) / 60,
+                     "val_nats": lm.metrics.get("validation", {}).get("nats_per_token", float("nan")),
+                     "command": training.get("command"), "config": cfg.to_dict()})
+    return rows
+
+
+def language_model_table(rows: list[dict]) -> str:
+    """The RESULTS.md table of :func:`language_model_rows`, and the commands that trained them."""
+    unit = "word" if rows and rows[0]["config"].get("level") == "word" else "char"
+    tokens = "words" if unit == "word" else "characters"
+    return ("The language models (`charlm train`; validation: the last 10% of their corpus):\n\n"
+            f"| direction | model | cell x units x layers | corpus | {tokens} trained | epochs | train minutes "
+            f"| validation nats/{unit} |\n|---|---|---|---|---|---|---|---|\n"
+            + "\n".join(f"| {t['direction']} | `{t['path']}` | {t['shape']} | `{t['corpus']}` | "
+                         f"{t['train_tokens']:,} | {t['epochs']} | {t['train_minutes']:.1f} | {t['val_nats']:.4f} |"
+                         for t in rows)
+            + "\n\nTrained by: " + "; ".join(f"`{t['command']}`" for t in rows) + ".")
+
+
 def median_time(fn, repeats: int = 3) -> float:
     """Median wall seconds of ``repeats`` calls of ``fn()``."""
     import statistics

@@ -31,6 +31,8 @@ from benchmarks.common import (  # noqa: E402
     ROOT,
     add_settings,
     config_from_args,
+    language_model_rows,
+    language_model_table,
     machine_info,
     now,
     write_json,
@@ -64,7 +66,7 @@ def main(argv=None) -> None:
     pipe.save(args.save)
     print(format_conlleval(report))
     command = ("python benchmarks/ner.py " + shlex.join(argv if argv is not None else sys.argv[1:])).strip()
-    teachers = teacher_rows(args.lm_features) if args.lm_features else []
+    teachers = language_model_rows(args.lm_features) if args.lm_features else []
     record = {"date": now(), "command": command, "machine": machine_info(), "language_models": teachers,
               "config": dataclasses.asdict(config), "test": report,
               "best_dev_f1": summary.get("best"), "best_epoch": summary.get("best_epoch"),
@@ -111,14 +113,7 @@ training {record['train_seconds'] / 60:.1f} min; prediction {report['sentences_p
 |---|---|---|---|---|
 {rows}"""
     if teachers:
-        body += ("\n\nThe language models (`charlm train`; validation: the last 10% of their corpus):\n\n"
-                 "| direction | model | cell x units x layers | corpus | characters trained | epochs | train minutes "
-                 "| validation nats/char |\n|---|---|---|---|---|---|---|---|\n"
-                 + "\n".join(f"| {t['direction']} | `{t['path']}` | {t['shape']} | `{t['corpus']}` | "
-                              f"{t['train_tokens']:,} | {t['epochs']} | {t['train_minutes']:.1f} | "
-                              f"{t['val_nats']:.4f} |"
-                              for t in teachers)
-                 + "\n\nTrained by: " + "; ".join(f"`{t['command']}`" for t in teachers) + ".")
+        body += "\n\n" + language_model_table(teachers)
         without = RESULTS_DIR / "ner.json"
         if without.exists():
             base = json.loads(without.read_text(encoding="utf-8"))
@@ -134,22 +129,6 @@ training {record['train_seconds'] / 60:.1f} min; prediction {report['sentences_p
 def results_name(teachers: list) -> str:
     """``ner.json``; with LM features ``ner-lm.json`` (both directions) or ``ner-lm-forward.json``."""
     return "ner.json" if not teachers else "ner-lm.json" if len(teachers) == 2 else "ner-lm-forward.json"
-
-
-def teacher_rows(spec: str) -> list[dict]:
-    """What each language model of ``--lm-features`` is: shape, corpus, cost, validation loss."""
-    from tasks.charlm import LanguageModelPipeline
-
-    rows = []
-    for direction, path in zip(("forward", "backward"), spec.split(",")):
-        lm = LanguageModelPipeline.load(path)
-        cfg, training = lm.config, lm.metrics.get("training", {})
-        rows.append({"direction": direction, "path": path, "shape": f"{cfg.cell} x {cfg.units} x {cfg.layers}",
-                     "corpus": training.get("data", {}).get("train"), "train_tokens": training.get("train_tokens", 0),
-                     "epochs": training.get("epochs_run"), "train_minutes": training.get("train_seconds", 0) / 60,
-                     "val_nats": lm.metrics.get("validation", {}).get("nats_per_token", float("nan")),
-                     "command": training.get("command"), "config": cfg.to_dict()})
-    return rows
 
 
 if __name__ == "__main__":

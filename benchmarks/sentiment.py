@@ -13,7 +13,13 @@ and prediction throughput (texts/s, batched, over the test split).
 ``--tree-labels binary``: neutral phrases dropped) and selects and tests on the sentences of the
 dev and test trees, the published setting; with ``--seeds`` it runs once per seed and reports
 the mean and the range. It writes ``benchmarks/results/sentiment-trees.json`` and the
-``sst/trees`` section instead.
+``sst/trees`` section instead; with ``--init-from FWD[,BWD]`` (saved word-level language models:
+the encoder starts from them, :mod:`tasks.sentiment.init_lm`, issue 37) ``sentiment-trees-lm.json``
+and the section "sst/trees, LM-initialised encoder", with each language model's shape, corpus,
+cost and validation loss.
+
+    .venv/bin/python benchmarks/sentiment.py --trees --seeds 0 1 2 --epochs 4 --batch-size 64 \\
+        --learning-rate 2e-3 --init-from WLM_FWD,WLM_BWD
 """
 
 from __future__ import annotations
@@ -27,7 +33,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import add_settings, config_from_args, machine_info, now, write_json, write_section  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    RESULTS_DIR,
+    add_settings,
+    config_from_args,
+    language_model_rows,
+    language_model_table,
+    machine_info,
+    now,
+    write_json,
+    write_section,
+)
 from nlp_tasks.io.paths import data_dir  # noqa: E402
 from tasks.sentiment import SentimentConfig, SentimentPipeline  # noqa: E402
 
@@ -39,14 +55,14 @@ TREE_FLOOR = {"sst5": 45.7, "sst2": 85.4}  # RNTN (issue 19)
 TREE_GOAL = {"sst5": 48.5, "sst2": 86.8}  # DCNN, random initialisation
 
 
-def run(name: str, config: SentimentConfig, root: Path, trees: bool = False) -> dict:
+def run(name: str, config: SentimentConfig, root: Path, trees: bool = False, init_from: str | None = None) -> dict:
     if trees:
         files = {split: root / "sst" / "trees" / f"{split}.txt" for split in ("train", "dev", "test")}
         config = dataclasses.replace(config, phrases=True, tree_labels="binary" if name == "sst2" else "fine")
     else:
         files = {split: root / "sst" / f"{name}.{split}.txt" for split in ("train", "dev", "test")}
     pipe = SentimentPipeline(config)
-    summary = pipe.fit(files["train"], files["dev"], verbose=2)
+    summary = pipe.fit(files["train"], files["dev"], verbose=2, init_from=init_from)
     report = pipe.evaluate(files["test"])
     start = time.perf_counter()
     pipe.predict_proba([text for text, _ in pipe.examples(files["test"], "test")])
@@ -65,6 +81,8 @@ def main(argv=None) -> None:
     parser.add_argument("--sets", nargs="+", default=["sst5", "sst2"], choices=["sst5", "sst2"])
     parser.add_argument("--trees", action="store_true", help="train on the parse trees' phrases (sst/trees)")
     parser.add_argument("--seeds", type=int, nargs="+", help="one run per seed (with --trees): mean and range")
+    parser.add_argument("--init-from", default=None, metavar="FWD[,BWD]",
+                        help="saved word-level language models to start the encoder from (with --trees)")
     parser.add_argument("--no-write", action="store_true",
                         help="print the figures only: leave RESULTS.md and benchmarks/results/ alone (screening runs)")
     add_settings(parser, SentimentConfig)
@@ -73,6 +91,8 @@ def main(argv=None) -> None:
     root = data_dir()
     if args.trees:
         return trees_main(args, config, root, argv)
+    if args.init_from:
+        parser.error("--init-from is measured on the parse trees: add --trees")
     results = [run(name, config, root) for name in args.sets]
     if args.no_write:
         for r in results:
@@ -114,18 +134,20 @@ def trees_main(args, config, root, argv) -> None:
 
     seeds = args.seeds or [config.seed]
     command = "python benchmarks/sentiment.py " + shlex.join(argv if argv is not None else sys.argv[1:])
-    path = Path(__file__).resolve().parent / "results" / "sentiment-trees.json"
+    path = RESULTS_DIR / ("sentiment-trees-lm.json" if args.init_from else "sentiment-trees.json")
+    teachers = language_model_rows(args.init_from) if args.init_from else []
     machine, runs = machine_info(), []
     for name in args.sets:
         for seed in seeds:
-            result = run(name, dataclasses.replace(config, seed=seed), root, trees=True)
+            result = run(name, dataclasses.replace(config, seed=seed), root, trees=True, init_from=args.init_from)
             runs.append({**result, "seed": seed})
             print(f"{name} seed {seed}: test accuracy {100 * result['test_accuracy']:.2f}%, best dev "
                   f"{100 * result['best_dev_accuracy']:.2f}% (epoch {result['best_epoch']}/{result['epochs_run']}, "
                   f"{result['train_seconds'] / 60:.1f} min)", flush=True)
             if args.no_write:
                 continue
-            write_json(path.name, {"date": now(), "command": command.strip(), "machine": machine, "runs": runs})
+            write_json(path.name, {"date": now(), "command": command.strip(), "machine": machine,
+                                   "language_models": teachers, "runs": runs})
     for name in args.sets:
         acc = [100 * r["test_accuracy"] for r in runs if r["data"] == name]
         dev = [100 * r["best_dev_accuracy"] for r in runs if r["data"] == name]
@@ -146,6 +168,12 @@ def trees_main(args, config, root, argv) -> None:
                     f"{TREE_GOAL[name]} | {TREE_PUBLISHED[name]} |")
     cfg = ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(config).items()
                     if k not in ("text_column", "label_column", "seed", "phrases", "tree_labels"))
+    if teachers:
+        which = " and a ".join(t["direction"] for t in teachers)
+        about = (f"The embedding table and the first layer start from a {which} word-level language model "
+                 "(`--init-from`: Dai and Le 2015; then everything is trained on the labels); no other pretraining.")
+    else:
+        about = "No pretrained embeddings."
     body = f"""The treebank's parse trees (`sst/trees/`): train on every distinct labelled phrase of the
 training trees (SST-2: neutral phrases dropped, 0-1 negative, 3-4 positive), best epoch by the
 accuracy on the dev sentences, the test sentences scored once. Measured {now()} on
@@ -154,14 +182,33 @@ accuracy on the dev sentences, the test sentences scored once. Measured {now()} 
 
     {command.strip()}
 
-Config: {cfg}; seeds {', '.join(map(str, seeds))}. No pretrained embeddings.
+Config: {cfg}; seeds {', '.join(map(str, seeds))}. {about}
 
 | data | runs | test accuracy % (mean, range) | test macro-F1 % | best epoch / run | training phrases | train minutes \
 | floor / goal % | published, no pretrained vectors |
 |---|---|---|---|---|---|---|---|---|
 """ + "\n".join(rows)
-    write_section("sst/trees", body)
+    if teachers:
+        body += "\n\n" + language_model_table(teachers) + without_pretraining()
+    write_section("sst/trees, LM-initialised encoder" if teachers else "sst/trees", body)
 
+
+def without_pretraining() -> str:
+    """The recorded ``sst/trees`` figures without a language model, for the LM section."""
+    import json
+    import statistics
+
+    path = RESULTS_DIR / "sentiment-trees.json"
+    if not path.exists():
+        return ""
+    base = json.loads(path.read_text(encoding="utf-8"))
+    figures = []
+    for name in ("sst5", "sst2"):
+        acc = [100 * r["test_accuracy"] for r in base["runs"] if r["data"] == name]
+        if acc:
+            figures.append(f"{name} {statistics.mean(acc):.1f} (mean of {len(acc)})")
+    return (f"\n\nWithout a language model (section sst/trees, {base['date'][:10]}, `{base['command']}`): "
+            f"test accuracy {', '.join(figures)}.")
 
 if __name__ == "__main__":
     main()
