@@ -64,16 +64,29 @@ def run(name: str, config: SentimentConfig, root: Path, trees: bool = False, ini
     pipe = SentimentPipeline(config)
     summary = pipe.fit(files["train"], files["dev"], verbose=2, init_from=init_from)
     report = pipe.evaluate(files["test"])
+    texts = [text for text, _ in pipe.examples(files["test"], "test")]
     start = time.perf_counter()
-    pipe.predict_proba([text for text, _ in pipe.examples(files["test"], "test")])
+    pipe.predict_proba(texts)
     throughput = report["examples"] / (time.perf_counter() - start)
-    return {
+    unknown = {"test_unknown_words": unknown_share(pipe.vocabs["words"], texts)}
+    if init_from:  # the forward language model's vocabulary alone, without the training data's additions
+        from tasks.charlm import LanguageModelPipeline
+
+        unknown["test_unknown_words_lm"] = unknown_share(LanguageModelPipeline.load(init_from.split(",")[0]).vocab,
+                                                          texts)
+    return {**unknown,
         "data": name, "config": dataclasses.asdict(config), "train_examples": summary["train_examples"],
         "test_accuracy": report["accuracy"], "test_macro_f1": report["macro_f1"], "test_examples": report["examples"],
         "best_dev_accuracy": summary.get("best"), "best_epoch": summary.get("best_epoch"),
         "epochs_run": summary["epochs_run"], "train_seconds": summary["train_seconds"],
         "texts_per_second": throughput, "history": summary["history"],
     }
+
+
+def unknown_share(vocab, texts) -> float:
+    """The share of the words of ``texts`` that ``vocab`` maps to ``<unk>``."""
+    ids = [i for text in texts for i in vocab.encode(text)]
+    return sum(i == vocab.unk_id for i in ids) / max(len(ids), 1)
 
 
 def main(argv=None) -> None:
@@ -189,7 +202,11 @@ Config: {cfg}; seeds {', '.join(map(str, seeds))}. {about}
 |---|---|---|---|---|---|---|---|---|
 """ + "\n".join(rows)
     if teachers:
-        body += "\n\n" + language_model_table(teachers) + without_pretraining()
+        lm_only = 100 * statistics.mean(r["test_unknown_words_lm"] for r in runs)
+        mine = 100 * statistics.mean(r["test_unknown_words"] for r in runs)
+        body += (f"\n\nTest words unknown (`<unk>`): {lm_only:.1f}% to the forward language model's vocabulary, "
+                 f"{mine:.1f}% to the classifier's (the model's, extended by the training data's words it lacks)."
+                 "\n\n" + language_model_table(teachers) + without_pretraining())
     write_section("sst/trees, LM-initialised encoder" if teachers else "sst/trees", body)
 
 

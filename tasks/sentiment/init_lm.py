@@ -1,11 +1,17 @@
 """The classifier started from word-level language models (``sentiment train --init-from
 FWD[,BWD]``): Dai and Le 2015's LM-LSTM, the first step of ULMFiT (Howard and Ruder 2018).
 
-The classifier takes the forward model's vocabulary (its word ids are the language model's) and
-embedding table, and its first bidirectional layer takes the forward model's lowest recurrent
-layer as its forward half and the backward model's (``charlm train --level word --reverse``) as
-its backward half: a ``Bidirectional`` layer's backward half reads each text last word first, as
-the backward model was trained to. Then everything is trained on the labels (fine-tuned). Layers
+The classifier's vocabulary is the forward model's (its word ids are the language model's),
+extended by the training data's words the model does not know (``--max-vocab``/``--min-freq``
+choose them as without a language model; the language model's casing applies): a pretraining
+corpus from another domain lacks the task's own words (SST's "movies", "thriller",
+"predictable"), and a test word known to the language model keeps its row although the labels
+never showed it. The embedding table is the forward model's, each added word's row the mean of
+its rows (as fastai's ULMFiT does for words new to the language model), and its first
+bidirectional layer takes the forward model's lowest recurrent layer as its forward half and the
+backward model's (``charlm train --level word --reverse``) as its backward half: a
+``Bidirectional`` layer's backward half reads each text last word first, as the backward model
+was trained to. Then everything is trained on the labels (fine-tuned). Layers
 above the first read both halves' outputs, a width no language-model layer has: they start
 random. The cell, the units and the embedding width must be the language models'; the command
 line takes them from the forward model unless given.
@@ -47,11 +53,27 @@ def configure(spec: str, config, given: set):
     return config.replace(**{name: saved[name] for name in SHAPE if name not in given and name in saved})
 
 
+def vocabulary(lms, texts, cfg):
+    """The forward language model's vocabulary, and after it the words of ``texts`` (the training
+    data) it lacks, chosen by ``cfg.max_vocab`` and ``cfg.min_freq``, cased as the model is."""
+    from nlp_tasks.text.vocab import SPECIALS, Vocabulary
+
+    known = lms[0][1].vocab
+    own = Vocabulary.build(texts, level="word", max_size=cfg.max_vocab, min_freq=cfg.min_freq, lower=known.lower)
+    added = [token for token in own.tokens[len(SPECIALS):] if token not in known]
+    return Vocabulary(known.tokens[len(SPECIALS):] + added, level="word", lower=known.lower)
+
+
 def copy_weights(model, lms) -> None:
-    """Put the language models' embedding table and lowest recurrent layers into ``model``."""
+    """Put the language models' embedding table (each added word's row: the mean of its rows) and
+    lowest recurrent layers into ``model``."""
+    import numpy as np
+
     forward = lms[0][1].require_model()
-    model.get_layer(embedding_layer_name("words")).set_weights(
-        [forward.get_layer(embedding_layer_name("words")).get_weights()[0]])
+    table = forward.get_layer(embedding_layer_name("words")).get_weights()[0]
+    embedding = model.get_layer(embedding_layer_name("words"))
+    added = embedding.input_dim - len(table)
+    embedding.set_weights([np.concatenate([table, np.repeat(table.mean(axis=0, keepdims=True), added, axis=0)])])
     encoder = model.get_layer("encoder_1")
     for direction, lm, _ in lms:
         half = encoder.forward_layer if direction == "forward" else encoder.backward_layer

@@ -222,9 +222,9 @@ class SentimentPipeline(Pipeline):
         if init_from and embeddings:
             raise UserError("--init-from and --embeddings both start the embedding table: give one of them")
         lms = init_lm.read(init_from, cfg) if init_from else []
-        self.vocabs = {"words": lms[0][1].vocab if lms else Vocabulary.build(
-            (t for t, _ in train_examples), level="word", max_size=cfg.max_vocab, min_freq=cfg.min_freq,
-            lower=cfg.lower)}
+        texts = (t for t, _ in train_examples)
+        self.vocabs = {"words": init_lm.vocabulary(lms, texts, cfg) if lms else Vocabulary.build(
+            texts, level="word", max_size=cfg.max_vocab, min_freq=cfg.min_freq, lower=cfg.lower)}
         vectors = read_word_vectors(embeddings, vocabulary=_VocabProbe(self.vocabs["words"]))[0] if embeddings else None
         counts = {"train_examples": len(train_examples), **({"init_from": [seen for _, _, seen in lms]} if lms else {})}
         return TrainingData(train_examples, dev_examples, counts=counts,

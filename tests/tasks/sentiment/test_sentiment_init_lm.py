@@ -51,6 +51,26 @@ def test_the_classifier_starts_from_the_language_models_weights(word_models):
     assert [seen["path"] for seen in data.counts["init_from"]] == [str(word_models["fwd"]), str(word_models["bwd"])]
 
 
+def test_training_words_the_language_model_lacks_are_added_with_the_mean_row(word_models):
+    """The vocabulary is the LM's, then the training words it lacks (most frequent first; --min-freq
+    and --max-vocab choose them as without an LM); their embedding rows start as the mean of the LM's."""
+    new = [("a thriller , a thriller", "1"), ("predictable thriller", "0"), ("one predictable film", "0")]
+    pipe = SentimentPipeline(SentimentConfig(epochs=1, **SHAPE))
+    data = pipe.read_training_data(EXAMPLES + new, init_from=str(word_models["fwd"]))
+    model = pipe.build_model(**data.build)
+    lm = LanguageModelPipeline.load(word_models["fwd"])
+    vocab = pipe.vocabs["words"]
+    assert vocab.tokens == lm.vocab.tokens + ["thriller", "predictable", "one"]
+    table = lm.model.get_layer(embedding_layer_name("words")).get_weights()[0]
+    mine = model.get_layer(embedding_layer_name("words")).get_weights()[0]
+    np.testing.assert_array_equal(mine[:len(table)], table)
+    np.testing.assert_allclose(mine[len(table):], np.tile(table.mean(axis=0), (3, 1)), rtol=1e-6)
+    assert vocab.encode("a thriller") == [lm.vocab.encode("a")[0], len(table)]
+    limited = SentimentPipeline(SentimentConfig(epochs=1, min_freq=3, **SHAPE))
+    limited.read_training_data(EXAMPLES + new, init_from=str(word_models["fwd"]))
+    assert limited.vocabs["words"].tokens == lm.vocab.tokens + ["thriller"]  # seen 3 times; "predictable" twice
+
+
 def test_it_trains_saves_and_loads(word_models, tmp_path):
     pipe = SentimentPipeline(SentimentConfig(epochs=2, learning_rate=1e-2, **SHAPE))
     pipe.fit(EXAMPLES, EXAMPLES, verbose=0, init_from=str(word_models["fwd"]))
