@@ -16,7 +16,8 @@ the mean and the range. It writes ``benchmarks/results/sentiment-trees.json`` an
 ``sst/trees`` section instead; with ``--init-from FWD[,BWD]`` (saved word-level language models:
 the encoder starts from them, :mod:`tasks.sentiment.init_lm`, issue 37) ``sentiment-trees-lm.json``
 and the section "sst/trees, LM-initialised encoder", with each language model's shape, corpus,
-cost and validation loss.
+cost and validation loss (with ULMFiT's ``--discriminative-lr``/``--gradual-unfreezing``:
+``sentiment-trees-lm-ulmfit.json`` and "..., ULMFiT fine-tuning", so the two sit side by side).
 
     .venv/bin/python benchmarks/sentiment.py --trees --seeds 0 1 2 --epochs 4 --batch-size 64 \\
         --learning-rate 2e-3 --init-from WLM_FWD,WLM_BWD
@@ -147,7 +148,9 @@ def trees_main(args, config, root, argv) -> None:
 
     seeds = args.seeds or [config.seed]
     command = "python benchmarks/sentiment.py " + shlex.join(argv if argv is not None else sys.argv[1:])
-    path = RESULTS_DIR / ("sentiment-trees-lm.json" if args.init_from else "sentiment-trees.json")
+    ulmfit = config.discriminative_lr is not None or config.gradual_unfreezing
+    path = RESULTS_DIR / ("sentiment-trees.json" if not args.init_from else
+                          "sentiment-trees-lm-ulmfit.json" if ulmfit else "sentiment-trees-lm.json")
     teachers = language_model_rows(args.init_from) if args.init_from else []
     machine, runs = machine_info(), []
     for name in args.sets:
@@ -183,8 +186,10 @@ def trees_main(args, config, root, argv) -> None:
                     if k not in ("text_column", "label_column", "seed", "phrases", "tree_labels"))
     if teachers:
         which = " and a ".join(t["direction"] for t in teachers)
+        how = ("fine-tuned as ULMFiT does (`--discriminative-lr`, `--gradual-unfreezing`: Howard and Ruder 2018)"
+               if ulmfit else "then everything is trained on the labels")
         about = (f"The embedding table and the first layer start from a {which} word-level language model "
-                 "(`--init-from`: Dai and Le 2015; then everything is trained on the labels); no other pretraining.")
+                 f"(`--init-from`: Dai and Le 2015; {how}); no other pretraining.")
     else:
         about = "No pretrained embeddings."
     body = f"""The treebank's parse trees (`sst/trees/`): train on every distinct labelled phrase of the
@@ -207,7 +212,8 @@ Config: {cfg}; seeds {', '.join(map(str, seeds))}. {about}
         body += (f"\n\nTest words unknown (`<unk>`): {lm_only:.1f}% to the forward language model's vocabulary, "
                  f"{mine:.1f}% to the classifier's (the model's, extended by the training data's words it lacks)."
                  "\n\n" + language_model_table(teachers) + without_pretraining())
-    write_section("sst/trees, LM-initialised encoder" if teachers else "sst/trees", body)
+    heading = "sst/trees, LM-initialised encoder" + (", ULMFiT fine-tuning" if ulmfit else "")
+    write_section(heading if teachers else "sst/trees", body)
 
 
 def without_pretraining() -> str:
