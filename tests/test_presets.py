@@ -37,6 +37,7 @@ def _recorded():
         (SentimentConfig, "sst2-trees"): _run("sentiment-trees", "sst2"),
         (LanguageModelConfig, "tinyshakespeare"): _run("charlm"),
         (LanguageModelConfig, "teacher-small"): _run("ner-lm-forward", "teacher"),
+        (LanguageModelConfig, "teacher-words"): _run("sentiment-trees-lm", "teacher"),
         (MusicConfig, "jsb"): _run("music"),
         (MusicConfig, "jsb-nade"): _run("music-nade"),
         (G2PConfig, "cmudict"): _run("g2p-additive-strip"),

@@ -46,10 +46,14 @@ class LanguageModelConfig(TrainSettings):
     learning_rate: float = train_default("learning_rate", 2e-3)
     lr_decay: float | None = train_default("lr_decay", 0.5)
 
-    # Recorded recipes (--preset): the tiny-shakespeare run of benchmarks/RESULTS.md, and the teacher of its
-    # section "conll2003, with character-LM features (forward only)" (trained on lm_corpus.py --fraction 0.2).
+    # Recorded recipes (--preset): the tiny-shakespeare run of benchmarks/RESULTS.md, the teacher of its
+    # section "conll2003, with character-LM features (forward only)", and the word-level teacher of
+    # "sst/trees, LM-initialised encoder" (both trained on lm_corpus.py --fraction 0.2; add --reverse for the
+    # backward model).
     presets: ClassVar[dict] = {"tinyshakespeare": {"epochs": 15},
-                               "teacher-small": {"units": 256, "layers": 1, "epochs": 1, "max_vocab": 200}}
+                               "teacher-small": {"units": 256, "layers": 1, "epochs": 1, "max_vocab": 200},
+                               "teacher-words": {"level": "word", "lower": True, "units": 128, "layers": 1,
+                                                 "embedding_dim": 128, "max_vocab": 30000, "epochs": 1}}
 
     def __post_init__(self):
         super().__post_init__()
