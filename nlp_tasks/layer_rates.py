@@ -83,9 +83,9 @@ def grouped_adam(model, rates: LayerRates, **adam):
 def unfreezing_callback(rates: LayerRates):
     """A Keras callback that sets the optimizer's group scales to ``rates.scales(epoch)`` as each
     epoch begins (needed with ``gradual``; harmless without)."""
-    from nlp_tasks.training import callback_base
+    import keras  # imported by now: the optimizer of grouped_adam came first
 
-    class SetGroupScales(callback_base()):
+    class SetGroupScales(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
             optimizer = self.model.optimizer
             if not optimizer.built:
