@@ -88,6 +88,7 @@ def unfreezing_callback(rates: LayerRates):
     class SetGroupScales(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
             optimizer = self.model.optimizer
+            optimizer = getattr(optimizer, "inner_optimizer", optimizer)  # under float16, Keras' LossScaleOptimizer
             if not optimizer.built:
                 optimizer.build(self.model.trainable_variables)
             for variable, scale in zip(optimizer.group_scales, rates.scales(epoch)):

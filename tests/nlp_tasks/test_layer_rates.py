@@ -100,3 +100,27 @@ def test_gradual_unfreezing_thaws_one_group_per_epoch_through_fit_and_resume(tmp
     plan = TrainingPlan(tf.data.Dataset.from_tensor_slices((x, y)).batch(8), loss="mse", layer_rates=rates)
     fit(model, plan, TrainSettings(epochs=2, learning_rate=0.01, seed=0), out_dir=tmp_path / "run")
     np.testing.assert_array_equal(model.get_layer("low").get_weights()[0], low)  # still frozen in epoch 2
+
+
+def test_gradual_unfreezing_under_float16_mixed_precision():
+    """Keras wraps the optimizer in a LossScaleOptimizer under mixed_float16: the scales still apply."""
+    import keras
+    import tensorflow as tf
+
+    from nlp_tasks.config import TrainSettings
+    from nlp_tasks.training import TrainingPlan, fit
+
+    x, y = _data()
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = _model()
+        low = model.get_layer("low").get_weights()[0].copy()
+        out = model.get_layer("out").get_weights()[0].copy()
+        plan = TrainingPlan(tf.data.Dataset.from_tensor_slices((x, y)).batch(8), loss="mse",
+                            layer_rates=LayerRates(GROUPS, gradual=True))
+        fit(model, plan, TrainSettings(epochs=1, learning_rate=0.01, seed=0))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    np.testing.assert_array_equal(model.get_layer("low").get_weights()[0], low)
+    assert not np.array_equal(model.get_layer("out").get_weights()[0], out)
