@@ -53,7 +53,7 @@ class LayerRates:
 
 def grouped_adam(model, rates: LayerRates, **adam):
     """Keras' Adam (``adam``: its arguments) with each variable's step scaled by its group's scale
-    (see the module docstring); the scales start as those of epoch 0."""
+    (see the module docstring); the scales start as those of its ``epoch`` (0 unless the callback said)."""
     import keras
 
     from nlp_tasks import _keras_compat
@@ -62,6 +62,8 @@ def grouped_adam(model, rates: LayerRates, **adam):
     top = len(rates.groups) - 1
 
     class GroupedAdam(keras.optimizers.Adam):
+        epoch = 0  # the epoch whose scales the variables start with (set by the callback before the first step)
+
         def build(self, variables):
             if self.built:
                 return
@@ -70,7 +72,7 @@ def grouped_adam(model, rates: LayerRates, **adam):
             # initial values, not assignments: the first step may build the optimizer while tracing
             self.group_scales = [self.add_variable((), initializer=keras.initializers.Constant(scale),
                                                    name=f"group_scale_{group}")
-                                 for group, scale in enumerate(rates.scales(0))]
+                                 for group, scale in enumerate(rates.scales(self.epoch))]
 
         def update_step(self, gradient, variable, learning_rate):
             index = _keras_compat.optimizer_variable_index(self, variable)
@@ -89,9 +91,9 @@ def unfreezing_callback(rates: LayerRates):
         def on_epoch_begin(self, epoch, logs=None):
             optimizer = self.model.optimizer
             optimizer = getattr(optimizer, "inner_optimizer", optimizer)  # under float16, Keras' LossScaleOptimizer
-            if not optimizer.built:
-                optimizer.build(self.model.trainable_variables)
-            for variable, scale in zip(optimizer.group_scales, rates.scales(epoch)):
-                variable.assign(scale)
+            optimizer.epoch = epoch  # not built yet: its first step builds it (in the strategy's scope) with these
+            if optimizer.built:
+                for variable, scale in zip(optimizer.group_scales, rates.scales(epoch)):
+                    variable.assign(scale)
 
     return SetGroupScales()
