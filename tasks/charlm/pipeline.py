@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from nlp_tasks.batching import Batches, pad
+from nlp_tasks.batching import pad
 from nlp_tasks.config import SampleSettings, check_parameters, recurrent_parameters
 from nlp_tasks.data.tokenstore import is_store
 from nlp_tasks.decoding.sampling import log_softmax
@@ -33,6 +33,7 @@ from nlp_tasks.pipeline import Pipeline, TrainingData, TrainingPlan
 from nlp_tasks.saving.model_checks import OUTPUT_LAYER, embedding_layer_name
 from nlp_tasks.text.vocab import BOS_ID, EOS_ID, Vocabulary
 
+from . import batches
 from . import data as cd
 from .config import LanguageModelConfig
 from .prepared import store_part
@@ -140,44 +141,6 @@ class LanguageModelPipeline(FormerNames, Pipeline):
             return ids
         return cd.encode_lines(cd.lines_of(docs), self.vocab)
 
-    def _stream_dataset(self, ids):
-        import tensorflow as tf
-
-        cfg = self.config
-        chunks = cd.StreamWindows(ids, cfg.batch_size, cfg.window, drop_last=True)  # made batch by batch
-        if not len(chunks):
-            raise UserError(f"the training text ({len(ids)} tokens) is too short for {cfg.batch_size} rows of "
-                            f"{cfg.window}-step windows; lower --batch-size or --window")
-        shape = (cfg.batch_size, cfg.window)
-
-        def window(k):  # element k is batch k: window k of every row
-            x, y = tf.numpy_function(lambda k: chunks[int(k)], [k], (tf.int32, tf.int32), stateful=False)
-            return tf.ensure_shape(x, shape), tf.ensure_shape(y, shape)
-
-        return tf.data.Dataset.range(len(chunks)).map(window)
-
-    def _line_batches(self, sequences, shuffle, batch_size=None):
-        """Padded batches ``(x, y)`` of lines (lists, or a store's lines read from its memory map),
-        by length, made batch by batch: a :class:`Batches` source (unshuffled for evaluation)."""
-        import tensorflow as tf
-
-        lengths = cd.line_lengths(sequences) + 1
-
-        def make_batch(indices, rng):  # nothing random here: dropout is the model's (its state is checkpointed)
-            xs, ys = cd.line_examples([sequences[i] for i in indices])
-            return pad(xs), pad(ys)
-
-        signature = (tf.TensorSpec((None, None), tf.int32), tf.TensorSpec((None, None), tf.int32))
-        batches = Batches(make_batch, lengths, batch_size or self.config.batch_size, signature,
-                          seed=self.config.seed, shuffle=shuffle)
-        return batches  # unshuffled (evaluation): the same batches at every pass, made as they are read
-
-    def _eval_batches(self, sequences, batch_size):
-        """Batches that score every token exactly once (stream: stateful windows, in order)."""
-        if self.config.mode == "stream":
-            return cd.StreamWindows(sequences, batch_size, self.config.window, pad_last=True, drop_last=False)
-        return self._line_batches(sequences, shuffle=False, batch_size=batch_size)
-
     # ------------------------------------------------------------------ training
     monitor, mode = "val_nats", "min"
 
@@ -228,13 +191,14 @@ class LanguageModelPipeline(FormerNames, Pipeline):
     def training_plan(self, data: TrainingData, model) -> TrainingPlan:
         import keras
 
-        stream = self.config.mode == "stream"
+        cfg = self.config
+        stream = cfg.mode == "stream"
         figures = None
         if data.dev is not None:
-            batches = self._eval_batches(data.dev, self.config.batch_size)
-            figures = lambda: validation_figures(model, batches)  # noqa: E731
+            dev = batches.eval_batches(data.dev, cfg, cfg.batch_size)
+            figures = lambda: validation_figures(model, dev)  # noqa: E731
         return TrainingPlan(
-            self._stream_dataset(data.train) if stream else self._line_batches(data.train, shuffle=True),
+            batches.stream_dataset(data.train, cfg) if stream else batches.line_batches(data.train, cfg, shuffle=True),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), validation_figures=figures,
             # Every epoch starts from a<0> = 0: truncated BPTT carries state only within an epoch.
             callbacks=[keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: reset_states(model))]
@@ -273,7 +237,7 @@ class LanguageModelPipeline(FormerNames, Pipeline):
         else:
             model = self.model
         start = time.perf_counter()
-        total, count = sum_nll(model, self._eval_batches(sequences, batch_size))
+        total, count = sum_nll(model, batches.eval_batches(sequences, cfg, batch_size))
         report = loss_report(total / count, cfg.level)
         report.update(tokens=int(count), seconds=time.perf_counter() - start)
         return report
