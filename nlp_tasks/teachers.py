@@ -23,26 +23,55 @@ def read_language_models(spec: str, option: str, level: str) -> list[tuple[str, 
     """``[(direction, pipeline, provenance)]`` of ``spec`` (``FWD[,BWD]``): saved ``level``
     (``char`` or ``word``) language models, the first reading forwards, the second backwards;
     ``option`` names the command-line option in the one-line refusals."""
-    from nlp_tasks.pipeline import Pipeline
-
     paths = [p.strip() for p in str(spec).split(",")]
     if not 1 <= len(paths) <= 2 or not all(paths):
         raise UserError(f"{option} takes FWD_MODEL or FWD_MODEL,BWD_MODEL (saved language models), got {spec!r}")
     models = []
     for direction, path in zip(DIRECTIONS, paths):
-        if not (Path(path) / MODEL_FILE).is_file():
-            raise UserError(f"{option}: {path} is not a saved model folder (no {MODEL_FILE})")
-        lm = Pipeline.load(path)
-        if lm.task != LANGUAGE_MODEL_TASK or lm.config.level != level:
-            raise UserError(f"{option}: {path} is not a {level}-level language model "
-                            f"('{LANGUAGE_MODEL_TASK} train --level {level}' makes one)")
+        lm, seen = read_language_model(path, option, level)
         if lm.config.reverse != (direction == "backward"):
             raise UserError(f"{option}: {path} reads text {'backwards' if lm.config.reverse else 'forwards'}; "
                             f"the {direction} model must " + ("not " if direction == "forward" else "")
                             + "be trained with --reverse")
-        digest = hashlib.sha256((Path(path) / MODEL_FILE).read_bytes()).hexdigest()
-        models.append((direction, lm, {"path": str(path), "sha256": digest}))
+        models.append((direction, lm, seen))
     return models
+
+
+def read_language_model(path: str, option: str, level: str | None = None) -> tuple[object, dict]:
+    """``(pipeline, provenance)`` of the language model saved in ``path`` (of ``level``, where
+    given); ``option`` names the command-line option in the one-line refusals."""
+    from nlp_tasks.pipeline import Pipeline
+
+    if not (Path(path) / MODEL_FILE).is_file():
+        raise UserError(f"{option}: {path} is not a saved model folder (no {MODEL_FILE})")
+    lm = Pipeline.load(path)
+    if lm.task != LANGUAGE_MODEL_TASK or level not in (None, lm.config.level):
+        kind = f"{level}-level language model" if level else "language model"
+        raise UserError(f"{option}: {path} is not a {kind} ('{LANGUAGE_MODEL_TASK} train"
+                        + (f" --level {level}" if level else "") + "' makes one)")
+    digest = hashlib.sha256((Path(path) / MODEL_FILE).read_bytes()).hexdigest()
+    return lm, {"path": str(path), "sha256": digest}
+
+
+def extended_vocabulary(known, texts, max_vocab: int | None, min_freq: int):
+    """``known`` (a :class:`~nlp_tasks.text.vocab.Vocabulary`), then the tokens of ``texts`` it
+    lacks, chosen by ``max_vocab`` and ``min_freq`` among ``texts``' own, tokenised and cased as
+    ``known`` is: a model's ids are kept and the new data's own tokens get ids after them."""
+    from nlp_tasks.text.vocab import SPECIALS, Vocabulary
+
+    own = Vocabulary.build(texts, level=known.level, max_size=max_vocab, min_freq=min_freq, lower=known.lower)
+    added = [token for token in own.tokens[len(SPECIALS):] if token not in known]
+    return Vocabulary(known.tokens[len(SPECIALS):] + added, level=known.level, lower=known.lower)
+
+
+def extended_rows(table, rows: int):
+    """``table`` (a token-indexed array: embedding rows, output columns transposed, biases) grown to
+    ``rows`` rows, each new one the mean of the old (fastai's ULMFiT does so for tokens new to its
+    language model)."""
+    import numpy as np
+
+    added = rows - len(table)
+    return np.concatenate([table, np.repeat(table.mean(axis=0, keepdims=True), added, axis=0)])
 
 
 def recurrent_weights(lm, layer: int) -> list:

@@ -56,24 +56,16 @@ def configure(spec: str, config, given: set):
 def vocabulary(lms, texts, cfg):
     """The forward language model's vocabulary, and after it the words of ``texts`` (the training
     data) it lacks, chosen by ``cfg.max_vocab`` and ``cfg.min_freq``, cased as the model is."""
-    from nlp_tasks.text.vocab import SPECIALS, Vocabulary
-
-    known = lms[0][1].vocab
-    own = Vocabulary.build(texts, level="word", max_size=cfg.max_vocab, min_freq=cfg.min_freq, lower=known.lower)
-    added = [token for token in own.tokens[len(SPECIALS):] if token not in known]
-    return Vocabulary(known.tokens[len(SPECIALS):] + added, level="word", lower=known.lower)
+    return teachers.extended_vocabulary(lms[0][1].vocab, texts, cfg.max_vocab, cfg.min_freq)
 
 
 def copy_weights(model, lms) -> None:
     """Put the language models' embedding table (each added word's row: the mean of its rows) and
     lowest recurrent layers into ``model``."""
-    import numpy as np
-
     forward = lms[0][1].require_model()
     table = forward.get_layer(embedding_layer_name("words")).get_weights()[0]
     embedding = model.get_layer(embedding_layer_name("words"))
-    added = embedding.input_dim - len(table)
-    embedding.set_weights([np.concatenate([table, np.repeat(table.mean(axis=0, keepdims=True), added, axis=0)])])
+    embedding.set_weights([teachers.extended_rows(table, embedding.input_dim)])
     encoder = model.get_layer("encoder_1")
     for direction, lm, _ in lms:
         half = encoder.forward_layer if direction == "forward" else encoder.backward_layer
