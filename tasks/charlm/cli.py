@@ -14,6 +14,7 @@ import click
 from nlp_tasks.cli import options
 from nlp_tasks.cli.commands import evaluate_command, train_command
 from nlp_tasks.config import MAX_BATCH_SIZE, SampleSettings
+from nlp_tasks.errors import UserError
 
 from .config import DATA_SETTINGS, LanguageModelConfig
 
@@ -50,6 +51,14 @@ def store_settings(config, values, given, train, dev, test):
     from . import prepared as stores
 
     folder = values.pop("prepared", None)
+    if values.get("init_from"):
+        from .init_from import configure as saved_shape
+
+        if folder is not None or (train is not None and (is_store(train) or (stores.source_bytes(train) or 0)
+                                                         >= stores.AUTO_PREPARE_BYTES)):
+            raise UserError("--init-from trains on a text read into memory: a prepared store (--prepared, or a "
+                            "text of 1 GiB or more) cannot be trained further yet")
+        return saved_shape(values["init_from"], config, given), train, dev, test
     if train is not None and not is_store(train):
         size = stores.source_bytes(train)
         if folder is None and size is not None and size >= stores.AUTO_PREPARE_BYTES:
@@ -68,7 +77,12 @@ def store_settings(config, values, given, train, dev, test):
 cli.add_command(train_command(
     f"{__package__}:LanguageModelPipeline", render=lambda result, lm: format_train(result, lm.config.level),
     configure=store_settings,
-    extra=[click.option("--prepared", type=click.Path(file_okay=False), default=None, metavar="DIR",
+    extra=[click.option("--init-from", default=None, metavar="MODEL_DIR",
+                        help="Start from a saved language model and train it further on this text (ULMFiT's "
+                             "fine-tuning on the target task's text): its settings (level, cell, units, layers, "
+                             "embedding width, casing, direction) and weights, its vocabulary extended by the text's "
+                             "new tokens (chosen by --max-vocab and --min-freq)."),
+           click.option("--prepared", type=click.Path(file_okay=False), default=None, metavar="DIR",
                         help="Prepare the training text into a token store at DIR first (charlm prepare), or train on "
                              "the store there when it holds the same text and settings [default: a text of 1 GiB or "
                              "more is prepared into the cache folder].")],

@@ -35,6 +35,7 @@ from nlp_tasks.text.vocab import BOS_ID, EOS_ID, Vocabulary
 
 from . import batches
 from . import data as cd
+from . import init_from as start_from
 from .config import LanguageModelConfig
 from .prepared import store_part
 from .sampling import FormerNames
@@ -106,9 +107,12 @@ class LanguageModelPipeline(FormerNames, Pipeline):
                             f"layer predicts {width}")
 
     # ------------------------------------------------------------------ data
-    def _build_vocab(self, docs) -> Vocabulary:
+    def _build_vocab(self, docs, start=None) -> Vocabulary:
+        """The vocabulary of ``docs``; with ``start`` (``--init-from``): its model's, extended."""
         cfg = self.config
         corpus = docs if cfg.level == "char" else cd.lines_of(docs)
+        if start is not None:
+            return start_from.vocabulary(start[0], corpus, cfg)
         vocab = Vocabulary.build(corpus, level=cfg.level, max_size=cfg.max_vocab, min_freq=cfg.min_freq,
                                  lower=cfg.lower)
         cd.check_vocabulary(vocab)
@@ -144,12 +148,17 @@ class LanguageModelPipeline(FormerNames, Pipeline):
     # ------------------------------------------------------------------ training
     monitor, mode = "val_nats", "min"
 
-    def read_training_data(self, train, dev=None) -> TrainingData:
+    def read_training_data(self, train, dev=None, init_from: str | None = None) -> TrainingData:
         """Text of ``train`` and ``dev`` (or the last ``valid_fraction`` of ``train``) as token-id
-        sequences; the vocabulary from the training part."""
+        sequences; the vocabulary from the training part. ``init_from``: a saved language model to
+        train further, whose vocabulary, extended by the text's new tokens, the model takes
+        (:mod:`tasks.charlm.init_from`)."""
         from nlp_tasks.saving.checkpoint import fingerprint
 
         cfg = self.config
+        if is_store(train) and init_from:
+            raise UserError("--init-from takes the training text itself, not a store prepared by 'charlm prepare' "
+                            "(a store's token ids are its own vocabulary's)")
         if is_store(train):  # prepared by `charlm prepare`: ids read through a memory map
             from .prepared import training_data
 
@@ -158,23 +167,26 @@ class LanguageModelPipeline(FormerNames, Pipeline):
             return TrainingData(*self._oriented(ids, dev_ids), counts={"train_tokens": int(tokens)},
                                 fingerprint=fingerprint(self.vocab.tokens, *identity))
         docs = self._read(train, split="train")
-        self._build_vocab(docs)  # fails early on a corpus with fewer than two distinct tokens
+        start = start_from.read(init_from, cfg) if init_from else None
+        self._build_vocab(docs, start)  # fails early on a corpus with fewer than two distinct tokens
         if dev is not None:
             dev_docs = self._read(dev, split="dev")
         elif cfg.valid_fraction > 0:
             docs, dev_docs = self._split(docs)
         else:
             dev_docs = None
-        self.vocabs = {self.vocab_name: self._build_vocab(docs)}
+        self.vocabs = {self.vocab_name: self._build_vocab(docs, start)}
         train_seqs = self._sequences(docs)
         dev_seqs = self._sequences(dev_docs) if dev_docs is not None else None
         if cfg.mode == "lines" and not train_seqs:
             raise UserError(f"{train}: no non-empty lines to train on")
         stream = cfg.mode == "stream"
         tokens = int(len(train_seqs) if stream else sum(len(s) + 1 for s in train_seqs))
-        return TrainingData(*self._oriented(train_seqs, dev_seqs), counts={"train_tokens": tokens},
+        return TrainingData(*self._oriented(train_seqs, dev_seqs),
+                            counts={"train_tokens": tokens, **({"init_from": start[1]} if start else {})},
                             fingerprint=fingerprint(self.vocab.tokens, *cd.as_arrays(train_seqs),
-                                                    *cd.as_arrays(dev_seqs)))
+                                                    *cd.as_arrays(dev_seqs), *([start[1]["sha256"]] if start else [])),
+                            build={"start": start[0]} if start else {})
 
     def _oriented(self, *sequences):
         """``sequences`` as the model reads them: backwards with ``reverse``."""
@@ -186,7 +198,10 @@ class LanguageModelPipeline(FormerNames, Pipeline):
         if stream and run.replicas > 1:
             raise UserError("--mode stream carries each row's state from batch to batch, which a split batch "
                             "cannot do; use --strategy default, or --mode lines")
-        return self.build_model(self.config.batch_size if stream else None, stateful=stream, mask=not stream)
+        model = self.build_model(self.config.batch_size if stream else None, stateful=stream, mask=not stream)
+        if "start" in data.build:  # --init-from: every weight of the saved model
+            start_from.copy_weights(model, data.build["start"])
+        return model
 
     def training_plan(self, data: TrainingData, model) -> TrainingPlan:
         import keras
