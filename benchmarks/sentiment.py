@@ -21,6 +21,12 @@ cost and validation loss (with ULMFiT's ``--discriminative-lr``/``--gradual-unfr
 
     .venv/bin/python benchmarks/sentiment.py --trees --seeds 0 1 2 --epochs 4 --batch-size 64 \\
         --learning-rate 2e-3 --init-from WLM_FWD,WLM_BWD
+
+``--lm-fine-tune EPOCHS`` first trains each language model further on the training trees'
+sentences (``charlm train --init-from``, ULMFiT's second step: the target task's own text, the
+dev and test sentences never), into ``--lm-out``, and starts the encoder from those: its own JSON
+(``...-lm-tuned...``) and section ("..., LM fine-tuned on SST train"), with the pretrained and the
+fine-tuned models' tables.
 """
 
 from __future__ import annotations
@@ -97,6 +103,10 @@ def main(argv=None) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", help="one run per seed (with --trees): mean and range")
     parser.add_argument("--init-from", default=None, metavar="FWD[,BWD]",
                         help="saved word-level language models to start the encoder from (with --trees)")
+    parser.add_argument("--lm-fine-tune", type=int, default=None, metavar="EPOCHS",
+                        help="first train the --init-from models further on the training sentences (ULMFiT)")
+    parser.add_argument("--lm-out", type=Path, default=Path("/tmp/bench/sst-tuned-lms"),
+                        help="where --lm-fine-tune saves the models it trains [default: %(default)s]")
     parser.add_argument("--no-write", action="store_true",
                         help="print the figures only: leave RESULTS.md and benchmarks/results/ alone (screening runs)")
     add_settings(parser, SentimentConfig)
@@ -105,8 +115,8 @@ def main(argv=None) -> None:
     root = data_dir()
     if args.trees:
         return trees_main(args, config, root, argv)
-    if args.init_from:
-        parser.error("--init-from is measured on the parse trees: add --trees")
+    if args.init_from or args.lm_fine_tune:
+        parser.error("--init-from and --lm-fine-tune are measured on the parse trees: add --trees")
     results = [run(name, config, root) for name in args.sets]
     if args.no_write:
         for r in results:
@@ -149,13 +159,20 @@ def trees_main(args, config, root, argv) -> None:
     seeds = args.seeds or [config.seed]
     command = "python benchmarks/sentiment.py " + shlex.join(argv if argv is not None else sys.argv[1:])
     ulmfit = config.discriminative_lr is not None or config.gradual_unfreezing
+    tuned = "-tuned" if args.lm_fine_tune else ""
     path = RESULTS_DIR / ("sentiment-trees.json" if not args.init_from else
-                          "sentiment-trees-lm-ulmfit.json" if ulmfit else "sentiment-trees-lm.json")
+                          f"sentiment-trees-lm{tuned}-ulmfit.json" if ulmfit else f"sentiment-trees-lm{tuned}.json")
     teachers = language_model_rows(args.init_from) if args.init_from else []
+    init_from = args.init_from
+    if args.lm_fine_tune:
+        if not args.init_from:
+            raise SystemExit("--lm-fine-tune trains the --init-from models further: give --init-from")
+        init_from = fine_tune_language_models(args.init_from, args.lm_fine_tune, root, args.lm_out)
+        teachers += [{**row, "direction": f"{row['direction']}, fine-tuned"} for row in language_model_rows(init_from)]
     machine, runs = machine_info(), []
     for name in args.sets:
         for seed in seeds:
-            result = run(name, dataclasses.replace(config, seed=seed), root, trees=True, init_from=args.init_from)
+            result = run(name, dataclasses.replace(config, seed=seed), root, trees=True, init_from=init_from)
             runs.append({**result, "seed": seed})
             print(f"{name} seed {seed}: test accuracy {100 * result['test_accuracy']:.2f}%, best dev "
                   f"{100 * result['best_dev_accuracy']:.2f}% (epoch {result['best_epoch']}/{result['epochs_run']}, "
@@ -190,6 +207,12 @@ def trees_main(args, config, root, argv) -> None:
                if ulmfit else "then everything is trained on the labels")
         about = (f"The embedding table and the first layer start from a {which} word-level language model "
                  f"(`--init-from`: Dai and Le 2015; {how}); no other pretraining.")
+        if args.lm_fine_tune:
+            which = " and a ".join(t["direction"] for t in teachers if "fine-tuned" not in t["direction"])
+            about = (f"A pretrained {which} word-level language model, each trained further for "
+                     f"{args.lm_fine_tune} epochs on the 8,544 training trees' sentences (`charlm train --init-from`, "
+                     "ULMFiT's second step; never the dev or test sentences); the classifier's embedding table and "
+                     f"first layer start from those (`--init-from`; {how}); no other pretraining.")
     else:
         about = "No pretrained embeddings."
     body = f"""The treebank's parse trees (`sst/trees/`): train on every distinct labelled phrase of the
@@ -212,8 +235,31 @@ Config: {cfg}; seeds {', '.join(map(str, seeds))}. {about}
         body += (f"\n\nTest words unknown (`<unk>`): {lm_only:.1f}% to the forward language model's vocabulary, "
                  f"{mine:.1f}% to the classifier's (the model's, extended by the training data's words it lacks)."
                  "\n\n" + language_model_table(teachers) + without_pretraining())
-    heading = "sst/trees, LM-initialised encoder" + (", ULMFiT fine-tuning" if ulmfit else "")
+    heading = ("sst/trees, LM-initialised encoder" + (", LM fine-tuned on SST train" if tuned else "")
+               + (", ULMFiT fine-tuning" if ulmfit else ""))
     write_section(heading if teachers else "sst/trees", body)
+
+
+def fine_tune_language_models(spec: str, epochs: int, root: Path, out: Path) -> str:
+    """``FWD[,BWD]`` trained further on the training trees' sentences (``charlm train --init-from``,
+    one process each, so each model records its command); the saved models' ``FWD[,BWD]``."""
+    import subprocess
+
+    pipe = SentimentPipeline(SentimentConfig())
+    text = out / "sst-train-sentences.txt"
+    out.mkdir(parents=True, exist_ok=True)
+    sentences = [sentence for sentence, _ in pipe.examples(root / "sst" / "trees" / "train.txt", "train")]
+    text.write_text("\n".join(sentences) + "\n", encoding="utf-8")
+    tuned = []
+    for direction, path in zip(("fwd", "bwd"), spec.split(",")):
+        target = out / direction
+        command = [sys.executable, str(Path(__file__).resolve().parent.parent / "cli.py"), "charlm", "train",
+                   "--train", str(text), "--init-from", path, "--epochs", str(epochs), "--max-vocab", "30000",
+                   "--out", str(target)]
+        print("$ " + shlex.join(command[1:]), flush=True)
+        subprocess.run(command, check=True)
+        tuned.append(str(target))
+    return ",".join(tuned)
 
 
 def without_pretraining() -> str:
