@@ -26,7 +26,9 @@ cost and validation loss (with ULMFiT's ``--discriminative-lr``/``--gradual-unfr
 sentences (``charlm train --init-from``, ULMFiT's second step: the target task's own text, the
 dev and test sentences never), into ``--lm-out``, and starts the encoder from those: its own JSON
 (``...-lm-tuned...``) and section ("..., LM fine-tuned on SST train"), with the pretrained and the
-fine-tuned models' tables.
+fine-tuned models' tables. A later run (ULMFiT's classifier options, say) reuses the models in
+``--lm-out`` when they were trained from the same ``--init-from`` models for as many epochs on the
+same sentences.
 """
 
 from __future__ import annotations
@@ -248,11 +250,16 @@ def fine_tune_language_models(spec: str, epochs: int, root: Path, out: Path) -> 
     pipe = SentimentPipeline(SentimentConfig())
     text = out / "sst-train-sentences.txt"
     out.mkdir(parents=True, exist_ok=True)
-    sentences = [sentence for sentence, _ in pipe.examples(root / "sst" / "trees" / "train.txt", "train")]
-    text.write_text("\n".join(sentences) + "\n", encoding="utf-8")
+    sentences = "\n".join(s for s, _ in pipe.examples(root / "sst" / "trees" / "train.txt", "train")) + "\n"
+    same_text = text.is_file() and text.read_text(encoding="utf-8") == sentences
+    text.write_text(sentences, encoding="utf-8")
     tuned = []
     for direction, path in zip(("fwd", "bwd"), spec.split(",")):
         target = out / direction
+        if same_text and already_tuned(target, path, epochs):  # a second recipe on the same fine-tuned models
+            print(f"reusing {target}: trained for {epochs} epochs from {path} on the same sentences", flush=True)
+            tuned.append(str(target))
+            continue
         command = [sys.executable, str(Path(__file__).resolve().parent.parent / "cli.py"), "charlm", "train",
                    "--train", str(text), "--init-from", path, "--epochs", str(epochs), "--max-vocab", "30000",
                    "--out", str(target)]
@@ -260,6 +267,21 @@ def fine_tune_language_models(spec: str, epochs: int, root: Path, out: Path) -> 
         subprocess.run(command, check=True)
         tuned.append(str(target))
     return ",".join(tuned)
+
+
+def already_tuned(target: Path, source: str, epochs: int) -> bool:
+    """Whether ``target`` holds a model trained for ``epochs`` from the model ``source`` (the same
+    SHA-256 of its Keras file); the caller checks that the sentences are unchanged."""
+    import hashlib
+    import json
+
+    meta = target / "pipeline.json"
+    if not meta.is_file():
+        return False
+    saved = json.loads(meta.read_text(encoding="utf-8"))
+    training = saved.get("metrics", {}).get("training", {})
+    digest = hashlib.sha256((Path(source) / "model.keras").read_bytes()).hexdigest()
+    return training.get("init_from", {}).get("sha256") == digest and saved.get("config", {}).get("epochs") == epochs
 
 
 def without_pretraining() -> str:
