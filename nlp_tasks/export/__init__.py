@@ -204,10 +204,9 @@ def _write(pipe, spec: ExportSpec, endpoints, format: str, batch_size: int, leng
             if format == "savedmodel":
                 write_saved_model(pipe, spec, endpoints, tmp)
             else:
-                if format == "litert":  # LiteRT's loops need a known batch size (see fixed_batch)
-                    endpoints = litert_endpoints(endpoints, batch_size, length)
-                write_saved_model(pipe, spec, endpoints, scratch / "savedmodel", tables=False)
-                if format == "litert":
+                if format == "litert":  # LiteRT's loops need a known batch size (see fixed_batch); its
+                    endpoints = litert_endpoints(endpoints, batch_size, length)  # converter reads a SavedModel
+                    write_saved_model(pipe, spec, endpoints, scratch / "savedmodel", tables=False)
                     quantization = write_litert(scratch / "savedmodel", endpoints, tmp / LITERT_FILE, quantize)
                 else:
                     quantization = {"int8": 0, "float": []}
