@@ -14,7 +14,9 @@
   :func:`quantize_onnx`). The embedding tables become int8 rows with a scale per row
   (:func:`quantize_lookups`: ONNX Runtime's own quantised lookups abort on the NER graph), and a
   weight copied into a loop body that its outer graph also uses is stored once
-  (:func:`share_copies`).
+  (:func:`share_copies`). The weights left float after that (1,024 values or more: the output
+  layer's, the NADE head's) are stored as int8 too and turned back to float once per call
+  (:func:`dequantized_weights`: weight-only, the arithmetic stays float).
 
 Both report what they did as ``{"int8": count of int8 weight tensors, "float": names of the weight
 tensors (two or more dimensions) left float}``, recorded in ``export.json`` under ``quantization``.
@@ -216,10 +218,61 @@ def quantize_onnx(source: Path, target: Path) -> dict:
     _quietly(quantize_dynamic, str(source), str(target), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"],
              nodes_to_exclude=output, extra_options={"EnableSubgraph": True})
     model = onnx.load(str(target))
-    if share_copies(model.graph):
+    if share_copies(model.graph) + dequantized_weights(model):
         onnx.checker.check_model(model)
         onnx.save(model, str(target))
     return onnx_weights(model)
+
+
+def dequantized_weights(model, smallest: int = 1024) -> int:
+    """Store each weight still float (of two or more dimensions and ``smallest`` values or more, as
+    LiteRT's converter chooses) as int8 with a scale per column, turned back to float by one
+    ``DequantizeLinear`` in the main graph before anything runs (in place; returns how many): the
+    weights no quantised product reads (the NADE head's, sliced key by key inside its loop; the
+    output layer's, kept out of the dynamic quantisation of activations by :func:`quantize_onnx`).
+    A loop body reads the float weight from the main graph, so it is dequantised once per call, not
+    at every step. ONNX Runtime's optimiser turns a main-graph ``DequantizeLinear`` + ``MatMul`` into
+    its ``MatMulNBits`` (int8 weights; activations quantised row by row, so one row's values never set
+    another's scale: tested)."""
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+
+    main, done = model.graph, 0
+    taken = {name for g in _graphs(main) for name in _defined_names(g)}
+    for graph in list(_graphs(main)):
+        for tensor in list(graph.initializer):
+            if (tensor.data_type != onnx.TensorProto.FLOAT or len(tensor.dims) < 2
+                    or int(np.prod(tensor.dims)) < smallest or tensor.name in {i.name for i in graph.input}):
+                continue
+            weight = numpy_helper.to_array(tensor).astype(np.float32)
+            scales = np.maximum(np.abs(weight).reshape(-1, weight.shape[-1]).max(axis=0), np.finfo(np.float32).tiny)
+            scales = (scales / 127.0).astype(np.float32)
+            quantized = np.clip(np.round(weight / scales), -127, 127).astype(np.int8)
+            name = tensor.name
+            if graph is not main:  # its value now comes from the main graph, under a name no graph has
+                name = _fresh(f"{tensor.name}_float", taken)
+                _rename_reads(graph, tensor.name, name)
+            stem = _fresh(f"{name}_int8", taken)
+            graph.initializer.remove(tensor)
+            main.initializer.extend([numpy_helper.from_array(quantized, stem),
+                                     numpy_helper.from_array(scales, f"{stem}_scale"),
+                                     numpy_helper.from_array(np.zeros(scales.shape, np.int8), f"{stem}_zero")])
+            main.node.insert(0, helper.make_node("DequantizeLinear", [stem, f"{stem}_scale", f"{stem}_zero"], [name],
+                                                 axis=len(weight.shape) - 1, name=f"{stem}_dequantize"))
+            taken |= {name, stem, f"{stem}_scale", f"{stem}_zero"}
+            done += 1
+    return done
+
+
+def _fresh(name: str, taken: set) -> str:
+    """``name``, or ``name`` with a number after it, whichever no value of the model has."""
+    fresh, k = name, 0
+    while fresh in taken:
+        k += 1
+        fresh = f"{name}_{k}"
+    taken.add(fresh)
+    return fresh
 
 
 def onnx_weights(model) -> dict:
