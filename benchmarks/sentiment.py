@@ -64,10 +64,11 @@ TREE_FLOOR = {"sst5": 45.7, "sst2": 85.4}  # RNTN (issue 19)
 TREE_GOAL = {"sst5": 48.5, "sst2": 86.8}  # DCNN, random initialisation
 
 
-def run(name: str, config: SentimentConfig, root: Path, trees: bool = False, init_from: str | None = None) -> dict:
+def run(name: str, config: SentimentConfig, root: Path, trees: bool = False, init_from: str | None = None,
+        phrases: bool = True) -> dict:
     if trees:
         files = {split: root / "sst" / "trees" / f"{split}.txt" for split in ("train", "dev", "test")}
-        config = dataclasses.replace(config, phrases=True, tree_labels="binary" if name == "sst2" else "fine")
+        config = dataclasses.replace(config, phrases=phrases, tree_labels="binary" if name == "sst2" else "fine")
     else:
         files = {split: root / "sst" / f"{name}.{split}.txt" for split in ("train", "dev", "test")}
     pipe = SentimentPipeline(config)
@@ -102,6 +103,9 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", nargs="+", default=["sst5", "sst2"], choices=["sst5", "sst2"])
     parser.add_argument("--trees", action="store_true", help="train on the parse trees' phrases (sst/trees)")
+    parser.add_argument("--sentences-only", action="store_true",
+                        help="with --trees: train on the training trees' sentences only, not their phrases (few "
+                             "labels: where a language model's transfer should matter most)")
     parser.add_argument("--seeds", type=int, nargs="+", help="one run per seed (with --trees): mean and range")
     parser.add_argument("--init-from", default=None, metavar="FWD[,BWD]",
                         help="saved word-level language models to start the encoder from (with --trees)")
@@ -162,8 +166,10 @@ def trees_main(args, config, root, argv) -> None:
     command = "python benchmarks/sentiment.py " + shlex.join(argv if argv is not None else sys.argv[1:])
     ulmfit = config.discriminative_lr is not None or config.gradual_unfreezing
     tuned = "-tuned" if args.lm_fine_tune else ""
-    path = RESULTS_DIR / ("sentiment-trees.json" if not args.init_from else
-                          f"sentiment-trees-lm{tuned}-ulmfit.json" if ulmfit else f"sentiment-trees-lm{tuned}.json")
+    stem = "sentiment-trees" + ("-sentences" if args.sentences_only else "")
+    base = "sst/trees" + (", sentences only" if args.sentences_only else "")  # the section's name
+    path = RESULTS_DIR / (f"{stem}.json" if not args.init_from else
+                          f"{stem}-lm{tuned}-ulmfit.json" if ulmfit else f"{stem}-lm{tuned}.json")
     teachers = language_model_rows(args.init_from) if args.init_from else []
     init_from = args.init_from
     if args.lm_fine_tune:
@@ -174,7 +180,8 @@ def trees_main(args, config, root, argv) -> None:
     machine, runs = machine_info(), []
     for name in args.sets:
         for seed in seeds:
-            result = run(name, dataclasses.replace(config, seed=seed), root, trees=True, init_from=init_from)
+            result = run(name, dataclasses.replace(config, seed=seed), root, trees=True, init_from=init_from,
+                         phrases=not args.sentences_only)
             runs.append({**result, "seed": seed})
             print(f"{name} seed {seed}: test accuracy {100 * result['test_accuracy']:.2f}%, best dev "
                   f"{100 * result['best_dev_accuracy']:.2f}% (epoch {result['best_epoch']}/{result['epochs_run']}, "
@@ -217,8 +224,11 @@ def trees_main(args, config, root, argv) -> None:
                      f"first layer start from those (`--init-from`; {how}); no other pretraining.")
     else:
         about = "No pretrained embeddings."
-    body = f"""The treebank's parse trees (`sst/trees/`): train on every distinct labelled phrase of the
-training trees (SST-2: neutral phrases dropped, 0-1 negative, 3-4 positive), best epoch by the
+    what = ("the root sentence of each training tree only (no phrase labels)" if args.sentences_only else
+            "every distinct labelled phrase of the\ntraining trees")
+    unit = "sentences" if args.sentences_only else "phrases"
+    body = f"""The treebank's parse trees (`sst/trees/`): train on {what} (SST-2: neutral dropped, 0-1
+negative, 3-4 positive), best epoch by the
 accuracy on the dev sentences, the test sentences scored once. Measured {now()} on
 {machine['cpu']} ({machine['cores']} cores, CPU only), TensorFlow {machine.get('tensorflow')}, commit
 {machine.get('commit')}. Command:
@@ -227,7 +237,7 @@ accuracy on the dev sentences, the test sentences scored once. Measured {now()} 
 
 Config: {cfg}; seeds {', '.join(map(str, seeds))}. {about}
 
-| data | runs | test accuracy % (mean, range) | test macro-F1 % | best epoch / run | training phrases | train minutes \
+| data | runs | test accuracy % (mean, range) | test macro-F1 % | best epoch / run | training {unit} | train minutes \
 | floor / goal % | published, no pretrained vectors |
 |---|---|---|---|---|---|---|---|---|
 """ + "\n".join(rows)
@@ -236,10 +246,10 @@ Config: {cfg}; seeds {', '.join(map(str, seeds))}. {about}
         mine = 100 * statistics.mean(r["test_unknown_words"] for r in runs)
         body += (f"\n\nTest words unknown (`<unk>`): {lm_only:.1f}% to the forward language model's vocabulary, "
                  f"{mine:.1f}% to the classifier's (the model's, extended by the training data's words it lacks)."
-                 "\n\n" + language_model_table(teachers) + without_pretraining())
-    heading = ("sst/trees, LM-initialised encoder" + (", LM fine-tuned on SST train" if tuned else "")
+                 "\n\n" + language_model_table(teachers) + without_pretraining(stem, base))
+    heading = (f"{base}, LM-initialised encoder" + (", LM fine-tuned on SST train" if tuned else "")
                + (", ULMFiT fine-tuning" if ulmfit else ""))
-    write_section(heading if teachers else "sst/trees", body)
+    write_section(heading if teachers else base, body)
 
 
 def fine_tune_language_models(spec: str, epochs: int, root: Path, out: Path) -> str:
@@ -284,12 +294,12 @@ def already_tuned(target: Path, source: str, epochs: int) -> bool:
     return training.get("init_from", {}).get("sha256") == digest and saved.get("config", {}).get("epochs") == epochs
 
 
-def without_pretraining() -> str:
-    """The recorded ``sst/trees`` figures without a language model, for the LM section."""
+def without_pretraining(stem: str = "sentiment-trees", section: str = "sst/trees") -> str:
+    """The recorded figures of ``section`` (``stem``.json) without a language model, for the LM section."""
     import json
     import statistics
 
-    path = RESULTS_DIR / "sentiment-trees.json"
+    path = RESULTS_DIR / f"{stem}.json"
     if not path.exists():
         return ""
     base = json.loads(path.read_text(encoding="utf-8"))
@@ -298,7 +308,7 @@ def without_pretraining() -> str:
         acc = [100 * r["test_accuracy"] for r in base["runs"] if r["data"] == name]
         if acc:
             figures.append(f"{name} {statistics.mean(acc):.1f} (mean of {len(acc)})")
-    return (f"\n\nWithout a language model (section sst/trees, {base['date'][:10]}, `{base['command']}`): "
+    return (f"\n\nWithout a language model (section {section}, {base['date'][:10]}, `{base['command']}`): "
             f"test accuracy {', '.join(figures)}.")
 
 if __name__ == "__main__":
