@@ -26,6 +26,9 @@ TEXTS = ["the film is a gorgeous and witty ride", "a dull , tedious mess that go
 
 
 def main(argv=None) -> None:
+    from nlp_tasks.runtime import import_tensorflow
+
+    import_tensorflow()  # quietly, before Keras
     import keras
 
     from nlp_tasks.saving.model_checks import embedding_layer_name

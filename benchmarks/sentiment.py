@@ -219,7 +219,8 @@ def trees_main(args, config, root, argv) -> None:
         if args.lm_fine_tune:
             which = " and a ".join(t["direction"] for t in teachers if "fine-tuned" not in t["direction"])
             about = (f"A pretrained {which} word-level language model, each trained further for "
-                     f"{args.lm_fine_tune} epochs on the 8,544 training trees' sentences (`charlm train --init-from`, "
+                     f"{args.lm_fine_tune} epochs on the {sentence_count(args.lm_out):,} training trees' sentences "
+                     "(`charlm train --init-from`, "
                      "ULMFiT's second step; never the dev or test sentences); the classifier's embedding table and "
                      f"first layer start from those (`--init-from`; {how}); no other pretraining.")
     else:
@@ -279,19 +280,25 @@ def fine_tune_language_models(spec: str, epochs: int, root: Path, out: Path) -> 
     return ",".join(tuned)
 
 
+def sentence_count(out: Path) -> int:
+    """How many sentences :func:`fine_tune_language_models` wrote for the language models."""
+    return (out / "sst-train-sentences.txt").read_text(encoding="utf-8").count("\n")
+
+
 def already_tuned(target: Path, source: str, epochs: int) -> bool:
     """Whether ``target`` holds a model trained for ``epochs`` from the model ``source`` (the same
     SHA-256 of its Keras file); the caller checks that the sentences are unchanged."""
-    import hashlib
     import json
+
+    from nlp_tasks.teachers import model_digest
 
     meta = target / "pipeline.json"
     if not meta.is_file():
         return False
     saved = json.loads(meta.read_text(encoding="utf-8"))
     training = saved.get("metrics", {}).get("training", {})
-    digest = hashlib.sha256((Path(source) / "model.keras").read_bytes()).hexdigest()
-    return training.get("init_from", {}).get("sha256") == digest and saved.get("config", {}).get("epochs") == epochs
+    return (training.get("init_from", {}).get("sha256") == model_digest(source)
+            and saved.get("config", {}).get("epochs") == epochs)
 
 
 def without_pretraining(stem: str = "sentiment-trees", section: str = "sst/trees") -> str:

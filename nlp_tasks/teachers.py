@@ -49,8 +49,24 @@ def read_language_model(path: str, option: str, level: str | None = None) -> tup
         kind = f"{level}-level language model" if level else "language model"
         raise UserError(f"{option}: {path} is not a {kind} ('{LANGUAGE_MODEL_TASK} train"
                         + (f" --level {level}" if level else "") + "' makes one)")
-    digest = hashlib.sha256((Path(path) / MODEL_FILE).read_bytes()).hexdigest()
-    return lm, {"path": str(path), "sha256": digest}
+    return lm, {"path": str(path), "sha256": model_digest(path)}
+
+
+def model_digest(path) -> str:
+    """The SHA-256 of a saved model folder's Keras file: the provenance a student records."""
+    return hashlib.sha256((Path(path) / MODEL_FILE).read_bytes()).hexdigest()
+
+
+def saved_shape(path: str, config, given: set, names, option: str):
+    """``config`` with the settings ``names`` taken from the model saved in ``path`` where the
+    command line did not give them (``given``); a different one given is refused when the model is read."""
+    from nlp_tasks.saving.folder import read_meta
+
+    try:
+        saved = read_meta(path).get("config", {})
+    except UserError as error:
+        raise UserError(f"{option}: {error}") from None
+    return config.replace(**{name: saved[name] for name in names if name not in given and name in saved})
 
 
 def extended_vocabulary(known, texts, max_vocab: int | None, min_freq: int):

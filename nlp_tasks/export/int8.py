@@ -130,9 +130,7 @@ def quantize_lookups(model) -> int:
             axis = next((a.i for a in node.attribute if a.name == "axis"), 0)
             if name not in tables or axis != 0 or len(readers.get(name, [])) != 1:
                 continue  # only a table that this one lookup reads
-            table = numpy_helper.to_array(tables[name]).astype(np.float32)
-            scales = np.maximum(np.abs(table).max(axis=1), np.finfo(np.float32).tiny) / 127.0
-            quantized = np.clip(np.round(table / scales[:, None]), -127, 127).astype(np.int8)
+            quantized, scales = _symmetric_int8(numpy_helper.to_array(tables[name]), axis=0)
             graph.initializer.remove(tables.pop(name))
             graph.initializer.extend([numpy_helper.from_array(quantized, f"{name}_int8"),
                                       numpy_helper.from_array(scales.astype(np.float32), f"{name}_scales"),
@@ -245,10 +243,8 @@ def dequantized_weights(model, smallest: int = 1024) -> int:
             if (tensor.data_type != onnx.TensorProto.FLOAT or len(tensor.dims) < 2
                     or int(np.prod(tensor.dims)) < smallest or tensor.name in {i.name for i in graph.input}):
                 continue
-            weight = numpy_helper.to_array(tensor).astype(np.float32)
-            scales = np.maximum(np.abs(weight).reshape(-1, weight.shape[-1]).max(axis=0), np.finfo(np.float32).tiny)
-            scales = (scales / 127.0).astype(np.float32)
-            quantized = np.clip(np.round(weight / scales), -127, 127).astype(np.int8)
+            weight = numpy_helper.to_array(tensor)
+            quantized, scales = _symmetric_int8(weight, axis=weight.ndim - 1)
             name = tensor.name
             if graph is not main:  # its value now comes from the main graph, under a name no graph has
                 name = _fresh(f"{tensor.name}_float", taken)
@@ -263,6 +259,20 @@ def dequantized_weights(model, smallest: int = 1024) -> int:
             taken |= {name, stem, f"{stem}_scale", f"{stem}_zero"}
             done += 1
     return done
+
+
+def _symmetric_int8(array, axis: int):
+    """``(int8 values, float32 scales)``: ``array`` with one scale per index along ``axis`` (the
+    largest magnitude there / 127), zero at zero."""
+    import numpy as np
+
+    array = np.asarray(array, np.float32)
+    moved = np.moveaxis(array, axis, -1)
+    scales = (np.maximum(np.abs(moved).reshape(-1, moved.shape[-1]).max(axis=0), np.finfo(np.float32).tiny)
+              / 127.0).astype(np.float32)
+    shape = [1] * array.ndim
+    shape[axis] = -1
+    return np.clip(np.round(array / scales.reshape(shape)), -127, 127).astype(np.int8), scales
 
 
 def _fresh(name: str, taken: set) -> str:

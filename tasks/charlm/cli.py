@@ -54,8 +54,7 @@ def store_settings(config, values, given, train, dev, test):
     if values.get("init_from"):
         from .init_from import configure as saved_shape
 
-        if folder is not None or (train is not None and (is_store(train) or (stores.source_bytes(train) or 0)
-                                                         >= stores.AUTO_PREPARE_BYTES)):
+        if folder is not None or (train is not None and (stores.source_bytes(train) or 0) >= stores.AUTO_PREPARE_BYTES):
             raise UserError("--init-from trains on a text read into memory: a prepared store (--prepared, or a "
                             "text of 1 GiB or more) cannot be trained further yet")
         return saved_shape(values["init_from"], config, given), train, dev, test

@@ -29,13 +29,7 @@ SHAPE = ("level", "cell", "units", "layers", "embedding_dim", "lower", "reverse"
 def configure(path: str, config, given: set):
     """``config`` with :data:`SHAPE` taken from the saved model's config where the command line
     did not give them (a given one that differs is refused when the model is read)."""
-    from nlp_tasks.saving.folder import read_meta
-
-    try:
-        saved = read_meta(path).get("config", {})
-    except UserError as error:
-        raise UserError(f"{OPTION}: {error}") from None
-    return config.replace(**{name: saved[name] for name in SHAPE if name not in given and name in saved})
+    return teachers.saved_shape(path, config, given, SHAPE, OPTION)
 
 
 def read(path: str, cfg) -> tuple[object, dict]:

@@ -168,7 +168,8 @@ class LanguageModelPipeline(FormerNames, Pipeline):
                                 fingerprint=fingerprint(self.vocab.tokens, *identity))
         docs = self._read(train, split="train")
         start = start_from.read(init_from, cfg) if init_from else None
-        self._build_vocab(docs, start)  # fails early on a corpus with fewer than two distinct tokens
+        if start is None:
+            self._build_vocab(docs)  # fails early on a corpus with fewer than two distinct tokens
         if dev is not None:
             dev_docs = self._read(dev, split="dev")
         elif cfg.valid_fraction > 0:

@@ -46,11 +46,7 @@ def read(spec: str, cfg) -> list[tuple[str, object, dict]]:
 def configure(spec: str, config, given: set):
     """``config`` with :data:`SHAPE` taken from the forward language model's saved config where the
     command line did not give them."""
-    from nlp_tasks.saving.folder import read_meta
-
-    path = spec.split(",")[0].strip()
-    saved = read_meta(path).get("config", {})
-    return config.replace(**{name: saved[name] for name in SHAPE if name not in given and name in saved})
+    return teachers.saved_shape(spec.split(",")[0].strip(), config, given, SHAPE, "--init-from")
 
 
 def vocabulary(lms, texts, cfg):
