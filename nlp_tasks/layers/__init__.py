@@ -1,6 +1,6 @@
 """Our own recurrent layers (Keras 3): cells, the fast sequence layer, weight conversion,
 the CRF and NADE output layers, attention over an encoder's outputs, word dropout, a language
-model's states as another model's features.
+model's states as another model's features, AWD-LSTM's activation penalties.
 
 >>> import keras
 >>> from nlp_tasks.layers import GRUCell, Recurrent
@@ -14,6 +14,7 @@ from nlp_tasks.runtime import import_tensorflow
 
 import_tensorflow()  # quiet start-up, before Keras pulls TensorFlow in
 
+from nlp_tasks.layers.activation_penalty import ActivationPenalty  # noqa: E402
 from nlp_tasks.layers.attention import ATTENTION_KINDS, Attention  # noqa: E402
 from nlp_tasks.layers.cells import (  # noqa: E402
     INITIAL_STATE_MODES,
@@ -32,6 +33,7 @@ from nlp_tasks.layers.recurrent import CELL_TYPES, Recurrent, keras_builtin_laye
 from nlp_tasks.layers.word_dropout import WordDropout  # noqa: E402
 
 __all__ = [
+    "ActivationPenalty",
     "ATTENTION_KINDS",
     "Attention",
     "CRF",

@@ -41,6 +41,12 @@ class LanguageModelConfig(TrainSettings):
     reverse: bool = setting(False, "Read every text backwards, last token first: a backward language model "
                             "(scores, generates and exports text reversed; the second model of "
                             "'ner train --lm-features').")
+    activation_reg: float = setting(0.0, "AR: add this times the mean square of the last layer's (dropped-out) "
+                                    "outputs to the training loss, keeping its units off saturation (AWD-LSTM: 2).",
+                                    low=0, high=1000)
+    temporal_activation_reg: float = setting(0.0, "TAR: add this times the mean square of the last layer's "
+                                             "step-to-step output change to the training loss (AWD-LSTM: 1).",
+                                             low=0, high=1000)
     epochs: int = train_default("epochs", 20)
     batch_size: int = train_default("batch_size", 64)
     learning_rate: float = train_default("learning_rate", 2e-3)

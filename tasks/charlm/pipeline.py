@@ -68,11 +68,13 @@ class LanguageModelPipeline(FormerNames, Pipeline):
             raise UserError("this language model has no vocabulary yet: train it or load a saved one")
         return self.vocabs[self.vocab_name]
 
-    def build_model(self, batch_size: int | None = None, stateful: bool = False, mask: bool = True):
-        """A new Keras model; ``stateful`` ones (for TBPTT) need a fixed ``batch_size``."""
+    def build_model(self, batch_size: int | None = None, stateful: bool = False, mask: bool = True,
+                    penalties: bool = False):
+        """A new Keras model; ``stateful`` ones (for TBPTT) need a fixed ``batch_size``; ``penalties``:
+        with the training-only AR/TAR terms of the config on the last layer (no weights of their own)."""
         import keras
 
-        from nlp_tasks.layers import TokenFeatures, recurrent
+        from nlp_tasks.layers import ActivationPenalty, TokenFeatures, recurrent
 
         cfg = self.config
         size, dim = len(self.vocab), cfg.embedding_dim or len(self.vocab)
@@ -83,8 +85,11 @@ class LanguageModelPipeline(FormerNames, Pipeline):
                           name=embedding_layer_name(self.vocab_name))(ids)
         x = keras.layers.Dropout(cfg.dropout, name="dropout_0")(x)
         for layer in range(1, cfg.layers + 1):
-            x = recurrent(cfg.cell, cfg.units, return_sequences=True, stateful=stateful, name=f"rnn_{layer}")(x)
-            x = keras.layers.Dropout(cfg.dropout, name=f"dropout_{layer}")(x)
+            outputs = recurrent(cfg.cell, cfg.units, return_sequences=True, stateful=stateful, name=f"rnn_{layer}")(x)
+            x = keras.layers.Dropout(cfg.dropout, name=f"dropout_{layer}")(outputs)
+        if penalties and (cfg.activation_reg or cfg.temporal_activation_reg):
+            x = ActivationPenalty(cfg.activation_reg, cfg.temporal_activation_reg, name="activation_penalty")(
+                [outputs, x])
         logits = keras.layers.Dense(len(self.vocab), name=OUTPUT_LAYER,
                                     dtype="float32")(x)  # float32 logits, also under mixed precision
         return keras.Model(ids, logits, name="language_model")
@@ -199,7 +204,8 @@ class LanguageModelPipeline(FormerNames, Pipeline):
         if stream and run.replicas > 1:
             raise UserError("--mode stream carries each row's state from batch to batch, which a split batch "
                             "cannot do; use --strategy default, or --mode lines")
-        model = self.build_model(self.config.batch_size if stream else None, stateful=stream, mask=not stream)
+        model = self.build_model(self.config.batch_size if stream else None, stateful=stream, mask=not stream,
+                                 penalties=True)
         if "start" in data.build:  # --init-from: every weight of the saved model
             start_from.copy_weights(model, data.build["start"])
         return model
