@@ -28,7 +28,9 @@ dev and test sentences never), into ``--lm-out``, and starts the encoder from th
 (``...-lm-tuned...``) and section ("..., LM fine-tuned on SST train"), with the pretrained and the
 fine-tuned models' tables. A later run (ULMFiT's classifier options, say) reuses the models in
 ``--lm-out`` when they were trained from the same ``--init-from`` models for as many epochs on the
-same sentences.
+same sentences. ``--lm-penalties ALPHA,BETA`` fine-tunes them with AWD-LSTM's activation
+penalties (``charlm train --activation-reg ALPHA --temporal-activation-reg BETA``): its own JSON
+(``...-lm-tuned-ar...``) and section ("..., AR/TAR"); give it its own ``--lm-out``.
 """
 
 from __future__ import annotations
@@ -111,6 +113,9 @@ def main(argv=None) -> None:
                         help="saved word-level language models to start the encoder from (with --trees)")
     parser.add_argument("--lm-fine-tune", type=int, default=None, metavar="EPOCHS",
                         help="first train the --init-from models further on the training sentences (ULMFiT)")
+    parser.add_argument("--lm-penalties", default=None, metavar="ALPHA,BETA",
+                        help="with --lm-fine-tune: AWD-LSTM's AR and TAR weights for the fine-tuning (charlm train "
+                             "--activation-reg/--temporal-activation-reg)")
     parser.add_argument("--lm-out", type=Path, default=Path("/tmp/bench/sst-tuned-lms"),
                         help="where --lm-fine-tune saves the models it trains [default: %(default)s]")
     parser.add_argument("--no-write", action="store_true",
@@ -165,7 +170,8 @@ def trees_main(args, config, root, argv) -> None:
     seeds = args.seeds or [config.seed]
     command = "python benchmarks/sentiment.py " + shlex.join(argv if argv is not None else sys.argv[1:])
     ulmfit = config.discriminative_lr is not None or config.gradual_unfreezing
-    tuned = "-tuned" if args.lm_fine_tune else ""
+    tuned = ("-tuned" + ("-ar" if args.lm_penalties else "")) if args.lm_fine_tune else ""
+    penalties = parse_penalties(args.lm_penalties, args.lm_fine_tune)
     stem = "sentiment-trees" + ("-sentences" if args.sentences_only else "")
     base = "sst/trees" + (", sentences only" if args.sentences_only else "")  # the section's name
     path = RESULTS_DIR / (f"{stem}.json" if not args.init_from else
@@ -175,7 +181,7 @@ def trees_main(args, config, root, argv) -> None:
     if args.lm_fine_tune:
         if not args.init_from:
             raise SystemExit("--lm-fine-tune trains the --init-from models further: give --init-from")
-        init_from = fine_tune_language_models(args.init_from, args.lm_fine_tune, root, args.lm_out)
+        init_from = fine_tune_language_models(args.init_from, args.lm_fine_tune, root, args.lm_out, penalties)
         teachers += [{**row, "direction": f"{row['direction']}, fine-tuned"} for row in language_model_rows(init_from)]
     machine, runs = machine_info(), []
     for name in args.sets:
@@ -220,7 +226,8 @@ def trees_main(args, config, root, argv) -> None:
             which = " and a ".join(t["direction"] for t in teachers if "fine-tuned" not in t["direction"])
             about = (f"A pretrained {which} word-level language model, each trained further for "
                      f"{args.lm_fine_tune} epochs on the {sentence_count(args.lm_out):,} training trees' sentences "
-                     "(`charlm train --init-from`, "
+                     + (f"with AWD-LSTM's activation penalties (AR {penalties[0]:g}, TAR {penalties[1]:g}) "
+                        if penalties else "") + "(`charlm train --init-from`, "
                      "ULMFiT's second step; never the dev or test sentences); the classifier's embedding table and "
                      f"first layer start from those (`--init-from`; {how}); no other pretraining.")
     else:
@@ -249,13 +256,28 @@ Config: {cfg}; seeds {', '.join(map(str, seeds))}. {about}
                  f"{mine:.1f}% to the classifier's (the model's, extended by the training data's words it lacks)."
                  "\n\n" + language_model_table(teachers) + without_pretraining(stem, base))
     heading = (f"{base}, LM-initialised encoder" + (", LM fine-tuned on SST train" if tuned else "")
-               + (", ULMFiT fine-tuning" if ulmfit else ""))
+               + (", AR/TAR" if penalties else "") + (", ULMFiT fine-tuning" if ulmfit else ""))
     write_section(heading if teachers else base, body)
 
 
-def fine_tune_language_models(spec: str, epochs: int, root: Path, out: Path) -> str:
+def parse_penalties(spec: str | None, fine_tune: int | None) -> tuple[float, float] | None:
+    """``--lm-penalties ALPHA,BETA`` as two numbers (None without it)."""
+    if spec is None:
+        return None
+    if not fine_tune:
+        raise SystemExit("--lm-penalties applies to the --lm-fine-tune step: give --lm-fine-tune")
+    try:
+        alpha, beta = (float(v) for v in spec.split(","))
+    except ValueError:
+        raise SystemExit(f"--lm-penalties takes ALPHA,BETA (two numbers), got {spec!r}") from None
+    return alpha, beta
+
+
+def fine_tune_language_models(spec: str, epochs: int, root: Path, out: Path,
+                              penalties: tuple[float, float] | None = None) -> str:
     """``FWD[,BWD]`` trained further on the training trees' sentences (``charlm train --init-from``,
-    one process each, so each model records its command); the saved models' ``FWD[,BWD]``."""
+    one process each, so each model records its command; ``penalties``: AR and TAR weights); the
+    saved models' ``FWD[,BWD]``."""
     import subprocess
 
     pipe = SentimentPipeline(SentimentConfig())
@@ -267,13 +289,16 @@ def fine_tune_language_models(spec: str, epochs: int, root: Path, out: Path) -> 
     tuned = []
     for direction, path in zip(("fwd", "bwd"), spec.split(",")):
         target = out / direction
-        if same_text and already_tuned(target, path, epochs):  # a second recipe on the same fine-tuned models
+        # a second recipe on the same fine-tuned models:
+        if same_text and already_tuned(target, path, epochs, penalties or (0.0, 0.0)):
             print(f"reusing {target}: trained for {epochs} epochs from {path} on the same sentences", flush=True)
             tuned.append(str(target))
             continue
         command = [sys.executable, str(Path(__file__).resolve().parent.parent / "cli.py"), "charlm", "train",
                    "--train", str(text), "--init-from", path, "--epochs", str(epochs), "--max-vocab", "30000",
                    "--out", str(target)]
+        if penalties:
+            command[-2:-2] = ["--activation-reg", f"{penalties[0]:g}", "--temporal-activation-reg", f"{penalties[1]:g}"]
         print("$ " + shlex.join(command[1:]), flush=True)
         subprocess.run(command, check=True)
         tuned.append(str(target))
@@ -285,9 +310,10 @@ def sentence_count(out: Path) -> int:
     return (out / "sst-train-sentences.txt").read_text(encoding="utf-8").count("\n")
 
 
-def already_tuned(target: Path, source: str, epochs: int) -> bool:
+def already_tuned(target: Path, source: str, epochs: int, penalties: tuple[float, float] = (0.0, 0.0)) -> bool:
     """Whether ``target`` holds a model trained for ``epochs`` from the model ``source`` (the same
-    SHA-256 of its Keras file); the caller checks that the sentences are unchanged."""
+    SHA-256 of its Keras file) with the same AR and TAR weights; the caller checks that the
+    sentences are unchanged."""
     import json
 
     from nlp_tasks.teachers import model_digest
@@ -297,8 +323,9 @@ def already_tuned(target: Path, source: str, epochs: int) -> bool:
         return False
     saved = json.loads(meta.read_text(encoding="utf-8"))
     training = saved.get("metrics", {}).get("training", {})
-    return (training.get("init_from", {}).get("sha256") == model_digest(source)
-            and saved.get("config", {}).get("epochs") == epochs)
+    config = saved.get("config", {})
+    return (training.get("init_from", {}).get("sha256") == model_digest(source) and config.get("epochs") == epochs
+            and (config.get("activation_reg", 0.0), config.get("temporal_activation_reg", 0.0)) == penalties)
 
 
 def without_pretraining(stem: str = "sentiment-trees", section: str = "sst/trees") -> str:
