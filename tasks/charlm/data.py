@@ -26,6 +26,7 @@ about; ``separator`` reads them as intended (:func:`unseparate`).
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -201,6 +202,16 @@ def split_fraction(items, fraction: float):
         raise UserError(f"validation fraction must be in (0, 1), got {fraction!r}")
     cut = int(len(items) * (1 - fraction))
     return items[:cut], items[cut:]
+
+
+_SPACE = re.compile(r"\s")
+
+
+def word_cut(text: str, cut: int) -> int:
+    """``cut`` moved forward to the first whitespace at or after it (``len(text)`` if none), so a
+    word-level split of one text never cuts a word in two (a character split may: nanoGPT's)."""
+    match = _SPACE.search(text, cut)
+    return match.start() if match else len(text)
 
 
 def stream_rows(ids: np.ndarray, rows: int, pad_last: bool = False) -> tuple[np.ndarray, np.ndarray]:

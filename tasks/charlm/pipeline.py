@@ -133,8 +133,11 @@ class LanguageModelPipeline(FormerNames, Pipeline):
         fraction = self.config.valid_fraction
         if self.config.mode == "lines":
             train, dev = cd.split_fraction(cd.lines_of(docs), fraction)
-        elif len(docs) == 1:  # one text: cut it by characters, as nanoGPT cuts tiny-shakespeare
+        elif len(docs) == 1:  # one text: cut it by characters, as nanoGPT cuts tiny-shakespeare (words: at a space)
             train, dev = (lambda t: ([t[0]], [t[1]]))(cd.split_fraction(docs[0], fraction))
+            if self.config.level == "word":
+                cut = cd.word_cut(docs[0], len(train[0]))
+                train, dev = [docs[0][:cut]], [docs[0][cut:]]
         else:
             train, dev = cd.split_fraction(docs, fraction)
         if not dev or not any(d.strip() for d in dev) or not any(d.strip() for d in train):

@@ -141,9 +141,10 @@ class Documents:
                 yield index, piece
 
 
-def split_pieces(docs: Documents, fraction: float):
+def split_pieces(docs: Documents, fraction: float, words: bool = False):
     """``(part, document, piece)``: part ``"train"`` then ``"valid"``, cut as the in-memory reader
-    cuts (:meth:`tasks.charlm.LanguageModelPipeline._split`); all ``"train"`` when ``fraction`` is 0."""
+    cuts (:meth:`tasks.charlm.LanguageModelPipeline._split`; ``words``: one text is cut at the first
+    whitespace at or after its character cut); all ``"train"`` when ``fraction`` is 0."""
     if not fraction:
         yield from (("train", d, p) for d, p in docs.pieces())
         return
@@ -152,16 +153,25 @@ def split_pieces(docs: Documents, fraction: float):
         yield from (("train" if d < cut else "valid", d, p) for d, p in docs.pieces())
         return
     total = sum(len(p) for _, p in docs.pieces())  # one text: cut by characters
-    cut, seen = int(total * (1 - fraction)), 0
+    cut, seen, done = int(total * (1 - fraction)), 0, False
     for d, piece in docs.pieces():
-        if seen + len(piece) <= cut:
-            yield "train", d, piece
-        elif seen >= cut:
+        start, seen = seen, seen + len(piece)
+        if done:
             yield "valid", d, piece
-        else:
-            yield "train", d, piece[:cut - seen]
-            yield "valid", d, piece[cut - seen:]
-        seen += len(piece)
+            continue
+        if seen <= cut:
+            yield "train", d, piece
+            continue
+        at = max(cut - start, 0)
+        if words:
+            at = cd.word_cut(piece, at)
+            if at == len(piece):  # no whitespace after the cut in this piece: the next one goes on
+                yield "train", d, piece
+                continue
+        if at:
+            yield "train", d, piece[:at]
+        yield "valid", d, piece[at:]
+        done = True
 
 
 class Progress:
@@ -199,7 +209,7 @@ def count_vocabulary(docs: Documents, cfg, progress: Progress) -> Vocabulary:
             seen[part] = seen[part] or bool(piece.strip())
             yield part, doc, piece
 
-    pieces = counted(progress.step("counting", split_pieces(docs, cfg.valid_fraction)))
+    pieces = counted(progress.step("counting", split_pieces(docs, cfg.valid_fraction, cfg.level == "word")))
     if cfg.level == "char":
         for part, _, piece in pieces:
             if part == "train":
@@ -221,7 +231,7 @@ def count_vocabulary(docs: Documents, cfg, progress: Progress) -> Vocabulary:
 def write_ids(docs: Documents, vocab: Vocabulary, cfg, writer: Writer, progress: Progress) -> None:
     """The stream layout's ids of each part (:func:`tasks.charlm.data.encode_stream`), piece by piece."""
     eos = np.array([EOS_ID], np.int32)
-    pieces = progress.step("encoding", split_pieces(docs, cfg.valid_fraction))
+    pieces = progress.step("encoding", split_pieces(docs, cfg.valid_fraction, cfg.level == "word"))
     if cfg.level == "char":
         table, last = lookup_table(vocab), None  # last: (part, document) of the previous piece
         for part, doc, piece in pieces:

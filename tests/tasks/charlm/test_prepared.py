@@ -303,3 +303,20 @@ def test_train_prepares_into_a_store_first_and_reuses_it(corpora, tmp_path, caps
     err = train()
     assert err.startswith(f"note: {text} is 0.0 GB: preparing it once into {tmp_path / 'cache' / 'stores'}")
     assert len(list((tmp_path / "cache" / "stores").iterdir())) == 1
+
+
+@pytest.mark.parametrize("fraction", [0.3, 0.5, 0.7])
+def test_a_word_level_split_of_one_text_never_cuts_a_word(tmp_path, small_pieces, fraction):
+    """The character cut falls inside the long word (or at a piece boundary before it): the word
+    stays whole in the training part, in memory and in a store read in 16-byte pieces alike."""
+    text = "one two " + "y" * 60 + " three four five six\n"
+    (tmp_path / "one.txt").write_text(text, encoding="utf-8")
+    settings = dict(level="word", valid_fraction=fraction)
+    pipe, memory = _data(tmp_path / "one.txt", **settings)
+    prepared.prepare(str(tmp_path / "one.txt"), tmp_path / "store", LanguageModelConfig(**settings),
+                     stream=io.StringIO())
+    _, stored = _data(tmp_path / "store", **settings)
+    assert np.array_equal(stored.train, memory.train) and np.array_equal(stored.dev, memory.dev)
+    words = set(text.split())
+    for part in (memory.train, memory.dev):
+        assert {pipe.vocab.tokens[i] for i in part} - {"<unk>", "<bos>", "<eos>", "<pad>"} <= words
