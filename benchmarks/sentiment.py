@@ -31,6 +31,9 @@ fine-tuned models' tables. A later run (ULMFiT's classifier options, say) reuses
 same sentences. ``--lm-penalties ALPHA,BETA`` fine-tunes them with AWD-LSTM's activation
 penalties (``charlm train --activation-reg ALPHA --temporal-activation-reg BETA``): its own JSON
 (``...-lm-tuned-ar...``) and section ("..., AR/TAR"); give it its own ``--lm-out``.
+
+``--render`` added to a ``--trees`` command rewrites its section from the JSON that the same
+command wrote, without training (after a change to how sections are drawn).
 """
 
 from __future__ import annotations
@@ -118,6 +121,8 @@ def main(argv=None) -> None:
                              "--activation-reg/--temporal-activation-reg)")
     parser.add_argument("--lm-out", type=Path, default=Path("/tmp/bench/sst-tuned-lms"),
                         help="where --lm-fine-tune saves the models it trains [default: %(default)s]")
+    parser.add_argument("--render", action="store_true",
+                        help="with --trees: rewrite the section from the JSON the same command wrote (no training)")
     parser.add_argument("--no-write", action="store_true",
                         help="print the figures only: leave RESULTS.md and benchmarks/results/ alone (screening runs)")
     add_settings(parser, SentimentConfig)
@@ -176,6 +181,13 @@ def trees_main(args, config, root, argv) -> None:
     base = "sst/trees" + (", sentences only" if args.sentences_only else "")  # the section's name
     path = RESULTS_DIR / (f"{stem}.json" if not args.init_from else
                           f"{stem}-lm{tuned}-ulmfit.json" if ulmfit else f"{stem}-lm{tuned}.json")
+    if args.render:
+        import json
+
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        if saved["command"] != command.replace(" --render", ""):
+            raise SystemExit(f"{path.name} was written by another command: {saved['command']}")
+        return render_trees(args, config, seeds, saved, penalties, ulmfit, tuned, stem, base)
     teachers = language_model_rows(args.init_from) if args.init_from else []
     init_from = args.init_from
     if args.lm_fine_tune:
@@ -201,8 +213,20 @@ def trees_main(args, config, root, argv) -> None:
         dev = [100 * r["best_dev_accuracy"] for r in runs if r["data"] == name]
         print(f"{name}: test accuracy {statistics.mean(acc):.2f}% ({min(acc):.2f}-{max(acc):.2f}), best dev "
               f"{statistics.mean(dev):.2f}% over {len(acc)} run(s)", flush=True)
-    if args.no_write:
-        return
+    if not args.no_write:
+        saved = {"date": now(), "command": command.strip(), "machine": machine, "language_models": teachers,
+                 "runs": runs}
+        render_trees(args, config, seeds, saved, penalties, ulmfit, tuned, stem, base)
+
+
+def render_trees(args, config, seeds, saved, penalties, ulmfit, tuned, stem, base) -> None:
+    """The RESULTS.md section of a ``--trees`` run from what its JSON holds."""
+    import statistics
+
+    runs, teachers, machine, command = saved["runs"], saved["language_models"], saved["machine"], saved["command"]
+    # Trained on sentences alone, the setting of section sst (its floor, goal and published figures)
+    floor, goal, published = (FLOOR, GOAL, PUBLISHED) if args.sentences_only else (TREE_FLOOR, TREE_GOAL,
+                                                                                     TREE_PUBLISHED)
     rows = []
     for name in args.sets:
         mine = [r for r in runs if r["data"] == name]
@@ -212,8 +236,8 @@ def trees_main(args, config, root, argv) -> None:
         epochs = ", ".join(f"{r['best_epoch']}/{r['epochs_run']}" for r in mine)
         rows.append(f"| {name} | {len(mine)} | {statistics.mean(acc):.1f}{spread} | {statistics.mean(f1):.1f} | "
                     f"{epochs} | {mine[0]['train_examples']:,} | "
-                    f"{statistics.mean(r['train_seconds'] for r in mine) / 60:.1f} | {TREE_FLOOR[name]} / "
-                    f"{TREE_GOAL[name]} | {TREE_PUBLISHED[name]} |")
+                    f"{statistics.mean(r['train_seconds'] for r in mine) / 60:.1f} | {floor[name]} / "
+                    f"{goal[name]} | {published[name]} |")
     cfg = ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(config).items()
                     if k not in ("text_column", "label_column", "seed", "phrases", "tree_labels"))
     if teachers:
@@ -237,7 +261,7 @@ def trees_main(args, config, root, argv) -> None:
     unit = "sentences" if args.sentences_only else "phrases"
     body = f"""The treebank's parse trees (`sst/trees/`): train on {what} (SST-2: neutral dropped, 0-1
 negative, 3-4 positive), best epoch by the
-accuracy on the dev sentences, the test sentences scored once. Measured {now()} on
+accuracy on the dev sentences, the test sentences scored once. Measured {saved['date']} on
 {machine['cpu']} ({machine['cores']} cores, CPU only), TensorFlow {machine.get('tensorflow')}, commit
 {machine.get('commit')}. Command:
 
@@ -246,7 +270,7 @@ accuracy on the dev sentences, the test sentences scored once. Measured {now()} 
 Config: {cfg}; seeds {', '.join(map(str, seeds))}. {about}
 
 | data | runs | test accuracy % (mean, range) | test macro-F1 % | best epoch / run | training {unit} | train minutes \
-| floor / goal % | published, no pretrained vectors |
+| floor / goal % | published, no pretrained vectors{" (trained on phrase labels)" if args.sentences_only else ""} |
 |---|---|---|---|---|---|---|---|---|
 """ + "\n".join(rows)
     if teachers:
