@@ -179,16 +179,20 @@ def trees_main(args, config, root, argv) -> None:
     penalties = parse_penalties(args.lm_penalties, args.lm_fine_tune)
     stem = "sentiment-trees" + ("-sentences" if args.sentences_only else "")
     base = "sst/trees" + (", sentences only" if args.sentences_only else "")  # the section's name
+    teachers = language_model_rows(args.init_from) if args.init_from else []
+    # teachers pretrained with AWD-LSTM's activation penalties: a JSON and section of their own
+    pretrained_ar = "-ar" if any(row["config"].get("activation_reg") or row["config"].get("temporal_activation_reg")
+                                 for row in teachers) else ""
+    lm = f"-lm{pretrained_ar}{tuned}"
     path = RESULTS_DIR / (f"{stem}.json" if not args.init_from else
-                          f"{stem}-lm{tuned}-ulmfit.json" if ulmfit else f"{stem}-lm{tuned}.json")
+                          f"{stem}{lm}-ulmfit.json" if ulmfit else f"{stem}{lm}.json")
     if args.render:
         import json
 
         saved = json.loads(path.read_text(encoding="utf-8"))
         if saved["command"] != command.replace(" --render", ""):
             raise SystemExit(f"{path.name} was written by another command: {saved['command']}")
-        return render_trees(args, config, seeds, saved, penalties, ulmfit, tuned, stem, base)
-    teachers = language_model_rows(args.init_from) if args.init_from else []
+        return render_trees(args, config, seeds, saved, penalties, ulmfit, tuned, stem, base, pretrained_ar)
     init_from = args.init_from
     if args.lm_fine_tune:
         if not args.init_from:
@@ -216,10 +220,10 @@ def trees_main(args, config, root, argv) -> None:
     if not args.no_write:
         saved = {"date": now(), "command": command.strip(), "machine": machine, "language_models": teachers,
                  "runs": runs}
-        render_trees(args, config, seeds, saved, penalties, ulmfit, tuned, stem, base)
+        render_trees(args, config, seeds, saved, penalties, ulmfit, tuned, stem, base, pretrained_ar)
 
 
-def render_trees(args, config, seeds, saved, penalties, ulmfit, tuned, stem, base) -> None:
+def render_trees(args, config, seeds, saved, penalties, ulmfit, tuned, stem, base, pretrained_ar="") -> None:
     """The RESULTS.md section of a ``--trees`` run from what its JSON holds."""
     import statistics
 
@@ -279,7 +283,8 @@ Config: {cfg}; seeds {', '.join(map(str, seeds))}. {about}
         body += (f"\n\nTest words unknown (`<unk>`): {lm_only:.1f}% to the forward language model's vocabulary, "
                  f"{mine:.1f}% to the classifier's (the model's, extended by the training data's words it lacks)."
                  "\n\n" + language_model_table(teachers) + without_pretraining(stem, base))
-    heading = (f"{base}, LM-initialised encoder" + (", LM fine-tuned on SST train" if tuned else "")
+    heading = (f"{base}, LM-initialised encoder" + (", LMs pretrained with AR/TAR" if pretrained_ar else "")
+               + (", LM fine-tuned on SST train" if tuned else "")
                + (", AR/TAR" if penalties else "") + (", ULMFiT fine-tuning" if ulmfit else ""))
     write_section(heading if teachers else base, body)
 
