@@ -208,9 +208,11 @@ def quantize_onnx(source: Path, target: Path) -> dict:
         onnx.save(model, str(source))
     # The matrix products only: ONNX Runtime's quantised lookups (Gather) make ONNX Runtime 1.32 abort
     # on loading the NER graph (an assertion in its graph code); quantize_lookups did the tables. The output
-    # layer's products stay float too: their input can hold the fill value of a row that is all
-    # padding (an empty text's pooled features), and one such row would set the scale of the whole
-    # batch's dynamic quantisation (measured: every other row's probabilities became one-hot).
+    # layer's products are kept out of the dynamic quantisation of activations: their input can hold the
+    # fill value of a row that is all padding (an empty text's pooled features), and one such row would
+    # set the scale of the whole batch's (measured: every other row's probabilities became one-hot).
+    # dequantized_weights then stores their weights as int8 (ONNX Runtime's MatMulNBits, which it fuses
+    # them into, quantises activations row by row: tested).
     output = [node.name for g in _graphs(model.graph) for node in g.node
               if node.op_type == "MatMul" and f"/{OUTPUT_LAYER}" in node.name]
     _quietly(quantize_dynamic, str(source), str(target), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"],
