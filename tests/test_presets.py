@@ -38,6 +38,7 @@ def _recorded():
         (LanguageModelConfig, "tinyshakespeare"): _run("charlm"),
         (LanguageModelConfig, "teacher-small"): _run("ner-lm-forward", "teacher"),
         (LanguageModelConfig, "teacher-words"): _run("sentiment-trees-lm", "teacher"),
+        (LanguageModelConfig, "teacher-words-ar"): _run("sentiment-trees-sentences-lm-ar", "teacher"),
         (MusicConfig, "jsb"): _run("music"),
         (MusicConfig, "jsb-nade"): _run("music-nade"),
         (G2PConfig, "cmudict"): _run("g2p-additive-strip"),

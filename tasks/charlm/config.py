@@ -55,11 +55,15 @@ class LanguageModelConfig(TrainSettings):
     # Recorded recipes (--preset): the tiny-shakespeare run of benchmarks/RESULTS.md, the teacher of its
     # section "conll2003, with character-LM features (forward only)", and the word-level teacher of
     # "sst/trees, LM-initialised encoder" (both trained on lm_corpus.py --fraction 0.2; add --reverse for the
-    # backward model).
+    # backward model); teacher-words-ar: the same with AWD-LSTM's activation penalties, the teacher of
+    # "sst/trees, sentences only, LM-initialised encoder, LMs pretrained with AR/TAR".
     presets: ClassVar[dict] = {"tinyshakespeare": {"epochs": 15},
                                "teacher-small": {"units": 256, "layers": 1, "epochs": 1, "max_vocab": 200},
                                "teacher-words": {"level": "word", "lower": True, "units": 128, "layers": 1,
-                                                 "embedding_dim": 128, "max_vocab": 30000, "epochs": 1}}
+                                                 "embedding_dim": 128, "max_vocab": 30000, "epochs": 1},
+                               "teacher-words-ar": {"level": "word", "lower": True, "units": 128, "layers": 1,
+                                                    "embedding_dim": 128, "max_vocab": 30000, "epochs": 1,
+                                                    "activation_reg": 2.0, "temporal_activation_reg": 1.0}}
 
     def __post_init__(self):
         super().__post_init__()
