@@ -12,7 +12,8 @@ encoder of the same shape (the from-scratch classifier's start):
 
 - the copy check: the largest difference between the classifier's forward half and the forward
   language model's first layer run over ``<bos>`` + the same words, from the ninth word on (the
-  classifier has no ``<bos>`` step, so its first words differ a little);
+  classifier has no ``<bos>`` step: how long the difference lasts is how long the model remembers
+  its start, long for saturated units);
 - the share of units x steps saturated (|a| > 0.95) and the mean |a|: a saturated GRU passes
   almost no gradient through its tanh and gates;
 - the mean norm of the embedding rows (the language model's, and the rows added for the words it
@@ -127,9 +128,12 @@ def main(argv=None) -> None:
 layer (both directions) run over the first {len(dev)} dev sentences of `sst/trees`, before any
 training. Saturated: the share of units x steps with |a| > {SATURATED}; copy check: the largest
 difference between the classifier's forward half and the forward language model's first layer
-from the {SKIP + 1}th word on, over the sentences all of whose words the language model knows (small
-when the weights are placed right: what remains is the fading effect of the language model's
-`<bos>` step, which the classifier lacks; a misplaced weight gives differences of order 1). Measured
+from the {SKIP + 1}th word on, over the sentences all of whose words the language model knows. The
+classifier lacks the language model's `<bos>` step, so the two start from different states after
+the first word; what the check shows is how long a model remembers that: little for units that
+forget their start, up to order 1 for saturated ones, whose update gates hold their state (the
+exact placing of every weight is tested separately, tests/tasks/sentiment/test_sentiment_init_lm.py).
+Measured
 {now()}, commit {machine.get('commit')}. Command:
 
     {command}
