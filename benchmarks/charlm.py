@@ -1,7 +1,7 @@
 """tiny-shakespeare benchmark: character language model, validation loss in nats and bits per character.
 
     .venv/bin/python benchmarks/charlm.py                       # default: 2 x 512 GRU
-    .venv/bin/python benchmarks/charlm.py --units 256 --epochs 3 # a quick look
+    .venv/bin/python benchmarks/charlm.py --epochs 3 --activation-reg 2 --no-write  # a screening, not recorded
     .venv/bin/python benchmarks/charlm.py --save models/shakespeare  # keep the model ...
     .venv/bin/python benchmarks/charlm.py --model models/shakespeare # ... and re-measure sampling only
 
@@ -99,6 +99,9 @@ def main(argv=None) -> None:
     parser.add_argument("--save", default=None, help="also save the trained model to this folder")
     parser.add_argument("--model", default=None,
                         help="measure sampling speed only, on this saved model (trained by this script with --save)")
+    parser.add_argument("--no-write", action="store_true",
+                        help="train and print the validation figures only: leave RESULTS.md and benchmarks/results/ "
+                             "alone (screening runs of another recipe)")
     args = parser.parse_args(argv)
     command = "python benchmarks/charlm.py " + shlex.join(argv if argv is not None else sys.argv[1:])
     if args.model:
@@ -115,6 +118,9 @@ def main(argv=None) -> None:
     summary = lm.fit(text_file, verbose=2)
     if args.save:
         lm.save(args.save)
+    if args.no_write:
+        print("validation nats/char by epoch: " + ", ".join(f"{v:.4f}" for v in summary["history"]["val_nats"]))
+        return
     speed = sampling_speed(lm)
     sample = lm.generate("ROMEO:", length=300, temperature=0.8, seed=0)
     params = int(sum(np.prod(w.shape) for w in lm.model.trainable_weights))
