@@ -41,13 +41,13 @@ SATURATED = 0.95
 SKIP = 8  # words before the copy check (the <bos> step's effect fades by then)
 
 
-def probe(spec: str | None, train: list, dev: list[str], config) -> dict:
-    """The figures of one pair (``spec`` None: a random encoder of ``config``'s shape)."""
+def probe(spec: str | None, forward, train: list, dev: list[str], config) -> dict:
+    """The figures of one pair (``spec`` None: a random encoder of ``config``'s shape); ``forward``:
+    the pair's forward language model, loaded."""
     import keras
 
     from nlp_tasks.saving.model_checks import embedding_layer_name
     from nlp_tasks.text.vocab import BOS_ID
-    from tasks.charlm import LanguageModelPipeline
     from tasks.sentiment import SentimentPipeline
 
     pipe = SentimentPipeline(config)
@@ -56,7 +56,6 @@ def probe(spec: str | None, train: list, dev: list[str], config) -> dict:
     encoder = model.get_layer("encoder_1")
     first, known_to_lm = None, 0
     if spec:  # the copy check reads the sentences whose words the language model knows (the first ids)
-        forward = LanguageModelPipeline.load(spec.split(",")[0])
         first = keras.Model(forward.model.input, forward.model.get_layer("rnn_1").output)
         known_to_lm = len(forward.vocab)
     states, worst, checked = [], 0.0, 0
@@ -97,14 +96,13 @@ def main(argv=None) -> None:
     train = list(reader.examples(root / "train.txt", "train"))
     dev = [text for text, _ in reader.examples(root / "dev.txt", "dev")][:args.sentences]
     rows = []
-    for spec in [None, *args.pairs]:
-        cfg = LanguageModelPipeline.load(spec.split(",")[0]).config if spec else \
-            LanguageModelPipeline.load(args.pairs[0].split(",")[0]).config
+    for spec in [None, *args.pairs]:  # None: a random encoder of the first pair's shape
+        forward = LanguageModelPipeline.load((spec or args.pairs[0]).split(",")[0])
+        cfg = forward.config
         config = SentimentConfig(cell=cfg.cell, units=cfg.units, embedding_dim=cfg.embedding_dim, seed=0)
-        row = probe(spec, train, dev, config)
+        row = probe(spec, forward, train, dev, config)
         if spec:
-            lm = LanguageModelPipeline.load(spec.split(",")[0])
-            row["trained_by"] = lm.metrics.get("training", {}).get("command")
+            row["trained_by"] = forward.metrics.get("training", {}).get("command")
         rows.append(row)
         print(f"{spec or 'random encoder'}: saturated {100 * row['saturated']:.1f}%, mean |a| {row['mean_abs']:.3f}, "
               f"copy check {row['copy_max_difference']}, embedding norms {row['embedding_norm_lm']:.3f} / "

@@ -168,36 +168,58 @@ Config: {cfg}. No pretrained embeddings.
         print(f"{r['data']}: test accuracy {100 * r['test_accuracy']:.2f}%  ({r['train_seconds'] / 60:.1f} min)")
 
 
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """What a ``--trees`` command measures: its JSON, its section, and the settings they follow from."""
+
+    path: Path  # the JSON
+    stem: str  # the JSON without a language model (for the comparison line)
+    base: str  # the section without a language model
+    heading: str  # the section
+    ulmfit: bool
+    penalties: tuple[float, float] | None  # --lm-penalties
+    teachers: tuple[dict, ...]  # the --init-from models (language_model_rows)
+
+
+def variant(args, config) -> Variant:
+    ulmfit = config.discriminative_lr is not None or config.gradual_unfreezing
+    penalties = parse_penalties(args.lm_penalties, args.lm_fine_tune)
+    stem = "sentiment-trees" + ("-sentences" if args.sentences_only else "")
+    base = "sst/trees" + (", sentences only" if args.sentences_only else "")
+    if not args.init_from:
+        return Variant(RESULTS_DIR / f"{stem}.json", stem, base, base, ulmfit, penalties, ())
+    teachers = tuple(language_model_rows(args.init_from))
+    # teachers pretrained with AWD-LSTM's activation penalties: a JSON and section of their own
+    pretrained_ar = any(row["config"].get("activation_reg") or row["config"].get("temporal_activation_reg")
+                        for row in teachers)
+    name = (stem + "-lm" + ("-ar" if pretrained_ar else "") + ("-tuned" if args.lm_fine_tune else "")
+            + ("-ar" if penalties else "") + ("-ulmfit" if ulmfit else ""))
+    heading = (f"{base}, LM-initialised encoder" + (", LMs pretrained with AR/TAR" if pretrained_ar else "")
+               + (", LM fine-tuned on SST train" if args.lm_fine_tune else "")
+               + (", AR/TAR" if penalties else "") + (", ULMFiT fine-tuning" if ulmfit else ""))
+    return Variant(RESULTS_DIR / f"{name}.json", stem, base, heading, ulmfit, penalties, teachers)
+
+
 def trees_main(args, config, root, argv) -> None:
     """The ``--trees`` benchmark: every phrase for training, sentences for selection and test."""
     import statistics
 
     seeds = args.seeds or [config.seed]
     command = "python benchmarks/sentiment.py " + shlex.join(argv if argv is not None else sys.argv[1:])
-    ulmfit = config.discriminative_lr is not None or config.gradual_unfreezing
-    tuned = ("-tuned" + ("-ar" if args.lm_penalties else "")) if args.lm_fine_tune else ""
-    penalties = parse_penalties(args.lm_penalties, args.lm_fine_tune)
-    stem = "sentiment-trees" + ("-sentences" if args.sentences_only else "")
-    base = "sst/trees" + (", sentences only" if args.sentences_only else "")  # the section's name
-    teachers = language_model_rows(args.init_from) if args.init_from else []
-    # teachers pretrained with AWD-LSTM's activation penalties: a JSON and section of their own
-    pretrained_ar = "-ar" if any(row["config"].get("activation_reg") or row["config"].get("temporal_activation_reg")
-                                 for row in teachers) else ""
-    lm = f"-lm{pretrained_ar}{tuned}"
-    path = RESULTS_DIR / (f"{stem}.json" if not args.init_from else
-                          f"{stem}{lm}-ulmfit.json" if ulmfit else f"{stem}{lm}.json")
+    v = variant(args, config)
     if args.render:
         import json
 
-        saved = json.loads(path.read_text(encoding="utf-8"))
+        saved = json.loads(v.path.read_text(encoding="utf-8"))
         if saved["command"] != command.replace(" --render", ""):
-            raise SystemExit(f"{path.name} was written by another command: {saved['command']}")
-        return render_trees(args, config, seeds, saved, penalties, ulmfit, tuned, stem, base, pretrained_ar)
+            raise SystemExit(f"{v.path.name} was written by another command: {saved['command']}")
+        return render_trees(args, saved, v)
+    teachers = list(v.teachers)
     init_from = args.init_from
     if args.lm_fine_tune:
         if not args.init_from:
             raise SystemExit("--lm-fine-tune trains the --init-from models further: give --init-from")
-        init_from = fine_tune_language_models(args.init_from, args.lm_fine_tune, root, args.lm_out, penalties)
+        init_from = fine_tune_language_models(args.init_from, args.lm_fine_tune, root, args.lm_out, v.penalties)
         teachers += [{**row, "direction": f"{row['direction']}, fine-tuned"} for row in language_model_rows(init_from)]
     machine, runs = machine_info(), []
     for name in args.sets:
@@ -210,7 +232,7 @@ def trees_main(args, config, root, argv) -> None:
                   f"{result['train_seconds'] / 60:.1f} min)", flush=True)
             if args.no_write:
                 continue
-            write_json(path.name, {"date": now(), "command": command.strip(), "machine": machine,
+            write_json(v.path.name, {"date": now(), "command": command.strip(), "machine": machine,
                                    "language_models": teachers, "runs": runs})
     for name in args.sets:
         acc = [100 * r["test_accuracy"] for r in runs if r["data"] == name]
@@ -220,14 +242,15 @@ def trees_main(args, config, root, argv) -> None:
     if not args.no_write:
         saved = {"date": now(), "command": command.strip(), "machine": machine, "language_models": teachers,
                  "runs": runs}
-        render_trees(args, config, seeds, saved, penalties, ulmfit, tuned, stem, base, pretrained_ar)
+        render_trees(args, saved, v)
 
 
-def render_trees(args, config, seeds, saved, penalties, ulmfit, tuned, stem, base, pretrained_ar="") -> None:
+def render_trees(args, saved, v: Variant) -> None:
     """The RESULTS.md section of a ``--trees`` run from what its JSON holds."""
     import statistics
 
-    runs, teachers, machine, command = saved["runs"], saved["language_models"], saved["machine"], saved["command"]
+    runs, machine, command = saved["runs"], saved["machine"], saved["command"]
+    teachers = saved.get("language_models", [])  # none in a record from before --init-from
     # Trained on sentences alone, the setting of section sst (its floor, goal and published figures)
     floor, goal, published = (FLOOR, GOAL, PUBLISHED) if args.sentences_only else (TREE_FLOOR, TREE_GOAL,
                                                                                      TREE_PUBLISHED)
@@ -242,20 +265,21 @@ def render_trees(args, config, seeds, saved, penalties, ulmfit, tuned, stem, bas
                     f"{epochs} | {mine[0]['train_examples']:,} | "
                     f"{statistics.mean(r['train_seconds'] for r in mine) / 60:.1f} | {floor[name]} / "
                     f"{goal[name]} | {published[name]} |")
-    cfg = ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(config).items()
+    seeds = list(dict.fromkeys(r["seed"] for r in runs))
+    cfg = ", ".join(f"{k}={value}" for k, value in runs[0]["config"].items()  # as recorded
                     if k not in ("text_column", "label_column", "seed", "phrases", "tree_labels"))
     if teachers:
         which = " and a ".join(t["direction"] for t in teachers)
         how = ("fine-tuned as ULMFiT does (`--discriminative-lr`, `--gradual-unfreezing`: Howard and Ruder 2018)"
-               if ulmfit else "then everything is trained on the labels")
+               if v.ulmfit else "then everything is trained on the labels")
         about = (f"The embedding table and the first layer start from a {which} word-level language model "
                  f"(`--init-from`: Dai and Le 2015; {how}); no other pretraining.")
         if args.lm_fine_tune:
             which = " and a ".join(t["direction"] for t in teachers if "fine-tuned" not in t["direction"])
             about = (f"A pretrained {which} word-level language model, each trained further for "
                      f"{args.lm_fine_tune} epochs on the {sentence_count(args.lm_out):,} training trees' sentences "
-                     + (f"with AWD-LSTM's activation penalties (AR {penalties[0]:g}, TAR {penalties[1]:g}) "
-                        if penalties else "") + "(`charlm train --init-from`, "
+                     + (f"with AWD-LSTM's activation penalties (AR {v.penalties[0]:g}, TAR {v.penalties[1]:g}) "
+                        if v.penalties else "") + "(`charlm train --init-from`, "
                      "ULMFiT's second step; never the dev or test sentences); the classifier's embedding table and "
                      f"first layer start from those (`--init-from`; {how}); no other pretraining.")
     else:
@@ -263,8 +287,8 @@ def render_trees(args, config, seeds, saved, penalties, ulmfit, tuned, stem, bas
     what = ("the root sentence of each training tree only (no phrase labels)" if args.sentences_only else
             "every distinct labelled phrase of the\ntraining trees")
     unit = "sentences" if args.sentences_only else "phrases"
-    body = f"""The treebank's parse trees (`sst/trees/`): train on {what} (SST-2: neutral dropped, 0-1
-negative, 3-4 positive), best epoch by the
+    labels = f"(SST-2: neutral {unit} dropped, 0-1 negative, 3-4 positive)"
+    body = f"""The treebank's parse trees (`sst/trees/`): train on {what} {labels}, best epoch by the
 accuracy on the dev sentences, the test sentences scored once. Measured {saved['date']} on
 {machine['cpu']} ({machine['cores']} cores, CPU only), TensorFlow {machine.get('tensorflow')}, commit
 {machine.get('commit')}. Command:
@@ -282,11 +306,8 @@ Config: {cfg}; seeds {', '.join(map(str, seeds))}. {about}
         mine = 100 * statistics.mean(r["test_unknown_words"] for r in runs)
         body += (f"\n\nTest words unknown (`<unk>`): {lm_only:.1f}% to the forward language model's vocabulary, "
                  f"{mine:.1f}% to the classifier's (the model's, extended by the training data's words it lacks)."
-                 "\n\n" + language_model_table(teachers) + without_pretraining(stem, base))
-    heading = (f"{base}, LM-initialised encoder" + (", LMs pretrained with AR/TAR" if pretrained_ar else "")
-               + (", LM fine-tuned on SST train" if tuned else "")
-               + (", AR/TAR" if penalties else "") + (", ULMFiT fine-tuning" if ulmfit else ""))
-    write_section(heading if teachers else base, body)
+                 "\n\n" + language_model_table(teachers) + without_pretraining(v.stem, v.base))
+    write_section(v.heading, body)
 
 
 def parse_penalties(spec: str | None, fine_tune: int | None) -> tuple[float, float] | None:

@@ -134,10 +134,11 @@ class LanguageModelPipeline(FormerNames, Pipeline):
         if self.config.mode == "lines":
             train, dev = cd.split_fraction(cd.lines_of(docs), fraction)
         elif len(docs) == 1:  # one text: cut it by characters, as nanoGPT cuts tiny-shakespeare (words: at a space)
-            train, dev = (lambda t: ([t[0]], [t[1]]))(cd.split_fraction(docs[0], fraction))
+            text = docs[0]
+            cut = len(cd.split_fraction(text, fraction)[0])
             if self.config.level == "word":
-                cut = cd.word_cut(docs[0], len(train[0]))
-                train, dev = [docs[0][:cut]], [docs[0][cut:]]
+                cut = cd.word_cut(text, cut)
+            train, dev = [text[:cut]], [text[cut:]]
         else:
             train, dev = cd.split_fraction(docs, fraction)
         if not dev or not any(d.strip() for d in dev) or not any(d.strip() for d in train):
